@@ -1,0 +1,34 @@
+# One entry point for every habit: identical locally and in CI.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install lint test run eval bench seed clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+run: install
+	$(BIN)/billing-agent seed --if-empty
+	$(BIN)/billing-agent serve
+
+seed: install
+	$(BIN)/billing-agent seed --reset
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -95,3 +95,27 @@ class PlatformUnavailable(BillingError):
 class ConfigurationError(BillingError):
     status_code = 500
     code = "configuration_error"
+
+
+class NotAuthenticated(BillingError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(BillingError):
+    status_code = 403
+    code = "forbidden"
+
+
+class ThreadLocked(BillingError):
+    status_code = 409
+    code = "thread_locked"
+
+
+class RateLimited(BillingError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

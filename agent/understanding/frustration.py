@@ -1,0 +1,83 @@
+"""A frustration score in [0, 1] from words, shouting, punctuation and repetition.
+
+Deterministic and cheap; the escalation rules treat ≥ 0.7 as "hand this to a person".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agent.understanding.text import normalize
+
+# Weighted cues, matched on normalised text (lowercase, no accents, no punctuation).
+_STRONG = (
+    r"\bf+u+c+k+\w*|\bwtf\b|\bshit+\w*|\bbullshit\b|\bdamn+\w*|\bhell\b|\bcrap+\w*|\bpissed\b|\bbs\b"
+    r"|\bscam+\w*|\bfraud\w*|\brip ?off\b|\bthie(f|ves|ving)\b|\bstealing\b|\bcrooks?\b|\bidiots?\b"
+    r"|\bstupid\b|\bincompetent\b|\bunacceptable\b|\bdisgusting\b|\bsue\b|\blawyer\b|\battorney\b"
+    r"|\bmierda\b|\bcarajo\b|\bputa?\w*\b|\bpinche\b|\bestafa\w*\b|\bladrones?\b|\brobo\b|\brobando\b"
+    r"|\bidiotas?\b|\bestupid\w*|\binaceptable\b|\babogado\b|\bdemanda\w*|\bchingad\w*|\bjoder\b"
+)
+_MEDIUM = (
+    r"\bridiculous\b|\babsurd\b|\bjoke\b|\bfed up\b|\bsick of\b|\btired of\b|\bfurious\b|\bangry\b"
+    r"|\bmad\b|\bupset\b|\bfrustrat\w*|\bannoy\w*|\boutrage\w*|\bi already told you\b|\balready said\b"
+    r"|\bhow many times\b|\bnot listening\b|\buseless\b|\bterrible\b|\bawful\b|\bworst\b"
+    r"|\bare you kidding\b|\bfor the last time\b|\bstop (asking|texting|sending)\b"
+    r"|\bridiculo\b|\bharto\b|\bharta\b|\bcansad[oa]\b|\benojad[oa]\b|\bmolest[oa]\w*|\bya te dije\b"
+    r"|\bcuantas veces\b|\binutil\b|\bterrible\b|\bpesim[oa]\b|\bpor ultima vez\b|\bfurios[oa]\b"
+)
+_MILD = (
+    r"\bugh+\b|\bseriously\b|\bcome on\b|"
+    r"\bagain\b|\bstill\b|\bconfus\w*|\bnever\b|\bwhy\b|\bpor que\b|\botra vez\b|\bnunca\b"
+)
+
+_RE_STRONG = re.compile(_STRONG)
+_RE_MEDIUM = re.compile(_MEDIUM)
+_RE_MILD = re.compile(_MILD)
+_RE_BANGS = re.compile(r"[!?¡¿]{2,}")
+_RE_WORD = re.compile(r"\b[^\W\d_]{2,}\b")
+
+
+def _caps_ratio(text: str) -> float:
+    words = _RE_WORD.findall(text)
+    if len(words) < 2:
+        return 0.0
+    caps = [w for w in words if w.isupper() and w not in {"OK", "ER", "ID", "US", "CO", "PR", "HSA", "FSA"}]
+    return len(caps) / len(words)
+
+
+def _similar(a: str, b: str) -> float:
+    """Jaccard similarity of word sets of two normalised messages."""
+    wa, wb = set(a.split()), set(b.split())
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / len(wa | wb)
+
+
+def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
+    """Score one message; ``previous`` are the patient's earlier messages, oldest first."""
+    norm = normalize(text)
+    if not norm:
+        return 0.0
+    score = 0.0
+    strong = len(_RE_STRONG.findall(norm))
+    medium = len(_RE_MEDIUM.findall(norm))
+    mild = len(_RE_MILD.findall(norm))
+    if strong:
+        score += min(0.9, 0.55 + 0.2 * strong)
+    score += min(0.75, 0.38 * medium) + min(0.15, 0.07 * mild)
+    caps = _caps_ratio(text)
+    if caps >= 0.6:
+        score += 0.35
+    elif caps >= 0.3:
+        score += 0.15
+    bangs = _RE_BANGS.findall(text)
+    if bangs:
+        score += min(0.3, 0.12 * len(bangs) + 0.03 * sum(len(b) - 2 for b in bangs))
+    if previous:
+        best = max(_similar(norm, normalize(p)) for p in previous[-3:])
+        if best >= 0.8 and len(norm.split()) >= 2:
+            score += 0.3
+        elif best >= 0.6:
+            score += 0.15
+    return round(min(1.0, score), 3)

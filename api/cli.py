@@ -1,0 +1,129 @@
+"""``billing-agent``: the command line. A composition root like ``api.main``: it
+reads settings and builds what each command needs.
+
+Every command has ``--help``; expected failures print one clear line on stderr
+and exit non-zero (2 for bad input or configuration, 1 for anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from api.settings import Settings
+from tools.errors import BillingError
+
+EXIT_USAGE = 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    if getattr(args, "policy_file", None):
+        overrides["policy_file"] = args.policy_file
+    return Settings(**overrides)
+
+
+# --------------------------------------------------------------------------- seed
+
+
+async def _seed(args: argparse.Namespace) -> int:
+    from tools.db import create_engine
+    from tools.demo import generate_practice
+    from tools.platforms.ledger import LedgerPlatform, is_empty, migrate, reset
+
+    settings = _settings(args)
+    if args.patients < 1:
+        raise BillingError("--patients must be at least 1")
+    started = time.perf_counter()
+    if args.reset:
+        await reset(settings.database_url)
+    await migrate(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_empty(engine):
+            if args.if_empty:
+                print("demo practice already loaded; nothing to do")
+                return 0
+            raise BillingError("the database already holds a practice: use --reset to replace it")
+        data = generate_practice(patients=args.patients, seed=args.seed)
+        await LedgerPlatform(engine).bulk_load(data)
+    finally:
+        await engine.dispose()
+    elapsed = time.perf_counter() - started
+    print(
+        f"seeded {len(data.patients)} patients, {len(data.statements)} statements, "
+        f"{len(data.claims)} claims in {elapsed:.2f} s"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings(args)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="billing-agent",
+        description="Patient Billing Agent: explains medical bills and collects payment.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--database-url", help="ledger database URL (default: BILLING_DATABASE_URL or var/)")
+
+    seed = sub.add_parser("seed", help="generate the demo practice into the ledger")
+    common(seed)
+    seed.add_argument("--patients", type=int, default=200, help="number of patients (default 200)")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (same seed, same practice)")
+    seed.add_argument("--reset", action="store_true", help="drop everything first")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when a practice is already loaded")
+    seed.set_defaults(handler=_seed)
+
+    serve = sub.add_parser("serve", help="run the API, the demo portal and the staff console")
+    common(serve)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--policy-file", help="practice policy YAML")
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.handler
+    try:
+        result = handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+    except BillingError as exc:
+        print(f"billing-agent: error: {exc.detail}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    assert isinstance(result, int)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Settings from the environment (prefix ``BILLING_``), read only by composition roots.
+
+Everything is optional: with nothing set the product runs on the embedded
+defaults (SQLite under ``var/``, the local understanding engine, the sandbox
+payment gateway, the log messaging adapter).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tools.db import DEFAULT_DATABASE_URL
+
+DEV_PORTAL_SECRET = "dev-portal-secret-change-me"  # development only; refused in production
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", DEV_PORTAL_SECRET})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    database_url: str = DEFAULT_DATABASE_URL
+    checkpoint_url: str | None = None  # defaults to a SQLite file beside the ledger, or the same PostgreSQL
+    policy_file: Path | None = None  # defaults to guardrails/data/default_policy.yaml
+    kb_dir: Path | None = None  # defaults to the shipped demo documents
+
+    portal_token_secret: SecretStr = SecretStr(DEV_PORTAL_SECRET)
+    portal_token_public_key: str | None = None  # PEM; when set, RS256 tokens are expected
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.portal_token_public_key is None
+            and self.portal_token_secret.get_secret_value() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError(
+                "BILLING_PORTAL_TOKEN_SECRET must be set to a real secret in production "
+                "(or set BILLING_PORTAL_TOKEN_PUBLIC_KEY for RS256)"
+            )
+        return self
+
+    def effective_checkpoint_url(self) -> str:
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        if self.database_url.startswith("sqlite"):
+            return "sqlite:///var/checkpoints.db"
+        return self.database_url

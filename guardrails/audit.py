@@ -1,0 +1,249 @@
+"""Append-only, hash-chained audit trail (table ``audit_log`` on ``tools.db.Base``).
+
+Each record's ``hash`` is ``sha256(canonical_json(seq, at, thread_id, patient_id, actor, event, payload)
++ prev_hash)`` where canonical JSON has sorted keys, no whitespace and ``at`` as UTC ISO-8601 with
+microseconds; the first record's ``prev_hash`` is 64 zeros. ``verify`` recomputes the chain and reports
+the first ``seq`` whose content, link or position does not match, so an edited, deleted or inserted row
+is found.
+
+**Payloads hold identifiers, intent names, codes and numbers — never message text or other PHI.** This is
+enforced: string values (and keys) must be short tokens without spaces (``[A-Za-z0-9_.:@/#+-]``, at most
+128 characters); anything else raises ``InvalidAuditPayload``. Put the words in the communication
+record, and its id here.
+
+Concurrency: appends are serialised so the chain stays single. On PostgreSQL a transaction-scoped
+advisory lock (``pg_advisory_xact_lock``) serialises every writer, across processes; on SQLite an
+``asyncio.Lock`` serialises writers of one ``AuditTrail``, and the ``UNIQUE`` primary key on ``seq`` plus
+a bounded retry (on a duplicate ``seq`` or "database is locked") covers writers in other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeAlias
+
+from sqlalchemy import JSON, BigInteger, DateTime, String, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tools.db import Base
+
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
+
+GENESIS_HASH = "0" * 64
+_ADVISORY_LOCK_KEY = 0x4155_4449_54  # "AUDIT"
+_TOKEN = re.compile(r"[A-Za-z0-9_.:@/#+\-]{0,128}")
+_MAX_ATTEMPTS = 20
+
+
+class InvalidAuditPayload(ValueError):
+    """A payload value looks like free text; audit payloads carry ids, names and numbers only."""
+
+
+class AuditLogRow(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    thread_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, JsonValue]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    at: datetime
+    thread_id: str | None
+    patient_id: str | None
+    actor: str
+    event: str
+    payload: dict[str, JsonValue]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    ok: bool
+    count: int
+    first_bad_seq: int | None
+
+
+def _utc_iso(at: datetime) -> str:
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def compute_hash(
+    *,
+    seq: int,
+    at: datetime,
+    thread_id: str | None,
+    patient_id: str | None,
+    actor: str,
+    event: str,
+    payload: dict[str, JsonValue],
+    prev_hash: str,
+) -> str:
+    body = {
+        "seq": seq,
+        "at": _utc_iso(at),
+        "thread_id": thread_id,
+        "patient_id": patient_id,
+        "actor": actor,
+        "event": event,
+        "payload": payload,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256((canonical + prev_hash).encode("utf-8")).hexdigest()
+
+
+def _check_token(value: str, where: str) -> None:
+    if not _TOKEN.fullmatch(value):
+        raise InvalidAuditPayload(
+            f"{where}: audit payload strings must be ids, names or codes (no spaces, at most 128 characters)"
+        )
+
+
+def _check_payload(value: JsonValue, where: str) -> None:
+    if isinstance(value, str):
+        _check_token(value, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_payload(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_token(key, f"{where} key")
+            _check_payload(item, f"{where}.{key}")
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    return isinstance(exc, IntegrityError) or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig)
+
+
+class AuditTrail:
+    """The practice's audit trail on ``engine``. Create the table with the migrations (or ``create_all``)."""
+
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = asyncio.Lock()
+        self._postgres = engine.dialect.name == "postgresql"
+
+    async def append(
+        self,
+        event: str,
+        payload: dict[str, JsonValue],
+        *,
+        thread_id: str | None = None,
+        patient_id: str | None = None,
+        actor: str = "system",
+    ) -> AuditRecord:
+        """Add one record at the end of the chain and return it (committed)."""
+        _check_token(event, "event")
+        _check_token(actor, "actor")
+        _check_payload(payload, "payload")
+        async with self._lock:
+            for attempt in range(_MAX_ATTEMPTS):
+                try:
+                    async with self._engine.begin() as conn:
+                        return await self._append_in(conn, event, payload, thread_id, patient_id, actor)
+                except DBAPIError as exc:
+                    if not _is_retryable(exc) or attempt == _MAX_ATTEMPTS - 1:
+                        raise
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _append_in(
+        self,
+        conn: AsyncConnection,
+        event: str,
+        payload: dict[str, JsonValue],
+        thread_id: str | None,
+        patient_id: str | None,
+        actor: str,
+    ) -> AuditRecord:
+        if self._postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        last = (
+            await conn.execute(
+                select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
+            )
+        ).first()
+        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        at = self._clock().astimezone(UTC)
+        digest = compute_hash(
+            seq=seq,
+            at=at,
+            thread_id=thread_id,
+            patient_id=patient_id,
+            actor=actor,
+            event=event,
+            payload=payload,
+            prev_hash=prev_hash,
+        )
+        await conn.execute(
+            insert(AuditLogRow).values(
+                seq=seq,
+                at=at,
+                thread_id=thread_id,
+                patient_id=patient_id,
+                actor=actor,
+                event=event,
+                payload=payload,
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+        )
+        return AuditRecord(seq, at, thread_id, patient_id, actor, event, payload, prev_hash, digest)
+
+    async def records(self, *, after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
+        """Records in chain order, ``seq > after_seq``."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(AuditLogRow).where(AuditLogRow.seq > after_seq).order_by(AuditLogRow.seq).limit(limit)
+            )
+            return [
+                AuditRecord(
+                    r.seq, r.at, r.thread_id, r.patient_id, r.actor, r.event, r.payload, r.prev_hash, r.hash
+                )
+                for r in rows
+            ]
+
+    async def verify(self) -> AuditVerification:
+        """Recompute the whole chain; ``first_bad_seq`` is the first record that does not check out."""
+        count = 0
+        expected_prev = GENESIS_HASH
+        first_bad: int | None = None
+        async with self._engine.connect() as conn:
+            result = await conn.stream(select(*AuditLogRow.__table__.columns).order_by(AuditLogRow.seq))
+            async for row in result:
+                count += 1
+                if first_bad is not None:
+                    continue
+                digest = compute_hash(
+                    seq=row.seq,
+                    at=row.at,
+                    thread_id=row.thread_id,
+                    patient_id=row.patient_id,
+                    actor=row.actor,
+                    event=row.event,
+                    payload=row.payload,
+                    prev_hash=row.prev_hash,
+                )
+                if row.seq != count or row.prev_hash != expected_prev or row.hash != digest:
+                    first_bad = row.seq
+                expected_prev = row.hash
+        return AuditVerification(ok=first_bad is None, count=count, first_bad_seq=first_bad)

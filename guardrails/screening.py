@@ -1,0 +1,182 @@
+"""Input screening: what a patient's message is before anything tries to understand it.
+
+Pure pattern matching over a normalised copy of the text (NFKC, lower case, accents removed, whitespace
+collapsed), English and Spanish. A message is never executed or rendered as markup here: SQL or HTML in a
+message is ordinary text (verdict ``ok``) — queries are parameterised and the UI escapes.
+
+Verdict precedence: ``empty`` → ``injection`` → ``other_patient`` → ``abuse`` → ``too_long`` → ``ok``.
+A too-long message is still answered: ``text`` holds its first ``max_chars`` characters.
+``reasons`` hold rule names only, never the patient's words (they may be logged).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+Verdict = Literal["ok", "empty", "too_long", "injection", "other_patient", "abuse"]
+SmsKeyword = Literal["stop", "start", "help"]
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    verdict: Verdict
+    text: str
+    reasons: list[str] = field(default_factory=list)
+
+
+# Twilio's default opt-out / opt-in / help keywords (exact body, trimmed, case-insensitive).
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+START_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2060\ufeff]")
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, accents stripped, zero-width/control characters removed, whitespace collapsed."""
+    text = _CONTROL.sub("", unicodedata.normalize("NFKC", text))
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.replace("’", "'").split())
+
+
+_Rules = tuple[tuple[str, re.Pattern[str]], ...]
+
+
+def _rules(rules: dict[str, str]) -> _Rules:
+    return tuple((name, re.compile(pattern)) for name, pattern in rules.items())
+
+
+_INJECTION = _rules(
+    {
+        "ignore_instructions": r"\b(?:ignore|disregard|forget|override|bypass)\b[\w\s,']{0,40}?"
+        r"\b(?:instructions?|rules|prompts?|guidelines|directives|programming|policies|polic(?:y|ies))\b",
+        "system_prompt": r"\b(?:system|developer|hidden|initial|original)\s+"
+        r"(?:prompt|message|instructions?)\b",
+        "reveal_prompt": r"\b(?:reveal|print|show|repeat|tell me)\b[\w\s]{0,20}\b(?:your|the)\s+"
+        r"(?:instructions|prompt|rules|configuration)\b",
+        "role_change": r"\byou are (?:now|no longer)\b|\bfrom now on,? you\b|\bnew instructions\s*:",
+        "role_play": r"\b(?:pretend|act|behave|roleplay|role-play|role play)\b[\w\s]{0,15}"
+        r"\b(?:you are|to be|as(?: if)?)\b[\w\s]{0,20}"
+        r"\b(?:admin|administrator|developer|unrestricted|unfiltered|dan|"
+        r"staff|root|system|another (?:ai|assistant|bot)|evil|jailbroken|without (?:rules|limits))\b",
+        "jailbreak": r"\bjailbreak|\bdeveloper mode\b|\bdo anything now\b|\bdan mode\b|\bsudo\b|\bgod mode\b",
+        "bulk_data": r"\b(?:show|list|give|send|dump|export|print)\b(?: me)? (?:all|every|everyone'?s?)"
+        r"(?: the)? (?:balances|accounts|records|statements|bills|data|database|tables?)\b",
+        "markup_role": r"<\|?(?:system|im_start|im_end)\|?>|\[/?inst\]|^\s*(?:system|assistant)\s*:",
+        # Spanish
+        "ignora_instrucciones": r"\b(?:ignora|ignorar|olvida|olvidar|omite|descarta)\b[\w\s]{0,30}?"
+        r"\b(?:instrucciones|reglas|indicaciones|prompt)\b",
+        "prompt_sistema": r"\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b",
+        "ahora_eres": r"\b(?:ahora eres|a partir de ahora eres|desde ahora eres)\b",
+        "finge": r"\b(?:finge|fingir|actua|actuar|haz de cuenta)\b[\w\s]{0,15}\b(?:que eres|como)\b"
+        r"[\w\s]{0,20}"
+        r"\b(?:administrador|desarrollador|sin (?:reglas|restricciones|limites)|otro (?:asistente|bot))\b",
+        "todos_los_datos": r"\b(?:muestrame|muestra|dame|lista|enumera)\b(?: me)? "
+        r"(?:todos|todas) (?:los|las) "
+        r"(?:saldos|cuentas|registros|estados de cuenta|facturas|datos)\b",
+    }
+)
+
+_OTHER_PATIENT = _rules(
+    {
+        "third_party_account": r"\b(?:neighbou?r|friend|coworker|co-worker|boss|roommate|ex|cousin|"
+        r"someone else|somebody else|another person|another patient|other patient|stranger)(?:'s|s')?\s+"
+        r"(?:\w+\s+)?(?:bill|balance|account|statement|charges|records?|debt|payments?|file|info)\b",
+        "all_patients": r"\b(?:all|every|other|list of|list all|other people'?s?)\s+(?:the\s+)?(?:patients|"
+        r"people'?s? (?:bills|balances|accounts))\b|\beveryone(?: else)?'?s (?:bill|balance|account)s?\b",
+        "named_person_owes": r"\b(?:what|how much) (?:does|did|do) (?!i\b|we\b|my\b|it\b|this\b|that\b|the\b|"
+        r"you\b|insurance\b)[a-z]+(?: [a-z]+)? (?:owe|still owe)\b",
+        "named_person_balance": r"\b(?:balance|bill|account|statement) (?:of|for) (?:mr|mrs|ms|dr)\.? [a-z]+",
+        "look_up_person": r"\b(?:look up|lookup|find|pull up|search for)\b (?:the )?(?:account|balance|bill|"
+        r"records?) (?:of|for) (?!me\b|my\b)",
+        # Spanish
+        "cuenta_de_tercero": r"\b(?:cuenta|saldo|factura|deuda|estado de cuenta|pagos?) de "
+        r"(?:mi )?(?:vecin[oa]|"
+        r"amig[oa]|companer[oa]|jefe|otra persona|otro paciente|alguien mas)\b",
+        "todos_los_pacientes": r"\b(?:todos los|otros|lista de) pacientes\b",
+        "cuanto_debe": r"\bcuanto (?:me |nos )?debe (?!pagar\b|ser\b|de\b|mi cuenta\b|el saldo\b)"
+        r"(?:mi vecin[oa]|mi amig[oa]|(?:el|la) senor|[a-z]+ [a-z]+)",
+    }
+)
+
+_ABUSE = _rules(
+    {
+        "profanity": r"\b(?:fuck\w*|motherfuck\w*|shit(?:ty)?|bitch\w*|asshole|cunt|dickhead|bastard|"
+        r"retard(?:ed)?)\b",
+        "threat": r"\b(?:i(?:'ll| will| am going to|'m going to|'m gonna) (?:kill|hurt|shoot|find) you|"
+        r"kill you|bomb (?:the|your)|burn (?:down )?(?:the|your) (?:office|clinic|building))\b",
+        "insultos": r"\b(?:puta|puto|pendej[oa]|cabron|mierda|chinga\w*|hijo de puta|idiota|imbecil|"
+        r"te voy a matar|estupid[oa])\b",
+    }
+)
+
+
+_CHECKS: tuple[tuple[Verdict, _Rules], ...] = (
+    ("injection", _INJECTION),
+    ("other_patient", _OTHER_PATIENT),
+    ("abuse", _ABUSE),
+)
+
+
+def _matches(rules: _Rules, text: str) -> list[str]:
+    return [name for name, pattern in rules if pattern.search(text)]
+
+
+def screen_input(text: str, max_chars: int = 2000) -> ScreenResult:
+    """Classify one inbound message.
+
+    ``text`` in the result is the trimmed message (truncated to ``max_chars``).
+    """
+    cleaned = _CONTROL.sub("", text).strip()
+    if not cleaned:
+        return ScreenResult("empty", "", ["empty"])
+    norm = normalize(cleaned)
+    for verdict, rules in _CHECKS:
+        hits = _matches(rules, norm)
+        if hits:
+            return ScreenResult(verdict, cleaned[:max_chars], hits)
+    if len(cleaned) > max_chars:
+        return ScreenResult("too_long", cleaned[:max_chars], ["too_long"])
+    return ScreenResult("ok", cleaned, [])
+
+
+def classify_sms_keyword(text: str) -> SmsKeyword | None:
+    """Twilio's keyword handling: the whole trimmed body, case-insensitive, must be exactly a keyword."""
+    word = text.strip().upper()
+    if word in STOP_KEYWORDS:
+        return "stop"
+    if word in START_KEYWORDS:
+        return "start"
+    if word in HELP_KEYWORDS:
+        return "help"
+    return None
+
+
+_REVOCATION = tuple(
+    re.compile(p)
+    for p in (
+        r"\bstop (?:texting|messaging|sending|contacting|txting|sms(?:ing)?)\b(?: me| us)?",
+        r"\bstop (?:sending )?(?:me )?(?:these |the |your |all )?(?:texts|messages|sms)\b",
+        r"\b(?:don'?t|do not|dont|never) (?:text|message|sms|txt|contact)(?: me| us)?\b",
+        r"\bno more (?:texts|text messages|messages|sms)\b",
+        r"\b(?:unsubscribe|opt me out|opt out|remove me from|take me off)\b",
+        r"\b(?:quit|cease) (?:texting|messaging)\b",
+        r"\bi (?:don'?t|do not) want (?:any more |more |these |your )?(?:texts|messages|sms)\b",
+        # Spanish
+        r"\bno (?:quiero )?mas (?:mensajes|textos|sms)\b",
+        r"\b(?:deja|dejen|dejar) de (?:enviarme|mandarme|escribirme|enviar|mandar|textearme)\b",
+        r"\bno me (?:envien|manden|escriban|envies|mandes|escribas|contacten)\b",
+        r"\bya no quiero (?:recibir )?(?:mas )?(?:mensajes|textos)\b",
+        r"\b(?:darme de baja|dame de baja|denme de baja|cancelar (?:los )?mensajes)\b",
+    )
+)
+
+
+def is_free_text_revocation(text: str) -> bool:
+    """Whether free text withdraws consent to texts ("please stop texting me", "no más mensajes")."""
+    norm = normalize(text)
+    return any(p.search(norm) for p in _REVOCATION)

@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated, fresh database per test, on SQLite and on PostgreSQL.
+
+``database_url`` is parametrized over ``sqlite`` (a temp file) and ``postgres``
+(a schema of its own in ``$TEST_DATABASE_URL``, selected through ``search_path``
+in the URL and dropped afterwards, so parallel runs never see each other's
+rows). The PostgreSQL parameter skips when the variable is unset.
+
+``migrated_database_url`` is the same database brought to the Alembic head; on
+SQLite it is a copy of a template migrated once per session, which keeps it fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tools.db import normalize_url
+from tools.platforms.ledger.schema import migrate
+
+PG_ENV = "TEST_DATABASE_URL"
+PG_SKIP_REASON = (
+    "set TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test to run PostgreSQL tests"
+)
+
+
+def _pg_conninfo(url: str) -> str:
+    return make_url(normalize_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of its own for this test (async driver URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(PG_SKIP_REASON)
+    schema = f"t_{secrets.token_hex(8)}"
+    conninfo = _pg_conninfo(base)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = make_url(normalize_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    # Its own thread and loop: session fixtures run outside the tests' event loops.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, migrate(f"sqlite+aiosqlite:///{path}")).result()
+    return path
+
+
+@pytest.fixture
+async def migrated_database_url(database_url: str, _sqlite_template: Path) -> str:
+    """``database_url`` with the schema at the Alembic head."""
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() == "sqlite":
+        shutil.copyfile(_sqlite_template, parsed.database or "")
+    else:
+        await migrate(database_url)
+    return database_url

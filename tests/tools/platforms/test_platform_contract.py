@@ -1,0 +1,571 @@
+"""Conformance suite of the ``BillingPlatform`` port, parametrized over every implementation.
+
+Today: the embedded ledger, on SQLite and (with TEST_DATABASE_URL) PostgreSQL. Every refused
+write is checked to leave the platform exactly as it was (``snapshot`` before == after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from ledger_builders import TODAY, build_practice
+
+from tools.db import create_engine
+from tools.errors import (
+    ActivePlanExists,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidTransition,
+    PatientNotFound,
+    PlanNotFound,
+    PlanScheduleMismatch,
+    StatementNotFound,
+    TicketNotFound,
+)
+from tools.platforms.base import BillingPlatform
+from tools.platforms.ledger import LedgerPlatform, PracticeData
+from tools.platforms.models import (
+    Author,
+    ChangeKind,
+    Channel,
+    CommunicationIn,
+    Direction,
+    Installment,
+    PaymentMethod,
+    PaymentRequest,
+    PaymentSource,
+    PlanRequest,
+    PlanStatus,
+    StatementStatus,
+    TicketPriority,
+    TicketReason,
+    TicketRequest,
+    TicketStatus,
+    TranscriptLine,
+)
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 3, 1, 14, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: int = 60) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Subject:
+    platform: BillingPlatform
+    data: PracticeData
+    clock: Clock
+
+
+async def _ledger(url: str, data: PracticeData, clock: Clock) -> tuple[BillingPlatform, Callable[[], Any]]:
+    engine = create_engine(url)
+    ledger = LedgerPlatform(engine, clock=clock)
+    await ledger.bulk_load(data)
+    return ledger, engine.dispose
+
+
+IMPLEMENTATIONS = {"ledger": _ledger}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+async def subject(request: pytest.FixtureRequest, migrated_database_url: str) -> AsyncIterator[Subject]:
+    data = build_practice(patients=3)
+    clock = Clock()
+    platform, close = await IMPLEMENTATIONS[request.param](migrated_database_url, data, clock)
+    yield Subject(platform, data, clock)
+    await close()
+
+
+async def snapshot(platform: BillingPlatform, patient_ids: list[str]) -> dict[str, Any]:
+    """Everything a caller can observe about these patients."""
+    out: dict[str, Any] = {"changes": await platform.list_recent_changes(EPOCH, 10_000)}
+    for pid in patient_ids:
+        summaries = await platform.list_statements(pid)
+        out[pid] = (
+            await platform.get_account_summary(pid),
+            summaries,
+            [await platform.get_statement(pid, s.id) for s in summaries],
+            await platform.list_payments(pid),
+            await platform.list_payment_plans(pid),
+            await platform.list_tickets(pid),
+            await platform.list_communications(pid, None, 1000),
+        )
+    return out
+
+
+PIDS = ["p0", "p1", "p2"]
+
+
+def pay(statement_id: str | None, amount: int = 500, key: str = "k1", **kw: Any) -> PaymentRequest:
+    return PaymentRequest(
+        statement_id=statement_id,
+        amount_cents=amount,
+        method=PaymentMethod.CARD,
+        source=PaymentSource.PAYMENT_LINK,
+        idempotency_key=key,
+        **kw,
+    )
+
+
+def plan_request(statement_ids: tuple[str, ...], total: int, key: str = "plan-1", **kw: Any) -> PlanRequest:
+    first = total // 3
+    installments = (
+        Installment(sequence=0, due_date=TODAY, amount_cents=first),
+        Installment(sequence=1, due_date=TODAY + timedelta(days=30), amount_cents=first),
+        Installment(sequence=2, due_date=TODAY + timedelta(days=60), amount_cents=total - 2 * first),
+    )
+    fields: dict[str, Any] = {
+        "statement_ids": statement_ids,
+        "total_cents": total,
+        "down_payment_cents": first,
+        "months": 2,
+        "installment_cents": first,
+        "installments": installments,
+        "idempotency_key": key,
+    }
+    fields.update(kw)
+    return PlanRequest(**fields)
+
+
+def ticket_request(key: str = "t-1", **kw: Any) -> TicketRequest:
+    fields: dict[str, Any] = {
+        "thread_id": "th-1",
+        "statement_id": None,
+        "reason": TicketReason.DISPUTE_CHARGE,
+        "priority": TicketPriority.HIGH,
+        "summary": "Disputes the lab charge",
+        "transcript": (
+            TranscriptLine(author=Author.PATIENT, text="this is wrong", at=datetime(2025, 3, 1, tzinfo=UTC)),
+        ),
+        "idempotency_key": key,
+    }
+    fields.update(kw)
+    return TicketRequest(**fields)
+
+
+# ---------------------------------------------------------------------- identity
+
+
+async def test_is_a_billing_platform(subject: Subject) -> None:
+    assert isinstance(subject.platform, BillingPlatform)
+
+
+async def test_get_practice(subject: Subject) -> None:
+    assert await subject.platform.get_practice() == subject.data.practice
+
+
+async def test_find_patient_by_portal_identity(subject: Subject) -> None:
+    assert await subject.platform.find_patient_by_portal_identity("portal-2") == subject.data.patients[2]
+    assert await subject.platform.find_patient_by_portal_identity("portal-99") is None
+
+
+@pytest.mark.parametrize(
+    "phone", ["+15555550001", "(555) 555-0001", "+1 555 555 0001", "555.555.0001", "15555550001"]
+)
+async def test_find_patients_by_phone_normalises(subject: Subject, phone: str) -> None:
+    found = await subject.platform.find_patients_by_phone(phone)
+    assert [p.id for p in found] == ["p0", "p1"]  # a family sharing one number
+
+
+async def test_find_patients_by_phone_unknown_or_garbage(subject: Subject) -> None:
+    assert await subject.platform.find_patients_by_phone("(555) 555-9999") == []
+    assert await subject.platform.find_patients_by_phone("call me") == []
+
+
+async def test_verify_identity(subject: Subject) -> None:
+    p0, p1 = subject.data.patients[0], subject.data.patients[1]
+    verify = subject.platform.verify_identity
+    ok = await verify(["p0", "p1"], p0.date_of_birth, p0.zip_code, None)
+    assert (ok.verified, ok.patient_id) == (True, "p0")
+    by_statement = await verify(["p0", "p1"], p1.date_of_birth, None, "S00001-0")
+    assert (by_statement.verified, by_statement.patient_id) == (True, "p1")
+    refused = [
+        await verify(["p0", "p1"], date(1999, 9, 9), p0.zip_code, None),  # wrong DOB
+        await verify(["p0", "p1"], p0.date_of_birth, "99999", None),  # wrong ZIP
+        await verify(["p0", "p1"], p0.date_of_birth, None, "S00001-0"),  # p1's statement with p0's DOB
+        await verify(["p0", "p1"], p0.date_of_birth, None, None),  # no second factor
+        await verify(["p2"], p0.date_of_birth, p0.zip_code, None),  # p0 is not a candidate
+        await verify(["nobody"], p0.date_of_birth, p0.zip_code, None),
+        await verify([], p0.date_of_birth, p0.zip_code, None),
+    ]
+    assert all(not r.verified and r.patient_id is None for r in refused)
+
+
+async def test_get_patient(subject: Subject) -> None:
+    assert await subject.platform.get_patient("p1") == subject.data.patients[1]
+    with pytest.raises(PatientNotFound):
+        await subject.platform.get_patient("nobody")
+
+
+# ---------------------------------------------------------------------- reads
+
+
+async def test_reads_round_trip_the_loaded_practice(subject: Subject) -> None:
+    platform, data = subject.platform, subject.data
+    for st in data.statements:
+        assert await platform.get_statement(st.patient_id, st.id) == st
+        assert await platform.find_statement_by_number(st.patient_id, st.number) == st
+    assert await platform.list_coverages("p0") == [c for c in data.coverages if c.patient_id == "p0"]
+    claims = await platform.list_claims("p0")
+    assert sorted(claims, key=lambda c: c.id) == sorted(
+        (c for c in data.claims if c.patient_id == "p0"), key=lambda c: c.id
+    )
+    assert await platform.list_payment_plans("p1") == data.plans
+
+
+async def test_list_statements_newest_first_with_totals(subject: Subject) -> None:
+    summaries = await subject.platform.list_statements("p0")
+    assert [s.id for s in summaries] == ["st-p0-2", "st-p0-1", "st-p0-0"]
+    newest = summaries[0]
+    assert (newest.total_patient_responsibility_cents, newest.total_paid_cents, newest.balance_cents) == (
+        6000,
+        1000,
+        5000,
+    )
+    assert newest.status is StatementStatus.OPEN
+    assert newest.line_count == 2
+
+
+async def test_account_summary(subject: Subject) -> None:
+    summary = await subject.platform.get_account_summary("p1")
+    assert summary.balance_cents == 6000 + 6000 + 5000
+    assert summary.open_statement_count == 3
+    assert summary.credit_cents == 0
+    assert summary.has_active_plan
+    assert not summary.has_defaulted_plan
+    assert not (await subject.platform.get_account_summary("p0")).has_active_plan
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        "get_account_summary",
+        "list_coverages",
+        "list_statements",
+        "list_claims",
+        "list_payments",
+        "list_payment_plans",
+        "list_tickets",
+    ],
+)
+async def test_patient_reads_of_unknown_patient(subject: Subject, read: str) -> None:
+    with pytest.raises(PatientNotFound):
+        await getattr(subject.platform, read)("nobody")
+
+
+# ---------------------------------------------------------------------- isolation
+
+
+async def test_isolation_patient_a_never_sees_patient_b(subject: Subject) -> None:
+    platform = subject.platform
+    await platform.create_ticket("p1", ticket_request(key="iso-t"))
+    await platform.log_communication(
+        "p1",
+        CommunicationIn(
+            thread_id="th-b",
+            channel=Channel.SMS,
+            direction=Direction.INBOUND,
+            author=Author.PATIENT,
+            text="hi",
+        ),
+    )
+    before = await snapshot(platform, PIDS)
+    b_statement = "st-p1-0"
+    with pytest.raises(StatementNotFound):
+        await platform.get_statement("p0", b_statement)
+    assert await platform.find_statement_by_number("p0", "S00001-0") is None
+    with pytest.raises(PlanNotFound):
+        await platform.set_plan_status("p0", "plan-p1", PlanStatus.CANCELLED, None)
+    with pytest.raises(StatementNotFound):
+        await platform.record_payment("p0", pay(b_statement, key="iso-pay"))
+    with pytest.raises(StatementNotFound):
+        await platform.create_payment_plan("p0", plan_request((b_statement,), 6000, key="iso-plan"))
+    with pytest.raises(StatementNotFound):
+        await platform.create_ticket("p0", ticket_request(key="iso-t2", statement_id=b_statement))
+    a_views = [
+        *(s.patient_id for s in await platform.list_statements("p0")),
+        *(p.patient_id for p in await platform.list_payments("p0")),
+        *(p.patient_id for p in await platform.list_payment_plans("p0")),
+        *(t.patient_id for t in await platform.list_tickets("p0")),
+        *(c.patient_id for c in await platform.list_communications("p0", None, 100)),
+        *(c.patient_id for c in await platform.list_claims("p0")),
+        *(c.patient_id for c in await platform.list_coverages("p0")),
+    ]
+    assert a_views
+    assert set(a_views) == {"p0"}
+    assert await platform.list_communications("p0", "th-b", 100) == []
+    assert await snapshot(platform, PIDS) == before
+
+
+# ---------------------------------------------------------------------- payments
+
+
+async def test_record_payment_updates_balance_and_is_idempotent(subject: Subject) -> None:
+    platform = subject.platform
+    payment = await platform.record_payment("p0", pay("st-p0-2", 2000, external_id="ch_1"))
+    assert payment.amount_cents == 2000
+    assert payment.statement_id == "st-p0-2"
+    assert payment.posted_at == subject.clock.now
+    assert payment.posted_at.tzinfo is not None
+    st = await platform.get_statement("p0", "st-p0-2")
+    assert st.balance_cents == 3000
+    assert st.status is StatementStatus.OPEN
+    assert payment in st.payments
+    subject.clock.tick()
+    assert await platform.record_payment("p0", pay("st-p0-2", 2000, external_id="ch_1")) == payment
+    assert len(await platform.list_payments("p0")) == 2  # the seeded one and ours
+    paid = await platform.record_payment("p0", pay("st-p0-2", 3000, key="k2"))
+    assert (await platform.get_statement("p0", "st-p0-2")).status is StatementStatus.PAID
+    credit = await platform.record_payment("p0", pay("st-p0-2", 700, key="k3"))
+    st = await platform.get_statement("p0", "st-p0-2")
+    assert (st.balance_cents, st.status) == (-700, StatementStatus.CREDIT)
+    changes = await platform.list_recent_changes(subject.clock.now - timedelta(hours=1), 10)
+    assert [(c.kind, c.resource_id) for c in changes] == [
+        (ChangeKind.PAYMENT_POSTED, payment.id),
+        (ChangeKind.PAYMENT_POSTED, paid.id),
+        (ChangeKind.PAYMENT_POSTED, credit.id),
+    ]
+
+
+async def test_unapplied_payment_counts_in_account_balance(subject: Subject) -> None:
+    before = (await subject.platform.get_account_summary("p2")).balance_cents
+    payment = await subject.platform.record_payment("p2", pay(None, 1500, key="unapplied"))
+    assert payment.statement_id is None
+    assert (await subject.platform.get_account_summary("p2")).balance_cents == before - 1500
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "request_", "error"),
+    [
+        ("nobody", pay("st-p0-2"), PatientNotFound),
+        ("p0", pay("st-p0-2", 0, key="zero"), InvalidAmount),
+        ("p0", pay("st-p0-2", -500, key="neg"), InvalidAmount),
+        ("p0", pay("st-p1-2", key="other"), StatementNotFound),
+        ("p0", pay("st-missing", key="missing"), StatementNotFound),
+        ("p0", pay("st-p0-2", 999, key="seed-pay-p0-2"), IdempotencyConflict),
+    ],
+    ids=["unknown-patient", "zero", "negative", "other-patients-statement", "no-statement", "key-reuse"],
+)
+async def test_record_payment_refusals_leave_ledger_unchanged(
+    subject: Subject, patient_id: str, request_: PaymentRequest, error: type[Exception]
+) -> None:
+    before = await snapshot(subject.platform, PIDS)
+    with pytest.raises(error):
+        await subject.platform.record_payment(patient_id, request_)
+    assert await snapshot(subject.platform, PIDS) == before
+
+
+async def test_record_payment_same_key_different_amount_conflicts(subject: Subject) -> None:
+    await subject.platform.record_payment("p0", pay("st-p0-2", 2000, key="dup"))
+    before = await snapshot(subject.platform, PIDS)
+    with pytest.raises(IdempotencyConflict):
+        await subject.platform.record_payment("p0", pay("st-p0-2", 2500, key="dup"))
+    with pytest.raises(IdempotencyConflict):
+        await subject.platform.record_payment("p1", pay("st-p1-2", 2000, key="dup"))
+    assert await snapshot(subject.platform, PIDS) == before
+
+
+async def test_twenty_concurrent_payments_with_one_key_post_once(subject: Subject) -> None:
+    request = pay("st-p0-2", 1234, key="race")
+    results = await asyncio.gather(*(subject.platform.record_payment("p0", request) for _ in range(20)))
+    assert len({r.id for r in results}) == 1
+    payments = [p for p in await subject.platform.list_payments("p0") if p.idempotency_key == "race"]
+    assert len(payments) == 1
+    assert (await subject.platform.get_statement("p0", "st-p0-2")).balance_cents == 5000 - 1234
+
+
+async def test_concurrent_payments_with_distinct_keys_all_count(subject: Subject) -> None:
+    await asyncio.gather(
+        *(subject.platform.record_payment("p0", pay("st-p0-1", 100, key=f"d{i}")) for i in range(10))
+    )
+    st = await subject.platform.get_statement("p0", "st-p0-1")
+    assert (st.total_paid_cents, st.balance_cents) == (1000, 5000)
+
+
+# ---------------------------------------------------------------------- plans
+
+
+async def test_create_plan_active_then_idempotent(subject: Subject) -> None:
+    request = plan_request(("st-p0-0", "st-p0-1"), 12000)
+    plan = await subject.platform.create_payment_plan("p0", request)
+    assert plan.status is PlanStatus.ACTIVE
+    assert plan.total_cents == 12000
+    assert plan.statement_ids == ("st-p0-0", "st-p0-1")
+    assert plan.installments == request.installments
+    subject.clock.tick()
+    assert await subject.platform.create_payment_plan("p0", request) == plan
+    assert await subject.platform.list_payment_plans("p0") == [plan]
+    assert (await subject.platform.get_account_summary("p0")).has_active_plan
+    changes = await subject.platform.list_recent_changes(plan.created_at - timedelta(seconds=1), 10)
+    assert [(c.kind, c.patient_id, c.resource_id) for c in changes] == [
+        (ChangeKind.PLAN_CREATED, "p0", plan.id)
+    ]
+
+
+async def test_create_plan_requiring_approval_and_transitions(subject: Subject) -> None:
+    platform = subject.platform
+    plan = await platform.create_payment_plan("p2", plan_request(("st-p2-0",), 6000, requires_approval=True))
+    assert plan.status is PlanStatus.PENDING_APPROVAL
+    approved = await platform.set_plan_status("p2", plan.id, PlanStatus.ACTIVE, "dana")
+    assert (approved.status, approved.approver) == (PlanStatus.ACTIVE, "dana")
+    before = await snapshot(platform, PIDS)
+    with pytest.raises(InvalidTransition):
+        await platform.set_plan_status("p2", plan.id, PlanStatus.PENDING_APPROVAL, None)
+    with pytest.raises(PlanNotFound):
+        await platform.set_plan_status("p2", "plan-nope", PlanStatus.CANCELLED, None)
+    with pytest.raises(PatientNotFound):
+        await platform.set_plan_status("nobody", plan.id, PlanStatus.CANCELLED, None)
+    assert await snapshot(platform, PIDS) == before
+    done = await platform.set_plan_status("p2", plan.id, PlanStatus.COMPLETED, None)
+    assert done.status is PlanStatus.COMPLETED
+    assert done.approver == "dana"
+    with pytest.raises(InvalidTransition):
+        await platform.set_plan_status("p2", plan.id, PlanStatus.ACTIVE, None)
+
+
+async def test_denied_plan_frees_the_patient_for_another(subject: Subject) -> None:
+    platform = subject.platform
+    first = await platform.create_payment_plan("p2", plan_request(("st-p2-0",), 6000, requires_approval=True))
+    await platform.set_plan_status("p2", first.id, PlanStatus.DENIED, "dana")
+    second = await platform.create_payment_plan("p2", plan_request(("st-p2-0",), 6000, key="plan-2"))
+    assert second.status is PlanStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "request_", "error"),
+    [
+        ("nobody", plan_request(("st-p0-0",), 6000, key="x1"), PatientNotFound),
+        ("p0", plan_request(("st-p0-0",), 6000, key="x2", total_cents=6001), PlanScheduleMismatch),
+        ("p0", plan_request(("st-p0-0",), 6000, key="x3", total_cents=0), InvalidAmount),
+        ("p0", plan_request(("st-p0-0",), 6000, key="x4", installment_cents=-5), InvalidAmount),
+        ("p0", plan_request(("st-p0-0",), 6000, key="x5", installments=()), PlanScheduleMismatch),
+        ("p1", plan_request(("st-p1-1",), 6000, key="x6"), ActivePlanExists),
+        ("p0", plan_request(("st-p2-0",), 6000, key="x7"), StatementNotFound),
+        ("p0", plan_request(("st-p0-0",), 6000, key="seed-plan-p1"), IdempotencyConflict),
+    ],
+    ids=[
+        "unknown-patient",
+        "schedule-mismatch",
+        "zero-total",
+        "negative-installment",
+        "no-schedule",
+        "active-plan-exists",
+        "other-patients-statement",
+        "key-reuse",
+    ],
+)
+async def test_create_plan_refusals_leave_ledger_unchanged(
+    subject: Subject, patient_id: str, request_: PlanRequest, error: type[Exception]
+) -> None:
+    before = await snapshot(subject.platform, PIDS)
+    with pytest.raises(error):
+        await subject.platform.create_payment_plan(patient_id, request_)
+    assert await snapshot(subject.platform, PIDS) == before
+
+
+async def test_create_plan_same_key_different_terms_conflicts(subject: Subject) -> None:
+    await subject.platform.create_payment_plan("p0", plan_request(("st-p0-0",), 6000, key="same"))
+    before = await snapshot(subject.platform, PIDS)
+    with pytest.raises(IdempotencyConflict):
+        await subject.platform.create_payment_plan("p0", plan_request(("st-p0-0",), 6003, key="same"))
+    assert await snapshot(subject.platform, PIDS) == before
+
+
+async def test_pending_plan_also_blocks_a_second_plan(subject: Subject) -> None:
+    await subject.platform.create_payment_plan("p0", plan_request(("st-p0-0",), 6000, requires_approval=True))
+    with pytest.raises(ActivePlanExists):
+        await subject.platform.create_payment_plan("p0", plan_request(("st-p0-1",), 6000, key="another"))
+
+
+# ---------------------------------------------------------------------- tickets
+
+
+async def test_tickets(subject: Subject) -> None:
+    platform = subject.platform
+    request = ticket_request(statement_id="st-p0-1")
+    ticket = await platform.create_ticket("p0", request)
+    assert (ticket.status, ticket.assignee, ticket.transcript) == (
+        TicketStatus.OPEN,
+        None,
+        request.transcript,
+    )
+    assert await platform.create_ticket("p0", request) == ticket
+    assert await platform.list_tickets("p0") == [ticket]
+    assigned = await platform.update_ticket(ticket.id, TicketStatus.ASSIGNED, "dana")
+    assert (assigned.status, assigned.assignee) == (TicketStatus.ASSIGNED, "dana")
+    resolved = await platform.update_ticket(ticket.id, TicketStatus.RESOLVED, None)
+    assert (resolved.status, resolved.assignee) == (TicketStatus.RESOLVED, "dana")
+    assert await platform.list_tickets("p0") == [resolved]
+    before = await snapshot(platform, PIDS)
+    with pytest.raises(IdempotencyConflict):
+        await platform.create_ticket("p0", ticket_request(summary="something else"))
+    with pytest.raises(TicketNotFound):
+        await platform.update_ticket("tkt-nope", TicketStatus.RESOLVED, None)
+    with pytest.raises(PatientNotFound):
+        await platform.create_ticket("nobody", ticket_request(key="t-2"))
+    assert await snapshot(platform, PIDS) == before
+
+
+# ---------------------------------------------------------------------- communications
+
+
+def message(text: str, thread: str = "th-1", external_id: str | None = None) -> CommunicationIn:
+    return CommunicationIn(
+        thread_id=thread,
+        channel=Channel.SMS,
+        direction=Direction.INBOUND,
+        author=Author.PATIENT,
+        text=text,
+        external_id=external_id,
+    )
+
+
+async def test_log_communication_dedupes_and_lists_in_order(subject: Subject) -> None:
+    platform = subject.platform
+    first = await platform.log_communication("p0", message("one", external_id="SM1"))
+    assert await platform.log_communication("p0", message("one again", external_id="SM1")) == first
+    second = await platform.log_communication("p0", message("two"))
+    third = await platform.log_communication("p0", message("three", thread="th-2"))
+    fourth = await platform.log_communication("p0", message("four"))  # same clock instant as the others
+    assert [c.text for c in await platform.list_communications("p0", None, 10)] == [
+        "one",
+        "two",
+        "three",
+        "four",
+    ]
+    assert await platform.list_communications("p0", "th-1", 2) == [second, fourth]
+    assert await platform.list_communications("p0", "th-2", 10) == [third]
+    assert await platform.list_communications("p0", None, 0) == []
+    # The same provider id for another patient is another message.
+    other = await platform.log_communication("p1", message("one", external_id="SM1"))
+    assert other.id != first.id
+    assert other.patient_id == "p1"
+    with pytest.raises(PatientNotFound):
+        await platform.log_communication("nobody", message("x"))
+
+
+# ---------------------------------------------------------------------- outreach
+
+
+async def test_list_recent_changes_reports_loaded_statements_and_respects_limit(subject: Subject) -> None:
+    changes = await subject.platform.list_recent_changes(EPOCH, 1000)
+    created = {c.resource_id for c in changes if c.kind is ChangeKind.STATEMENT_CREATED}
+    assert created == {s.id for s in subject.data.statements}
+    assert [c.at for c in changes] == sorted(c.at for c in changes)
+    assert len(await subject.platform.list_recent_changes(EPOCH, 2)) == 2
+    assert await subject.platform.list_recent_changes(subject.clock.now, 10) == []

@@ -1,0 +1,702 @@
+"""``LedgerPlatform``: the embedded reference implementation of ``BillingPlatform``.
+
+Each public method is one unit of work: its own session, at most one commit.
+Writes first *touch* the patient's row (a no-op ``UPDATE``): on PostgreSQL that
+takes a row lock, on SQLite it takes the database write lock (waiting up to the
+busy timeout), so writes for one patient are serialised and the checks they make
+(an open plan, a statement balance) cannot race. Idempotency keys are unique in
+the schema; a concurrent duplicate that loses the race gets an ``IntegrityError``,
+rolls back and re-reads the winner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from tools.errors import (
+    ActivePlanExists,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidTransition,
+    NotFound,
+    PatientNotFound,
+    PlanNotFound,
+    PlanScheduleMismatch,
+    StatementNotFound,
+    TicketNotFound,
+)
+from tools.platforms.base import BillingPlatform
+from tools.platforms.ledger import convert
+from tools.platforms.ledger.invariants import check_statement, derive_status, schedule_total
+from tools.platforms.ledger.loader import PracticeData, bulk_load
+from tools.platforms.ledger.tables import (
+    ChangeRow,
+    ClaimRow,
+    CommunicationRow,
+    CoverageRow,
+    InstallmentRow,
+    LineItemRow,
+    PatientRow,
+    PaymentPlanRow,
+    PaymentRow,
+    PlanStatementRow,
+    PracticeRow,
+    StatementRow,
+    TicketRow,
+)
+from tools.platforms.models import (
+    AccountSummary,
+    Change,
+    ChangeKind,
+    Claim,
+    Communication,
+    CommunicationIn,
+    Coverage,
+    CoverageRank,
+    Patient,
+    Payment,
+    PaymentPlan,
+    PaymentRequest,
+    PlanRequest,
+    PlanStatus,
+    Practice,
+    Statement,
+    StatementStatus,
+    StatementSummary,
+    Ticket,
+    TicketRequest,
+    TicketStatus,
+    VerificationResult,
+)
+
+OPEN_PLAN_STATUSES = (PlanStatus.ACTIVE.value, PlanStatus.PENDING_APPROVAL.value)
+
+PLAN_TRANSITIONS: dict[PlanStatus, frozenset[PlanStatus]] = {
+    PlanStatus.PENDING_APPROVAL: frozenset({PlanStatus.ACTIVE, PlanStatus.DENIED, PlanStatus.CANCELLED}),
+    PlanStatus.ACTIVE: frozenset({PlanStatus.COMPLETED, PlanStatus.DEFAULTED, PlanStatus.CANCELLED}),
+    PlanStatus.DEFAULTED: frozenset({PlanStatus.ACTIVE, PlanStatus.CANCELLED}),
+    PlanStatus.COMPLETED: frozenset(),
+    PlanStatus.CANCELLED: frozenset(),
+    PlanStatus.DENIED: frozenset(),
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _zip5(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())[:5]
+
+
+class LedgerPlatform(BillingPlatform):
+    """The embedded ledger on SQLAlchemy 2.0 async (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._clock = clock or _utcnow
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the ledger clock must return timezone-aware datetimes")
+        return now.astimezone(UTC)
+
+    async def bulk_load(self, data: PracticeData) -> None:
+        """Insert a whole practice after validating every invariant (``InvariantViolation``)."""
+        await bulk_load(self._engine, data)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    async def _require_patient(s: AsyncSession, patient_id: str) -> PatientRow:
+        row = await s.get(PatientRow, patient_id)
+        if row is None:
+            raise PatientNotFound(f"no patient {patient_id}")
+        return row
+
+    @staticmethod
+    async def _lock_patient(s: AsyncSession, patient_id: str) -> None:
+        """Serialise writes for one patient (row lock on PostgreSQL, write lock on SQLite)."""
+        conn = await s.connection()
+        result = await conn.execute(
+            update(PatientRow).where(PatientRow.id == patient_id).values(timezone=PatientRow.timezone)
+        )
+        if result.rowcount == 0:
+            raise PatientNotFound(f"no patient {patient_id}")
+
+    @staticmethod
+    async def _patient_statement(s: AsyncSession, patient_id: str, statement_id: str) -> StatementRow:
+        row = await s.get(StatementRow, statement_id)
+        if row is None or row.patient_id != patient_id:
+            raise StatementNotFound(f"no statement {statement_id}")
+        return row
+
+    @staticmethod
+    async def _load_statement(s: AsyncSession, where: ColumnElement[bool]) -> StatementRow | None:
+        query = (
+            select(StatementRow)
+            .options(
+                selectinload(StatementRow.line_items).selectinload(LineItemRow.adjustments),
+                selectinload(StatementRow.payments),
+            )
+            .where(where)
+            .execution_options(populate_existing=True)
+        )
+        return (await s.execute(query)).scalar_one_or_none()
+
+    async def _recompute_statement(self, s: AsyncSession, row: StatementRow) -> None:
+        """Recompute a statement's totals from its rows and check its invariants before commit."""
+        await s.flush()
+        loaded = await self._load_statement(s, StatementRow.id == row.id)
+        assert loaded is not None
+        lines = tuple(convert.to_line_item(li) for li in loaded.line_items)
+        payments = tuple(convert.to_payment(p) for p in loaded.payments)
+        responsibility = sum(li.patient_responsibility_cents for li in lines)
+        paid = sum(p.amount_cents for p in payments)
+        balance = responsibility - paid
+        statement = Statement(
+            id=row.id,
+            number=row.number,
+            patient_id=row.patient_id,
+            statement_date=row.statement_date,
+            due_date=row.due_date,
+            line_items=lines,
+            payments=payments,
+            balance_cents=balance,
+            status=derive_status(balance),
+        )
+        check_statement(statement)
+        row.total_patient_responsibility_cents = responsibility
+        row.total_paid_cents = paid
+        row.balance_cents = balance
+        row.status = statement.status.value
+        row.line_count = len(lines)
+
+    @staticmethod
+    async def _plan_by(
+        s: AsyncSession, *, plan_id: str | None = None, key: str | None = None
+    ) -> PaymentPlanRow | None:
+        query = select(PaymentPlanRow).options(
+            selectinload(PaymentPlanRow.statements), selectinload(PaymentPlanRow.installments)
+        )
+        if plan_id is not None:
+            query = query.where(PaymentPlanRow.id == plan_id)
+        if key is not None:
+            query = query.where(PaymentPlanRow.idempotency_key == key)
+        return (await s.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+
+    def _change(self, kind: ChangeKind, patient_id: str, resource_id: str, at: datetime) -> ChangeRow:
+        return ChangeRow(kind=kind.value, patient_id=patient_id, resource_id=resource_id, at=at)
+
+    # ------------------------------------------------------------------ identity
+
+    async def get_practice(self) -> Practice:
+        async with self._sessions() as s:
+            row = (
+                await s.execute(select(PracticeRow).order_by(PracticeRow.id).limit(1))
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound("the ledger holds no practice")
+            return convert.to_practice(row)
+
+    async def find_patient_by_portal_identity(self, portal_user_id: str) -> Patient | None:
+        async with self._sessions() as s:
+            query = select(PatientRow).where(PatientRow.portal_user_id == portal_user_id)
+            row = (await s.execute(query)).scalar_one_or_none()
+            return None if row is None else convert.to_patient(row)
+
+    async def find_patients_by_phone(self, phone: str) -> list[Patient]:
+        e164 = convert.normalize_phone(phone)
+        if e164 is None:
+            return []
+        async with self._sessions() as s:
+            rows = await s.scalars(select(PatientRow).where(PatientRow.phone == e164).order_by(PatientRow.id))
+            return [convert.to_patient(r) for r in rows]
+
+    async def verify_identity(
+        self,
+        candidate_patient_ids: list[str],
+        date_of_birth: date,
+        zip_code: str | None,
+        statement_number: str | None,
+    ) -> VerificationResult:
+        refused = VerificationResult(verified=False, patient_id=None)
+        if not candidate_patient_ids or (not zip_code and not statement_number):
+            return refused
+        async with self._sessions() as s:
+            rows = list(
+                await s.scalars(
+                    select(PatientRow).where(
+                        PatientRow.id.in_(candidate_patient_ids), PatientRow.date_of_birth == date_of_birth
+                    )
+                )
+            )
+            if not rows:
+                return refused
+            by_statement: set[str] = set()
+            if statement_number:
+                owners = await s.scalars(
+                    select(StatementRow.patient_id).where(
+                        StatementRow.number == statement_number.strip(),
+                        StatementRow.patient_id.in_([r.id for r in rows]),
+                    )
+                )
+                by_statement = set(owners)
+        wanted_zip = _zip5(zip_code) if zip_code else ""
+        by_zip = {
+            r.id for r in rows if wanted_zip and len(wanted_zip) == 5 and _zip5(r.zip_code) == wanted_zip
+        }
+        matches = by_zip | by_statement
+        if len(matches) > 1 and by_statement:
+            # Relatives sharing a phone, a birthday and a ZIP: the statement number decides.
+            matches = by_statement
+        if len(matches) != 1:
+            return refused
+        return VerificationResult(verified=True, patient_id=next(iter(matches)))
+
+    async def get_patient(self, patient_id: str) -> Patient:
+        async with self._sessions() as s:
+            return convert.to_patient(await self._require_patient(s, patient_id))
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_account_summary(self, patient_id: str) -> AccountSummary:
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            statements = (
+                await s.execute(
+                    select(StatementRow.balance_cents).where(StatementRow.patient_id == patient_id)
+                )
+            ).all()
+            unapplied = await s.scalar(
+                select(func.coalesce(func.sum(PaymentRow.amount_cents), 0)).where(
+                    PaymentRow.patient_id == patient_id, PaymentRow.statement_id.is_(None)
+                )
+            )
+            plan_statuses = set(
+                await s.scalars(select(PaymentPlanRow.status).where(PaymentPlanRow.patient_id == patient_id))
+            )
+        balance = sum(int(b) for (b,) in statements) - int(unapplied or 0)
+        return AccountSummary(
+            patient_id=patient_id,
+            balance_cents=balance,
+            open_statement_count=sum(
+                1 for (b,) in statements if derive_status(int(b)) is StatementStatus.OPEN
+            ),
+            credit_cents=max(0, -balance),
+            has_active_plan=PlanStatus.ACTIVE.value in plan_statuses,
+            has_defaulted_plan=PlanStatus.DEFAULTED.value in plan_statuses,
+        )
+
+    async def list_coverages(self, patient_id: str) -> list[Coverage]:
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            rows = await s.scalars(
+                select(CoverageRow).where(CoverageRow.patient_id == patient_id).order_by(CoverageRow.id)
+            )
+            coverages = [convert.to_coverage(r) for r in rows]
+        return sorted(coverages, key=lambda c: (c.rank is not CoverageRank.PRIMARY, c.id))
+
+    async def list_statements(self, patient_id: str) -> list[StatementSummary]:
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            rows = await s.scalars(
+                select(StatementRow)
+                .where(StatementRow.patient_id == patient_id)
+                .order_by(StatementRow.statement_date.desc(), StatementRow.number.desc())
+            )
+            return [convert.to_statement_summary(r) for r in rows]
+
+    async def get_statement(self, patient_id: str, statement_id: str) -> Statement:
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            row = await self._load_statement(
+                s, (StatementRow.id == statement_id) & (StatementRow.patient_id == patient_id)
+            )
+            if row is None:
+                raise StatementNotFound(f"no statement {statement_id}")
+            return convert.to_statement(row)
+
+    async def find_statement_by_number(self, patient_id: str, number: str) -> Statement | None:
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            row = await self._load_statement(
+                s, (StatementRow.number == number.strip()) & (StatementRow.patient_id == patient_id)
+            )
+            return None if row is None else convert.to_statement(row)
+
+    async def list_claims(self, patient_id: str) -> list[Claim]:
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            rows = await s.scalars(
+                select(ClaimRow)
+                .options(selectinload(ClaimRow.denial_codes), selectinload(ClaimRow.line_items))
+                .where(ClaimRow.patient_id == patient_id)
+                .order_by(ClaimRow.service_date.desc(), ClaimRow.claim_number)
+            )
+            return [convert.to_claim(r) for r in rows]
+
+    async def list_payments(self, patient_id: str) -> list[Payment]:
+        """Newest first."""
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            rows = await s.scalars(
+                select(PaymentRow)
+                .where(PaymentRow.patient_id == patient_id)
+                .order_by(PaymentRow.posted_at.desc(), PaymentRow.id)
+            )
+            return [convert.to_payment(r) for r in rows]
+
+    async def list_payment_plans(self, patient_id: str) -> list[PaymentPlan]:
+        """Newest first."""
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            rows = await s.scalars(
+                select(PaymentPlanRow)
+                .options(selectinload(PaymentPlanRow.statements), selectinload(PaymentPlanRow.installments))
+                .where(PaymentPlanRow.patient_id == patient_id)
+                .order_by(PaymentPlanRow.created_at.desc(), PaymentPlanRow.id)
+            )
+            return [convert.to_plan(r) for r in rows]
+
+    async def list_tickets(self, patient_id: str) -> list[Ticket]:
+        """Newest first."""
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            rows = await s.scalars(
+                select(TicketRow)
+                .where(TicketRow.patient_id == patient_id)
+                .order_by(TicketRow.created_at.desc(), TicketRow.id)
+            )
+            return [convert.to_ticket(r) for r in rows]
+
+    async def list_communications(
+        self, patient_id: str, thread_id: str | None, limit: int
+    ) -> list[Communication]:
+        """The last ``limit`` communications (of one thread, or all), oldest first."""
+        if limit <= 0:
+            return []
+        async with self._sessions() as s:
+            await self._require_patient(s, patient_id)
+            query = select(CommunicationRow).where(CommunicationRow.patient_id == patient_id)
+            if thread_id is not None:
+                query = query.where(CommunicationRow.thread_id == thread_id)
+            rows = list(await s.scalars(query.order_by(CommunicationRow.seq.desc()).limit(limit)))
+        return [convert.to_communication(r) for r in reversed(rows)]
+
+    # ------------------------------------------------------------------ writes
+
+    async def record_payment(self, patient_id: str, request: PaymentRequest) -> Payment:
+        try:
+            async with self._sessions() as s, s.begin():
+                await self._lock_patient(s, patient_id)
+                existing = await s.scalar(
+                    select(PaymentRow).where(PaymentRow.idempotency_key == request.idempotency_key)
+                )
+                if existing is not None:
+                    return _same_payment(existing, patient_id, request)
+                if request.amount_cents <= 0:
+                    raise InvalidAmount(f"a payment must be positive, got {request.amount_cents} cents")
+                statement = None
+                if request.statement_id is not None:
+                    statement = await self._patient_statement(s, patient_id, request.statement_id)
+                now = self._now()
+                row = PaymentRow(
+                    id=_new_id("pay"),
+                    patient_id=patient_id,
+                    statement_id=request.statement_id,
+                    amount_cents=request.amount_cents,
+                    posted_at=now,
+                    method=request.method.value,
+                    source=request.source.value,
+                    external_id=request.external_id,
+                    idempotency_key=request.idempotency_key,
+                )
+                s.add(row)
+                s.add(self._change(ChangeKind.PAYMENT_POSTED, patient_id, row.id, now))
+                if statement is not None:
+                    await self._recompute_statement(s, statement)
+                return convert.to_payment(row)
+        except IntegrityError:
+            # A concurrent request with the same key won the race: return its payment.
+            async with self._sessions() as s:
+                winner = await s.scalar(
+                    select(PaymentRow).where(PaymentRow.idempotency_key == request.idempotency_key)
+                )
+            if winner is None:
+                raise
+            return _same_payment(winner, patient_id, request)
+
+    async def create_payment_plan(self, patient_id: str, request: PlanRequest) -> PaymentPlan:
+        try:
+            async with self._sessions() as s, s.begin():
+                await self._lock_patient(s, patient_id)
+                existing = await self._plan_by(s, key=request.idempotency_key)
+                if existing is not None:
+                    return _same_plan(
+                        convert.to_plan(existing), existing.requires_approval, patient_id, request
+                    )
+                _validate_plan(request)
+                for sid in request.statement_ids:
+                    await self._patient_statement(s, patient_id, sid)
+                open_plan = await s.scalar(
+                    select(PaymentPlanRow.id).where(
+                        PaymentPlanRow.patient_id == patient_id, PaymentPlanRow.status.in_(OPEN_PLAN_STATUSES)
+                    )
+                )
+                if open_plan is not None:
+                    raise ActivePlanExists("the patient already has an active or pending payment plan")
+                now = self._now()
+                plan = PaymentPlan(
+                    id=_new_id("plan"),
+                    patient_id=patient_id,
+                    statement_ids=request.statement_ids,
+                    total_cents=request.total_cents,
+                    down_payment_cents=request.down_payment_cents,
+                    months=request.months,
+                    installment_cents=request.installment_cents,
+                    installments=tuple(sorted(request.installments, key=lambda i: i.sequence)),
+                    status=PlanStatus.PENDING_APPROVAL if request.requires_approval else PlanStatus.ACTIVE,
+                    approver=None,
+                    created_at=now,
+                    idempotency_key=request.idempotency_key,
+                )
+                row, links, installments = convert.plan_rows(plan, request.requires_approval)
+                s.add(PaymentPlanRow(**row))
+                await s.flush()
+                s.add_all(PlanStatementRow(**link) for link in links)
+                s.add_all(InstallmentRow(**inst) for inst in installments)
+                s.add(self._change(ChangeKind.PLAN_CREATED, patient_id, plan.id, now))
+                return plan
+        except IntegrityError:
+            async with self._sessions() as s:
+                winner = await self._plan_by(s, key=request.idempotency_key)
+                if winner is None:
+                    raise
+                return _same_plan(convert.to_plan(winner), winner.requires_approval, patient_id, request)
+
+    async def set_plan_status(
+        self, patient_id: str, plan_id: str, status: PlanStatus, approver: str | None
+    ) -> PaymentPlan:
+        async with self._sessions() as s, s.begin():
+            await self._lock_patient(s, patient_id)
+            row = await self._plan_by(s, plan_id=plan_id)
+            if row is None or row.patient_id != patient_id:
+                raise PlanNotFound(f"no payment plan {plan_id}")
+            current = PlanStatus(row.status)
+            if current is status:
+                return convert.to_plan(row)
+            if status not in PLAN_TRANSITIONS[current]:
+                raise InvalidTransition(f"a {current.value} plan cannot become {status.value}")
+            if status is PlanStatus.ACTIVE:
+                other = await s.scalar(
+                    select(PaymentPlanRow.id).where(
+                        PaymentPlanRow.patient_id == patient_id,
+                        PaymentPlanRow.id != plan_id,
+                        PaymentPlanRow.status.in_(OPEN_PLAN_STATUSES),
+                    )
+                )
+                if other is not None:
+                    raise ActivePlanExists("the patient already has another active or pending payment plan")
+            row.status = status.value
+            if approver is not None:
+                row.approver = approver
+            row.updated_at = self._now()
+            return convert.to_plan(row)
+
+    async def create_ticket(self, patient_id: str, request: TicketRequest) -> Ticket:
+        try:
+            async with self._sessions() as s, s.begin():
+                await self._lock_patient(s, patient_id)
+                existing = await s.scalar(
+                    select(TicketRow).where(TicketRow.idempotency_key == request.idempotency_key)
+                )
+                if existing is not None:
+                    return _same_ticket(convert.to_ticket(existing), patient_id, request)
+                if request.statement_id is not None:
+                    await self._patient_statement(s, patient_id, request.statement_id)
+                now = self._now()
+                row = TicketRow(
+                    id=_new_id("tkt"),
+                    patient_id=patient_id,
+                    thread_id=request.thread_id,
+                    statement_id=request.statement_id,
+                    reason=request.reason.value,
+                    priority=request.priority.value,
+                    summary=request.summary,
+                    transcript=convert.transcript_json(request.transcript),
+                    status=TicketStatus.OPEN.value,
+                    assignee=None,
+                    created_at=now,
+                    updated_at=now,
+                    idempotency_key=request.idempotency_key,
+                )
+                s.add(row)
+                await s.flush()
+                return convert.to_ticket(row)
+        except IntegrityError:
+            async with self._sessions() as s:
+                winner = await s.scalar(
+                    select(TicketRow).where(TicketRow.idempotency_key == request.idempotency_key)
+                )
+            if winner is None:
+                raise
+            return _same_ticket(convert.to_ticket(winner), patient_id, request)
+
+    async def update_ticket(self, ticket_id: str, status: TicketStatus, assignee: str | None) -> Ticket:
+        """Set a ticket's status; ``assignee`` replaces the current one (``None`` keeps it,
+        except when the ticket goes back to ``open``, which unassigns it)."""
+        async with self._sessions() as s, s.begin():
+            row = await s.get(TicketRow, ticket_id, with_for_update=True)
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            row.status = status.value
+            if status is TicketStatus.OPEN or assignee is not None:
+                row.assignee = assignee
+            row.updated_at = self._now()
+            return convert.to_ticket(row)
+
+    async def log_communication(self, patient_id: str, communication: CommunicationIn) -> Communication:
+        """Append a communication; one with an ``external_id`` already logged for this
+        patient is not duplicated (the existing one is returned)."""
+        try:
+            async with self._sessions() as s, s.begin():
+                await self._lock_patient(s, patient_id)
+                if communication.external_id is not None:
+                    existing = await self._communication_by_external_id(
+                        s, patient_id, communication.external_id
+                    )
+                    if existing is not None:
+                        return convert.to_communication(existing)
+                row = CommunicationRow(
+                    id=_new_id("com"),
+                    patient_id=patient_id,
+                    thread_id=communication.thread_id,
+                    channel=communication.channel.value,
+                    direction=communication.direction.value,
+                    author=communication.author.value,
+                    text=communication.text,
+                    external_id=communication.external_id,
+                    created_at=self._now(),
+                )
+                s.add(row)
+                await s.flush()
+                return convert.to_communication(row)
+        except IntegrityError:
+            if communication.external_id is None:
+                raise
+            async with self._sessions() as s:
+                winner = await self._communication_by_external_id(s, patient_id, communication.external_id)
+            if winner is None:
+                raise
+            return convert.to_communication(winner)
+
+    @staticmethod
+    async def _communication_by_external_id(
+        s: AsyncSession, patient_id: str, external_id: str
+    ) -> CommunicationRow | None:
+        return await s.scalar(
+            select(CommunicationRow).where(
+                CommunicationRow.patient_id == patient_id, CommunicationRow.external_id == external_id
+            )
+        )
+
+    # ------------------------------------------------------------------ outreach
+
+    async def list_recent_changes(self, since: datetime, limit: int) -> list[Change]:
+        """Changes strictly after ``since``, oldest first."""
+        if limit <= 0:
+            return []
+        async with self._sessions() as s:
+            rows = await s.scalars(
+                select(ChangeRow)
+                .where(ChangeRow.at > since)
+                .order_by(ChangeRow.at, ChangeRow.seq)
+                .limit(limit)
+            )
+            return [
+                Change(kind=ChangeKind(r.kind), patient_id=r.patient_id, resource_id=r.resource_id, at=r.at)
+                for r in rows
+            ]
+
+
+# ---------------------------------------------------------------------- idempotency comparisons
+
+
+def _same_payment(row: PaymentRow, patient_id: str, request: PaymentRequest) -> Payment:
+    same = (
+        row.patient_id == patient_id
+        and row.statement_id == request.statement_id
+        and row.amount_cents == request.amount_cents
+        and row.method == request.method.value
+        and row.source == request.source.value
+        and row.external_id == request.external_id
+    )
+    if not same:
+        raise IdempotencyConflict(f"idempotency key {request.idempotency_key!r} was used for another payment")
+    return convert.to_payment(row)
+
+
+def _validate_plan(request: PlanRequest) -> None:
+    if request.total_cents <= 0 or request.installment_cents <= 0:
+        raise InvalidAmount("plan amounts must be positive")
+    if request.months <= 0:
+        raise InvalidAmount("a plan must last at least one month")
+    if not 0 <= request.down_payment_cents <= request.total_cents:
+        raise InvalidAmount("the down payment must be between zero and the plan total")
+    if not request.installments:
+        raise PlanScheduleMismatch("a plan needs at least one installment")
+    if len({i.sequence for i in request.installments}) != len(request.installments):
+        raise PlanScheduleMismatch("installment sequence numbers repeat")
+    total = schedule_total(request.installments)
+    if total != request.total_cents:
+        raise PlanScheduleMismatch(
+            f"installments sum to {total} cents, not the plan total {request.total_cents}"
+        )
+
+
+def _same_plan(
+    plan: PaymentPlan, requires_approval: bool, patient_id: str, request: PlanRequest
+) -> PaymentPlan:
+    same = (
+        plan.patient_id == patient_id
+        and plan.statement_ids == request.statement_ids
+        and plan.total_cents == request.total_cents
+        and plan.down_payment_cents == request.down_payment_cents
+        and plan.months == request.months
+        and plan.installment_cents == request.installment_cents
+        and requires_approval == request.requires_approval
+        and sorted((i.sequence, i.due_date, i.amount_cents) for i in plan.installments)
+        == sorted((i.sequence, i.due_date, i.amount_cents) for i in request.installments)
+    )
+    if not same:
+        raise IdempotencyConflict(f"idempotency key {request.idempotency_key!r} was used for another plan")
+    return plan
+
+
+def _same_ticket(ticket: Ticket, patient_id: str, request: TicketRequest) -> Ticket:
+    same = (
+        ticket.patient_id == patient_id
+        and ticket.thread_id == request.thread_id
+        and ticket.statement_id == request.statement_id
+        and ticket.reason is request.reason
+        and ticket.priority is request.priority
+        and ticket.summary == request.summary
+        and ticket.transcript == request.transcript
+    )
+    if not same:
+        raise IdempotencyConflict(f"idempotency key {request.idempotency_key!r} was used for another ticket")
+    return ticket

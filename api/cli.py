@@ -33,6 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _seed(args: argparse.Namespace) -> int:
+    from migrations import migrate_service
     from tools.db import create_engine
     from tools.demo import generate_practice
     from tools.platforms.ledger import LedgerPlatform, is_empty, migrate, reset
@@ -44,6 +45,7 @@ async def _seed(args: argparse.Namespace) -> int:
     if args.reset:
         await reset(settings.database_url)
     await migrate(settings.database_url)
+    await migrate_service(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
         if not await is_empty(engine):

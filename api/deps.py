@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.settings import Settings
 from tools.platforms.base import BillingPlatform
+from tools.platforms.ledger import LedgerPlatform
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     platform: BillingPlatform
+    ledger: LedgerPlatform | None  # the embedded ledger, when it is the platform (demo directory)
 
 
 def get_services(request: Request) -> Services:

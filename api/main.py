@@ -13,6 +13,7 @@ from api.errors import install_error_handlers
 from api.logging import configure_logging
 from api.routes import demo, health
 from api.settings import Settings
+from migrations import migrate_service
 from tools.db import create_engine
 from tools.platforms.ledger import LedgerPlatform, migrate
 
@@ -26,8 +27,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
         await migrate(settings.database_url)
+        await migrate_service(settings.database_url)
         engine = create_engine(settings.database_url)
-        app.state.services = Services(settings=settings, engine=engine, platform=LedgerPlatform(engine))
+        ledger = LedgerPlatform(engine)
+        app.state.services = Services(settings=settings, engine=engine, platform=ledger, ledger=ledger)
         log.info("api.started")
         try:
             yield

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, insert, select, text
+from sqlalchemy import JSON, BigInteger, String, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tools.db import Base
+from tools.db import Base, UTCDateTime
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
@@ -51,7 +51,7 @@ class AuditLogRow(Base):
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
     thread_id: Mapped[str | None] = mapped_column(String(128), index=True)
     patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(64))

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from migrations import migrate_service
 from tools.db import normalize_url
 from tools.platforms.ledger.schema import migrate
 
@@ -67,7 +68,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "migrated.db"
     # Its own thread and loop: session fixtures run outside the tests' event loops.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, migrate(f"sqlite+aiosqlite:///{path}")).result()
+        pool.submit(asyncio.run, migrate_all(f"sqlite+aiosqlite:///{path}")).result()
     return path
 
 
@@ -78,5 +79,11 @@ async def migrated_database_url(database_url: str, _sqlite_template: Path) -> st
     if parsed.get_backend_name() == "sqlite":
         shutil.copyfile(_sqlite_template, parsed.database or "")
     else:
-        await migrate(database_url)
+        await migrate_all(database_url)
     return database_url
+
+
+async def migrate_all(url: str) -> None:
+    """The ledger's schema and the service's own tables, as the app's lifespan does."""
+    await migrate(url)
+    await migrate_service(url)

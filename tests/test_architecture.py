@@ -17,6 +17,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "guardrails": frozenset({"agent", "api", "evals"}),
     "agent": frozenset({"api", "evals"}),
     "evals": frozenset({"api"}),
+    "migrations": frozenset({"agent", "api", "evals"}),
 }
 
 

@@ -9,11 +9,14 @@ class. URLs may be given in their plain form (``sqlite:///path``,
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import make_url
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -83,3 +86,55 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         return engine
     kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     return create_async_engine(url, **kwargs)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored in UTC on every backend.
+
+    SQLite has no time zone support: values are stored as naive UTC and given
+    ``tzinfo=UTC`` back when read. Naive datetimes are refused on the way in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def alembic_config(
+    script_location: Path, url: str | None = None, connection: Connection | None = None
+) -> Config:
+    """A programmatic Alembic config (no alembic.ini): migrations are package data."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def upgrade_head(url: str, script_location: Path) -> None:
+    """Alembic ``upgrade head`` of the environment at ``script_location`` on ``url``."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(
+                lambda sync_conn: command.upgrade(
+                    alembic_config(script_location, connection=sync_conn), "head"
+                )
+            )
+    finally:
+        await engine.dispose()

@@ -14,43 +14,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, String, Text, select, update
+from sqlalchemy import BigInteger, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from tools.db import Base
+from tools.db import Base, UTCDateTime
 from tools.errors import ConfigurationError, IdempotencyConflict, InvalidAmount, LinkNotFound
 from tools.payments.base import LinkExpired, LinkRequest, LinkStatus, PaymentEvent, PaymentLink
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LINK_TTL = timedelta(days=7)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware instants stored as UTC on every backend.
-
-    SQLite has no time zone type: values are stored as naive UTC and read back as
-    aware UTC. PostgreSQL stores ``timestamptz``.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass a timezone-aware instant")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class PaymentLinkRow(Base):

@@ -218,6 +218,15 @@ class LedgerPlatform(BillingPlatform):
             row = (await s.execute(query)).scalar_one_or_none()
             return None if row is None else convert.to_patient(row)
 
+    async def list_patients(self, limit: int, offset: int = 0) -> list[Patient]:
+        """The practice's patient directory, in id order.
+
+        Ledger-only (not part of the ``BillingPlatform`` port, which never lists
+        patients): the demo portal's patient picker and the evals use it."""
+        async with self._sessions() as s:
+            rows = await s.scalars(select(PatientRow).order_by(PatientRow.id).limit(limit).offset(offset))
+            return [convert.to_patient(r) for r in rows]
+
     async def find_patients_by_phone(self, phone: str) -> list[Patient]:
         e164 = convert.normalize_phone(phone)
         if e164 is None:

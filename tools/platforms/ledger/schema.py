@@ -18,21 +18,15 @@ from sqlalchemy import MetaData, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tools.db import create_engine, normalize_url
+from tools.db import alembic_config as db_alembic_config
+from tools.db import create_engine, upgrade_head
 from tools.platforms.ledger.tables import PatientRow, PracticeRow
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("path_separator", "os")
-    if url is not None:
-        cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
+    return db_alembic_config(MIGRATIONS_DIR, url, connection)
 
 
 def _upgrade(connection: Connection) -> None:
@@ -47,12 +41,7 @@ def _drop_everything(connection: Connection) -> None:
 
 async def migrate(url: str) -> None:
     """Bring the database at ``url`` to the newest schema (Alembic ``upgrade head``)."""
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade)
-    finally:
-        await engine.dispose()
+    await upgrade_head(url, MIGRATIONS_DIR)
 
 
 async def reset(url: str) -> None:

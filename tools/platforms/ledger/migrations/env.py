@@ -18,11 +18,24 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, make_url
 
 import tools.platforms.ledger.tables  # noqa: F401  (registers the ledger tables on Base.metadata)
-from tools.db import Base
-from tools.platforms.ledger.tables import UTCDateTime
+from tools.db import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
+# Base.metadata is shared with the service's own tables (migrations/ at the top
+# level, its own version table): this environment manages the ledger's only.
+LEDGER_TABLES = frozenset(
+    str(mapper.class_.__tablename__)
+    for mapper in Base.registry.mappers
+    if mapper.class_.__module__ == "tools.platforms.ledger.tables"
+)
+
+
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    if type_ == "table":
+        return name in LEDGER_TABLES
+    table = getattr(obj, "table", None)
+    return table is None or table.name in LEDGER_TABLES
 
 
 def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -39,6 +52,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_object=_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

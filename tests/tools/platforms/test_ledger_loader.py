@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -79,19 +78,11 @@ async def test_bulk_load_conflicting_with_existing_rows_rolls_back(engine: Async
 
 
 @pytest.mark.slow
-async def test_bulk_load_a_thousand_patients_fast(
-    engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_bulk_load_a_thousand_patients(engine: AsyncEngine) -> None:
+    # Its speed is a figure, printed by `billing-agent seed --patients 1000`, not a timed test.
     data = build_practice(patients=1000, statements_per_patient=4, lines_per_statement=3)
     assert await is_empty(engine)
-    started = time.perf_counter()
     await LedgerPlatform(engine).bulk_load(data)
-    elapsed = time.perf_counter() - started
-    with capsys.disabled():
-        print(
-            f"\nbulk_load 1000 patients, 4000 statements, 12000 lines ({engine.dialect.name}): {elapsed:.2f}s"
-        )
-    assert elapsed < 10
     assert not await is_empty(engine)
     ledger = LedgerPlatform(engine)
     assert len(await ledger.list_statements("p999")) == 4

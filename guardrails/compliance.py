@@ -13,46 +13,10 @@ import unicodedata
 from typing import Literal
 
 from guardrails.grounding import extract_mention_spans
+from tools.messaging.segments import sms_encoding as sms_encoding  # re-exported
+from tools.messaging.segments import sms_segments as sms_segments  # re-exported
 
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 ELLIPSIS = "..."  # three full stops: "…" is not GSM-7 and would switch the whole text to UCS-2
-
-Encoding = Literal["GSM-7", "UCS-2"]
-
-
-def sms_encoding(text: str) -> Encoding:
-    return "GSM-7" if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text) else "UCS-2"
-
-
-def _units(text: str, encoding: Encoding) -> list[int]:
-    if encoding == "GSM-7":
-        return [2 if c in GSM7_EXTENSION else 1 for c in text]
-    return [2 if ord(c) > 0xFFFF else 1 for c in text]
-
-
-def _segments_for(units: list[int], encoding: Encoding) -> int:
-    single, multi = (160, 153) if encoding == "GSM-7" else (70, 67)
-    total = sum(units)
-    if total == 0:
-        return 0
-    if total <= single:
-        return 1
-    segments, used = 1, 0
-    for size in units:
-        if used + size > multi:  # a character (escape pair, surrogate pair) never straddles two segments
-            segments, used = segments + 1, 0
-        used += size
-    return segments
-
-
-def sms_segments(text: str) -> int:
-    """How many segments ``text`` is billed as; 0 for an empty text."""
-    encoding = sms_encoding(text)
-    return _segments_for(_units(text, encoding), encoding)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -80,6 +80,22 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- eval
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from evals.run import main as eval_main
+
+    return eval_main(args.eval_args)
+
+
+def _passthrough(argv: list[str]) -> argparse.Namespace | None:
+    """``eval``'s options belong to the eval runner: hand them over untouched."""
+    if argv[:1] == ["eval"]:
+        return argparse.Namespace(handler=_eval, eval_args=argv[1:])
+    return None
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -107,12 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--policy-file", help="practice policy YAML")
     serve.set_defaults(handler=_serve)
+
+    # The eval runner owns its options (``evals.run.parser``); they are parsed there so
+    # that plain commands do not import the whole agent just to print their help.
+    evaluate = sub.add_parser(
+        "eval",
+        add_help=False,
+        help="run the eval suite; exits non-zero when a gate fails (see `billing-agent eval --help`)",
+    )
+    evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(handler=_eval)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _passthrough(argv) or build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.handler
     try:
         result = handler(args)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_service
 Revises:
-Create Date: 2026-11-23 14:34:44.532693
+Create Date: 2026-11-23 14:38:31.963420
 """
 
 from __future__ import annotations

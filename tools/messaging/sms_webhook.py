@@ -1,0 +1,109 @@
+"""Inbound SMS from Twilio: signature validation and parsing of the webhook's form fields.
+
+Pure helpers with no web framework: the API's SMS route passes the public URL Twilio called, the form
+parameters and the ``X-Twilio-Signature`` header.
+
+Behind a proxy or load balancer the URL the app sees (``http://10.0.0.5:8000/v1/sms/inbound``) is not
+the URL Twilio signed (``https://billing.example/v1/sms/inbound``); ``public_request_url`` rebuilds the
+latter from the configured public origin, and only that is validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from twilio.request_validator import RequestValidator
+
+from tools.errors import BillingError, ConfigurationError
+
+OptOutType = Literal["STOP", "START", "HELP"]
+
+
+class InvalidInboundSms(BillingError):
+    """A signed webhook whose form fields are not an inbound message."""
+
+    status_code = 400
+    code = "invalid_inbound_sms"
+
+
+def public_request_url(public_base_url: str, path: str, query: str = "") -> str:
+    """The URL Twilio called: the configured public origin (scheme, host, optional port and path
+    prefix) joined with the request's path and raw query string."""
+    base = urlsplit(public_base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigurationError(f"the public base URL must be an absolute http(s) URL: {public_base_url!r}")
+    url = public_base_url.rstrip("/") + "/" + path.lstrip("/")
+    return f"{url}?{query}" if query else url
+
+
+def validate_twilio_request(
+    auth_token: str, url: str, params: Mapping[str, str], signature: str | None
+) -> bool:
+    """Whether ``signature`` (``X-Twilio-Signature``) is Twilio's for this URL and form body.
+
+    ``url`` is the full public URL Twilio requested, query string included; ``params`` the POST form
+    fields. An empty auth token or a missing signature never validates.
+    """
+    if not auth_token or not signature:
+        return False
+    return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
+
+
+class InboundSms(BaseModel):
+    """One inbound message as Twilio posts it to the messaging webhook."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_sid: str = Field(min_length=1)
+    account_sid: str | None = None
+    from_number: str = Field(min_length=1)
+    to_number: str = Field(min_length=1)
+    body: str = ""
+    num_media: int = Field(default=0, ge=0)
+    media_urls: tuple[str, ...] = ()
+    opt_out_type: OptOutType | None = None
+    """Set by Twilio's Advanced Opt-Out when the body was an opt-out/opt-in/help keyword; Twilio has
+    then already sent its own confirmation."""
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> InboundSms:
+        """Parse Twilio's form fields (``MessageSid``, ``From``, ``To``, ``Body``, ``NumMedia``,
+        ``MediaUrl0``…, ``OptOutType``). Raises ``InvalidInboundSms`` when required ones are missing."""
+        try:
+            num_media = int(form.get("NumMedia") or "0")
+        except ValueError as exc:
+            raise InvalidInboundSms("NumMedia is not a number") from exc
+        opt_out = (form.get("OptOutType") or "").strip().upper() or None
+        try:
+            return cls.model_validate(
+                {
+                    "message_sid": form.get("MessageSid") or form.get("SmsMessageSid") or "",
+                    "account_sid": form.get("AccountSid"),
+                    "from_number": form.get("From") or "",
+                    "to_number": form.get("To") or "",
+                    "body": form.get("Body") or "",
+                    "num_media": num_media,
+                    "media_urls": tuple(url for i in range(num_media) if (url := form.get(f"MediaUrl{i}"))),
+                    "opt_out_type": opt_out,
+                }
+            )
+        except ValidationError as exc:
+            fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+            raise InvalidInboundSms(f"not an inbound SMS: invalid or missing {fields}") from exc
+
+    @property
+    def text(self) -> str:
+        """The body without surrounding whitespace."""
+        return self.body.strip()
+
+    @property
+    def is_empty(self) -> bool:
+        """No text and no media."""
+        return not self.text and self.num_media == 0
+
+    @property
+    def is_media_only(self) -> bool:
+        return not self.text and self.num_media > 0

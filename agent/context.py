@@ -1,0 +1,83 @@
+"""The run context: who is talking on which channel, and the capabilities a node may use.
+
+Passed to every run as LangGraph's ``context`` (``StateGraph(..., context_schema=AgentContext)``) and read
+by nodes through ``Runtime[AgentContext]``. Nothing here is checkpointed: the verified patient id comes
+from the API (a signed portal session) on every turn, and the ports are built once by the composition
+root and shared by all turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from agent.understanding.base import Understander
+from guardrails.audit import AuditTrail
+from guardrails.policy import PracticePolicy
+from tools.codebook import CodeBook
+from tools.kb import KnowledgeBase
+from tools.payments.base import PaymentGateway
+from tools.platforms.base import BillingPlatform
+from tools.platforms.models import Channel
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The long-lived dependencies of the agent, built once per process."""
+
+    platform: BillingPlatform
+    gateway: PaymentGateway
+    kb: KnowledgeBase
+    codebook: CodeBook
+    policy: PracticePolicy
+    understander: Understander
+    audit: AuditTrail
+    clock: Callable[[], datetime]
+    # "Today" for statements and schedules; the demo freezes it. None: the clock's date in office time.
+    today: Callable[[], date] | None = None
+    # Test-only: called by every write node right after its side effect, before the node returns (and so
+    # before its checkpoint). The crash tests pass a callable that SIGKILLs the process. Always None in
+    # production.
+    after_side_effect: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentContext:
+    """Per-turn run context. ``verified_patient_id`` is set only by a trusted caller (the portal API)."""
+
+    ports: Ports
+    thread_id: str
+    channel: Channel
+    verified_patient_id: str | None = None
+    phone: str | None = None
+    statement_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    # The ports the LangChain tools use (``tools.lc_tools.ToolPorts``).
+    @property
+    def platform(self) -> BillingPlatform:
+        return self.ports.platform
+
+    @property
+    def gateway(self) -> PaymentGateway:
+        return self.ports.gateway
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.ports.kb
+
+    def now(self) -> datetime:
+        return self.ports.clock()
+
+    def today(self) -> date:
+        if self.ports.today is not None:
+            return self.ports.today()
+        tz = ZoneInfo(self.ports.policy.office_hours.timezone)
+        return self.ports.clock().astimezone(tz).date()
+
+    def side_effect_done(self, node: str) -> None:
+        hook = self.ports.after_side_effect
+        if hook is not None:
+            hook(node)

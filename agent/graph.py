@@ -1,0 +1,100 @@
+"""The agent's LangGraph state machine (see ../shared/DESIGN.md).
+
+``builder`` is the uncompiled graph; tests and the service compile it with their own checkpointer via
+:func:`compile_graph`. Compile once per process: per-turn work is one run on a thread.
+
+Conversation turn::
+
+    START → guard_in ─┬─ human_relay ───────────────────────────────────────────────┐
+                      ├─ guard_out (screened: empty, too long, injection, locked)    │
+                      └─ understand ─┬─ auth ─(verified + earlier question)→ task    │
+                                     ├─ fetch_statement → explain                    │
+                                     ├─ claims → explain                             │
+                                     ├─ negotiate_plan ─(consent)→ create_plan       │
+                                     ├─ payment_link · answer_from_kb · clarify      │
+                                     ├─ escalate_ticket · smalltalk                  │
+                                     └──────────────→ guard_out → record → END ◄─────┘
+
+Approval thread (one per conversation, ``<thread>:approval``)::
+
+    START → await_approval (interrupt: staff decide) → apply_plan_decision → END
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agent.context import AgentContext
+from agent.nodes.auth import auth
+from agent.nodes.conversation import answer_from_kb, clarify, smalltalk
+from agent.nodes.guard import guard_in, guard_out
+from agent.nodes.handoff import escalate_ticket, human_relay
+from agent.nodes.payments import payment_link
+from agent.nodes.plans import apply_plan_decision, await_approval, create_plan, negotiate_plan
+from agent.nodes.record import record
+from agent.nodes.statements import claims, explain, fetch_statement
+from agent.nodes.understand import understand
+from agent.routing import (
+    route_after_auth,
+    route_after_fetch,
+    route_after_guard_in,
+    route_after_negotiate,
+    route_after_understand,
+    route_entry,
+)
+from agent.state import AgentState
+
+AgentGraph = CompiledStateGraph[AgentState, AgentContext, AgentState, AgentState]
+
+# Nodes that write to the platform or the gateway (each carries a domain-derived idempotency key).
+WRITE_NODES = ("create_plan", "payment_link", "escalate_ticket", "apply_plan_decision")
+
+
+def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
+    g = StateGraph(AgentState, context_schema=AgentContext)
+    g.add_node("guard_in", guard_in)
+    g.add_node("understand", understand)
+    g.add_node("auth", auth)
+    g.add_node("fetch_statement", fetch_statement)
+    g.add_node("claims", claims)
+    g.add_node("explain", explain)
+    g.add_node("negotiate_plan", negotiate_plan)
+    g.add_node("create_plan", create_plan)
+    g.add_node("payment_link", payment_link)
+    g.add_node("answer_from_kb", answer_from_kb)
+    g.add_node("escalate_ticket", escalate_ticket)
+    g.add_node("human_relay", human_relay)
+    g.add_node("clarify", clarify)
+    g.add_node("smalltalk", smalltalk)
+    g.add_node("guard_out", guard_out)
+    g.add_node("record", record)
+    g.add_node("await_approval", await_approval)
+    g.add_node("apply_plan_decision", apply_plan_decision)
+
+    g.add_conditional_edges(START, route_entry)
+    g.add_conditional_edges("guard_in", route_after_guard_in)
+    g.add_conditional_edges("understand", route_after_understand)
+    g.add_conditional_edges("auth", route_after_auth)
+    g.add_conditional_edges("fetch_statement", route_after_fetch)
+    g.add_edge("claims", "explain")
+    g.add_edge("explain", "guard_out")
+    g.add_conditional_edges("negotiate_plan", route_after_negotiate)
+    g.add_edge("create_plan", "guard_out")
+    for node in ("payment_link", "answer_from_kb", "escalate_ticket", "clarify", "smalltalk"):
+        g.add_edge(node, "guard_out")
+    g.add_edge("human_relay", "record")
+    g.add_edge("guard_out", "record")
+    g.add_edge("record", END)
+    g.add_edge("await_approval", "apply_plan_decision")
+    g.add_edge("apply_plan_decision", END)
+    return g
+
+
+builder = _build()
+
+
+def compile_graph(checkpointer: BaseCheckpointSaver[str] | None) -> AgentGraph:
+    """Compile :data:`builder` with a checkpointer (``None`` only for tests of a single run)."""
+    return builder.compile(checkpointer=checkpointer, name="billing_agent")

@@ -1,0 +1,165 @@
+"""``auth``: verify an SMS or otherwise unverified thread before any account fact.
+
+Date of birth plus a second factor (ZIP code or statement number) against the patients on file for the
+sender's phone. Every failure reads the same, whether the phone is unknown, shared or the details are
+wrong, so nothing about the account leaks before verification. Three failures lock the thread and open a
+ticket (when the phone points at exactly one patient, that patient; otherwise an audit entry only).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from langgraph.runtime import Runtime
+
+from agent import templates as T
+from agent.context import AgentContext
+from agent.nodes.common import Update, call, ctx, lang, reply
+from agent.routing import ACCOUNT_INTENTS, ROUTE_FOR_PENDING
+from agent.state import AgentState
+from agent.understanding.base import Intent
+from tools.platforms.models import (
+    Author,
+    CommunicationIn,
+    Direction,
+    TicketPriority,
+    TicketReason,
+    TicketRequest,
+    TranscriptLine,
+)
+
+MAX_AUTH_FAILURES = 3
+ACCOUNT_INTENT_NAMES = frozenset(i.value for i in ACCOUNT_INTENTS)
+
+
+def _dob(state: AgentState) -> date | None:
+    ents = state.get("entities") or {}
+    raw = ents.get("date_of_birth")
+    if isinstance(raw, str):
+        return date.fromisoformat(raw)
+    stored = state.get("auth_dob")
+    return date.fromisoformat(stored) if stored else None
+
+
+async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    language = lang(state)
+    ents = state.get("entities") or {}
+    intent = state.get("intent")
+    update: Update = {}
+    if intent is not None and intent not in (
+        Intent.IDENTITY_ANSWER.value,
+        Intent.AFFIRM.value,
+        Intent.DENY.value,
+    ):
+        if intent in (Intent.GREETING.value, Intent.THANKS_GOODBYE.value):
+            pass
+        else:
+            update["pending_intent"] = intent
+    elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:
+        update["pending_intent"] = Intent.REQUEST_HUMAN.value
+    if state.get("escalation") is not None and update.get("pending_intent") not in ACCOUNT_INTENT_NAMES:
+        update["pending_intent"] = Intent.REQUEST_HUMAN.value
+    dob = _dob(state)
+    raw_zip = ents.get("zip_code")
+    zip_code = raw_zip if isinstance(raw_zip, str) else None
+    numbers = ents.get("statement_numbers")
+    statement_number = str(numbers[0]) if isinstance(numbers, list) and numbers else None
+    if dob is None and zip_code is None and statement_number is None:
+        return reply(T.AUTH_PROMPT[language], [], expecting="identity", **update)
+    if dob is None or (zip_code is None and statement_number is None):
+        if dob is not None:
+            update["auth_dob"] = dob.isoformat()
+        return reply(
+            T.AUTH_NEED_SECOND[language] if dob else T.AUTH_PROMPT[language],
+            [],
+            expecting="identity",
+            **update,
+        )
+
+    candidates = [p.id for p in await c.ports.platform.find_patients_by_phone(c.phone)] if c.phone else []
+    result = await c.ports.platform.verify_identity(candidates, dob, zip_code, statement_number)
+    tools = [
+        call("verify_identity", candidates=len(candidates) > 0, factor="zip" if zip_code else "statement")
+    ]
+    if result.verified and result.patient_id is not None:
+        pid = result.patient_id
+        # Flush what the patient wrote before verification onto the platform transcript.
+        for held in state.get("held_lines") or []:
+            await c.ports.platform.log_communication(
+                pid,
+                CommunicationIn(
+                    thread_id=c.thread_id, channel=c.channel, direction=Direction.INBOUND,
+                    author=Author.PATIENT, text=held["text"],
+                ),
+            )  # fmt: skip
+        patient = await c.ports.platform.get_patient(pid)
+        if "language" not in ents and patient.language.value == "es":
+            language = "es"
+        pending = update.get("pending_intent", state.get("pending_intent"))
+        text = T.AUTH_OK[language] if pending else T.AUTH_OK_NEXT[language]
+        out = reply(
+            text if not pending else "",
+            [],
+            identity="verified",
+            patient_id=pid,
+            auth_dob=None,
+            auth_failures=0,
+            held_lines=[],
+            expecting=None,
+            tools=tools,
+            reads=[f"patient:{pid}"],
+            actions=["verified_identity"],
+            route=None,
+            **update,
+        )
+        if pending:
+            out["preface"] = text
+            out["intent"] = pending
+            out["pending_intent"] = None
+            out["route"] = ROUTE_FOR_PENDING.get(Intent(pending))
+        return out
+    failures = state.get("auth_failures", 0) + 1
+    if failures < MAX_AUTH_FAILURES:
+        return reply(
+            T.AUTH_FAILED[language],
+            [],
+            auth_failures=failures,
+            auth_dob=None,
+            expecting="identity",
+            tools=tools,
+            **update,
+        )
+    # Locked: the thread stops here. A ticket goes to the only patient the phone names, if exactly one.
+    locked = T.AUTH_LOCKED[language].format(phone=c.ports.policy.office_hours.phone)
+    actions = ["locked_thread"]
+    if len(candidates) == 1:
+        now = c.now()
+        ticket = await c.ports.platform.create_ticket(
+            candidates[0],
+            TicketRequest(
+                thread_id=c.thread_id,
+                statement_id=None,
+                reason=TicketReason.AUTH_LOCKED,
+                priority=TicketPriority.HIGH,
+                summary="Three failed identity verification attempts on this thread.",
+                transcript=tuple(
+                    TranscriptLine(author=Author.PATIENT, text="[identity details withheld]", at=now)
+                    for _ in range(failures)
+                ),
+                idempotency_key=f"ticket:{c.thread_id}:auth_locked",
+            ),
+        )
+        c.side_effect_done("auth")
+        tools.append(call("create_ticket", reason=TicketReason.AUTH_LOCKED.value, ticket_id=ticket.id))
+        actions.append("opened_ticket")
+    return reply(
+        locked,
+        [],
+        identity="locked",
+        auth_failures=failures,
+        expecting=None,
+        tools=tools,
+        actions=actions,
+        **update,
+    )

@@ -1,0 +1,143 @@
+"""``guard_in`` (screening, identity from the run context, per-turn reset) and ``guard_out`` (grounding,
+advice, SMS length, streaming of the approved reply)."""
+
+from __future__ import annotations
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
+
+from agent import templates as T
+from agent.context import AgentContext
+from agent.facts import FactSet
+from agent.nodes.common import Update, ctx, lang, line
+from agent.state import WINDOW, AgentState, GuardDecision
+from guardrails.compliance import fit_sms, strip_advice
+from guardrails.grounding import check
+from guardrails.screening import screen_input
+from tools.platforms.models import Channel
+
+# A patient line kept in the checkpoint window is truncated; the full text is on the platform.
+WINDOW_LINE_CHARS = 500
+MAX_INPUT_CHARS = 2000
+
+
+class ThreadPatientMismatch(PermissionError):
+    """A verified caller tried to use a thread that belongs to another patient."""
+
+
+async def guard_in(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    now = c.now()
+    text = state.get("text") or ""
+    language = lang(state)
+    update: Update = {
+        "turn": state.get("turn", 0) + 1,
+        "channel": c.channel.value,
+        "reply": "",
+        "preface": "",
+        "fallback": "",
+        "facts": [],
+        "scratch": None,
+        "suggestions": [],
+        "handoff": None,
+        "consent": False,
+        "escalation": None,
+        "route": None,
+        "is_cancel": False,
+        "is_correction": False,
+        "actions": Overwrite([]),
+        "tools": Overwrite([]),
+        "reads": Overwrite([]),
+        "guard": Overwrite([]),
+        "messages": [line("patient", text[:WINDOW_LINE_CHARS], now)],
+    }
+    identity = state.get("identity", "unverified")
+    if "identity" not in state:
+        update.update(
+            identity="unverified", mode="bot", auth_failures=0, repair_failures=0, low_conf_streak=0
+        )
+        update.update(intent_history=[], pending=None, expecting=None, language="en")
+    if c.verified_patient_id is not None:
+        if state.get("patient_id") not in (None, c.verified_patient_id):
+            raise ThreadPatientMismatch("this thread belongs to another patient")
+        if identity != "verified":
+            identity = "verified"
+            update.update(identity="verified", patient_id=c.verified_patient_id)
+    elif identity != "verified" and identity != "locked":
+        held = [*list(state.get("held_lines") or []), line("patient", text[:WINDOW_LINE_CHARS], now)]
+        update["held_lines"] = held[-WINDOW:]
+
+    if state.get("mode") == "human":
+        return update  # the relay stores the message; the bot stays silent
+
+    if identity == "locked":
+        update["reply"] = T.LOCKED[language].format(phone=c.ports.policy.office_hours.phone)
+        update["fallback"] = update["reply"]
+        update["guard"] = Overwrite([{"check": "thread", "verdict": "locked"}])
+        return update
+
+    if state.get("human_session_ended"):
+        # The explicit marker written by hand-back: forget offers made before the human took over.
+        update.update(human_session_ended=False, pending=None, expecting=None, clarify_options=[])
+        update["preface"] = T.BACK_FROM_HUMAN[language]
+
+    screen = screen_input(text, max_chars=MAX_INPUT_CHARS)
+    decisions: list[GuardDecision] = [{"check": "screen", "verdict": screen.verdict}]
+    update["guard"] = Overwrite(decisions)
+    canned = {
+        "empty": T.EMPTY,
+        "too_long": T.TOO_LONG,
+        "injection": T.INJECTION,
+        "other_patient": T.INJECTION,
+        "abuse": T.ABUSE,
+    }.get(screen.verdict)
+    if canned is not None:
+        update["reply"] = canned[language]
+        update["fallback"] = update["reply"]
+        update["suggestions"] = T.SUGGESTIONS[language]
+    return update
+
+
+def _safe_text(text: str, facts: FactSet) -> bool:
+    return check(text, facts.facts).ok
+
+
+async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    language = lang(state)
+    body = state.get("reply") or ""
+    preface = state.get("preface") or ""
+    if not body and not preface:
+        return {"reply": ""}
+    facts = FactSet(state.get("facts") or [])
+    decisions: list[GuardDecision] = []
+    text = f"{preface} {body}".strip()
+    if _safe_text(text, facts):
+        decisions.append({"check": "grounding", "verdict": "ok"})
+    else:
+        fallback = f"{preface} {state.get('fallback') or ''}".strip()
+        if fallback and _safe_text(fallback, facts):
+            text = fallback
+            decisions.append({"check": "grounding", "verdict": "replaced_with_template"})
+        else:
+            text = T.GREETING[language]
+            decisions.append({"check": "grounding", "verdict": "replaced_with_generic"})
+    cleaned = strip_advice(text)
+    if cleaned != text:
+        decisions.append({"check": "advice", "verdict": "stripped"})
+        text = cleaned
+    if c.channel is Channel.SMS:
+        fitted = fit_sms(text, c.ports.policy.sms_max_segments)
+        if fitted != text:
+            decisions.append({"check": "sms_segments", "verdict": "shortened"})
+            text = fitted
+    writer = get_stream_writer()
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        writer({"token": word if i == len(words) - 1 else word + " "})
+    return {
+        "reply": text,
+        "guard": decisions,
+        "messages": [line("bot", text[:WINDOW_LINE_CHARS], c.now())],
+    }

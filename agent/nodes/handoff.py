@@ -1,0 +1,86 @@
+"""``escalate_ticket`` opens a ticket and switches the thread to human mode; ``human_relay`` keeps the bot
+silent while staff own the thread (the patient's messages are already on the platform, where the console
+reads them)."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from agent import templates as T
+from agent.context import AgentContext
+from agent.nodes.common import Update, call, ctx, lang, patient_id, reply
+from agent.state import AgentState
+from agent.understanding.base import Intent
+from tools.platforms.models import Author, TicketPriority, TicketReason, TicketRequest, TranscriptLine
+
+INTENT_REASONS: dict[Intent, tuple[TicketReason, TicketPriority]] = {
+    Intent.UPDATE_INSURANCE_OR_CONTACT: (TicketReason.UPDATE_INSURANCE_OR_CONTACT, TicketPriority.NORMAL),
+    Intent.REQUEST_HUMAN: (TicketReason.REQUESTED_HUMAN, TicketPriority.NORMAL),
+    Intent.DISPUTE_CHARGE: (TicketReason.DISPUTE_CHARGE, TicketPriority.HIGH),
+    Intent.DISPUTE_ALREADY_PAID: (TicketReason.DISPUTE_ALREADY_PAID, TicketPriority.HIGH),
+    Intent.FINANCIAL_HARDSHIP: (TicketReason.FINANCIAL_HARDSHIP, TicketPriority.HIGH),
+    Intent.REFUND_OR_CREDIT: (TicketReason.REFUND_REQUEST, TicketPriority.NORMAL),
+}
+TRANSCRIPT_LINES = 50
+
+
+def _reason(state: AgentState) -> tuple[TicketReason, TicketPriority]:
+    esc = state.get("escalation")
+    if esc is not None:
+        return TicketReason(esc["reason"]), TicketPriority(esc["priority"])
+    intent = Intent(state.get("intent") or Intent.REQUEST_HUMAN.value)
+    history = state.get("intent_history") or []
+    if intent is Intent.AFFIRM and len(history) >= 2 and history[-2] == Intent.REFUND_OR_CREDIT.value:
+        intent = Intent.REFUND_OR_CREDIT
+    return INTENT_REASONS.get(intent, (TicketReason.REQUESTED_HUMAN, TicketPriority.NORMAL))
+
+
+async def escalate_ticket(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    pid = patient_id(state)
+    language = lang(state)
+    reason, priority = _reason(state)
+    comms = await c.ports.platform.list_communications(pid, c.thread_id, TRANSCRIPT_LINES)
+    transcript = tuple(TranscriptLine(author=m.author, text=m.text, at=m.created_at) for m in comms)
+    if not transcript:
+        transcript = tuple(
+            TranscriptLine(author=Author(m["role"]), text=m["text"], at=c.now())
+            for m in state.get("messages") or []
+        )
+    summary = f"Escalated by the billing assistant: {reason.value.replace('_', ' ')}."
+    ticket = await c.ports.platform.create_ticket(
+        pid,
+        TicketRequest(
+            thread_id=c.thread_id,
+            statement_id=state.get("statement_id"),
+            reason=reason,
+            priority=priority,
+            summary=summary,
+            transcript=transcript,
+            idempotency_key=f"ticket:{c.thread_id}:{state.get('turn', 0)}",
+        ),
+    )
+    c.side_effect_done("escalate_ticket")
+    hours = c.ports.policy.office_hours
+    when = T.when_next_open(hours, c.now(), language)
+    disputed = reason in (TicketReason.DISPUTE_CHARGE, TicketReason.DISPUTE_ALREADY_PAID)
+    return reply(
+        T.handed_off(ticket.id, when, hours.phone, language),
+        [],
+        mode="human",
+        pending=None,
+        expecting=None,
+        disputed=disputed or bool(state.get("disputed")),
+        handoff={"ticket_id": ticket.id, "reason": reason.value, "priority": priority.value},
+        tools=[
+            call("list_communications", limit=TRANSCRIPT_LINES),
+            call("create_ticket", ticket_id=ticket.id, reason=reason.value, priority=priority.value),
+        ],
+        actions=["opened_ticket", "handed_to_human"],
+    )
+
+
+async def human_relay(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    """The bot stays silent. The message is on the platform (logged before the run) and in the window."""
+    ctx(runtime)
+    return {"reply": "", "actions": ["relayed_to_staff"]}

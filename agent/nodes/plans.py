@@ -1,0 +1,336 @@
+"""Payment plans: ``negotiate_plan`` (the policy engine's offers, counter-offers, explicit consent),
+``create_plan`` (the write, in its own node after consent), and the staff-approval pair
+``await_approval`` (a LangGraph ``interrupt``) and ``apply_plan_decision`` (the write after it).
+
+Idempotency keys derive from domain ids (patient, statements, terms), so a node that re-runs from its
+start after a crash or a resume finds the record it already made instead of making a second one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent import templates as T
+from agent.context import AgentContext
+from agent.facts import FactSet
+from agent.nodes.common import Update, call, ctx, entity_list, lang, patient_id, reply
+from agent.state import AgentState, Language, OfferOption, PendingOffer
+from agent.understanding.base import Intent
+from guardrails.policy import PlanOption, check_can_open_plan, check_plan, evaluate_counter, offer_plans
+from tools.errors import ActivePlanExists, PlanOutsidePolicy
+from tools.platforms.models import (
+    Author,
+    CommunicationIn,
+    Direction,
+    Installment,
+    PlanRequest,
+    PlanStatus,
+    StatementStatus,
+)
+
+
+def to_offer(option: PlanOption) -> OfferOption:
+    return {
+        "label": option.label,
+        "total_cents": option.total_cents,
+        "down_payment_cents": option.down_payment_cents,
+        "months": option.months,
+        "installment_cents": option.installment_cents,
+        "schedule": [(i.sequence, i.due_date.isoformat(), i.amount_cents) for i in option.schedule],
+        "requires_approval": option.requires_approval,
+        "start_date": option.start_date.isoformat(),
+    }
+
+
+def from_offer(offer: OfferOption) -> PlanOption:
+    schedule = tuple(
+        Installment(sequence=seq, due_date=date.fromisoformat(due), amount_cents=cents)
+        for seq, due, cents in offer["schedule"]
+    )
+    return PlanOption(
+        total_cents=offer["total_cents"],
+        down_payment_cents=offer["down_payment_cents"],
+        months=offer["months"],
+        installment_cents=offer["installment_cents"],
+        schedule=schedule,
+        requires_approval=offer["requires_approval"],
+        label=offer["label"],
+        start_date=date.fromisoformat(offer["start_date"]),
+    )
+
+
+def _offer_facts(facts: FactSet, balance: int, offers: list[OfferOption]) -> None:
+    facts.amounts(balance)
+    for o in offers:
+        facts.amounts(o["down_payment_cents"], o["installment_cents"], *(s[2] for s in o["schedule"]))
+        facts.months(o["months"], o["months"] - 1)
+        facts.dates(*(date.fromisoformat(s[1]) for s in o["schedule"]))
+
+
+def _first_due(offer: OfferOption) -> date:
+    return next(date.fromisoformat(due) for seq, due, _ in offer["schedule"] if seq == 1)
+
+
+def _pick(state: AgentState, pending: PendingOffer) -> int | None:
+    options = pending["options"]
+    for ref in entity_list(state, "line_refs"):
+        if isinstance(ref, dict) and isinstance(ref.get("ordinal"), int):
+            ordinal = ref["ordinal"]
+            if ordinal == -1:
+                return len(options) - 1
+            if 1 <= ordinal <= len(options):
+                return int(ordinal) - 1
+    text = (state.get("text") or "").strip().lower().removeprefix("option").strip(" .#")
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return int(text) - 1
+    return None
+
+
+async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    policy = c.ports.policy
+    pid = patient_id(state)
+    language = lang(state)
+    intent = Intent(state.get("intent") or Intent.PAYMENT_PLAN.value)
+    pending = state.get("pending")
+    today = c.today()
+    tools = []
+    facts = FactSet()
+
+    if pending is None:
+        tools.append(call("get_account_summary"))
+        summary = await c.ports.platform.get_account_summary(pid)
+        plans = await c.ports.platform.list_payment_plans(pid)
+        tools.append(call("list_payment_plans"))
+        try:
+            check_can_open_plan(policy, has_active_plan=summary.has_active_plan)
+        except ActivePlanExists:
+            return reply(T.PLAN_EXISTS[language], [], tools=tools, expecting=None)
+        if any(p.status is PlanStatus.PENDING_APPROVAL for p in plans):
+            text = (
+                "Su plan ya está pendiente de aprobación por nuestro equipo."
+                if language == "es"
+                else "Your plan is already waiting for approval by our billing staff."
+            )
+            return reply(text, [], tools=tools)
+        balance = summary.balance_cents
+        if balance < policy.min_plan_balance_cents:
+            facts.amounts(max(balance, 0), policy.min_plan_balance_cents)
+            return reply(
+                T.plan_too_small(max(balance, 0), policy.min_plan_balance_cents, language),
+                facts.pairs(),
+                tools=tools,
+                expecting="link_offer",
+            )
+        tools.append(call("list_statements"))
+        statements = await c.ports.platform.list_statements(pid)
+        ids = sorted(s.id for s in statements if s.status is StatementStatus.OPEN and s.balance_cents > 0)
+        offers = [to_offer(o) for o in offer_plans(policy, balance, today)]
+        pending = {
+            "statement_ids": ids,
+            "balance_cents": balance,
+            "options": offers,
+            "chosen": None,
+            "stage": "choose",
+        }
+        if not _terms(state):
+            _offer_facts(facts, balance, offers)
+            return reply(
+                T.plan_offers(balance, [o["label"] for o in offers], language),
+                facts.pairs(),
+                pending=pending,
+                expecting="plan_choice",
+                tools=tools,
+                reads=[f"statement:{i}" for i in ids],
+                suggestions=[f"Option {i}" for i in range(1, len(offers) + 1)],
+            )
+
+    balance = pending["balance_cents"]
+    if intent is Intent.DENY and not _terms(state):
+        if pending["stage"] == "consent":
+            pending = {**pending, "stage": "choose", "chosen": None}
+            _offer_facts(facts, balance, pending["options"])
+            text = (
+                T.PLAN_DECLINED[language]
+                + " "
+                + T.plan_offers(balance, [o["label"] for o in pending["options"]], language)
+            )
+            return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
+        return reply(T.CANCELLED[language], [], pending=None, expecting=None, tools=tools)
+
+    if pending["stage"] == "consent" and intent is Intent.AFFIRM and pending["chosen"] is not None:
+        return {"consent": True, "tools": tools}
+
+    chosen = _pick(state, pending)
+    terms = _terms(state)
+    if chosen is None and terms is not None:
+        monthly, months = terms
+        outcome = evaluate_counter(policy, balance, today, monthly, months)
+        if outcome.accepted is not None:
+            offer = to_offer(outcome.accepted)
+            pending = {**pending, "options": [offer], "chosen": 0, "stage": "consent"}
+            _offer_facts(facts, balance, [offer])
+            text = T.plan_confirm(offer["label"], _first_due(offer), offer["requires_approval"], language)
+            return reply(text, facts.pairs(), pending=pending, expecting="consent", tools=tools)
+        alternatives = [to_offer(o) for o in outcome.alternatives] or pending["options"]
+        pending = {**pending, "options": alternatives, "chosen": None, "stage": "choose"}
+        _offer_facts(facts, balance, alternatives)
+        facts.text(outcome.reason)
+        text = T.plan_counter_rejected(outcome.reason, [o["label"] for o in alternatives], language)
+        return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
+    if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
+        chosen = 0
+    if chosen is None:
+        _offer_facts(facts, balance, pending["options"])
+        text = (
+            T.PLAN_WHICH[language]
+            + " "
+            + T.plan_offers(balance, [o["label"] for o in pending["options"]], language)
+        )
+        return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
+    offer = pending["options"][chosen]
+    pending = {**pending, "chosen": chosen, "stage": "consent"}
+    _offer_facts(facts, balance, [offer])
+    text = T.plan_confirm(offer["label"], _first_due(offer), offer["requires_approval"], language)
+    return reply(text, facts.pairs(), pending=pending, expecting="consent", tools=tools)
+
+
+def _terms(state: AgentState) -> tuple[int | None, int | None] | None:
+    amounts = [a for a in entity_list(state, "amounts_cents") if isinstance(a, int) and a > 0]
+    counts = [m for m in entity_list(state, "month_counts") if isinstance(m, int) and m > 0]
+    if not amounts and not counts:
+        return None
+    return (amounts[0] if amounts else None, counts[0] if counts else None)
+
+
+def plan_key(pid: str, statement_ids: list[str], offer: OfferOption) -> str:
+    return (
+        f"plan:{pid}:{'+'.join(sorted(statement_ids))}:{offer['total_cents']}:{offer['months']}:"
+        f"{offer['installment_cents']}:{offer['down_payment_cents']}"
+    )
+
+
+async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    policy = c.ports.policy
+    pid = patient_id(state)
+    language: Language = lang(state)
+    pending = state.get("pending")
+    if pending is None or pending["chosen"] is None:
+        raise RuntimeError("create_plan without a chosen option")  # routing guarantees it
+    offer = pending["options"][pending["chosen"]]
+    option = from_offer(offer)
+    tools = [call("get_account_summary")]
+    summary = await c.ports.platform.get_account_summary(pid)
+    key = plan_key(pid, pending["statement_ids"], offer)
+    existing = [p for p in await c.ports.platform.list_payment_plans(pid) if p.idempotency_key == key]
+    try:
+        if not existing:
+            if summary.balance_cents != pending["balance_cents"]:
+                raise PlanOutsidePolicy("the balance changed since the offer")
+            check_plan(policy, summary.balance_cents, option)
+            check_can_open_plan(policy, has_active_plan=summary.has_active_plan)
+    except ActivePlanExists:
+        return reply(T.PLAN_EXISTS[language], [], pending=None, expecting=None, consent=False, tools=tools)
+    except PlanOutsidePolicy:
+        reoffer = await negotiate_plan(
+            {**state, "pending": None, "intent": Intent.PAYMENT_PLAN.value, "entities": {}}, runtime
+        )
+        reoffer["consent"] = False
+        return reoffer
+    plan = await c.ports.platform.create_payment_plan(
+        pid,
+        PlanRequest(
+            statement_ids=tuple(pending["statement_ids"]),
+            total_cents=option.total_cents,
+            down_payment_cents=option.down_payment_cents,
+            months=option.months,
+            installment_cents=option.installment_cents,
+            installments=option.schedule,
+            requires_approval=option.requires_approval,
+            idempotency_key=key,
+        ),
+    )
+    c.side_effect_done("create_plan")
+    tools.append(
+        call("create_payment_plan", plan_id=plan.id, months=plan.months, total_cents=plan.total_cents)
+    )
+    facts = FactSet()
+    _offer_facts(facts, pending["balance_cents"], [offer])
+    update: Update = {
+        "pending": None,
+        "expecting": None,
+        "consent": False,
+        "plan_id": plan.id,
+        "tools": tools,
+        "actions": ["created_plan"],
+    }
+    if plan.status is PlanStatus.PENDING_APPROVAL:
+        update["approval_plan_id"] = plan.id
+        update["actions"] = ["created_plan", "requested_approval"]
+        return reply(T.plan_pending(offer["label"], language), facts.pairs(), **update)
+    return reply(T.plan_created(offer["label"], _first_due(offer), language), facts.pairs(), **update)
+
+
+# --------------------------------------------------------------------------- staff approval (own thread)
+
+
+async def await_approval(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    """Pause the approval thread until staff decide. Resumed with ``{"approved": bool, "approver": str}``.
+
+    Nothing here has a side effect: on resume the node re-runs from its start and ``interrupt`` returns
+    the decision.
+    """
+    request = state.get("approval")
+    if request is None:
+        raise RuntimeError("await_approval without a request")
+    decision: Any = interrupt({"kind": "plan_approval", **request})
+    approved = bool(decision.get("approved")) if isinstance(decision, dict) else False
+    approver = str(decision.get("approver", "")) if isinstance(decision, dict) else ""
+    return {"approval_outcome": "approved" if approved else "denied", "preface": approver}
+
+
+async def apply_plan_decision(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    request = state.get("approval")
+    outcome = state.get("approval_outcome")
+    if request is None or outcome is None:
+        raise RuntimeError("apply_plan_decision without a decision")
+    pid = request["patient_id"]
+    approver = state.get("preface") or None
+    target = PlanStatus.ACTIVE if outcome == "approved" else PlanStatus.DENIED
+    plans = {p.id: p for p in await c.ports.platform.list_payment_plans(pid)}
+    plan = plans[request["plan_id"]]
+    if plan.status is PlanStatus.PENDING_APPROVAL:
+        plan = await c.ports.platform.set_plan_status(pid, plan.id, target, approver)
+    c.side_effect_done("apply_plan_decision")
+    language: Language = request["language"]
+    terms = (
+        f"{plan.months} pagos mensuales de {T.money(plan.installment_cents)}"
+        if language == "es"
+        else f"{plan.months} monthly payments of {T.money(plan.installment_cents)}"
+    )
+    text = T.plan_decided(outcome == "approved", terms, language)
+    marker = f"plan-decision:{plan.id}"
+    thread = request["conversation_thread_id"]
+    logged = await c.ports.platform.list_communications(pid, thread, 50)
+    if not any(m.external_id == marker for m in logged):
+        await c.ports.platform.log_communication(
+            pid,
+            CommunicationIn(
+                thread_id=thread, channel=c.channel, direction=Direction.OUTBOUND,
+                author=Author.BOT, text=text, external_id=marker,
+            ),
+        )  # fmt: skip
+    await c.ports.audit.append(
+        "plan.decision",
+        {"plan_id": plan.id, "status": plan.status.value, "approver": approver},
+        thread_id=thread,
+        patient_id=pid,
+        actor=approver or "staff",
+    )
+    return {"reply": text, "actions": [f"plan_{outcome}"]}

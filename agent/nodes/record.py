@@ -1,0 +1,67 @@
+"""``record``: the bot's reply onto the platform transcript and one hash-chained audit entry per turn.
+
+The audit payload holds ids, codes, numbers and names only (intent, confidence, tools with their
+arguments, resource ids read, guardrail decisions) — never message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.context import AgentContext
+from agent.nodes.common import Update, ctx
+from agent.state import AgentState
+from tools.platforms.models import Author, CommunicationIn, Direction
+
+REFUSALS = frozenset({"injection", "other_patient", "refused", "abuse"})
+
+
+async def record(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    pid = state.get("patient_id") if state.get("identity") == "verified" else None
+    turn = state.get("turn", 0)
+    reply = state.get("reply") or ""
+    if pid is not None and reply:
+        await c.ports.platform.log_communication(
+            pid,
+            CommunicationIn(
+                thread_id=c.thread_id,
+                channel=c.channel,
+                direction=Direction.OUTBOUND,
+                author=Author.BOT,
+                text=reply,
+                external_id=f"bot:{c.thread_id}:{turn}",
+            ),
+        )
+    guard = list(state.get("guard") or [])
+    payload: dict[str, Any] = {
+        "turn": turn,
+        "channel": c.channel.value,
+        "mode": state.get("mode", "bot"),
+        "identity": state.get("identity", "unverified"),
+        "intent": state.get("intent") if state.get("mode") != "human" else None,
+        "confidence": state.get("confidence", 0.0),
+        "route": state.get("route"),
+        "tools": [dict(t) for t in state.get("tools") or []],
+        "reads": list(state.get("reads") or []),
+        "guard": [dict(g) for g in guard],
+        "actions": list(state.get("actions") or []),
+        "expecting": state.get("expecting"),
+    }
+    await c.ports.audit.append("agent.turn", payload, thread_id=c.thread_id, patient_id=pid, actor="bot")
+    refused = [g for g in guard if g["verdict"] in REFUSALS]
+    if refused:
+        await c.ports.audit.append(
+            "guard.refused",
+            {
+                "turn": turn,
+                "checks": [g["check"] for g in refused],
+                "verdicts": [g["verdict"] for g in refused],
+            },
+            thread_id=c.thread_id,
+            patient_id=pid,
+            actor="bot",
+        )
+    return {"scratch": None}

@@ -1,0 +1,343 @@
+"""``fetch_statement`` and ``claims`` read the ledger for the verified patient; ``explain`` turns what they
+read into plain language with the insurance math. Every figure comes from the ledger records read here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent import templates as T
+from agent.context import AgentContext
+from agent.facts import FactSet
+from agent.nodes.common import Update, call, ctx, dump, entity_list, lang, patient_id, reply
+from agent.state import AgentState
+from agent.understanding.base import Intent
+from tools.errors import StatementNotFound
+from tools.platforms.models import (
+    AccountSummary,
+    Claim,
+    ClaimStatus,
+    Coverage,
+    LineItem,
+    Statement,
+    StatementStatus,
+    StatementSummary,
+)
+
+MAX_LINES = {"portal": 6, "sms": 2}
+
+
+async def fetch_statement(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    platform = c.ports.platform
+    pid = patient_id(state)
+    intent = Intent(state.get("intent") or Intent.BALANCE.value)
+    tools = []
+    reads: list[str] = []
+    scratch: dict[str, Any] = {}
+
+    numbers = entity_list(state, "statement_numbers")
+    statement: Statement | None = None
+    if numbers:
+        number = str(numbers[0])
+        tools.append(call("find_statement_by_number", number=number))
+        statement = await platform.find_statement_by_number(pid, number)
+        if statement is None:
+            # Another patient's number reads exactly like a number that does not exist.
+            return reply(
+                T.OTHER_STATEMENT[lang(state)].format(number=number),
+                [],
+                tools=tools,
+                guard=[{"check": "statement_ownership", "verdict": "refused"}],
+            )
+    summaries: list[StatementSummary] | None = None
+    if statement is None and intent is not Intent.INSURANCE_TERMS:
+        tools.append(call("list_statements"))
+        summaries = await platform.list_statements(pid)
+        reads.extend(f"statement:{s.id}" for s in summaries)
+        chosen = _choose(summaries, state, c.statement_id)
+        if chosen is not None:
+            tools.append(call("get_statement", statement_id=chosen))
+            try:
+                statement = await platform.get_statement(pid, chosen)
+            except StatementNotFound:
+                statement = None
+    if statement is not None:
+        reads.append(f"statement:{statement.id}")
+        scratch["statement"] = dump(statement)
+    if summaries is not None:
+        scratch["statements"] = [dump(s) for s in summaries]
+    if intent in (Intent.BALANCE, Intent.REFUND_OR_CREDIT):
+        tools.append(call("get_account_summary"))
+        scratch["summary"] = (await platform.get_account_summary(pid)).model_dump(mode="json")
+        reads.append(f"account:{pid}")
+    if intent is Intent.INSURANCE_TERMS:
+        tools.append(call("list_coverages"))
+        coverages = await platform.list_coverages(pid)
+        reads.extend(f"coverage:{cov.id}" for cov in coverages)
+        scratch["coverages"] = [dump(cov) for cov in coverages]
+    update: Update = {"scratch": scratch, "tools": tools, "reads": reads}
+    if statement is not None:
+        update["statement_id"] = statement.id
+    return update
+
+
+def _choose(summaries: list[StatementSummary], state: AgentState, hint: str | None) -> str | None:
+    months = [m for m in entity_list(state, "months") if isinstance(m, int)]
+    if months:
+        for s in summaries:  # newest first
+            if s.statement_date.month == months[0]:
+                return s.id
+    ids = {s.id for s in summaries}
+    focus = state.get("statement_id")
+    if focus in ids:
+        return focus
+    if hint in ids:
+        return hint
+    open_ = [s for s in summaries if s.status is StatementStatus.OPEN and s.balance_cents > 0]
+    if open_:
+        return open_[0].id
+    return summaries[0].id if summaries else None
+
+
+async def claims(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    pid = patient_id(state)
+    found = await c.ports.platform.list_claims(pid)
+    intent = Intent(state.get("intent") or Intent.CLAIM_STATUS.value)
+    focus = state.get("statement_id")
+    chosen = _choose_claims(found, intent, focus, state)
+    return {
+        "scratch": {"claims": [dump(cl) for cl in chosen]},
+        "tools": [call("list_claims")],
+        "reads": [f"claim:{cl.id}" for cl in found],
+    }
+
+
+def _choose_claims(found: list[Claim], intent: Intent, focus: str | None, state: AgentState) -> list[Claim]:
+    ordered = sorted(found, key=lambda cl: cl.service_date, reverse=True)
+    months = [m for m in entity_list(state, "months") if isinstance(m, int)]
+    if months:
+        by_month = [cl for cl in ordered if cl.service_date.month == months[0]]
+        if by_month:
+            ordered = by_month
+    if intent is Intent.DENIAL_REASON:
+        denied = [cl for cl in ordered if cl.status is ClaimStatus.DENIED or cl.denial_codes]
+        return denied[:2] if denied else ordered[:1]
+    return ordered[:2]
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def _pick_lines(statement: Statement, state: AgentState) -> list[LineItem]:
+    lines = list(statement.line_items)
+    refs = entity_list(state, "line_refs")
+    for ref in refs:
+        if not isinstance(ref, dict):
+            continue
+        ordinal = ref.get("ordinal")
+        if isinstance(ordinal, int) and lines:
+            if ordinal == -1:
+                return [lines[-1]]
+            if 1 <= ordinal <= len(lines):
+                return [lines[ordinal - 1]]
+        amount = ref.get("amount_cents")
+        if isinstance(amount, int):
+            hits = [
+                li
+                for li in lines
+                if amount in (li.billed_cents, li.allowed_cents, li.patient_responsibility_cents)
+            ]
+            if hits:
+                return hits[:1]
+        keyword = ref.get("keyword")
+        if isinstance(keyword, str) and keyword:
+            k = keyword.lower()
+            hits = [li for li in lines if k in li.description.lower() or k == li.code.lower()]
+            if hits:
+                return hits[:1]
+    for amount in entity_list(state, "amounts_cents"):
+        hits = [li for li in lines if amount in (li.billed_cents, li.patient_responsibility_cents)]
+        if hits:
+            return hits[:1]
+    return lines
+
+
+def _line_facts(facts: FactSet, li: LineItem) -> None:
+    facts.amounts(
+        li.billed_cents,
+        li.allowed_cents,
+        li.contractual_adjustment_cents,
+        li.insurance_paid_cents,
+        li.insurance_pending_cents,
+        li.patient_responsibility_cents,
+        li.deductible_cents,
+        li.coinsurance_cents,
+        li.copay_cents,
+        li.not_covered_cents,
+    )
+    facts.dates(li.service_date).codes(li.code)
+
+
+async def explain(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    c = ctx(runtime)
+    language = lang(state)
+    intent = Intent(state.get("intent") or Intent.BALANCE.value)
+    scratch = state.get("scratch") or {}
+    facts = FactSet()
+    parts: list[str] = []
+    extra: Update = {}
+    statement = Statement.model_validate(scratch["statement"]) if "statement" in scratch else None
+    max_lines = MAX_LINES.get(c.channel.value, 6)
+
+    if "claims" in scratch:
+        parts.extend(_explain_claims(scratch, c, facts, language))
+    elif intent is Intent.INSURANCE_TERMS:
+        parts.extend(_explain_coverage(scratch, c, facts, state, language))
+    elif intent in (Intent.BALANCE, Intent.REFUND_OR_CREDIT):
+        summary = AccountSummary.model_validate(scratch["summary"])
+        total = summary.balance_cents
+        facts.amounts(total, summary.credit_cents)
+        parts.append(T.balance(total, summary.open_statement_count, language))
+        listed = scratch.get("statements")
+        for s in [StatementSummary.model_validate(x) for x in (listed if isinstance(listed, list) else [])]:
+            if s.status is StatementStatus.OPEN and s.balance_cents > 0 and len(parts) < 4:
+                facts.amounts(s.balance_cents).dates(s.statement_date, s.due_date)
+                if language == "es":
+                    parts.append(
+                        f"Estado {s.number} del {T.day(s.statement_date, language)}: "
+                        f"{T.money(s.balance_cents)}."
+                    )
+                else:
+                    parts.append(
+                        f"Statement {s.number} from {T.day(s.statement_date)}: {T.money(s.balance_cents)}, "
+                        f"due {T.day(s.due_date)}."
+                    )
+        if intent is Intent.REFUND_OR_CREDIT:
+            parts.append(T.REFUND_OFFER[language])
+            extra["expecting"] = "human_offer"
+    elif statement is None:
+        parts.append(T.balance(0, 0, language))
+    else:
+        lines = (
+            _pick_lines(statement, state) if intent is Intent.EXPLAIN_CHARGE else list(statement.line_items)
+        )
+        if intent is not Intent.EXPLAIN_CHARGE or len(lines) > 1:
+            facts.amounts(statement.balance_cents).dates(statement.statement_date, statement.due_date)
+            parts.append(
+                T.statement_header(
+                    statement.number, statement.statement_date, statement.due_date,
+                    statement.balance_cents, len(statement.line_items), language,
+                )
+            )  # fmt: skip
+        for li in lines[:max_lines]:
+            _line_facts(facts, li)
+            parts.append(T.line_math(li, language))
+            if intent is Intent.EXPLAIN_CHARGE and len(lines) == 1:
+                for adj in li.adjustments:
+                    entry = c.ports.codebook.carc(adj.carc)
+                    if entry is not None and adj.group_code.value != "CO":
+                        code = f"{adj.group_code.value}-{adj.carc}"
+                        facts.codes(code).amounts(adj.amount_cents).text(entry.plain)
+                        parts.append(T.denial(code, entry.plain, None, language))
+        if len(lines) > max_lines:
+            parts.append(
+                "Pregunte por un cargo para más detalle."
+                if language == "es"
+                else "Ask about any other charge for details."
+            )
+    if state.get("pending") is not None and intent not in (Intent.PAYMENT_PLAN,):
+        parts.append(T.RETURN_TO_OFFER[language])  # a digression: the offer is still open
+    text = " ".join(parts)
+    return reply(text, facts.pairs(), **extra)
+
+
+def _explain_claims(scratch: dict[str, Any], c: AgentContext, facts: FactSet, language: Any) -> list[str]:
+    found = [Claim.model_validate(x) for x in scratch.get("claims", [])]
+    if not found:
+        return [
+            "No encuentro reclamos al seguro en su cuenta."
+            if language == "es"
+            else "I don't see any insurance claims on your account."
+        ]
+    parts: list[str] = []
+    for cl in found:
+        facts.dates(cl.service_date, cl.submitted_on)
+        parts.append(
+            T.claim_status(cl.payer_name, cl.status.value, cl.service_date, cl.submitted_on, language)
+        )
+        if cl.status in (ClaimStatus.PAID, ClaimStatus.PARTIALLY_PAID) and cl.paid_cents:
+            facts.amounts(cl.paid_cents, cl.billed_cents)
+            parts.append(
+                f"Pagó {T.money(cl.paid_cents)} de {T.money(cl.billed_cents)}."
+                if language == "es"
+                else f"They paid {T.money(cl.paid_cents)} of the {T.money(cl.billed_cents)} billed."
+            )
+        for code in cl.denial_codes:
+            entry = c.ports.codebook.carc(code.carc)
+            label = f"{code.group_code.value}-{code.carc}"
+            facts.codes(label)
+            if entry is not None:
+                facts.text(entry.plain)
+                if entry.next_step:
+                    facts.text(entry.next_step)
+                parts.append(T.denial(label, entry.plain, entry.next_step, language))
+            if code.rarc:
+                remark = c.ports.codebook.rarc(code.rarc)
+                if remark is not None:
+                    facts.codes(code.rarc).text(remark.plain)
+                    parts.append(f"({code.rarc}) {remark.plain}")
+    return parts
+
+
+def _explain_coverage(
+    scratch: dict[str, Any], c: AgentContext, facts: FactSet, state: AgentState, language: Any
+) -> list[str]:
+    coverages = [Coverage.model_validate(x) for x in scratch.get("coverages", [])]
+    parts: list[str] = []
+    active = [cov for cov in coverages if cov.active]
+    if active:
+        cov = active[0]
+        facts.amounts(
+            cov.deductible_cents,
+            cov.deductible_met_cents,
+            max(0, cov.deductible_cents - cov.deductible_met_cents),
+            cov.out_of_pocket_max_cents, cov.out_of_pocket_met_cents, cov.copay_cents,
+        ).percents(cov.coinsurance_percent)  # fmt: skip
+        parts.append(
+            T.coverage_progress(
+                cov.payer_name, cov.deductible_cents, cov.deductible_met_cents, cov.coinsurance_percent,
+                cov.out_of_pocket_max_cents, cov.out_of_pocket_met_cents, cov.copay_cents, language,
+            )
+        )  # fmt: skip
+    else:
+        parts.append(
+            "No tenemos un seguro activo en su cuenta."
+            if language == "es"
+            else "We don't have active insurance on file for you."
+        )
+    passages = c.ports.kb.search(state.get("text") or "", k=1) or c.ports.kb.search(
+        "insurance terms deductible coinsurance copay", k=1
+    )
+    if passages:
+        p = passages[0]
+        snippet = _first_sentences(p.text, 2)
+        facts.text(snippet)
+        parts.append(T.kb_answer(snippet, p.title, language))
+    return parts
+
+
+def _first_sentences(text: str, n: int) -> str:
+    flat = " ".join(text.split())
+    out: list[str] = []
+    rest = flat
+    while rest and len(out) < n:
+        idx = rest.find(". ")
+        if idx == -1:
+            out.append(rest)
+            break
+        out.append(rest[: idx + 1])
+        rest = rest[idx + 2 :]
+    return " ".join(out)

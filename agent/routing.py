@@ -1,0 +1,192 @@
+"""Typed routers. Each returns a ``Literal`` of node names and raises on a state that cannot happen.
+
+The decision after ``understand`` is a pure function of the state (:func:`choose_route`), so tests check
+it without running a graph. Which node runs is decided here, by code, never by a model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, cast, get_args
+
+from agent.state import AgentState
+from agent.understanding.base import Intent
+
+EntryRoute = Literal["guard_in", "await_approval"]
+AfterGuardIn = Literal["understand", "human_relay", "guard_out"]
+Route = Literal[
+    "auth",
+    "fetch_statement",
+    "claims",
+    "negotiate_plan",
+    "payment_link",
+    "answer_from_kb",
+    "escalate_ticket",
+    "clarify",
+    "smalltalk",
+]
+AfterAuth = Literal[
+    "fetch_statement", "claims", "negotiate_plan", "payment_link", "escalate_ticket", "guard_out"
+]
+AfterNegotiate = Literal["create_plan", "guard_out"]
+AfterRecord = Literal["__end__"]
+
+ROUTES: frozenset[str] = frozenset(get_args(Route))
+
+LOW_CONFIDENCE = 0.45
+CLARIFY_MARGIN = 0.12
+
+# Intents that need an account fact, hence a verified identity.
+ACCOUNT_INTENTS: dict[Intent, Route] = {
+    Intent.BALANCE: "fetch_statement",
+    Intent.EXPLAIN_STATEMENT: "fetch_statement",
+    Intent.EXPLAIN_CHARGE: "fetch_statement",
+    Intent.REFUND_OR_CREDIT: "fetch_statement",
+    Intent.CLAIM_STATUS: "claims",
+    Intent.DENIAL_REASON: "claims",
+    Intent.PAYMENT_PLAN: "negotiate_plan",
+    Intent.PAY_NOW: "payment_link",
+    Intent.DISPUTE_ALREADY_PAID: "escalate_ticket",
+    Intent.DISPUTE_CHARGE: "escalate_ticket",
+    Intent.FINANCIAL_HARDSHIP: "escalate_ticket",
+    Intent.REQUEST_HUMAN: "escalate_ticket",
+    Intent.UPDATE_INSURANCE_OR_CONTACT: "escalate_ticket",
+}
+
+GENERAL_INTENTS: dict[Intent, Route] = {
+    Intent.PAYMENT_METHODS: "answer_from_kb",
+    Intent.GREETING: "smalltalk",
+    Intent.THANKS_GOODBYE: "smalltalk",
+    Intent.OUT_OF_SCOPE: "smalltalk",
+}
+
+
+class ImpossibleState(RuntimeError):
+    """A router met a state the graph cannot produce: a bug, never a patient's doing."""
+
+
+def route_entry(state: AgentState) -> EntryRoute:
+    has_text = "text" in state and state.get("text") is not None
+    has_approval = state.get("approval") is not None and state.get("approval_outcome") is None
+    if has_approval and not state.get("patient_id"):
+        raise ImpossibleState("approval thread without a patient")
+    if has_approval:
+        return "await_approval"
+    if has_text:
+        return "guard_in"
+    raise ImpossibleState("a run needs either text or an approval request")
+
+
+def route_after_guard_in(state: AgentState) -> AfterGuardIn:
+    if state.get("mode") == "human":
+        return "human_relay"
+    if state.get("reply"):  # guard_in answered already (empty, too long, injection, locked thread)
+        return "guard_out"
+    return "understand"
+
+
+def _intent(state: AgentState) -> Intent:
+    raw = state.get("intent")
+    if raw is None:
+        raise ImpossibleState("routing after understand without an intent")
+    return Intent(raw)
+
+
+def choose_route(state: AgentState) -> Route:
+    """Where a understood message goes. Order matters: safety first, then identity, then the task."""
+    intent = _intent(state)
+    verified = state.get("identity") == "verified"
+    if state.get("identity") == "locked":
+        raise ImpossibleState("a locked thread reached understand")
+    if state.get("is_cancel"):
+        return "smalltalk"
+    if not verified:
+        if (
+            state.get("expecting") == "identity"
+            or intent is Intent.IDENTITY_ANSWER
+            or intent in ACCOUNT_INTENTS
+            or state.get("escalation") is not None
+        ):
+            return "auth"
+        if intent is Intent.INSURANCE_TERMS:
+            return "answer_from_kb"
+    if verified and state.get("escalation") is not None:
+        return "escalate_ticket"
+    expecting = state.get("expecting")
+    if expecting == "human_offer" and intent is Intent.AFFIRM:
+        return "escalate_ticket" if verified else "auth"
+    if expecting == "link_offer" and intent is Intent.AFFIRM:
+        return "payment_link"
+    if state.get("pending") is not None and (
+        expecting in ("plan_choice", "consent")
+        and (
+            intent in (Intent.AFFIRM, Intent.DENY, Intent.PAYMENT_PLAN, Intent.FINANCIAL_HARDSHIP)
+            or _has_terms(state)
+        )
+    ):
+        return "negotiate_plan"
+    if state.get("confidence", 0.0) < LOW_CONFIDENCE and _close_alternatives(state):
+        return "clarify"
+    if intent in ACCOUNT_INTENTS:
+        return ACCOUNT_INTENTS[intent]
+    if intent is Intent.INSURANCE_TERMS:
+        return "fetch_statement"
+    if intent in GENERAL_INTENTS:
+        return GENERAL_INTENTS[intent]
+    if intent in (Intent.AFFIRM, Intent.DENY, Intent.IDENTITY_ANSWER):
+        return "smalltalk"
+    raise ImpossibleState(f"no route for intent {intent}")
+
+
+def _has_terms(state: AgentState) -> bool:
+    ents = state.get("entities") or {}
+    return bool(ents.get("amounts_cents") or ents.get("month_counts") or ents.get("line_refs"))
+
+
+def _close_alternatives(state: AgentState) -> bool:
+    alts = state.get("alternatives") or []
+    if len(alts) < 2:
+        return True
+    return (alts[0][1] - alts[1][1]) < CLARIFY_MARGIN or alts[0][1] < LOW_CONFIDENCE
+
+
+def route_after_understand(state: AgentState) -> Route:
+    if state.get("mode") == "human":
+        raise ImpossibleState("human mode reached understand")
+    return choose_route(state)
+
+
+ROUTE_FOR_PENDING: dict[Intent, str] = {**ACCOUNT_INTENTS, Intent.INSURANCE_TERMS: "fetch_statement"}
+
+
+def route_after_auth(state: AgentState) -> AfterAuth:
+    """After a successful verification, carry on with the question asked before it."""
+    if state.get("identity") != "verified":
+        return "guard_out"
+    target = state.get("route")
+    if target is None:
+        return "guard_out"
+    for candidate in get_args(AfterAuth):
+        if candidate == target:
+            return cast(AfterAuth, candidate)
+    raise ImpossibleState(f"auth chose an unknown route {target!r}")
+
+
+def route_after_negotiate(state: AgentState) -> AfterNegotiate:
+    if state.get("consent"):
+        pending = state.get("pending")
+        if pending is None or pending.get("chosen") is None:
+            raise ImpossibleState("consent without a chosen option")
+        return "create_plan"
+    return "guard_out"
+
+
+AfterFetch = Literal["explain", "guard_out"]
+
+
+def route_after_fetch(state: AgentState) -> AfterFetch:
+    """A refused statement number already has its answer; otherwise explain what was read."""
+    if state.get("reply"):
+        return "guard_out"
+    if state.get("scratch") is None:
+        raise ImpossibleState("fetch_statement read nothing and said nothing")
+    return "explain"

@@ -1,0 +1,386 @@
+"""``BillingAgent``: the one façade the API, the CLI and the evals use to talk to the graph.
+
+Constructed from its dependencies (no globals, no settings). One patient message is one graph run on the
+thread; its events stream back as typed :mod:`agent.events`.
+
+Durability, chosen per turn
+---------------------------
+* **Bot turns run with** ``durability="sync"``: every step's checkpoint is on disk before the next step
+  starts. A turn is a handful of steps and the saver is local, so the cost is a few milliseconds (see
+  ``python -m agent.measure``), and it buys exact crash recovery: when the process dies inside a write
+  node (plan, link, ticket), the last checkpoint is the one *before* that node, its ``next`` names it, and
+  :meth:`BillingAgent.recover` re-runs just that node with the same inputs — the domain-derived
+  idempotency key then finds the record already made. With ``"async"`` that pre-write checkpoint could
+  still be in flight at the crash, and with ``"exit"`` the whole turn would be lost and replayed.
+* **Human-mode turns run with** ``durability="exit"``: the bot only relays (``guard_in → human_relay →
+  record``), the patient's message is already on the platform before the run, and there is no side
+  effect to protect, so one checkpoint at the end is enough.
+* **Resuming a staff approval** runs with ``"sync"``: it precedes the plan's status change.
+
+The patient's inbound message is logged as a communication before the run (when the patient is known;
+before verification it is held in the state and flushed to the platform by ``auth``), so a crash before
+the first checkpoint loses nothing. After each completed turn the thread's older checkpoints are pruned,
+so its storage stays one bounded checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
+from typing import Any, Literal, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command, Durability
+
+from agent.checkpoint import prune_thread
+from agent.context import AgentContext, Ports
+from agent.events import (
+    AgentEvent,
+    DoneEvent,
+    Expecting,
+    HandoffEvent,
+    MessageEvent,
+    TokenEvent,
+    TypingEvent,
+)
+from agent.graph import AgentGraph, compile_graph
+from agent.nodes.common import line
+from agent.state import AgentState, ApprovalRequest
+from agent.understanding.base import Understander
+from guardrails.audit import AuditTrail
+from guardrails.policy import PracticePolicy
+from tools.codebook import CodeBook
+from tools.errors import BillingError
+from tools.kb import KnowledgeBase
+from tools.payments.base import PaymentGateway
+from tools.platforms.base import BillingPlatform
+from tools.platforms.models import Author, Channel, CommunicationIn, Direction
+
+log = logging.getLogger(__name__)
+
+MAX_LOGGED_CHARS = 10_000
+PUBLIC_EXPECTING: dict[str, Expecting] = {
+    "identity": "identity",
+    "plan_choice": "plan_choice",
+    "consent": "consent",
+}
+
+
+class NoPendingApproval(BillingError):
+    status_code = 409
+    code = "no_pending_approval"
+
+
+class ThreadNotFound(BillingError):
+    status_code = 404
+    code = "thread_not_found"
+
+
+def approval_thread_id(thread_id: str) -> str:
+    return f"{thread_id}:approval"
+
+
+def _config(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+class BillingAgent:
+    def __init__(
+        self,
+        *,
+        platform: BillingPlatform,
+        gateway: PaymentGateway,
+        kb: KnowledgeBase,
+        codebook: CodeBook,
+        policy: PracticePolicy,
+        understander: Understander,
+        audit: AuditTrail,
+        checkpointer: BaseCheckpointSaver[str],
+        clock: Callable[[], datetime] | None = None,
+        today: Callable[[], date] | None = None,
+        after_side_effect: Callable[[str], None] | None = None,
+        prune: bool = True,
+    ) -> None:
+        self.ports = Ports(
+            platform=platform,
+            gateway=gateway,
+            kb=kb,
+            codebook=codebook,
+            policy=policy,
+            understander=understander,
+            audit=audit,
+            clock=clock or (lambda: datetime.now(UTC)),
+            today=today,
+            after_side_effect=after_side_effect,
+        )
+        self.checkpointer = checkpointer
+        self.graph: AgentGraph = compile_graph(checkpointer)
+        self._prune = prune
+
+    # ------------------------------------------------------------------ conversation
+
+    async def turn(
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        channel: Channel,
+        patient_id: str | None,
+        phone: str | None,
+        statement_id: str | None = None,
+        external_id: str | None = None,
+    ) -> AsyncIterator[AgentEvent]:
+        """One patient message. ``patient_id`` only from a trusted caller (a verified portal session)."""
+        started = time.perf_counter()
+        config = _config(thread_id)
+        context = AgentContext(
+            ports=self.ports,
+            thread_id=thread_id,
+            channel=channel,
+            verified_patient_id=patient_id,
+            phone=phone,
+            statement_id=statement_id,
+        )
+        yield TypingEvent()
+        snapshot = await self.graph.aget_state(config)
+        if snapshot.next and not snapshot.interrupts:
+            # A previous turn died mid-run: finish it first (its reply was never delivered).
+            async for event in self._run(None, config, context, "sync"):
+                yield event
+            snapshot = await self.graph.aget_state(config)
+        values = cast(AgentState, snapshot.values or {})
+        known = patient_id or (values.get("patient_id") if values.get("identity") == "verified" else None)
+        if known is not None:
+            await self.ports.platform.log_communication(
+                known,
+                CommunicationIn(
+                    thread_id=thread_id,
+                    channel=channel,
+                    direction=Direction.INBOUND,
+                    author=Author.PATIENT,
+                    text=text[:MAX_LOGGED_CHARS],
+                    external_id=external_id,
+                ),
+            )
+        durability: Durability = "exit" if values.get("mode") == "human" else "sync"
+        async for event in self._run({"text": text}, config, context, durability):
+            yield event
+        final = cast(AgentState, (await self.graph.aget_state(config)).values)
+        await self._open_approval(thread_id, final, context)
+        if self._prune:
+            await prune_thread(self.checkpointer, thread_id)
+        log.info(
+            "agent.turn.completed",
+            extra={
+                "thread_id": thread_id,
+                "intent": final.get("intent"),
+                "ms": (time.perf_counter() - started) * 1000,
+            },
+        )
+        yield DoneEvent(thread_id=thread_id, mode=final.get("mode", "bot"))
+
+    async def recover(
+        self, thread_id: str, *, channel: Channel | None = None, phone: str | None = None
+    ) -> AsyncIterator[AgentEvent]:
+        """Finish a turn a crashed process left unfinished (no-op when there is none)."""
+        config = _config(thread_id)
+        snapshot = await self.graph.aget_state(config)
+        if not snapshot.next or snapshot.interrupts:
+            return
+        values = cast(AgentState, snapshot.values)
+        context = AgentContext(
+            ports=self.ports,
+            thread_id=thread_id,
+            channel=channel or Channel(values.get("channel", "portal")),
+            verified_patient_id=values.get("patient_id") if values.get("identity") == "verified" else None,
+            phone=phone,
+        )
+        async for event in self._run(None, config, context, "sync"):
+            yield event
+        final = cast(AgentState, (await self.graph.aget_state(config)).values)
+        await self._open_approval(thread_id, final, context)
+        if self._prune:
+            await prune_thread(self.checkpointer, thread_id)
+
+    async def _run(
+        self,
+        payload: AgentState | Command[Any] | None,
+        config: RunnableConfig,
+        context: AgentContext,
+        durability: Durability,
+    ) -> AsyncIterator[AgentEvent]:
+        async for mode, chunk in self.graph.astream(
+            payload, config, context=context, stream_mode=["custom", "updates"], durability=durability
+        ):
+            if mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
+                yield TokenEvent(text=str(chunk["token"]))
+        values = cast(AgentState, (await self.graph.aget_state(config)).values)
+        reply = values.get("reply") or ""
+        if reply and values.get("approval") is None:
+            expecting = values.get("expecting")
+            yield MessageEvent(
+                text=reply,
+                intent=values.get("intent"),
+                confidence=float(values.get("confidence", 0.0)),
+                actions=list(values.get("actions") or []),
+                suggested_replies=list(values.get("suggestions") or []),
+                expecting=PUBLIC_EXPECTING.get(expecting) if expecting else None,
+            )
+        handoff = values.get("handoff")
+        if handoff:
+            yield HandoffEvent(**handoff)
+
+    # ------------------------------------------------------------------ staff approval
+
+    async def _open_approval(self, thread_id: str, values: AgentState, context: AgentContext) -> None:
+        plan_id = values.get("approval_plan_id")
+        pid = values.get("patient_id")
+        if not plan_id or not pid:
+            return
+        cfg = _config(approval_thread_id(thread_id))
+        current = cast(AgentState, (await self.graph.aget_state(cfg)).values or {})
+        existing = current.get("approval")
+        if existing is not None and existing["plan_id"] == plan_id:
+            return  # already waiting (or decided)
+        plan = next(p for p in await self.ports.platform.list_payment_plans(pid) if p.id == plan_id)
+        request: ApprovalRequest = {
+            "conversation_thread_id": thread_id,
+            "patient_id": pid,
+            "plan_id": plan_id,
+            "total_cents": plan.total_cents,
+            "months": plan.months,
+            "installment_cents": plan.installment_cents,
+            "channel": context.channel.value,
+            "language": "es" if values.get("language") == "es" else "en",
+        }
+        async for _ in self.graph.astream(
+            {"approval": request, "approval_outcome": None, "patient_id": pid, "identity": "verified"},
+            cfg,
+            context=context,
+            durability="sync",
+        ):
+            pass
+
+    async def pending_approval(self, thread_id: str) -> ApprovalRequest | None:
+        snap = await self.graph.aget_state(_config(approval_thread_id(thread_id)))
+        if not snap.interrupts:
+            return None
+        return cast(AgentState, snap.values).get("approval")
+
+    async def resume_plan_decision(self, thread_id: str, approved: bool, approver: str) -> MessageEvent:
+        """Staff approve or deny the plan waiting on ``thread_id``; returns the message sent to the patient
+        (already logged on the platform)."""
+        cfg = _config(approval_thread_id(thread_id))
+        snap = await self.graph.aget_state(cfg)
+        values = cast(AgentState, snap.values or {})
+        request = values.get("approval")
+        if not snap.interrupts and snap.next and request is not None:
+            pass  # crashed inside apply_plan_decision: resume below re-runs it
+        elif not snap.interrupts or request is None:
+            raise NoPendingApproval(f"no plan is waiting for approval on thread {thread_id}")
+        context = AgentContext(
+            ports=self.ports,
+            thread_id=thread_id,
+            channel=Channel(request["channel"]),
+            verified_patient_id=request["patient_id"],
+        )
+        command: Command[Any] | None = (
+            Command(resume={"approved": approved, "approver": approver}) if snap.interrupts else None
+        )
+        async for _ in self.graph.astream(command, cfg, context=context, durability="sync"):
+            pass
+        final = cast(AgentState, (await self.graph.aget_state(cfg)).values)
+        if self._prune:
+            await prune_thread(self.checkpointer, approval_thread_id(thread_id))
+        return MessageEvent(
+            text=final.get("reply") or "",
+            intent=None,
+            confidence=1.0,
+            actions=list(final.get("actions") or []),
+        )
+
+    # ------------------------------------------------------------------ human mode
+
+    async def _values(self, thread_id: str) -> AgentState:
+        snap = await self.graph.aget_state(_config(thread_id))
+        if not snap.values:
+            raise ThreadNotFound(f"unknown thread {thread_id}")
+        return cast(AgentState, snap.values)
+
+    async def hand_back(self, thread_id: str, note: str | None = None) -> None:
+        """Staff end their session: the bot resumes, with an explicit "human session ended" marker so it
+        does not repeat offers or promises made before the hand-off."""
+        values = await self._values(thread_id)
+        now = self.ports.clock()
+        await self.graph.aupdate_state(
+            _config(thread_id),
+            {
+                "mode": "bot",
+                "human_session_ended": True,
+                "pending": None,
+                "expecting": None,
+                "messages": [line("system", "human session ended", now)],
+            },
+            as_node="record",
+        )
+        pid = values.get("patient_id")
+        if pid:
+            await self.ports.platform.log_communication(
+                pid,
+                CommunicationIn(
+                    thread_id=thread_id,
+                    channel=Channel(values.get("channel", "portal")),
+                    direction=Direction.OUTBOUND,
+                    author=Author.SYSTEM,
+                    text="Human session ended." + (f" {note}" if note else ""),
+                ),
+            )
+        await self.ports.audit.append(
+            "thread.hand_back", {"mode": "bot"}, thread_id=thread_id, patient_id=pid, actor="staff"
+        )
+
+    async def take_over(self, thread_id: str, staff: str) -> None:
+        """Staff take the thread from the bot (the console's "take over")."""
+        values = await self._values(thread_id)
+        await self.graph.aupdate_state(
+            _config(thread_id), {"mode": "human", "pending": None, "expecting": None}, as_node="record"
+        )
+        await self.ports.audit.append(
+            "thread.take_over",
+            {"staff": staff},
+            thread_id=thread_id,
+            patient_id=values.get("patient_id"),
+            actor="staff",
+        )
+
+    async def relay_staff_message(self, thread_id: str, staff: str, text: str) -> None:
+        """A staff reply in human mode: onto the platform transcript and into the thread's window."""
+        values = await self._values(thread_id)
+        pid = values.get("patient_id")
+        if not pid:
+            raise ThreadNotFound(f"thread {thread_id} has no verified patient")
+        await self.ports.platform.log_communication(
+            pid,
+            CommunicationIn(
+                thread_id=thread_id,
+                channel=Channel(values.get("channel", "portal")),
+                direction=Direction.OUTBOUND,
+                author=Author.STAFF,
+                text=text,
+            ),
+        )
+        await self.graph.aupdate_state(
+            _config(thread_id),
+            {"messages": [line("staff", text[:500], self.ports.clock())]},
+            as_node="record",
+        )
+
+    async def state(self, thread_id: str) -> AgentState:
+        """The thread's current state (for the console and tests)."""
+        return await self._values(thread_id)
+
+
+Mode = Literal["bot", "human"]

@@ -1,0 +1,101 @@
+"""Typed routing: the decision table, and routers that raise on impossible states."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+from agent.graph import WRITE_NODES, builder
+from agent.nodes.guard import guard_out
+from agent.routing import (
+    ImpossibleState,
+    Route,
+    choose_route,
+    route_after_fetch,
+    route_after_guard_in,
+    route_after_negotiate,
+    route_entry,
+)
+from agent.state import AgentState
+
+REQUIRED = {
+    "guard_in", "understand", "auth", "fetch_statement", "claims", "explain", "negotiate_plan", "create_plan",
+    "payment_link", "answer_from_kb", "escalate_ticket", "human_relay", "clarify", "smalltalk", "guard_out",
+    "record", "await_approval", "apply_plan_decision",
+}  # fmt: skip
+
+
+def test_graph_has_every_node_and_routes_only_to_nodes() -> None:
+    assert set(builder.nodes) == REQUIRED
+    assert set(get_args(Route)) <= set(builder.nodes)
+    assert set(WRITE_NODES) <= set(builder.nodes)
+
+
+def _s(intent: str, **kw: object) -> AgentState:
+    base: dict[str, object] = {
+        "intent": intent,
+        "confidence": 0.9,
+        "identity": "verified",
+        "alternatives": [],
+    }
+    base.update(kw)
+    return base  # type: ignore[return-value]  # test literals
+
+
+@pytest.mark.parametrize(
+    ("state", "route"),
+    [
+        (_s("balance"), "fetch_statement"),
+        (_s("explain_charge"), "fetch_statement"),
+        (_s("claim_status"), "claims"),
+        (_s("denial_reason"), "claims"),
+        (_s("payment_plan"), "negotiate_plan"),
+        (_s("pay_now"), "payment_link"),
+        (_s("payment_methods"), "answer_from_kb"),
+        (_s("insurance_terms"), "fetch_statement"),
+        (_s("insurance_terms", identity="unverified"), "answer_from_kb"),
+        (_s("greeting"), "smalltalk"),
+        (_s("balance", identity="unverified"), "auth"),
+        (_s("greeting", identity="unverified", expecting="identity"), "auth"),
+        (
+            _s("request_human", escalation={"reason": "requested_human", "priority": "normal"}),
+            "escalate_ticket",
+        ),
+        (_s("update_insurance_or_contact"), "escalate_ticket"),
+        (_s("affirm", expecting="human_offer"), "escalate_ticket"),
+        (_s("affirm", expecting="link_offer"), "payment_link"),
+        (_s("affirm", expecting="consent", pending={"stage": "consent"}), "negotiate_plan"),
+        (_s("balance", expecting="plan_choice", pending={"stage": "choose"}), "fetch_statement"),
+        (_s("balance", is_cancel=True, pending={"stage": "choose"}), "smalltalk"),
+        (
+            _s("balance", confidence=0.3, alternatives=[("balance", 0.3), ("pay_now", 0.28)]),
+            "clarify",
+        ),
+    ],
+)
+def test_choose_route(state: AgentState, route: str) -> None:
+    assert choose_route(state) == route
+
+
+def test_routers_raise_on_impossible_states() -> None:
+    with pytest.raises(ImpossibleState):
+        choose_route({"identity": "verified"})  # no intent
+    with pytest.raises(ImpossibleState):
+        choose_route(_s("balance", identity="locked"))
+    with pytest.raises(ImpossibleState):
+        route_entry({})
+    with pytest.raises(ImpossibleState):
+        route_after_negotiate({"consent": True, "pending": None})
+    with pytest.raises(ImpossibleState):
+        route_after_fetch({"reply": "", "scratch": None})
+
+
+def test_entry_and_guard_in_routes() -> None:
+    assert route_entry({"text": "hi"}) == "guard_in"
+    approval = {"plan_id": "p"}
+    assert route_entry({"approval": approval, "patient_id": "x"}) == "await_approval"  # type: ignore[typeddict-item]
+    assert route_after_guard_in({"mode": "human"}) == "human_relay"
+    assert route_after_guard_in({"mode": "bot", "reply": "x"}) == "guard_out"
+    assert route_after_guard_in({"mode": "bot", "reply": ""}) == "understand"
+    assert guard_out.__name__ == "guard_out"

@@ -80,6 +80,104 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- staff
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise BillingError("the passwords do not match")
+    if not password:
+        raise BillingError("no password given")
+    return password
+
+
+async def _staff_create(args: argparse.Namespace) -> int:
+    from api.staff import Role, StaffDirectory
+    from migrations import migrate_service
+    from tools.db import create_engine
+
+    settings = _settings(args)
+    password = _read_password(args)
+    await migrate_service(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        staff = await StaffDirectory(engine).create(args.email, Role(args.role), password)
+    finally:
+        await engine.dispose()
+    print(f"created staff account {staff.id} ({staff.email}, role {staff.role.value})")
+    return 0
+
+
+# --------------------------------------------------------------------------- chat
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    import uuid
+
+    from agent.events import HandoffEvent, MessageEvent, TokenEvent
+    from api.container import build_gateway, open_agent
+    from migrations import migrate_service
+    from tools.db import create_engine
+    from tools.errors import PatientNotFound
+    from tools.platforms.ledger import LedgerPlatform, migrate
+    from tools.platforms.models import Channel
+
+    settings = _settings(args)
+    await migrate(settings.database_url)
+    await migrate_service(settings.database_url)
+    engine = create_engine(settings.database_url)
+    out = sys.stdout
+    try:
+        ledger = LedgerPlatform(engine)
+        patient = await ledger.find_patient_by_portal_identity(args.patient)
+        if patient is None:
+            try:
+                patient = await ledger.get_patient(args.patient)
+            except PatientNotFound:
+                raise PatientNotFound(
+                    f"no demo patient {args.patient!r}: give a portal id (portal-1) or a patient id"
+                ) from None
+        channel = Channel(args.channel)
+        if channel is Channel.SMS and patient.phone is None:
+            raise BillingError(f"patient {args.patient} has no phone on file: use --channel portal")
+        verified_id = patient.id if channel is Channel.PORTAL else None
+        thread_id = f"cli-{uuid.uuid4().hex[:12]}"
+        async with open_agent(settings, engine, ledger, build_gateway(settings, engine)) as agent:
+            out.write(f"[{channel.value} conversation as {patient.first_name}; Ctrl-D to end]\n")
+            while True:
+                out.write("you> ")
+                out.flush()
+                line = await asyncio.to_thread(sys.stdin.readline)
+                if not line:
+                    out.write("\n")
+                    return 0
+                out.write("agent> ")
+                async for event in agent.turn(
+                    thread_id,
+                    line.rstrip("\n"),
+                    channel=channel,
+                    patient_id=verified_id,
+                    phone=patient.phone if channel is Channel.SMS else None,
+                    statement_id=args.statement,
+                ):
+                    if isinstance(event, TokenEvent):
+                        out.write(event.text)
+                        out.flush()
+                    elif isinstance(event, MessageEvent) and event.suggested_replies:
+                        out.write("\n   (try: " + " | ".join(event.suggested_replies) + ")")
+                    elif isinstance(event, HandoffEvent):
+                        out.write(f"\n   [handed to a person: ticket {event.ticket_id}, {event.reason}]")
+                out.write("\n")
+    finally:
+        await engine.dispose()
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -123,6 +221,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--policy-file", help="practice policy YAML")
     serve.set_defaults(handler=_serve)
+
+    staff = sub.add_parser("staff", help="manage staff accounts of the console")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    staff_create = staff_sub.add_parser("create", help="create a staff account (password from a prompt)")
+    common(staff_create)
+    staff_create.add_argument("--email", required=True, help="the staff member's e-mail (their login)")
+    staff_create.add_argument(
+        "--role", required=True, choices=["agent", "manager", "admin"], help="agent, manager or admin"
+    )
+    staff_create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+    )
+    staff_create.set_defaults(handler=_staff_create)
+
+    chat = sub.add_parser("chat", help="a terminal conversation with the agent as a demo patient")
+    common(chat)
+    chat.add_argument("--patient", required=True, help="portal id (portal-1) or patient id (pat-00001)")
+    chat.add_argument("--channel", choices=["portal", "sms"], default="portal", help="default portal")
+    chat.add_argument("--statement", help="statement id the patient is looking at (portal)")
+    chat.add_argument("--policy-file", help="practice policy YAML")
+    chat.set_defaults(handler=_chat)
 
     # The eval runner owns its options (``evals.run.parser``); they are parsed there so
     # that plain commands do not import the whole agent just to print their help.

@@ -1,0 +1,62 @@
+"""Builds the agent and its ports from settings: shared by the app's lifespan and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent.checkpoint import open_checkpointer
+from agent.service import BillingAgent
+from agent.understanding.local import LocalUnderstander
+from api.settings import Settings
+from guardrails.audit import AuditTrail
+from guardrails.policy import load_policy
+from tools.codebook import CodeBook
+from tools.kb import KnowledgeBase
+from tools.payments.base import PaymentGateway
+from tools.payments.sandbox import SandboxGateway
+from tools.platforms.base import BillingPlatform
+
+
+def build_gateway(settings: Settings, engine: AsyncEngine) -> PaymentGateway:
+    """Stripe when a key is configured, else the embedded sandbox gateway."""
+    if settings.stripe_api_key is not None:
+        from datetime import timedelta
+
+        import stripe
+
+        from tools.payments.stripe import StripeGateway
+
+        client = stripe.StripeClient(
+            settings.stripe_api_key.get_secret_value(), http_client=stripe.AIOHTTPClient()
+        )
+        return StripeGateway(
+            client,
+            success_url=f"{settings.public_base_url}/v1/pay/done",
+            cancel_url=f"{settings.public_base_url}/v1/pay/cancelled",
+            expires_after=timedelta(hours=23),
+            engine=engine,
+        )
+    return SandboxGateway(engine, base_url=settings.public_base_url)
+
+
+@asynccontextmanager
+async def open_agent(
+    settings: Settings, engine: AsyncEngine, platform: BillingPlatform, gateway: PaymentGateway
+) -> AsyncIterator[BillingAgent]:
+    """A ready ``BillingAgent`` (its checkpointer open for the block's duration)."""
+    policy = load_policy(settings.policy_file)
+    kb = KnowledgeBase.from_dir(settings.kb_dir) if settings.kb_dir else KnowledgeBase.default()
+    async with open_checkpointer(settings.effective_checkpoint_url()) as saver:
+        yield BillingAgent(
+            platform=platform,
+            gateway=gateway,
+            kb=kb,
+            codebook=CodeBook.default(),
+            policy=policy,
+            understander=LocalUnderstander.default(),
+            audit=AuditTrail(engine),
+            checkpointer=saver,
+        )

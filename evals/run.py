@@ -109,9 +109,17 @@ class Environment:
         generate, today = _demo()
         root = workdir or Path(tempfile.mkdtemp(prefix="billing-evals-"))
         template = root / "template.db"
-        data = generate(patients=DEMO_PATIENTS, seed=DEMO_SEED, today=today)
+        data = _PROCESS_CACHE.get("data")
+        if data is None:
+            data = _PROCESS_CACHE["data"] = generate(patients=DEMO_PATIENTS, seed=DEMO_SEED, today=today)
         if not template.exists():
-            await _build_db(template, data)
+            # The demo ledger is the same for every run: build it once per process, copy it after.
+            built = _PROCESS_CACHE.get("template")
+            if built is None or not built.exists():
+                built = Path(tempfile.mkdtemp(prefix="billing-evals-template-")) / "template.db"
+                await _build_db(built, data)
+                _PROCESS_CACHE["template"] = built
+            shutil.copyfile(built, template)
         return cls(
             workdir=root, template=template, data=data, today=today, policy=default_policy(), engine=engine
         )
@@ -225,6 +233,10 @@ class Environment:
             today=lambda: self.today,
         )
         return self._agent
+
+
+# Per-process memo of the generated demo practice and its built ledger (both deterministic).
+_PROCESS_CACHE: dict[str, Any] = {}
 
 
 class EngineUnavailable(RuntimeError):

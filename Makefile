@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 	  npm install --silent --no-audit --no-fund --prefix node_modules/.prism @stoplight/prism-cli@5.14.2 \
 	    || echo "Prism could not be installed: the Twilio REST tests will be skipped"; \
 	else echo "npm not found: the Twilio REST tests will be skipped"; fi
+	@# Debian's Chromium drives the browser tests (Playwright cannot download browsers here); without it they skip.
+	if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    || echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "chromium not installed (apt-get install -y chromium, as root): the browser tests will be skipped"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -178,6 +178,41 @@ async def _chat(args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
+# --------------------------------------------------------------------------- bench
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from api.bench.report import render
+    from api.bench.run import Options, run
+
+    if args.turns is not None and args.turns < 1:
+        raise BillingError("--turns must be at least 1")
+    if args.workers < 1 or args.concurrency < 1 or args.rounds < 1 or args.patients < 1:
+        raise BillingError("--workers, --concurrency, --rounds and --patients must be at least 1")
+    if args.idle_threads < 1:
+        raise BillingError("--idle-threads must be at least 1")
+    options = Options(
+        mode=args.mode,
+        backend=args.backend,
+        workers=args.workers,
+        turns=args.turns,
+        concurrency=args.concurrency,
+        rounds=args.rounds,
+        patients=args.patients,
+        idle_threads=args.idle_threads,
+        http=not args.no_http,
+    )
+    figures = asyncio.run(run(options))
+    print(render(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+    return 0
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -242,6 +277,30 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--statement", help="statement id the patient is looking at (portal)")
     chat.add_argument("--policy-file", help="practice policy YAML")
     chat.set_defaults(handler=_chat)
+
+    bench = sub.add_parser(
+        "bench", help="measure the agent against the bare LangGraph floor (in process and over HTTP)"
+    )
+    bench.add_argument(
+        "--mode",
+        choices=["standard", "growth", "idle"],
+        default="standard",
+        help="standard: floor, in-process, HTTP; growth: one thread, 200 turns; idle: 10,000 idle threads",
+    )
+    bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite", help="default sqlite")
+    bench.add_argument("--workers", type=int, default=1, help="uvicorn workers of the HTTP side (default 1)")
+    bench.add_argument("--turns", type=int, help="turns per side (default 140; growth 200; idle 40)")
+    bench.add_argument(
+        "--concurrency", type=int, default=50, help="concurrent HTTP conversations (default 50)"
+    )
+    bench.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
+    bench.add_argument("--patients", type=int, default=200, help="demo patients seeded (default 200)")
+    bench.add_argument(
+        "--idle-threads", type=int, default=10_000, help="idle mode's threads (default 10,000)"
+    )
+    bench.add_argument("--no-http", action="store_true", help="skip the HTTP side (e.g. under a profiler)")
+    bench.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
+    bench.set_defaults(handler=_bench)
 
     # The eval runner owns its options (``evals.run.parser``); they are parsed there so
     # that plain commands do not import the whole agent just to print their help.

@@ -11,7 +11,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent.service import BillingAgent
+from api.protection import RateLimits
+from api.runtime.bus import EventBus
+from api.runtime.delivery import Delivery
+from api.runtime.events import EventStore
+from api.runtime.locks import ThreadLocks
+from api.runtime.metrics import Metrics
+from api.runtime.runner import TurnRunner
+from api.runtime.threads import Threads
 from api.settings import Settings
+from guardrails.audit import AuditTrail
+from tools.kb import KnowledgeBase
+from tools.messaging.base import Messaging
+from tools.payments.base import PaymentGateway
 from tools.platforms.base import BillingPlatform
 from tools.platforms.ledger import LedgerPlatform
 
@@ -22,6 +35,19 @@ class Services:
     engine: AsyncEngine
     platform: BillingPlatform
     ledger: LedgerPlatform | None  # the embedded ledger, when it is the platform (demo directory)
+    agent: BillingAgent
+    gateway: PaymentGateway
+    messaging: Messaging
+    kb: KnowledgeBase
+    audit: AuditTrail
+    events: EventStore
+    bus: EventBus
+    threads: Threads
+    locks: ThreadLocks
+    runner: TurnRunner
+    delivery: Delivery
+    metrics: Metrics
+    limits: RateLimits
 
 
 def get_services(request: Request) -> Services:

@@ -2,22 +2,94 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+import psycopg
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.engine import make_url
 
+from api.container import build_gateway, open_agent
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.logging import configure_logging
-from api.routes import demo, health
+from api.protection import RateLimits, install_protection
+from api.routes import console, demo, health, metrics, payments, portal, sms, widget
+from api.runtime.bus import EventBus, InProcessBus, PostgresBus
+from api.runtime.delivery import Delivery
+from api.runtime.events import EventStore
+from api.runtime.locks import ThreadLocks, advisory_key
+from api.runtime.metrics import Metrics
+from api.runtime.runner import TurnRunner
+from api.runtime.threads import Threads
 from api.settings import Settings
 from migrations import migrate_service
-from tools.db import create_engine
+from tools.db import create_engine, normalize_url
+from tools.messaging.base import Messaging
+from tools.messaging.log import LogMessaging
 from tools.platforms.ledger import LedgerPlatform, migrate
 
 log = logging.getLogger("api")
+
+# Every router of the service, in the order they are mounted.
+ROUTERS: list[APIRouter] = [
+    health.router,
+    metrics.router,
+    demo.router,
+    portal.router,
+    sms.router,
+    payments.router,
+    console.router,
+    widget.router,
+]
+
+
+def build_messaging(settings: Settings) -> Messaging:
+    """Twilio when its credentials are configured, else the log adapter."""
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number:
+        from twilio.rest import Client
+
+        from tools.messaging.twilio import TwilioMessaging
+
+        client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        return TwilioMessaging(client, settings.twilio_from_number)
+    return LogMessaging()
+
+
+def build_bus(settings: Settings) -> EventBus:
+    """LISTEN/NOTIFY on PostgreSQL (several workers share it); in-process otherwise."""
+    url = make_url(normalize_url(settings.database_url))
+    if url.get_backend_name() == "postgresql":
+        return PostgresBus(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return InProcessBus()
+
+
+@asynccontextmanager
+async def startup_lock(settings: Settings) -> AsyncIterator[None]:
+    """On PostgreSQL, a session advisory lock around start-up: schema migrations and the checkpoint
+    store's ``setup()`` are not safe to run concurrently from several workers.
+
+    It is polled with ``pg_try_advisory_lock`` rather than waited for: a waiting ``pg_advisory_lock``
+    is a running statement, and the checkpoint store's ``CREATE INDEX CONCURRENTLY`` (run by the
+    holder) waits for every running statement to finish: an undetected deadlock."""
+    url = make_url(normalize_url(settings.database_url))
+    if url.get_backend_name() != "postgresql":
+        yield
+        return
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    key = advisory_key(f"startup:{conninfo}")  # per database and schema
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        while True:
+            row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+            if row is not None and row[0]:
+                break
+            await asyncio.sleep(0.1)
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,17 +98,64 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
-        await migrate(settings.database_url)
-        await migrate_service(settings.database_url)
-        engine = create_engine(settings.database_url)
-        ledger = LedgerPlatform(engine)
-        app.state.services = Services(settings=settings, engine=engine, platform=ledger, ledger=ledger)
-        log.info("api.started")
-        try:
-            yield
-        finally:
-            await engine.dispose()
-            log.info("api.stopped")
+        async with AsyncExitStack() as stack:
+            async with startup_lock(settings):
+                await migrate(settings.database_url)
+                await migrate_service(settings.database_url)
+                engine = create_engine(settings.database_url)
+                stack.push_async_callback(engine.dispose)
+                ledger = LedgerPlatform(engine)
+                gateway = build_gateway(settings, engine)
+                bus = build_bus(settings)
+                stack.push_async_callback(bus.close)
+                await bus.start()
+                agent = await stack.enter_async_context(open_agent(settings, engine, ledger, gateway))
+            events, threads, locks, metrics_ = (
+                EventStore(engine),
+                Threads(engine),
+                ThreadLocks(engine),
+                Metrics(),
+            )
+            runner = TurnRunner(
+                agent=agent, threads=threads, events=events, bus=bus, locks=locks, metrics=metrics_
+            )
+            messaging = build_messaging(settings)
+            delivery = Delivery(
+                agent=agent,
+                platform=ledger,
+                messaging=messaging,
+                threads=threads,
+                locks=locks,
+                emit=runner.emit,
+                metrics=metrics_,
+            )
+            runner.delivery = delivery
+            app.state.services = Services(
+                settings=settings,
+                engine=engine,
+                platform=ledger,
+                ledger=ledger,
+                agent=agent,
+                gateway=gateway,
+                messaging=messaging,
+                kb=agent.ports.kb,
+                audit=agent.ports.audit,
+                events=events,
+                bus=bus,
+                threads=threads,
+                locks=locks,
+                runner=runner,
+                delivery=delivery,
+                metrics=metrics_,
+                limits=RateLimits.from_settings(settings),
+            )
+            resumed = await runner.resume()
+            log.info("api.started", extra={"resumed_threads": resumed})
+            try:
+                yield
+            finally:
+                await runner.drain(settings.drain_timeout_s)
+        log.info("api.stopped")
 
     app = FastAPI(
         title="Patient Billing Agent",
@@ -45,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(demo.router)
+    install_protection(app, settings)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", widget.static_files(), name="static")
     return app

@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.db import DEFAULT_DATABASE_URL
 
-DEV_PORTAL_SECRET = "dev-portal-secret-change-me"  # development only; refused in production
+# Development only (refused in production); 32+ bytes as RFC 7518 asks of HS256 keys.
+DEV_PORTAL_SECRET = "dev-portal-secret-change-me-not-for-production"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", DEV_PORTAL_SECRET})
 
 
@@ -38,6 +39,15 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
 
+    # Protection (api/protection.py): request size, in-memory token-bucket rate limits (per worker).
+    max_request_bytes: int = Field(default=16_384, ge=1024)
+    max_webhook_request_bytes: int = Field(default=262_144, ge=1024)
+    rate_limit_ip_per_minute: float = Field(default=120, gt=0)
+    rate_limit_ip_burst: int = Field(default=60, ge=1)
+    rate_limit_thread_per_minute: float = Field(default=20, gt=0)
+    rate_limit_thread_burst: int = Field(default=8, ge=1)
+    drain_timeout_s: float = Field(default=30, ge=0)  # graceful shutdown: how long in-flight turns may finish
+
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
@@ -47,6 +57,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
+    # The exact URL Twilio is configured to call, when it is not public_base_url + /v1/sms/inbound
+    # (a proxy that rewrites paths); signatures are validated over this URL.
+    twilio_webhook_url: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

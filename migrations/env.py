@@ -15,13 +15,26 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, make_url
 
 import guardrails.audit
+import tools.conversations
+import tools.messaging.consent
 import tools.payments.sandbox
 import tools.payments.stripe
+import tools.staff_accounts
+import tools.webhook_events
 from migrations import VERSION_TABLE
 from tools.db import Base, UTCDateTime
 
 SERVICE_MODULES = frozenset(
-    m.__name__ for m in (guardrails.audit, tools.payments.sandbox, tools.payments.stripe)
+    m.__name__
+    for m in (
+        guardrails.audit,
+        tools.conversations,
+        tools.messaging.consent,
+        tools.payments.sandbox,
+        tools.payments.stripe,
+        tools.staff_accounts,
+        tools.webhook_events,
+    )
 )
 SERVICE_TABLES = frozenset(
     str(mapper.class_.__tablename__)

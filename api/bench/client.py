@@ -1,0 +1,157 @@
+"""The HTTP side's load generator, run as its own process so its work never shares a CPU budget or an
+event loop with the service or the bench.
+
+    python -m api.bench.client --base-url URL --concurrency C --portal-ids FILE
+
+It reads one JSON command per line on stdin — ``{"turns": N}`` runs N more turns of the mix over C
+concurrent conversations (each a portal thread of its own patient, carried over between rounds);
+``{"quit": true}`` ends — and answers each with one JSON line: the time to the first SSE event and to
+``done`` of every turn (ms), the errors, the threads it created and the round's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.bench.mix import CYCLE, Conversation
+from api.security import issue_portal_token
+from api.settings import Settings
+
+
+@dataclass
+class Slot:
+    """One concurrent conversation: which one, its thread and how far it got."""
+
+    conversation: Conversation | None = None
+    thread_id: str | None = None
+    token: str = ""
+    position: int = 0
+
+
+@dataclass
+class Round:
+    first_ms: list[float] = field(default_factory=list)
+    done_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
+
+
+class Load:
+    def __init__(
+        self, client: httpx.AsyncClient, settings: Settings, portal_ids: list[str], concurrency: int
+    ):
+        self.client = client
+        self.settings = settings
+        self.portal_ids = portal_ids
+        self.slots = [Slot() for _ in range(concurrency)]
+        self.sequence = count()
+
+    async def _start(self, slot: Slot, result: Round) -> None:
+        n = next(self.sequence)
+        slot.conversation = CYCLE[n % len(CYCLE)]
+        slot.position = 0
+        slot.token = issue_portal_token(self.settings, self.portal_ids[n % len(self.portal_ids)])
+        response = await self.client.post(
+            "/v1/portal/threads", headers={"Authorization": f"Bearer {slot.token}"}
+        )
+        response.raise_for_status()
+        slot.thread_id = str(response.json()["id"])
+        result.threads.append(slot.thread_id)
+
+    async def _turn(self, slot: Slot, result: Round) -> None:
+        if slot.conversation is None or slot.position >= len(slot.conversation.messages):
+            await self._start(slot, result)
+        assert slot.conversation is not None
+        text = slot.conversation.messages[slot.position]
+        slot.position += 1
+        started = time.perf_counter()
+        first: float | None = None
+        async with self.client.stream(
+            "POST",
+            f"/v1/portal/threads/{slot.thread_id}/messages",
+            json={"text": text},
+            headers={"Authorization": f"Bearer {slot.token}", "Accept": "text/event-stream"},
+        ) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+            async for line in response.aiter_lines():
+                if not line.startswith("event:"):
+                    continue
+                if first is None:
+                    first = (time.perf_counter() - started) * 1000
+                kind = line.partition(":")[2].strip()
+                if kind == "error":
+                    raise RuntimeError("the turn ended with an error event")
+                if kind == "done":
+                    result.first_ms.append(first)
+                    result.done_ms.append((time.perf_counter() - started) * 1000)
+                    return
+        raise RuntimeError("the stream ended without a done event")
+
+    async def run(self, turns: int) -> dict[str, Any]:
+        result = Round()
+        remaining = turns
+
+        async def worker(slot: Slot) -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                try:
+                    await self._turn(slot, result)
+                except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as exc:
+                    result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                    slot.conversation = None  # start a fresh conversation after a failure
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(slot) for slot in self.slots))
+        return {
+            "first_ms": result.first_ms,
+            "done_ms": result.done_ms,
+            "errors": result.errors,
+            "threads": result.threads,
+            "wall_s": time.perf_counter() - started,
+        }
+
+
+async def serve_commands(base_url: str, concurrency: int, portal_ids: list[str]) -> None:
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    timeout = httpx.Timeout(120.0, connect=10.0)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
+        load = Load(client, Settings(), portal_ids, concurrency)
+        while True:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                return
+            command = json.loads(line)
+            if command.get("quit"):
+                return
+            answer = await load.run(int(command["turns"]))
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--concurrency", type=int, required=True)
+    parser.add_argument("--portal-ids", type=Path, required=True, help="JSON list of portal user ids")
+    args = parser.parse_args(argv)
+    portal_ids = [str(p) for p in json.loads(args.portal_ids.read_text())]
+    asyncio.run(serve_commands(args.base_url, args.concurrency, portal_ids))
+
+
+if __name__ == "__main__":
+    main()

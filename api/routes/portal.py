@@ -1,0 +1,252 @@
+"""Portal chat: a patient, signed in to the practice's portal, talks to the agent.
+
+Identity comes only from the portal's signed session token (``Authorization: Bearer``), mapped to the
+patient through the platform. A patient sees only their own threads: any other thread id is a 404, the
+same answer as a thread that does not exist.
+
+Streams are SSE (sse-starlette) of typed events — ``typing``, ``token``, ``message``, ``handoff``,
+``staff_message``, ``error``, ``done`` — each with ``id:`` = its ``EventStore`` id. ``data`` is JSON
+with the event's fields plus ``turn_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
+
+from api.deps import ServicesDep
+from api.errors import error_responses
+from api.protection import UnsupportedMediaType, client_ip
+from api.runtime.stream import follow
+from api.runtime.threads import ThreadNotFound, ThreadRecord
+from api.security import verify_portal_token
+from tools.errors import NotAuthenticated
+from tools.platforms.models import Channel, Patient
+
+router = APIRouter(prefix="/v1/portal", tags=["portal"])
+
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An SSE stream of typed events (`id:` = event id, `event:` = type, `data:` = JSON)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+PING_SECONDS = 15
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+async def rate_limit_ip(request: Request, services: ServicesDep) -> None:
+    services.limits.per_ip.check(client_ip(request), "address")
+
+
+async def current_patient(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <portal session token>`")] = None,
+) -> Patient:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("a portal session token is required (Authorization: Bearer ...)")
+    session = verify_portal_token(services.settings, token.strip())
+    patient = await services.platform.find_patient_by_portal_identity(session.portal_user_id)
+    if patient is None:
+        raise NotAuthenticated("the session does not name a patient of this practice")
+    return patient
+
+
+def require_json(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType("send the body as application/json")
+
+
+CurrentPatient = Annotated[Patient, Depends(current_patient)]
+LIMITED = [Depends(rate_limit_ip)]
+
+
+async def own_thread(thread_id: str, patient: CurrentPatient, services: ServicesDep) -> ThreadRecord:
+    thread = await services.threads.get(thread_id)
+    if thread.channel != Channel.PORTAL.value or thread.patient_id != patient.id:
+        raise ThreadNotFound(f"no thread {thread_id}")  # never reveal another patient's thread exists
+    return thread
+
+
+OwnThread = Annotated[ThreadRecord, Depends(own_thread)]
+
+
+# --------------------------------------------------------------------------- models
+
+
+class NewThread(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    statement_id: str | None = Field(
+        default=None, max_length=64, description="the statement the patient is viewing, if any"
+    )
+
+
+class NewMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class ThreadOut(BaseModel):
+    id: str
+    channel: str
+    mode: Literal["bot", "human"]
+    statement_id: str | None
+    created_at: datetime
+
+
+class HistoryItem(BaseModel):
+    role: Literal["patient", "bot", "staff"]
+    text: str
+    at: datetime
+    event_id: int | None = Field(description="the SSE event id (replies); null for the patient's messages")
+    intent: str | None = None
+    suggested_replies: list[str] = Field(default_factory=list)
+
+
+class ThreadHistory(ThreadOut):
+    messages: list[HistoryItem]
+    last_event_id: int = Field(description="resume `/events` after this id to get only what follows")
+    pending: int = Field(description="the patient's messages still waiting for their answer")
+
+
+def _out(thread: ThreadRecord) -> ThreadOut:
+    return ThreadOut(
+        id=thread.id,
+        channel=thread.channel,
+        mode=thread.mode,
+        statement_id=thread.statement_id,
+        created_at=thread.created_at,
+    )
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@router.post(
+    "/threads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ThreadOut,
+    dependencies=LIMITED,
+    responses=error_responses(401, 404, 413, 415, 422, 429),
+)
+async def create_thread(
+    request: Request,
+    patient: CurrentPatient,
+    services: ServicesDep,
+    body: NewThread | None = None,
+) -> ThreadOut:
+    """Start a conversation. ``statement_id`` (or the token's) must be one of the patient's statements."""
+    if request.headers.get("content-length", "0") != "0":
+        require_json(request)
+    statement_id = body.statement_id if body is not None else None
+    if statement_id is None:
+        statement_id = verify_portal_token(
+            services.settings, request.headers["authorization"].partition(" ")[2].strip()
+        ).statement_id
+    if statement_id is not None:
+        await services.platform.get_statement(patient.id, statement_id)  # 404 unless it is theirs
+    thread = await services.threads.create(
+        Channel.PORTAL.value, patient_id=patient.id, statement_id=statement_id
+    )
+    return _out(thread)
+
+
+@router.get(
+    "/threads/{thread_id}",
+    response_model=ThreadHistory,
+    dependencies=LIMITED,
+    responses=error_responses(401, 404, 429),
+)
+async def get_thread(thread: OwnThread, services: ServicesDep) -> ThreadHistory:
+    """The conversation so far: the patient's messages and the replies (bot and staff), in order."""
+    items: list[HistoryItem] = []
+    inbound = await services.threads.inbound_of(thread.id)
+    items.extend(HistoryItem(role="patient", text=m.text, at=m.created_at, event_id=None) for m in inbound)
+    for event in await services.events.of_types(thread.id, frozenset({"message", "staff_message"})):
+        items.append(
+            HistoryItem(
+                role="staff" if event.type == "staff_message" else "bot",
+                text=str(event.data.get("text", "")),
+                at=event.created_at,
+                event_id=event.id,
+                intent=event.data.get("intent"),
+                suggested_replies=list(event.data.get("suggested_replies") or []),
+            )
+        )
+    items.sort(key=lambda i: (i.at, i.event_id or 0))
+    return ThreadHistory(
+        **_out(thread).model_dump(),
+        messages=items,
+        last_event_id=await services.events.last_id(thread.id),
+        pending=sum(1 for m in inbound if m.status == "queued"),
+    )
+
+
+@router.post(
+    "/threads/{thread_id}/messages",
+    response_class=EventSourceResponse,
+    dependencies=[*LIMITED, Depends(require_json)],
+    responses={**SSE_RESPONSE, **error_responses(401, 404, 413, 415, 422, 429)},
+)
+async def post_message(thread: OwnThread, body: NewMessage, services: ServicesDep) -> EventSourceResponse:
+    """Send a message; the answer streams back as SSE until its ``done``. A message sent while an answer
+    is still being written waits its turn. Closing the stream does not stop the answer: it is recorded
+    and can be read with ``GET /threads/{id}`` or followed on ``/events``."""
+    services.limits.per_thread.check(thread.id, "conversation")
+    subscription = services.bus.subscribe(thread.id)  # before submit: no event of the turn can be missed
+    try:
+        cursor = await services.events.last_id(thread.id)
+        message = await services.runner.submit(thread.id, body.text)
+    except BaseException:
+        subscription.close()
+        raise
+    turn_id = message.turn_id
+    stream = follow(
+        services.events,
+        subscription,
+        thread.id,
+        cursor,
+        metrics=services.metrics,
+        keep=lambda e: e.turn_id == turn_id,
+        until=lambda e: e.type == "done",
+    )
+    return EventSourceResponse(stream, ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/threads/{thread_id}/events",
+    response_class=EventSourceResponse,
+    dependencies=LIMITED,
+    responses={**SSE_RESPONSE, **error_responses(401, 404, 422, 429)},
+)
+async def thread_events(
+    thread: OwnThread,
+    services: ServicesDep,
+    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="set by EventSource on reconnect")
+    ] = None,
+) -> EventSourceResponse:
+    """Live events of the thread (answers, staff replies, hand-offs). Resumes after ``Last-Event-ID`` (or
+    ``?after=``) without loss or duplication; without either, starts from now. Stays open."""
+    subscription = services.bus.subscribe(thread.id)
+    try:
+        if last_event_id is not None and last_event_id.strip().isdigit():
+            cursor = int(last_event_id.strip())
+        elif after is not None:
+            cursor = after
+        else:
+            cursor = await services.events.last_id(thread.id)
+    except BaseException:
+        subscription.close()
+        raise
+    stream = follow(services.events, subscription, thread.id, cursor, metrics=services.metrics)
+    return EventSourceResponse(stream, ping=PING_SECONDS, headers={"Cache-Control": "no-store"})

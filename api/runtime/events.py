@@ -1,0 +1,111 @@
+"""``EventStore``: every event of every thread, in order, the source of truth for SSE streams.
+
+The bus only says "something new on thread X"; a stream then reads ``after(thread_id, last_id)`` from
+here. Because ids are global and increasing, a client that reconnects with ``Last-Event-ID`` gets
+exactly what it missed, whichever worker wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.runtime.tables import ThreadEventRow
+
+# Appends take this transaction-scoped advisory lock on PostgreSQL so that ids commit in id order: a
+# reader that has seen id N can never later find a smaller id appear (no gaps to skip over).
+APPEND_LOCK_KEY = 0x7468726561645F65  # "thread_e"
+EVENT_TYPES = frozenset({"typing", "token", "message", "handoff", "staff_message", "error", "done", "mode"})
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    thread_id: str
+    turn_id: str | None
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+def _stored(row: Any) -> StoredEvent:
+    created = row.created_at
+    return StoredEvent(
+        id=int(row.id),
+        thread_id=row.thread_id,
+        turn_id=row.turn_id,
+        type=row.type,
+        data=dict(row.data),
+        created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+    )
+
+
+class EventStore:
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def append(self, thread_id: str, turn_id: str | None, event: Mapping[str, Any]) -> StoredEvent:
+        """Store ``event`` (a dict with a ``type`` key, e.g. ``AgentEvent.model_dump()``)."""
+        kind = str(event.get("type", ""))
+        if kind not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {kind!r}")
+        data = {k: v for k, v in event.items() if k != "type"}
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+            result = await conn.execute(
+                insert(ThreadEventRow)
+                .values(thread_id=thread_id, turn_id=turn_id, type=kind, data=data, created_at=now)
+                .returning(ThreadEventRow.id)
+            )
+            event_id = int(result.scalar_one())
+        return StoredEvent(event_id, thread_id, turn_id, kind, data, now)
+
+    async def after(self, thread_id: str, last_id: int, limit: int = 500) -> list[StoredEvent]:
+        """Events of ``thread_id`` with ``id > last_id``, oldest first."""
+        stmt = (
+            select(ThreadEventRow)
+            .where(ThreadEventRow.thread_id == thread_id, ThreadEventRow.id > last_id)
+            .order_by(ThreadEventRow.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_stored(r) for r in rows]
+
+    async def since(self, last_id: int, limit: int = 500) -> list[StoredEvent]:
+        """Events of every thread with ``id > last_id``, oldest first (the console's live feed)."""
+        stmt = (
+            select(ThreadEventRow).where(ThreadEventRow.id > last_id).order_by(ThreadEventRow.id).limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_stored(r) for r in rows]
+
+    async def last_id(self, thread_id: str | None = None) -> int:
+        """The newest event id (of ``thread_id``, or of all threads); 0 when there is none."""
+        stmt = select(func.max(ThreadEventRow.id))
+        if thread_id is not None:
+            stmt = stmt.where(ThreadEventRow.thread_id == thread_id)
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(stmt)).scalar_one_or_none()
+        return int(value or 0)
+
+    async def of_types(self, thread_id: str, types: frozenset[str], limit: int = 1000) -> list[StoredEvent]:
+        """A thread's events of the given types, oldest first (history views)."""
+        stmt = (
+            select(ThreadEventRow)
+            .where(ThreadEventRow.thread_id == thread_id, ThreadEventRow.type.in_(sorted(types)))
+            .order_by(ThreadEventRow.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_stored(r) for r in rows]

@@ -1,0 +1,155 @@
+"""The runtime's parts against real databases: the event store's resumption, the bus, turn ordering
+across two runners sharing a database (two workers), graceful drain, SMS delivery and consent."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from asgi_lifespan import LifespanManager
+
+from api.main import build_bus, create_app
+from api.runtime.events import EventStore
+from api.runtime.locks import ThreadLocks
+from api.runtime.metrics import Metrics
+from api.runtime.runner import TurnRunner
+from api.runtime.threads import Threads
+from tests.api.portal_support import seed, services_of
+from tests.api.test_portal import make_settings
+from tools.db import create_engine
+from tools.messaging.log import LogMessaging
+
+
+async def test_event_store_resumes_exactly_after_an_id(migrated_database_url: str) -> None:
+    engine = create_engine(migrated_database_url)
+    try:
+        store = EventStore(engine)
+        a = [await store.append("th_a", "1", {"type": "token", "text": str(i)}) for i in range(5)]
+        b = await store.append("th_b", None, {"type": "staff_message", "text": "x"})
+        assert [e.id for e in await store.after("th_a", a[1].id)] == [e.id for e in a[2:]]
+        assert await store.after("th_a", a[-1].id) == []
+        assert [e.id for e in await store.since(a[2].id)] == [a[3].id, a[4].id, b.id]
+        assert await store.last_id("th_a") == a[-1].id
+        with pytest.raises(ValueError, match="unknown event type"):
+            await store.append("th_a", None, {"type": "nonsense"})
+    finally:
+        await engine.dispose()
+
+
+async def test_bus_wakes_subscribers_of_the_thread_and_of_all_threads(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    bus = build_bus(make_settings(migrated_database_url, tmp_path))
+    await bus.start()
+    try:
+        one, other, everything = bus.subscribe("th_1"), bus.subscribe("th_2"), bus.subscribe("*")
+        await bus.publish("th_1", 42)
+        assert await one.next(2) == 42
+        assert await everything.next(2) == 42
+        assert await other.next(0.2) is None
+        one.close()
+        await bus.publish("th_1", 43)
+        assert await one.next(0.2) is None  # closed: no longer registered
+        assert bus.subscribers() == 2
+    finally:
+        await bus.close()
+
+
+async def test_threads_dedupe_external_ids_and_take_over_is_exclusive(migrated_database_url: str) -> None:
+    engine = create_engine(migrated_database_url)
+    try:
+        threads = Threads(engine)
+        thread = await threads.get_or_create_sms("+15551230000")
+        assert (await threads.get_or_create_sms("+15551230000")).id == thread.id
+        first = await threads.add_inbound(thread.id, "hi", external_id="SM1")
+        again = await threads.add_inbound(thread.id, "hi", external_id="SM1")
+        assert not first.duplicate
+        assert again.duplicate
+        assert again.id == first.id
+        assert len(await threads.inbound_of(thread.id)) == 1
+        await threads.take_over(thread.id, "staff:a")
+        with pytest.raises(Exception, match="held by staff:a"):
+            await threads.take_over(thread.id, "staff:b")
+        released = await threads.release(thread.id, "staff:a")
+        assert released.mode == "bot"
+        assert released.holder is None
+    finally:
+        await engine.dispose()
+
+
+async def test_two_runners_on_one_database_answer_a_thread_in_arrival_order(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    """Two workers (two runners with their own locks and buses, one database): messages submitted
+    alternately to each are answered one at a time, in the order they were stored."""
+    if migrated_database_url.startswith("sqlite"):
+        pytest.skip("SQLite serves one process; cross-worker ordering is PostgreSQL's advisory lock")
+    data = await seed(migrated_database_url)
+    settings = make_settings(migrated_database_url, tmp_path)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        services = services_of(app)
+        patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
+        thread = await services.threads.create("portal", patient_id=patient.id)
+        second_worker = TurnRunner(
+            agent=services.agent,
+            threads=Threads(services.engine),
+            events=services.events,
+            bus=services.bus,
+            locks=ThreadLocks(services.engine),  # its own in-process lock: only the database orders them
+            metrics=Metrics(),
+        )
+        texts = ["what is my balance?", "when is it due?", "thanks", "what is my balance?"]
+        runners = [services.runner, second_worker]
+        stored = [await runners[i % 2].submit(thread.id, text) for i, text in enumerate(texts)]
+        for _ in range(400):
+            if all(m.status == "done" for m in await services.threads.inbound_of(thread.id)):
+                break
+            await asyncio.sleep(0.05)
+        await second_worker.drain()
+        events = await services.events.after(thread.id, 0)
+        order: list[str] = []
+        for event in events:
+            if event.turn_id is not None and (not order or order[-1] != event.turn_id):
+                order.append(event.turn_id)
+        assert order == [m.turn_id for m in stored]  # arrival order, each turn contiguous
+        assert [e.type for e in events].count("done") == 4
+
+
+async def test_shutdown_drains_in_flight_turns(migrated_database_url: str, tmp_path: Path) -> None:
+    data = await seed(migrated_database_url)
+    app = create_app(make_settings(migrated_database_url, tmp_path))
+    patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
+    async with LifespanManager(app):
+        services = services_of(app)
+        thread = await services.threads.create("portal", patient_id=patient.id)
+        message = await services.runner.submit(thread.id, "what is my balance?")
+        assert services.runner.in_flight() == 1
+    # The lifespan has ended: the turn finished before the engine closed.
+    engine = create_engine(migrated_database_url)
+    try:
+        assert (await Threads(engine).get_inbound(message.id)).status == "done"
+        assert (await EventStore(engine).after(thread.id, 0))[-1].type == "done"
+    finally:
+        await engine.dispose()
+
+
+async def test_sms_reply_is_texted_only_while_consent_stands(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    data = await seed(migrated_database_url, patients=40)
+    app = create_app(make_settings(migrated_database_url, tmp_path))
+    consenting = next(p for p in data.patients if p.phone and p.sms_consent)
+    refusing = next(p for p in data.patients if p.phone and not p.sms_consent)
+    async with LifespanManager(app):
+        services = services_of(app)
+        assert isinstance(services.messaging, LogMessaging)
+        for patient in (consenting, refusing):
+            assert patient.phone is not None
+            thread = await services.threads.get_or_create_sms(patient.phone)
+            await services.runner.submit(thread.id, "hello", external_id=f"SM{patient.id}")
+            await services.runner.submit(thread.id, "hello", external_id=f"SM{patient.id}")  # redelivery
+        await services.runner.drain()
+        sent_to = [m.to for m in services.messaging.sent]
+        assert sent_to == [consenting.phone]

@@ -41,5 +41,11 @@ run: install
 seed: install
 	$(BIN)/billing-agent seed --reset
 
+eval: install
+	$(BIN)/billing-agent eval --trials 4
+
+bench: install
+	$(BIN)/billing-agent bench
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ from api.settings import Settings
 from migrations import migrate_service
 from tools.db import create_engine, normalize_url
 from tools.messaging.base import Messaging
+from tools.messaging.consent import SmsConsentStore
 from tools.messaging.log import LogMessaging
 from tools.platforms.ledger import LedgerPlatform, migrate
 
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 threads=threads,
                 locks=locks,
                 emit=runner.emit,
+                consent=SmsConsentStore(engine),
                 metrics=metrics_,
             )
             runner.delivery = delivery

@@ -207,8 +207,11 @@ def _checkout_body(link: PaymentLink) -> str:
 
 @router.get(
     "/v1/pay/sandbox/{link_id}",
-    response_class=HTMLResponse,
-    responses=error_responses(404),
+    # No response_class: it would document the JSON error bodies below as text/html too.
+    responses={
+        200: {"description": "The checkout page", "content": {"text/html": {}}},
+        **error_responses(404),
+    },
     summary="Sandbox checkout page",
 )
 async def sandbox_checkout(link_id: LinkId, sandbox: SandboxDep) -> HTMLResponse:

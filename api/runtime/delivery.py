@@ -21,6 +21,7 @@ from api.runtime.locks import ThreadLocks
 from api.runtime.metrics import Metrics
 from api.runtime.threads import ThreadRecord, Threads
 from tools.messaging.base import Messaging, OutboundMessage
+from tools.messaging.consent import SmsConsentStore
 from tools.platforms.base import BillingPlatform
 from tools.platforms.models import Author, Channel, CommunicationIn, Direction
 
@@ -39,6 +40,7 @@ class Delivery:
         threads: Threads,
         locks: ThreadLocks,
         emit: Emit,
+        consent: SmsConsentStore,
         metrics: Metrics | None = None,
     ) -> None:
         self._agent = agent
@@ -47,17 +49,17 @@ class Delivery:
         self._threads = threads
         self._locks = locks
         self._emit = emit
+        self._consent = consent
         self._metrics = metrics
 
     async def sms_consent(self, thread: ThreadRecord) -> bool:
-        """May we text this thread? The verified patient's consent; before verification, no patient on
-        file with that number may have withdrawn it (a stranger who texted us may be answered)."""
+        """May we text this thread? Replies, staff messages and notices on a conversation the patient
+        started by texting us are allowed until the number opts out (STOP, or a free-text revocation)
+        and after it opts back in (START). The platform's ``sms_consent`` flag governs outreach the
+        patient did not start, not answers to their own texts."""
         if thread.channel != Channel.SMS.value or not thread.phone:
             return False
-        if thread.patient_id is not None:
-            return (await self._platform.get_patient(thread.patient_id)).sms_consent
-        matches = await self._platform.find_patients_by_phone(thread.phone)
-        return all(p.sms_consent for p in matches)
+        return await self._consent.allows(thread.phone)
 
     async def _text(self, thread: ThreadRecord, body: str, kind: str) -> bool:
         if not body.strip() or thread.phone is None or not await self.sms_consent(thread):

@@ -181,6 +181,28 @@ async def _chat(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- bench
 
 
+async def _audit_verify(args: argparse.Namespace) -> int:
+    from guardrails.audit import AuditTrail
+    from migrations import migrate_service
+    from tools.db import create_engine
+
+    settings = _settings(args)
+    await migrate_service(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        result = await AuditTrail(engine).verify()
+    finally:
+        await engine.dispose()
+    if result.ok:
+        print(f"audit trail intact: {result.count} entries, every hash chained")
+        return 0
+    print(
+        f"billing-agent: audit trail BROKEN at entry {result.first_bad_seq} ({result.count} entries read)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -256,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--policy-file", help="practice policy YAML")
     serve.set_defaults(handler=_serve)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser("verify", help="re-compute the hash chain; exit 1 if any entry was altered")
+    common(verify)
+    verify.set_defaults(handler=_audit_verify)
 
     staff = sub.add_parser("staff", help="manage staff accounts of the console")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")

@@ -7,7 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Expecting = Literal["identity", "plan_choice", "consent"]
+# What the agent's message waits for: an identity answer, a plan option, a yes/no to terms it just stated
+# (a plan, or a payment link with its amount), which of two readings the patient meant ("clarify"), or a
+# yes/no to its offer of a person ("human_offer").
+Expecting = Literal["identity", "plan_choice", "consent", "clarify", "human_offer"]
 
 
 class _Event(BaseModel):

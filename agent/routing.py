@@ -60,6 +60,18 @@ GENERAL_INTENTS: dict[Intent, Route] = {
 }
 
 
+_NOT_A_REQUEST = frozenset(
+    {
+        Intent.DENY,
+        Intent.AFFIRM,
+        Intent.OUT_OF_SCOPE,
+        Intent.GREETING,
+        Intent.THANKS_GOODBYE,
+        Intent.IDENTITY_ANSWER,
+    }
+)
+
+
 class ImpossibleState(RuntimeError):
     """A router met a state the graph cannot produce: a bug, never a patient's doing."""
 
@@ -97,8 +109,8 @@ def choose_route(state: AgentState) -> Route:
     verified = state.get("identity") == "verified"
     if state.get("identity") == "locked":
         raise ImpossibleState("a locked thread reached understand")
-    if state.get("is_cancel"):
-        return "smalltalk"
+    if state.get("is_cancel") and intent in _NOT_A_REQUEST:
+        return "smalltalk"  # a bare cancel; "never mind, what do I owe?" goes on to the question
     if not verified:
         if (
             state.get("expecting") == "identity"

@@ -49,6 +49,7 @@ from agent.events import (
 from agent.graph import AgentGraph, compile_graph
 from agent.nodes.common import line
 from agent.state import AgentState, ApprovalRequest
+from agent.state import Expecting as StateExpecting
 from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy
@@ -62,10 +63,14 @@ from tools.platforms.models import Author, Channel, CommunicationIn, Direction
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_CHARS = 10_000
-PUBLIC_EXPECTING: dict[str, Expecting] = {
+# Every internal waiting state has a public name; a link offer is a yes/no to stated terms, like a plan's.
+PUBLIC_EXPECTING: dict[StateExpecting, Expecting] = {
     "identity": "identity",
     "plan_choice": "plan_choice",
     "consent": "consent",
+    "clarify": "clarify",
+    "human_offer": "human_offer",
+    "link_offer": "consent",
 }
 
 

@@ -56,6 +56,19 @@ class PendingOffer(TypedDict):
     stage: Literal["choose", "consent"]
 
 
+class LinkOffer(TypedDict):
+    """A payment link the agent proposed and the patient has not yet accepted (nothing written yet)."""
+
+    amount_cents: int
+    purpose: Literal["balance", "partial"]
+    statement_id: str | None
+    target_cents: int  # the balance the amount was computed from; a changed balance voids the offer
+    discounted: bool  # the prompt-pay discount is applied
+
+
+LinkRequest = Literal["pay", "discount", "unclear"]
+
+
 class ApprovalRequest(TypedDict):
     """Input of an approval thread: one plan waiting for a staff decision."""
 
@@ -121,12 +134,17 @@ class AgentState(TypedDict, total=False):
     statement_id: str | None
     pending: PendingOffer | None
     pending_intent: str | None  # an account question asked before verification
+    pending_escalation: dict[str, str] | None  # a hand-off decided before verification, opened after it
     expecting: Expecting | None
     clarify_options: list[str]
     plan_id: str | None
     approval_plan_id: str | None  # a plan created pending approval; the service opens its approval thread
     consent: bool
     disputed: bool
+    # How the last pay_now request read: "pay" (the patient asked to pay: a link may follow at once),
+    # "discount" (a haggle: explain the policy and ask), "unclear" (no word of paying: state terms and ask).
+    link_request: LinkRequest | None
+    link_offer: LinkOffer | None
 
     # -- working data and output of the current turn (reset every turn)
     route: str | None

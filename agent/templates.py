@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from agent.state import Language
 from guardrails.policy import OfficeHours
+from guardrails.policy import plan_label as policy_plan_label
 from tools.platforms.models import LineItem
 
 MONTHS_EN = (
@@ -139,6 +140,12 @@ GOODBYE = {
     "en": "You're welcome. Take care!",
     "es": "De nada. ¡Que le vaya bien!",
 }
+SMS_OPTED_OUT = {
+    "en": "You're unsubscribed and won't get more texts from us. Reply START to get texts again.",
+    "es": "Canceló su suscripción y no recibirá más mensajes de texto. Responda START para volver a "
+    "recibirlos.",
+}
+
 CANCELLED = {
     "en": "Okay, I've cancelled that. Is there anything else I can help with?",
     "es": "De acuerdo, lo cancelé. ¿Hay algo más en lo que pueda ayudarle?",
@@ -190,6 +197,8 @@ INTENT_PHRASES: dict[str, dict[Language, str]] = {
         "es": "actualizar su seguro o sus datos de contacto",
     },
 }
+
+YES_NO: dict[Language, list[str]] = {"en": ["Yes", "No"], "es": ["Sí", "No"]}
 
 SUGGESTIONS: dict[Language, list[str]] = {
     "en": ["What is my balance?", "Set up a payment plan", "Pay my bill", "Talk to a person"],
@@ -359,6 +368,22 @@ def denial(code: str, plain: str, next_step: str | None, lang: Language) -> str:
 # --------------------------------------------------------------------------- plans
 
 
+def plan_label(down_cents: int, months: int, installment_cents: int, final_cents: int, lang: Language) -> str:
+    """A plan's terms in the patient's language, singular or plural as the counts need."""
+    if lang != "es":
+        return policy_plan_label(down_cents, months, installment_cents, final_cents)
+
+    def payments(count: int, cents: int) -> str:
+        return f"{count} {'pago mensual' if count == 1 else 'pagos mensuales'} de {money(cents)}"
+
+    label = payments(months, installment_cents)
+    if final_cents != installment_cents:
+        label = f"{payments(months - 1, installment_cents)} y un pago final de {money(final_cents)}"
+    if down_cents > 0:
+        label = f"{money(down_cents)} hoy, y luego {label}"
+    return label
+
+
 def plan_offers(balance_cents: int, labels: list[str], lang: Language) -> str:
     numbered = " ".join(f"{i}) {label}." for i, label in enumerate(labels, start=1))
     if lang == "es":
@@ -477,6 +502,63 @@ def link_created(amount_cents: int, url: str, expires: date, what: str, lang: La
         )
     return (
         f"Here is your secure link to pay {money(amount_cents)} ({what}): {url} . It expires {day(expires)}."
+    )
+
+
+def payment_on_file(amount_cents: int, posted: date, balance_cents: int, lang: Language) -> str:
+    """An "I already paid" the ledger confirms: what arrived, what is left, and an offer of staff."""
+    if lang == "es":
+        left = (
+            "Su cuenta no tiene saldo pendiente."
+            if balance_cents <= 0
+            else f"Su saldo pendiente ahora es de {money(balance_cents)}."
+        )
+        return (
+            f"Recibimos su pago de {money(amount_cents)} el {day(posted, lang)}. {left} Si hizo otro pago "
+            "que no aparece aquí, puedo pasarlo a nuestro equipo. ¿Quiere que lo haga?"
+        )
+    left = (
+        "Your account has no balance due."
+        if balance_cents <= 0
+        else f"Your balance now is {money(balance_cents)}."
+    )
+    return (
+        f"We received your payment of {money(amount_cents)} on {day(posted)}. {left} If you made another "
+        "payment that isn't shown here, I can pass this to our billing team. Would you like that?"
+    )
+
+
+def link_offer(amount_cents: int, what: str, lang: Language) -> str:
+    """The terms of a link the patient has not asked for in so many words, and the yes/no question."""
+    if lang == "es":
+        return f"¿Quiere que le envíe un enlace seguro para pagar {money(amount_cents)} ({what})? (sí/no)"
+    return f"Would you like a secure link to pay {money(amount_cents)} ({what})? (yes/no)"
+
+
+def discount_answer(balance_cents: int, pay_today_cents: int | None, lang: Language) -> str:
+    """Discounts come from the practice's policy: the prompt-pay amount if there is one, and a question."""
+    if lang == "es":
+        text = "Los descuentos los fija la política de facturación de la práctica; no puedo cambiar el monto."
+        if pay_today_cents is not None:
+            return (
+                f"{text} Si paga hoy el saldo completo de {money(balance_cents)}, el descuento por pronto "
+                f"pago lo deja en {money(pay_today_cents)}. ¿Quiere un enlace seguro para pagar "
+                f"{money(pay_today_cents)}? (sí/no)"
+            )
+        return (
+            f"{text} Puedo enviarle un enlace para el saldo de {money(balance_cents)} o armar un plan de "
+            f"pagos. ¿Quiere un enlace para pagar {money(balance_cents)}? (sí/no)"
+        )
+    text = "Discounts are set by the practice's billing policy, so I can't change the amount."
+    if pay_today_cents is not None:
+        return (
+            f"{text} If you pay the full balance of {money(balance_cents)} today, the prompt-pay discount "
+            f"brings it to {money(pay_today_cents)}. Would you like a secure link to pay "
+            f"{money(pay_today_cents)}? (yes/no)"
+        )
+    return (
+        f"{text} I can send a link for your balance of {money(balance_cents)}, or set up a payment plan. "
+        f"Would you like a link to pay {money(balance_cents)}? (yes/no)"
     )
 
 

@@ -14,6 +14,10 @@ requested_human        ``explicit_human_request``                               
 repair_failure         ``repair_failures >= REPAIR_FAILURE_LIMIT`` (3)             normal
 low_confidence         this turn and the previous one below 0.45                   normal
 =====================  ==========================================================  ========
+
+The intent-borne triggers (dispute, hardship, a request for a person) count only when the intent's
+confidence is at least ``LOW_CONFIDENCE_THRESHOLD``; a dispute or hardship reading below
+``CONFIDENT_INTENT`` (0.6) ranks after frustration, which is then the ticket's reason.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tools.platforms.models import TicketPriority, TicketReason
 
 FRUSTRATION_THRESHOLD = 0.7
 LOW_CONFIDENCE_THRESHOLD = 0.45
+CONFIDENT_INTENT = 0.6  # below this a dispute or hardship reading ranks after frustration
 REPAIR_FAILURE_LIMIT = 3
 
 LEGAL_TERMS: tuple[str, ...] = (
@@ -52,9 +57,75 @@ _LEGAL = re.compile(
 )
 
 
+# Legal words patients misspell ("atorney", "bankrupcy", "colections agency"). A word of a message matches
+# one of these within a small edit distance (transpositions count as one edit), when both are long enough
+# that a short common word cannot be one typo away and the first letter agrees (typos rarely hit it).
+# Phrases match word by word, in order. Words with a common English neighbour ("demanda" ~ "demands",
+# "court" ~ "count") are deliberately not here: they match exactly only.
+FUZZY_LEGAL_TERMS: tuple[str, ...] = (
+    "attorney", "attorneys", "lawyer", "lawyers", "lawsuit", "lawsuits", "bankruptcy", "bankrupt",
+    "collections agency", "collection agency", "debt collector", "debt collectors", "abogado", "abogados",
+    "bancarrota",
+)  # fmt: skip
+FUZZY_MIN_LENGTH = 6
+# Real words one edit away from a term above; never read as a typo of it.
+NOT_TYPOS = frozenset(
+    {"layer", "layers", "sawyers", "collective", "correction", "corrections", "collected", "attorned"}
+)
+FUZZY_MIN_WORD = 5  # a misspelt word may have lost a letter: "lawyr"
+_FUZZY_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(t.split()) for t in FUZZY_LEGAL_TERMS)
+_WORDS = re.compile(r"[a-z]+")
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap two neighbours); any value above
+    ``limit`` is returned as ``limit + 1``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], before[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        before, prev = prev, row
+    return min(prev[-1], limit + 1)
+
+
+def _tolerance(term: str) -> int:
+    """Edits allowed for one word of a term: none under six letters, one up to nine, two from ten."""
+    if len(term) < FUZZY_MIN_LENGTH:
+        return 0
+    return 1 if len(term) <= 9 else 2
+
+
+def _near(word: str, term: str) -> bool:
+    limit = _tolerance(term)
+    if limit == 0 or len(word) < FUZZY_MIN_WORD or word[0] != term[0] or word in NOT_TYPOS:
+        return word == term
+    return edit_distance(word, term, limit) <= limit
+
+
+def _fuzzy_legal(normalized: str) -> bool:
+    words = _WORDS.findall(normalized)
+    for phrase in _FUZZY_PHRASES:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if all(_near(words[i + k], phrase[k]) for k in range(n)):
+                return True
+    return False
+
+
 def mentions_legal(text: str) -> bool:
-    """Whether the text raises a legal matter (English or Spanish, accents and case ignored)."""
-    return bool(_LEGAL.search(normalize(text)))
+    """Whether the text raises a legal matter (English or Spanish, accents and case ignored, common typos
+    of the long legal words tolerated)."""
+    normalized = normalize(text)
+    return bool(_LEGAL.search(normalized)) or _fuzzy_legal(normalized)
 
 
 @dataclass(frozen=True)
@@ -86,18 +157,28 @@ def decide(signals: EscalationSignals) -> EscalationDecision:
     triggered: list[tuple[TicketReason, TicketPriority]] = []
     if mentions_legal(signals.text):
         triggered.append((TicketReason.LEGAL, TicketPriority.URGENT))
-    if signals.dispute:
+    # Intent-borne triggers need an intent the engine is sure enough of: a guess below the low-confidence
+    # line is clarified, never escalated on; an unsure one yields the reason to frustration.
+    understood = signals.confidence >= LOW_CONFIDENCE_THRESHOLD
+    sure = signals.confidence >= CONFIDENT_INTENT
+    intent_borne: list[tuple[TicketReason, TicketPriority]] = []
+    if signals.dispute and understood:
         reason = (
             TicketReason.DISPUTE_ALREADY_PAID
             if "already_paid" in signals.intent or "paid" in signals.intent.split("_")
             else TicketReason.DISPUTE_CHARGE
         )
-        triggered.append((reason, TicketPriority.HIGH))
-    if signals.hardship:
-        triggered.append((TicketReason.FINANCIAL_HARDSHIP, TicketPriority.HIGH))
-    if signals.frustration >= FRUSTRATION_THRESHOLD:
+        intent_borne.append((reason, TicketPriority.HIGH))
+    if signals.hardship and understood:
+        intent_borne.append((TicketReason.FINANCIAL_HARDSHIP, TicketPriority.HIGH))
+    frustrated = signals.frustration >= FRUSTRATION_THRESHOLD
+    if sure:
+        triggered.extend(intent_borne)
+    if frustrated:
         triggered.append((TicketReason.FRUSTRATION, TicketPriority.HIGH))
-    if signals.explicit_human_request:
+    if not sure:
+        triggered.extend(intent_borne)
+    if signals.explicit_human_request and understood:
         triggered.append((TicketReason.REQUESTED_HUMAN, TicketPriority.NORMAL))
     if signals.repair_failures >= REPAIR_FAILURE_LIMIT:
         triggered.append((TicketReason.REPAIR_FAILURE, TicketPriority.NORMAL))

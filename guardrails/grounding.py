@@ -114,8 +114,8 @@ _PERCENT = re.compile(
     r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b|por\s?ciento\b)", re.IGNORECASE
 )
 _MONTH_UNITS = (
-    r"(?:-\s*|\s+)(?:monthly\s+(?:payments|installments|instalments)|months?\b|mo\b|"
-    r"meses\b|mes\b|mensualidades\b|cuotas(?:\s+mensuales)?\b|pagos\s+mensuales\b)"
+    r"(?:-\s*|\s+)(?:monthly\s+(?:payments?|installments?|instalments?)\b|months?\b|mo\b|"
+    r"meses\b|mes\b|mensualidades\b|cuotas?(?:\s+mensual(?:es)?)?\b|pagos?\s+mensual(?:es)?\b)"
 )
 _MONTHS_DIGITS = re.compile(rf"(?<![\w.,$])(\d{{1,3}}){_MONTH_UNITS}", re.IGNORECASE)
 _MONTHS_WORDS = re.compile(rf"\b({_alt(_NUMBER_WORDS)}){_MONTH_UNITS}", re.IGNORECASE)

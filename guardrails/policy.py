@@ -271,6 +271,21 @@ def _feasible_months(policy: PracticePolicy, balance_cents: int) -> list[int]:
     ]
 
 
+def _payments(count: int, amount_cents: int) -> str:
+    return f"{count} monthly {'payment' if count == 1 else 'payments'} of {_fmt(amount_cents)}"
+
+
+def plan_label(down_cents: int, months: int, installment_cents: int, final_cents: int) -> str:
+    """The plain-English terms of a plan: "$25.00 today, then 1 monthly payment of $71.99 and a final
+    payment of $71.98" (singular and plural as the counts need)."""
+    label = _payments(months, installment_cents)
+    if final_cents != installment_cents:
+        label = f"{_payments(months - 1, installment_cents)} and a final payment of {_fmt(final_cents)}"
+    if down_cents > 0:
+        label = f"{_fmt(down_cents)} today, then {label}"
+    return label
+
+
 def _build(
     policy: PracticePolicy, balance_cents: int, today: date, months: int, installment: int
 ) -> PlanOption | None:
@@ -290,11 +305,7 @@ def _build(
         )
         for k in range(1, months + 1)
     )
-    label = f"{months} monthly payments of {_fmt(installment)}"
-    if final != installment:
-        label = f"{months - 1} monthly payments of {_fmt(installment)} and a final payment of {_fmt(final)}"
-    if down > 0:
-        label = f"{_fmt(down)} today, then {label}"
+    label = plan_label(down, months, installment, final)
     return PlanOption(
         total_cents=balance_cents,
         down_payment_cents=down,

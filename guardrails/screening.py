@@ -67,6 +67,11 @@ _INJECTION = _rules(
         "bulk_data": r"\b(?:show|list|give|send|dump|export|print)\b(?: me)? (?:all|every|everyone'?s?)"
         r"(?: the)? (?:balances|accounts|records|statements|bills|data|database|tables?)\b",
         "markup_role": r"<\|?(?:system|im_start|im_end)\|?>|\[/?inst\]|^\s*(?:system|assistant)\s*:",
+        # A message claiming to carry orders from an administrator ("new instruction from the billing admin").
+        "authority_claim": r"\b(?:new|updated|official) instructions?\b[\w\s,']{0,30}"
+        r"\b(?:admin\w*|system|developer|sysadmin)\b"
+        r"|\b(?:from|by) the (?:billing |system |site |office )?(?:admin|administrator|developer|sysadmin)\b"
+        r"|\b(?:admin|administrator|system) (?:override|command|instructions?)\b",
         # Spanish
         "ignora_instrucciones": r"\b(?:ignora|ignorar|olvida|olvidar|omite|descarta)\b[\w\s]{0,30}?"
         r"\b(?:instrucciones|reglas|indicaciones|prompt)\b",

@@ -58,8 +58,13 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             update["pending_intent"] = intent
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:
         update["pending_intent"] = Intent.REQUEST_HUMAN.value
-    if state.get("escalation") is not None and update.get("pending_intent") not in ACCOUNT_INTENT_NAMES:
-        update["pending_intent"] = Intent.REQUEST_HUMAN.value
+    escalation = state.get("escalation")
+    if escalation is not None:
+        # A hand-off decided before verification (a legal threat, a dispute, frustration) keeps its reason
+        # and priority: it is opened as soon as the patient is verified.
+        update["pending_escalation"] = escalation
+        if update.get("pending_intent") not in ACCOUNT_INTENT_NAMES:
+            update["pending_intent"] = Intent.REQUEST_HUMAN.value
     dob = _dob(state)
     raw_zip = ents.get("zip_code")
     zip_code = raw_zip if isinstance(raw_zip, str) else None
@@ -93,9 +98,7 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
                     author=Author.PATIENT, text=held["text"],
                 ),
             )  # fmt: skip
-        patient = await c.ports.platform.get_patient(pid)
-        if "language" not in ents and patient.language.value == "es":
-            language = "es"
+        await c.ports.platform.get_patient(pid)  # the patient on file exists and is readable
         pending = update.get("pending_intent", state.get("pending_intent"))
         text = T.AUTH_OK[language] if pending else T.AUTH_OK_NEXT[language]
         out = reply(
@@ -118,6 +121,11 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             out["intent"] = pending
             out["pending_intent"] = None
             out["route"] = ROUTE_FOR_PENDING.get(Intent(pending))
+        earlier = update.get("pending_escalation", state.get("pending_escalation"))
+        if earlier is not None:
+            out["escalation"] = earlier
+            out["pending_escalation"] = None
+            out["route"] = "escalate_ticket"
         return out
     failures = state.get("auth_failures", 0) + 1
     if failures < MAX_AUTH_FAILURES:
@@ -153,6 +161,11 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
         c.side_effect_done("auth")
         tools.append(call("create_ticket", reason=TicketReason.AUTH_LOCKED.value, ticket_id=ticket.id))
         actions.append("opened_ticket")
+        update["handoff"] = {
+            "ticket_id": ticket.id,
+            "reason": TicketReason.AUTH_LOCKED.value,
+            "priority": TicketPriority.HIGH.value,
+        }
     return reply(
         locked,
         [],

@@ -14,12 +14,6 @@ from agent.state import AgentState
 from agent.understanding.base import Intent
 
 REPAIR_CAP = 3
-# When the patient's own words match no passage, search again with the topic of a recognised intent.
-INTENT_QUERIES = {
-    Intent.PAYMENT_METHODS.value: "ways to pay credit card check",
-    Intent.INSURANCE_TERMS.value: "insurance terms deductible coinsurance copay",
-    Intent.FINANCIAL_HARDSHIP.value: "financial assistance",
-}
 
 
 async def answer_from_kb(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
@@ -27,9 +21,6 @@ async def answer_from_kb(state: AgentState, runtime: Runtime[AgentContext]) -> U
     language = lang(state)
     query = state.get("text") or ""
     passages = c.ports.kb.search(query, k=3)
-    topic = INTENT_QUERIES.get(state.get("intent") or "")
-    if not passages and topic is not None:
-        passages = c.ports.kb.search(topic, k=3)
     tools = [call("search_knowledge_base", results=len(passages))]
     if not passages:
         return reply(
@@ -56,11 +47,14 @@ async def clarify(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
     if len(alts) < 2:
         return reply(T.GREETING[language], [], repair_failures=failures, suggestions=T.SUGGESTIONS[language])
     a, b = (T.INTENT_PHRASES[x][language] for x in alts)
+    # A plan offer still on the table keeps its own question; otherwise the agent waits for a pick.
+    waiting = state.get("expecting") if state.get("pending") is not None else "clarify"
     return reply(
         T.CLARIFY[language].format(a=a, b=b),
         [],
         repair_failures=failures,
         clarify_options=alts,
+        expecting=waiting,
         suggestions=T.SUGGESTIONS[language],
     )
 

@@ -14,7 +14,7 @@ from agent.nodes.common import Update, ctx, lang, line
 from agent.state import WINDOW, AgentState, GuardDecision
 from guardrails.compliance import fit_sms, strip_advice
 from guardrails.grounding import check
-from guardrails.screening import screen_input
+from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_input
 from tools.platforms.models import Channel
 
 # A patient line kept in the checkpoint window is truncated; the full text is on the platform.
@@ -81,6 +81,16 @@ async def guard_in(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
         # The explicit marker written by hand-back: forget offers made before the human took over.
         update.update(human_session_ended=False, pending=None, expecting=None, clarify_options=[])
         update["preface"] = T.BACK_FROM_HUMAN[language]
+
+    if c.channel is Channel.SMS and (classify_sms_keyword(text) == "stop" or is_free_text_revocation(text)):
+        # The patient withdrew consent to texts: confirm once, ask nothing, drop what was pending. The SMS
+        # webhook records the opt-out; the agent never texts a question after it.
+        update.update(pending=None, expecting=None, link_offer=None, clarify_options=[])
+        update["reply"] = T.SMS_OPTED_OUT[language]
+        update["fallback"] = update["reply"]
+        update["guard"] = Overwrite([{"check": "sms_consent", "verdict": "opted_out"}])
+        update["actions"] = Overwrite(["sms_opt_out"])
+        return update
 
     screen = screen_input(text, max_chars=MAX_INPUT_CHARS)
     decisions: list[GuardDecision] = [{"check": "screen", "verdict": screen.verdict}]

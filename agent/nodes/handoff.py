@@ -4,14 +4,25 @@ reads them)."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from langgraph.runtime import Runtime
 
 from agent import templates as T
 from agent.context import AgentContext
+from agent.facts import FactSet
 from agent.nodes.common import Update, call, ctx, lang, patient_id, reply
 from agent.state import AgentState
 from agent.understanding.base import Intent
-from tools.platforms.models import Author, TicketPriority, TicketReason, TicketRequest, TranscriptLine
+from agent.understanding.cues import claims_waiver
+from tools.platforms.models import (
+    Author,
+    Payment,
+    TicketPriority,
+    TicketReason,
+    TicketRequest,
+    TranscriptLine,
+)
 
 INTENT_REASONS: dict[Intent, tuple[TicketReason, TicketPriority]] = {
     Intent.UPDATE_INSURANCE_OR_CONTACT: (TicketReason.UPDATE_INSURANCE_OR_CONTACT, TicketPriority.NORMAL),
@@ -22,6 +33,7 @@ INTENT_REASONS: dict[Intent, tuple[TicketReason, TicketPriority]] = {
     Intent.REFUND_OR_CREDIT: (TicketReason.REFUND_REQUEST, TicketPriority.NORMAL),
 }
 TRANSCRIPT_LINES = 50
+OFFER_REASONS = frozenset({Intent.REFUND_OR_CREDIT.value, Intent.DISPUTE_ALREADY_PAID.value})
 
 
 def _reason(state: AgentState) -> tuple[TicketReason, TicketPriority]:
@@ -30,9 +42,23 @@ def _reason(state: AgentState) -> tuple[TicketReason, TicketPriority]:
         return TicketReason(esc["reason"]), TicketPriority(esc["priority"])
     intent = Intent(state.get("intent") or Intent.REQUEST_HUMAN.value)
     history = state.get("intent_history") or []
-    if intent is Intent.AFFIRM and len(history) >= 2 and history[-2] == Intent.REFUND_OR_CREDIT.value:
-        intent = Intent.REFUND_OR_CREDIT
+    # A yes to "shall I pass this to our team?" keeps the reason of the question that led to the offer.
+    if intent is Intent.AFFIRM and len(history) >= 2 and history[-2] in OFFER_REASONS:
+        intent = Intent(history[-2])
     return INTENT_REASONS.get(intent, (TicketReason.REQUESTED_HUMAN, TicketPriority.NORMAL))
+
+
+async def _payment_on_file(c: AgentContext, pid: str) -> Payment | None:
+    """The patient's latest payment made against a bill (posted after its statement was issued: by mail,
+    online, by phone), if any. A copay taken at the visit predates the bill and answers no "I paid it"."""
+    issued = {s.id: s.statement_date for s in await c.ports.platform.list_statements(pid)}
+    latest = max(issued.values(), default=None)
+    after_bill = []
+    for p in await c.ports.platform.list_payments(pid):
+        bill = issued.get(p.statement_id or "", latest)
+        if bill is not None and p.posted_at.date() > bill:
+            after_bill.append(p)
+    return max(after_bill, key=lambda p: p.posted_at, default=None)
 
 
 async def escalate_ticket(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
@@ -40,6 +66,23 @@ async def escalate_ticket(state: AgentState, runtime: Runtime[AgentContext]) -> 
     pid = patient_id(state)
     language = lang(state)
     reason, priority = _reason(state)
+    esc = state.get("escalation") or {}
+    waiver = claims_waiver(state.get("text") or "")  # "the manager said I needn't pay": staff decide
+    if reason is TicketReason.DISPUTE_ALREADY_PAID and esc.get("triggers") == reason.value and not waiver:
+        # "I already paid": look first. A payment on file answers it; only a missing one is a dispute.
+        payment = await _payment_on_file(c, pid)
+        if payment is not None:
+            account = await c.ports.platform.get_account_summary(pid)
+            posted = payment.posted_at.astimezone(ZoneInfo(c.ports.policy.office_hours.timezone)).date()
+            facts = FactSet().amounts(payment.amount_cents, account.balance_cents).dates(posted)
+            return reply(
+                T.payment_on_file(payment.amount_cents, posted, account.balance_cents, language),
+                facts.pairs(),
+                expecting="human_offer",
+                suggestions=["Talk to a person"],
+                tools=[call("list_statements"), call("list_payments"), call("get_account_summary")],
+                reads=[f"payment:{payment.id}"],
+            )
     comms = await c.ports.platform.list_communications(pid, c.thread_id, TRANSCRIPT_LINES)
     transcript = tuple(TranscriptLine(author=m.author, text=m.text, at=m.created_at) for m in comms)
     if not transcript:

@@ -71,6 +71,14 @@ def _offer_facts(facts: FactSet, balance: int, offers: list[OfferOption]) -> Non
         facts.dates(*(date.fromisoformat(s[1]) for s in o["schedule"]))
 
 
+def label(offer: OfferOption, language: Language) -> str:
+    """The offer's terms in the patient's language (the policy's label is the English one)."""
+    final = max(offer["schedule"], key=lambda item: item[0])[2]
+    return T.plan_label(
+        offer["down_payment_cents"], offer["months"], offer["installment_cents"], final, language
+    )
+
+
 def _first_due(offer: OfferOption) -> date:
     return next(date.fromisoformat(due) for seq, due, _ in offer["schedule"] if seq == 1)
 
@@ -140,7 +148,7 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
         if not _terms(state):
             _offer_facts(facts, balance, offers)
             return reply(
-                T.plan_offers(balance, [o["label"] for o in offers], language),
+                T.plan_offers(balance, [label(o, language) for o in offers], language),
                 facts.pairs(),
                 pending=pending,
                 expecting="plan_choice",
@@ -157,7 +165,7 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             text = (
                 T.PLAN_DECLINED[language]
                 + " "
-                + T.plan_offers(balance, [o["label"] for o in pending["options"]], language)
+                + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
             )
             return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
         return reply(T.CANCELLED[language], [], pending=None, expecting=None, tools=tools)
@@ -174,13 +182,14 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             offer = to_offer(outcome.accepted)
             pending = {**pending, "options": [offer], "chosen": 0, "stage": "consent"}
             _offer_facts(facts, balance, [offer])
-            text = T.plan_confirm(offer["label"], _first_due(offer), offer["requires_approval"], language)
+            terms_text = label(offer, language)
+            text = T.plan_confirm(terms_text, _first_due(offer), offer["requires_approval"], language)
             return reply(text, facts.pairs(), pending=pending, expecting="consent", tools=tools)
         alternatives = [to_offer(o) for o in outcome.alternatives] or pending["options"]
         pending = {**pending, "options": alternatives, "chosen": None, "stage": "choose"}
         _offer_facts(facts, balance, alternatives)
         facts.text(outcome.reason)
-        text = T.plan_counter_rejected(outcome.reason, [o["label"] for o in alternatives], language)
+        text = T.plan_counter_rejected(outcome.reason, [label(o, language) for o in alternatives], language)
         return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
     if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
         chosen = 0
@@ -189,13 +198,13 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
         text = (
             T.PLAN_WHICH[language]
             + " "
-            + T.plan_offers(balance, [o["label"] for o in pending["options"]], language)
+            + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
         )
         return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
     offer = pending["options"][chosen]
     pending = {**pending, "chosen": chosen, "stage": "consent"}
     _offer_facts(facts, balance, [offer])
-    text = T.plan_confirm(offer["label"], _first_due(offer), offer["requires_approval"], language)
+    text = T.plan_confirm(label(offer, language), _first_due(offer), offer["requires_approval"], language)
     return reply(text, facts.pairs(), pending=pending, expecting="consent", tools=tools)
 
 
@@ -272,8 +281,8 @@ async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
     if plan.status is PlanStatus.PENDING_APPROVAL:
         update["approval_plan_id"] = plan.id
         update["actions"] = ["created_plan", "requested_approval"]
-        return reply(T.plan_pending(offer["label"], language), facts.pairs(), **update)
-    return reply(T.plan_created(offer["label"], _first_due(offer), language), facts.pairs(), **update)
+        return reply(T.plan_pending(label(offer, language), language), facts.pairs(), **update)
+    return reply(T.plan_created(label(offer, language), _first_due(offer), language), facts.pairs(), **update)
 
 
 # --------------------------------------------------------------------------- staff approval (own thread)
@@ -309,11 +318,9 @@ async def apply_plan_decision(state: AgentState, runtime: Runtime[AgentContext])
         plan = await c.ports.platform.set_plan_status(pid, plan.id, target, approver)
     c.side_effect_done("apply_plan_decision")
     language: Language = request["language"]
-    terms = (
-        f"{plan.months} pagos mensuales de {T.money(plan.installment_cents)}"
-        if language == "es"
-        else f"{plan.months} monthly payments of {T.money(plan.installment_cents)}"
-    )
+    regular = sorted((i.sequence, i.amount_cents) for i in plan.installments if i.sequence > 0)
+    final = regular[-1][1] if regular else plan.installment_cents
+    terms = T.plan_label(plan.down_payment_cents, plan.months, plan.installment_cents, final, language)
     text = T.plan_decided(outcome == "approved", terms, language)
     marker = f"plan-decision:{plan.id}"
     thread = request["conversation_thread_id"]

@@ -8,9 +8,31 @@ from langgraph.runtime import Runtime
 from agent.context import AgentContext
 from agent.nodes.common import Update, ctx
 from agent.routing import LOW_CONFIDENCE, choose_route
-from agent.state import INTENT_HISTORY, AgentState
-from agent.understanding.base import Intent, UnderstandingContext
-from guardrails.escalation import EscalationSignals, decide
+from agent.state import INTENT_HISTORY, AgentState, LinkRequest
+from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
+from agent.understanding.cues import (
+    asks_for_discount,
+    asks_per_statement,
+    asks_what_is_left,
+    choice_number,
+    claims_waiver,
+    mentions_dispute,
+    mentions_hardship,
+    mentions_paying,
+    says_already_paid,
+)
+from guardrails.escalation import FRUSTRATION_THRESHOLD, EscalationSignals, decide
+
+# Below this, a reading that hands the conversation to staff needs the patient's words to back it.
+SURE = 0.8
+UNCLEAR = 0.3  # the confidence of a reading that fell back for want of support in the patient's words
+_HANDOFF_INTENTS = frozenset({Intent.FINANCIAL_HARDSHIP, Intent.DISPUTE_CHARGE, Intent.DISPUTE_ALREADY_PAID})
+
+# Offers answered with yes or no; anything else moves the conversation on and the offer lapses.
+_YES_NO_OFFERS = frozenset({"human_offer", "link_offer", "clarify"})
+
+# A pay_now below this confidence is not taken as the patient's go-ahead for a link.
+EXPLICIT_PAY_CONFIDENCE = 0.6
 
 # Intents whose meaning survives a correction ("no, I meant the March statement" keeps explaining).
 _CONTENT_INTENTS = frozenset(
@@ -25,6 +47,41 @@ _CONTENT_INTENTS = frozenset(
         Intent.PAY_NOW,
     }
 )
+
+
+def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
+    """The engine's reading checked against the patient's own words, for the intents that hand a
+    conversation to staff. A hardship or charge-dispute guess without a single word of hardship or of
+    contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
+    waiver ("the manager said I don't have to pay") are payment disputes."""
+    intent, confidence = u.intent, u.confidence
+    if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
+        return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
+    if intent is Intent.DISPUTE_ALREADY_PAID and asks_what_is_left(text):
+        return Intent.BALANCE, max(confidence, SURE)  # "I paid part of it, what's left?"
+    paid_claim = says_already_paid(text) or claims_waiver(text)
+    if paid_claim and confidence < SURE:
+        return Intent.DISPUTE_ALREADY_PAID, SURE
+    unsupported = (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text)) or (
+        intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text)
+    )
+    # An angry message is read as hardship or a dispute easily; frustration then explains it better.
+    if unsupported and (confidence < SURE or u.frustration >= FRUSTRATION_THRESHOLD):
+        others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
+        # With no other reading the message is unclear: asked about (or, when angry, handed on as such).
+        return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
+    return intent, confidence
+
+
+def _clarify_pick(intent: Intent, refs: list[LineRef], text: str, options: list[str]) -> Intent | None:
+    ordinal = next((r.ordinal for r in refs if r.ordinal is not None), None)
+    ordinal = ordinal or choice_number(text, len(options))
+    if ordinal is not None:
+        index = len(options) - 1 if ordinal == -1 else ordinal - 1
+        return Intent(options[index]) if 0 <= index < len(options) else None
+    if intent is Intent.AFFIRM:
+        return Intent(options[0])
+    return None
 
 
 async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
@@ -42,8 +99,29 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Updat
             today=c.today(),
         ),
     )
-    intent = u.intent
+    intent, confidence = _weigh(u, text)
     ents = u.entities.model_dump(mode="json")
+    link_request: LinkRequest | None = None
+    if (
+        asks_for_discount(text)
+        and not mentions_hardship(text)
+        and not (
+            intent in (Intent.DISPUTE_CHARGE, Intent.DISPUTE_ALREADY_PAID, Intent.REQUEST_HUMAN)
+            and confidence >= EXPLICIT_PAY_CONFIDENCE
+        )
+    ):
+        # A haggle, whatever the classifier leaned to: the amount is set by policy, so the agent answers
+        # with the policy's terms (the prompt-pay discount, if any) and asks before any link.
+        intent, link_request = Intent.PAY_NOW, "discount"
+    elif intent is Intent.PAY_NOW:
+        named = mentions_paying(text) or bool(u.entities.amounts_cents)  # "put $50 toward my balance"
+        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE
+        link_request = "pay" if clear else "unclear"
+    options = state.get("clarify_options") or []
+    if state.get("expecting") == "clarify" and options:
+        picked = _clarify_pick(intent, u.entities.line_refs, text, options)
+        if picked is not None:
+            intent = picked  # "the first one" / "yes" / "2" answers "do you want A, or B?"
     if (
         u.is_correction
         and intent in (Intent.DENY, Intent.AFFIRM, Intent.OUT_OF_SCOPE)
@@ -52,11 +130,11 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Updat
         intent = last  # a correction keeps the task and changes its object (statement, month, line)
     if intent is Intent.EXPLAIN_STATEMENT and u.is_correction and last is Intent.BALANCE:
         intent = Intent.BALANCE
-    low = u.confidence < LOW_CONFIDENCE
+    low = confidence < LOW_CONFIDENCE
     streak = state.get("low_conf_streak", 0) + 1 if low else 0
     update: Update = {
         "intent": intent.value,
-        "confidence": round(u.confidence, 4),
+        "confidence": round(confidence, 4),
         "alternatives": [(i.value, round(p, 4)) for i, p in u.alternatives[:3]],
         "entities": ents,
         "language": u.language,
@@ -68,12 +146,17 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Updat
     }
     if not low and intent not in (Intent.OUT_OF_SCOPE,):
         update["repair_failures"] = 0
+    if link_request is not None:
+        update["link_request"] = link_request
+    if state.get("expecting") in _YES_NO_OFFERS and intent not in (Intent.AFFIRM, Intent.DENY):
+        # The patient moved on ("no thanks - what do I owe?" is read as the question): the offer lapses.
+        update["expecting"] = None
     if u.is_cancel:
-        update.update(pending=None, expecting=None, clarify_options=[])
+        update.update(pending=None, expecting=None, clarify_options=[], link_offer=None)
     decision = decide(
         EscalationSignals(
             intent=intent.value,
-            confidence=u.confidence,
+            confidence=confidence,
             previous_low_confidence=state.get("low_conf_streak", 0) > 0,
             frustration=u.frustration,
             repair_failures=state.get("repair_failures", 0),
@@ -84,7 +167,11 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Updat
         )
     )
     if decision.escalate and decision.reason is not None:
-        update["escalation"] = {"reason": decision.reason.value, "priority": decision.priority.value}
+        update["escalation"] = {
+            "reason": decision.reason.value,
+            "priority": decision.priority.value,
+            "triggers": ",".join(t.value for t in decision.triggers),
+        }
     merged: AgentState = {**state, **update}  # type: ignore[typeddict-item]  # a full state view for routing
     update["route"] = choose_route(merged)
     return update

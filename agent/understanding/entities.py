@@ -250,8 +250,12 @@ def _line_refs(text: str) -> list[LineRef]:
             r"\s*(month|year|week|time|statement|bill|visit|payment)", text[m.end() :]
         ):
             continue  # "last month" is time, not a line
-        if word in {"first", "primer", "primera", "primero"} and re.match(r"\s*(time|vez)", text[m.end() :]):
+        if word in {"first", "primer", "primera", "primero"} and re.match(
+            r"\s*(time|vez|of all|question|thing|things|off)\b", text[m.end() :]
+        ):
             continue
+        if re.search(r"\b(question|questions|pregunta)\s*$", text[: m.start()]):
+            continue  # "quick question first": an aside, not a pick
         refs.append(LineRef(ordinal=ORDINALS[word]))
     for m in _RE_OPTION_N.finditer(text):
         refs.append(LineRef(ordinal=int(m[1])))

@@ -56,7 +56,7 @@ def featurize(toks: list[str]) -> tuple[list[str], list[str]]:
         words.append("b:" + a + "_" + b)
     chars: list[str] = []
     for tok in toks:
-        if tok in _SHAPE_TOKENS or tok == "?":
+        if tok in SHAPE_TOKENS or tok == "?":
             continue
         w = " " + tok + " "
         n_max = min(CHAR_MAX, len(w))
@@ -66,4 +66,4 @@ def featurize(toks: list[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(words)), list(dict.fromkeys(chars))
 
 
-_SHAPE_TOKENS = frozenset(token.strip() for _, token in _SHAPES)
+SHAPE_TOKENS = frozenset(token.strip() for _, token in _SHAPES)

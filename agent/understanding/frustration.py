@@ -1,6 +1,7 @@
 """A frustration score in [0, 1] from words, shouting, punctuation and repetition.
 
-Deterministic and cheap; the escalation rules treat ≥ 0.7 as "hand this to a person".
+Deterministic and cheap; the escalation rules treat ≥ 0.7 as "hand this to a person". Frustration
+builds over a conversation: a share of the patient's most upset recent message carries into the next.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _STRONG = (
     r"\bf+u+c+k+\w*|\bwtf\b|\bshit+\w*|\bbullshit\b|\bdamn+\w*|\bhell\b|\bcrap+\w*|\bpissed\b|\bbs\b"
     r"|\bscam+\w*|\bfraud\w*|\brip ?off\b|\bthie(f|ves|ving)\b|\bstealing\b|\bcrooks?\b|\bidiots?\b"
     r"|\bstupid\b|\bincompetent\b|\bunacceptable\b|\bdisgusting\b|\bsue\b|\blawyer\b|\battorney\b"
-    r"|\bmierda\b|\bcarajo\b|\bputa?\w*\b|\bpinche\b|\bestafa\w*\b|\bladrones?\b|\brobo\b|\brobando\b"
+    r"|\bmierda\b|\bcarajo\b|\bput[ao]s?\b|\bpinche\b|\bestafa\w*\b|\bladrones?\b|\brobo\b|\brobando\b"
     r"|\bidiotas?\b|\bestupid\w*|\binaceptable\b|\babogado\b|\bdemanda\w*|\bchingad\w*|\bjoder\b"
 )
 _MEDIUM = (
@@ -23,6 +24,13 @@ _MEDIUM = (
     r"|\bmad\b|\bupset\b|\bfrustrat\w*|\bannoy\w*|\boutrage\w*|\bi already told you\b|\balready said\b"
     r"|\bhow many times\b|\bnot listening\b|\buseless\b|\bterrible\b|\bawful\b|\bworst\b"
     r"|\bare you kidding\b|\bfor the last time\b|\bstop (asking|texting|sending)\b"
+    # Complaints about the conversation itself: the answer did not help, the question was asked before.
+    r"|\b(doesn ?t|does not|didn ?t|did not|still doesn ?t) (explain|tell|answer|help)\w*"
+    r"|\b(asked|asking|told you|said) (this |it |that )?(two|three|four|several|many|\d) times\b"
+    r"|\b(second|third|fourth|fifth) time (i ?m|i am|i ve|im) (asking|telling)\b|\bkeep (dodging|ignoring)\b"
+    r"|\b(getting|going) nowhere\b|\bgoing in circles\b|\bhopeless\b|\binfuriat\w*|\bunbelievable\b"
+    r"|\bwaste of (my )?time\b|\bdone with (this|you)\b|\bare you (even )?listening\b|\banyone there\b"
+    r"|\bnot (helping|helpful)\b|\bno ayuda\b|\bno me (escucha|entiende)\w*"
     r"|\bridiculo\b|\bharto\b|\bharta\b|\bcansad[oa]\b|\benojad[oa]\b|\bmolest[oa]\w*|\bya te dije\b"
     r"|\bcuantas veces\b|\binutil\b|\bterrible\b|\bpesim[oa]\b|\bpor ultima vez\b|\bfurios[oa]\b"
 )
@@ -54,8 +62,23 @@ def _similar(a: str, b: str) -> float:
     return len(wa & wb) / len(wa | wb)
 
 
+# Frustration builds: part of the patient's most upset recent message carries into this one.
+CARRY_OVER = 0.3
+CARRY_WINDOW = 2
+
+
 def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
     """Score one message; ``previous`` are the patient's earlier messages, oldest first."""
+    score = _message_score(text, previous)
+    if score == 0.0 and not normalize(text):
+        return 0.0
+    recent = [_message_score(p) for p in previous[-CARRY_WINDOW:]]
+    if recent:
+        score += CARRY_OVER * max(recent)
+    return round(min(1.0, score), 3)
+
+
+def _message_score(text: str, previous: Sequence[str] = ()) -> float:
     norm = normalize(text)
     if not norm:
         return 0.0
@@ -80,4 +103,4 @@ def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
             score += 0.3
         elif best >= 0.6:
             score += 0.15
-    return round(min(1.0, score), 3)
+    return min(1.0, score)

@@ -19,8 +19,9 @@ from typing import Literal
 import yaml
 
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
+from agent.understanding.cues import choice_number, mentions_hardship
 from agent.understanding.entities import extract_entities
-from agent.understanding.features import featurize, tokens
+from agent.understanding.features import SHAPE_TOKENS, featurize, tokens
 from agent.understanding.frustration import frustration_score
 from agent.understanding.text import fold_accents, normalize
 
@@ -34,6 +35,10 @@ ALPHA = 0.1
 WORD_WEIGHT = 1.0
 CHAR_WEIGHT = 0.35
 DEV_EVERY = 4  # every 4th utterance of each intent goes to the dev split
+# More than this share of unknown words makes a message out of scope at a confidence below the
+# low-confidence line (typos leave most words of a real question known).
+MAX_UNKNOWN_SHARE = 0.6
+UNKNOWN_CONFIDENCE = 0.3
 
 Example = tuple[str, Intent]
 Featurized = tuple[tuple[list[str], list[str]], Intent]
@@ -294,12 +299,49 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
     if (
         context.expecting == "plan_choice"
         and entities.line_refs
-        and len(words) <= 5
+        and not entities.amounts_cents
+        and not entities.month_counts
+        and len(words) <= 8
+        and "?" not in text
+        and words[0] not in _QUESTION_WORDS
         and all(ref.ordinal is not None for ref in entities.line_refs)
     ):
         return _RuleHit(Intent.AFFIRM, 0.9)
+    rejected = _RE_OFFER_REJECTED.search(" ".join(words))
+    if context.expecting == "plan_choice" and rejected and not mentions_hardship(text):
+        # "those are all too high", "none of those work": still negotiating, not a dispute or hardship.
+        return _RuleHit(Intent.PAYMENT_PLAN, 0.85)
+    if context.expecting in _NEGOTIATING and (entities.month_counts or entities.amounts_cents):
+        # Terms while a plan is on the table are a counter-offer ("$60 per month would work for me",
+        # "can we do 4 months"), whatever the words around them; paying an amount outright stays pay_now.
+        monthly = bool(entities.month_counts) or bool(_RE_MONTHLY_CUE.search(" ".join(words)))
+        if monthly or not _asks_to_pay_now(words):
+            return _RuleHit(Intent.PAYMENT_PLAN, 0.9)
     return None
 
+
+_NEGOTIATING = frozenset({"plan_choice", "consent"})
+_QUESTION_WORDS = _words("what whats how why when where which who que como cuando donde cual por")
+_RE_OFFER_REJECTED = re.compile(
+    r"\btoo (?:high|much|steep|expensive|big)\b"
+    r"|\b(?:can ?t|cannot) (?:do|afford|manage|pay) (?:those|these|that|them|any)\b"
+    r"|\bnone of (?:those|these|them|the)\b|\b(?:those|these|they) (?:don ?t|do not|won ?t) work\b"
+    r"|\b(?:lower|smaller|cheaper) (?:payments?|amounts?|option)|\bsomething (?:lower|smaller|cheaper)\b"
+    r"|\bmuy (?:alto|altos|caro|caros)\b|\bninguna? de (?:esas|esos)\b"
+)
+_RE_MONTHLY_CUE = re.compile(
+    r"\b(?:a|per|each|every|by the) (?:month|mo)\b|\bmo?n(?:th|ht|t)h?l?y\b|\bmo\b|\bal mes\b|\bpor mes\b"
+    r"|\bmensual\w*|\bcada mes\b|\binstallments?\b|\bcuotas?\b"
+)
+_PAY_NOW_WORDS = _words("now today ahora hoy link enlace instead full whole")
+
+
+def _asks_to_pay_now(words: list[str]) -> bool:
+    """Whether an amount is offered as a payment now ("can I just pay $100 today instead?")."""
+    return any(w in _PAY_NOW_WORDS for w in words)
+
+
+_SHAPE_WORDS = SHAPE_TOKENS
 
 _MONTH_WORDS = _words(
     "january february march april may june july august september october november december jan feb mar apr "
@@ -325,6 +367,14 @@ class LocalUnderstander:
         """The engine trained on the shipped data; built once per process."""
         return cls(load_examples())
 
+    def unknown_share(self, text: str) -> float:
+        """The share of the message's words (numbers and amounts aside) never seen in training."""
+        words = [t for t in tokens(text) if t.isalpha() and t not in _SHAPE_WORDS]
+        if len(words) < 2:
+            return 0.0  # one misspelt word ("balanse") is left to the character n-grams
+        unseen = sum(1 for w in words if "w:" + w not in self.model.tables.word)
+        return unseen / len(words)
+
     def distribution(self, text: str) -> list[tuple[Intent, float]]:
         """Calibrated classifier probabilities, best first (no rules)."""
         probs = _softmax(self.model.scores(tokens(text)), self.temperature)
@@ -333,8 +383,35 @@ class LocalUnderstander:
     def understand_sync(self, text: str, context: UnderstandingContext | None = None) -> Understanding:
         context = context or UnderstandingContext()
         entities = extract_entities(text, today=context.today, expecting=context.expecting)
+        if context.expecting == "plan_choice" and not entities.line_refs:
+            number = choice_number(text)
+            if number is not None:
+                entities = entities.model_copy(update={"line_refs": [LineRef(ordinal=number)]})
         ranked = self.distribution(text)
+        remainder = _after_cancel(text)
+        if remainder is not None:
+            # "never mind that - what do I owe right now?": the cancel clears what was pending, the rest is
+            # the patient's question.
+            inner = self.understand_sync(remainder, context.model_copy(update={"expecting": None}))
+            if inner.intent not in (Intent.DENY, Intent.AFFIRM, Intent.OUT_OF_SCOPE):
+                return inner.model_copy(
+                    update={
+                        "is_cancel": True,
+                        "frustration": frustration_score(text, context.previous_messages),
+                        "language": detect_language(text),
+                    }
+                )
+        entities = _corrected(text, entities, context)
         hit = _apply_rules(text, context, entities)
+        if hit is None and (entities.month_counts or _RE_MONTHLY_CUE.search(normalize_for_rules(text))):
+            top, p = ranked[0]
+            if top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
+                # Paying "monthly", "in installments", "over 6 months" is a plan, however it is phrased.
+                hit = _RuleHit(Intent.PAYMENT_PLAN, max(p if top is Intent.PAYMENT_PLAN else 0.0, 0.85))
+        if hit is None and self.unknown_share(text) > MAX_UNKNOWN_SHARE:
+            # Mostly words the engine has never seen ("asdf qwer zxcv"): whatever the character n-grams
+            # lean to is noise, so say so with a low confidence and let the agent ask.
+            hit = _RuleHit(Intent.OUT_OF_SCOPE, UNKNOWN_CONFIDENCE)
         if hit is not None:
             rest = [(i, p) for i, p in ranked if i != hit.intent]
             mass = sum(p for _, p in rest) or 1.0
@@ -355,6 +432,43 @@ class LocalUnderstander:
 
     async def understand(self, text: str, context: UnderstandingContext) -> Understanding:
         return self.understand_sync(text, context)
+
+
+_RE_CORRECTION_CUE = re.compile(
+    r"\b(?:i mean|i meant|no wait|wait|make that|make it|actually|sorry|rather|instead|quise decir|mejor)\b"
+)
+
+
+def _corrected(text: str, entities: Entities, context: UnderstandingContext) -> Entities:
+    """A figure corrected in the same message ("$100, no wait, $80") puts the corrected one first."""
+    lowered = normalize_for_rules(text)
+    cues = list(_RE_CORRECTION_CUE.finditer(lowered))
+    if not cues or len(entities.amounts_cents) + len(entities.month_counts) < 2:
+        return entities
+    tail = extract_entities(lowered[cues[-1].end() :], today=context.today, expecting=context.expecting)
+    update: dict[str, list[int]] = {}
+    if tail.amounts_cents:
+        first = tail.amounts_cents[0]
+        update["amounts_cents"] = [first, *(a for a in entities.amounts_cents if a != first)]
+    if tail.month_counts:
+        first = tail.month_counts[0]
+        update["month_counts"] = [first, *(m for m in entities.month_counts if m != first)]
+    return entities.model_copy(update=update) if update else entities
+
+
+_RE_CANCEL_LEAD = re.compile(
+    r"^(?:ok(?:ay)?\s+|well\s+|actually\s+)?(?:never ?mind|nvm|forget (?:it|that|about it)|scratch that|"
+    r"olvidalo|olvida eso|no importa)(?:\s+(?:that|about that|eso))?\s+(?P<rest>.+)$"
+)
+
+
+def _after_cancel(text: str) -> str | None:
+    """The question after a leading cancel ("never mind that, what do I owe?"), when there is one."""
+    match = _RE_CANCEL_LEAD.match(normalize_for_rules(text))
+    if match is None:
+        return None
+    rest = match["rest"]
+    return rest if len(rest.split()) >= 3 else None
 
 
 def _plan_choice_entities(entities: Entities) -> Entities:

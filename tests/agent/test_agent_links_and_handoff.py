@@ -122,7 +122,7 @@ async def test_kb_unknown_says_so_and_offers_a_human(env: Env) -> None:
     said = await env.say("k-2", "what payment methods do you accept?", patient, agent=agent)
     assert said.text == T.KB_UNKNOWN["en"]
     assert said.message is not None
-    assert said.message.expecting is None
+    assert said.message.expecting == "human_offer"  # the offer of a person is a public waiting state
     assert (await agent.state("k-2")).get("expecting") == "human_offer"
     yes = await env.say("k-2", "yes please", patient, agent=agent)
     assert yes.handoff is not None

@@ -67,7 +67,9 @@ def _s(intent: str, **kw: object) -> AgentState:
         (_s("affirm", expecting="link_offer"), "payment_link"),
         (_s("affirm", expecting="consent", pending={"stage": "consent"}), "negotiate_plan"),
         (_s("balance", expecting="plan_choice", pending={"stage": "choose"}), "fetch_statement"),
-        (_s("balance", is_cancel=True, pending={"stage": "choose"}), "smalltalk"),
+        # "never mind that, what do I owe?": the cancel drops the offer and the question is answered.
+        (_s("balance", is_cancel=True, pending={"stage": "choose"}), "fetch_statement"),
+        (_s("deny", is_cancel=True, pending={"stage": "choose"}), "smalltalk"),
         (
             _s("balance", confidence=0.3, alternatives=[("balance", 0.3), ("pay_now", 0.28)]),
             "clarify",

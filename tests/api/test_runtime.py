@@ -18,6 +18,7 @@ from api.runtime.threads import Threads
 from tests.api.portal_support import seed, services_of
 from tests.api.test_portal import make_settings
 from tools.db import create_engine
+from tools.messaging.consent import SmsConsentStore
 from tools.messaging.log import LogMessaging
 
 
@@ -138,18 +139,22 @@ async def test_shutdown_drains_in_flight_turns(migrated_database_url: str, tmp_p
 async def test_sms_reply_is_texted_only_while_consent_stands(
     migrated_database_url: str, tmp_path: Path
 ) -> None:
+    """A patient who texts us is answered; a number that opted out (STOP) is never texted again."""
     data = await seed(migrated_database_url, patients=40)
     app = create_app(make_settings(migrated_database_url, tmp_path))
-    consenting = next(p for p in data.patients if p.phone and p.sms_consent)
-    refusing = next(p for p in data.patients if p.phone and not p.sms_consent)
+    phones = [p.phone for p in data.patients if p.phone]
+    texting, opted_out = [p for p in data.patients if p.phone and phones.count(p.phone) == 1][:2]
+    assert texting.phone is not None
+    assert opted_out.phone is not None
     async with LifespanManager(app):
         services = services_of(app)
         assert isinstance(services.messaging, LogMessaging)
-        for patient in (consenting, refusing):
+        await SmsConsentStore(services.engine).record(opted_out.phone, "opt_out", "keyword")
+        for patient in (texting, opted_out):
             assert patient.phone is not None
             thread = await services.threads.get_or_create_sms(patient.phone)
             await services.runner.submit(thread.id, "hello", external_id=f"SM{patient.id}")
             await services.runner.submit(thread.id, "hello", external_id=f"SM{patient.id}")  # redelivery
         await services.runner.drain()
         sent_to = [m.to for m in services.messaging.sent]
-        assert sent_to == [consenting.phone]
+        assert sent_to == [texting.phone]

@@ -18,6 +18,7 @@ import math
 import re
 import sqlite3
 import threading
+import unicodedata
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +31,7 @@ DEFAULT_DOCS_DIR = Path(__file__).resolve().parent / "docs"
 _BM25_WEIGHTS = "0.0, 2.0, 4.0, 1.0"
 _MAX_QUERY_TERMS = 32
 _WORD = re.compile(r"[^\W_]+")
+_NEGATION = re.compile(r"\b(?:not|no|never|don'?t|doesn'?t|won'?t|can'?t|cannot|isn'?t|aren'?t)\b")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
@@ -45,8 +47,65 @@ _STOPWORD_TEXT = """
     really also still ok okay yes yet hasn haven hadn didn doesn isn wasn weren aren won wouldn couldn
     shouldn ve ll re d time today good like go going thing things much many way one let see say said something
     anything mean means meaning explain work works
+    que de del la el los las lo con en por mi mis un una unos unas puedo puede se es y o su sus para como
+    donde cual cuales cuando hay tienen tiene usar usted ustedes le les me nos al
+    exactly actually basically simply simple plain words word definition define defined difference
+    differences versus vs understand wondering curious quick question questions kind sort
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+# Patients' words for what the documents call something else. A query word also matches its synonyms,
+# and counts as covered by a passage that has any of them ("payment methods" finds "Ways to pay").
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "method": ("ways",),
+    "methods": ("ways",),
+    "option": ("ways",),
+    "options": ("ways",),
+    "forms": ("ways",),
+    "take": ("accept",),
+    "pay": ("ways",),
+    "paying": ("ways",),
+    "bitcoin": ("cryptocurrency",),
+    "crypto": ("cryptocurrency",),
+    "installments": ("plans",),
+    "installment": ("plan",),
+    # Apps that send money to a person are named in "What we do not accept".
+    "venmo": ("apps",),
+    "zelle": ("apps",),
+    "cashapp": ("apps",),
+    "paypal": ("apps",),
+    "autopay": ("portal",),
+    "amex": ("american",),
+    # The documents are in English; a Spanish question reaches them through its key words.
+    "pagar": ("pay",),
+    "pago": ("pay", "payment"),
+    "pagos": ("pay", "payments"),
+    "tarjeta": ("card",),
+    "tarjetas": ("cards",),
+    "credito": ("credit",),
+    "debito": ("debit",),
+    "cheque": ("check",),
+    "cheques": ("checks",),
+    "efectivo": ("cash",),
+    "telefono": ("phone",),
+    "formas": ("ways",),
+    "aceptan": ("accept",),
+    "acepta": ("accept",),
+    "oficina": ("desk",),
+    "comision": ("fee",),
+    "cargo": ("fee",),
+    "mando": ("mail",),
+    "correo": ("mail",),
+    "banco": ("bank",),
+    "cuenta": ("account",),
+    "enlace": ("link",),
+    "seguro": ("insurance",),
+    "deducible": ("deductible",),
+    "coseguro": ("coinsurance",),
+    "copago": ("copay",),
+    "reembolso": ("refund",),
+    "factura": ("statement", "bill"),
+}
 
 
 class Passage(BaseModel):
@@ -96,7 +155,8 @@ def parse_markdown(doc_id: str, markdown: str) -> list[tuple[str, str, str, str]
 def query_terms(query: str) -> list[str]:
     """The words of ``query`` worth searching for: lower-cased, de-duplicated, no stopwords."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(query.lower()):
+    folded = "".join(c for c in unicodedata.normalize("NFKD", query.lower()) if not unicodedata.combining(c))
+    for word in _WORD.findall(folded):
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         seen.setdefault(word, None)
@@ -151,26 +211,32 @@ class KnowledgeBase:
         terms = query_terms(query)
         if k <= 0 or not terms:
             return []
-        # Every term is letters and digits only, quoted: FTS5 reads it as a plain string, never syntax.
-        quoted = [f'"{term}"' for term in terms]
+        # Each query word is a group: the word and its synonyms. Every term is letters and digits only,
+        # quoted: FTS5 reads it as a plain string, never syntax.
+        groups = [[f'"{t}"' for t in (term, *SYNONYMS.get(term, ()))] for term in terms]
         with self._lock:
-            anywhere = [self._rowids(q) for q in quoted]
-            in_heading = [self._rowids(f"heading : {q}") for q in quoted]
-            in_title = [self._rowids(f"title : {q}") for q in quoted]
+            anywhere = [[self._rowids(q) for q in group] for group in groups]
+            in_heading = [set().union(*(self._rowids(f"heading : {q}") for q in group)) for group in groups]
+            in_title = [set().union(*(self._rowids(f"title : {q}") for q in group)) for group in groups]
             rows = self._db.execute(
                 f"SELECT rowid, doc_id, title, heading, body, -bm25(passages, {_BM25_WEIGHTS}) "
                 "FROM passages WHERE passages MATCH ?",
-                (" OR ".join(quoted),),
+                (" OR ".join(q for group in groups for q in group),),
             ).fetchall()
-        idf = [self._idf(len(rowids)) for rowids in anywhere]
+        # A group weighs as its word if the documents use it, else as its best-known synonym.
+        idf = [self._idf(len(hits[0]) if hits[0] else min(map(len, hits))) for hits in anywhere]
+        covered = [set().union(*hits) for hits in anywhere]
         total = sum(idf)
+        negative = bool(_NEGATION.search(query.lower()))
         scored: list[tuple[float, float, Passage]] = []
         for rowid, doc_id, title, heading, body, bm25 in rows:
-            coverage = sum(w for w, hit in zip(idf, anywhere, strict=True) if rowid in hit) / total
+            coverage = sum(w for w, hit in zip(idf, covered, strict=True) if rowid in hit) / total
             # bm25 all but ignores words most passages share ("payment", "plan"), yet a section
             # *headed* "Payment plans" is the answer to "how do payment plans work".
+            # A section headed by a negation ("What we do not accept") answers a negative question only.
+            heading_counts = not _NEGATION.search(heading.lower()) or negative
             bonus = sum(
-                (1.0 + w) * ((rowid in h) + 0.5 * (rowid in t))
+                (1.0 + w) * ((rowid in h and heading_counts) + 0.5 * (rowid in t))
                 for w, h, t in zip(idf, in_heading, in_title, strict=True)
             )
             score = round(bm25 + bonus, 4)

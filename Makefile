@@ -31,7 +31,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The eval gate (issue 6: pass^1 >= 0.95, pass^4 >= 0.90, no policy violation, no ungrounded figure,
+# escalation recall and false escalations) runs first so pytest's summary closes the output.
 test: lint
+	mkdir -p var
+	$(BIN)/billing-agent eval --trials 4 --workers 2 --json var/eval.json --report var/eval.md > var/eval.log \
+	  || { cat var/eval.log; exit 1; }
+	sed -n '1,/^## Overall/p' var/eval.md
 	$(BIN)/pytest
 
 run: install

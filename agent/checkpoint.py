@@ -46,6 +46,13 @@ async def open_checkpointer(url: str | None = None) -> AsyncIterator[BaseCheckpo
         async with aiosqlite.connect(path) as conn:
             if path != ":memory:":
                 await conn.execute("PRAGMA journal_mode=WAL")
+                # Durability trade-off, chosen deliberately: in WAL mode ``synchronous=NORMAL`` fsyncs at
+                # checkpoints of the WAL, not at every commit. The database stays consistent and every
+                # committed checkpoint survives a *process* crash (what ``durability="sync"`` and
+                # ``BillingAgent.recover`` are for); only the last commits before a power loss or an OS
+                # crash can be lost (the turn then re-runs from the previous checkpoint). The ledger's
+                # engine (``tools/db.py``) makes the same choice. FULL cost an fsync per superstep.
+                await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute("PRAGMA busy_timeout=30000")
             saver = AsyncSqliteSaver(conn)
             await saver.setup()

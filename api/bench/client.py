@@ -27,6 +27,8 @@ from api.bench.mix import CYCLE, Conversation
 from api.security import issue_portal_token
 from api.settings import Settings
 
+TURN_TIMEOUT_S = 120.0  # a turn that has not ended by then is an error, never a hang
+
 
 @dataclass
 class Slot:
@@ -75,6 +77,10 @@ class Load:
         text = slot.conversation.messages[slot.position]
         slot.position += 1
         started = time.perf_counter()
+        async with asyncio.timeout(TURN_TIMEOUT_S):  # SSE pings keep the read alive: bound the turn
+            await self._stream(slot, text, started, result)
+
+    async def _stream(self, slot: Slot, text: str, started: float, result: Round) -> None:
         first: float | None = None
         async with self.client.stream(
             "POST",
@@ -109,7 +115,7 @@ class Load:
                 remaining -= 1
                 try:
                     await self._turn(slot, result)
-                except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as exc:
+                except (httpx.HTTPError, RuntimeError, KeyError, ValueError, TimeoutError) as exc:
                     result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
                     slot.conversation = None  # start a fresh conversation after a failure
 

@@ -5,6 +5,7 @@ practice, and the HTTP service as a subprocess (``billing-agent serve``, or N uv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -132,7 +133,10 @@ class Server:
                 "--no-access-log", "--log-level", "warning",
             ]  # fmt: skip
         self._log: IO[bytes] = log_path.open("wb")
-        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        # A session (process group) of its own: stopping it reaches uvicorn's worker processes too.
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     async def ready(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -151,13 +155,17 @@ class Server:
         )
 
     def stop(self) -> None:
+        group = self.process.pid  # its own session: the group id is its pid
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError):  # any worker the master left behind
+            os.killpg(group, signal.SIGKILL)
         self._log.close()
 
 

@@ -203,20 +203,22 @@ async def post_message(thread: OwnThread, body: NewMessage, services: ServicesDe
     services.limits.per_thread.check(thread.id, "conversation")
     subscription = services.bus.subscribe(thread.id)  # before submit: no event of the turn can be missed
     try:
-        cursor = await services.events.last_id(thread.id)
-        message = await services.runner.submit(thread.id, body.text)
+        # On an idle thread the turn's `typing` event is stored with the message, in one transaction: it
+        # is the stream's first event at once, before the turn queues behind other threads' work.
+        accepted = await services.runner.accept(thread.id, body.text, channel=thread.channel)
     except BaseException:
         subscription.close()
         raise
-    turn_id = message.turn_id
+    turn_id = accepted.message.turn_id
     stream = follow(
         services.events,
         subscription,
         thread.id,
-        cursor,
+        accepted.cursor,
         metrics=services.metrics,
         keep=lambda e: e.turn_id == turn_id,
         until=lambda e: e.type == "done",
+        first=[accepted.typing] if accepted.typing is not None else [],
     )
     return EventSourceResponse(stream, ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
 

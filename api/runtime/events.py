@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import ThreadEventRow
 
@@ -52,20 +52,27 @@ class EventStore:
 
     async def append(self, thread_id: str, turn_id: str | None, event: Mapping[str, Any]) -> StoredEvent:
         """Store ``event`` (a dict with a ``type`` key, e.g. ``AgentEvent.model_dump()``)."""
+        async with self._engine.begin() as conn:
+            return await self.append_on(conn, thread_id, turn_id, event)
+
+    async def append_on(
+        self, conn: AsyncConnection, thread_id: str, turn_id: str | None, event: Mapping[str, Any]
+    ) -> StoredEvent:
+        """Like :meth:`append`, inside the caller's open transaction on ``conn`` (the event becomes
+        visible when, and only if, that transaction commits)."""
         kind = str(event.get("type", ""))
         if kind not in EVENT_TYPES:
             raise ValueError(f"unknown event type {kind!r}")
         data = {k: v for k, v in event.items() if k != "type"}
         now = self._clock()
-        async with self._engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
-            result = await conn.execute(
-                insert(ThreadEventRow)
-                .values(thread_id=thread_id, turn_id=turn_id, type=kind, data=data, created_at=now)
-                .returning(ThreadEventRow.id)
-            )
-            event_id = int(result.scalar_one())
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+        result = await conn.execute(
+            insert(ThreadEventRow)
+            .values(thread_id=thread_id, turn_id=turn_id, type=kind, data=data, created_at=now)
+            .returning(ThreadEventRow.id)
+        )
+        event_id = int(result.scalar_one())
         return StoredEvent(event_id, thread_id, turn_id, kind, data, now)
 
     async def after(self, thread_id: str, last_id: int, limit: int = 500) -> list[StoredEvent]:
@@ -80,6 +87,20 @@ class EventStore:
             rows = (await conn.execute(stmt)).all()
         return [_stored(r) for r in rows]
 
+    async def has(self, thread_id: str, turn_id: str, kind: str) -> bool:
+        """Whether the turn already has an event of type ``kind``."""
+        stmt = (
+            select(ThreadEventRow.id)
+            .where(
+                ThreadEventRow.thread_id == thread_id,
+                ThreadEventRow.turn_id == turn_id,
+                ThreadEventRow.type == kind,
+            )
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     async def since(self, last_id: int, limit: int = 500) -> list[StoredEvent]:
         """Events of every thread with ``id > last_id``, oldest first (the console's live feed)."""
         stmt = (
@@ -88,6 +109,12 @@ class EventStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_stored(r) for r in rows]
+
+    @staticmethod
+    async def last_id_on(conn: AsyncConnection, thread_id: str) -> int:
+        """:meth:`last_id` of ``thread_id``, inside the caller's transaction."""
+        stmt = select(func.max(ThreadEventRow.id)).where(ThreadEventRow.thread_id == thread_id)
+        return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
 
     async def last_id(self, thread_id: str | None = None) -> int:
         """The newest event id (of ``thread_id``, or of all threads); 0 when there is none."""

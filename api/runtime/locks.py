@@ -1,18 +1,28 @@
 """``ThreadLocks``: one holder per thread at a time, in this process and across workers.
 
 In-process an ``asyncio.Lock`` per thread; on PostgreSQL additionally a session-level
-``pg_advisory_lock`` keyed on the thread id, held on a connection of its own for the duration (a worker
-that dies releases it with its connection). A waiter polls ``pg_try_advisory_lock`` (5 → 50 ms)."""
+``pg_advisory_lock`` keyed on the thread id. Every advisory lock of the process lives on **one** shared
+connection (session locks are per session, any number of keys on one connection), opened while any
+thread is held and closed when none is: holding a pooled connection per held thread exhausted the
+engine's pool with 50 concurrent conversations (30 held locks, each turn then waiting for a 31st
+connection: the ``--workers 2`` bench hang). A worker that dies releases its locks with its connection.
+A waiter polls ``pg_try_advisory_lock`` (5 → 50 ms); statements on the shared connection are short and
+serialized."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
 
 
 def advisory_key(thread_id: str) -> int:
@@ -26,6 +36,32 @@ class ThreadLocks:
         self._local: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
         self._postgres = engine.dialect.name == "postgresql"
+        self._conn: AsyncConnection | None = None
+        self._conn_users = 0
+        self._statement = asyncio.Lock()
+
+    async def _scalar(self, sql: str, key: int) -> bool:
+        """Run ``sql`` (one advisory-lock function of ``:k``) on the shared lock connection."""
+        async with self._statement:
+            if self._conn is None:
+                self._conn = await self._engine.connect()
+            try:
+                value = (await self._conn.execute(text(sql), {"k": key})).scalar()
+                await self._conn.commit()
+            except DBAPIError:
+                # The session is gone, and every advisory lock of this process with it.
+                log.warning("locks.connection.lost")
+                conn, self._conn = self._conn, None
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+                raise
+            return bool(value)
+
+    async def _release_connection(self) -> None:
+        async with self._statement:
+            if self._conn_users == 0 and self._conn is not None:
+                conn, self._conn = self._conn, None
+                await conn.close()
 
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
@@ -37,22 +73,23 @@ class ThreadLocks:
                     yield
                     return
                 key = advisory_key(thread_id)
-                async with self._engine.connect() as conn:
-                    # Polled, not waited for: a waiting statement would stall other workers' start-up
-                    # (``CREATE INDEX CONCURRENTLY`` waits for running statements).
+                self._conn_users += 1
+                try:
+                    # Polled, not waited for: a waiting statement would block the shared connection
+                    # (and stall other workers' start-up: ``CREATE INDEX CONCURRENTLY`` waits for it).
                     delay = 0.005
-                    while not (
-                        await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
-                    ).scalar():
-                        await conn.commit()
+                    while not await self._scalar("SELECT pg_try_advisory_lock(:k)", key):
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, 0.05)
-                    await conn.commit()
                     try:
                         yield
                     finally:
-                        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                        await conn.commit()
+                        with contextlib.suppress(DBAPIError):  # a lost session released it already
+                            await self._scalar("SELECT pg_advisory_unlock(:k)", key)
+                finally:
+                    self._conn_users -= 1
+                    if self._conn_users == 0:
+                        await self._release_connection()
         finally:
             self._users[thread_id] -= 1
             if self._users[thread_id] == 0:

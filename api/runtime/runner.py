@@ -7,6 +7,16 @@ on PostgreSQL) and always takes the oldest ``queued`` message from the database,
 stored it. Every ``AgentEvent`` of a turn is appended to the ``EventStore`` (its id is the SSE id) and
 published on the bus; the turn id is the inbound message id. The final ``done`` is appended only after
 the turn is fully recorded (thread updated, SMS delivered, message marked done).
+
+Two things keep the time to the first event short and the cost per turn low:
+
+* when the thread has no other message waiting or in its turn, the turn's ``typing`` event is appended
+  in the same transaction that stores the message (``accept``), straight from the request handler, so
+  the stream has its first event before the turn queues behind other threads' work (the agent's own
+  ``typing`` is then not stored again). A message queued behind its own thread's turn gets its
+  ``typing`` when its turn starts, so a thread's turns never interleave in the event order;
+* ``token`` events are coalesced: one append + one publish per sentence or per ``TOKEN_FLUSH_S``, not
+  per word. Their concatenation is still exactly the reply's text, in order.
 """
 
 from __future__ import annotations
@@ -15,9 +25,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from agent.events import AgentEvent, DoneEvent, HandoffEvent, MessageEvent
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agent.events import AgentEvent, DoneEvent, HandoffEvent, MessageEvent, TokenEvent, TypingEvent
 from agent.service import BillingAgent
 from api.runtime.bus import EventBus
 from api.runtime.delivery import Delivery
@@ -30,6 +43,23 @@ from tools.platforms.models import Channel
 log = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.45
+TOKEN_FLUSH_S = 0.03  # at most this long between a token and its append (unless a sentence ends first)
+SENTENCE_END = (".", "!", "?", ":", ";", "\n")
+TYPING: Mapping[str, Any] = {"type": "typing"}
+# Turns that run at once in one process. Turns are CPU-bound on one event loop: 50 of them sharing it
+# made every other await (a request's reads, the SSE writes) wait behind a step of each; a few at a
+# time keep the loop responsive and finish turns first-come first-served, at the same throughput.
+MAX_CONCURRENT_TURNS = 4
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A stored message and where its turn's stream starts (``typing``, when stored, has id
+    ``cursor + 1``)."""
+
+    message: InboundMessage
+    typing: StoredEvent | None
+    cursor: int
 
 
 class ServiceClosing(Exception):
@@ -47,6 +77,7 @@ class TurnRunner:
         locks: ThreadLocks,
         metrics: Metrics,
         delivery: Delivery | None = None,
+        max_concurrent_turns: int = MAX_CONCURRENT_TURNS,
     ) -> None:
         self.agent = agent
         self.threads = threads
@@ -57,6 +88,8 @@ class TurnRunner:
         self.delivery = delivery
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
+        self._slots = asyncio.Semaphore(max_concurrent_turns)
+        self._announced: set[str] = set()  # turns whose ``typing`` ``accept`` stored (this process)
         self._closing = False
 
     async def emit(self, thread_id: str, event: Mapping[str, Any], turn_id: str | None = None) -> StoredEvent:
@@ -68,10 +101,34 @@ class TurnRunner:
     async def submit(self, thread_id: str, text: str, *, external_id: str | None = None) -> InboundMessage:
         """Store the message (``queued``) and make sure the thread's worker will answer it. A redelivered
         ``external_id`` returns the stored message (``duplicate=True``) and runs nothing."""
-        message = await self.threads.add_inbound(thread_id, text, external_id=external_id)
-        if not message.duplicate:
-            self.kick(thread_id)
-        return message
+        return (await self.accept(thread_id, text, external_id=external_id)).message
+
+    async def accept(
+        self, thread_id: str, text: str, *, external_id: str | None = None, channel: str | None = None
+    ) -> Accepted:
+        """:meth:`submit`, also returning where the turn's stream starts: on an idle thread its
+        ``typing`` event (stored with the message, in one transaction: every later event of the turn
+        has a greater id); behind a turn of its own thread, the newest event id of the thread at that
+        moment (the turn's events all come after it)."""
+        typing: list[StoredEvent] = []
+        cursor: list[int] = []
+
+        async def announce(conn: AsyncConnection, message: InboundMessage) -> None:
+            if await self.threads.others_queued(conn, thread_id, message.id):
+                cursor.append(await self.events.last_id_on(conn, thread_id))
+            else:
+                typing.append(await self.events.append_on(conn, thread_id, message.turn_id, TYPING))
+
+        message = await self.threads.add_inbound(
+            thread_id, text, external_id=external_id, channel=channel, also=announce
+        )
+        if message.duplicate:
+            return Accepted(message, None, 0)
+        if typing:
+            self._announced.add(message.turn_id)
+            await self.bus.publish(thread_id, typing[0].id)
+        self.kick(thread_id)
+        return Accepted(message, typing[0] if typing else None, typing[0].id - 1 if typing else cursor[0])
 
     def kick(self, thread_id: str) -> None:
         """Run the queued messages of ``thread_id`` (no-op while shutting down: they stay queued)."""
@@ -113,25 +170,46 @@ class TurnRunner:
             log.warning("runner.drain.timeout", extra={"cancelled": len(pending)})
 
     async def _work(self, thread_id: str) -> None:
-        async with self.locks.hold(thread_id):
-            while True:
-                self._dirty.discard(thread_id)
-                message = await self.threads.next_queued(thread_id)
-                if message is None:
-                    if thread_id in self._dirty:
-                        continue
-                    return
-                await self._run_turn(message)
+        try:
+            async with self.locks.hold(thread_id):
+                while True:
+                    self._dirty.discard(thread_id)
+                    message = await self.threads.next_queued(thread_id)
+                    if message is None:
+                        if thread_id in self._dirty:
+                            continue
+                        return
+                    async with self._slots:
+                        await self._run_turn(message)
+        except Exception as exc:  # e.g. the database went away: the message stays queued for a retry
+            log.error(
+                "runner.worker.failed", extra={"thread_id": thread_id, "error_type": type(exc).__name__}
+            )
 
     async def _run_turn(self, message: InboundMessage) -> None:
         started = time.perf_counter()
-        thread = await self.threads.get(message.thread_id)
-        channel = thread.channel
-        turn_id = message.turn_id
+        thread_id, turn_id, channel = message.thread_id, message.turn_id, message.channel
         collected: list[AgentEvent] = []
         done: DoneEvent | None = None
         failed = False
+        mode: Literal["bot", "human"] = "bot"
+        pending: list[str] = []  # token texts not yet appended
+        pending_since = 0.0
+
+        async def flush() -> None:
+            if pending:
+                text = "".join(pending)
+                pending.clear()
+                await self.emit(thread_id, {"type": "token", "text": text}, turn_id)
+
         try:
+            thread = await self.threads.get(thread_id)
+            mode = thread.mode
+            if turn_id in self._announced:
+                self._announced.discard(turn_id)
+                announced = True
+            else:  # queued behind its thread's turn, or accepted by another worker
+                announced = await self.events.has(thread_id, turn_id, "typing")
             async for event in self.agent.turn(
                 thread.id,
                 message.text,
@@ -141,23 +219,36 @@ class TurnRunner:
                 statement_id=thread.statement_id,
                 external_id=message.external_id,
             ):
+                if isinstance(event, TypingEvent) and announced:
+                    continue  # stored with the message (``accept``)
                 if isinstance(event, DoneEvent):
                     done = event  # appended last, once the turn is recorded
                     continue
                 collected.append(event)
+                if isinstance(event, TokenEvent):
+                    now = time.perf_counter()
+                    if not pending:
+                        pending_since = now
+                    pending.append(event.text)
+                    if event.text.rstrip(" ").endswith(SENTENCE_END) or now - pending_since >= TOKEN_FLUSH_S:
+                        await flush()
+                    continue
+                await flush()
                 await self.emit(thread.id, event.model_dump(mode="json"), turn_id)
+            await flush()
             thread = await self._record(thread, collected, done)
+            mode = thread.mode
             if self.delivery is not None:
                 await self.delivery.after_turn(thread, collected)
         except Exception as exc:  # the boundary of a turn: shown as an `error` event, counted, never silent
             failed = True
             log.error(
                 "runner.turn.failed",
-                extra={"thread_id": thread.id, "turn_id": turn_id, "error_type": type(exc).__name__},
+                extra={"thread_id": thread_id, "turn_id": turn_id, "error_type": type(exc).__name__},
             )
             self.metrics.errors.labels(channel=channel).inc()
             await self.emit(
-                thread.id,
+                thread_id,
                 {
                     "type": "error",
                     "error": "turn_failed",
@@ -166,15 +257,17 @@ class TurnRunner:
                 turn_id,
             )
         await self.threads.finish_inbound(message.id, "failed" if failed else "done")
-        mode = done.mode if done is not None else thread.mode
-        await self.emit(thread.id, DoneEvent(thread_id=thread.id, mode=mode).model_dump(mode="json"), turn_id)
+        final_mode = done.mode if done is not None else mode
+        await self.emit(
+            thread_id, DoneEvent(thread_id=thread_id, mode=final_mode).model_dump(mode="json"), turn_id
+        )
         elapsed = time.perf_counter() - started
         self.metrics.turns.labels(channel=channel, outcome="error" if failed else "ok").inc()
         self.metrics.turn_seconds.labels(channel=channel).observe(elapsed)
         log.info(
             "runner.turn.completed",
             extra={
-                "thread_id": thread.id,
+                "thread_id": thread_id,
                 "turn_id": turn_id,
                 "ms": round(elapsed * 1000, 1),
                 "failed": failed,

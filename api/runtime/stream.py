@@ -8,7 +8,7 @@ id, so ``Last-Event-ID`` resumes right after the last event the client saw.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from sse_starlette import ServerSentEvent
 
@@ -41,12 +41,24 @@ async def follow(
     keep: Callable[[StoredEvent], bool] = lambda _e: True,
     until: Callable[[StoredEvent], bool] = lambda _e: False,
     poll: float = POLL_SECONDS,
+    first: Sequence[StoredEvent] = (),
 ) -> AsyncIterator[ServerSentEvent]:
     """Events of ``thread_id`` after ``cursor`` that ``keep`` accepts, live, until one satisfies ``until``
-    (forever when none does). Closes ``subscription`` when done or when the client goes away."""
+    (forever when none does). Closes ``subscription`` when done or when the client goes away.
+
+    ``first``: events the caller already holds (ids after ``cursor``, oldest first, e.g. the ``typing``
+    event it just stored), sent without reading the store; the cursor moves past them."""
     if metrics is not None:
         metrics.sse_clients.inc()
     try:
+        for event in first:
+            if event.id <= cursor:
+                continue
+            cursor = event.id
+            if keep(event):
+                yield to_sse(event)
+                if until(event):
+                    return
         while True:
             while True:
                 batch = await events.after(thread_id, cursor, BATCH)

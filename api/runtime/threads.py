@@ -4,14 +4,14 @@ messages, stored before any turn runs so a crash never loses what the patient sa
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import InboundMessageRow, ThreadRow
 from tools.errors import NotFound, ThreadLocked
@@ -224,19 +224,35 @@ class Threads:
     # ------------------------------------------------------------------ inbound messages
 
     async def add_inbound(
-        self, thread_id: str, text: str, *, external_id: str | None = None
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        external_id: str | None = None,
+        channel: str | None = None,
+        also: Callable[[AsyncConnection, InboundMessage], Awaitable[None]] | None = None,
     ) -> InboundMessage:
         """Store a patient's message as ``queued``. A known ``external_id`` on the thread's channel
-        returns the stored message with ``duplicate=True`` instead."""
-        thread = await self.get(thread_id)
+        returns the stored message with ``duplicate=True`` instead. ``channel`` (the thread's, when the
+        caller already read it) saves a read; ``also`` runs in the same transaction after the insert
+        (e.g. appending the turn's ``typing`` event, so no worker can start the turn before it exists)."""
+        if channel is None:
+            channel = (await self.get(thread_id)).channel
         now = self._clock()
         try:
             async with self._engine.begin() as conn:
+                # The thread's row first: concurrent messages of one thread then take their ids in
+                # the order they commit, and ``also`` sees every earlier one (``others_queued``).
+                await conn.execute(
+                    update(ThreadRow)
+                    .where(ThreadRow.id == thread_id)
+                    .values(last_inbound_at=now, updated_at=now)
+                )
                 result = await conn.execute(
                     insert(InboundMessageRow)
                     .values(
                         thread_id=thread_id,
-                        channel=thread.channel,
+                        channel=channel,
                         text=text,
                         external_id=external_id,
                         status="queued",
@@ -245,21 +261,36 @@ class Threads:
                     .returning(InboundMessageRow.id)
                 )
                 new_id = int(result.scalar_one())
-                await conn.execute(
-                    update(ThreadRow)
-                    .where(ThreadRow.id == thread_id)
-                    .values(last_inbound_at=now, updated_at=now)
+                message = InboundMessage(
+                    new_id, thread_id, channel, text, external_id, "queued", _utc(now) or now
                 )
+                if also is not None:
+                    await also(conn, message)
         except IntegrityError:
             if external_id is None:
                 raise
             stmt = select(InboundMessageRow).where(
-                InboundMessageRow.channel == thread.channel, InboundMessageRow.external_id == external_id
+                InboundMessageRow.channel == channel, InboundMessageRow.external_id == external_id
             )
             async with self._engine.connect() as conn:
                 row = (await conn.execute(stmt)).one()
             return _inbound(row, duplicate=True)
-        return await self.get_inbound(new_id)
+        return message
+
+    @staticmethod
+    async def others_queued(conn: AsyncConnection, thread_id: str, inbound_id: int) -> bool:
+        """Inside ``add_inbound``'s transaction: is another message of the thread still waiting for,
+        or in, its turn (a turn's message stays ``queued`` until the turn is recorded)?"""
+        stmt = (
+            select(InboundMessageRow.id)
+            .where(
+                InboundMessageRow.thread_id == thread_id,
+                InboundMessageRow.status == "queued",
+                InboundMessageRow.id != inbound_id,
+            )
+            .limit(1)
+        )
+        return (await conn.execute(stmt)).first() is not None
 
     async def get_inbound(self, inbound_id: int) -> InboundMessage:
         async with self._engine.connect() as conn:

@@ -1,5 +1,6 @@
 """Two API processes (real uvicorn) on one PostgreSQL schema: an event published by one worker reaches
-an SSE client of the other within a second, and double-texting across workers stays in order."""
+an SSE client of the other within a second, a staff reply posted on one worker reaches the patient whose
+stream is held by the other within a second, and double-texting across workers stays in order."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import httpx
 import pytest
 
 from api.security import issue_portal_token
+from api.staff import Role, StaffDirectory
 from tests.api.portal_support import free_port, parse_sse, read_sse, seed
 from tests.api.test_portal import SECRET, make_settings
+from tools.db import create_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,11 +76,23 @@ async def wait_healthy(base: str, log: Path) -> None:
     raise AssertionError(f"worker at {base} did not become healthy:\n{tail[-3000:]}")
 
 
+STAFF_EMAIL, STAFF_PASSWORD = "dana.staff@practice.example", "correct horse battery"
+
+
+async def _create_staff(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await StaffDirectory(engine).create(STAFF_EMAIL, Role.AGENT, STAFF_PASSWORD)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 async def workers(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, str, str]]:
     if migrated_database_url.startswith("sqlite"):
         pytest.skip("several workers need PostgreSQL (TEST_DATABASE_URL)")
     data = await seed(migrated_database_url)
+    await _create_staff(migrated_database_url)
     patient = next(
         p for p in data.patients if p.portal_user_id and any(s.patient_id == p.id for s in data.statements)
     )
@@ -124,6 +139,45 @@ async def test_an_event_published_on_one_worker_reaches_a_stream_on_the_other_wi
         assert set(seen_on_b) == set(published_on_a)
         lags = [seen_on_b[i] - published_on_a[i] for i in published_on_a]
         assert max(lags) < 1.0, lags
+
+
+async def test_a_staff_reply_on_one_worker_reaches_the_patient_on_the_other_within_a_second(
+    workers: tuple[str, str, str],
+) -> None:
+    a, b, token = workers
+    patient = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=a, timeout=30) as on_a,
+        httpx.AsyncClient(base_url=b, timeout=30) as on_b,
+    ):
+        thread = (await on_b.post("/v1/portal/threads", headers=patient, json={})).json()["id"]
+        async with on_b.stream(
+            "POST", f"/v1/portal/threads/{thread}/messages", headers=patient, json={"text": "I want a person"}
+        ) as answer:
+            assert "handoff" in [event.event async for event in read_sse(answer)]
+        login = await on_a.post("/v1/console/tokens", json={"email": STAFF_EMAIL, "password": STAFF_PASSWORD})
+        staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        assert (await on_a.post(f"/v1/console/threads/{thread}/take-over", headers=staff)).status_code == 200
+
+        async with on_b.stream("GET", f"/v1/portal/threads/{thread}/events", headers=patient) as follow:
+            assert follow.status_code == 200
+            arrived = asyncio.create_task(_first_staff_message(follow))
+            await asyncio.sleep(0.3)  # the stream is subscribed on worker B
+            sent_at = time.perf_counter()
+            reply = await on_a.post(
+                f"/v1/console/threads/{thread}/reply", headers=staff, json={"text": "Hello, this is Dana."}
+            )
+            assert reply.status_code == 200
+            text, seen_at = await asyncio.wait_for(arrived, 5)
+    assert text == "Hello, this is Dana."
+    assert seen_at - sent_at < 1.0
+
+
+async def _first_staff_message(follow: httpx.Response) -> tuple[str, float]:
+    async for event in read_sse(follow, until=None):
+        if event.event == "staff_message":
+            return str(event.data["text"]), time.perf_counter()
+    raise AssertionError("the stream ended without the staff message")
 
 
 async def test_double_texting_across_workers_is_answered_in_order(workers: tuple[str, str, str]) -> None:

@@ -562,6 +562,12 @@ def discount_answer(balance_cents: int, pay_today_cents: int | None, lang: Langu
     )
 
 
+PLAN_DISPUTED = {
+    "en": "Your account has an open billing dispute, so I can't set up a payment plan until our team has "
+    "reviewed it. They'll contact you.",
+    "es": "Su cuenta tiene una disputa abierta, así que no puedo crear un plan de pagos hasta que nuestro "
+    "equipo la revise. Se comunicarán con usted.",
+}
 LINK_DISPUTED = {
     "en": "Your account has an open billing dispute, so I won't send a payment link until our team has "
     "reviewed it. They'll contact you.",

@@ -239,9 +239,20 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from agent.understanding.base import Understander
+    from api.container import build_understander
     from evals.run import main as eval_main
+    from tools.platforms.base import BillingPlatform
 
-    return eval_main(args.eval_args)
+    settings = Settings()
+    if not (settings.llm_base_url and (settings.llm_understanding_model or settings.llm_model)):
+        return eval_main(args.eval_args)
+
+    def factory(platform: BillingPlatform) -> Understander:
+        return build_understander(settings, platform)
+
+    # The factory is used by ``--engine llm`` only; the local engine ignores it.
+    return eval_main(args.eval_args, understander_factory=factory)
 
 
 def _passthrough(argv: list[str]) -> argparse.Namespace | None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.checkpoint import open_checkpointer
 from agent.service import BillingAgent
+from agent.understanding.base import Understander
 from agent.understanding.local import LocalUnderstander
 from api.settings import Settings
 from guardrails.audit import AuditTrail
@@ -42,6 +43,36 @@ def build_gateway(settings: Settings, engine: AsyncEngine) -> PaymentGateway:
     return SandboxGateway(engine, base_url=settings.public_base_url)
 
 
+def build_understander(settings: Settings, platform: BillingPlatform) -> Understander:
+    """The local engine; an ``LlmUnderstander`` over it when an OpenAI-compatible server and model are
+    configured (the client is built here, never at import time)."""
+    local = LocalUnderstander.default()
+    model_name = settings.llm_understanding_model or settings.llm_model
+    if not settings.llm_base_url or not model_name:
+        return local
+    from langchain_openai import ChatOpenAI
+
+    from agent.understanding.llm import CircuitBreaker, LlmUnderstander, platform_identifiers
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    model = ChatOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=key,
+        model=model_name,
+        timeout=settings.llm_timeout_s,
+        max_retries=0,  # a failure falls back to the local engine within the turn; no retry storms
+        max_completion_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+    return LlmUnderstander(
+        model,
+        local,
+        identifiers=platform_identifiers(platform),
+        timeout_s=settings.llm_timeout_s,
+        breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
+    )
+
+
 @asynccontextmanager
 async def open_agent(
     settings: Settings, engine: AsyncEngine, platform: BillingPlatform, gateway: PaymentGateway
@@ -56,7 +87,7 @@ async def open_agent(
             kb=kb,
             codebook=CodeBook.default(),
             policy=policy,
-            understander=LocalUnderstander.default(),
+            understander=build_understander(settings, platform),
             audit=AuditTrail(engine),
             checkpointer=saver,
         )

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent.understanding.base import Understander
 from evals.facts import PatientSnapshot, collect_snapshot, template_values
 from evals.judges import JudgeInput, OtherPatients, Verdict, judge
 from evals.metrics import Gate, Metrics, TrialOutcome, compute, gates, markdown, slowest
@@ -49,6 +50,7 @@ from tools.platforms.ledger import LedgerPlatform, PracticeData, bulk_load, migr
 from tools.platforms.models import Channel, Patient
 
 Engine = Literal["local", "llm"]
+UnderstanderFactory = Callable[[BillingPlatform], Understander]
 
 DEMO_PATIENTS = 200
 DEMO_SEED = 7
@@ -101,11 +103,18 @@ class Environment:
     policy: PracticePolicy
     engine: Engine
     fixture_templates: dict[str, Path] = field(default_factory=dict)
+    # Builds the understander for a trial's platform (the ``llm`` engine); None: the local engine.
+    understander_factory: UnderstanderFactory | None = None
     _references: dict[str, Projection] = field(default_factory=dict)
     _agent: Any = None
 
     @classmethod
-    async def create(cls, engine: Engine = "local", workdir: Path | None = None) -> Environment:
+    async def create(
+        cls,
+        engine: Engine = "local",
+        workdir: Path | None = None,
+        understander_factory: UnderstanderFactory | None = None,
+    ) -> Environment:
         generate, today = _demo()
         root = workdir or Path(tempfile.mkdtemp(prefix="billing-evals-"))
         template = root / "template.db"
@@ -121,7 +130,13 @@ class Environment:
                 _PROCESS_CACHE["template"] = built
             shutil.copyfile(built, template)
         return cls(
-            workdir=root, template=template, data=data, today=today, policy=default_policy(), engine=engine
+            workdir=root,
+            template=template,
+            data=data,
+            today=today,
+            policy=default_policy(),
+            engine=engine,
+            understander_factory=understander_factory,
         )
 
     def close(self) -> None:
@@ -201,6 +216,8 @@ class Environment:
             audit=AuditTrail(db, clock=lambda: now),
             clock=lambda: now,
         )
+        if self.understander_factory is not None:  # its patient look-ups must read this trial's ledger
+            agent.ports = dataclasses.replace(agent.ports, understander=self.understander_factory(platform))
         return agent
 
     def _base_agent(
@@ -216,17 +233,22 @@ class Environment:
         from tools.codebook import CodeBook
         from tools.kb import KnowledgeBase
 
-        if self.engine != "local":
+        if self.engine != "local" and self.understander_factory is None:
             raise EngineUnavailable(
-                "the llm engine needs an LLM understander, which this build does not have"
+                "the llm engine needs an LLM understander: pass understander_factory to run_suite"
             )
+        understander = (
+            self.understander_factory(platform)
+            if self.understander_factory is not None
+            else LocalUnderstander.default()
+        )
         self._agent = BillingAgent(
             platform=platform,
             gateway=gateway,
             kb=KnowledgeBase.default(),
             codebook=CodeBook.default(),
             policy=self.policy,
-            understander=LocalUnderstander.default(),
+            understander=understander,
             audit=AuditTrail(db, clock=lambda: now),
             checkpointer=InMemorySaver(),
             clock=lambda: now,
@@ -539,15 +561,21 @@ async def run_suite(
     *,
     workers: int = 1,
     concurrency: int = 4,
+    understander_factory: UnderstanderFactory | None = None,
 ) -> SuiteResult:
-    """Run ``trials`` trials of every task (of ``category`` when given), judge them and compute metrics."""
+    """Run ``trials`` trials of every task (of ``category`` when given), judge them and compute metrics.
+
+    ``understander_factory`` (one process only: it is not sent to worker processes) builds each trial's
+    understander from its platform."""
     if trials < 1:
         raise ValueError("trials must be at least 1")
+    if understander_factory is not None and workers > 1:
+        raise ValueError("an understander factory runs in one process: use workers=1")
     selected = [t for t in tasks if category is None or t.category == category]
     if not selected:
         raise ValueError(f"no tasks in category {category!r}")
     started = time.perf_counter()
-    env = await Environment.create(engine)
+    env = await Environment.create(engine, understander_factory=understander_factory)
     try:
         for task in selected:  # fail fast on a task whose patient or fixture cannot be resolved
             env.patient_for(task)
@@ -609,14 +637,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, understander_factory: UnderstanderFactory | None = None) -> int:
+    """``understander_factory`` (built by the composition root from the LLM settings) serves
+    ``--engine llm``, which then runs in one process."""
     args = parser().parse_args(argv)
     tasks = load_tasks(args.tasks)
     if args.split:
         tasks = [t for t in tasks if t.split == args.split]
+    llm = args.engine == "llm"
+    if llm and understander_factory is None:
+        print("--engine llm needs BILLING_LLM_BASE_URL and BILLING_LLM_MODEL", file=sys.stderr)
+        return 2
     result = asyncio.run(
         run_suite(
-            tasks, args.trials, args.seed, engine=args.engine, category=args.category, workers=args.workers
+            tasks,
+            args.trials,
+            args.seed,
+            engine=args.engine,
+            category=args.category,
+            workers=1 if llm else args.workers,
+            understander_factory=understander_factory if llm else None,
         )
     )
     report = result.markdown()

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 from agent.context import AgentContext
 from agent.state import AgentState, ChatLine, Language, Role, ToolCall
+from tools.platforms.base import BillingPlatform
+from tools.platforms.models import TicketReason, TicketStatus
 
 ArgValue = str | int | bool | None | list[str]
 
@@ -59,3 +61,16 @@ def reply(text: str, facts: list[list[str]], *, fallback: str | None = None, **e
 def dump(model: BaseModel) -> dict[str, Any]:
     """A ledger model as checkpoint-safe JSON data (computed fields are recomputed on load)."""
     return model.model_dump(mode="json", exclude_computed_fields=True)
+
+
+DISPUTE_REASONS = frozenset({TicketReason.DISPUTE_CHARGE, TicketReason.DISPUTE_ALREADY_PAID})
+
+
+async def account_disputed(state: AgentState, platform: BillingPlatform, pid: str) -> bool:
+    """An open dispute on the account (this thread's or a ticket not yet resolved) blocks every plan and
+    link. Checked from the platform in the write nodes themselves, so a misread message can never route
+    around it."""
+    if state.get("disputed"):
+        return True
+    tickets = await platform.list_tickets(pid)
+    return any(t.reason in DISPUTE_REASONS and t.status is not TicketStatus.RESOLVED for t in tickets)

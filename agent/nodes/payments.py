@@ -12,14 +12,21 @@ from langgraph.runtime import Runtime
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
-from agent.nodes.common import Update, call, ctx, entity_list, lang, patient_id, reply
+from agent.nodes.common import (
+    Update,
+    account_disputed,
+    call,
+    ctx,
+    entity_list,
+    lang,
+    patient_id,
+    reply,
+)
 from agent.state import AgentState, Language, LinkOffer
 from agent.understanding.base import Intent
 from guardrails.policy import prompt_pay_amount
 from tools.payments.base import LinkPurpose, LinkRequest
-from tools.platforms.models import InstallmentStatus, PlanStatus, StatementStatus, TicketReason, TicketStatus
-
-DISPUTE_REASONS = frozenset({TicketReason.DISPUTE_CHARGE, TicketReason.DISPUTE_ALREADY_PAID})
+from tools.platforms.models import InstallmentStatus, PlanStatus, StatementStatus
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,7 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
     pid = patient_id(state)
     language = lang(state)
     tools = [call("list_tickets"), call("list_payment_plans"), call("get_account_summary")]
-    tickets = await platform.list_tickets(pid)
-    if state.get("disputed") or any(
-        t.reason in DISPUTE_REASONS and t.status is not TicketStatus.RESOLVED for t in tickets
-    ):
+    if await account_disputed(state, platform, pid):
         return reply(
             T.LINK_DISPUTED[language], [], tools=tools, guard=[{"check": "dispute", "verdict": "no_link"}],
             link_offer=None, expecting=None,

@@ -17,7 +17,16 @@ from langgraph.types import interrupt
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
-from agent.nodes.common import Update, call, ctx, entity_list, lang, patient_id, reply
+from agent.nodes.common import (
+    Update,
+    account_disputed,
+    call,
+    ctx,
+    entity_list,
+    lang,
+    patient_id,
+    reply,
+)
 from agent.state import AgentState, Language, OfferOption, PendingOffer
 from agent.understanding.base import Intent
 from guardrails.policy import PlanOption, check_can_open_plan, check_plan, evaluate_counter, offer_plans
@@ -110,6 +119,9 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
     facts = FactSet()
 
     if pending is None:
+        tools.append(call("list_tickets"))
+        if await account_disputed(state, c.ports.platform, pid):
+            return reply(T.PLAN_DISPUTED[language], [], tools=tools, expecting=None)
         tools.append(call("get_account_summary"))
         summary = await c.ports.platform.get_account_summary(pid)
         plans = await c.ports.platform.list_payment_plans(pid)
@@ -237,6 +249,9 @@ async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
     summary = await c.ports.platform.get_account_summary(pid)
     key = plan_key(pid, pending["statement_ids"], offer)
     existing = [p for p in await c.ports.platform.list_payment_plans(pid) if p.idempotency_key == key]
+    if not existing and await account_disputed(state, c.ports.platform, pid):
+        tools.append(call("list_tickets"))
+        return reply(T.PLAN_DISPUTED[language], [], pending=None, expecting=None, consent=False, tools=tools)
     try:
         if not existing:
             if summary.balance_cents != pending["balance_cents"]:

@@ -97,6 +97,7 @@ async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Updat
             last_intent=last,
             previous_messages=previous,
             today=c.today(),
+            patient_id=state.get("patient_id"),
         ),
     )
     intent, confidence = _weigh(u, text)

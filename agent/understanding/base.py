@@ -86,6 +86,9 @@ class UnderstandingContext(_Frozen):
     previous_messages: tuple[str, ...] = ()
     # "Today" for dates written without a year and two-digit years; None means the system date.
     today: date | None = None
+    # The verified patient of the thread, if any: an engine that sends text off the machine uses it to
+    # find the patient's identifiers to withhold (the local engine ignores it).
+    patient_id: str | None = None
 
 
 class Understander(Protocol):

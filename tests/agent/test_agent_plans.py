@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent import templates as T
 from tests.agent.harness import Env
-from tools.platforms.models import PlanStatus
+from tools.platforms.models import PlanStatus, TicketPriority, TicketReason, TicketRequest
 
 
 async def _plan_patient(env: Env, *, above_ceiling: bool) -> tuple[str, int]:
@@ -132,3 +132,41 @@ async def test_staff_can_deny_a_plan(env: Env) -> None:
     message = await env.agent.resume_plan_decision("pl-6", approved=False, approver="staff.kim")
     assert message.text.startswith("Our billing staff couldn't approve")
     assert (await env.platform.list_payment_plans(pid))[0].status is PlanStatus.DENIED
+
+
+async def _open_dispute(env: Env, pid: str, thread: str) -> None:
+    await env.platform.create_ticket(
+        pid,
+        TicketRequest(
+            thread_id=thread,
+            statement_id=None,
+            reason=TicketReason.DISPUTE_CHARGE,
+            priority=TicketPriority.HIGH,
+            summary="patient disputes a charge",
+            transcript=(),
+            idempotency_key=f"dispute-{pid}-{thread}",
+        ),
+    )
+
+
+async def test_no_plan_is_offered_on_an_account_with_an_open_dispute(env: Env) -> None:
+    pid, _ = await _plan_patient(env, above_ceiling=False)
+    patient = await env.platform.get_patient(pid)
+    await _open_dispute(env, pid, "other-thread")
+    said = await env.say("pl-d1", "can I set up a payment plan?", patient)
+    assert said.text == T.PLAN_DISPUTED["en"]
+    assert (await env.agent.state("pl-d1")).get("pending") is None
+    assert await env.platform.list_payment_plans(pid) == []
+
+
+async def test_a_dispute_opened_after_the_offer_blocks_the_write_even_after_yes(env: Env) -> None:
+    """The write node checks the platform itself: a dispute opened elsewhere (another thread, staff)
+    between the offer and the patient's yes still stops the plan."""
+    pid, _ = await _plan_patient(env, above_ceiling=False)
+    patient = await env.platform.get_patient(pid)
+    await env.say("pl-d2", "can I set up a payment plan?", patient)
+    await env.say("pl-d2", "option 1", patient)
+    await _open_dispute(env, pid, "staff-console")
+    done = await env.say("pl-d2", "yes", patient)
+    assert done.text == T.PLAN_DISPUTED["en"]
+    assert await env.platform.list_payment_plans(pid) == []

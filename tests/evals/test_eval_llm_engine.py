@@ -1,0 +1,95 @@
+"""The whole eval suite run with the LLM understander against the scripted OpenAI-compatible server: the
+same gates pass as with the local engine, and no request the provider received holds an identifier of any
+demo patient."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_openai import ChatOpenAI
+
+from agent.understanding.base import UnderstandingContext
+from agent.understanding.llm import LlmUnderstander, platform_identifiers
+from agent.understanding.local import LocalUnderstander
+from evals.run import DEMO_PATIENTS, DEMO_SEED, SuiteResult, _demo, run_suite
+from evals.task import load_tasks
+from tests.support.openai_server import Reply, ScriptedOpenAI
+from tools.platforms.base import BillingPlatform
+
+pytestmark = pytest.mark.slow
+
+_LATEST = re.compile(r"Latest message:\n(.*)\Z", re.DOTALL)
+_ASKED = re.compile(r"The assistant last asked for: (\w+)\.")
+
+
+def _echo_local(body: dict[str, Any]) -> Reply:
+    """A stand-in model that reads the tokenized message as the local engine would."""
+    sent = body["messages"][-1]["content"]
+    match = _LATEST.search(sent)
+    assert match is not None, sent
+    text = match.group(1)
+    asked = _ASKED.search(sent)
+    context = UnderstandingContext(expecting=asked.group(1) if asked else None)
+    u = LocalUnderstander.default().understand_sync(text, context)
+    return Reply.json(
+        {
+            "intent": u.intent.value,
+            "confidence": u.confidence,
+            "frustration": u.frustration,
+            "entities": {
+                "month_counts": u.entities.month_counts,
+                "statement_refs": re.findall(r"\[STATEMENT_\d+\]", text),
+            },
+            "reason": "scripted",
+        },
+        prompt_tokens=len(sent) // 4,
+        completion_tokens=40,
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ScriptedOpenAI]:
+    with ScriptedOpenAI(fallback=_echo_local) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def suite(server: ScriptedOpenAI) -> SuiteResult:
+    model = ChatOpenAI(base_url=server.base_url, api_key="test", model="scripted", max_retries=0, timeout=10)
+
+    def factory(platform: BillingPlatform) -> LlmUnderstander:
+        return LlmUnderstander(
+            model, LocalUnderstander.default(), identifiers=platform_identifiers(platform), timeout_s=10
+        )
+
+    return asyncio.run(run_suite(load_tasks(), trials=1, seed=0, engine="llm", understander_factory=factory))
+
+
+def test_the_suite_passes_its_gates_through_the_model(suite: SuiteResult, server: ScriptedOpenAI) -> None:
+    assert [g.name for g in suite.gates if not g.passed] == []
+    assert len(server.requests) > 100  # the model was asked on most turns
+
+
+def test_no_demo_patient_identifier_in_any_request(suite: SuiteResult, server: ScriptedOpenAI) -> None:
+    generate, today = _demo()
+    data = generate(patients=DEMO_PATIENTS, seed=DEMO_SEED, today=today)
+    sent = "\n".join(r.text for r in server.requests)  # everything each request carried
+    values: set[str] = set()
+    for p in data.patients:
+        dob = p.date_of_birth
+        values |= {f"{p.first_name} {p.last_name}", p.last_name, p.address_line, p.zip_code, p.email or ""}
+        values |= {dob.isoformat(), f"{dob:%m/%d/%Y}", f"{dob.month}/{dob.day}/{dob.year}"}
+        values |= {f"{dob:%B} {dob.day}, {dob.year}"}
+        if p.phone:
+            values |= {p.phone, f"{p.phone[2:5]}-{p.phone[5:8]}-{p.phone[8:]}", f"({p.phone[2:5]})"}
+    values |= {c.member_id for c in data.coverages}
+    values |= {s.number for s in data.statements}
+    values |= {c.claim_number for c in data.claims}
+    found = sorted(
+        v for v in values - {""} if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", sent, re.IGNORECASE)
+    )
+    assert found == []

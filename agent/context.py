@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from agent.phrasing import Phraser
 from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy
@@ -41,6 +42,8 @@ class Ports:
     # before its checkpoint). The crash tests pass a callable that SIGKILLs the process. Always None in
     # production.
     after_side_effect: Callable[[str], None] | None = None
+    # Phrasing with a language model; None: the local templates are the reply.
+    phraser: Phraser | None = None
 
 
 @dataclass(frozen=True, slots=True)

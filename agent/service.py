@@ -48,6 +48,7 @@ from agent.events import (
 )
 from agent.graph import AgentGraph, compile_graph
 from agent.nodes.common import line
+from agent.phrasing import Phraser
 from agent.state import AgentState, ApprovalRequest
 from agent.state import Expecting as StateExpecting
 from agent.understanding.base import Understander
@@ -108,6 +109,7 @@ class BillingAgent:
         today: Callable[[], date] | None = None,
         after_side_effect: Callable[[str], None] | None = None,
         prune: bool = True,
+        phraser: Phraser | None = None,
     ) -> None:
         self.ports = Ports(
             platform=platform,
@@ -120,6 +122,7 @@ class BillingAgent:
             clock=clock or (lambda: datetime.now(UTC)),
             today=today,
             after_side_effect=after_side_effect,
+            phraser=phraser,
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = compile_graph(checkpointer)

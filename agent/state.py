@@ -152,6 +152,8 @@ class AgentState(TypedDict, total=False):
     reply: str
     fallback: str
     facts: list[list[str]]  # [kind, normalised value] pairs, see agent.facts
+    # Set (to the passages the reply quotes) when a phraser is configured and the reply may be phrased.
+    phrase_sources: list[str] | None
     scratch: dict[str, object] | None
     suggestions: list[str]
     handoff: Handoff | None

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from langchain_core.language_models import BaseChatModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.checkpoint import open_checkpointer
+from agent.phrasing import Phraser
 from agent.service import BillingAgent
 from agent.understanding.base import Understander
 from agent.understanding.local import LocalUnderstander
@@ -43,20 +45,12 @@ def build_gateway(settings: Settings, engine: AsyncEngine) -> PaymentGateway:
     return SandboxGateway(engine, base_url=settings.public_base_url)
 
 
-def build_understander(settings: Settings, platform: BillingPlatform) -> Understander:
-    """The local engine; an ``LlmUnderstander`` over it when an OpenAI-compatible server and model are
-    configured (the client is built here, never at import time)."""
-    local = LocalUnderstander.default()
-    model_name = settings.llm_understanding_model or settings.llm_model
-    if not settings.llm_base_url or not model_name:
-        return local
+def _chat_model(settings: Settings, base_url: str, model_name: str) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
-    from agent.understanding.llm import CircuitBreaker, LlmUnderstander, platform_identifiers
-
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
-    model = ChatOpenAI(
-        base_url=settings.llm_base_url,
+    return ChatOpenAI(
+        base_url=base_url,
         api_key=key,
         model=model_name,
         timeout=settings.llm_timeout_s,
@@ -64,9 +58,38 @@ def build_understander(settings: Settings, platform: BillingPlatform) -> Underst
         max_completion_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
     )
+
+
+def build_understander(settings: Settings, platform: BillingPlatform) -> Understander:
+    """The local engine; an ``LlmUnderstander`` over it when an OpenAI-compatible server and model are
+    configured (the client is built here, never at import time)."""
+    local = LocalUnderstander.default()
+    model_name = settings.llm_understanding_model or settings.llm_model
+    if not settings.llm_base_url or not model_name:
+        return local
+    from agent.understanding.llm import CircuitBreaker, LlmUnderstander, platform_identifiers
+
+    model = _chat_model(settings, settings.llm_base_url, model_name)
     return LlmUnderstander(
         model,
         local,
+        identifiers=platform_identifiers(platform),
+        timeout_s=settings.llm_timeout_s,
+        breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
+    )
+
+
+def build_phraser(settings: Settings, platform: BillingPlatform) -> Phraser | None:
+    """``None`` (the local templates phrase every reply) unless an OpenAI-compatible server and a model
+    are configured; then an ``LlmPhraser`` (the client is built here, never at import time)."""
+    model_name = settings.llm_phrasing_model or settings.llm_model
+    if not settings.llm_base_url or not model_name:
+        return None
+    from agent.llm_phrasing import LlmPhraser
+    from agent.understanding.llm import CircuitBreaker, platform_identifiers
+
+    return LlmPhraser(
+        _chat_model(settings, settings.llm_base_url, model_name),
         identifiers=platform_identifiers(platform),
         timeout_s=settings.llm_timeout_s,
         breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
@@ -90,4 +113,5 @@ async def open_agent(
             understander=build_understander(settings, platform),
             audit=AuditTrail(engine),
             checkpointer=saver,
+            phraser=build_phraser(settings, platform),
         )

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     # Used only when llm_base_url and llm_model are both set (the local engine otherwise).
     llm_understanding_model: str | None = None  # a separate model for understanding; default llm_model
+    llm_phrasing_model: str | None = None  # a separate model for phrasing replies; default llm_model
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_max_tokens: int = Field(default=400, ge=16)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)

@@ -29,12 +29,12 @@ async def answer_from_kb(state: AgentState, runtime: Runtime[AgentContext]) -> U
     best = passages[0]
     snippet = _first_sentences(best.text, 3)
     facts = FactSet().text(snippet)
-    return reply(
-        T.kb_answer(snippet, best.title, language),
-        facts.pairs(),
-        tools=tools,
-        reads=[f"kb:{best.doc_id}"],
+    update = reply(
+        T.kb_answer(snippet, best.title, language), facts.pairs(), tools=tools, reads=[f"kb:{best.doc_id}"]
     )
+    if c.ports.phraser is not None:
+        update["phrase_sources"] = [snippet]
+    return update
 
 
 async def clarify(state: AgentState, runtime: Runtime[AgentContext]) -> Update:

@@ -3,6 +3,10 @@ advice, SMS length, streaming of the approved reply)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
@@ -11,15 +15,21 @@ from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.common import Update, ctx, lang, line
+from agent.phrasing import PhrasingFailed, has_placeholder
 from agent.state import WINDOW, AgentState, GuardDecision
 from guardrails.compliance import fit_sms, strip_advice
-from guardrails.grounding import check
+from guardrails.grounding import Mention, check, extract_mention_spans
 from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_input
 from tools.platforms.models import Channel
 
 # A patient line kept in the checkpoint window is truncated; the full text is on the platform.
 WINDOW_LINE_CHARS = 500
 MAX_INPUT_CHARS = 2000
+# A phrased reply is released to the patient this many characters behind what the model has written: any
+# figure the grounding check reads is shorter, so every figure in released text has been seen whole.
+HOLD_CHARS = 40
+
+log = logging.getLogger(__name__)
 
 
 class ThreadPatientMismatch(PermissionError):
@@ -68,6 +78,8 @@ async def guard_in(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
         held = [*list(state.get("held_lines") or []), line("patient", text[:WINDOW_LINE_CHARS], now)]
         update["held_lines"] = held[-WINDOW:]
 
+    if state.get("phrase_sources") is not None:
+        update["phrase_sources"] = None
     if state.get("mode") == "human":
         return update  # the relay stores the message; the bot stays silent
 
@@ -122,6 +134,22 @@ async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update
         return {"reply": ""}
     facts = FactSet(state.get("facts") or [])
     decisions: list[GuardDecision] = []
+    writer = get_stream_writer()
+    released = 0
+    if (
+        c.ports.phraser is not None
+        and state.get("phrase_sources") is not None
+        and not preface
+        and c.channel is not Channel.SMS
+    ):
+        phrased, verdict, released = await _phrase(state, c, facts, writer)
+        decisions.append({"check": "phrasing", "verdict": verdict})
+        if phrased is not None:
+            return {
+                "reply": phrased,
+                "guard": decisions,
+                "messages": [line("bot", phrased[:WINDOW_LINE_CHARS], c.now())],
+            }
     text = f"{preface} {body}".strip()
     if _safe_text(text, facts):
         decisions.append({"check": "grounding", "verdict": "ok"})
@@ -142,12 +170,85 @@ async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update
         if fitted != text:
             decisions.append({"check": "sms_segments", "verdict": "shortened"})
             text = fitted
-    writer = get_stream_writer()
-    words = text.split(" ")
-    for i, word in enumerate(words):
-        writer({"token": word if i == len(words) - 1 else word + " "})
+    if not released:  # after a partly released phrasing, the final message replaces what was shown
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            writer({"token": word if i == len(words) - 1 else word + " "})
     return {
         "reply": text,
         "guard": decisions,
         "messages": [line("bot", text[:WINDOW_LINE_CHARS], c.now())],
     }
+
+
+def _unverified(text: str, facts: FactSet, settled: int) -> list[Mention]:
+    """The figures in ``text`` that end before ``settled`` (they can no longer grow) and are not facts."""
+    return [m for _, end, m in extract_mention_spans(text) if end <= settled and not facts.facts.allows(m)]
+
+
+def _release_point(text: str, released: int) -> int:
+    """How far ``text`` may be shown: ``HOLD_CHARS`` behind its end, at a space, never inside a figure."""
+    cut = text.rfind(" ", released, max(released, len(text) - HOLD_CHARS) + 1)
+    if cut <= released:
+        return released
+    for start, end, _ in extract_mention_spans(text):
+        if start < cut < end:
+            cut = start
+    return cut if cut > released else released
+
+
+async def _phrase(
+    state: AgentState, c: AgentContext, facts: FactSet, writer: Callable[[Any], None]
+) -> tuple[str | None, str, int]:
+    """The model's phrasing of the reply, streamed as it is verified: ``(text or None, verdict, number
+    of characters already shown)``. ``None``: the template answers (a failure, or a figure, placeholder
+    or advice that is not in the turn's facts)."""
+    phraser = c.ports.phraser
+    assert phraser is not None
+    buf = ""
+    released = 0
+    rejected: list[Mention] = []
+
+    def emit(chunk: str) -> bool:
+        nonlocal buf, released
+        buf = buf + chunk if released else (buf + chunk).lstrip()
+        settled = len(buf) - HOLD_CHARS
+        bad = _unverified(buf, facts, settled)
+        if bad:
+            rejected.extend(bad)
+            return False
+        cut = _release_point(buf, released)
+        if cut > released:
+            if has_placeholder(buf[:cut]):
+                return False
+            writer({"token": buf[released:cut]})
+            released = cut
+        return True
+
+    try:
+        await phraser.phrase(
+            state.get("reply") or "",
+            state.get("phrase_sources") or [],
+            lang(state),
+            state.get("patient_id"),
+            emit,
+        )
+    except PhrasingFailed as failed:
+        log.info("agent.phrasing.fallback", extra={"thread_id": c.thread_id, "reason": failed.reason})
+        return None, f"fallback_{failed.reason}", released
+    final = buf.strip()
+    if not rejected:
+        rejected = check(final, facts.facts).ungrounded
+    if rejected or has_placeholder(final) or strip_advice(final) != final or not final:
+        await c.ports.audit.append(
+            "llm.phrasing.replaced",
+            {"ungrounded": len(rejected), "kinds": [str(k) for k in sorted({m.kind for m in rejected})]},
+            thread_id=c.thread_id,
+            patient_id=state.get("patient_id"),
+        )
+        log.info("agent.phrasing.replaced", extra={"thread_id": c.thread_id, "ungrounded": len(rejected)})
+        return None, "replaced_with_template", released
+    tail = final[released:]
+    if tail:
+        writer({"token": tail})
+    return final, "ok", len(final)

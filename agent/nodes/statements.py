@@ -251,6 +251,8 @@ async def explain(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
     if state.get("pending") is not None and intent not in (Intent.PAYMENT_PLAN,):
         parts.append(T.RETURN_TO_OFFER[language])  # a digression: the offer is still open
     text = " ".join(parts)
+    if c.ports.phraser is not None:
+        extra["phrase_sources"] = []  # the code book meanings it quotes are in the text itself
     return reply(text, facts.pairs(), **extra)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -138,3 +138,58 @@ async def upgrade_head(url: str, script_location: Path) -> None:
             )
     finally:
         await engine.dispose()
+
+
+def run_alembic_environment(table_modules: frozenset[str], version_table: str = "alembic_version") -> None:
+    """The body of an ``env.py``: migrate the tables defined in ``table_modules`` only.
+
+    ``Base.metadata`` is shared by the ledger's history and the service's own, which keep separate
+    version tables; each environment filters autogenerate to its own tables. Run programmatically
+    (``upgrade_head``) an open sync-facade connection comes in ``config.attributes["connection"]``;
+    from the command line ``sqlalchemy.url`` is used with a sync driver.
+    """
+    from alembic import context
+    from alembic.autogenerate.api import AutogenContext
+    from sqlalchemy import create_engine as create_sync_engine
+
+    tables = frozenset(
+        str(mapper.class_.__tablename__)
+        for mapper in Base.registry.mappers
+        if mapper.class_.__module__ in table_modules
+    )
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table":
+            return name in tables
+        table = getattr(obj, "table", None)
+        return table is None or table.name in tables
+
+    def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+        """Render ``UTCDateTime`` as its plain SQL type: migrations never import app code."""
+        if type_ == "type" and isinstance(obj, UTCDateTime):
+            return "sa.DateTime(timezone=True)"
+        return False
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            version_table=version_table,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+            render_item=render_item,
+            include_object=include_object,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    given = context.config.attributes.get("connection")
+    if isinstance(given, Connection):
+        run(given)
+        return
+    url = make_url(context.config.get_main_option("sqlalchemy.url") or "")
+    driver = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    engine = create_sync_engine(url.set(drivername=driver))
+    with engine.begin() as connection:
+        run(connection)
+    engine.dispose()

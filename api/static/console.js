@@ -202,7 +202,10 @@
       t.holder ? "held by " + (t.holder_email || t.holder) : "mode " + t.mode,
     ].filter(Boolean).join(" · ");
     const mine = state.staff && t.holder === "staff:" + state.staff.id;
-    $("take-over").disabled = t.holder !== null;
+    const takeOver = $("take-over");
+    takeOver.hidden = mine;
+    takeOver.disabled = t.holder !== null;
+    takeOver.textContent = t.holder && !mine ? "Held by " + (t.holder_email || t.holder) : "Take over";
     $("resolve").disabled = !t.escalated_at;
     document.querySelectorAll("#reply-form button, #reply-form textarea, #handback-form button, #handback-form input")
       .forEach((n) => { n.disabled = !mine; });

@@ -135,6 +135,7 @@ def test_patient_chats_asks_for_a_person_and_staff_take_over_reply_and_hand_back
     expect(staff.locator("#status")).to_contain_text("You took the thread over.")
     expect(panel).to_contain_text("A member of the billing team has joined the conversation.")
     expect(patient.locator(".pba-mode")).to_have_text("You are chatting with a member of the billing team.")
+    expect(staff.locator("#take-over")).to_be_hidden()  # the holder is not offered a take-over again
     staff.screenshot(path=str(artifacts / "04-console-thread-taken-over.png"))
 
     # --- the staff reply reaches the patient live
@@ -155,6 +156,7 @@ def test_patient_chats_asks_for_a_person_and_staff_take_over_reply_and_hand_back
     expect(staff.locator("#status")).to_contain_text("Handed back to the bot.")
     expect(panel).to_contain_text("You are back with the automated assistant.")
     expect(patient.locator(".pba-mode")).to_be_hidden()
+    expect(staff.get_by_role("button", name="Take over")).to_be_enabled()
     staff.screenshot(path=str(artifacts / "06-console-handed-back.png"))
 
     message.fill("What is my balance now?")

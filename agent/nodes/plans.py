@@ -182,10 +182,15 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
         return reply(T.CANCELLED[language], [], pending=None, expecting=None, tools=tools)
 
-    if pending["stage"] == "consent" and intent is Intent.AFFIRM and pending["chosen"] is not None:
+    chosen = _pick(state, pending)
+    if (
+        pending["stage"] == "consent"
+        and intent is Intent.AFFIRM
+        and pending["chosen"] is not None
+        and chosen in (None, pending["chosen"])  # "option 3" after terms for option 1 is a new choice
+    ):
         return {"consent": True, "tools": tools}
 
-    chosen = _pick(state, pending)
     terms = _terms(state)
     if chosen is None and terms is not None:
         monthly, months = terms
@@ -206,6 +211,9 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
     if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
         chosen = 0
     if chosen is None:
+        # Nothing chosen this turn: whatever was awaiting consent is withdrawn, so a later "yes" (or an
+        # option number read as one) can never consent to terms the patient moved away from.
+        pending = {**pending, "stage": "choose", "chosen": None}
         _offer_facts(facts, balance, pending["options"])
         text = (
             T.PLAN_WHICH[language]

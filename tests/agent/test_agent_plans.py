@@ -170,3 +170,27 @@ async def test_a_dispute_opened_after_the_offer_blocks_the_write_even_after_yes(
     done = await env.say("pl-d2", "yes", patient)
     assert done.text == T.PLAN_DISPUTED["en"]
     assert await env.platform.list_payment_plans(pid) == []
+
+
+async def test_changing_the_choice_at_consent_never_creates_the_first_choice(env: Env) -> None:
+    """Found by the blind eval split: terms for option 1 were still awaiting consent after the patient
+    moved away from them, and the next option number was taken as the "yes"."""
+    pid, _ = await _plan_patient(env, above_ceiling=False)
+    patient = await env.platform.get_patient(pid)
+    await env.say("pl-9", "can I set up a payment plan?", patient)
+    options = (await env.agent.state("pl-9")).get("pending")
+    assert options is not None and len(options["options"]) >= 2
+    first, last = options["options"][0], options["options"][-1]
+    await env.say("pl-9", "option 1", patient)
+    moved = await env.say("pl-9", "hmm no, I meant the option with the smallest payment", patient)
+    assert moved.message is not None and "created_plan" not in moved.message.actions
+    switched = await env.say("pl-9", f"option {len(options['options'])}", patient)
+    assert switched.message is not None
+    assert "created_plan" not in switched.message.actions  # new terms are stated and need their own yes
+    assert switched.message.expecting == "consent"
+    assert last["label"] in switched.text and first["label"] not in switched.text
+    assert await env.platform.list_payment_plans(pid) == []
+    done = await env.say("pl-9", "yes", patient)
+    assert done.message is not None and "created_plan" in done.message.actions
+    [plan] = await env.platform.list_payment_plans(pid)
+    assert (plan.months, plan.installment_cents) == (last["months"], last["installment_cents"])

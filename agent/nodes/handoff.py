@@ -108,7 +108,7 @@ async def escalate_ticket(state: AgentState, runtime: Runtime[AgentContext]) -> 
     when = T.when_next_open(hours, c.now(), language)
     disputed = reason in (TicketReason.DISPUTE_CHARGE, TicketReason.DISPUTE_ALREADY_PAID)
     return reply(
-        T.handed_off(ticket.id, when, hours.phone, language),
+        T.handed_off(ticket.reference, when, hours.phone, language),
         [],
         mode="human",
         pending=None,

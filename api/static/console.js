@@ -188,7 +188,7 @@
       money(c.billed_cents) + ", paid " + money(c.paid_cents) +
       (c.denial_codes.length ? " (codes " + c.denial_codes.map((d) => d.group_code + "-" + d.carc).join(", ") + ")" : ""));
     simple("Payment plans", p.plans, (pl) => money(pl.total_cents) + " over " + pl.months + " months: " + pl.status);
-    simple("Tickets", p.tickets, (t) => when(t.created_at) + " " + t.reason.replace(/_/g, " ") + " (" +
+    simple("Tickets", p.tickets, (t) => when(t.created_at) + " " + t.reference + " " + t.reason.replace(/_/g, " ") + " (" +
       t.priority + "): " + t.status);
   }
 
@@ -198,7 +198,7 @@
     $("thread-title").textContent = "Thread " + t.id.slice(0, 12) + " · " + t.channel;
     $("thread-meta").textContent = [
       t.escalation_reason ? "Escalated: " + t.escalation_reason.replace(/_/g, " ") + " (" + t.escalation_priority + ")" : "Not escalated",
-      d.ticket ? "ticket " + d.ticket.status + (d.ticket.summary ? " — " + d.ticket.summary : "") : "",
+      d.ticket ? "ticket " + d.ticket.reference + " " + d.ticket.status + (d.ticket.summary ? " — " + d.ticket.summary : "") : "",
       t.holder ? "held by " + (t.holder_email || t.holder) : "mode " + t.mode,
     ].filter(Boolean).join(" · ");
     const mine = state.staff && t.holder === "staff:" + state.staff.id;

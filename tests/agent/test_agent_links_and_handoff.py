@@ -78,6 +78,11 @@ async def test_request_human_ticket_human_mode_and_hand_back(env: Env) -> None:
     assert ticket.statement_id == state.get("statement_id")
     assert ticket.thread_id == "h-1"
     assert any("explain my statement" in line.text for line in ticket.transcript)
+    # the patient gets a reference they can read back over the phone, not our internal id
+    assert f"(reference {ticket.reference})" in said.text
+    assert ticket.id not in said.text
+    assert len(ticket.reference) == 8
+    assert ticket.id.removeprefix("tkt_").upper().startswith(ticket.reference)
     silent = await env.say("h-1", "hello? anyone there?", patient)
     assert silent.message is None  # the bot stays silent in human mode
     comms = await env.platform.list_communications(patient.id, "h-1", 50)

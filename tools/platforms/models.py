@@ -395,6 +395,15 @@ class Ticket(_Model):
     created_at: datetime
     idempotency_key: str
 
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented pattern
+    @property
+    def reference(self) -> str:
+        """What the patient is told and can read back over the phone: a platform's own short id as it is,
+        ours (``tkt_<32 hex>``) as its first 8 hex digits in capitals. Staff see it beside the ticket."""
+        if len(self.id) <= 12:
+            return self.id
+        return self.id.rsplit("_", 1)[-1][:8].upper()
+
 
 class CommunicationIn(_Model):
     thread_id: str

@@ -85,6 +85,15 @@ class ThreadNotFound(BillingError):
     code = "thread_not_found"
 
 
+class _Final:
+    """Receives the state a run ended with (``_run`` is a generator, so it cannot return it)."""
+
+    values: AgentState
+
+    def __init__(self) -> None:
+        self.values = cast(AgentState, {})
+
+
 def approval_thread_id(thread_id: str) -> str:
     return f"{thread_id}:approval"
 
@@ -174,9 +183,10 @@ class BillingAgent:
                 ),
             )
         durability: Durability = "exit" if values.get("mode") == "human" else "sync"
-        async for event in self._run({"text": text}, config, context, durability):
+        ran = _Final()
+        async for event in self._run({"text": text}, config, context, durability, ran):
             yield event
-        final = cast(AgentState, (await self.graph.aget_state(config)).values)
+        final = ran.values
         await self._open_approval(thread_id, final, context)
         if self._prune:
             await prune_thread(self.checkpointer, thread_id)
@@ -206,10 +216,10 @@ class BillingAgent:
             verified_patient_id=values.get("patient_id") if values.get("identity") == "verified" else None,
             phone=phone,
         )
-        async for event in self._run(None, config, context, "sync"):
+        ran = _Final()
+        async for event in self._run(None, config, context, "sync", ran):
             yield event
-        final = cast(AgentState, (await self.graph.aget_state(config)).values)
-        await self._open_approval(thread_id, final, context)
+        await self._open_approval(thread_id, ran.values, context)
         if self._prune:
             await prune_thread(self.checkpointer, thread_id)
 
@@ -219,13 +229,24 @@ class BillingAgent:
         config: RunnableConfig,
         context: AgentContext,
         durability: Durability,
+        final: _Final | None = None,
     ) -> AsyncIterator[AgentEvent]:
+        # The run's last "values" chunk is the state it checkpointed last: no re-read (and deserialisation)
+        # of the checkpoint after the run.
+        last: dict[str, Any] | None = None
         async for mode, chunk in self.graph.astream(
-            payload, config, context=context, stream_mode=["custom", "updates"], durability=durability
+            payload, config, context=context, stream_mode=["custom", "values"], durability=durability
         ):
-            if mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
+            if mode == "values" and isinstance(chunk, dict):
+                last = chunk
+            elif mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
                 yield TokenEvent(text=str(chunk["token"]))
-        values = cast(AgentState, (await self.graph.aget_state(config)).values)
+        if last is None:  # nothing ran (no input and nothing left to do)
+            values = cast(AgentState, (await self.graph.aget_state(config)).values)
+        else:
+            values = cast(AgentState, {k: v for k, v in last.items() if k != "__interrupt__"})
+        if final is not None:
+            final.values = values
         reply = values.get("reply") or ""
         if reply and values.get("approval") is None:
             expecting = values.get("expecting")

@@ -11,6 +11,8 @@ _REPEATS = re.compile(r"(\w)\1{2,}")
 
 def fold_accents(text: str) -> str:
     """Drop diacritics: "olvídalo" -> "olvidalo", "mañana" -> "manana"."""
+    if text.isascii():  # most messages: NFKD leaves ASCII as it is and it has no combining marks
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

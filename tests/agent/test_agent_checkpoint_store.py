@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
+import aiosqlite
 import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
+from agent.context import AgentContext
+from agent.state import AgentState, ApprovalRequest
 from tests.agent.harness import Env
+from tools.platforms.models import Channel
 
 
 @pytest.mark.postgres
@@ -40,3 +47,95 @@ async def test_sqlite_checkpointer_by_url_and_by_path(env: Env, tmp_path: object
         await env.say("u-1", "hi", patient, agent=env.make_agent(saver))
     async with open_checkpointer(path) as saver:
         assert (await env.make_agent(saver).state("u-1")).get("turn") == 1
+
+
+def _newest(thread: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+
+
+async def _rows(path: Path, thread: str) -> tuple[int, int]:
+    async with aiosqlite.connect(path) as conn:
+        counts = []
+        for table in ("checkpoints", "writes"):
+            async with conn.execute(f"SELECT COUNT(*) FROM {table} WHERE thread_id = ?", (thread,)) as cur:
+                row = await cur.fetchone()
+                counts.append(int(row[0]) if row else 0)
+    return counts[0], counts[1]
+
+
+async def test_sqlite_store_is_interchangeable_with_the_library_saver(env: Env, tmp_path: Path) -> None:
+    """Our one-trip SQLite saver writes exactly what ``AsyncSqliteSaver`` reads, and the reverse: a store
+    made before it (or by the library) keeps working, turn after turn, in both directions."""
+    patient = env.patient("copay_only")
+    path = tmp_path / "mixed.db"
+    async with open_checkpointer(str(path)) as ours:
+        await env.say("x-1", "what is my balance?", patient, agent=env.make_agent(ours))
+        mine = await ours.aget_tuple(_newest("x-1"))
+    assert mine is not None
+    async with aiosqlite.connect(path) as conn:
+        library = AsyncSqliteSaver(conn)
+        theirs = await library.aget_tuple(_newest("x-1"))
+        assert theirs is not None
+        assert (theirs.config, theirs.checkpoint, theirs.metadata) == (
+            mine.config,
+            mine.checkpoint,
+            mine.metadata,
+        )
+        assert theirs.parent_config == mine.parent_config
+        assert theirs.pending_writes == mine.pending_writes
+        said = await env.say("x-1", "can you explain my statement?", patient, agent=env.make_agent(library))
+        assert said.message is not None
+        assert said.message.intent == "explain_statement"
+        written_by_library = await library.aget_tuple(_newest("x-1"))
+    async with open_checkpointer(str(path)) as ours:
+        back = await ours.aget_tuple(_newest("x-1"))
+        assert back is not None
+        assert written_by_library is not None
+        assert (back.config, back.checkpoint) == (written_by_library.config, written_by_library.checkpoint)
+        state = await env.make_agent(ours).state("x-1")
+        assert state.get("turn") == 2
+        assert [m["role"] for m in state.get("messages") or []] == ["patient", "bot", "patient", "bot"]
+    # Both savers pruned after their turn: one checkpoint is left, with no writes of older ones.
+    checkpoints, _ = await _rows(path, "x-1")
+    assert checkpoints == 1
+
+
+async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: Env) -> None:
+    """A thread waiting on an interrupt (the staff approval) keeps its pending writes through pruning
+    and resumes from them; every older checkpoint and write is gone."""
+    thread = "pr-1:approval"
+    pid = env.patient("copay_only").id
+    waiting: ApprovalRequest = {
+        "conversation_thread_id": "pr-1",
+        "patient_id": pid,
+        "plan_id": "plan-none",
+        "total_cents": 120_000,
+        "months": 6,
+        "installment_cents": 20_000,
+        "channel": "portal",
+        "language": "en",
+    }
+    config: RunnableConfig = {"configurable": {"thread_id": thread}}
+    graph = env.agent.graph
+    context = AgentContext(
+        ports=env.agent.ports, thread_id="pr-1", channel=Channel.PORTAL, verified_patient_id=pid
+    )
+    start: AgentState = {
+        "approval": waiting,
+        "approval_outcome": None,
+        "patient_id": pid,
+        "identity": "verified",
+    }
+    async for _ in graph.astream(start, config, context=context, durability="sync"):
+        pass
+    before = await _rows(env.checkpoint_path, thread)
+    assert before[0] > 1  # input, the step before the interrupt, ...
+    await prune_thread(env.checkpointer, thread)
+    checkpoints, writes = await _rows(env.checkpoint_path, thread)
+    assert checkpoints == 1
+    assert writes >= 1  # the interrupt itself is a pending write of the newest checkpoint
+    assert await env.agent.pending_approval("pr-1") == waiting
+    # Pruning again changes nothing, and a thread with no checkpoint is left alone.
+    await prune_thread(env.checkpointer, thread)
+    assert await _rows(env.checkpoint_path, thread) == (checkpoints, writes)
+    await prune_thread(env.checkpointer, "no-such-thread")

@@ -251,6 +251,13 @@ async def test_account_summary(subject: Subject) -> None:
     assert not (await subject.platform.get_account_summary("p0")).has_active_plan
 
 
+async def test_account_summary_flags_a_defaulted_plan(subject: Subject) -> None:
+    await subject.platform.set_plan_status("p1", "plan-p1", PlanStatus.DEFAULTED, None)
+    summary = await subject.platform.get_account_summary("p1")
+    assert summary.has_defaulted_plan
+    assert not summary.has_active_plan
+
+
 @pytest.mark.parametrize(
     "read",
     [
@@ -266,6 +273,20 @@ async def test_account_summary(subject: Subject) -> None:
 async def test_patient_reads_of_unknown_patient(subject: Subject, read: str) -> None:
     with pytest.raises(PatientNotFound):
         await getattr(subject.platform, read)("nobody")
+
+
+async def test_statement_and_transcript_reads_of_unknown_patient(subject: Subject) -> None:
+    platform = subject.platform
+    with pytest.raises(PatientNotFound):
+        await platform.get_statement("nobody", "st-p0-0")
+    with pytest.raises(PatientNotFound):
+        await platform.find_statement_by_number("nobody", "S00000-0")
+    with pytest.raises(PatientNotFound):
+        await platform.list_communications("nobody", None, 10)
+    # A known patient with nothing to show gets an empty answer, not an error.
+    assert await platform.list_communications("p0", "no-such-thread", 10) == []
+    with pytest.raises(StatementNotFound):
+        await platform.get_statement("p0", "st-missing")
 
 
 # ---------------------------------------------------------------------- isolation

@@ -54,6 +54,18 @@ def _standard(f: dict[str, Any]) -> list[str]:
     for name, cell in rows:
         lines.append(name.ljust(width) + "".join(cell(f["sides"][key]).rjust(col) for key, _ in sides))
     lines.append("ratios (p50): " + ", ".join(f"{k} {_n(v, 2)}x" for k, v in f["ratios"].items()))
+    breakdown = f["sides"].get("http", {}).get("cpu_breakdown")
+    if breakdown:
+        lines.append(
+            "HTTP CPU s per turn by process: "
+            + ", ".join(
+                f"{k.removesuffix('_cpu_s_per_turn')} {_n(v, 4)}"
+                for k, v in breakdown.items()
+                if k != "machine_busy_cores"
+            )
+            + f"; machine busy cores (all processes) {_n(breakdown['machine_busy_cores'], 2)}"
+            + f" of {f['machine']['cpus']}"
+        )
     for key, label in sides:
         for sample in f["sides"][key]["error_samples"]:
             lines.append(f"{label} error: {sample}")

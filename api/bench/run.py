@@ -24,7 +24,16 @@ from agent.service import BillingAgent
 from api.bench.floor import Floor
 from api.bench.mix import GROWTH_SCRIPT, Conversation, conversations
 from api.bench.stack import Backend, ClientProcess, Server, Store, seed, temp_store
-from api.bench.stats import Quantiles, own_peak_rss_mb, own_rss_mb, tree_cpu_seconds, tree_peak_rss_mb
+from api.bench.stats import (
+    CpuSnapshot,
+    Quantiles,
+    named_pids,
+    own_peak_rss_mb,
+    own_rss_mb,
+    process_tree,
+    tree_cpu_seconds,
+    tree_peak_rss_mb,
+)
 from api.container import build_gateway, open_agent
 from api.settings import Settings
 from tools.db import create_engine
@@ -67,6 +76,14 @@ class Side:
     threads: list[str] = field(default_factory=list)
     peak_rss_mb: float | None = None
     checkpoint_bytes: float | None = None
+    # HTTP: CPU seconds of each process group during the side's rounds (server, client, PostgreSQL,
+    # the bench itself) and busy cores x seconds of the whole machine
+    breakdown: dict[str, float] = field(default_factory=dict)
+
+    def add_breakdown(self, seconds: dict[str, float], wall_s: float) -> None:
+        for name, value in seconds.items():
+            weight = wall_s if name == "machine_busy_cores" else 1.0
+            self.breakdown[name] = self.breakdown.get(name, 0.0) + value * weight
 
     def add_cpu(self, seconds: float | None) -> None:
         self.cpu_s = None if seconds is None or self.cpu_s is None else self.cpu_s + seconds
@@ -84,7 +101,18 @@ class Side:
             "cpu_s_per_turn": self.cpu_s / turns if self.cpu_s is not None and turns else None,
             "peak_rss_mb": self.peak_rss_mb,
             "checkpoint_bytes_per_thread": self.checkpoint_bytes,
+            **({"cpu_breakdown": self._breakdown(turns)} if self.breakdown else {}),
         }
+
+    def _breakdown(self, turns: int) -> dict[str, float | None]:
+        out: dict[str, float | None] = {
+            f"{name}_cpu_s_per_turn": value / turns if turns else None
+            for name, value in self.breakdown.items()
+            if name != "machine_busy_cores"
+        }
+        busy = self.breakdown.get("machine_busy_cores")
+        out["machine_busy_cores"] = busy / self.wall_s if busy is not None and self.wall_s > 0 else None
+        return out
 
 
 class Script:
@@ -238,10 +266,20 @@ async def standard(options: Options, folder: Path) -> dict[str, Any]:
         async def run_http(n: int) -> None:
             assert server is not None
             assert client is not None
+            groups = {
+                "server": process_tree(server.process.pid),
+                "client": [client.process.pid],
+                "postgres": named_pids("postgres") if options.backend == "postgres" else [],
+                "bench": [os.getpid()],
+            }
+            snapshot = CpuSnapshot.take(groups)
             cpu = tree_cpu_seconds(server.process.pid)
             answer = json.loads(await client.round(n))
             after = tree_cpu_seconds(server.process.pid)
             http.add_cpu(None if cpu is None or after is None else after - cpu)
+            later = CpuSnapshot.take(groups)
+            if snapshot is not None and later is not None:
+                http.add_breakdown(later.since(snapshot), answer["wall_s"])
             http.first_ms += answer["first_ms"]
             http.done_ms += answer["done_ms"]
             http.errors += answer["errors"]

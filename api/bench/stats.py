@@ -108,3 +108,60 @@ def tree_peak_rss_mb(pid: int) -> float | None:
     peaks = [_status_kb(p, "VmHWM") for p in process_tree(pid)]
     known = [p for p in peaks if p is not None]
     return sum(known) / 1024 if known else None
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def named_pids(prefix: str) -> list[int]:
+    """Processes whose command name starts with ``prefix`` (e.g. PostgreSQL's backends), any user."""
+    out: list[int] = []
+    for entry in PROC.iterdir() if PROC.exists() else ():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith(prefix):
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU ticks of the processes of a phase, grouped, and of the whole machine (``/proc/stat``)."""
+
+    groups: dict[str, dict[int, int]]
+    machine_busy: int
+    machine_total: int
+
+    @classmethod
+    def take(cls, groups: dict[str, list[int]]) -> CpuSnapshot | None:
+        try:
+            first = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+        except OSError:
+            return None
+        ticks = [int(v) for v in first]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        taken = {
+            name: {p: t for p in pids if (t := _cpu_ticks(p)) is not None} for name, pids in groups.items()
+        }
+        return cls(taken, sum(ticks) - idle, sum(ticks))
+
+    def since(self, before: CpuSnapshot) -> dict[str, float]:
+        """CPU seconds per group between ``before`` and this snapshot (a process that started meanwhile
+        counts from 0; one that ended is missing: an undercount), plus ``machine_busy_cores``: the
+        average number of busy cores of the whole machine (every process, other users' included)."""
+        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        out: dict[str, float] = {}
+        for name, now in self.groups.items():
+            then = before.groups.get(name, {})
+            out[name] = sum(t - then.get(p, 0) for p, t in now.items()) / hz
+        total = self.machine_total - before.machine_total
+        cpus = os.cpu_count() or 1
+        out["machine_busy_cores"] = cpus * (self.machine_busy - before.machine_busy) / total if total else 0.0
+        return out

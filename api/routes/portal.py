@@ -11,8 +11,11 @@ with the event's fields plus ``turn_id``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,9 +39,42 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     }
 }
 PING_SECONDS = 15
+IDENTITY_TTL_S = 30.0
+IDENTITY_MAX = 10_000
 
 
 # --------------------------------------------------------------------------- dependencies
+
+
+class IdentityCache:
+    """Portal identity -> patient, kept ``IDENTITY_TTL_S`` seconds (per process, at most
+    ``IDENTITY_MAX`` entries): every request of a chat carries the same session, and the look-up was
+    the largest part of posting a message. A portal identity unlinked from its patient keeps working
+    for at most the TTL (the signed session itself stays valid until it expires); an unknown identity
+    is never cached."""
+
+    def __init__(self, ttl_s: float = IDENTITY_TTL_S, max_entries: int = IDENTITY_MAX) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, Patient]] = {}
+
+    def get(self, portal_user_id: str) -> Patient | None:
+        entry = self._entries.get(portal_user_id)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[portal_user_id]
+            return None
+        return entry[1]
+
+    def put(self, portal_user_id: str, patient: Patient) -> None:
+        if len(self._entries) >= self._max:  # drop the oldest half (insertion order)
+            for key in list(self._entries)[: self._max // 2]:
+                del self._entries[key]
+        self._entries[portal_user_id] = (time.monotonic() + self._ttl_s, patient)
+
+
+_identities: WeakKeyDictionary[object, IdentityCache] = WeakKeyDictionary()  # per platform (app)
 
 
 async def rate_limit_ip(request: Request, services: ServicesDep) -> None:
@@ -53,10 +89,30 @@ async def current_patient(
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("a portal session token is required (Authorization: Bearer ...)")
     session = verify_portal_token(services.settings, token.strip())
-    patient = await services.platform.find_patient_by_portal_identity(session.portal_user_id)
+    identities = _identities.get(services.platform)
+    if identities is None:
+        identities = _identities[services.platform] = IdentityCache()
+    patient = identities.get(session.portal_user_id)
     if patient is None:
-        raise NotAuthenticated("the session does not name a patient of this practice")
+        patient = await services.platform.find_patient_by_portal_identity(session.portal_user_id)
+        if patient is None:
+            raise NotAuthenticated("the session does not name a patient of this practice")
+        identities.put(session.portal_user_id, patient)
     return patient
+
+
+async def first_event_first(services: ServicesDep) -> AsyncIterator[Callable[[], None]]:
+    """Posting a message goes ahead of running turns until its first event is ready
+    (``TurnRunner.enter_urgent``). The endpoint releases it as soon as the message is stored (before
+    streaming); the exit here covers a failure on the way (any FastAPI version, any dependency scope)."""
+    release = await services.runner.enter_urgent()
+    try:
+        yield release
+    finally:
+        release()
+
+
+FirstEventFirst = Annotated[Callable[[], None], Depends(first_event_first)]
 
 
 def require_json(request: Request) -> None:
@@ -196,24 +252,39 @@ async def get_thread(thread: OwnThread, services: ServicesDep) -> ThreadHistory:
     dependencies=[*LIMITED, Depends(require_json)],
     responses={**SSE_RESPONSE, **error_responses(401, 404, 413, 415, 422, 429)},
 )
-async def post_message(thread: OwnThread, body: NewMessage, services: ServicesDep) -> EventSourceResponse:
+async def post_message(
+    thread_id: str,
+    first: FirstEventFirst,
+    patient: CurrentPatient,
+    body: NewMessage,
+    services: ServicesDep,
+) -> EventSourceResponse:
     """Send a message; the answer streams back as SSE until its ``done``. A message sent while an answer
     is still being written waits its turn. Closing the stream does not stop the answer: it is recorded
     and can be read with ``GET /threads/{id}`` or followed on ``/events``."""
-    services.limits.per_thread.check(thread.id, "conversation")
-    subscription = services.bus.subscribe(thread.id)  # before submit: no event of the turn can be missed
+    subscription = services.bus.subscribe(thread_id)  # before submit: no event of the turn can be missed
     try:
-        # On an idle thread the turn's `typing` event is stored with the message, in one transaction: it
-        # is the stream's first event at once, before the turn queues behind other threads' work.
-        accepted = await services.runner.accept(thread.id, body.text, channel=thread.channel)
+        # One transaction, no read before it: the thread must be this patient's portal thread (else
+        # 404, nothing stored), the per-thread rate limit is checked once that is known (429, nothing
+        # stored), and on an idle thread the turn's `typing` event is stored with the message: it is
+        # the stream's first event at once, before the turn queues behind other threads' work.
+        accepted = await services.runner.accept(
+            thread_id,
+            body.text,
+            channel=Channel.PORTAL.value,
+            patient_id=patient.id,
+            admit=lambda: services.limits.per_thread.check(thread_id, "conversation"),
+        )
     except BaseException:
         subscription.close()
         raise
+    finally:
+        first()  # the first event is ready (or the request failed): turns may go on
     turn_id = accepted.message.turn_id
     stream = follow(
         services.events,
         subscription,
-        thread.id,
+        thread_id,
         accepted.cursor,
         metrics=services.metrics,
         keep=lambda e: e.turn_id == turn_id,

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 ALL_THREADS = "*"
 RESYNC = 0  # the hint sent after a reconnection
 QUEUE_SIZE = 256
+CHANNEL = "billing_thread_events"  # PostgresBus's LISTEN channel (``EventStore(notify_channel=...)``)
 
 
 class Subscription:
@@ -130,9 +131,10 @@ class InProcessBus:
 class PostgresBus:
     """LISTEN/NOTIFY on ``channel``; payload ``"<event_id>:<thread_id>"``."""
 
-    def __init__(self, conninfo: str, *, channel: str = "billing_thread_events") -> None:
+    def __init__(self, conninfo: str, *, channel: str = CHANNEL) -> None:
         self._conninfo = conninfo
         self._channel = channel
+        self.channel = channel
         self._registry = _Registry()
         self._publisher: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._publish_lock = asyncio.Lock()

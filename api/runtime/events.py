@@ -46,9 +46,26 @@ def _stored(row: Any) -> StoredEvent:
 
 
 class EventStore:
-    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] | None = None) -> None:
+    """``notify_channel`` (PostgreSQL): every append also sends the ``PostgresBus`` hint
+    (``NOTIFY``) inside its own transaction: delivered at commit, in commit order, never for an event
+    that did not commit, with no extra round trip or connection (``notifies`` is then true and the
+    caller does not publish)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        notify_channel: str | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._notify = notify_channel if engine.dialect.name == "postgresql" else None
+
+    @property
+    def notifies(self) -> bool:
+        """Whether appends send their bus hint themselves (see the class)."""
+        return self._notify is not None
 
     async def append(self, thread_id: str, turn_id: str | None, event: Mapping[str, Any]) -> StoredEvent:
         """Store ``event`` (a dict with a ``type`` key, e.g. ``AgentEvent.model_dump()``)."""
@@ -73,6 +90,10 @@ class EventStore:
             .returning(ThreadEventRow.id)
         )
         event_id = int(result.scalar_one())
+        if self._notify is not None:
+            await conn.execute(
+                text("SELECT pg_notify(:c, :p)"), {"c": self._notify, "p": f"{event_id}:{thread_id}"}
+            )
         return StoredEvent(event_id, thread_id, turn_id, kind, data, now)
 
     async def after(self, thread_id: str, last_id: int, limit: int = 500) -> list[StoredEvent]:

@@ -8,7 +8,7 @@ stored it. Every ``AgentEvent`` of a turn is appended to the ``EventStore`` (its
 published on the bus; the turn id is the inbound message id. The final ``done`` is appended only after
 the turn is fully recorded (thread updated, SMS delivered, message marked done).
 
-Two things keep the time to the first event short and the cost per turn low:
+Three things keep the time to the first event short and the cost per turn low:
 
 * when the thread has no other message waiting or in its turn, the turn's ``typing`` event is appended
   in the same transaction that stores the message (``accept``), straight from the request handler, so
@@ -16,15 +16,20 @@ Two things keep the time to the first event short and the cost per turn low:
   ``typing`` is then not stored again). A message queued behind its own thread's turn gets its
   ``typing`` when its turn starts, so a thread's turns never interleave in the event order;
 * ``token`` events are coalesced: one append + one publish per sentence or per ``TOKEN_FLUSH_S``, not
-  per word. Their concatenation is still exactly the reply's text, in order.
+  per word. Their concatenation is still exactly the reply's text, in order;
+* a request that posts a message runs inside :meth:`TurnRunner.urgent`: such requests are served first
+  come first served, a few at a time, and turns yield to them at their next step (bounded), because
+  turns are CPU-bound on the same event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,6 +55,11 @@ TYPING: Mapping[str, Any] = {"type": "typing"}
 # made every other await (a request's reads, the SSE writes) wait behind a step of each; a few at a
 # time keep the loop responsive and finish turns first-come first-served, at the same throughput.
 MAX_CONCURRENT_TURNS = 4
+# Requests that store a message and answer its first event (``urgent``) run at most this many at once,
+# first come first served: a burst of them then completes one by one instead of all together at its end.
+MAX_CONCURRENT_ACCEPTS = 4
+# While such requests are in flight, turns wait (at most this long each time) before their next step.
+YIELD_MAX_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -91,12 +101,65 @@ class TurnRunner:
         self._slots = asyncio.Semaphore(max_concurrent_turns)
         self._announced: set[str] = set()  # turns whose ``typing`` ``accept`` stored (this process)
         self._closing = False
+        self._accepts = asyncio.Semaphore(MAX_CONCURRENT_ACCEPTS)
+        self.yield_max_s = YIELD_MAX_S
+        self._urgent = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
+
+    async def enter_urgent(self) -> Callable[[], None]:
+        """Begin a request a patient is waiting on for its first event (authenticate, store the
+        message, its ``typing``); call the returned function (idempotent) when it has it. Such requests
+        go first come first served, a few at a time, and turns yield to them at their next step (for at
+        most ``yield_max_s`` each time, so a stream of requests never starves the turns). Turns are
+        CPU-bound on the same event loop: without this, a new message waited behind the steps of every
+        running turn, and a burst of messages all got their first event near the end of the burst."""
+        self._urgent += 1
+        self._no_urgent.clear()
+        try:
+            await self._accepts.acquire()
+        except BaseException:
+            self._leave_urgent()
+            raise
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._accepts.release()
+                self._leave_urgent()
+
+        return release
+
+    def _leave_urgent(self) -> None:
+        self._urgent -= 1
+        if self._urgent == 0:
+            self._no_urgent.set()
+
+    @asynccontextmanager
+    async def urgent(self) -> AsyncIterator[None]:
+        """:meth:`enter_urgent` as a context manager."""
+        release = await self.enter_urgent()
+        try:
+            yield
+        finally:
+            release()
+
+    async def _yield_to_requests(self) -> None:
+        if self._urgent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_urgent.wait(), self.yield_max_s)
 
     async def emit(self, thread_id: str, event: Mapping[str, Any], turn_id: str | None = None) -> StoredEvent:
         """Append ``event`` to the store and wake every follower of the thread (on every worker)."""
         stored = await self.events.append(thread_id, turn_id, event)
-        await self.bus.publish(thread_id, stored.id)
+        await self._publish(thread_id, stored.id)
         return stored
+
+    async def _publish(self, thread_id: str, event_id: int) -> None:
+        if not self.events.notifies:  # else the append's transaction sent the hint (PostgreSQL)
+            await self.bus.publish(thread_id, event_id)
 
     async def submit(self, thread_id: str, text: str, *, external_id: str | None = None) -> InboundMessage:
         """Store the message (``queued``) and make sure the thread's worker will answer it. A redelivered
@@ -104,29 +167,42 @@ class TurnRunner:
         return (await self.accept(thread_id, text, external_id=external_id)).message
 
     async def accept(
-        self, thread_id: str, text: str, *, external_id: str | None = None, channel: str | None = None
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        external_id: str | None = None,
+        channel: str | None = None,
+        patient_id: str | None = None,
+        admit: Callable[[], None] | None = None,
     ) -> Accepted:
         """:meth:`submit`, also returning where the turn's stream starts: on an idle thread its
         ``typing`` event (stored with the message, in one transaction: every later event of the turn
         has a greater id); behind a turn of its own thread, the newest event id of the thread at that
-        moment (the turn's events all come after it)."""
+        moment (the turn's events all come after it).
+
+        ``channel`` + ``patient_id``: the thread must be that patient's (``ThreadNotFound`` otherwise,
+        checked in the same transaction, no read before it). ``admit`` runs once that is known, before
+        anything is committed; what it raises (e.g. a rate limit) stores nothing."""
         typing: list[StoredEvent] = []
         cursor: list[int] = []
 
         async def announce(conn: AsyncConnection, message: InboundMessage) -> None:
+            if admit is not None:
+                admit()
             if await self.threads.others_queued(conn, thread_id, message.id):
                 cursor.append(await self.events.last_id_on(conn, thread_id))
             else:
                 typing.append(await self.events.append_on(conn, thread_id, message.turn_id, TYPING))
 
         message = await self.threads.add_inbound(
-            thread_id, text, external_id=external_id, channel=channel, also=announce
+            thread_id, text, external_id=external_id, channel=channel, patient_id=patient_id, also=announce
         )
         if message.duplicate:
             return Accepted(message, None, 0)
         if typing:
             self._announced.add(message.turn_id)
-            await self.bus.publish(thread_id, typing[0].id)
+            await self._publish(thread_id, typing[0].id)
         self.kick(thread_id)
         return Accepted(message, typing[0] if typing else None, typing[0].id - 1 if typing else cursor[0])
 
@@ -174,13 +250,16 @@ class TurnRunner:
             async with self.locks.hold(thread_id):
                 while True:
                     self._dirty.discard(thread_id)
-                    message = await self.threads.next_queued(thread_id)
-                    if message is None:
-                        if thread_id in self._dirty:
-                            continue
-                        return
+                    # The slot first: threads waiting for one do no work at all (in a burst of
+                    # messages, dozens of look-ups competed with the requests for the event loop).
                     async with self._slots:
-                        await self._run_turn(message)
+                        await self._yield_to_requests()
+                        message = await self.threads.next_queued(thread_id)
+                        if message is not None:
+                            await self._run_turn(message)
+                            continue
+                    if thread_id not in self._dirty:
+                        return
         except Exception as exc:  # e.g. the database went away: the message stays queued for a retry
             log.error(
                 "runner.worker.failed", extra={"thread_id": thread_id, "error_type": type(exc).__name__}
@@ -219,6 +298,7 @@ class TurnRunner:
                 statement_id=thread.statement_id,
                 external_id=message.external_id,
             ):
+                await self._yield_to_requests()
                 if isinstance(event, TypingEvent) and announced:
                     continue  # stored with the message (``accept``)
                 if isinstance(event, DoneEvent):
@@ -256,11 +336,18 @@ class TurnRunner:
                 },
                 turn_id,
             )
-        await self.threads.finish_inbound(message.id, "failed" if failed else "done")
         final_mode = done.mode if done is not None else mode
-        await self.emit(
-            thread_id, DoneEvent(thread_id=thread_id, mode=final_mode).model_dump(mode="json"), turn_id
+        final = DoneEvent(thread_id=thread_id, mode=final_mode).model_dump(mode="json")
+
+        async def append_done(conn: AsyncConnection) -> StoredEvent:
+            return await self.events.append_on(conn, thread_id, turn_id, final)
+
+        # The message leaves ``queued`` and its ``done`` is stored in one transaction.
+        stored = await self.threads.finish_inbound(
+            message.id, "failed" if failed else "done", also=append_done
         )
+        assert stored is not None
+        await self._publish(thread_id, stored.id)
         elapsed = time.perf_counter() - started
         self.metrics.turns.labels(channel=channel, outcome="error" if failed else "ok").inc()
         self.metrics.turn_seconds.labels(channel=channel).observe(elapsed)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,7 @@ from api.runtime.tables import InboundMessageRow, ThreadRow
 from tools.errors import NotFound, ThreadLocked
 
 Mode = Literal["bot", "human"]
+T = TypeVar("T")
 InboundStatus = Literal["queued", "done", "failed"]
 
 
@@ -230,24 +231,32 @@ class Threads:
         *,
         external_id: str | None = None,
         channel: str | None = None,
+        patient_id: str | None = None,
         also: Callable[[AsyncConnection, InboundMessage], Awaitable[None]] | None = None,
     ) -> InboundMessage:
         """Store a patient's message as ``queued``. A known ``external_id`` on the thread's channel
         returns the stored message with ``duplicate=True`` instead. ``channel`` (the thread's, when the
         caller already read it) saves a read; ``also`` runs in the same transaction after the insert
-        (e.g. appending the turn's ``typing`` event, so no worker can start the turn before it exists)."""
+        (e.g. appending the turn's ``typing`` event, so no worker can start the turn before it exists).
+
+        With ``channel`` and ``patient_id`` given, the thread must be that patient's thread on that
+        channel, checked by the transaction's first statement: ``ThreadNotFound`` otherwise (nothing
+        stored), the same answer as a thread that does not exist."""
         if channel is None:
             channel = (await self.get(thread_id)).channel
         now = self._clock()
+        owned = ThreadRow.id == thread_id
+        if patient_id is not None:
+            owned = owned & (ThreadRow.channel == channel) & (ThreadRow.patient_id == patient_id)
         try:
             async with self._engine.begin() as conn:
                 # The thread's row first: concurrent messages of one thread then take their ids in
                 # the order they commit, and ``also`` sees every earlier one (``others_queued``).
-                await conn.execute(
-                    update(ThreadRow)
-                    .where(ThreadRow.id == thread_id)
-                    .values(last_inbound_at=now, updated_at=now)
+                touched = await conn.execute(
+                    update(ThreadRow).where(owned).values(last_inbound_at=now, updated_at=now)
                 )
+                if touched.rowcount == 0:
+                    raise ThreadNotFound(f"no thread {thread_id}")
                 result = await conn.execute(
                     insert(InboundMessageRow)
                     .values(
@@ -318,13 +327,22 @@ class Threads:
         async with self._engine.connect() as conn:
             return [str(r[0]) for r in (await conn.execute(stmt)).all()]
 
-    async def finish_inbound(self, inbound_id: int, status: InboundStatus) -> None:
+    async def finish_inbound(
+        self,
+        inbound_id: int,
+        status: InboundStatus,
+        *,
+        also: Callable[[AsyncConnection], Awaitable[T]] | None = None,
+    ) -> T | None:
+        """Mark the message answered (or failed); ``also`` runs in the same transaction (the turn's
+        ``done`` event: one commit instead of two) and its result is returned."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(InboundMessageRow)
                 .where(InboundMessageRow.id == inbound_id)
                 .values(status=status, completed_at=self._clock())
             )
+            return await also(conn) if also is not None else None
 
     async def inbound_of(self, thread_id: str, limit: int = 1000) -> list[InboundMessage]:
         stmt = (

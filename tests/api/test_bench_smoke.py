@@ -48,6 +48,10 @@ def test_standard_reports_every_figure_for_floor_inprocess_and_http(
             assert _number(side[key]), (name, key, side[key])
         for series in ("first_event_ms", "done_ms"):
             assert all(_number(side[series][q]) for q in QUANTILES), (name, series)
+    breakdown = figures["sides"]["http"]["cpu_breakdown"]  # where the CPU of the HTTP rounds went
+    for key in ("server_cpu_s_per_turn", "client_cpu_s_per_turn", "machine_busy_cores"):
+        assert _number(breakdown[key]), (key, breakdown)
+    assert "HTTP CPU s per turn by process" in printed
     assert set(figures["ratios"]) == {
         "inprocess_over_floor",
         "http_first_event_over_floor",

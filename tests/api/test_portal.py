@@ -14,9 +14,11 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
 from api.main import create_app
+from api.routes.portal import IdentityCache
 from api.security import issue_portal_token
 from api.settings import Settings
 from tests.api.portal_support import live_server, parse_sse, read_sse, seed, services_of
+from tools.demo import generate_practice
 from tools.platforms.ledger import PracticeData
 from tools.platforms.models import Patient
 
@@ -227,6 +229,8 @@ async def test_per_thread_rate_limit_answers_429_with_retry_after(
         assert limited.status_code == 429
         assert limited.json()["error"] == "rate_limited"
         assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        # The refused message was not stored: it will never be answered later.
+        assert [m.text for m in await services_of(app).threads.inbound_of(thread)] == ["hello"]
         # Another thread of the same patient is not limited by this one.
         other = await portal.thread(patient)
         assert (
@@ -375,3 +379,15 @@ async def test_live_stream_delivers_a_staff_message_as_it_is_posted(
         assert event.data["text"] == "Hi, this is Dana from billing."
         history = (await http.get(f"/v1/portal/threads/{thread}", headers=portal.auth(patient))).json()
         assert history["messages"][-1]["role"] == "staff"
+
+
+def test_identity_cache_forgets_after_its_ttl_and_stays_bounded() -> None:
+    patient = generate_practice(patients=1, seed=1).patients[0]
+    expired = IdentityCache(ttl_s=-1.0)
+    expired.put("pu_1", patient)
+    assert expired.get("pu_1") is None  # past its TTL: looked up again
+    cache = IdentityCache(ttl_s=60.0, max_entries=4)
+    for n in range(6):
+        cache.put(f"pu_{n}", patient)
+    assert cache.get("pu_5") == patient
+    assert cache.get("pu_0") is None  # the oldest were dropped to stay within max_entries

@@ -10,6 +10,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from api.main import build_bus, create_app
+from api.runtime.bus import PostgresBus
 from api.runtime.events import EventStore
 from api.runtime.locks import ThreadLocks
 from api.runtime.metrics import Metrics
@@ -158,3 +159,68 @@ async def test_sms_reply_is_texted_only_while_consent_stands(
         await services.runner.drain()
         sent_to = [m.to for m in services.messaging.sent]
         assert sent_to == [texting.phone]
+
+
+async def test_postgres_appends_send_their_bus_hint_at_commit_and_never_for_a_rollback(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL the append's own transaction carries the ``NOTIFY``: a follower on any worker is
+    woken once the event is committed, and an event whose transaction rolled back wakes nobody."""
+    if migrated_database_url.startswith("sqlite"):
+        pytest.skip("the in-transaction NOTIFY is PostgreSQL's (SQLite uses the in-process bus)")
+    bus = build_bus(make_settings(migrated_database_url, tmp_path))
+    assert isinstance(bus, PostgresBus)
+    await bus.start()
+    engine = create_engine(migrated_database_url)
+    try:
+        store = EventStore(engine, notify_channel=bus.channel)
+        assert store.notifies
+        with bus.subscribe("th_notify") as follower:
+            first = await store.append("th_notify", "1", {"type": "token", "text": "a"})
+            assert await follower.next(10) == first.id  # no publish call: the commit sent it
+
+            async def append_then_fail() -> None:
+                async with engine.begin() as conn:
+                    await store.append_on(conn, "th_notify", "1", {"type": "token", "text": "lost"})
+                    raise RuntimeError("rolled back")
+
+            with pytest.raises(RuntimeError):
+                await append_then_fail()
+            second = await store.append("th_notify", "1", {"type": "token", "text": "b"})
+            assert await follower.next(10) == second.id  # the rolled-back event sent nothing
+            assert [e.data["text"] for e in await store.after("th_notify", 0)] == ["a", "b"]
+    finally:
+        await engine.dispose()
+        await bus.close()
+
+
+async def test_running_turns_wait_while_a_new_message_is_being_accepted(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    """A message being posted (``urgent``) goes ahead of turns: a turn does not take its next step
+    until the request has its first event (here held open on purpose), then answers normally."""
+    data = await seed(migrated_database_url)
+    app = create_app(make_settings(migrated_database_url, tmp_path))
+    patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
+    async with LifespanManager(app):
+        services = services_of(app)
+        runner = services.runner
+        runner.yield_max_s = 60.0  # no time cap in this test: only the request's end lets the turn on
+        thread = await services.threads.create("portal", patient_id=patient.id)
+        with services.bus.subscribe(thread.id) as follower:
+            async with runner.urgent():
+                accepted = await runner.accept(
+                    thread.id, "what is my balance?", channel="portal", patient_id=patient.id
+                )
+                assert accepted.typing is not None  # the first event exists before any turn work
+                await asyncio.sleep(0.5)  # a turn on an idle service ends well within this
+                assert (await services.threads.get_inbound(accepted.message.id)).status == "queued"
+                assert [e.type for e in await services.events.after(thread.id, 0)] == ["typing"]
+            for _ in range(200):
+                if (await services.threads.get_inbound(accepted.message.id)).status == "done":
+                    break
+                await follower.next(0.1)
+        types = [e.type for e in await services.events.after(thread.id, 0)]
+        assert types[0] == "typing"
+        assert "message" in types
+        assert types[-1] == "done"

@@ -15,8 +15,10 @@ an empty reply raises ``PhrasingFailed``; the caller answers with the template w
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from agent.lc_tools_readonly import ReadOnlyTools
 from guardrails.phi import PLACEHOLDER
 
 # Called with each restored chunk; returns False to stop the model (the text failed verification).
@@ -31,13 +33,37 @@ class PhrasingFailed(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class Phrased:
+    """A model's reply: ``text`` restored (what the patient may see), ``raw`` as the model wrote it
+    (placeholders, never restored: what the audit may keep)."""
+
+    text: str
+    raw: str
+
+
 class Phraser(Protocol):
     async def phrase(
-        self, draft: str, sources: Sequence[str], language: str, patient_id: str | None, emit: Emit
-    ) -> str:
+        self,
+        draft: str,
+        sources: Sequence[str],
+        language: str,
+        patient_id: str | None,
+        emit: Emit,
+        *,
+        tools: ReadOnlyTools | None = None,
+        ground: Callable[[str], object] | None = None,
+    ) -> Phrased:
         """Stream a rephrasing of ``draft`` to ``emit`` (restored text) and return it whole.
 
+        ``tools``: read-only look-ups bound to the verified patient the model may call; each result is
+        passed to ``ground`` (its figures become facts of the turn) before the model continues.
         Returns early (with what was produced) when ``emit`` returns False; raises ``PhrasingFailed``."""
+        ...
+
+    def replaced(self) -> None:
+        """``guard_out`` replaced the reply with the template (a figure, placeholder or advice that is
+        not in the turn's facts); counted beside the phraser's fallbacks."""
         ...
 
 

@@ -239,8 +239,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from agent.phrasing import Phraser
     from agent.understanding.base import Understander
-    from api.container import build_understander
+    from api.container import build_phraser, build_understander
     from evals.run import main as eval_main
     from tools.platforms.base import BillingPlatform
 
@@ -251,8 +252,61 @@ def _eval(args: argparse.Namespace) -> int:
     def factory(platform: BillingPlatform) -> Understander:
         return build_understander(settings, platform)
 
-    # The factory is used by ``--engine llm`` only; the local engine ignores it.
-    return eval_main(args.eval_args, understander_factory=factory)
+    def phraser(platform: BillingPlatform) -> Phraser | None:  # None: no phrasing model configured
+        return build_phraser(settings, platform)
+
+    # The factories are used by ``--engine llm`` only; the local engine ignores them.
+    return eval_main(args.eval_args, understander_factory=factory, phraser_factory=phraser)
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+async def _calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.understanding.calibrate import Sample, collect, local_reader, report, spread
+    from agent.understanding.llm import LlmUnderstander
+    from agent.understanding.local import LocalUnderstander
+    from api.container import build_understander
+    from evals.task import Answer, Turn, load_tasks
+    from tools.db import create_engine
+    from tools.platforms.ledger import LedgerPlatform
+
+    settings = _settings(args)
+    engine = create_engine(settings.database_url)  # the eval lines name no patient: never queried
+    try:
+        model = build_understander(settings, LedgerPlatform(engine))
+        if not isinstance(model, LlmUnderstander):
+            print(
+                "billing-agent: calibrate needs BILLING_LLM_BASE_URL and BILLING_LLM_MODEL", file=sys.stderr
+            )
+            return EXIT_USAGE
+        samples: dict[tuple[str, str | None], Sample] = {}
+        for task in load_tasks():
+            if task.split != "dev":
+                continue  # the blind test split is never used to fit anything
+            turns: list[tuple[Turn | Answer, str | None]] = [
+                (t, None) for t in (task.script.opening, *task.script.turns)
+            ]
+            turns += [(a, key) for key, answers in task.script.answers.items() for a in answers]
+            for turn, expecting in turns:
+                if turn.intent is None or expecting == "identity":
+                    continue  # identity answers never go to the model
+                for text in turn.say:
+                    if "{" not in text:  # lines with the patient's values filled in at run time
+                        samples[(text, expecting)] = Sample(text, turn.intent, expecting)
+        chosen = spread(list(samples.values()), args.limit)
+        local = await collect(local_reader(LocalUnderstander.default()), chosen)
+        raw = await collect(model.read_raw, chosen)
+    finally:
+        await engine.dispose()
+    result = report(local, raw)
+    out = Path(args.out) if args.out else settings.llm_calibration_file or Path("var/llm_calibration.json")
+    result.calibration.save(out)
+    print(result.render())
+    print(f"written to {out} (set BILLING_LLM_CALIBRATION_FILE={out})")
+    return 0
 
 
 def _passthrough(argv: list[str]) -> argparse.Namespace | None:
@@ -340,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-http", action="store_true", help="skip the HTTP side (e.g. under a profiler)")
     bench.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     bench.set_defaults(handler=_bench)
+
+    calibrate = sub.add_parser(
+        "calibrate", help="fit the LLM's confidence map on the eval set's labeled turns; report ECE"
+    )
+    calibrate.add_argument("--out", help="where to write the map (default BILLING_LLM_CALIBRATION_FILE)")
+    calibrate.add_argument("--limit", type=int, help="use at most this many turns, spread over the set")
+    calibrate.set_defaults(handler=_calibrate)
 
     # The eval runner owns its options (``evals.run.parser``); they are parsed there so
     # that plain commands do not import the whole agent just to print their help.

@@ -9,6 +9,8 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.checkpoint import open_checkpointer
+from agent.context import Ports
+from agent.llm_usage import LlmUsageSource, Role
 from agent.phrasing import Phraser
 from agent.service import BillingAgent
 from agent.understanding.base import Understander
@@ -67,15 +69,19 @@ def build_understander(settings: Settings, platform: BillingPlatform) -> Underst
     model_name = settings.llm_understanding_model or settings.llm_model
     if not settings.llm_base_url or not model_name:
         return local
+    from agent.understanding.calibrate import Calibration
     from agent.understanding.llm import CircuitBreaker, LlmUnderstander, platform_identifiers
 
     model = _chat_model(settings, settings.llm_base_url, model_name)
+    path = settings.llm_calibration_file
     return LlmUnderstander(
         model,
         local,
         identifiers=platform_identifiers(platform),
         timeout_s=settings.llm_timeout_s,
         breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
+        calibration=Calibration.load(path) if path is not None and path.exists() else None,
+        structured_output=settings.llm_structured_output,
     )
 
 
@@ -93,7 +99,18 @@ def build_phraser(settings: Settings, platform: BillingPlatform) -> Phraser | No
         identifiers=platform_identifiers(platform),
         timeout_s=settings.llm_timeout_s,
         breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
+        tool_rounds=settings.llm_tool_rounds,
     )
+
+
+def llm_sources(ports: Ports) -> list[tuple[Role, LlmUsageSource]]:
+    """The agent's language-model components, for ``/metrics`` (none with the local engine)."""
+    out: list[tuple[Role, LlmUsageSource]] = []
+    if isinstance(ports.understander, LlmUsageSource):
+        out.append(("understanding", ports.understander))
+    if isinstance(ports.phraser, LlmUsageSource):
+        out.append(("phrasing", ports.phraser))
+    return out
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ import psycopg
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import make_url
 
-from api.container import build_gateway, open_agent
+from api.container import build_gateway, llm_sources, open_agent
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.logging import configure_logging
@@ -112,10 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await bus.start()
                 agent = await stack.enter_async_context(open_agent(settings, engine, ledger, gateway))
             events, threads, locks, metrics_ = (
-                EventStore(engine),
+                EventStore(engine, notify_channel=bus.channel if isinstance(bus, PostgresBus) else None),
                 Threads(engine),
                 ThreadLocks(engine),
-                Metrics(),
+                Metrics(llm=llm_sources(agent.ports)),
             )
             runner = TurnRunner(
                 agent=agent, threads=threads, events=events, bus=bus, locks=locks, metrics=metrics_

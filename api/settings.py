@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     llm_breaker_threshold: int = Field(default=3, ge=1)
     llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    # Rounds of read-only look-ups (bind_tools) the phrasing model may make in a turn; 0 offers none.
+    llm_tool_rounds: int = Field(default=2, ge=0, le=5)
+    # How understanding asks for its JSON: json_schema (OpenAI, vLLM, llama-server), json_mode (servers
+    # that only accept {"type": "json_object"}, e.g. llama-cpp-python's), function_calling.
+    llm_structured_output: Literal["json_schema", "json_mode", "function_calling"] = "json_schema"
+    # The Platt map of the model's confidence written by ``billing-agent calibrate``; unset or missing: raw.
+    llm_calibration_file: Path | None = None
 
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None

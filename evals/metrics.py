@@ -116,6 +116,23 @@ class CategoryMetrics(_Model):
     ungrounded_mentions: int
 
 
+class SplitMetrics(_Model):
+    """The headline figures of one split (``dev``: tuned on; ``test``: blind), reported side by side."""
+
+    tasks: int
+    trials: int
+    pass_hat: dict[str, float]
+    state_match_rate: float
+    policy_violations: dict[str, int]
+    policy_violations_total: int
+    mentions: int
+    ungrounded_mentions: int
+    escalation: PRF
+    false_escalation_rate: float
+    intent_accuracy: float
+    containment: float
+
+
 class Metrics(_Model):
     tasks: int
     trials: int
@@ -142,6 +159,7 @@ class Metrics(_Model):
     latency_ms_p95: float
     stops: dict[str, int]
     duration_s: float = 0.0
+    per_split: dict[str, SplitMetrics] = Field(default_factory=dict)
 
 
 def _trials_per_task(outcomes: Sequence[TrialOutcome]) -> int:
@@ -149,6 +167,44 @@ def _trials_per_task(outcomes: Sequence[TrialOutcome]) -> int:
     for o in outcomes:
         counts[o.task_id] += 1
     return min(counts.values()) if counts else 0
+
+
+def _violations(outcomes: Sequence[TrialOutcome]) -> dict[str, int]:
+    violations = dict.fromkeys(PolicyVerdict.RULES, 0)
+    for o in outcomes:
+        for rule in o.policy_violations:
+            violations[rule] = violations.get(rule, 0) + 1
+    return violations
+
+
+def _escalation(outcomes: Sequence[TrialOutcome]) -> tuple[PRF, float]:
+    """Escalation precision/recall/F1 and the false-escalation rate on happy paths (no hand-off due)."""
+    tp = sum(1 for o in outcomes if o.escalation_expected and o.escalated)
+    fp = sum(1 for o in outcomes if not o.escalation_expected and o.escalated)
+    fn = sum(1 for o in outcomes if o.escalation_expected and not o.escalated)
+    happy = [o for o in outcomes if not o.escalation_expected]
+    return prf(tp, fp, fn), fp / len(happy) if happy else 0.0
+
+
+def split_metrics(outcomes: Sequence[TrialOutcome], k: int) -> SplitMetrics:
+    n = len(outcomes) or 1
+    violations = _violations(outcomes)
+    escalation, false_rate = _escalation(outcomes)
+    accuracy, _, _ = macro_f1(p for o in outcomes for p in o.intent_pairs)
+    return SplitMetrics(
+        tasks=len({o.task_id for o in outcomes}),
+        trials=len(outcomes),
+        pass_hat={str(i): pass_hat(outcomes, i) for i in range(1, k + 1)},
+        state_match_rate=sum(o.state_match for o in outcomes) / n,
+        policy_violations=violations,
+        policy_violations_total=sum(violations.values()),
+        mentions=sum(o.mentions for o in outcomes),
+        ungrounded_mentions=sum(o.ungrounded for o in outcomes),
+        escalation=escalation,
+        false_escalation_rate=false_rate,
+        intent_accuracy=accuracy,
+        containment=sum(1 for o in outcomes if o.passed and not o.escalated) / n,
+    )
 
 
 def compute(outcomes: Sequence[TrialOutcome], duration_s: float = 0.0) -> Metrics:
@@ -169,14 +225,11 @@ def compute(outcomes: Sequence[TrialOutcome], duration_s: float = 0.0) -> Metric
         )
         for cat, items in sorted(by_cat.items())
     }
-    violations = dict.fromkeys(PolicyVerdict.RULES, 0)
+    violations = _violations(outcomes)
+    escalation, false_rate = _escalation(outcomes)
+    by_split: dict[str, list[TrialOutcome]] = defaultdict(list)
     for o in outcomes:
-        for rule in o.policy_violations:
-            violations[rule] = violations.get(rule, 0) + 1
-    tp = sum(1 for o in outcomes if o.escalation_expected and o.escalated)
-    fp = sum(1 for o in outcomes if not o.escalation_expected and o.escalated)
-    fn = sum(1 for o in outcomes if o.escalation_expected and not o.escalated)
-    happy = [o for o in outcomes if not o.escalation_expected]
+        by_split[o.split].append(o)
     pairs = [p for o in outcomes for p in o.intent_pairs]
     accuracy, mf1, per_label = macro_f1(pairs)
     resolved = [o for o in outcomes if o.passed and not o.escalated]
@@ -199,8 +252,8 @@ def compute(outcomes: Sequence[TrialOutcome], duration_s: float = 0.0) -> Metric
         mentions=mentions,
         ungrounded_mentions=ungrounded,
         ungrounded_rate=ungrounded / mentions if mentions else 0.0,
-        escalation=prf(tp, fp, fn),
-        false_escalation_rate=fp / len(happy) if happy else 0.0,
+        escalation=escalation,
+        false_escalation_rate=false_rate,
         escalation_correct_rate=sum(o.escalation_ok for o in outcomes) / n,
         intent_accuracy=accuracy,
         intent_macro_f1=mf1,
@@ -213,6 +266,7 @@ def compute(outcomes: Sequence[TrialOutcome], duration_s: float = 0.0) -> Metric
         latency_ms_p95=percentile(latencies, 95),
         stops=dict(stops),
         duration_s=duration_s,
+        per_split={name: split_metrics(items, k) for name, items in sorted(by_split.items())},
     )
 
 
@@ -232,27 +286,37 @@ MAX_DURATION_S = 300.0
 
 
 def gates(m: Metrics) -> list[Gate]:
-    """The CI gates of the evals issue (§8); pass^4 is judged at k = min(4, trials)."""
-    k = min(GATE_K, m.k) if m.k else 1
-    rows = [
-        ("pass^1", m.pass_hat.get("1", 0.0), 0.95, ">="),
-        (f"pass^{k}", m.pass_hat.get(str(k), 0.0), 0.90, ">="),
-        ("policy violations", float(m.policy_violations_total), 0.0, "<="),
-        ("ungrounded mentions", float(m.ungrounded_mentions), 0.0, "<="),
-        ("escalation recall", m.escalation.recall, 0.95, ">="),
-        ("false-escalation rate", m.false_escalation_rate, 0.03, "<="),
-        ("duration (s)", m.duration_s, MAX_DURATION_S, "<="),
-    ]
+    """The CI gates of the evals issue (§8), on every task run (both splits together, as the issue
+    states them for the whole suite); pass^4 is judged at k = min(4, trials)."""
+    return [*_gate_rows(m, m.k), _gate("duration (s)", m.duration_s, MAX_DURATION_S, "<=")]
+
+
+def split_gates(m: Metrics) -> dict[str, list[Gate]]:
+    """The same thresholds on each split alone: reported, never enforced. Enforcing them on the blind
+    ``test`` split would make it a tuning target, which is exactly what burns a held-out set."""
+    return {name: _gate_rows(s, m.k) for name, s in m.per_split.items()}
+
+
+def _gate_rows(m: Metrics | SplitMetrics, trials: int) -> list[Gate]:
+    k = min(GATE_K, trials) if trials else 1
     return [
-        Gate(
-            name=name,
-            value=value,
-            threshold=threshold,
-            op=op,
-            passed=value >= threshold if op == ">=" else value <= threshold,
-        )
-        for name, value, threshold, op in rows
+        _gate("pass^1", m.pass_hat.get("1", 0.0), 0.95, ">="),
+        _gate(f"pass^{k}", m.pass_hat.get(str(k), 0.0), 0.90, ">="),
+        _gate("policy violations", float(m.policy_violations_total), 0.0, "<="),
+        _gate("ungrounded mentions", float(m.ungrounded_mentions), 0.0, "<="),
+        _gate("escalation recall", m.escalation.recall, 0.95, ">="),
+        _gate("false-escalation rate", m.false_escalation_rate, 0.03, "<="),
     ]
+
+
+def _gate(name: str, value: float, threshold: float, op: str) -> Gate:
+    return Gate(
+        name=name,
+        value=value,
+        threshold=threshold,
+        op=op,
+        passed=value >= threshold if op == ">=" else value <= threshold,
+    )
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -278,6 +342,7 @@ def markdown(m: Metrics, outcomes: Sequence[TrialOutcome], gate_rows: Sequence[G
         f"| {g.name} | {g.value:.3f} | {g.op} {g.threshold:g} | {'pass' if g.passed else '**FAIL**'} |"
         for g in gate_rows
     ]
+    lines += _split_lines(m, ks)
     lines += ["", "## Overall", "", "| metric | value |", "|---|---|"]
     overall: list[tuple[str, str]] = [(f"pass^{k}", _pct(m.pass_hat[k])) for k in ks]
     overall += [
@@ -306,7 +371,7 @@ def markdown(m: Metrics, outcomes: Sequence[TrialOutcome], gate_rows: Sequence[G
     lines += ["", "## Per category", ""]
     passes = " | ".join(f"pass^{k}" for k in ks)
     header = f"| category | tasks | {passes} | state match | violations | ungrounded |"
-    lines += [header, "|" + "---|" * (len(ks) + 6)]
+    lines += [header, "|" + "---|" * (len(ks) + 5)]
     for cat, c in m.per_category.items():
         cells = " | ".join(_pct(c.pass_hat[k]) for k in ks)
         lines.append(
@@ -316,12 +381,49 @@ def markdown(m: Metrics, outcomes: Sequence[TrialOutcome], gate_rows: Sequence[G
     failing = [o for o in outcomes if not o.passed]
     lines += ["", f"## Failing trials ({len(failing)})", ""]
     for o in failing:
-        lines.append(f"- **{o.task_id}** (trial {o.trial}, seed {o.seed}, stop {o.stop})")
+        lines.append(f"- **{o.task_id}** [{o.split}] (trial {o.trial}, seed {o.seed}, stop {o.stop})")
         lines += [f"  - {f}" for f in o.failures[:12]]
     slow = slowest(outcomes, 5)
     lines += ["", "## Slowest tasks", "", "| task | mean trial seconds |", "|---|---|"]
     lines += [f"| {t} | {s:.3f} |" for t, s in slow]
     return "\n".join(lines) + "\n"
+
+
+def _split_lines(m: Metrics, ks: Sequence[str]) -> list[str]:
+    """Both splits side by side: ``dev`` was used for tuning, ``test`` is blind (see evals/task.py)."""
+    if not m.per_split:
+        return []
+    passes = " | ".join(f"pass^{k}" for k in ks)
+    lines = [
+        "",
+        "## Per split (dev: used for tuning; test: blind)",
+        "",
+        f"| split | tasks | {passes} | state match | violations | ungrounded | escalation P / R / F1 "
+        "| false-escalation | intent accuracy | containment |",
+        "|" + "---|" * (len(ks) + 9),
+    ]
+    for name, s in m.per_split.items():
+        cells = " | ".join(_pct(s.pass_hat[k]) for k in ks)
+        e = s.escalation
+        lines.append(
+            f"| {name} | {s.tasks} | {cells} | {_pct(s.state_match_rate)} | {s.policy_violations_total} | "
+            f"{s.ungrounded_mentions} | {_pct(e.precision)} / {_pct(e.recall)} / {_pct(e.f1)} | "
+            f"{_pct(s.false_escalation_rate)} | {_pct(s.intent_accuracy)} | {_pct(s.containment)} |"
+        )
+    by_split = split_gates(m)
+    names = list(by_split)
+    lines += [
+        "",
+        "Gate thresholds per split (reported, not enforced: the CI gates above judge every task run):",
+        "",
+        "| gate | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    rows = zip(*(by_split[n] for n in names), strict=True)
+    for row in rows:
+        cells = " | ".join(f"{g.value:.3f}{'' if g.passed else ' **miss**'}" for g in row)
+        lines.append(f"| {row[0].op} {row[0].threshold:g}: {row[0].name} | {cells} |")
+    return lines
 
 
 def slowest(outcomes: Sequence[TrialOutcome], n: int) -> list[tuple[str, float]]:
@@ -330,3 +432,74 @@ def slowest(outcomes: Sequence[TrialOutcome], n: int) -> list[tuple[str, float]]
         per[o.task_id].append(o.duration_s)
     means = {t: sum(v) / len(v) for t, v in per.items()}
     return sorted(means.items(), key=lambda kv: kv[1], reverse=True)[:n]
+
+
+# --------------------------------------------------------------------------- LLM usage (``--engine llm``)
+# Filled by the runner from the language-model components' own counters (``agent.llm_usage``); absent
+# with the local engine. Not gated: a report for operators (cost, grounding replacements, latency).
+
+
+class LlmUsage(_Model):
+    turns: int  # patient turns run
+    model_turns: int  # turns that spent provider tokens
+    tokens_per_turn_mean: float
+    tokens_per_turn_p95: float
+    input_tokens: int
+    output_tokens: int
+    understanding_calls: int
+    phrasing_calls: int
+    fallbacks: dict[str, int]  # "role:reason" -> turns
+    replaced_by_grounding: int
+    replaced_share: float  # of phrasing calls
+    streams_cut: int  # phrasing streams stopped at an unverified figure: their tokens were never reported
+    first_token_ms_mean: float | None
+
+
+def llm_usage(
+    turn_tokens: Sequence[int],
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    understanding_calls: int,
+    phrasing_calls: int,
+    fallbacks: dict[str, int],
+    replaced: int,
+    streams_cut: int,
+    first_token_s: tuple[float, int],
+) -> LlmUsage:
+    spent = [float(t) for t in turn_tokens]
+    first_total, first_count = first_token_s
+    return LlmUsage(
+        turns=len(spent),
+        model_turns=sum(1 for t in spent if t > 0),
+        tokens_per_turn_mean=round(sum(spent) / len(spent), 1) if spent else 0.0,
+        tokens_per_turn_p95=percentile(spent, 95),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        understanding_calls=understanding_calls,
+        phrasing_calls=phrasing_calls,
+        fallbacks=dict(sorted(fallbacks.items())),
+        replaced_by_grounding=replaced,
+        replaced_share=round(replaced / phrasing_calls, 4) if phrasing_calls else 0.0,
+        streams_cut=streams_cut,
+        first_token_ms_mean=round(first_total / first_count * 1000, 1) if first_count else None,
+    )
+
+
+def llm_markdown(u: LlmUsage) -> str:
+    rows = [
+        ("turns (asked the model)", f"{u.turns} ({u.model_turns})"),
+        ("tokens per turn mean / p95", f"{u.tokens_per_turn_mean:.1f} / {u.tokens_per_turn_p95:g}"),
+        ("provider tokens in / out", f"{u.input_tokens} / {u.output_tokens}"),
+        ("model calls understanding / phrasing", f"{u.understanding_calls} / {u.phrasing_calls}"),
+        ("fallbacks", ", ".join(f"{k}={v}" for k, v in u.fallbacks.items()) or "none"),
+        ("phrased replies replaced by grounding", f"{u.replaced_by_grounding} ({_pct(u.replaced_share)})"),
+        ("streams cut at a figure (tokens not reported)", str(u.streams_cut)),
+        (
+            "time to first token, mean (ms)",
+            "n/a" if u.first_token_ms_mean is None else f"{u.first_token_ms_mean:.1f}",
+        ),
+    ]
+    lines = ["", "## Language model", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines) + "\n"

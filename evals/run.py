@@ -33,12 +33,26 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent.llm_usage import LlmUsageSource, PhrasingUsageSource, Role, total_tokens
+from agent.phrasing import Phraser
 from agent.understanding.base import Understander
 from evals.facts import PatientSnapshot, collect_snapshot, template_values
 from evals.judges import JudgeInput, OtherPatients, Verdict, judge
-from evals.metrics import Gate, Metrics, TrialOutcome, compute, gates, markdown, slowest
+from evals.metrics import (
+    Gate,
+    LlmUsage,
+    Metrics,
+    TrialOutcome,
+    compute,
+    gates,
+    llm_markdown,
+    llm_usage,
+    markdown,
+    slowest,
+    split_gates,
+)
 from evals.simulator import ScriptedUser
-from evals.state import Projection, project, replay, write_counts
+from evals.state import Projection, patient_counts, project, replay, write_counts
 from evals.task import DEFAULT_TASKS_DIR, Task, load_tasks
 from evals.trajectory import AgentMessage, HandoffInfo, StopReason, Trajectory, TurnRecord, Writes
 from guardrails.policy import PracticePolicy, default_policy
@@ -51,6 +65,7 @@ from tools.platforms.models import Channel, Patient
 
 Engine = Literal["local", "llm"]
 UnderstanderFactory = Callable[[BillingPlatform], Understander]
+PhraserFactory = Callable[[BillingPlatform], Phraser | None]  # None: the local templates phrase
 
 DEMO_PATIENTS = 200
 DEMO_SEED = 7
@@ -68,6 +83,7 @@ class SuiteResult(_Model):
     trajectories: list[Trajectory]  # failing trials only, to keep the JSON small
     seed: int
     engine: str
+    llm: LlmUsage | None = None  # ``--engine llm`` only
 
     @property
     def passed(self) -> bool:
@@ -77,10 +93,14 @@ class SuiteResult(_Model):
         data = self.model_dump(mode="json")
         data["passed"] = self.passed
         data["slowest_tasks"] = [{"task": t, "mean_s": s} for t, s in slowest(self.outcomes, 5)]
+        # The gate thresholds on each split alone, for the record (``metrics.per_split`` has the figures).
+        by_split = split_gates(self.metrics)
+        data["split_gates"] = {n: [g.model_dump(mode="json") for g in rows] for n, rows in by_split.items()}
         return data
 
     def markdown(self) -> str:
-        return markdown(self.metrics, self.outcomes, self.gates)
+        report = markdown(self.metrics, self.outcomes, self.gates)
+        return report + llm_markdown(self.llm) if self.llm is not None else report
 
 
 # --------------------------------------------------------------------------- environment
@@ -105,7 +125,16 @@ class Environment:
     fixture_templates: dict[str, Path] = field(default_factory=dict)
     # Builds the understander for a trial's platform (the ``llm`` engine); None: the local engine.
     understander_factory: UnderstanderFactory | None = None
-    _references: dict[str, Projection] = field(default_factory=dict)
+    # LLM usage hook (issue 5): an optional phraser per trial, the model components the trials used and
+    # the provider tokens each patient turn spent (read from the components' own counters).
+    phraser_factory: PhraserFactory | None = None
+    llm_sources: list[tuple[Role, LlmUsageSource]] = field(default_factory=list)
+    llm_turn_tokens: list[int] = field(default_factory=list)
+    # One reference computation per task and process, shared by its concurrent trials.
+    _references: dict[str, asyncio.Future[Projection]] = field(default_factory=dict)
+    # The patient's data and the other patients' write counts before any conversation: every trial of a
+    # task starts from a byte copy of the same template, so they are read once per task and process.
+    _baselines: dict[str, tuple[PatientSnapshot, dict[str, int]]] = field(default_factory=dict)
     _agent: Any = None
 
     @classmethod
@@ -114,6 +143,7 @@ class Environment:
         engine: Engine = "local",
         workdir: Path | None = None,
         understander_factory: UnderstanderFactory | None = None,
+        phraser_factory: PhraserFactory | None = None,
     ) -> Environment:
         generate, today = _demo()
         root = workdir or Path(tempfile.mkdtemp(prefix="billing-evals-"))
@@ -137,6 +167,7 @@ class Environment:
             policy=default_policy(),
             engine=engine,
             understander_factory=understander_factory,
+            phraser_factory=phraser_factory,
         )
 
     def close(self) -> None:
@@ -218,7 +249,39 @@ class Environment:
         )
         if self.understander_factory is not None:  # its patient look-ups must read this trial's ledger
             agent.ports = dataclasses.replace(agent.ports, understander=self.understander_factory(platform))
+        if self.phraser_factory is not None:
+            agent.ports = dataclasses.replace(agent.ports, phraser=self.phraser_factory(platform))
+        parts: tuple[tuple[Role, object], ...] = (
+            ("understanding", agent.ports.understander),
+            ("phrasing", agent.ports.phraser),
+        )
+        self.llm_sources += [(role, part) for role, part in parts if isinstance(part, LlmUsageSource)]
         return agent
+
+    def llm_usage(self) -> LlmUsage | None:
+        """The language-model figures of the run; None when no trial used a model."""
+        if not self.llm_sources:
+            return None
+        sources = [s for _, s in self.llm_sources]
+        fallbacks: dict[str, int] = {}
+        for role, source in self.llm_sources:
+            for reason, n in source.fallbacks.items():
+                fallbacks[f"{role}:{reason}"] = fallbacks.get(f"{role}:{reason}", 0) + n
+        phrasers = [s for role, s in self.llm_sources if isinstance(s, PhrasingUsageSource)]
+        return llm_usage(
+            self.llm_turn_tokens,
+            input_tokens=sum(s.usage["input_tokens"] for s in sources),
+            output_tokens=sum(s.usage["output_tokens"] for s in sources),
+            understanding_calls=sum(s.calls for role, s in self.llm_sources if role == "understanding"),
+            phrasing_calls=sum(s.calls for s in phrasers),
+            fallbacks=fallbacks,
+            replaced=sum(s.replacements for s in phrasers),
+            streams_cut=sum(s.streams_cut for s in phrasers),
+            first_token_s=(
+                sum(s.first_token_s.total for s in phrasers),
+                sum(s.first_token_s.count for s in phrasers),
+            ),
+        )
 
     def _base_agent(
         self, platform: BillingPlatform, gateway: PaymentGateway, db: AsyncEngine, now: datetime
@@ -287,12 +350,14 @@ async def _build_db(path: Path, data: PracticeData) -> None:
 # --------------------------------------------------------------------------- one trial
 
 
-async def _write_counts_for(platform: BillingPlatform, gateway: PaymentGateway, patient_id: str) -> Writes:
+async def _write_counts_for(engine: AsyncEngine, patient_id: str) -> Writes:
+    """The patient's rows in each write table (one count per table, not a load of every record)."""
+    own = await patient_counts(engine, patient_id)
     return Writes(
-        plans=len(await platform.list_payment_plans(patient_id)),
-        links=len(await gateway.list_links(patient_id)),
-        tickets=len(await platform.list_tickets(patient_id)),
-        payments=len(await platform.list_payments(patient_id)),
+        plans=own["payment_plans"],
+        links=own["payment_links"],
+        tickets=own["tickets"],
+        payments=own["payments"],
     )
 
 
@@ -337,13 +402,21 @@ async def _fresh(env: Environment, task: Task, now: datetime) -> _Fresh:
 
 
 async def _reference(env: Environment, task: Task, patient: Patient, now: datetime) -> Projection:
-    cached = env._references.get(task.id)
-    if cached is not None:
-        return cached
+    """The reference end state (the task's actions replayed on a fresh copy); it also records the
+    task's baseline, read from that copy before the replay. Computed once per task: the trials of a task
+    that start together await the same computation."""
+    job = env._references.get(task.id)
+    if job is None:
+        job = env._references[task.id] = asyncio.ensure_future(_compute_reference(env, task, patient, now))
+    return await asyncio.shield(job)
+
+
+async def _compute_reference(env: Environment, task: Task, patient: Patient, now: datetime) -> Projection:
     fresh = await _fresh(env, task, now)
     try:
         snap = await collect_snapshot(fresh.platform, fresh.gateway, patient.id)
         others = await write_counts(fresh.engine, patient.id)
+        env._baselines[task.id] = (snap, others)
         await replay(
             task.evaluation.reference_actions,
             fresh.platform,
@@ -356,7 +429,6 @@ async def _reference(env: Environment, task: Task, patient: Patient, now: dateti
         result = await project(fresh.platform, fresh.gateway, fresh.engine, patient.id, snap, others)
     finally:
         await fresh.close()
-    env._references[task.id] = result
     return result
 
 
@@ -379,7 +451,7 @@ async def _converse(
     expecting: str | None = None
     stop: StopReason = "turn_cap"
     error: str | None = None
-    counts = await _write_counts_for(fresh.platform, fresh.gateway, patient.id)
+    counts = await _write_counts_for(fresh.engine, patient.id)
     for index in range(task.script.max_turns + 1):
         line = user.next(expecting)
         if line is None:
@@ -390,6 +462,7 @@ async def _converse(
         messages: list[AgentMessage] = []
         handoff: HandoffInfo | None = None
         mode: Literal["bot", "human"] = "bot"
+        spent = _tokens_of(agent)
         started = time.perf_counter()
         try:
             async for event in agent.turn(
@@ -420,7 +493,9 @@ async def _converse(
             error = f"{type(exc).__name__}: {exc}"
             stop = "error"
         latency = (time.perf_counter() - started) * 1000
-        after = await _write_counts_for(fresh.platform, fresh.gateway, patient.id)
+        if env.llm_sources:
+            env.llm_turn_tokens.append(_tokens_of(agent) - spent)
+        after = await _write_counts_for(fresh.engine, patient.id)
         turns.append(
             TurnRecord(
                 index=index,
@@ -454,17 +529,25 @@ async def _converse(
     )
 
 
+def _tokens_of(agent: Any) -> int:
+    """Provider tokens the agent's model components have spent so far (0 with the local engine)."""
+    parts = (agent.ports.understander, agent.ports.phraser)
+    return sum(total_tokens(p) for p in parts if isinstance(p, LlmUsageSource))
+
+
 async def run_trial(env: Environment, task: Task, trial: int, seed: int) -> tuple[TrialOutcome, Trajectory]:
     started = time.perf_counter()
     now = env.clock(task)
     patient = env.patient_for(task)
     reference = await _reference(env, task, patient, now)
+    before, others_before = env._baselines[task.id]
     fresh = await _fresh(env, task, now)
     try:
-        before = await collect_snapshot(fresh.platform, fresh.gateway, patient.id)
-        others_before = await write_counts(fresh.engine, patient.id)
         trajectory = await _converse(env, task, fresh, patient, before, trial, seed)
-        after = await collect_snapshot(fresh.platform, fresh.gateway, patient.id)
+        # A conversation that added no row for the patient leaves the snapshot as it was; one that did
+        # is read again. (The projection below, which the state judge compares, is always read.)
+        wrote = any(t.writes.any for t in trajectory.turns)
+        after = await collect_snapshot(fresh.platform, fresh.gateway, patient.id) if wrote else before
         agent_state = await project(
             fresh.platform, fresh.gateway, fresh.engine, patient.id, before, others_before
         )
@@ -562,6 +645,7 @@ async def run_suite(
     workers: int = 1,
     concurrency: int = 4,
     understander_factory: UnderstanderFactory | None = None,
+    phraser_factory: PhraserFactory | None = None,
 ) -> SuiteResult:
     """Run ``trials`` trials of every task (of ``category`` when given), judge them and compute metrics.
 
@@ -569,13 +653,15 @@ async def run_suite(
     understander from its platform."""
     if trials < 1:
         raise ValueError("trials must be at least 1")
-    if understander_factory is not None and workers > 1:
-        raise ValueError("an understander factory runs in one process: use workers=1")
+    if (understander_factory is not None or phraser_factory is not None) and workers > 1:
+        raise ValueError("an understander or phraser factory runs in one process: use workers=1")
     selected = [t for t in tasks if category is None or t.category == category]
     if not selected:
         raise ValueError(f"no tasks in category {category!r}")
     started = time.perf_counter()
-    env = await Environment.create(engine, understander_factory=understander_factory)
+    env = await Environment.create(
+        engine, understander_factory=understander_factory, phraser_factory=phraser_factory
+    )
     try:
         for task in selected:  # fail fast on a task whose patient or fixture cannot be resolved
             env.patient_for(task)
@@ -615,6 +701,7 @@ async def run_suite(
         trajectories=failing,
         seed=seed,
         engine=engine,
+        llm=env.llm_usage(),
     )
 
 
@@ -637,9 +724,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None, understander_factory: UnderstanderFactory | None = None) -> int:
-    """``understander_factory`` (built by the composition root from the LLM settings) serves
-    ``--engine llm``, which then runs in one process."""
+def main(
+    argv: Sequence[str] | None = None,
+    understander_factory: UnderstanderFactory | None = None,
+    phraser_factory: PhraserFactory | None = None,
+) -> int:
+    """``understander_factory`` and ``phraser_factory`` (built by the composition root from the LLM
+    settings) serve ``--engine llm``, which then runs in one process."""
     args = parser().parse_args(argv)
     tasks = load_tasks(args.tasks)
     if args.split:
@@ -657,6 +748,7 @@ def main(argv: Sequence[str] | None = None, understander_factory: UnderstanderFa
             category=args.category,
             workers=1 if llm else args.workers,
             understander_factory=understander_factory if llm else None,
+            phraser_factory=phraser_factory if llm else None,
         )
     )
     report = result.markdown()

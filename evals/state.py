@@ -69,6 +69,19 @@ def _plan_row(plan: PaymentPlan) -> Row:
     }
 
 
+async def patient_counts(engine: AsyncEngine, patient_id: str) -> dict[str, int]:
+    """Rows per write table that belong to ``patient_id``."""
+    out: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for table in _WRITE_TABLES:
+            result = await conn.execute(
+                text(f"SELECT count(*) FROM {table} WHERE patient_id = :p"),  # table: a fixed name above
+                {"p": patient_id},
+            )
+            out[table] = int(result.scalar_one())
+    return out
+
+
 async def write_counts(engine: AsyncEngine, patient_id: str) -> dict[str, int]:
     """Rows per write table that belong to patients other than ``patient_id``."""
     out: dict[str, int] = {}

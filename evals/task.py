@@ -45,7 +45,18 @@ Category = Literal[
 ]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]  # Literal exposes its values here
 
+# Held-out discipline (issue 6, item 7). ``dev``: tasks whose failures may be looked at to tune the agent
+# (understanding thresholds, training lines, node wording). ``test``: a blind split, written without
+# looking at the training lines or the agent's templates and never used for tuning; a failure there is
+# reported, and fixed only when the task itself is wrong or the eval code has a bug, never by tuning the
+# agent against it (that burns the split: relabel the task ``dev`` and write a fresh one instead).
+# Blind tasks live in ``tasks/test_*.yaml``, dev tasks elsewhere (a test enforces it); reports carry both
+# splits side by side. See docs/evals.md.
 Split = Literal["dev", "test"]
+SPLIT_DESCRIPTION = (
+    "dev: may be used to tune thresholds and training lines; "
+    "test: blind, never looked at for tuning (a tuned-on task moves to dev). Reports show both."
+)
 ChannelName = Literal["portal", "sms"]
 # What the agent says it waits for (``agent.state.Expecting``) plus a catch-all for anything else.
 Expecting = Literal["identity", "plan_choice", "consent", "clarify", "human_offer", "link_offer", "other"]
@@ -237,7 +248,7 @@ class Task(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     version: int = Field(ge=1)
     category: Category
-    split: Split
+    split: Split = Field(description=SPLIT_DESCRIPTION)
     description: str = ""
     patient: PatientSpec
     channel: ChannelName = "portal"

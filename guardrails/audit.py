@@ -9,7 +9,10 @@ is found.
 **Payloads hold identifiers, intent names, codes and numbers — never message text or other PHI.** This is
 enforced: string values (and keys) must be short tokens without spaces (``[A-Za-z0-9_.:@/#+-]``, at most
 128 characters); anything else raises ``InvalidAuditPayload``. Put the words in the communication
-record, and its id here.
+record, and its id here. One exception: a language model's reply that was replaced (it stated an
+unverified figure) is kept as the model wrote it under ``SCREENED_TEXT_KEY`` — text the model produced
+from tokenized input, at most ``MAX_SCREENED_TEXT`` characters, in which the PHI vault's detectors find
+no identifier (placeholders such as ``[STATEMENT_1]`` are never restored).
 
 Concurrency: appends are serialised so the chain stays single. On PostgreSQL a transaction-scoped
 advisory lock (``pg_advisory_xact_lock``) serialises every writer, across processes; on SQLite an
@@ -33,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from guardrails.phi import PhiVault
 from tools.db import Base, UTCDateTime
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -41,6 +45,8 @@ GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x4155_4449_54  # "AUDIT"
 _TOKEN = re.compile(r"[A-Za-z0-9_.:@/#+\-]{0,128}")
 _MAX_ATTEMPTS = 20
+SCREENED_TEXT_KEY = "model_text_tokenized"
+MAX_SCREENED_TEXT = 2000
 
 
 class InvalidAuditPayload(ValueError):
@@ -117,6 +123,25 @@ def _check_token(value: str, where: str) -> None:
         )
 
 
+def _check_screened_text(value: JsonValue, where: str) -> None:
+    if not isinstance(value, str) or len(value) > MAX_SCREENED_TEXT:
+        raise InvalidAuditPayload(f"{where}: at most {MAX_SCREENED_TEXT} characters of tokenized text")
+    if PhiVault().tokenize(value) != value:
+        raise InvalidAuditPayload(f"{where}: the PHI vault finds an identifier in it")
+
+
+def screened_text(text: str) -> str:
+    """``text`` bounded and screened by the PHI vault's detectors: what ``append`` accepts under
+    ``SCREENED_TEXT_KEY`` (empty when it cannot be made so)."""
+    vault = PhiVault()
+    out = text
+    for _ in range(3):  # a cut can turn a tail into something a detector reads; screen again
+        out = vault.tokenize(out)[:MAX_SCREENED_TEXT]
+        if vault.tokenize(out) == out:
+            return out
+    return ""
+
+
 def _check_payload(value: JsonValue, where: str) -> None:
     if isinstance(value, str):
         _check_token(value, where)
@@ -126,7 +151,10 @@ def _check_payload(value: JsonValue, where: str) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_token(key, f"{where} key")
-            _check_payload(item, f"{where}.{key}")
+            if key == SCREENED_TEXT_KEY and where == "payload":
+                _check_screened_text(item, f"{where}.{key}")
+            else:
+                _check_payload(item, f"{where}.{key}")
 
 
 def _is_retryable(exc: DBAPIError) -> bool:

@@ -14,9 +14,11 @@ from langgraph.types import Overwrite
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
+from agent.lc_tools_readonly import ReadOnlyTools
 from agent.nodes.common import Update, ctx, lang, line
 from agent.phrasing import PhrasingFailed, has_placeholder
 from agent.state import WINDOW, AgentState, GuardDecision
+from guardrails.audit import SCREENED_TEXT_KEY, screened_text
 from guardrails.compliance import fit_sms, strip_advice
 from guardrails.grounding import Mention, check, extract_mention_spans
 from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_input
@@ -225,13 +227,19 @@ async def _phrase(
             released = cut
         return True
 
+    patient_id = state.get("patient_id") if state.get("identity") == "verified" else None
+    tools = (  # the look-ups read the thread's verified patient, never one the model names
+        ReadOnlyTools(c.ports.platform, c.ports.codebook, c.ports.kb, patient_id) if patient_id else None
+    )
     try:
-        await phraser.phrase(
+        phrased = await phraser.phrase(
             state.get("reply") or "",
             state.get("phrase_sources") or [],
             lang(state),
             state.get("patient_id"),
             emit,
+            tools=tools,
+            ground=facts.text,  # a look-up's figures are facts of the turn
         )
     except PhrasingFailed as failed:
         log.info("agent.phrasing.fallback", extra={"thread_id": c.thread_id, "reason": failed.reason})
@@ -240,9 +248,15 @@ async def _phrase(
     if not rejected:
         rejected = check(final, facts.facts).ungrounded
     if rejected or has_placeholder(final) or strip_advice(final) != final or not final:
+        phraser.replaced()
         await c.ports.audit.append(
             "llm.phrasing.replaced",
-            {"ungrounded": len(rejected), "kinds": [str(k) for k in sorted({m.kind for m in rejected})]},
+            {
+                "ungrounded": len(rejected),
+                "kinds": [str(k) for k in sorted({m.kind for m in rejected})],
+                # As the model wrote it: placeholders, never restored, screened again by the vault.
+                SCREENED_TEXT_KEY: screened_text(phrased.raw),
+            },
             thread_id=c.thread_id,
             patient_id=state.get("patient_id"),
         )

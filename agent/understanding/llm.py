@@ -20,11 +20,12 @@ Every fallback is counted by reason in ``fallbacks``; token usage from the provi
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import openai
@@ -33,7 +34,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
+from agent.llm_usage import Tally, token_tally, total_tokens
 from agent.understanding.base import Intent, Understander, Understanding, UnderstandingContext
+from agent.understanding.calibrate import Calibration
 from guardrails.phi import KnownIdentifiers, PhiVault
 from tools.platforms.base import BillingPlatform
 
@@ -133,6 +136,7 @@ class CircuitBreaker:
 
 
 IdentifierSource = Callable[[str], Awaitable[KnownIdentifiers]]
+StructuredOutput = Literal["json_schema", "json_mode", "function_calling"]
 
 # The errors a provider call can end with; anything else is a bug of ours and propagates.
 _FAILURES: tuple[type[BaseException], ...] = (
@@ -156,11 +160,22 @@ class LlmUnderstander:
     fallbacks: Counter[str] = field(default_factory=Counter)
     usage: Counter[str] = field(default_factory=Counter)
     calls: int = 0
+    turn_tokens: Tally = field(default_factory=token_tally)
+    # Maps the model's self-reported confidence onto the local engine's scale (``calibrate``); None: raw.
+    calibration: Calibration | None = None
+    # How the schema is enforced: ``json_schema`` (OpenAI, vLLM, llama.cpp's llama-server), ``json_mode``
+    # (servers that only take ``{"type": "json_object"}``, such as llama-cpp-python's: the schema then
+    # goes in the system prompt) or ``function_calling``.
+    structured_output: StructuredOutput = "json_schema"
 
     def __post_init__(self) -> None:
         self._structured = self.model.with_structured_output(
-            ModelReading, method="json_schema", include_raw=True
+            ModelReading, method=self.structured_output, include_raw=True
         )
+        self._system = SYSTEM_PROMPT
+        if self.structured_output == "json_mode":
+            schema = json.dumps(ModelReading.model_json_schema(), separators=(",", ":"))
+            self._system += f"\nJSON schema of the reply: {schema}"
 
     async def understand(self, text: str, context: UnderstandingContext) -> Understanding:
         local = await self.fallback.understand(text, context)
@@ -176,14 +191,33 @@ class LlmUnderstander:
         )
         vault = PhiVault(known)
         self.calls += 1
+        spent = total_tokens(self)
         try:
             reading = await asyncio.wait_for(self._ask(vault, text, context), self.timeout_s)
         except _FAILURES as error:
             self.breaker.failure()
             self.fallbacks[_reason(error)] += 1
             return local
+        finally:
+            self.turn_tokens.observe(total_tokens(self) - spent)
         self.breaker.success()
+        if self.calibration is not None:
+            reading = reading.model_copy(update={"confidence": self.calibration.apply(reading.confidence)})
         return _merge(reading, local, vault)
+
+    async def read_raw(self, text: str, context: UnderstandingContext) -> tuple[str, float] | None:
+        """The model's own (intent, confidence), uncalibrated and unmerged; None when it gives none.
+        What ``calibrate`` fits its map on."""
+        known = (
+            await self.identifiers(context.patient_id)
+            if self.identifiers is not None and context.patient_id
+            else KnownIdentifiers()
+        )
+        try:
+            reading = await asyncio.wait_for(self._ask(PhiVault(known), text, context), self.timeout_s)
+        except _FAILURES:
+            return None
+        return reading.intent.value, reading.confidence
 
     def prompt(self, vault: PhiVault, text: str, context: UnderstandingContext) -> list[BaseMessage]:
         """The messages sent for a turn: bounded in count and size, every one tokenized."""
@@ -194,7 +228,7 @@ class LlmUnderstander:
         if context.expecting:
             parts.append(f"The assistant last asked for: {context.expecting}.")
         parts.append(f"Latest message:\n{vault.tokenize(text[:MAX_MESSAGE_CHARS])}")
-        return [SystemMessage(SYSTEM_PROMPT), HumanMessage("\n\n".join(parts))]
+        return [SystemMessage(self._system), HumanMessage("\n\n".join(parts))]
 
     async def _ask(self, vault: PhiVault, text: str, context: UnderstandingContext) -> ModelReading:
         result: Any = await self._structured.ainvoke(self.prompt(vault, text, context))

@@ -5,6 +5,7 @@ falls back to the template within the turn, and no identifier of the patient is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -18,6 +19,7 @@ from agent.llm_phrasing import LlmPhraser
 from agent.service import BillingAgent
 from agent.understanding.llm import CircuitBreaker, platform_identifiers
 from agent.understanding.local import LocalUnderstander
+from api.cli import main as cli_main
 from guardrails.policy import default_policy
 from tests.agent.harness import Env, Said, clock
 from tests.support.openai_server import JsonDict, Reply, ScriptedOpenAI
@@ -148,7 +150,9 @@ async def test_a_reply_one_cent_off_never_reaches_the_patient(env: Env, server: 
     records = [r for r in await env.audit.records(limit=10_000) if r.seq not in before]
     replaced = [r for r in records if r.event == "llm.phrasing.replaced"]
     assert len(replaced) == 1
-    assert replaced[0].payload == {"ungrounded": 1, "kinds": ["amount"]}
+    assert replaced[0].payload["ungrounded"] == 1
+    assert replaced[0].payload["kinds"] == ["amount"]
+    assert bad_figure in str(replaced[0].payload["model_text_tokenized"])
     state = await agent.state("t-cent")
     assert {"check": "phrasing", "verdict": "replaced_with_template"} in state.get("guard", [])
     assert not phraser.fallbacks
@@ -219,3 +223,34 @@ async def test_no_identifier_of_the_patient_is_in_any_request(env: Env, server: 
             for secret in secrets:
                 assert secret.casefold() not in body, "an identifier reached the model"
     assert len(server.requests) >= 8  # explanations, coverage and KB answers were phrased by the model
+
+
+async def test_a_replaced_reply_is_audited_as_the_model_wrote_it_tokenized(
+    env: Env, server: ScriptedOpenAI
+) -> None:
+    invented_phone = "617-555-0199"
+
+    def wrong_and_chatty(body: JsonDict) -> Reply:
+        wrong = str(one_cent_off(body).content).removeprefix(PREFIX)
+        return Reply.text(f"{PREFIX}Call us at {invented_phone}. {wrong}")
+
+    server.fallback = wrong_and_chatty
+    agent, phraser = phrasing_agent(env, server)
+    patient = env.patient("copay_only")
+    before = {r.seq for r in await env.audit.records(limit=10_000)}
+    said = await env.say("t-raw", "can you explain my statement?", patient, agent=agent)
+    assert invented_phone not in said.text
+    records = [r for r in await env.audit.records(limit=10_000) if r.seq not in before]
+    replaced = [r for r in records if r.event == "llm.phrasing.replaced"]
+    assert len(replaced) == 1
+    raw = replaced[0].payload["model_text_tokenized"]
+    assert isinstance(raw, str)
+    assert raw.startswith(PREFIX.strip())
+    assert "[STATEMENT_1]" in raw  # as the model wrote it: never restored
+    assert invented_phone not in raw  # screened again by the vault
+    assert "[PHONE_" in raw
+    for secret in await identifiers_of(env, patient):
+        assert secret.casefold() not in raw.casefold()
+    assert phraser.replacements == 1
+    url = env.engine.url.render_as_string(hide_password=False)
+    assert await asyncio.to_thread(cli_main, ["audit", "verify", "--database-url", url]) == 0

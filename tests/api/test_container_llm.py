@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -63,3 +64,48 @@ async def test_llm_settings_build_a_model_understander_that_talks_to_the_server(
         assert body["model"] == "scripted-small"
         assert body["max_completion_tokens"] == 128
         assert body["temperature"] == 0
+
+
+def test_a_calibration_file_and_tool_rounds_come_from_settings(
+    platform: LedgerPlatform, tmp_path: Path
+) -> None:
+    from agent.llm_phrasing import LlmPhraser
+    from agent.understanding.calibrate import Calibration
+    from api.container import build_phraser
+
+    path = tmp_path / "calibration.json"
+    url, model = "http://127.0.0.1:9/v1", "m"
+    missing = build_understander(
+        Settings(llm_base_url=url, llm_model=model, llm_calibration_file=path), platform
+    )
+    assert isinstance(missing, LlmUnderstander)
+    assert missing.calibration is None  # not written yet: the raw confidence
+    Calibration(a=0.5, b=-0.1, samples=40).save(path)
+    loaded = build_understander(
+        Settings(llm_base_url=url, llm_model=model, llm_calibration_file=path), platform
+    )
+    assert isinstance(loaded, LlmUnderstander)
+    assert loaded.calibration == Calibration(a=0.5, b=-0.1, samples=40)
+    phraser = build_phraser(Settings(llm_base_url=url, llm_model=model, llm_tool_rounds=0), platform)
+    assert isinstance(phraser, LlmPhraser)
+    assert phraser.tool_rounds == 0
+
+
+async def test_json_mode_sends_the_schema_in_the_prompt_for_servers_without_json_schema(
+    platform: LedgerPlatform,
+) -> None:
+    with ScriptedOpenAI() as server:
+        settings = Settings(llm_base_url=server.base_url, llm_model="m", llm_structured_output="json_mode")
+        understander = build_understander(settings, platform)
+        assert isinstance(understander, LlmUnderstander)
+        doc = {
+            "intent": "balance", "confidence": 0.9, "frustration": 0.0,
+            "entities": {"month_counts": [], "statement_refs": []}, "reason": "asks the balance",
+        }  # fmt: skip
+        server.script(Reply.json(doc))
+        out = await understander.understand("what do I owe?", UnderstandingContext())
+        body = server.requests[0].body
+    assert out.intent is Intent.BALANCE
+    assert understander.fallbacks == {}
+    assert body["response_format"] == {"type": "json_object"}
+    assert '"month_counts"' in body["messages"][0]["content"]  # the schema, in the system prompt

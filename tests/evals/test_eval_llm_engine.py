@@ -1,6 +1,9 @@
 """The whole eval suite run with the LLM understander against the scripted OpenAI-compatible server: the
-same gates pass as with the local engine, and no request the provider received holds an identifier of any
-demo patient."""
+dev split passes the same gates as with the local engine, and no request the provider received (either
+split) holds an identifier of any demo patient.
+
+The gates are asserted on the dev split: this test checks the model plumbing, and the blind test split's
+quality is reported by ``billing-agent eval`` (the CI gate), not tuned against here."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from langchain_openai import ChatOpenAI
 from agent.understanding.base import UnderstandingContext
 from agent.understanding.llm import LlmUnderstander, platform_identifiers
 from agent.understanding.local import LocalUnderstander
+from evals.metrics import split_gates
 from evals.run import DEMO_PATIENTS, DEMO_SEED, SuiteResult, _demo, run_suite
 from evals.task import load_tasks
 from tests.support.openai_server import Reply, ScriptedOpenAI
@@ -70,7 +74,9 @@ def suite(server: ScriptedOpenAI) -> SuiteResult:
 
 
 def test_the_suite_passes_its_gates_through_the_model(suite: SuiteResult, server: ScriptedOpenAI) -> None:
-    assert [g.name for g in suite.gates if not g.passed] == []
+    dev = split_gates(suite.metrics)["dev"]
+    assert [g.name for g in dev if not g.passed] == []
+    assert suite.metrics.per_split["dev"].tasks >= 150
     assert len(server.requests) > 100  # the model was asked on most turns
 
 
@@ -89,7 +95,8 @@ def test_no_demo_patient_identifier_in_any_request(suite: SuiteResult, server: S
     values |= {c.member_id for c in data.coverages}
     values |= {s.number for s in data.statements}
     values |= {c.claim_number for c in data.claims}
-    found = sorted(
-        v for v in values - {""} if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", sent, re.IGNORECASE)
-    )
+    # One alternation, one pass over the requests: any occurrence of any value is a match.
+    longest_first = sorted(values - {""}, key=len, reverse=True)
+    anyone = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, longest_first))})(?!\w)", re.IGNORECASE)
+    found = sorted({m.group(0) for m in anyone.finditer(sent)})
     assert found == []

@@ -16,6 +16,7 @@ from evals.metrics import (
     pass_hat_k,
     percentile,
     prf,
+    split_gates,
 )
 
 
@@ -115,3 +116,35 @@ def test_a_perfect_run_passes_every_gate() -> None:
     assert all(g.passed for g in gates(m))
     slow = compute(outcomes, duration_s=301.0)
     assert [g.name for g in gates(slow) if not g.passed] == ["duration (s)"]
+
+
+def test_each_split_is_reported_on_its_own_and_the_gates_judge_both_together() -> None:
+    # dev: two tasks that always pass; test (blind): one task failing half its trials, one false hand-off.
+    dev = [_o(t, i, True, split="dev", mentions=2) for t in ("d1", "d2") for i in range(4)]
+    test = [_o("t1", i, i % 2 == 0, split="test") for i in range(4)]
+    test += [_o("t2", 0, False, split="test", escalated=True, escalation_ok=False)]
+    test += [_o("t2", i, True, split="test") for i in range(1, 4)]
+    m = compute(dev + test, duration_s=1.0)
+
+    assert set(m.per_split) == {"dev", "test"}
+    d, t = m.per_split["dev"], m.per_split["test"]
+    assert (d.tasks, d.trials, t.tasks, t.trials) == (2, 8, 2, 8)
+    assert d.pass_hat["1"] == 1.0
+    assert d.false_escalation_rate == 0.0
+    assert math.isclose(t.pass_hat["1"], (0.5 + 0.75) / 2)
+    assert t.pass_hat["4"] == 0.0
+    assert math.isclose(t.false_escalation_rate, 1 / 8)
+    assert math.isclose(m.pass_hat["1"], (1.0 + 1.0 + 0.5 + 0.75) / 4)  # the overall mixes both
+
+    enforced = {g.name: g.passed for g in gates(m)}
+    assert enforced["pass^4"] is False  # overall pass^4 = 0.5
+    reported = split_gates(m)
+    assert all(g.passed for g in reported["dev"])
+    assert {g.name for g in reported["test"] if not g.passed} == {"pass^1", "pass^4", "false-escalation rate"}
+
+    report = markdown(m, dev + test, gates(m))
+    section = report.split("## Per split", 1)[1].split("## Overall", 1)[0]
+    assert "| dev | 2 | 1.000 |" in section
+    assert "| test | 2 | 0.625 |" in section
+    assert "0.125 **miss**" in section  # test's false-escalation rate against the 0.03 threshold
+    assert "**t1** [test]" in report

@@ -5,17 +5,19 @@ from __future__ import annotations
 from agent.understanding.local import training_utterances
 from agent.understanding.text import normalize
 from evals.run import run_suite
-from evals.task import load_tasks
+from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
+
+
+def _lines_of(task: Task) -> list[str]:
+    s = task.script
+    lines = list(s.opening.say)
+    lines += [line for turn in s.turns for line in turn.say]
+    lines += [line for answers in s.answers.values() for a in answers for line in a.say]
+    return lines
 
 
 def _user_lines() -> list[str]:
-    lines: list[str] = []
-    for task in load_tasks():
-        s = task.script
-        lines += s.opening.say
-        lines += [line for turn in s.turns for line in turn.say]
-        lines += [line for answers in s.answers.values() for a in answers for line in a.say]
-    return lines
+    return [line for task in load_tasks() for line in _lines_of(task)]
 
 
 def test_suite_user_lines_are_disjoint_from_training_utterances() -> None:
@@ -25,6 +27,25 @@ def test_suite_user_lines_are_disjoint_from_training_utterances() -> None:
     # classifier on; everything longer than two words must be unseen.
     overlap = [line for line in overlap if len(line.split()) > 2]
     assert not overlap, f"eval lines copied from the training data: {overlap}"
+
+
+def test_the_blind_test_split_lives_in_its_own_files_and_shares_no_line_with_dev() -> None:
+    # Every task in evals/tasks/test_*.yaml is ``split: test`` and every other task is ``dev``, so that a
+    # task someone tuned on cannot stay labelled blind by accident of where it was written.
+    for path in sorted(DEFAULT_TASKS_DIR.glob("*.yaml")):
+        want = "test" if path.name.startswith("test_") else "dev"
+        wrong = [t.id for t in load_task_file(path) if t.split != want]
+        assert not wrong, f"{path.name}: tasks not marked split: {want}: {wrong}"
+    tasks = load_tasks()
+    dev = {normalize(line) for t in tasks if t.split == "dev" for line in _lines_of(t)}
+    copied = sorted(
+        line
+        for t in tasks
+        if t.split == "test"
+        for line in _lines_of(t)
+        if len(line.split()) > 2 and normalize(line) in dev
+    )
+    assert not copied, f"blind test lines that repeat dev lines: {copied}"
 
 
 async def test_a_subset_runs_end_to_end_through_the_real_graph() -> None:

@@ -123,4 +123,7 @@ def test_the_suite_covers_every_category_and_marks_a_dev_split() -> None:
     assert all(n >= 8 for n in per.values()), per
     assert len(tasks) >= 150
     assert any(t.split == "dev" for t in tasks)
-    assert any(t.split == "test" for t in tasks)
+    blind = [t for t in tasks if t.split == "test"]
+    assert len(blind) >= 60
+    per_blind = {c: sum(1 for t in blind if t.category == c) for c in CATEGORIES}
+    assert all(n >= 4 for n in per_blind.values()), per_blind

@@ -184,7 +184,10 @@ INTENT_PHRASES: dict[str, dict[Language, str]] = {
     "insurance_terms": {"en": "help with insurance terms", "es": "ayuda con términos del seguro"},
     "claim_status": {"en": "the status of an insurance claim", "es": "el estado de un reclamo al seguro"},
     "denial_reason": {"en": "why a claim was denied", "es": "por qué se negó un reclamo"},
-    "refund_or_credit": {"en": "about a refund or credit", "es": "información sobre un reembolso o crédito"},
+    "refund_or_credit": {
+        "en": "to ask about a refund or credit",
+        "es": "información sobre un reembolso o crédito",
+    },
     "payment_plan": {"en": "to set up a payment plan", "es": "un plan de pagos"},
     "pay_now": {"en": "to pay now", "es": "pagar ahora"},
     "payment_methods": {"en": "to know how you can pay", "es": "saber cómo puede pagar"},

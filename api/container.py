@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,14 +52,20 @@ def _chat_model(settings: Settings, base_url: str, model_name: str) -> BaseChatM
     from langchain_openai import ChatOpenAI
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    # ChatOpenAI always sends its own limit as ``max_completion_tokens``; the older name goes in the body.
+    limit: dict[str, Any] = (
+        {"extra_body": {"max_tokens": settings.llm_max_tokens}}
+        if settings.llm_max_tokens_field == "max_tokens"
+        else {"max_completion_tokens": settings.llm_max_tokens}
+    )
     return ChatOpenAI(
         base_url=base_url,
         api_key=key,
         model=model_name,
         timeout=settings.llm_timeout_s,
         max_retries=0,  # a failure falls back to the local engine within the turn; no retry storms
-        max_completion_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
+        **limit,
     )
 
 

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     llm_phrasing_model: str | None = None  # a separate model for phrasing replies; default llm_model
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_max_tokens: int = Field(default=400, ge=16)
+    # The request field that carries llm_max_tokens: OpenAI's current ``max_completion_tokens`` (OpenAI,
+    # Azure, vLLM, llama-server), or the older ``max_tokens`` for servers that ignore the new name and
+    # would otherwise generate unbounded replies (llama-cpp-python's server, some proxies).
+    llm_max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     llm_breaker_threshold: int = Field(default=3, ge=1)
     llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)

@@ -63,7 +63,35 @@ async def test_llm_settings_build_a_model_understander_that_talks_to_the_server(
         body = server.requests[0].body
         assert body["model"] == "scripted-small"
         assert body["max_completion_tokens"] == 128
+        assert "max_tokens" not in body
         assert body["temperature"] == 0
+
+
+async def test_servers_that_only_read_max_tokens_get_the_limit_under_that_name(
+    platform: LedgerPlatform,
+) -> None:
+    """llama-cpp-python's server ignores ``max_completion_tokens``: without the old name its replies
+    run on to the context size (seen with a real model: minutes per reply)."""
+    with ScriptedOpenAI() as server:
+        settings = Settings(
+            llm_base_url=server.base_url,
+            llm_model="scripted-small",
+            llm_timeout_s=3,
+            llm_max_tokens=64,
+            llm_max_tokens_field="max_tokens",
+        )
+        understander = build_understander(settings, platform)
+        assert isinstance(understander, LlmUnderstander)
+        doc = {
+            "intent": "balance", "confidence": 0.9, "frustration": 0.0,
+            "entities": {"month_counts": [], "statement_refs": []}, "reason": "asks the balance",
+        }  # fmt: skip
+        server.script(Reply.json(doc))
+        out = await understander.understand("what do I owe?", UnderstandingContext())
+        assert out.intent is Intent.BALANCE
+        body = server.requests[0].body
+        assert body["max_tokens"] == 64
+        assert "max_completion_tokens" not in body
 
 
 def test_a_calibration_file_and_tool_rounds_come_from_settings(

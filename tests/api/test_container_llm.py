@@ -33,6 +33,13 @@ async def platform() -> AsyncIterator[LedgerPlatform]:
     await engine.dispose()
 
 
+# What a model answers for "what do I owe?" in the understander's schema.
+BALANCE_READING = {
+    "intent": "balance", "confidence": 0.9, "frustration": 0.0,
+    "entities": {"month_counts": [], "statement_refs": []}, "reason": "asks the balance",
+}  # fmt: skip
+
+
 def test_no_llm_settings_means_the_local_engine(platform: LedgerPlatform) -> None:
     base_url_only = Settings(llm_base_url="http://127.0.0.1:9/v1")
     model_only = Settings(llm_model="m")
@@ -53,11 +60,7 @@ async def test_llm_settings_build_a_model_understander_that_talks_to_the_server(
         )
         understander = build_understander(settings, platform)
         assert isinstance(understander, LlmUnderstander)
-        doc = {
-            "intent": "balance", "confidence": 0.9, "frustration": 0.0,
-            "entities": {"month_counts": [], "statement_refs": []}, "reason": "asks the balance",
-        }  # fmt: skip
-        server.script(Reply.json(doc))
+        server.script(Reply.json(BALANCE_READING))
         out = await understander.understand("what do I owe?", UnderstandingContext())
         assert out.intent is Intent.BALANCE
         body = server.requests[0].body
@@ -82,11 +85,7 @@ async def test_servers_that_only_read_max_tokens_get_the_limit_under_that_name(
         )
         understander = build_understander(settings, platform)
         assert isinstance(understander, LlmUnderstander)
-        doc = {
-            "intent": "balance", "confidence": 0.9, "frustration": 0.0,
-            "entities": {"month_counts": [], "statement_refs": []}, "reason": "asks the balance",
-        }  # fmt: skip
-        server.script(Reply.json(doc))
+        server.script(Reply.json(BALANCE_READING))
         out = await understander.understand("what do I owe?", UnderstandingContext())
         assert out.intent is Intent.BALANCE
         body = server.requests[0].body
@@ -126,11 +125,7 @@ async def test_json_mode_sends_the_schema_in_the_prompt_for_servers_without_json
         settings = Settings(llm_base_url=server.base_url, llm_model="m", llm_structured_output="json_mode")
         understander = build_understander(settings, platform)
         assert isinstance(understander, LlmUnderstander)
-        doc = {
-            "intent": "balance", "confidence": 0.9, "frustration": 0.0,
-            "entities": {"month_counts": [], "statement_refs": []}, "reason": "asks the balance",
-        }  # fmt: skip
-        server.script(Reply.json(doc))
+        server.script(Reply.json(BALANCE_READING))
         out = await understander.understand("what do I owe?", UnderstandingContext())
         body = server.requests[0].body
     assert out.intent is Intent.BALANCE

@@ -15,9 +15,11 @@ from tokenized input, at most ``MAX_SCREENED_TEXT`` characters, in which the PHI
 no identifier (placeholders such as ``[STATEMENT_1]`` are never restored).
 
 Concurrency: appends are serialised so the chain stays single. On PostgreSQL a transaction-scoped
-advisory lock (``pg_advisory_xact_lock``) serialises every writer, across processes; on SQLite an
-``asyncio.Lock`` serialises writers of one ``AuditTrail``, and the ``UNIQUE`` primary key on ``seq`` plus
-a bounded retry (on a duplicate ``seq`` or "database is locked") covers writers in other processes.
+advisory lock (``pg_advisory_xact_lock``) serialises every writer, across processes. On a SQLite file the
+append runs on the engine's lane (``tools.sqlite_lane``) inside ``BEGIN IMMEDIATE``: the database write
+lock is held from the read of the chain's end to the commit, which serialises writers in every process.
+Elsewhere (in-memory SQLite) an ``asyncio.Lock`` serialises writers of one ``AuditTrail``, and the
+``UNIQUE`` primary key on ``seq`` plus a bounded retry covers the rest.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncio
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guardrails.phi import PhiVault
 from tools.db import Base, UTCDateTime
+from tools.sqlite_lane import sqlite_datetime, sqlite_lane
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
@@ -161,6 +165,46 @@ def _is_retryable(exc: DBAPIError) -> bool:
     return isinstance(exc, IntegrityError) or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig)
 
 
+def _append_sqlite(
+    conn: sqlite3.Connection,
+    at: datetime,
+    event: str,
+    payload: dict[str, JsonValue],
+    thread_id: str | None,
+    patient_id: str | None,
+    actor: str,
+) -> AuditRecord:
+    """The append on a lane's connection, inside its write transaction (the chain cannot move)."""
+    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev_hash = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS_HASH)
+    digest = compute_hash(
+        seq=seq,
+        at=at,
+        thread_id=thread_id,
+        patient_id=patient_id,
+        actor=actor,
+        event=event,
+        payload=payload,
+        prev_hash=prev_hash,
+    )
+    conn.execute(
+        "INSERT INTO audit_log (seq, at, thread_id, patient_id, actor, event, payload, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            sqlite_datetime(at),
+            thread_id,
+            patient_id,
+            actor,
+            event,
+            json.dumps(payload),
+            prev_hash,
+            digest,
+        ),
+    )
+    return AuditRecord(seq, at, thread_id, patient_id, actor, event, payload, prev_hash, digest)
+
+
 class AuditTrail:
     """The practice's audit trail on ``engine``. Create the table with the migrations (or ``create_all``)."""
 
@@ -183,6 +227,14 @@ class AuditTrail:
         _check_token(event, "event")
         _check_token(actor, "actor")
         _check_payload(payload, "payload")
+        lane = sqlite_lane(self._engine)
+        if lane is not None:
+            # A SQLite file: read the chain's end and insert under the write lock (BEGIN IMMEDIATE), in
+            # one hand-over to the lane's thread; other writers of the file, in any process, wait.
+            at = self._clock().astimezone(UTC)
+            return await lane.write(
+                lambda conn: _append_sqlite(conn, at, event, payload, thread_id, patient_id, actor)
+            )
         async with self._lock:
             for attempt in range(_MAX_ATTEMPTS):
                 try:

@@ -7,6 +7,7 @@ exactly what it missed, whichever worker wrote it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import ThreadEventRow
+from tools.sqlite_lane import sqlite_datetime, sqlite_lane
 
 # Appends take this transaction-scoped advisory lock on PostgreSQL so that ids commit in id order: a
 # reader that has seen id N can never later find a smaller id appear (no gaps to skip over).
@@ -45,6 +47,18 @@ def _stored(row: Any) -> StoredEvent:
     )
 
 
+def _checked(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    kind = str(event.get("type", ""))
+    if kind not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {kind!r}")
+    return kind, {k: v for k, v in event.items() if k != "type"}
+
+
+_INSERT_EVENT = (
+    "INSERT INTO thread_events (thread_id, turn_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)"
+)
+
+
 class EventStore:
     """``notify_channel`` (PostgreSQL): every append also sends the ``PostgresBus`` hint
     (``NOTIFY``) inside its own transaction: delivered at commit, in commit order, never for an event
@@ -69,18 +83,24 @@ class EventStore:
 
     async def append(self, thread_id: str, turn_id: str | None, event: Mapping[str, Any]) -> StoredEvent:
         """Store ``event`` (a dict with a ``type`` key, e.g. ``AgentEvent.model_dump()``)."""
-        async with self._engine.begin() as conn:
-            return await self.append_on(conn, thread_id, turn_id, event)
+        lane = sqlite_lane(self._engine)
+        if lane is None:
+            async with self._engine.begin() as conn:
+                return await self.append_on(conn, thread_id, turn_id, event)
+        # A SQLite file: the insert and its commit in one hand-over to a thread (tools.sqlite_lane). Ids
+        # still commit in id order: SQLite has one writer at a time.
+        kind, data = _checked(event)
+        now = self._clock()
+        row = (thread_id, turn_id, kind, json.dumps(data), sqlite_datetime(now))
+        event_id = await lane.write(lambda conn: int(conn.execute(_INSERT_EVENT, row).lastrowid or 0))
+        return StoredEvent(event_id, thread_id, turn_id, kind, data, now)
 
     async def append_on(
         self, conn: AsyncConnection, thread_id: str, turn_id: str | None, event: Mapping[str, Any]
     ) -> StoredEvent:
         """Like :meth:`append`, inside the caller's open transaction on ``conn`` (the event becomes
         visible when, and only if, that transaction commits)."""
-        kind = str(event.get("type", ""))
-        if kind not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {kind!r}")
-        data = {k: v for k, v in event.items() if k != "type"}
+        kind, data = _checked(event)
         now = self._clock()
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})

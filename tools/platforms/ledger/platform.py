@@ -11,6 +11,7 @@ rolls back and re-reads the winner.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -75,6 +76,7 @@ from tools.platforms.models import (
     TicketStatus,
     VerificationResult,
 )
+from tools.sqlite_lane import sqlite_datetime, sqlite_lane
 
 OPEN_PLAN_STATUSES = (PlanStatus.ACTIVE.value, PlanStatus.PENDING_APPROVAL.value)
 
@@ -98,6 +100,13 @@ def _new_id(prefix: str) -> str:
 
 def _zip5(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())[:5]
+
+
+_INSERT_COMMUNICATION = (
+    "INSERT INTO communications (id, patient_id, thread_id, channel, direction, author, text, external_id,"
+    " created_at) VALUES (:id, :patient_id, :thread_id, :channel, :direction, :author, :text, :external_id,"
+    " :created_at)"
+)
 
 
 class LedgerPlatform(BillingPlatform):
@@ -603,7 +612,8 @@ class LedgerPlatform(BillingPlatform):
         One ``INSERT`` and its commit: an append checks nothing that a patient lock would have to
         protect, and the schema decides the two refusals — the foreign key (no such patient) and the
         unique ``(patient_id, external_id)`` (already logged, including by a concurrent duplicate)."""
-        values = {
+        created_at = self._now()
+        values: dict[str, object] = {
             "id": _new_id("com"),
             "patient_id": patient_id,
             "thread_id": communication.thread_id,
@@ -612,15 +622,21 @@ class LedgerPlatform(BillingPlatform):
             "author": communication.author.value,
             "text": communication.text,
             "external_id": communication.external_id,
-            "created_at": self._now(),
+            "created_at": created_at,
         }
         try:
-            # A Core INSERT on a plain connection: the ORM's unit of work costs several times the CPU
-            # of the statement itself, and an append has nothing for it to track.
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(CommunicationRow), values)
+            lane = sqlite_lane(self._engine)
+            if lane is not None:
+                # A SQLite file: the INSERT and its commit in one hand-over to a thread (tools.sqlite_lane).
+                params = {**values, "created_at": sqlite_datetime(created_at)}
+                await lane.write(lambda conn: conn.execute(_INSERT_COMMUNICATION, params))
+            else:
+                # A Core INSERT on a plain connection: the ORM's unit of work costs several times the
+                # CPU of the statement itself, and an append has nothing for it to track.
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(CommunicationRow), values)
             return convert.to_communication(CommunicationRow(**values))
-        except IntegrityError:
+        except (IntegrityError, sqlite3.IntegrityError):
             async with self._sessions() as s:
                 await self._require_patient(s, patient_id)
                 if communication.external_id is not None:

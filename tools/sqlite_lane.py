@@ -39,6 +39,11 @@ _lanes: weakref.WeakKeyDictionary[AsyncEngine, SqliteLane | None] = weakref.Weak
 _lanes_lock = threading.Lock()
 
 
+def from_sqlite_datetime(value: str) -> datetime:
+    """The inverse of :func:`sqlite_datetime`: an aware UTC instant."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def sqlite_datetime(at: datetime) -> str:
     """``at`` as SQLAlchemy stores a ``UTCDateTime`` on SQLite (naive UTC, microseconds), so rows written
     through a lane read back through the ORM exactly like its own."""
@@ -85,6 +90,12 @@ class SqliteLane:
         unit of work is never left half done."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._in_transaction, fn)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the lane's thread outside any transaction (each statement reads the
+        newest committed data); for reads on a hot path, e.g. an SSE stream catching up."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
 
     def close(self) -> None:
         def _close() -> None:

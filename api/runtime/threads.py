@@ -4,6 +4,7 @@ messages, stored before any turn runs so a crash never loses what the patient sa
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import InboundMessageRow, ThreadRow
 from tools.errors import NotFound, ThreadLocked
+from tools.sqlite_lane import SqliteLane, sqlite_datetime, sqlite_lane
 
 Mode = Literal["bot", "human"]
 T = TypeVar("T")
@@ -232,7 +234,9 @@ class Threads:
         external_id: str | None = None,
         channel: str | None = None,
         patient_id: str | None = None,
+        admit: Callable[[], None] | None = None,
         also: Callable[[AsyncConnection, InboundMessage], Awaitable[None]] | None = None,
+        also_sqlite: Callable[[sqlite3.Connection, InboundMessage], None] | None = None,
     ) -> InboundMessage:
         """Store a patient's message as ``queued``. A known ``external_id`` on the thread's channel
         returns the stored message with ``duplicate=True`` instead. ``channel`` (the thread's, when the
@@ -241,9 +245,19 @@ class Threads:
 
         With ``channel`` and ``patient_id`` given, the thread must be that patient's thread on that
         channel, checked by the transaction's first statement: ``ThreadNotFound`` otherwise (nothing
-        stored), the same answer as a thread that does not exist."""
+        stored), the same answer as a thread that does not exist. ``admit`` runs once that is known,
+        before anything is committed; what it raises (e.g. a rate limit) stores nothing.
+
+        On a SQLite file with ``also_sqlite`` (``also`` for a unit of work on the lane) the whole accept
+        is one hand-over to the engine's lane (``tools.sqlite_lane``); with ``admit`` the ownership is
+        read first (admit runs on the event loop, between the two)."""
         if channel is None:
             channel = (await self.get(thread_id)).channel
+        lane = sqlite_lane(self._engine)
+        if lane is not None and (also is None or also_sqlite is not None):
+            return await self._add_inbound_sqlite(
+                lane, thread_id, text, external_id, channel, patient_id, admit, also_sqlite
+            )
         now = self._clock()
         owned = ThreadRow.id == thread_id
         if patient_id is not None:
@@ -257,6 +271,8 @@ class Threads:
                 )
                 if touched.rowcount == 0:
                     raise ThreadNotFound(f"no thread {thread_id}")
+                if admit is not None:
+                    admit()
                 result = await conn.execute(
                     insert(InboundMessageRow)
                     .values(
@@ -285,6 +301,68 @@ class Threads:
                 row = (await conn.execute(stmt)).one()
             return _inbound(row, duplicate=True)
         return message
+
+    async def _add_inbound_sqlite(
+        self,
+        lane: SqliteLane,
+        thread_id: str,
+        text: str,
+        external_id: str | None,
+        channel: str,
+        patient_id: str | None,
+        admit: Callable[[], None] | None,
+        also: Callable[[sqlite3.Connection, InboundMessage], None] | None,
+    ) -> InboundMessage:
+        owned, params = "id = ?", [thread_id]
+        if patient_id is not None:
+            owned, params = "id = ? AND channel = ? AND patient_id = ?", [thread_id, channel, patient_id]
+        if admit is not None:
+            query = f"SELECT 1 FROM threads WHERE {owned}"
+            found = await lane.read(lambda c: c.execute(query, params).fetchone())
+            if found is None:
+                raise ThreadNotFound(f"no thread {thread_id}")
+            admit()
+        now = self._clock()
+        stamp = sqlite_datetime(now)
+
+        def accept(conn: sqlite3.Connection) -> InboundMessage:
+            # The thread's row first, as in the SQLAlchemy path (ids in commit order per thread).
+            touched = conn.execute(
+                f"UPDATE threads SET last_inbound_at = ?, updated_at = ? WHERE {owned}",
+                [stamp, stamp, *params],
+            )
+            if touched.rowcount == 0:
+                raise ThreadNotFound(f"no thread {thread_id}")
+            new_id = conn.execute(
+                "INSERT INTO inbound_messages (thread_id, channel, text, external_id, status, created_at)"
+                " VALUES (?, ?, ?, ?, 'queued', ?)",
+                (thread_id, channel, text, external_id, stamp),
+            ).lastrowid
+            message = InboundMessage(int(new_id or 0), thread_id, channel, text, external_id, "queued", now)
+            if also is not None:
+                also(conn, message)
+            return message
+
+        try:
+            return await lane.write(accept)
+        except sqlite3.IntegrityError:
+            if external_id is None:
+                raise
+            stmt = select(InboundMessageRow).where(
+                InboundMessageRow.channel == channel, InboundMessageRow.external_id == external_id
+            )
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(stmt)).one()
+            return _inbound(row, duplicate=True)
+
+    @staticmethod
+    def others_queued_sqlite(conn: sqlite3.Connection, thread_id: str, inbound_id: int) -> bool:
+        """:meth:`others_queued` inside a unit of work on a SQLite lane."""
+        found = conn.execute(
+            "SELECT 1 FROM inbound_messages WHERE thread_id = ? AND status = 'queued' AND id != ? LIMIT 1",
+            (thread_id, inbound_id),
+        ).fetchone()
+        return found is not None
 
     @staticmethod
     async def others_queued(conn: AsyncConnection, thread_id: str, inbound_id: int) -> bool:
@@ -333,9 +411,23 @@ class Threads:
         status: InboundStatus,
         *,
         also: Callable[[AsyncConnection], Awaitable[T]] | None = None,
+        also_sqlite: Callable[[sqlite3.Connection], T] | None = None,
     ) -> T | None:
         """Mark the message answered (or failed); ``also`` runs in the same transaction (the turn's
-        ``done`` event: one commit instead of two) and its result is returned."""
+        ``done`` event: one commit instead of two) and its result is returned. ``also_sqlite``: the
+        same for a unit of work on the engine's SQLite lane (used when the engine has one)."""
+        lane = sqlite_lane(self._engine)
+        if lane is not None and (also is None or also_sqlite is not None):
+            stamp = sqlite_datetime(self._clock())
+
+            def finish(conn: sqlite3.Connection) -> T | None:
+                conn.execute(
+                    "UPDATE inbound_messages SET status = ?, completed_at = ? WHERE id = ?",
+                    (status, stamp, inbound_id),
+                )
+                return also_sqlite(conn) if also_sqlite is not None else None
+
+            return await lane.write(finish)
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(InboundMessageRow)

@@ -216,6 +216,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise BillingError("--workers, --concurrency, --rounds and --patients must be at least 1")
     if args.idle_threads < 1:
         raise BillingError("--idle-threads must be at least 1")
+    if not 0 <= args.paced_load < 1:
+        raise BillingError("--paced-load is a share of capacity: at least 0 and below 1")
     options = Options(
         mode=args.mode,
         backend=args.backend,
@@ -226,6 +228,7 @@ def _bench(args: argparse.Namespace) -> int:
         patients=args.patients,
         idle_threads=args.idle_threads,
         http=not args.no_http,
+        paced_load=args.paced_load,
     )
     figures = asyncio.run(run(options))
     print(render(figures))
@@ -392,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-threads", type=int, default=10_000, help="idle mode's threads (default 10,000)"
     )
     bench.add_argument("--no-http", action="store_true", help="skip the HTTP side (e.g. under a profiler)")
+    bench.add_argument(
+        "--paced-load",
+        type=float,
+        default=0.7,
+        help="the paced HTTP side offers random arrivals at this share of the closed loop's turns/s "
+        "(default 0.7; 0: no paced side)",
+    )
     bench.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     bench.set_defaults(handler=_bench)
 

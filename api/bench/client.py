@@ -5,8 +5,17 @@ event loop with the service or the bench.
 
 It reads one JSON command per line on stdin — ``{"turns": N}`` runs N more turns of the mix over C
 concurrent conversations (each a portal thread of its own patient, carried over between rounds);
-``{"quit": true}`` ends — and answers each with one JSON line: the time to the first SSE event and to
-``done`` of every turn (ms), the errors, the threads it created and the round's wall time.
+``{"turns": N, "rate": R}`` offers the N turns *paced*, as an open-loop Poisson process of R turns a
+second over the same C conversations; ``{"quit": true}`` ends — and answers each with one JSON line: the
+time to the first SSE event and to ``done`` of every turn (ms), the errors, the threads it created and
+the round's wall time.
+
+Closed loop (no ``rate``): each conversation sends its next message as soon as its last turn is done.
+That measures capacity, but when a round starts all C conversations post at the same instant (a burst),
+and the time to the first event then mostly measures the queue of that burst. Paced: patients arrive at
+random, independent moments (what a portal sees), each turn on a conversation that is not already waiting
+for a reply. Its times are taken from the *scheduled* arrival, so a turn that had to wait for a free
+conversation counts that wait (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,6 +67,7 @@ class Load:
         self.portal_ids = portal_ids
         self.slots = [Slot() for _ in range(concurrency)]
         self.sequence = count()
+        self.random = random.Random(20261123)  # the same arrival pattern in every run
 
     async def _start(self, slot: Slot, result: Round) -> None:
         n = next(self.sequence)
@@ -70,13 +81,13 @@ class Load:
         slot.thread_id = str(response.json()["id"])
         result.threads.append(slot.thread_id)
 
-    async def _turn(self, slot: Slot, result: Round) -> None:
+    async def _turn(self, slot: Slot, result: Round, started: float | None = None) -> None:
         if slot.conversation is None or slot.position >= len(slot.conversation.messages):
             await self._start(slot, result)
         assert slot.conversation is not None
         text = slot.conversation.messages[slot.position]
         slot.position += 1
-        started = time.perf_counter()
+        started = time.perf_counter() if started is None else started
         async with asyncio.timeout(TURN_TIMEOUT_S):  # SSE pings keep the read alive: bound the turn
             await self._stream(slot, text, started, result)
 
@@ -105,7 +116,14 @@ class Load:
                     return
         raise RuntimeError("the stream ended without a done event")
 
-    async def run(self, turns: int) -> dict[str, Any]:
+    async def _guarded(self, slot: Slot, result: Round, started: float | None = None) -> None:
+        try:
+            await self._turn(slot, result, started)
+        except (httpx.HTTPError, RuntimeError, KeyError, ValueError, TimeoutError) as exc:
+            result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            slot.conversation = None  # start a fresh conversation after a failure
+
+    async def run(self, turns: int, rate: float | None = None) -> dict[str, Any]:
         result = Round()
         remaining = turns
 
@@ -113,14 +131,13 @@ class Load:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
-                try:
-                    await self._turn(slot, result)
-                except (httpx.HTTPError, RuntimeError, KeyError, ValueError, TimeoutError) as exc:
-                    result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-                    slot.conversation = None  # start a fresh conversation after a failure
+                await self._guarded(slot, result)
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker(slot) for slot in self.slots))
+        if rate is None:
+            await asyncio.gather(*(worker(slot) for slot in self.slots))
+        else:
+            await self._paced(turns, rate, result)
         return {
             "first_ms": result.first_ms,
             "done_ms": result.done_ms,
@@ -128,6 +145,26 @@ class Load:
             "threads": result.threads,
             "wall_s": time.perf_counter() - started,
         }
+
+    async def _paced(self, turns: int, rate: float, result: Round) -> None:
+        free: asyncio.Queue[Slot] = asyncio.Queue()
+        for slot in self.slots:
+            free.put_nowait(slot)
+        tasks: list[asyncio.Task[None]] = []
+
+        async def one(slot: Slot, scheduled: float) -> None:
+            try:
+                await self._guarded(slot, result, scheduled)
+            finally:
+                free.put_nowait(slot)
+
+        due = time.perf_counter()
+        for _ in range(turns):
+            due += self.random.expovariate(rate)
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            slot = await free.get()  # all C conversations waiting for a reply: the wait is counted
+            tasks.append(asyncio.create_task(one(slot, due)))
+        await asyncio.gather(*tasks)
 
 
 async def serve_commands(base_url: str, concurrency: int, portal_ids: list[str]) -> None:
@@ -142,7 +179,8 @@ async def serve_commands(base_url: str, concurrency: int, portal_ids: list[str])
             command = json.loads(line)
             if command.get("quit"):
                 return
-            answer = await load.run(int(command["turns"]))
+            rate = command.get("rate")
+            answer = await load.run(int(command["turns"]), float(rate) if rate else None)
             sys.stdout.write(json.dumps(answer) + "\n")
             sys.stdout.flush()
 

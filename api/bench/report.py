@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-SIDES = (("floor", "floor"), ("inprocess", "in-process"), ("http", "HTTP"))
+SIDES = (("floor", "floor"), ("inprocess", "in-process"), ("http", "HTTP"), ("http_paced", "HTTP paced"))
 
 
 def _n(value: Any, digits: int = 1) -> str:
@@ -45,10 +45,17 @@ def _standard(f: dict[str, Any]) -> list[str]:
         ("checkpoint bytes/thread", lambda s: _n(s["checkpoint_bytes_per_thread"], 0)),
     ]
     width = 30
-    col = 30
+    col = 29
+    paced = f["sides"].get("http_paced")
     lines = [
         f"{f['turns_per_side']} turns per side in {f['rounds']} interleaved rounds, "
-        f"HTTP concurrency {f['concurrency']}",
+        f"HTTP concurrency {f['concurrency']}"
+        + (
+            f"; HTTP paced: random arrivals at {paced['offered_share_of_capacity']:.0%} of the closed loop's "
+            "turns/s"
+            if paced
+            else ""
+        ),
         "".ljust(width) + "".join(label.rjust(col) for _, label in sides),
     ]
     for name, cell in rows:

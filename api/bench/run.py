@@ -57,6 +57,8 @@ class Options:
     patients: int = 200
     idle_threads: int = 10_000
     http: bool = True
+    # The paced HTTP side offers this share of the closed-loop side's turns/s (0: no paced side).
+    paced_load: float = 0.7
 
     @property
     def effective_turns(self) -> int:
@@ -235,7 +237,7 @@ async def standard(options: Options, folder: Path) -> dict[str, Any]:
     turns = options.effective_turns
     rounds = max(1, min(options.rounds, turns))
     per_round = math.ceil(turns / rounds)
-    floor_side, local_side, http = Side(), Side(), Side()
+    floor_side, local_side, http, paced = Side(), Side(), Side(), Side()
     async with AsyncExitStack() as stack:
         server: Server | None = None
         client: ClientProcess | None = None
@@ -263,7 +265,7 @@ async def standard(options: Options, folder: Path) -> dict[str, Any]:
             local_side.wall_s += time.perf_counter() - wall
             local_side.add_cpu(time.process_time() - cpu)
 
-        async def run_http(n: int) -> None:
+        async def http_round(side: Side, n: int, rate: float | None) -> None:
             assert server is not None
             assert client is not None
             groups = {
@@ -274,17 +276,24 @@ async def standard(options: Options, folder: Path) -> dict[str, Any]:
             }
             snapshot = CpuSnapshot.take(groups)
             cpu = tree_cpu_seconds(server.process.pid)
-            answer = json.loads(await client.round(n))
+            answer = json.loads(await client.round(n, rate))
             after = tree_cpu_seconds(server.process.pid)
-            http.add_cpu(None if cpu is None or after is None else after - cpu)
+            side.add_cpu(None if cpu is None or after is None else after - cpu)
             later = CpuSnapshot.take(groups)
             if snapshot is not None and later is not None:
-                http.add_breakdown(later.since(snapshot), answer["wall_s"])
-            http.first_ms += answer["first_ms"]
-            http.done_ms += answer["done_ms"]
-            http.errors += answer["errors"]
-            http.threads += answer["threads"]
-            http.wall_s += answer["wall_s"]
+                side.add_breakdown(later.since(snapshot), answer["wall_s"])
+            side.first_ms += answer["first_ms"]
+            side.done_ms += answer["done_ms"]
+            side.errors += answer["errors"]
+            side.threads += answer["threads"]
+            side.wall_s += answer["wall_s"]
+
+        async def run_http(n: int) -> None:
+            # Closed loop (capacity; every round starts with a burst of min(n, C) posts), then the same
+            # number of turns paced at a share of the capacity measured so far (random arrivals).
+            await http_round(http, n, None)
+            if options.paced_load > 0 and http.wall_s > 0:
+                await http_round(paced, n, options.paced_load * len(http.done_ms) / http.wall_s)
 
         phases = [run_floor, run_local] + ([run_http] if options.http else [])
         remaining = turns
@@ -305,7 +314,10 @@ async def standard(options: Options, folder: Path) -> dict[str, Any]:
         if server is not None and http_store is not None:
             http.peak_rss_mb = tree_peak_rss_mb(server.process.pid)
             async with open_checkpointer(http_store.checkpoint_url) as saver:
-                http.checkpoint_bytes = await mean_checkpoint_bytes(saver, http.threads)
+                # One server for both HTTP sides (paced turns carry on the closed loop's conversations).
+                http.checkpoint_bytes = await mean_checkpoint_bytes(saver, http.threads + paced.threads)
+                paced.checkpoint_bytes = http.checkpoint_bytes
+            paced.peak_rss_mb = http.peak_rss_mb
 
     floor_f, local_f = floor_side.figures(), local_side.figures()
     sides: dict[str, Any] = {"floor": floor_f, "inprocess": local_f}
@@ -316,6 +328,12 @@ async def standard(options: Options, folder: Path) -> dict[str, Any]:
         sides["http"] = http_f
         ratios["http_first_event_over_floor"] = _ratio(http_f["first_event_ms"]["p50"], floor_p50)
         ratios["http_done_over_floor"] = _ratio(http_f["done_ms"]["p50"], floor_p50)
+        if options.paced_load > 0:
+            paced_f = paced.figures()
+            paced_f["offered_share_of_capacity"] = options.paced_load
+            sides["http_paced"] = paced_f
+            ratios["http_paced_first_event_over_floor"] = _ratio(paced_f["first_event_ms"]["p50"], floor_p50)
+            ratios["http_paced_done_over_floor"] = _ratio(paced_f["done_ms"]["p50"], floor_p50)
     return {"turns_per_side": turns, "rounds": rounds, "sides": sides, "ratios": ratios}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -192,10 +193,12 @@ class ClientProcess:
             text=True,
         )
 
-    async def round(self, turns: int) -> str:
+    async def round(self, turns: int, rate: float | None = None) -> str:
+        """``turns`` turns closed-loop, or paced at ``rate`` turns a second (see :mod:`api.bench.client`)."""
         assert self.process.stdin is not None
         assert self.process.stdout is not None
-        self.process.stdin.write(f'{{"turns": {turns}}}\n')
+        command: dict[str, float] = {"turns": turns} if rate is None else {"turns": turns, "rate": rate}
+        self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
         line = await asyncio.to_thread(self.process.stdout.readline)
         if not line:

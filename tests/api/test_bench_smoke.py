@@ -35,12 +35,12 @@ def _bench(tmp_path: Path, *args: str) -> dict[str, Any]:
     return figures
 
 
-def test_standard_reports_every_figure_for_floor_inprocess_and_http(
+def test_standard_reports_every_figure_for_floor_inprocess_http_and_paced_http(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     figures = _bench(tmp_path, "--turns", "3", "--rounds", "1", "--concurrency", "2")
     printed = capsys.readouterr().out
-    assert set(figures["sides"]) == {"floor", "inprocess", "http"}
+    assert set(figures["sides"]) == {"floor", "inprocess", "http", "http_paced"}
     for name, side in figures["sides"].items():
         assert side["turns"] == 3, (name, side["error_samples"])
         assert side["errors"] == 0, (name, side["error_samples"])
@@ -56,9 +56,22 @@ def test_standard_reports_every_figure_for_floor_inprocess_and_http(
         "inprocess_over_floor",
         "http_first_event_over_floor",
         "http_done_over_floor",
+        "http_paced_first_event_over_floor",
+        "http_paced_done_over_floor",
     }
     assert all(_number(v) for v in figures["ratios"].values())
-    for label in ("floor", "in-process", "HTTP", "turns/s", "CPU s per turn", "peak RSS MB", "ratios"):
+    assert figures["sides"]["http_paced"]["offered_share_of_capacity"] == 0.7
+    for label in (
+        "floor",
+        "in-process",
+        "HTTP",
+        "HTTP paced",
+        "random arrivals",
+        "turns/s",
+        "CPU s per turn",
+        "peak RSS MB",
+        "ratios",
+    ):
         assert label in printed
 
 

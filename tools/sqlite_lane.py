@@ -97,18 +97,6 @@ class SqliteLane:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
 
-    def close(self) -> None:
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        try:
-            self._executor.submit(_close)
-        except RuntimeError:  # already shut down (interpreter exit)
-            return
-        self._executor.shutdown(wait=False)
-
 
 def _file_path(engine: AsyncEngine) -> str | None:
     url = engine.url
@@ -121,8 +109,8 @@ def _file_path(engine: AsyncEngine) -> str | None:
 
 
 def sqlite_lane(engine: AsyncEngine) -> SqliteLane | None:
-    """The lane of ``engine`` (made on first use, closed when the engine is garbage), or ``None`` when
-    the engine is not on a SQLite file."""
+    """The lane of ``engine`` (made on first use, gone with the engine), or ``None`` when the engine is
+    not on a SQLite file."""
     try:
         return _lanes[engine]
     except KeyError:
@@ -131,8 +119,9 @@ def sqlite_lane(engine: AsyncEngine) -> SqliteLane | None:
         if engine in _lanes:
             return _lanes[engine]
         path = _file_path(engine)
+        # No finalizer: when the engine is garbage its entry goes, the lane with it; its executor's
+        # thread then exits and the connection closes as they are collected. (A finalizer that submits
+        # work can run inside another executor's ``submit`` and deadlock on the module's shutdown lock.)
         lane = SqliteLane(path) if path is not None else None
         _lanes[engine] = lane
-        if lane is not None:
-            weakref.finalize(engine, lane.close)
         return lane

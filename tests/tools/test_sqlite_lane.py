@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
 import time
@@ -134,3 +135,21 @@ async def test_a_cancelled_caller_does_not_cut_a_unit_of_work_in_half(engine: As
     await lane.write(lambda conn: None)  # queued behind it: the pair has finished
     async with engine.connect() as conn:
         assert [r.seq for r in (await conn.execute(select(AuditLogRow.seq)))] == [1, 2]
+
+
+async def test_a_lane_goes_with_its_engine(tmp_path: Path) -> None:
+    """A process that opens and drops engines (the test suite, a CLI) does not keep a thread per engine."""
+    before = threading.active_count()
+    for n in range(20):
+        eng = create_engine(f"sqlite:///{tmp_path / f'gone-{n}.db'}")
+        lane = sqlite_lane(eng)
+        assert lane is not None
+        await lane.write(lambda conn: conn.execute("CREATE TABLE t (x)"))
+        await eng.dispose()
+        del eng, lane
+    gc.collect()
+    for _ in range(50):  # the lanes' threads see their executors gone and exit
+        if threading.active_count() <= before + 1:
+            break
+        await asyncio.sleep(0.02)
+    assert threading.active_count() <= before + 1

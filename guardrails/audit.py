@@ -165,8 +165,8 @@ def _is_retryable(exc: DBAPIError) -> bool:
     return isinstance(exc, IntegrityError) or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig)
 
 
-def _append_sqlite(
-    conn: sqlite3.Connection,
+def _next_record(
+    last: tuple[int, str] | None,
     at: datetime,
     event: str,
     payload: dict[str, JsonValue],
@@ -174,8 +174,7 @@ def _append_sqlite(
     patient_id: str | None,
     actor: str,
 ) -> AuditRecord:
-    """The append on a lane's connection, inside its write transaction (the chain cannot move)."""
-    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    """The record that follows ``last`` (the chain's ``(seq, hash)``; ``None`` for an empty chain)."""
     seq, prev_hash = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS_HASH)
     digest = compute_hash(
         seq=seq,
@@ -187,22 +186,37 @@ def _append_sqlite(
         payload=payload,
         prev_hash=prev_hash,
     )
+    return AuditRecord(seq, at, thread_id, patient_id, actor, event, payload, prev_hash, digest)
+
+
+def _append_sqlite(
+    conn: sqlite3.Connection,
+    at: datetime,
+    event: str,
+    payload: dict[str, JsonValue],
+    thread_id: str | None,
+    patient_id: str | None,
+    actor: str,
+) -> AuditRecord:
+    """The append on a lane's connection, inside its write transaction (the chain cannot move)."""
+    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    r = _next_record(last, at, event, payload, thread_id, patient_id, actor)
     conn.execute(
         "INSERT INTO audit_log (seq, at, thread_id, patient_id, actor, event, payload, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            seq,
+            r.seq,
             sqlite_datetime(at),
             thread_id,
             patient_id,
             actor,
             event,
             json.dumps(payload),
-            prev_hash,
-            digest,
+            r.prev_hash,
+            r.hash,
         ),
     )
-    return AuditRecord(seq, at, thread_id, patient_id, actor, event, payload, prev_hash, digest)
+    return r
 
 
 class AuditTrail:
@@ -262,32 +276,24 @@ class AuditTrail:
                 select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
             )
         ).first()
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         at = self._clock().astimezone(UTC)
-        digest = compute_hash(
-            seq=seq,
-            at=at,
-            thread_id=thread_id,
-            patient_id=patient_id,
-            actor=actor,
-            event=event,
-            payload=payload,
-            prev_hash=prev_hash,
+        r = _next_record(
+            (int(last[0]), str(last[1])) if last else None, at, event, payload, thread_id, patient_id, actor
         )
         await conn.execute(
             insert(AuditLogRow).values(
-                seq=seq,
+                seq=r.seq,
                 at=at,
                 thread_id=thread_id,
                 patient_id=patient_id,
                 actor=actor,
                 event=event,
                 payload=payload,
-                prev_hash=prev_hash,
-                hash=digest,
+                prev_hash=r.prev_hash,
+                hash=r.hash,
             )
         )
-        return AuditRecord(seq, at, thread_id, patient_id, actor, event, payload, prev_hash, digest)
+        return r
 
     async def records(self, *, after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
         """Records in chain order, ``seq > after_seq``."""

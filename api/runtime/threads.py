@@ -294,12 +294,7 @@ class Threads:
         except IntegrityError:
             if external_id is None:
                 raise
-            stmt = select(InboundMessageRow).where(
-                InboundMessageRow.channel == channel, InboundMessageRow.external_id == external_id
-            )
-            async with self._engine.connect() as conn:
-                row = (await conn.execute(stmt)).one()
-            return _inbound(row, duplicate=True)
+            return await self._stored_duplicate(channel, external_id)
         return message
 
     async def _add_inbound_sqlite(
@@ -348,12 +343,16 @@ class Threads:
         except sqlite3.IntegrityError:
             if external_id is None:
                 raise
-            stmt = select(InboundMessageRow).where(
-                InboundMessageRow.channel == channel, InboundMessageRow.external_id == external_id
-            )
-            async with self._engine.connect() as conn:
-                row = (await conn.execute(stmt)).one()
-            return _inbound(row, duplicate=True)
+            return await self._stored_duplicate(channel, external_id)
+
+    async def _stored_duplicate(self, channel: str, external_id: str) -> InboundMessage:
+        """The message already stored with ``external_id`` on ``channel`` (a redelivery lost the race)."""
+        stmt = select(InboundMessageRow).where(
+            InboundMessageRow.channel == channel, InboundMessageRow.external_id == external_id
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).one()
+        return _inbound(row, duplicate=True)
 
     @staticmethod
     def others_queued_sqlite(conn: sqlite3.Connection, thread_id: str, inbound_id: int) -> bool:

@@ -48,6 +48,7 @@ from agent.events import (
 )
 from agent.graph import AgentGraph, compile_graph
 from agent.nodes.common import line
+from agent.nodes.record import OUTCOME
 from agent.phrasing import Phraser
 from agent.state import AgentState, ApprovalRequest
 from agent.state import Expecting as StateExpecting
@@ -231,20 +232,23 @@ class BillingAgent:
         durability: Durability,
         final: _Final | None = None,
     ) -> AsyncIterator[AgentEvent]:
-        # The run's last "values" chunk is the state it checkpointed last: no re-read (and deserialisation)
-        # of the checkpoint after the run.
+        # ``record``, the last node of every conversation run, hands over the state the run ends with: no
+        # re-read (and deserialisation) of the checkpoint after the run, and no copy of the whole state
+        # after every step (``stream_mode="values"``).
         last: dict[str, Any] | None = None
-        async for mode, chunk in self.graph.astream(
-            payload, config, context=context, stream_mode=["custom", "values"], durability=durability
+        async for _mode, chunk in self.graph.astream(
+            payload, config, context=context, stream_mode=["custom"], durability=durability
         ):
-            if mode == "values" and isinstance(chunk, dict):
-                last = chunk
-            elif mode == "custom" and isinstance(chunk, dict) and "token" in chunk:
+            if not isinstance(chunk, dict):
+                continue
+            if "token" in chunk:
                 yield TokenEvent(text=str(chunk["token"]))
-        if last is None:  # nothing ran (no input and nothing left to do)
+            elif OUTCOME in chunk:
+                last = chunk[OUTCOME]
+        if last is None:  # record did not run (nothing left to do): the checkpoint has the state
             values = cast(AgentState, (await self.graph.aget_state(config)).values)
         else:
-            values = cast(AgentState, {k: v for k, v in last.items() if k != "__interrupt__"})
+            values = cast(AgentState, last)
         if final is not None:
             final.values = values
         reply = values.get("reply") or ""

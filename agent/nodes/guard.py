@@ -4,6 +4,7 @@ advice, SMS length, streaming of the approved reply)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,15 @@ MAX_INPUT_CHARS = 2000
 HOLD_CHARS = 40
 
 log = logging.getLogger(__name__)
+
+# A templated reply is streamed a sentence at a time (with the whitespace after it): the whole text is
+# known at once, and the HTTP runtime sends tokens a sentence at a time anyway (``TOKEN_FLUSH_S``).
+_SENTENCE = re.compile(r".+?(?:[.!?](?=\s)|\n|$)\s*", re.S)
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence; the pieces join back to exactly ``text``."""
+    return [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0)]
 
 
 class ThreadPatientMismatch(PermissionError):
@@ -173,9 +183,8 @@ async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update
             decisions.append({"check": "sms_segments", "verdict": "shortened"})
             text = fitted
     if not released:  # after a partly released phrasing, the final message replaces what was shown
-        words = text.split(" ")
-        for i, word in enumerate(words):
-            writer({"token": word if i == len(words) - 1 else word + " "})
+        for sentence in sentences(text):
+            writer({"token": sentence})
     return {
         "reply": text,
         "guard": decisions,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
@@ -16,6 +17,10 @@ from agent.state import AgentState
 from tools.platforms.models import Author, CommunicationIn, Direction
 
 REFUSALS = frozenset({"injection", "other_patient", "refused", "abuse"})
+# The custom stream event that hands the run's outcome (the state it ends with) to ``BillingAgent``: the
+# service reads its reply, intent and actions from it instead of streaming every step's whole state
+# (``stream_mode="values"`` copied all ~50 channels after each of a turn's ~7 steps).
+OUTCOME = "outcome"
 
 
 async def record(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
@@ -64,4 +69,5 @@ async def record(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             patient_id=pid,
             actor="bot",
         )
+    get_stream_writer()({OUTCOME: {**state, "scratch": None}})
     return {"scratch": None}

@@ -75,7 +75,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     host = args.host or settings.host
-    port = args.port or settings.port
+    port = settings.port if args.port is None else args.port
+    if args.workers != 1:
+        from api.workers import serve_workers
+
+        return serve_workers(settings, host, port, args.workers)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
     return 0
 
@@ -216,6 +220,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise BillingError("--workers, --concurrency, --rounds and --patients must be at least 1")
     if args.idle_threads < 1:
         raise BillingError("--idle-threads must be at least 1")
+    if args.workers > 1 and args.backend != "postgres":
+        raise BillingError("--workers above 1 needs --backend postgres (on SQLite one process serves)")
     if not 0 <= args.paced_load < 1:
         raise BillingError("--paced-load is a share of capacity: at least 0 and below 1")
     options = Options(
@@ -345,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--policy-file", help="practice policy YAML")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes on the port, each with a connection queue of its own (default 1; more need "
+        "PostgreSQL)",
+    )
     serve.set_defaults(handler=_serve)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
@@ -384,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="standard: floor, in-process, HTTP; growth: one thread, 200 turns; idle: 10,000 idle threads",
     )
     bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite", help="default sqlite")
-    bench.add_argument("--workers", type=int, default=1, help="uvicorn workers of the HTTP side (default 1)")
+    bench.add_argument(
+        "--workers", type=int, default=1, help="API processes of the HTTP side (default 1; more: postgres)"
+    )
     bench.add_argument("--turns", type=int, help="turns per side (default 140; growth 200; idle 40)")
     bench.add_argument(
         "--concurrency", type=int, default=50, help="concurrent HTTP conversations (default 50)"

@@ -111,7 +111,8 @@ UNLIMITED = {
 
 
 class Server:
-    """The service in a subprocess: ``billing-agent serve`` for one worker, uvicorn ``--workers N`` else."""
+    """The service in a subprocess: ``billing-agent serve --workers N`` (``api.workers``: a connection
+    queue per worker, so a burst is shared by every worker)."""
 
     def __init__(self, store: Store, workers: int, log_path: Path) -> None:
         self.port = free_port()
@@ -125,16 +126,11 @@ class Server:
             "BILLING_CHECKPOINT_URL": store.checkpoint_url,
             "BILLING_PUBLIC_BASE_URL": self.base_url,
         }
-        if workers == 1:
-            command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)]
-        else:
-            command = [
-                sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-                "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
+        command = [
+            sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(workers),
+        ]  # fmt: skip
         self._log: IO[bytes] = log_path.open("wb")
-        # A session (process group) of its own: stopping it reaches uvicorn's worker processes too.
+        # A session (process group) of its own: stopping it reaches the worker processes too.
         self.process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -158,7 +154,7 @@ class Server:
     def stop(self) -> None:
         group = self.process.pid  # its own session: the group id is its pid
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:

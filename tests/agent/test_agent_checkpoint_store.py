@@ -9,12 +9,16 @@ from pathlib import Path
 import aiosqlite
 import pytest
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import text
 
 from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
 from agent.context import AgentContext
 from agent.state import AgentState, ApprovalRequest
 from tests.agent.harness import Env
+from tools.db import create_engine
 from tools.platforms.models import Channel
 
 
@@ -38,6 +42,28 @@ async def test_postgres_checkpointer_resumes_a_thread(env: Env) -> None:
         assert said.message is not None
         assert said.message.intent == "balance"
         await saver.adelete_thread(thread)
+
+
+@pytest.mark.postgres
+async def test_postgres_checkpoints_commit_without_waiting_for_the_disk_and_the_ledger_still_does() -> None:
+    """The checkpoint store's deliberate durability (``agent.checkpoint``): its sessions commit
+    asynchronously; every other connection keeps PostgreSQL's synchronous commit."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("set TEST_DATABASE_URL to run PostgreSQL tests")
+    async with open_checkpointer(url) as saver:
+        assert isinstance(saver, AsyncPostgresSaver)
+        assert isinstance(saver.conn, AsyncConnectionPool)
+        async with saver.conn.connection() as conn:
+            row = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+            assert row is not None
+            assert row["synchronous_commit"] == "off"
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SHOW synchronous_commit"))).scalar_one() == "on"
+    finally:
+        await engine.dispose()
 
 
 async def test_sqlite_checkpointer_by_url_and_by_path(env: Env, tmp_path: object) -> None:

@@ -5,15 +5,18 @@
 
 Conversation turn::
 
-    START → guard_in ─┬─ human_relay ───────────────────────────────────────────────┐
-                      ├─ guard_out (screened: empty, too long, injection, locked)    │
-                      └─ understand ─┬─ auth ─(verified + earlier question)→ task    │
-                                     ├─ fetch_statement → explain                    │
-                                     ├─ claims → explain                             │
-                                     ├─ negotiate_plan ─(consent)→ create_plan       │
-                                     ├─ payment_link · answer_from_kb · clarify      │
-                                     ├─ escalate_ticket · smalltalk                  │
-                                     └──────────────→ guard_out → record → END ◄─────┘
+    START → understand ─┬─ human_relay ──────────────────────────────────────────┐
+      (guard_in's screen,  ├─ guard_out (screened: empty, too long, injection, locked)│
+       then understanding) ├─ auth ─(verified + earlier question)→ task              │
+                           ├─ fetch_statement → explain                               │
+                           ├─ claims → explain                                        │
+                           ├─ negotiate_plan ─(consent)→ create_plan                  │
+                           ├─ payment_link · answer_from_kb · clarify                 │
+                           ├─ escalate_ticket · smalltalk                             │
+                           └──────────────→ guard_out → record → END ◄────────────────┘
+
+``guard_in`` (the input screen) runs inside ``understand``'s step: both only read, so the checkpoint that
+once separated them protected nothing and cost a superstep every turn (``docs/performance.md``).
 
 Approval thread (one per conversation, ``<thread>:approval``)::
 
@@ -29,7 +32,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.context import AgentContext
 from agent.nodes.auth import auth
 from agent.nodes.conversation import answer_from_kb, clarify, smalltalk
-from agent.nodes.guard import guard_in, guard_out
+from agent.nodes.guard import guard_out
 from agent.nodes.handoff import escalate_ticket, human_relay
 from agent.nodes.payments import payment_link
 from agent.nodes.plans import apply_plan_decision, await_approval, create_plan, negotiate_plan
@@ -39,7 +42,6 @@ from agent.nodes.understand import understand
 from agent.routing import (
     route_after_auth,
     route_after_fetch,
-    route_after_guard_in,
     route_after_negotiate,
     route_after_understand,
     route_entry,
@@ -54,7 +56,6 @@ WRITE_NODES = ("create_plan", "payment_link", "escalate_ticket", "apply_plan_dec
 
 def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
     g = StateGraph(AgentState, context_schema=AgentContext)
-    g.add_node("guard_in", guard_in)
     g.add_node("understand", understand)
     g.add_node("auth", auth)
     g.add_node("fetch_statement", fetch_statement)
@@ -74,7 +75,6 @@ def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
     g.add_node("apply_plan_decision", apply_plan_decision)
 
     g.add_conditional_edges(START, route_entry)
-    g.add_conditional_edges("guard_in", route_after_guard_in)
     g.add_conditional_edges("understand", route_after_understand)
     g.add_conditional_edges("auth", route_after_auth)
     g.add_conditional_edges("fetch_statement", route_after_fetch)

@@ -11,8 +11,7 @@ from typing import Literal, cast, get_args
 from agent.state import AgentState
 from agent.understanding.base import Intent
 
-EntryRoute = Literal["guard_in", "await_approval"]
-AfterGuardIn = Literal["understand", "human_relay", "guard_out"]
+EntryRoute = Literal["understand", "await_approval"]
 Route = Literal[
     "auth",
     "fetch_statement",
@@ -26,6 +25,19 @@ Route = Literal[
 ]
 AfterAuth = Literal[
     "fetch_statement", "claims", "negotiate_plan", "payment_link", "escalate_ticket", "guard_out"
+]
+AfterUnderstand = Literal[
+    "auth",
+    "fetch_statement",
+    "claims",
+    "negotiate_plan",
+    "payment_link",
+    "answer_from_kb",
+    "escalate_ticket",
+    "clarify",
+    "smalltalk",
+    "human_relay",
+    "guard_out",
 ]
 AfterNegotiate = Literal["create_plan", "guard_out"]
 AfterRecord = Literal["__end__"]
@@ -84,16 +96,8 @@ def route_entry(state: AgentState) -> EntryRoute:
     if has_approval:
         return "await_approval"
     if has_text:
-        return "guard_in"
+        return "understand"
     raise ImpossibleState("a run needs either text or an approval request")
-
-
-def route_after_guard_in(state: AgentState) -> AfterGuardIn:
-    if state.get("mode") == "human":
-        return "human_relay"
-    if state.get("reply"):  # guard_in answered already (empty, too long, injection, locked thread)
-        return "guard_out"
-    return "understand"
 
 
 def _intent(state: AgentState) -> Intent:
@@ -161,9 +165,11 @@ def _close_alternatives(state: AgentState) -> bool:
     return (alts[0][1] - alts[1][1]) < CLARIFY_MARGIN or alts[0][1] < LOW_CONFIDENCE
 
 
-def route_after_understand(state: AgentState) -> Route:
+def route_after_understand(state: AgentState) -> AfterUnderstand:
     if state.get("mode") == "human":
-        raise ImpossibleState("human mode reached understand")
+        return "human_relay"
+    if state.get("reply"):  # the screen answered already (empty, too long, injection, locked, opted out)
+        return "guard_out"
     return choose_route(state)
 
 

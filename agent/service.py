@@ -12,9 +12,9 @@ Durability, chosen per turn
   :meth:`BillingAgent.recover` re-runs just that node with the same inputs — the domain-derived
   idempotency key then finds the record already made. With ``"async"`` that pre-write checkpoint could
   still be in flight at the crash, and with ``"exit"`` the whole turn would be lost and replayed.
-* **Human-mode turns run with** ``durability="exit"``: the bot only relays (``guard_in → human_relay →
-  record``), the patient's message is already on the platform before the run, and there is no side
-  effect to protect, so one checkpoint at the end is enough.
+* **Human-mode turns run with** ``durability="exit"``: the bot only relays (``understand``, which only
+  screens then, ``→ human_relay → record``), the patient's message is already on the platform before
+  the run, and there is no side effect to protect, so one checkpoint at the end is enough.
 * **Resuming a staff approval** runs with ``"sync"``: it precedes the plan's status change.
 
 The patient's inbound message is logged as a communication before the run (when the patient is known;

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, cast, get_origin, get_type_hints
 
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 from pydantic import BaseModel
 
 from agent.context import AgentContext
@@ -16,6 +18,43 @@ from tools.platforms.models import TicketReason, TicketStatus
 ArgValue = str | int | bool | None | list[str]
 
 Update = dict[str, Any]
+
+
+# The state's reducer channels (``messages``: the window; ``actions``, ``tools``, ``reads``, ``guard``:
+# appended).
+REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
+    name: hint.__metadata__[0]
+    for name, hint in get_type_hints(AgentState, include_extras=True).items()
+    if get_origin(hint) is Annotated
+}
+
+
+def applied(state: AgentState, update: Update) -> AgentState:
+    """``state`` as the graph would hold it after ``update`` (reducers and ``Overwrite`` included): for a
+    node that does the work of two steps in one."""
+    out: dict[str, Any] = dict(state)
+    for key, value in update.items():
+        if isinstance(value, Overwrite):
+            out[key] = value.value
+        elif key in REDUCERS:
+            out[key] = REDUCERS[key](out.get(key) or [], value)
+        else:
+            out[key] = value
+    return cast(AgentState, out)
+
+
+def merged(first: Update, second: Update) -> Update:
+    """One update with the effect of ``first`` then ``second`` (a node may write a channel once a step)."""
+    out = dict(first)
+    for key, value in second.items():
+        earlier = out.get(key)
+        if key not in out or key not in REDUCERS or isinstance(value, Overwrite):
+            out[key] = value
+        elif isinstance(earlier, Overwrite):
+            out[key] = Overwrite(REDUCERS[key](earlier.value, value))
+        else:
+            out[key] = REDUCERS[key](earlier, value)
+    return out
 
 
 def lang(state: AgentState) -> Language:

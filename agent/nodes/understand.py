@@ -1,12 +1,14 @@
-"""``understand``: the understanding port (local engine or LLM) plus the conversation-repair bookkeeping
-and the escalation rules. It records what the patient meant; :mod:`agent.routing` decides where to go."""
+"""``understand``: the input screen (``guard_in``), then the understanding port (local engine or LLM)
+plus the conversation-repair bookkeeping and the escalation rules. It records what the patient meant;
+:mod:`agent.routing` decides where to go."""
 
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
-from agent.nodes.common import Update, ctx
+from agent.nodes.common import Update, applied, ctx, merged
+from agent.nodes.guard import guard_in
 from agent.routing import LOW_CONFIDENCE, choose_route
 from agent.state import INTENT_HISTORY, AgentState, LinkRequest
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
@@ -85,6 +87,17 @@ def _clarify_pick(intent: Intent, refs: list[LineRef], text: str, options: list[
 
 
 async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+    """The patient's message, screened (:func:`agent.nodes.guard.guard_in`: the per-turn reset, identity
+    from the run context, injection/length/STOP checks) and then understood, in one step. Both only
+    read, so a checkpoint between them protected nothing, and it cost a superstep on every turn. The
+    screen still runs first: a refused message never reaches the understanding engine (or a model)."""
+    screened = await guard_in(state, runtime)
+    if state.get("mode") == "human" or screened.get("reply"):
+        return screened  # relayed to staff, or already answered (locked, opted out, refused)
+    return merged(screened, await _understood(applied(state, screened), runtime))
+
+
+async def _understood(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     text = state.get("text") or ""
     history = list(state.get("intent_history") or [])

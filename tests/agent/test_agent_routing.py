@@ -13,14 +13,14 @@ from agent.routing import (
     Route,
     choose_route,
     route_after_fetch,
-    route_after_guard_in,
     route_after_negotiate,
+    route_after_understand,
     route_entry,
 )
 from agent.state import AgentState
 
 REQUIRED = {
-    "guard_in", "understand", "auth", "fetch_statement", "claims", "explain", "negotiate_plan", "create_plan",
+    "understand", "auth", "fetch_statement", "claims", "explain", "negotiate_plan", "create_plan",
     "payment_link", "answer_from_kb", "escalate_ticket", "human_relay", "clarify", "smalltalk", "guard_out",
     "record", "await_approval", "apply_plan_decision",
 }  # fmt: skip
@@ -93,11 +93,11 @@ def test_routers_raise_on_impossible_states() -> None:
         route_after_fetch({"reply": "", "scratch": None})
 
 
-def test_entry_and_guard_in_routes() -> None:
-    assert route_entry({"text": "hi"}) == "guard_in"
+def test_entry_and_screen_routes() -> None:
+    assert route_entry({"text": "hi"}) == "understand"
     approval = {"plan_id": "p"}
     assert route_entry({"approval": approval, "patient_id": "x"}) == "await_approval"  # type: ignore[typeddict-item]
-    assert route_after_guard_in({"mode": "human"}) == "human_relay"
-    assert route_after_guard_in({"mode": "bot", "reply": "x"}) == "guard_out"
-    assert route_after_guard_in({"mode": "bot", "reply": ""}) == "understand"
+    assert route_after_understand({"mode": "human"}) == "human_relay"
+    assert route_after_understand({"mode": "bot", "reply": "x"}) == "guard_out"  # refused by the screen
+    assert route_after_understand(_s("balance", reply="")) == "fetch_statement"
     assert guard_out.__name__ == "guard_out"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
 from guardrails.audit import AuditLogRow, AuditTrail
 from tools.db import Base, create_engine
@@ -153,3 +154,34 @@ async def test_a_lane_goes_with_its_engine(tmp_path: Path) -> None:
             break
         await asyncio.sleep(0.02)
     assert threading.active_count() <= before + 1
+
+
+async def test_an_orm_read_sees_one_snapshot_and_leaves_no_transaction_open(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """``orm_read`` runs a synchronous ORM session on the lane: a row another writer commits between two
+    of its statements is not seen by the second (one snapshot), ORM types read back as SQLAlchemy's own,
+    and the lane can write right after."""
+    at = datetime(2026, 11, 23, 15, 4, 5, 123456, tzinfo=UTC)
+    lane = sqlite_lane(engine)
+    assert lane is not None
+    insert = (
+        "INSERT INTO audit_log (seq, at, thread_id, patient_id, actor, event, payload, prev_hash, hash)"
+        " VALUES (?, ?, NULL, NULL, 'bot', 'e', '{\"n\": 1}', 'p', 'h' || ?)"
+    )
+    await lane.write(lambda conn: conn.execute(insert, (1, sqlite_datetime(at), 1)))
+
+    def read(session: Session) -> tuple[list[AuditLogRow], int]:
+        first = list(session.scalars(select(AuditLogRow)))
+        with sqlite3.connect(tmp_path / "lane.db") as other:  # another writer of the file commits
+            other.execute(insert, (2, sqlite_datetime(at), 2))
+        return first, len(list(session.scalars(select(AuditLogRow))))
+
+    rows, later = await lane.orm_read(read)
+    assert [r.seq for r in rows] == [1]
+    assert rows[0].at == at  # the aware UTC instant, as the async ORM reads it
+    assert rows[0].payload == {"n": 1}
+    assert later == 1  # the other writer's row is not in this read's snapshot
+    assert [r.seq for r in await lane.orm_read(lambda s: list(s.scalars(select(AuditLogRow))))] == [1, 2]
+    await lane.write(lambda conn: conn.execute(insert, (3, sqlite_datetime(at), 3)))
+    assert len(await lane.orm_read(lambda s: list(s.scalars(select(AuditLogRow))))) == 3

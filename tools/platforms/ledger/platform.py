@@ -15,11 +15,12 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tools.errors import (
     ActivePlanExists,
@@ -78,6 +79,8 @@ from tools.platforms.models import (
 )
 from tools.sqlite_lane import sqlite_datetime, sqlite_lane
 
+T = TypeVar("T")
+
 OPEN_PLAN_STATUSES = (PlanStatus.ACTIVE.value, PlanStatus.PENDING_APPROVAL.value)
 
 PLAN_TRANSITIONS: dict[PlanStatus, frozenset[PlanStatus]] = {
@@ -109,6 +112,34 @@ _INSERT_COMMUNICATION = (
 )
 
 
+def _statement_query(where: ColumnElement[bool]) -> Select[StatementRow]:
+    """A statement with its line items and their adjustments in its own query (one round trip, not
+    three), and its payments."""
+    return (
+        select(StatementRow)
+        .options(
+            joinedload(StatementRow.line_items).joinedload(LineItemRow.adjustments),
+            selectinload(StatementRow.payments),
+        )
+        .where(where)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _require_patient(s: Session, patient_id: str) -> PatientRow:
+    row = s.get(PatientRow, patient_id)
+    if row is None:
+        raise PatientNotFound(f"no patient {patient_id}")
+    return row
+
+
+def _known(s: Session, patient_id: str, found: object) -> None:
+    """Reads filter by patient: a non-empty answer proves the patient exists; only an empty one needs the
+    extra look-up that tells "no rows" from "no such patient" (one query less per read)."""
+    if not found:
+        _require_patient(s, patient_id)
+
+
 class LedgerPlatform(BillingPlatform):
     """The embedded ledger on SQLAlchemy 2.0 async (SQLite or PostgreSQL)."""
 
@@ -137,13 +168,6 @@ class LedgerPlatform(BillingPlatform):
         return row
 
     @staticmethod
-    async def _known(s: AsyncSession, patient_id: str, found: object) -> None:
-        """Reads filter by patient: a non-empty answer proves the patient exists; only an empty one needs
-        the extra look-up that tells "no rows" from "no such patient" (one query less per read)."""
-        if not found:
-            await LedgerPlatform._require_patient(s, patient_id)
-
-    @staticmethod
     async def _lock_patient(s: AsyncSession, patient_id: str) -> None:
         """Serialise writes for one patient (row lock on PostgreSQL, write lock on SQLite)."""
         conn = await s.connection()
@@ -162,17 +186,7 @@ class LedgerPlatform(BillingPlatform):
 
     @staticmethod
     async def _load_statement(s: AsyncSession, where: ColumnElement[bool]) -> StatementRow | None:
-        # Line items and their adjustments in the statement's own query (one round trip, not three).
-        query = (
-            select(StatementRow)
-            .options(
-                joinedload(StatementRow.line_items).joinedload(LineItemRow.adjustments),
-                selectinload(StatementRow.payments),
-            )
-            .where(where)
-            .execution_options(populate_existing=True)
-        )
-        return (await s.execute(query)).unique().scalar_one_or_none()
+        return (await s.execute(_statement_query(where))).unique().scalar_one_or_none()
 
     async def _recompute_statement(self, s: AsyncSession, row: StatementRow) -> None:
         """Recompute a statement's totals from its rows and check its invariants before commit."""
@@ -294,130 +308,154 @@ class LedgerPlatform(BillingPlatform):
         return VerificationResult(verified=True, patient_id=next(iter(matches)))
 
     async def get_patient(self, patient_id: str) -> Patient:
-        async with self._sessions() as s:
-            return convert.to_patient(await self._require_patient(s, patient_id))
+        return await self._read(lambda s: convert.to_patient(_require_patient(s, patient_id)))
 
     # ------------------------------------------------------------------ reads
 
-    async def get_account_summary(self, patient_id: str) -> AccountSummary:
+    async def _read(self, fn: Callable[[Session], T]) -> T:
+        """Run a read, written once against a synchronous ORM session: on a SQLite file in one hand-over
+        to the engine's lane (``tools.sqlite_lane``: aiosqlite makes about five per statement), else
+        through ``AsyncSession.run_sync``, the same code on the async engine."""
+        lane = sqlite_lane(self._engine)
+        if lane is not None:
+            return await lane.orm_read(fn)
         async with self._sessions() as s:
-            statements = (
-                await s.execute(
-                    select(StatementRow.balance_cents).where(StatementRow.patient_id == patient_id)
-                )
+            return await s.run_sync(fn)
+
+    async def get_account_summary(self, patient_id: str) -> AccountSummary:
+        def read(s: Session) -> AccountSummary:
+            statements = s.execute(
+                select(StatementRow.balance_cents).where(StatementRow.patient_id == patient_id)
             ).all()
-            await self._known(s, patient_id, statements)
+            _known(s, patient_id, statements)
             # The unapplied payments and the plan flags in one round trip.
             plans = select(PaymentPlanRow.id).where(PaymentPlanRow.patient_id == patient_id)
-            unapplied, has_active, has_defaulted = (
-                await s.execute(
-                    select(
-                        select(func.coalesce(func.sum(PaymentRow.amount_cents), 0))
-                        .where(PaymentRow.patient_id == patient_id, PaymentRow.statement_id.is_(None))
-                        .scalar_subquery(),
-                        plans.where(PaymentPlanRow.status == PlanStatus.ACTIVE.value).exists(),
-                        plans.where(PaymentPlanRow.status == PlanStatus.DEFAULTED.value).exists(),
-                    )
+            unapplied, has_active, has_defaulted = s.execute(
+                select(
+                    select(func.coalesce(func.sum(PaymentRow.amount_cents), 0))
+                    .where(PaymentRow.patient_id == patient_id, PaymentRow.statement_id.is_(None))
+                    .scalar_subquery(),
+                    plans.where(PaymentPlanRow.status == PlanStatus.ACTIVE.value).exists(),
+                    plans.where(PaymentPlanRow.status == PlanStatus.DEFAULTED.value).exists(),
                 )
             ).one()
-        balance = sum(int(b) for (b,) in statements) - int(unapplied or 0)
-        return AccountSummary(
-            patient_id=patient_id,
-            balance_cents=balance,
-            open_statement_count=sum(
-                1 for (b,) in statements if derive_status(int(b)) is StatementStatus.OPEN
-            ),
-            credit_cents=max(0, -balance),
-            has_active_plan=bool(has_active),
-            has_defaulted_plan=bool(has_defaulted),
-        )
+            balance = sum(int(b) for (b,) in statements) - int(unapplied or 0)
+            return AccountSummary(
+                patient_id=patient_id,
+                balance_cents=balance,
+                open_statement_count=sum(
+                    1 for (b,) in statements if derive_status(int(b)) is StatementStatus.OPEN
+                ),
+                credit_cents=max(0, -balance),
+                has_active_plan=bool(has_active),
+                has_defaulted_plan=bool(has_defaulted),
+            )
+
+        return await self._read(read)
 
     async def list_coverages(self, patient_id: str) -> list[Coverage]:
-        async with self._sessions() as s:
-            rows = await s.scalars(
+        def read(s: Session) -> list[Coverage]:
+            rows = s.scalars(
                 select(CoverageRow).where(CoverageRow.patient_id == patient_id).order_by(CoverageRow.id)
             )
             coverages = [convert.to_coverage(r) for r in rows]
-            await self._known(s, patient_id, coverages)
-        return sorted(coverages, key=lambda c: (c.rank is not CoverageRank.PRIMARY, c.id))
+            _known(s, patient_id, coverages)
+            return sorted(coverages, key=lambda c: (c.rank is not CoverageRank.PRIMARY, c.id))
+
+        return await self._read(read)
 
     async def list_statements(self, patient_id: str) -> list[StatementSummary]:
-        async with self._sessions() as s:
-            rows = await s.scalars(
+        def read(s: Session) -> list[StatementSummary]:
+            rows = s.scalars(
                 select(StatementRow)
                 .where(StatementRow.patient_id == patient_id)
                 .order_by(StatementRow.statement_date.desc(), StatementRow.number.desc())
             )
             summaries = [convert.to_statement_summary(r) for r in rows]
-            await self._known(s, patient_id, summaries)
+            _known(s, patient_id, summaries)
             return summaries
 
+        return await self._read(read)
+
     async def get_statement(self, patient_id: str, statement_id: str) -> Statement:
-        async with self._sessions() as s:
-            row = await self._load_statement(
-                s, (StatementRow.id == statement_id) & (StatementRow.patient_id == patient_id)
-            )
-            await self._known(s, patient_id, row)
+        def read(s: Session) -> Statement:
+            where = (StatementRow.id == statement_id) & (StatementRow.patient_id == patient_id)
+            row = s.execute(_statement_query(where)).unique().scalar_one_or_none()
+            _known(s, patient_id, row)
             if row is None:
                 raise StatementNotFound(f"no statement {statement_id}")
             return convert.to_statement(row)
 
+        return await self._read(read)
+
     async def find_statement_by_number(self, patient_id: str, number: str) -> Statement | None:
-        async with self._sessions() as s:
-            row = await self._load_statement(
-                s, (StatementRow.number == number.strip()) & (StatementRow.patient_id == patient_id)
-            )
-            await self._known(s, patient_id, row)
+        def read(s: Session) -> Statement | None:
+            where = (StatementRow.number == number.strip()) & (StatementRow.patient_id == patient_id)
+            row = s.execute(_statement_query(where)).unique().scalar_one_or_none()
+            _known(s, patient_id, row)
             return None if row is None else convert.to_statement(row)
 
+        return await self._read(read)
+
     async def list_claims(self, patient_id: str) -> list[Claim]:
-        async with self._sessions() as s:
-            rows = await s.scalars(
+        def read(s: Session) -> list[Claim]:
+            rows = s.scalars(
                 select(ClaimRow)
                 .options(selectinload(ClaimRow.denial_codes), selectinload(ClaimRow.line_items))
                 .where(ClaimRow.patient_id == patient_id)
                 .order_by(ClaimRow.service_date.desc(), ClaimRow.claim_number)
             )
             claims = [convert.to_claim(r) for r in rows]
-            await self._known(s, patient_id, claims)
+            _known(s, patient_id, claims)
             return claims
+
+        return await self._read(read)
 
     async def list_payments(self, patient_id: str) -> list[Payment]:
         """Newest first."""
-        async with self._sessions() as s:
-            rows = await s.scalars(
+
+        def read(s: Session) -> list[Payment]:
+            rows = s.scalars(
                 select(PaymentRow)
                 .where(PaymentRow.patient_id == patient_id)
                 .order_by(PaymentRow.posted_at.desc(), PaymentRow.id)
             )
             payments = [convert.to_payment(r) for r in rows]
-            await self._known(s, patient_id, payments)
+            _known(s, patient_id, payments)
             return payments
+
+        return await self._read(read)
 
     async def list_payment_plans(self, patient_id: str) -> list[PaymentPlan]:
         """Newest first."""
-        async with self._sessions() as s:
-            rows = await s.scalars(
+
+        def read(s: Session) -> list[PaymentPlan]:
+            rows = s.scalars(
                 select(PaymentPlanRow)
                 .options(selectinload(PaymentPlanRow.statements), selectinload(PaymentPlanRow.installments))
                 .where(PaymentPlanRow.patient_id == patient_id)
                 .order_by(PaymentPlanRow.created_at.desc(), PaymentPlanRow.id)
             )
             plans = [convert.to_plan(r) for r in rows]
-            await self._known(s, patient_id, plans)
+            _known(s, patient_id, plans)
             return plans
+
+        return await self._read(read)
 
     async def list_tickets(self, patient_id: str) -> list[Ticket]:
         """Newest first."""
-        async with self._sessions() as s:
-            rows = await s.scalars(
+
+        def read(s: Session) -> list[Ticket]:
+            rows = s.scalars(
                 select(TicketRow)
                 .where(TicketRow.patient_id == patient_id)
                 .order_by(TicketRow.created_at.desc(), TicketRow.id)
             )
             tickets = [convert.to_ticket(r) for r in rows]
-            await self._known(s, patient_id, tickets)
+            _known(s, patient_id, tickets)
             return tickets
+
+        return await self._read(read)
 
     async def list_communications(
         self, patient_id: str, thread_id: str | None, limit: int
@@ -425,13 +463,16 @@ class LedgerPlatform(BillingPlatform):
         """The last ``limit`` communications (of one thread, or all), oldest first."""
         if limit <= 0:
             return []
-        async with self._sessions() as s:
+
+        def read(s: Session) -> list[Communication]:
             query = select(CommunicationRow).where(CommunicationRow.patient_id == patient_id)
             if thread_id is not None:
                 query = query.where(CommunicationRow.thread_id == thread_id)
-            rows = list(await s.scalars(query.order_by(CommunicationRow.seq.desc()).limit(limit)))
-            await self._known(s, patient_id, rows)
-        return [convert.to_communication(r) for r in reversed(rows)]
+            rows = list(s.scalars(query.order_by(CommunicationRow.seq.desc()).limit(limit)))
+            _known(s, patient_id, rows)
+            return [convert.to_communication(r) for r in reversed(rows)]
+
+        return await self._read(read)
 
     # ------------------------------------------------------------------ writes
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,18 @@ def test_percentile_interpolates_and_is_nan_without_values() -> None:
     assert percentile(values, 99) == pytest.approx(99.01)
     assert percentile([7.0], 95) == 7.0
     assert math.isnan(percentile([], 50))
+
+
+def test_the_instruction_count_harness_runs_turns_of_the_mix() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "api.bench.instructions", "--turns", "4", "--patients", "5"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_several_bench_workers_need_postgres(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--workers", "2"]) == 2
+    assert "needs --backend postgres" in capsys.readouterr().err

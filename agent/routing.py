@@ -26,19 +26,7 @@ Route = Literal[
 AfterAuth = Literal[
     "fetch_statement", "claims", "negotiate_plan", "payment_link", "escalate_ticket", "guard_out"
 ]
-AfterUnderstand = Literal[
-    "auth",
-    "fetch_statement",
-    "claims",
-    "negotiate_plan",
-    "payment_link",
-    "answer_from_kb",
-    "escalate_ticket",
-    "clarify",
-    "smalltalk",
-    "human_relay",
-    "guard_out",
-]
+AfterUnderstand = Route | Literal["human_relay", "guard_out"]  # the screen's answers go straight on
 AfterNegotiate = Literal["create_plan", "guard_out"]
 AfterRecord = Literal["__end__"]
 

@@ -5,15 +5,15 @@
 
 Conversation turn::
 
-    START → understand ─┬─ human_relay ──────────────────────────────────────────┐
-      (guard_in's screen,  ├─ guard_out (screened: empty, too long, injection, locked)│
-       then understanding) ├─ auth ─(verified + earlier question)→ task              │
-                           ├─ fetch_statement → explain                               │
-                           ├─ claims → explain                                        │
-                           ├─ negotiate_plan ─(consent)→ create_plan                  │
-                           ├─ payment_link · answer_from_kb · clarify                 │
-                           ├─ escalate_ticket · smalltalk                             │
-                           └──────────────→ guard_out → record → END ◄────────────────┘
+    START → understand ─┬─ human_relay ─────────────────────────────────────────────┐
+                        ├─ guard_out (screened: empty, too long, injection, locked)   │
+                        ├─ auth ─(verified + earlier question)→ task                  │
+                        ├─ fetch_statement → explain                                  │
+                        ├─ claims → explain                                           │
+                        ├─ negotiate_plan ─(consent)→ create_plan                     │
+                        ├─ payment_link · answer_from_kb · clarify                    │
+                        ├─ escalate_ticket · smalltalk                                │
+                        └──────────────→ guard_out → record → END ◄───────────────────┘
 
 ``guard_in`` (the input screen) runs inside ``understand``'s step: both only read, so the checkpoint that
 once separated them protected nothing and cost a superstep every turn (``docs/performance.md``).

@@ -221,3 +221,18 @@ def test_port_zero_gives_every_worker_the_same_free_port() -> None:
     finally:
         for s in sockets:
             s.close()
+
+
+def test_workers_that_cannot_start_stop_the_service_with_an_error(tmp_path: Path) -> None:
+    """No database to migrate (nothing listens on port 1): every worker fails its start-up, and the
+    supervisor, instead of restarting them for ever, stops and exits 1 with a message."""
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(free_port())],
+        cwd=ROOT,
+        env=_env("postgresql+psycopg://postgres@127.0.0.1:1/none"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "could not start; stopping" in done.stderr

@@ -257,20 +257,8 @@ async def open_checkpointer(url: str | None = None) -> AsyncIterator[BaseCheckpo
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         async with AsyncConnectionPool[AsyncConnection[DictRow]](
             conninfo,
-            # The durability trade-off of SQLite's ``synchronous=NORMAL`` above, made the same way here:
-            # a checkpoint's commit returns before its WAL record is flushed to disk. A committed
-            # checkpoint survives any crash of *this* process (what ``durability="sync"`` and
-            # ``BillingAgent.recover`` need); a crash of the PostgreSQL server itself can lose the last
-            # fraction of a second of checkpoints (never corrupt them): the thread then resumes from
-            # the one before, and a write node re-run finds its idempotency key. The ledger, the audit
-            # trail and the events keep synchronous commits. Measured: the PostgreSQL floor 12.5 -> 9.4
-            # ms a turn, a full turn 38 -> 32 ms (``bench --backend postgres --no-http``).
-            kwargs={
-                "autocommit": True,
-                "prepare_threshold": 0,
-                "row_factory": dict_row,
-                "options": "-c synchronous_commit=off",
-            },
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            configure=_asynchronous_commit,
             min_size=1,
             max_size=10,
             open=False,
@@ -280,6 +268,19 @@ async def open_checkpointer(url: str | None = None) -> AsyncIterator[BaseCheckpo
             yield pg
         return
     raise ConfigurationError(f"unsupported checkpoint store {backend!r}: use sqlite or postgresql")
+
+
+async def _asynchronous_commit(conn: AsyncConnection[DictRow]) -> None:
+    """The durability trade-off of SQLite's ``synchronous=NORMAL`` (above), made the same way for every
+    session of the PostgreSQL checkpoint store: a checkpoint's commit returns before its WAL record is
+    flushed to disk. A committed checkpoint survives any crash of *this* process (what
+    ``durability="sync"`` and ``BillingAgent.recover`` need); a crash of the PostgreSQL server itself can
+    lose the last fraction of a second of checkpoints (never corrupt them): the thread then resumes from
+    the one before, and a write node re-run finds its idempotency key. The ledger, the audit trail and
+    the events keep synchronous commits. Measured: the PostgreSQL floor 12.5 -> 9.4 ms a turn, a full
+    turn 38 -> 32 ms (``bench --backend postgres --no-http``). A ``SET`` per new connection, not the
+    ``options`` connection parameter: that would replace the URL's own (``-csearch_path=...``)."""
+    await conn.execute("SET synchronous_commit = off")
 
 
 def _config(thread_id: str) -> RunnableConfig:

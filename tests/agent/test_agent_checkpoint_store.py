@@ -7,12 +7,14 @@ import secrets
 from pathlib import Path
 
 import aiosqlite
+import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
 from agent.context import AgentContext
@@ -64,6 +66,35 @@ async def test_postgres_checkpoints_commit_without_waiting_for_the_disk_and_the_
             assert (await conn.execute(text("SHOW synchronous_commit"))).scalar_one() == "on"
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_checkpoints_go_to_the_schema_the_url_selects() -> None:
+    """A URL's own ``options`` (here ``search_path``, how a tenant's schema is chosen) reach the saver."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("set TEST_DATABASE_URL to run PostgreSQL tests")
+    schema = f"cp_{secrets.token_hex(4)}"
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as admin:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+            async with open_checkpointer(scoped.render_as_string(hide_password=False)) as saver:
+                assert isinstance(saver.conn, AsyncConnectionPool)
+                async with saver.conn.connection() as conn:
+                    row = await (await conn.execute("SHOW search_path")).fetchone()
+                    assert row is not None
+                    assert row["search_path"] == schema
+            found = await (
+                await admin.execute(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = 'checkpoints'",
+                    (schema,),
+                )
+            ).fetchone()
+            assert found == (1,)
+        finally:
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 async def test_sqlite_checkpointer_by_url_and_by_path(env: Env, tmp_path: object) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import sqlite3
+import threading
 from pathlib import Path
 
 import aiosqlite
@@ -16,9 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
+from agent.checkpoint import WAL_CHECKPOINT_EVERY, checkpoint_bytes, open_checkpointer, prune_thread
 from agent.context import AgentContext
 from agent.state import AgentState, ApprovalRequest
+from api.bench.floor import Floor
 from tests.agent.harness import Env
 from tools.db import create_engine
 from tools.platforms.models import Channel
@@ -155,6 +159,73 @@ async def test_sqlite_store_is_interchangeable_with_the_library_saver(env: Env, 
     # Both savers pruned after their turn: one checkpoint is left, with no writes of older ones.
     checkpoints, _ = await _rows(path, "x-1")
     assert checkpoints == 1
+
+
+async def test_a_turn_that_meets_another_writer_of_the_store_waits_without_freezing_the_service(
+    env: Env, tmp_path: Path
+) -> None:
+    """The saver runs its SQL on the event loop, so a lock held by another process (a CLI command on the
+    same file) must not be waited for there: every other conversation of the service would stop. The
+    turn waits on aiosqlite's thread instead, and finishes once the lock is released."""
+    patient = env.patient("copay_only")
+    path = tmp_path / "shared.db"
+    async with open_checkpointer(str(path)) as saver:
+        agent = env.make_agent(saver)
+        await env.say("lk-1", "hi", patient, agent=agent)
+        other = sqlite3.connect(path, check_same_thread=False)  # another writer of the file
+        other.execute("BEGIN IMMEDIATE")
+        loop_ran = threading.Event()
+        released_when_asked: list[bool] = []
+
+        def release() -> None:
+            released_when_asked.append(loop_ran.wait(10))
+            other.commit()
+
+        releaser = threading.Thread(target=release)
+        releaser.start()
+        try:
+            turn = asyncio.create_task(env.say("lk-1", "what is my balance?", patient, agent=agent))
+            for _ in range(25):  # the loop keeps serving: 0.5 s of other work while the turn waits
+                await asyncio.sleep(0.02)
+            # The turn cannot end without writing a checkpoint, so it is still waiting for the lock.
+            assert not turn.done()
+            loop_ran.set()
+            said = await asyncio.wait_for(turn, 10)
+        finally:
+            loop_ran.set()
+            releaser.join()
+            other.close()
+        assert released_when_asked == [True]  # the loop ran while the lock was held
+        assert said.message is not None
+        assert said.message.intent == "balance"
+        assert (await agent.state("lk-1")).get("turn") == 2
+
+
+def _file_bytes(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_the_write_ahead_log_of_the_checkpoint_store_stays_bounded(tmp_path: Path) -> None:
+    """The loop's connection never checkpoints the WAL itself (that fsyncs); the saver has it done on
+    aiosqlite's thread every few hundred commits, so the WAL file stops growing and nothing is lost."""
+    path = tmp_path / "wal.db"
+    turns = 300  # each floor turn commits 11 times: ~13 times WAL_CHECKPOINT_EVERY
+    async with open_checkpointer(str(path)) as saver:
+        floor = Floor(saver)
+        for i in range(turns):
+            async for _ in floor.turn(f"w-{i % 20}", f"message {i}"):
+                pass
+        newest = await saver.aget_tuple(_newest("w-19"))
+        # Measured while the store is open (closing its last connection checkpoints and removes the WAL).
+        # Unbounded, 3,300 commits of about three pages each reach ~50 MB; bounded, ~4 MB.
+        wal_bytes = _file_bytes(Path(f"{path}-wal"))
+    assert turns * 11 > 10 * WAL_CHECKPOINT_EVERY
+    assert wal_bytes < 8 * 1024 * 1024
+    assert newest is not None
+    assert newest.checkpoint["channel_values"]["text"] == f"message {turns - 1}"
+    with sqlite3.connect(path) as conn:  # all of it is in the database file, readable by anyone
+        (count,) = conn.execute("SELECT COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()
+    assert count == 20
 
 
 async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: Env) -> None:

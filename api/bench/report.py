@@ -61,6 +61,9 @@ def _standard(f: dict[str, Any]) -> list[str]:
     for name, cell in rows:
         lines.append(name.ljust(width) + "".join(cell(f["sides"][key]).rjust(col) for key, _ in sides))
     lines.append("ratios (p50): " + ", ".join(f"{k} {_n(v, 2)}x" for k, v in f["ratios"].items()))
+    lines.append(
+        "above the floor (p50 ms): " + ", ".join(f"{k} {_n(v, 1)}" for k, v in f["above_floor_ms"].items())
+    )
     breakdown = f["sides"].get("http", {}).get("cpu_breakdown")
     if breakdown:
         lines.append(

@@ -62,6 +62,8 @@ def test_standard_reports_every_figure_for_floor_inprocess_http_and_paced_http(
         "http_paced_done_over_floor",
     }
     assert all(_number(v) for v in figures["ratios"].values())
+    assert set(figures["above_floor_ms"]) == {"inprocess_done", "http_paced_first_event"}
+    assert all(_number(v) for v in figures["above_floor_ms"].values())
     assert figures["sides"]["http_paced"]["offered_share_of_capacity"] == 0.7
     for label in (
         "floor",
@@ -73,6 +75,7 @@ def test_standard_reports_every_figure_for_floor_inprocess_http_and_paced_http(
         "CPU s per turn",
         "peak RSS MB",
         "ratios",
+        "above the floor",
     ):
         assert label in printed
 

@@ -38,6 +38,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
 from tools.errors import ConfigurationError
+from tools.sqlite_lane import is_busy
 
 DEFAULT_CHECKPOINT_URL = "sqlite:///var/checkpoints.db"
 # Commits on the event loop's connection between two WAL checkpoints on aiosqlite's thread (a turn makes
@@ -141,7 +142,7 @@ class SqliteSaver(AsyncSqliteSaver):
             except sqlite3.OperationalError as exc:
                 if db.in_transaction:
                     db.rollback()
-                if not _busy(exc):
+                if not is_busy(exc):
                     raise
                 # Another process holds the write lock: wait for it on the thread, not on the loop.
             except BaseException:
@@ -327,14 +328,6 @@ class SqliteSaver(AsyncSqliteSaver):
 
         async with self.lock:
             await self._in_thread(delete, writes=True)
-
-
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLite would have to wait for a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``, extended codes too)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return "locked" in str(exc) or "busy" in str(exc)
-    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _sqlite_path(url: str) -> str:

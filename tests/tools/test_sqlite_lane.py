@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import sqlite3
 import threading
 import time
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from guardrails.audit import AuditLogRow, AuditTrail
 from tools.db import Base, create_engine
-from tools.sqlite_lane import sqlite_datetime, sqlite_lane
+from tools.sqlite_lane import WAL_CHECKPOINT_EVERY, sqlite_datetime, sqlite_lane
 
 
 @pytest.fixture
@@ -88,54 +89,144 @@ async def test_a_failing_unit_of_work_leaves_nothing(engine: AsyncEngine) -> Non
         assert (await conn.execute(select(AuditLogRow.seq))).all() == []
 
 
-async def test_a_write_waits_for_another_writer_of_the_file(engine: AsyncEngine) -> None:
+async def test_a_write_waits_for_another_writer_of_the_file_without_freezing_the_event_loop(
+    engine: AsyncEngine,
+) -> None:
     """Another connection (another process, in production) holds the write lock; the lane's unit of
-    work waits for it instead of failing, and the audit chain stays one chain."""
+    work waits for it instead of failing, the audit chain stays one chain, and the wait happens on the
+    lane's thread: the event loop keeps serving everything else meanwhile."""
     path = engine.url.database
     assert path is not None
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
-    released = threading.Event()
+    loop_ran = threading.Event()
+    released_when_asked: list[bool] = []
 
-    def release_later() -> None:
-        time.sleep(0.3)
+    def release_when_the_loop_has_run() -> None:
+        released_when_asked.append(loop_ran.wait(10))
         other.execute(
             "INSERT INTO audit_log (seq, at, actor, event, payload, prev_hash, hash)"
             " VALUES (1, '2026-01-01 00:00:00.000000', 'a', 'e', '{}', ?, 'x')",
             ("0" * 64,),
         )
         other.execute("COMMIT")
-        released.set()
 
-    threading.Thread(target=release_later).start()
-    record = await AuditTrail(engine).append("turn.completed", {"n": 2})
-    assert released.is_set()
+    releaser = threading.Thread(target=release_when_the_loop_has_run)
+    releaser.start()
+    try:
+        append = asyncio.create_task(AuditTrail(engine).append("turn.completed", {"n": 2}))
+        for _ in range(15):  # 0.3 s of other work on the loop while the append waits
+            await asyncio.sleep(0.02)
+        assert not append.done()  # it cannot commit while the other writer holds the lock
+        loop_ran.set()
+        record = await asyncio.wait_for(append, 10)
+    finally:
+        loop_ran.set()
+        releaser.join()
+        other.close()
+    assert released_when_asked == [True]
     assert record.seq == 2
     assert record.prev_hash == "x"
-    other.close()
 
 
 async def test_a_cancelled_caller_does_not_cut_a_unit_of_work_in_half(engine: AsyncEngine) -> None:
+    """A unit of work waiting on the lane's thread (another writer holds the lock) whose caller is
+    cancelled still runs whole once the lock is free: both rows, never one."""
     lane = sqlite_lane(engine)
     assert lane is not None
+    path = engine.url.database
+    assert path is not None
 
-    def slow_pair(conn: sqlite3.Connection) -> None:
+    def pair(conn: sqlite3.Connection) -> None:
         for seq in (1, 2):
             conn.execute(
                 "INSERT INTO audit_log (seq, at, actor, event, payload, prev_hash, hash)"
                 " VALUES (?, '2026-01-01 00:00:00.000000', 'a', 'e', '{}', 'p', ?)",
                 (seq, f"h{seq}"),
             )
-            time.sleep(0.1)
 
-    task = asyncio.create_task(lane.write(slow_pair))
-    await asyncio.sleep(0.05)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    task = asyncio.create_task(lane.write(pair))
+    await asyncio.sleep(0.1)  # it met the lock and waits for it on the lane's thread
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await lane.write(lambda conn: None)  # queued behind it: the pair has finished
+    other.execute("COMMIT")
+    other.close()
+    seqs: list[int] = []
+    for _ in range(250):
+        async with engine.connect() as conn:
+            seqs = [r.seq for r in await conn.execute(select(AuditLogRow.seq).order_by(AuditLogRow.seq))]
+        if seqs:
+            break
+        await asyncio.sleep(0.02)
+    assert seqs == [1, 2]
+
+
+def _file_bytes(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_the_write_ahead_log_stays_bounded(engine: AsyncEngine) -> None:
+    """The loop's connection never checkpoints the WAL itself (that fsyncs); the lane's thread does it
+    every few hundred commits, with the lane's writes queued behind it, so the WAL file starts over
+    instead of growing with every commit."""
+    lane = sqlite_lane(engine)
+    assert lane is not None
+    path = engine.url.database
+    assert path is not None
+    writes = 12 * WAL_CHECKPOINT_EVERY
+    for seq in range(1, writes + 1):
+        await lane.write(
+            lambda conn, seq=seq: conn.execute(
+                "INSERT INTO audit_log (seq, at, actor, event, payload, prev_hash, hash)"
+                " VALUES (?, '2026-01-01 00:00:00.000000', 'bot', 'agent.turn', ?, 'p', ?)",
+                (seq, json.dumps({"turn": seq, "intent": "balance"}), f"{seq:064x}"),
+            )
+        )
+    # Unbounded, ~3,000 commits of two or three pages each reach ~30 MB; bounded, ~3 MB.
+    assert _file_bytes(Path(f"{path}-wal")) < 8 * 1024 * 1024
     async with engine.connect() as conn:
-        assert [r.seq for r in (await conn.execute(select(AuditLogRow.seq)))] == [1, 2]
+        assert len((await conn.execute(select(AuditLogRow.seq))).all()) == writes
+
+
+async def test_event_loops_in_two_threads_each_write_whole_units(engine: AsyncEngine) -> None:
+    """Each calling thread has a connection of its own: two event loops writing through one lane at once
+    never interleave their transactions (one would see the other's ``BEGIN``), and every unit lands."""
+    lane = sqlite_lane(engine)
+    assert lane is not None
+    units = 150
+    failures: list[BaseException] = []
+
+    def loop_in_a_thread(base: int) -> None:
+        async def go() -> None:
+            for i in range(units):
+                seq = base + 2 * i
+
+                def two_rows(conn: sqlite3.Connection, seq: int = seq) -> None:
+                    for n in (seq, seq + 1):
+                        conn.execute(
+                            "INSERT INTO audit_log (seq, at, actor, event, payload, prev_hash, hash)"
+                            " VALUES (?, '2026-01-01 00:00:00.000000', 'a', 'e', '{}', 'p', ?)",
+                            (n, f"h{n}"),
+                        )
+
+                await lane.write(two_rows)
+
+        try:
+            asyncio.run(go())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=loop_in_a_thread, args=(base,)) for base in (1, 1_000_001)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        await asyncio.to_thread(t.join)
+    assert failures == []
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(AuditLogRow.seq))).all()) == 2 * 2 * units
 
 
 async def test_a_lane_goes_with_its_engine(tmp_path: Path) -> None:

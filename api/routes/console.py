@@ -54,14 +54,14 @@ _bearer = HTTPBearer(auto_error=False, scheme_name="ConsoleToken")
 # --------------------------------------------------------------------------- dependencies
 
 
-def get_directory(services: ServicesDep) -> StaffDirectory:
+async def get_directory(services: ServicesDep) -> StaffDirectory:
     return StaffDirectory(services.engine)
 
 
 DirectoryDep = Annotated[StaffDirectory, Depends(get_directory)]
 
 
-def get_console(services: ServicesDep, directory: DirectoryDep) -> Console:
+async def get_console(services: ServicesDep, directory: DirectoryDep) -> Console:
     return Console(
         engine=services.engine,
         threads=services.threads,
@@ -106,7 +106,7 @@ async def current_staff(
 ConsoleUser = Annotated[StaffUser, Depends(current_staff)]
 
 
-def require_manager(staff: ConsoleUser) -> StaffUser:
+async def require_manager(staff: ConsoleUser) -> StaffUser:
     staff.require(Role.MANAGER)
     return staff
 

@@ -92,17 +92,17 @@ class WebhookAck(BaseModel):
 # --------------------------------------------------------------------------- dependencies
 
 
-def get_gateway(services: ServicesDep) -> PaymentGateway:
+async def get_gateway(services: ServicesDep) -> PaymentGateway:
     return services.gateway
 
 
-def get_sandbox(gateway: Annotated[PaymentGateway, Depends(get_gateway)]) -> SandboxGateway:
+async def get_sandbox(gateway: Annotated[PaymentGateway, Depends(get_gateway)]) -> SandboxGateway:
     if not isinstance(gateway, SandboxGateway):
         raise NotFound("the sandbox checkout is not enabled: payments go through Stripe")
     return gateway
 
 
-def get_webhook_log(services: ServicesDep) -> WebhookEventLog:
+async def get_webhook_log(services: ServicesDep) -> WebhookEventLog:
     return WebhookEventLog(services.engine)
 
 

@@ -115,10 +115,14 @@ async def first_event_first(services: ServicesDep) -> AsyncIterator[Callable[[],
 FirstEventFirst = Annotated[Callable[[], None], Depends(first_event_first)]
 
 
-def require_json(request: Request) -> None:
+def _check_json(request: Request) -> None:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType("send the body as application/json")
+
+
+async def require_json(request: Request) -> None:
+    _check_json(request)
 
 
 CurrentPatient = Annotated[Patient, Depends(current_patient)]
@@ -201,7 +205,7 @@ async def create_thread(
 ) -> ThreadOut:
     """Start a conversation. ``statement_id`` (or the token's) must be one of the patient's statements."""
     if request.headers.get("content-length", "0") != "0":
-        require_json(request)
+        _check_json(request)
     statement_id = body.statement_id if body is not None else None
     if statement_id is None:
         statement_id = verify_portal_token(

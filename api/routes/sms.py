@@ -103,11 +103,11 @@ TEXT_ONLY: dict[Lang, str] = {
 # --------------------------------------------------------------------------- dependencies
 
 
-def get_consent_store(services: ServicesDep) -> SmsConsentStore:
+async def get_consent_store(services: ServicesDep) -> SmsConsentStore:
     return SmsConsentStore(services.engine)
 
 
-def get_webhook_log(services: ServicesDep) -> WebhookEventLog:
+async def get_webhook_log(services: ServicesDep) -> WebhookEventLog:
     return WebhookEventLog(services.engine)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from api.main import create_app
 from api.settings import Settings
@@ -60,3 +64,33 @@ async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/nowhere")
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "detail": "Not Found"}
+
+
+def _sync_dependencies(dependant: Dependant) -> list[str]:
+    found = []
+    for dep in dependant.dependencies:
+        call = dep.call
+        fn = call if inspect.isroutine(call) else type(call).__call__  # a security scheme is an instance
+        if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+            found.append(getattr(call, "__qualname__", repr(call)))
+        found.extend(_sync_dependencies(dep))
+    return found
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)  # FastAPI >= 0.16x wraps included routers
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+def test_no_route_depends_on_a_plain_function(migrated_database_url: str) -> None:
+    """FastAPI runs a ``def`` dependency on its thread pool: a thread hand-over per request for what is
+    an attribute read. Every dependency of every route is ``async def``."""
+    app = create_app(Settings(database_url=migrated_database_url, environment="test"))
+    routes = list(_api_routes(app.routes))
+    assert len(routes) > 20
+    offenders = {f"{r.path}: {name}" for r in routes for name in _sync_dependencies(r.dependant)}
+    assert offenders == set()

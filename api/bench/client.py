@@ -16,6 +16,12 @@ and the time to the first event then mostly measures the queue of that burst. Pa
 random, independent moments (what a portal sees), each turn on a conversation that is not already waiting
 for a reply. Its times are taken from the *scheduled* arrival, so a turn that had to wait for a free
 conversation counts that wait (no coordinated omission).
+
+It speaks HTTP/1.1 itself (:class:`Connection`: one keep-alive connection per conversation, a request
+written in one send, a chunked SSE body read line by line), as a browser's native ``EventSource`` would,
+so the figures are the service's: with httpx, the load generator's own layers (request building, h11,
+anyio) added ~2 ms to the first event of an idle server's answer on the bench machine (5.1 ms where the
+server's first byte left after 3.1 ms; ``docs/performance.md``, sixth pass).
 """
 
 from __future__ import annotations
@@ -26,24 +32,144 @@ import json
 import random
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from api.bench.mix import CYCLE, Conversation
 from api.security import issue_portal_token
 from api.settings import Settings
 
 TURN_TIMEOUT_S = 120.0  # a turn that has not ended by then is an error, never a hang
+CONNECT_TIMEOUT_S = 10.0
+DRAIN_TIMEOUT_S = 5.0
+
+
+class ProtocolError(Exception):
+    """The service's answer was not the HTTP the load generator expects."""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the service (opened on first use, again after a close)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._streams is None or self._streams[1].is_closing():
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                self._streams = await asyncio.open_connection(self.host, self.port)
+        return self._streams
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+    async def request(
+        self, method: str, path: str, token: str, body: dict[str, Any] | None = None, *, sse: bool = False
+    ) -> Response:
+        """Send a request; the answer's status and headers are read, its body is left to
+        :meth:`Response.json` or :meth:`Response.lines`."""
+        reader, writer = await self._open()
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n" + ("Accept: text/event-stream\r\n" if sse else "") + "\r\n"
+        )
+        writer.write(head.encode("ascii") + payload)
+        try:
+            status_line = await reader.readuntil(b"\r\n")
+            parts = status_line.split(b" ", 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+                raise ProtocolError(f"not an HTTP status line: {status_line[:80]!r}")
+            headers: dict[str, str] = {}
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+        except BaseException:
+            self.close()
+            raise
+        return Response(self, int(parts[1]), headers, reader)
+
+
+class Response:
+    def __init__(
+        self, connection: Connection, status: int, headers: dict[str, str], reader: asyncio.StreamReader
+    ) -> None:
+        self.connection, self.status, self.headers, self._reader = connection, status, headers, reader
+        self._body = self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        reader = self._reader
+        try:
+            if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    if size == 0:
+                        await reader.readuntil(b"\r\n")  # no trailers are sent
+                        break
+                    chunk = await reader.readexactly(size + 2)
+                    yield chunk[:-2]
+            else:
+                yield await reader.readexactly(int(self.headers.get("content-length", "0")))
+        except BaseException:
+            self.connection.close()  # a body left half read: the connection cannot be reused
+            raise
+        if self.headers.get("connection", "").lower() == "close":
+            self.connection.close()
+
+    async def body(self) -> bytes:
+        return b"".join([chunk async for chunk in self._body])
+
+    async def json(self) -> Any:
+        return json.loads(await self.body())
+
+    async def lines(self) -> AsyncIterator[str]:
+        """The body's lines as they arrive (a line split over two chunks comes out whole)."""
+        pending = b""
+        async for chunk in self._body:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.rstrip(b"\r").decode()
+        if pending:
+            yield pending.decode()
+
+    async def finish(self, timeout_s: float) -> None:
+        """Read the rest of the body so the connection can carry the next request (closed if the
+        rest does not come in ``timeout_s``)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for _ in self._body:
+                    pass
+        except TimeoutError:
+            self.connection.close()
+
+
+# What a failed turn can raise: counted as an error of the round, and the conversation starts over.
+TURN_FAILURES = (
+    OSError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+    ProtocolError,
+    RuntimeError,
+    KeyError,
+    ValueError,
+    TimeoutError,
+)
 
 
 @dataclass
 class Slot:
-    """One concurrent conversation: which one, its thread and how far it got."""
+    """One concurrent conversation: which one, its thread, how far it got, and its connection."""
 
+    connection: Connection
     conversation: Conversation | None = None
     thread_id: str | None = None
     token: str = ""
@@ -59,13 +185,10 @@ class Round:
 
 
 class Load:
-    def __init__(
-        self, client: httpx.AsyncClient, settings: Settings, portal_ids: list[str], concurrency: int
-    ):
-        self.client = client
+    def __init__(self, host: str, port: int, settings: Settings, portal_ids: list[str], concurrency: int):
         self.settings = settings
         self.portal_ids = portal_ids
-        self.slots = [Slot() for _ in range(concurrency)]
+        self.slots = [Slot(Connection(host, port)) for _ in range(concurrency)]
         self.sequence = count()
         self.random = random.Random(20261123)  # the same arrival pattern in every run
 
@@ -74,11 +197,11 @@ class Load:
         slot.conversation = CYCLE[n % len(CYCLE)]
         slot.position = 0
         slot.token = issue_portal_token(self.settings, self.portal_ids[n % len(self.portal_ids)])
-        response = await self.client.post(
-            "/v1/portal/threads", headers={"Authorization": f"Bearer {slot.token}"}
-        )
-        response.raise_for_status()
-        slot.thread_id = str(response.json()["id"])
+        response = await slot.connection.request("POST", "/v1/portal/threads", slot.token)
+        answer = await response.json()
+        if response.status != 201 and response.status != 200:
+            raise RuntimeError(f"HTTP {response.status} creating a thread: {str(answer)[:200]}")
+        slot.thread_id = str(answer["id"])
         result.threads.append(slot.thread_id)
 
     async def _turn(self, slot: Slot, result: Round, started: float | None = None) -> None:
@@ -93,35 +216,34 @@ class Load:
 
     async def _stream(self, slot: Slot, text: str, started: float, result: Round) -> None:
         first: float | None = None
-        async with self.client.stream(
-            "POST",
-            f"/v1/portal/threads/{slot.thread_id}/messages",
-            json={"text": text},
-            headers={"Authorization": f"Bearer {slot.token}", "Accept": "text/event-stream"},
-        ) as response:
-            if response.status_code != 200:
-                await response.aread()
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-            async for line in response.aiter_lines():
-                if not line.startswith("event:"):
-                    continue
-                if first is None:
-                    first = (time.perf_counter() - started) * 1000
-                kind = line.partition(":")[2].strip()
-                if kind == "error":
-                    raise RuntimeError("the turn ended with an error event")
-                if kind == "done":
-                    result.first_ms.append(first)
-                    result.done_ms.append((time.perf_counter() - started) * 1000)
-                    return
+        response = await slot.connection.request(
+            "POST", f"/v1/portal/threads/{slot.thread_id}/messages", slot.token, {"text": text}, sse=True
+        )
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {(await response.body())[:200]!r}")
+        async for line in response.lines():
+            if not line.startswith("event:"):
+                continue
+            if first is None:
+                first = (time.perf_counter() - started) * 1000
+            kind = line.partition(":")[2].strip()
+            if kind == "error":
+                slot.connection.close()
+                raise RuntimeError("the turn ended with an error event")
+            if kind == "done":
+                result.first_ms.append(first)
+                result.done_ms.append((time.perf_counter() - started) * 1000)
+                await response.finish(DRAIN_TIMEOUT_S)  # the stream ends right after done
+                return
         raise RuntimeError("the stream ended without a done event")
 
     async def _guarded(self, slot: Slot, result: Round, started: float | None = None) -> None:
         try:
             await self._turn(slot, result, started)
-        except (httpx.HTTPError, RuntimeError, KeyError, ValueError, TimeoutError) as exc:
+        except TURN_FAILURES as exc:
             result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
             slot.conversation = None  # start a fresh conversation after a failure
+            slot.connection.close()  # and a fresh connection: this one may be mid-answer
 
     async def run(self, turns: int, rate: float | None = None) -> dict[str, Any]:
         result = Round()
@@ -168,10 +290,11 @@ class Load:
 
 
 async def serve_commands(base_url: str, concurrency: int, portal_ids: list[str]) -> None:
-    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
-    timeout = httpx.Timeout(120.0, connect=10.0)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
-        load = Load(client, Settings(), portal_ids, concurrency)
+    url = urlsplit(base_url)
+    if url.scheme != "http" or url.hostname is None or url.port is None:
+        raise SystemExit(f"--base-url must be http://host:port, not {base_url!r}")
+    load = Load(url.hostname, url.port, Settings(), portal_ids, concurrency)
+    try:
         while True:
             line = await asyncio.to_thread(sys.stdin.readline)
             if not line:
@@ -183,6 +306,9 @@ async def serve_commands(base_url: str, concurrency: int, portal_ids: list[str])
             answer = await load.run(int(command["turns"]), float(rate) if rate else None)
             sys.stdout.write(json.dumps(answer) + "\n")
             sys.stdout.flush()
+    finally:
+        for slot in load.slots:
+            slot.connection.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -267,3 +267,97 @@ async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: E
     await prune_thread(env.checkpointer, thread)
     assert await _rows(env.checkpoint_path, thread) == (checkpoints, writes)
     await prune_thread(env.checkpointer, "no-such-thread")
+
+
+async def _pg_rows(saver: AsyncPostgresSaver, thread: str) -> dict[str, int]:
+    assert isinstance(saver.conn, AsyncConnectionPool)
+    counts: dict[str, int] = {}
+    async with saver.conn.connection() as conn:
+        for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs"):
+            row = await (
+                await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE thread_id = %s", (thread,))
+            ).fetchone()
+            assert row is not None
+            counts[table] = int(row["n"])
+    return counts
+
+
+@pytest.mark.postgres
+async def test_postgres_pruning_leaves_what_the_library_keep_latest_leaves(env: Env) -> None:
+    """Our one-statement keep-latest leaves exactly the rows ``AsyncPostgresSaver.aprune`` leaves: the
+    newest checkpoint, its pending writes (a staff approval's interrupt) and the blobs it references, and
+    the threads read back and resume the same."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("set TEST_DATABASE_URL to run PostgreSQL tests")
+    schema = f"pr_{secrets.token_hex(4)}"
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    patient = env.patient("copay_only")
+    waiting: ApprovalRequest = {
+        "conversation_thread_id": "c-1",
+        "patient_id": patient.id,
+        "plan_id": "plan-none",
+        "total_cents": 120_000,
+        "months": 6,
+        "installment_cents": 20_000,
+        "channel": "portal",
+        "language": "en",
+    }
+    async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as admin:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+            async with open_checkpointer(scoped.render_as_string(hide_password=False)) as saver:
+                assert isinstance(saver, AsyncPostgresSaver)
+                agent = env.make_agent(saver)
+                left: dict[str, dict[str, int]] = {}
+                for how in ("ours", "library"):
+                    conversation, approval = f"c-{how}", f"c-{how}:approval"
+                    for text in ("I'd like to set up a payment plan", "what is my balance?"):
+                        await env.say(conversation, text, patient, agent=agent)
+                    context = AgentContext(
+                        ports=agent.ports,
+                        thread_id=conversation,
+                        channel=Channel.PORTAL,
+                        verified_patient_id=patient.id,
+                    )
+                    start: AgentState = {
+                        "approval": {**waiting, "conversation_thread_id": conversation},
+                        "approval_outcome": None,
+                        "patient_id": patient.id,
+                        "identity": "verified",
+                    }
+                    config: RunnableConfig = {"configurable": {"thread_id": approval}}
+                    async for _ in agent.graph.astream(start, config, context=context, durability="sync"):
+                        pass
+                    await saver.aput_writes(  # an older checkpoint's pending write, to be pruned
+                        (await saver.aget_tuple(_newest(approval))).parent_config,  # type: ignore[union-attr,arg-type]
+                        [("text", "stale")],
+                        "stale-task",
+                    )
+                    before = {
+                        t: await agent.graph.aget_state({"configurable": {"thread_id": t}})
+                        for t in (conversation, approval)
+                    }
+                    assert (await _pg_rows(saver, approval))["checkpoints"] > 1
+                    for thread in (conversation, approval):
+                        if how == "ours":
+                            await prune_thread(saver, thread)
+                        else:
+                            await saver.aprune([thread], strategy="keep_latest")
+                        left[f"{how}:{thread.partition(':')[2] or 'conversation'}"] = await _pg_rows(
+                            saver, thread
+                        )
+                        after = await agent.graph.aget_state({"configurable": {"thread_id": thread}})
+                        assert (after.values, after.next) == (before[thread].values, before[thread].next)
+                    assert await agent.pending_approval(conversation) is not None
+                    said = await env.say(conversation, "thanks", patient, agent=agent)
+                    assert said.message is not None
+                assert left["ours:conversation"] == left["library:conversation"]
+                assert left["ours:approval"] == left["library:approval"]
+                assert left["ours:conversation"]["checkpoints"] == 1
+                assert left["ours:approval"]["checkpoints"] == 1
+                assert left["ours:approval"]["checkpoint_writes"] >= 1  # the interrupt
+                assert left["ours:conversation"]["checkpoint_blobs"] > 0
+        finally:
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -70,6 +70,11 @@ _SQLITE_NEWEST = (
 )
 # Writes first: their statement still sees the checkpoint rows it compares with. With no checkpoint the
 # subquery is NULL, ``<> NULL`` matches nothing, and nothing is deleted.
+_SQLITE_PRUNE = (
+    f"DELETE FROM writes WHERE thread_id = :t AND checkpoint_id <> ({_SQLITE_NEWEST})",
+    f"DELETE FROM checkpoints WHERE thread_id = :t AND checkpoint_id <> ({_SQLITE_NEWEST})",
+)
+
 # PostgreSQL keep-latest in one statement (one snapshot, one round trip): the checkpoints and pending
 # writes older than the thread's newest checkpoint, and every blob that checkpoint does not reference.
 # ``AsyncPostgresSaver.aprune`` does the same in a dozen statements plus one DELETE per channel (it handles
@@ -97,11 +102,6 @@ WHERE b.thread_id = %(t)s AND b.checkpoint_ns = ''
   )
 """
 
-_SQLITE_PRUNE = (
-    f"DELETE FROM writes WHERE thread_id = :t AND checkpoint_id <> ({_SQLITE_NEWEST})",
-    f"DELETE FROM checkpoints WHERE thread_id = :t AND checkpoint_id <> ({_SQLITE_NEWEST})",
-)
-
 
 class SqliteSaver(AsyncSqliteSaver):
     """``AsyncSqliteSaver`` whose hot operations run as one function on the event loop's thread, with
@@ -124,12 +124,13 @@ class SqliteSaver(AsyncSqliteSaver):
       process's transaction.
     * *Disk.* With ``synchronous=NORMAL`` a commit writes to the WAL and does not fsync. The one fsync
       left, the WAL checkpoint, is switched off on this connection and run on aiosqlite's thread after
-      every :data:`WAL_CHECKPOINT_EVERY` commits (``PRAGMA wal_checkpoint(PASSIVE)``: it never blocks a
-      writer), so the WAL file stays bounded.
+      every :data:`WAL_CHECKPOINT_EVERY` commits (``PRAGMA wal_checkpoint(PASSIVE)``, under the saver's
+      lock so that it finishes and the WAL file starts over; operations wait for it on the lock, the
+      loop does not), so the WAL file stays bounded.
 
-    A hand-off to the thread cost ~0.2 ms an operation on the bench machine against ~0.05 ms for the
-    work itself; run on the loop, a bench turn took 8.9 ms instead of 11.7 and 0.0085 CPU s instead of
-    0.0110 (``docs/performance.md``, sixth pass). An in-memory store (private to one connection) and a
+    A hand-off to the thread cost ~0.2–0.5 ms an operation on the bench machine against ~0.05 ms for the
+    work itself; run on the loop, a bench turn took 9.5–9.8 ms instead of 11.1–11.9, and the floor 2.0
+    instead of 3.8 (``docs/performance.md``, sixth pass). An in-memory store (private to one connection) and a
     saver built without ``path`` keep the thread for everything.
     """
 
@@ -150,8 +151,8 @@ class SqliteSaver(AsyncSqliteSaver):
         if self._path is None:
             return None
         if self._inline is None:
-            # Used on the event loop's thread only; check_same_thread=False because a saver may be
-            # closed from a finaliser of another thread.
+            # Used on the saver's event loop only (under its lock); check_same_thread=False so that
+            # ``aclose`` may run wherever that loop is shut down.
             conn = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA synchronous=NORMAL")

@@ -84,6 +84,7 @@ class Connection:
         )
         writer.write(head.encode("ascii") + payload)
         try:
+            await writer.drain()
             status_line = await reader.readuntil(b"\r\n")
             parts = status_line.split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):

@@ -228,14 +228,11 @@ async def test_the_write_ahead_log_of_the_checkpoint_store_stays_bounded(tmp_pat
     assert count == 20
 
 
-async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: Env) -> None:
-    """A thread waiting on an interrupt (the staff approval) keeps its pending writes through pruning
-    and resumes from them; every older checkpoint and write is gone."""
-    thread = "pr-1:approval"
-    pid = env.patient("copay_only").id
-    waiting: ApprovalRequest = {
-        "conversation_thread_id": "pr-1",
-        "patient_id": pid,
+def _waiting_plan(conversation: str, patient_id: str) -> ApprovalRequest:
+    """A plan above the auto-approve ceiling, waiting on its approval thread for a staff decision."""
+    return {
+        "conversation_thread_id": conversation,
+        "patient_id": patient_id,
         "plan_id": "plan-none",
         "total_cents": 120_000,
         "months": 6,
@@ -243,6 +240,14 @@ async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: E
         "channel": "portal",
         "language": "en",
     }
+
+
+async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: Env) -> None:
+    """A thread waiting on an interrupt (the staff approval) keeps its pending writes through pruning
+    and resumes from them; every older checkpoint and write is gone."""
+    thread = "pr-1:approval"
+    pid = env.patient("copay_only").id
+    waiting = _waiting_plan("pr-1", pid)
     config: RunnableConfig = {"configurable": {"thread_id": thread}}
     graph = env.agent.graph
     context = AgentContext(
@@ -293,16 +298,6 @@ async def test_postgres_pruning_leaves_what_the_library_keep_latest_leaves(env: 
     schema = f"pr_{secrets.token_hex(4)}"
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     patient = env.patient("copay_only")
-    waiting: ApprovalRequest = {
-        "conversation_thread_id": "c-1",
-        "patient_id": patient.id,
-        "plan_id": "plan-none",
-        "total_cents": 120_000,
-        "months": 6,
-        "installment_cents": 20_000,
-        "channel": "portal",
-        "language": "en",
-    }
     async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as admin:
         await admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
@@ -322,7 +317,7 @@ async def test_postgres_pruning_leaves_what_the_library_keep_latest_leaves(env: 
                         verified_patient_id=patient.id,
                     )
                     start: AgentState = {
-                        "approval": {**waiting, "conversation_thread_id": conversation},
+                        "approval": _waiting_plan(conversation, patient.id),
                         "approval_outcome": None,
                         "patient_id": patient.id,
                         "identity": "verified",

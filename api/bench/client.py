@@ -74,15 +74,28 @@ class Connection:
         self, method: str, path: str, token: str, body: dict[str, Any] | None = None, *, sse: bool = False
     ) -> Response:
         """Send a request; the answer's status and headers are read, its body is left to
-        :meth:`Response.json` or :meth:`Response.lines`."""
-        reader, writer = await self._open()
+        :meth:`Response.json` or :meth:`Response.lines`.
+
+        A kept-alive connection the service closed while it was idle (its keep-alive timeout, e.g.
+        between two rounds) fails before a byte of the answer: the request was never read, so it is
+        sent once more on a new connection, as HTTP clients do."""
         payload = json.dumps(body).encode() if body is not None else b""
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n" + ("Accept: text/event-stream\r\n" if sse else "") + "\r\n"
-        )
-        writer.write(head.encode("ascii") + payload)
+        ).encode("ascii") + payload
+        reused = self._streams is not None and not self._streams[1].is_closing()
+        try:
+            return await self._send(head)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+        return await self._send(head)
+
+    async def _send(self, request: bytes) -> Response:
+        reader, writer = await self._open()
+        writer.write(request)
         try:
             await writer.drain()
             status_line = await reader.readuntil(b"\r\n")

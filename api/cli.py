@@ -80,7 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
         from api.workers import serve_workers
 
         return serve_workers(settings, host, port, args.workers)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    uvicorn.run(create_app(settings, freeze_heap=True), host=host, port=port, log_config=None)
     return 0
 
 

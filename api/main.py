@@ -11,6 +11,7 @@ import psycopg
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import make_url
 
+from agent.heap import frozen_heap
 from api.container import build_gateway, llm_sources, open_agent
 from api.deps import Services
 from api.errors import install_error_handlers
@@ -93,7 +94,9 @@ async def startup_lock(settings: Settings) -> AsyncIterator[None]:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+    """The app. ``freeze_heap``: the caller owns the process (``serve``, a worker), so the heap built at
+    start-up is frozen out of the garbage collector's reach once start-up is done (``agent.heap``)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -152,7 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 limits=RateLimits.from_settings(settings),
             )
             resumed = await runner.resume()
-            log.info("api.started", extra={"resumed_threads": resumed})
+            frozen = stack.enter_context(frozen_heap()) if freeze_heap else 0
+            log.info("api.started", extra={"resumed_threads": resumed, "frozen_objects": frozen})
             try:
                 yield
             finally:

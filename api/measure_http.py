@@ -60,7 +60,13 @@ async def _measure(url: str, checkpoint_url: str, turns: int) -> tuple[list[floa
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            create_app(settings, freeze_heap=True),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

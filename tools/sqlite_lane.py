@@ -46,7 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
@@ -112,7 +112,7 @@ class SqliteLane:
         if found is None:
             conn = _connect(self.path, 0)
             conn.execute("PRAGMA wal_autocheckpoint=0")
-            found = conn, create_sync_engine("sqlite://", creator=lambda: conn, poolclass=StaticPool)
+            found = conn, _engine_over(conn)
             self._local.conn = found
         return found
 
@@ -132,10 +132,26 @@ class SqliteLane:
             # Retried after the next batch of commits; the WAL only grows meanwhile, nothing is lost.
             log.warning("sqlite lane: WAL checkpoint of %s failed", self.path, exc_info=True)
 
-    def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._connection()
+    def _in_transaction(self, unit: Callable[[sqlite3.Connection, Engine], T]) -> T:
+        conn, engine = self._connection(), self._orm_engine()  # the engine first: see _engine_over
         conn.execute("BEGIN IMMEDIATE")
-        return _finish(conn, fn)
+        return unit(conn, engine)
+
+    async def _run_write(self, unit: Callable[[sqlite3.Connection, Engine], T]) -> T:
+        """``unit(connection, engine over it)`` after ``BEGIN IMMEDIATE``; it ends the transaction."""
+        if not self._checkpointing():
+            try:
+                conn, engine = self._caller_connection()
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+            else:
+                result = unit(conn, engine)
+                self._committed()
+                return result
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._in_transaction, unit)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` in one write transaction and return its result.
@@ -143,24 +159,18 @@ class SqliteLane:
         On the caller's thread it runs to its end before anything else can (no await inside it); on the
         worker thread, if the caller is cancelled, it still runs to its end (committed or rolled back).
         Either way a unit of work is never left half done."""
-        if not self._checkpointing():
-            try:
-                conn, _ = self._caller_connection()
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc):
-                    raise
-            else:
-                result = _finish(conn, fn)
-                self._committed()
-                return result
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._in_transaction, fn)
+        return await self._run_write(lambda conn, _engine: _finish(conn, fn))
+
+    async def core_write(self, fn: Callable[[Connection], T]) -> T:
+        """:meth:`write` for SQLAlchemy code: ``fn`` gets a synchronous ``Connection`` over the same
+        connection inside the same ``BEGIN IMMEDIATE``, so the statements, their column types (UTC
+        datetimes) and their errors (``sqlalchemy.exc.IntegrityError``) are those of the async engine."""
+        return await self._run_write(lambda conn, engine: _finish_core(conn, engine, fn))
 
     def _orm_engine(self) -> Engine:
         if self._orm is None:
             # Every session of this engine uses the lane's own connection (one pool slot).
-            self._orm = create_sync_engine("sqlite://", creator=self._connection, poolclass=StaticPool)
+            self._orm = _engine_over(self._connection())
         return self._orm
 
     def _in_snapshot(self, fn: Callable[[Session], T]) -> T:
@@ -192,6 +202,16 @@ class SqliteLane:
         return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
 
 
+def _engine_over(conn: sqlite3.Connection) -> Engine:
+    """A synchronous engine whose one pool slot is ``conn``, connected once at once: SQLAlchemy's first
+    connection initialises the dialect and commits, which inside a unit of work would commit its
+    first half."""
+    engine = create_sync_engine("sqlite://", creator=lambda: conn, poolclass=StaticPool)
+    with engine.connect():
+        pass
+    return engine
+
+
 def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -210,6 +230,19 @@ def _finish(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> 
         raise
     conn.execute("COMMIT")
     return result
+
+
+def _finish_core(conn: sqlite3.Connection, engine: Engine, fn: Callable[[Connection], T]) -> T:
+    """:func:`_finish` through SQLAlchemy: its ``commit`` ends the transaction ``conn`` has begun, and
+    closing the ``Connection`` after an exception rolls it back."""
+    try:
+        with engine.connect() as sa:
+            result = fn(sa)
+            sa.commit()
+        return result
+    finally:
+        if conn.in_transaction:  # never leave the connection inside a transaction
+            conn.rollback()
 
 
 def _snapshot(conn: sqlite3.Connection, engine: Engine, fn: Callable[[Session], T]) -> T:
@@ -251,3 +284,17 @@ def sqlite_lane(engine: AsyncEngine) -> SqliteLane | None:
         lane = SqliteLane(path) if path is not None else None
         _lanes[engine] = lane
         return lane
+
+
+async def run_write(engine: AsyncEngine, fn: Callable[[Connection], T]) -> T:
+    """Run ``fn`` (synchronous SQLAlchemy Core code) in one write transaction of ``engine``: on a SQLite
+    file as one unit on its lane (:meth:`SqliteLane.core_write`), else through the async engine
+    (``AsyncConnection.run_sync``). On the async SQLite path a write transaction holds the file's write
+    lock across each of its statements' hand-overs, i.e. for as long as the event loop is busy with
+    other work between them: 7.5 ms at the median and up to 440 ms under the bench's load, during which
+    every other writer waited (``docs/performance.md``, seventh pass)."""
+    lane = sqlite_lane(engine)
+    if lane is not None:
+        return await lane.core_write(fn)
+    async with engine.begin() as conn:
+        return await conn.run_sync(fn)

@@ -20,6 +20,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent.checkpoint import checkpoint_bytes, open_checkpointer
+from agent.heap import frozen_heap
 from agent.service import BillingAgent
 from api.bench.floor import Floor
 from api.bench.mix import GROWTH_SCRIPT, Conversation, conversations
@@ -197,6 +198,9 @@ async def local_stack(options: Options, folder: Path) -> AsyncIterator[Local]:
         agent = await stack.enter_async_context(
             open_agent(settings, engine, LedgerPlatform(engine), build_gateway(settings, engine))
         )
+        # the bench owns its process, as `serve` does: start-up's heap out of the collector's way (both
+        # sides alike; the server freezes its own)
+        stack.enter_context(frozen_heap())
         yield Local(agent, floor, data.patients, store, floor_rss)
 
 

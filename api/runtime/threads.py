@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import InboundMessageRow, ThreadRow
 from tools.errors import NotFound, ThreadLocked
-from tools.sqlite_lane import SqliteLane, sqlite_datetime, sqlite_lane
+from tools.sqlite_lane import SqliteLane, run_write, sqlite_datetime, sqlite_lane
 
 Mode = Literal["bot", "human"]
 T = TypeVar("T")
@@ -86,6 +86,13 @@ def _thread(row: Any) -> ThreadRecord:
     )
 
 
+def _read_thread(conn: Connection, thread_id: str) -> ThreadRecord:
+    row = conn.execute(select(ThreadRow).where(ThreadRow.id == thread_id)).first()
+    if row is None:
+        raise ThreadNotFound(f"no thread {thread_id}")
+    return _thread(row)
+
+
 def _inbound(row: Any, *, duplicate: bool = False) -> InboundMessage:
     return InboundMessage(
         id=int(row.id),
@@ -116,20 +123,22 @@ class Threads:
     ) -> ThreadRecord:
         now = self._clock()
         thread_id = f"th_{secrets.token_urlsafe(16)}"
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(ThreadRow).values(
-                    id=thread_id,
-                    patient_id=patient_id,
-                    channel=channel,
-                    phone=phone,
-                    statement_id=statement_id,
-                    mode="bot",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        return await self.get(thread_id)
+        values = {
+            "id": thread_id,
+            "patient_id": patient_id,
+            "channel": channel,
+            "phone": phone,
+            "statement_id": statement_id,
+            "mode": "bot",
+            "created_at": now,
+            "updated_at": now,
+        }
+
+        def create(conn: Connection) -> ThreadRecord:
+            conn.execute(insert(ThreadRow).values(values))
+            return _thread(conn.execute(select(ThreadRow).where(ThreadRow.id == thread_id)).one())
+
+        return await run_write(self._engine, create)
 
     async def get(self, thread_id: str) -> ThreadRecord:
         async with self._engine.connect() as conn:
@@ -176,13 +185,14 @@ class Threads:
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown thread columns {sorted(unknown)}")
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(ThreadRow).where(ThreadRow.id == thread_id).values(**values, updated_at=self._clock())
-            )
-        if result.rowcount == 0:
-            raise ThreadNotFound(f"no thread {thread_id}")
-        return await self.get(thread_id)
+        stmt = update(ThreadRow).where(ThreadRow.id == thread_id).values(**values, updated_at=self._clock())
+
+        def change(conn: Connection) -> ThreadRecord:
+            if conn.execute(stmt).rowcount == 0:
+                raise ThreadNotFound(f"no thread {thread_id}")
+            return _read_thread(conn, thread_id)
+
+        return await run_write(self._engine, change)
 
     async def mark_escalated(
         self, thread_id: str, *, reason: str, priority: str, ticket_id: str
@@ -197,30 +207,35 @@ class Threads:
 
     async def take_over(self, thread_id: str, staff_id: str) -> ThreadRecord:
         """Exclusive: succeeds when nobody (or ``staff_id`` already) holds it; else ``ThreadLocked``."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(ThreadRow)
-                .where(
-                    ThreadRow.id == thread_id,
-                    (ThreadRow.holder.is_(None)) | (ThreadRow.holder == staff_id),
-                )
-                .values(mode="human", holder=staff_id, updated_at=self._clock())
-            )
-        current = await self.get(thread_id)
-        if result.rowcount == 0:
+        stmt = (
+            update(ThreadRow)
+            .where(ThreadRow.id == thread_id, (ThreadRow.holder.is_(None)) | (ThreadRow.holder == staff_id))
+            .values(mode="human", holder=staff_id, updated_at=self._clock())
+        )
+
+        def take(conn: Connection) -> tuple[ThreadRecord, bool]:
+            taken = conn.execute(stmt).rowcount > 0
+            return _read_thread(conn, thread_id), taken
+
+        current, taken = await run_write(self._engine, take)
+        if not taken:
             raise ThreadLocked(f"thread {thread_id} is held by {current.holder}")
         return current
 
     async def release(self, thread_id: str, staff_id: str) -> ThreadRecord:
         """Hand back to the bot; only the holder may (``ThreadLocked`` otherwise)."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(ThreadRow)
-                .where(ThreadRow.id == thread_id, ThreadRow.holder == staff_id)
-                .values(mode="bot", holder=None, updated_at=self._clock())
-            )
-        current = await self.get(thread_id)
-        if result.rowcount == 0:
+        stmt = (
+            update(ThreadRow)
+            .where(ThreadRow.id == thread_id, ThreadRow.holder == staff_id)
+            .values(mode="bot", holder=None, updated_at=self._clock())
+        )
+
+        def release(conn: Connection) -> tuple[ThreadRecord, bool]:
+            released = conn.execute(stmt).rowcount > 0
+            return _read_thread(conn, thread_id), released
+
+        current, released = await run_write(self._engine, release)
+        if not released:
             raise ThreadLocked(f"thread {thread_id} is not held by {staff_id}")
         return current
 

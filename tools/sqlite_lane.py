@@ -167,6 +167,11 @@ class SqliteLane:
         datetimes) and their errors (``sqlalchemy.exc.IntegrityError``) are those of the async engine."""
         return await self._run_write(lambda conn, engine: _finish_core(conn, engine, fn))
 
+    async def orm_write(self, fn: Callable[[Session], T]) -> T:
+        """:meth:`write` for ORM code: ``fn`` gets a synchronous ``Session`` over the same connection
+        inside the same ``BEGIN IMMEDIATE``; the session's commit (its flush first) ends the unit."""
+        return await self._run_write(lambda conn, engine: _finish_orm(conn, engine, fn))
+
     def _orm_engine(self) -> Engine:
         if self._orm is None:
             # Every session of this engine uses the lane's own connection (one pool slot).
@@ -239,6 +244,19 @@ def _finish_core(conn: sqlite3.Connection, engine: Engine, fn: Callable[[Connect
         with engine.connect() as sa:
             result = fn(sa)
             sa.commit()
+        return result
+    finally:
+        if conn.in_transaction:  # never leave the connection inside a transaction
+            conn.rollback()
+
+
+def _finish_orm(conn: sqlite3.Connection, engine: Engine, fn: Callable[[Session], T]) -> T:
+    """:func:`_finish_core` with an ORM session (objects stay loaded after the commit, as the async
+    sessions' ``expire_on_commit=False`` leaves them)."""
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            result = fn(session)
+            session.commit()
         return result
     finally:
         if conn.in_transaction:  # never leave the connection inside a transaction

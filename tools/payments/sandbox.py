@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text, select, update
+from sqlalchemy import BigInteger, String, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tools.db import Base, UTCDateTime
 from tools.errors import ConfigurationError, IdempotencyConflict, InvalidAmount, LinkNotFound
 from tools.payments.base import LinkExpired, LinkRequest, LinkStatus, PaymentEvent, PaymentLink
+from tools.sqlite_lane import run_write
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class SandboxGateway:
             raise ConfigurationError(f"payment link base URL must be http(s): {base_url!r}")
         if link_ttl <= timedelta(0):
             raise ConfigurationError("payment link lifetime must be positive")
+        self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._base_url = base_url.rstrip("/")
         self._clock = clock or _utcnow
@@ -96,22 +98,22 @@ class SandboxGateway:
             return self._replay(existing, req)
         now = self._now()
         link_id = f"pl_{secrets.token_hex(16)}"
-        row = PaymentLinkRow(
-            id=link_id,
-            patient_id=req.patient_id,
-            statement_id=req.statement_id,
-            plan_id=req.plan_id,
-            amount_cents=req.amount_cents,
-            purpose=req.purpose,
-            description=req.description,
-            idempotency_key=req.idempotency_key,
-            status="open",
-            created_at=now,
-            expires_at=now + self._ttl,
-        )
+        values: dict[str, Any] = {
+            "id": link_id,
+            "patient_id": req.patient_id,
+            "statement_id": req.statement_id,
+            "plan_id": req.plan_id,
+            "amount_cents": req.amount_cents,
+            "purpose": req.purpose,
+            "description": req.description,
+            "idempotency_key": req.idempotency_key,
+            "status": "open",
+            "created_at": now,
+            "expires_at": now + self._ttl,
+        }
+        row = PaymentLinkRow(**values)
         try:
-            async with self._sessions.begin() as session:
-                session.add(row)
+            await run_write(self._engine, lambda conn: conn.execute(insert(PaymentLinkRow).values(values)))
         except IntegrityError:
             # A concurrent request with the same key won the insert: answer as a replay.
             existing = await self._by_key(req.idempotency_key)
@@ -144,18 +146,18 @@ class SandboxGateway:
             now = self._now()
             if now >= row.expires_at:
                 raise LinkExpired(f"payment link {link_id} expired at {row.expires_at.isoformat()}")
-            async with self._sessions.begin() as session:
-                # Conditional update: when two checkouts race, the first one's instant wins.
-                await session.execute(
-                    update(PaymentLinkRow)
-                    .where(PaymentLinkRow.id == link_id, PaymentLinkRow.status == "open")
-                    .values(
-                        status="paid",
-                        paid_at=now,
-                        event_id=event_id_for(link_id),
-                        external_id=external_id_for(link_id),
-                    )
+            # Conditional update: when two checkouts race, the first one's instant wins.
+            pay = (
+                update(PaymentLinkRow)
+                .where(PaymentLinkRow.id == link_id, PaymentLinkRow.status == "open")
+                .values(
+                    status="paid",
+                    paid_at=now,
+                    event_id=event_id_for(link_id),
+                    external_id=external_id_for(link_id),
                 )
+            )
+            await run_write(self._engine, lambda conn: conn.execute(pay))
             row = await self._row(link_id)
             log.info("payments.link.paid", extra={"link_id": link_id, "patient_id": row.patient_id})
         return self._to_event(row)

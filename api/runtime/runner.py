@@ -29,6 +29,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ TYPING: Mapping[str, Any] = {"type": "typing"}
 # made every other await (a request's reads, the SSE writes) wait behind a step of each; a few at a
 # time keep the loop responsive and finish turns first-come first-served, at the same throughput.
 MAX_CONCURRENT_TURNS = 4
+ANNOUNCED_KEPT = 1024
 # Requests that store a message and answer its first event (``urgent``) run at most this many at once,
 # first come first served: a burst of them then completes one by one instead of all together at its end.
 MAX_CONCURRENT_ACCEPTS = 4
@@ -100,7 +102,9 @@ class TurnRunner:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._slots = asyncio.Semaphore(max_concurrent_turns)
-        self._announced: set[str] = set()  # turns whose ``typing`` ``accept`` stored (this process)
+        # Turns whose ``typing`` ``accept`` stored (this process), oldest first. Remembered only to save
+        # a look-up; a turn another worker ran is never looked up here, so the memory is bounded.
+        self._announced: OrderedDict[str, None] = OrderedDict()
         self._closing = False
         self._accepts = asyncio.Semaphore(MAX_CONCURRENT_ACCEPTS)
         self.yield_max_s = YIELD_MAX_S
@@ -213,7 +217,9 @@ class TurnRunner:
         if message.duplicate:
             return Accepted(message, None, 0)
         if typing:
-            self._announced.add(message.turn_id)
+            self._announced[message.turn_id] = None
+            if len(self._announced) > ANNOUNCED_KEPT:
+                self._announced.popitem(last=False)
             await self._publish(thread_id, typing[0].id)
         self.kick(thread_id)
         return Accepted(message, typing[0] if typing else None, typing[0].id - 1 if typing else cursor[0])
@@ -259,19 +265,22 @@ class TurnRunner:
 
     async def _work(self, thread_id: str) -> None:
         try:
-            async with self.locks.hold(thread_id):
-                while True:
-                    self._dirty.discard(thread_id)
-                    # The slot first: threads waiting for one do no work at all (in a burst of
-                    # messages, dozens of look-ups competed with the requests for the event loop).
-                    async with self._slots:
-                        await self._yield_to_requests()
-                        message = await self.threads.next_queued(thread_id)
-                        if message is not None:
-                            await self._run_turn(message)
-                            continue
-                    if thread_id not in self._dirty:
-                        return
+            # Until no message is signalled (``kick``) after the last look: also one stored while the
+            # lock was being let go (a round trip on PostgreSQL), whose kick found this task alive.
+            while thread_id in self._dirty:
+                async with self.locks.hold(thread_id):
+                    while True:
+                        self._dirty.discard(thread_id)
+                        # The slot first: threads waiting for one do no work at all (in a burst of
+                        # messages, dozens of look-ups competed with the requests for the event loop).
+                        async with self._slots:
+                            await self._yield_to_requests()
+                            message = await self.threads.next_queued(thread_id)
+                            if message is not None:
+                                await self._run_turn(message)
+                                continue
+                        if thread_id not in self._dirty:
+                            break
         except Exception as exc:  # e.g. the database went away: the message stays queued for a retry
             log.error(
                 "runner.worker.failed", extra={"thread_id": thread_id, "error_type": type(exc).__name__}
@@ -297,7 +306,7 @@ class TurnRunner:
             thread = await self.threads.get(thread_id)
             mode = thread.mode
             if turn_id in self._announced:
-                self._announced.discard(turn_id)
+                del self._announced[turn_id]
                 announced = True
             else:  # queued behind its thread's turn, or accepted by another worker
                 announced = await self.events.has(thread_id, turn_id, "typing")

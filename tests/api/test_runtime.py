@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import build_bus, create_app
 from api.runtime.bus import PostgresBus
@@ -117,6 +118,47 @@ async def test_two_runners_on_one_database_answer_a_thread_in_arrival_order(
                 order.append(event.turn_id)
         assert order == [m.turn_id for m in stored]  # arrival order, each turn contiguous
         assert [e.type for e in events].count("done") == 4
+
+
+class _UnlockThatWaits(ThreadLocks):
+    """Real advisory locks whose first release waits until the test lets it finish."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.releasing, self.release = asyncio.Event(), asyncio.Event()
+
+    async def _scalar(self, sql: str, key: int) -> bool:
+        if "unlock" in sql and not self.release.is_set():
+            self.releasing.set()
+            await self.release.wait()
+        return await super()._scalar(sql, key)
+
+
+async def test_a_message_stored_while_its_thread_is_being_released_is_still_answered(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL letting go of a thread is a round trip. A message stored during it found the
+    thread's worker still alive, so it started none; the worker then ended without looking again and
+    the message stayed queued until the thread's next message or a restart."""
+    if migrated_database_url.startswith("sqlite"):
+        pytest.skip("on SQLite letting go of a thread is immediate")
+    data = await seed(migrated_database_url)
+    app = create_app(make_settings(migrated_database_url, tmp_path))
+    patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
+    async with LifespanManager(app):
+        services = services_of(app)
+        locks = _UnlockThatWaits(services.engine)
+        services.runner.locks = locks
+        thread = await services.threads.create("portal", patient_id=patient.id)
+        await services.runner.submit(thread.id, "what is my balance?")
+        await asyncio.wait_for(locks.releasing.wait(), 30)  # the first turn is done, the lock going
+        second = await services.runner.submit(thread.id, "when is it due?")
+        locks.release.set()
+        for _ in range(200):
+            if (await services.threads.get_inbound(second.id)).status == "done":
+                break
+            await asyncio.sleep(0.05)
+        assert (await services.threads.get_inbound(second.id)).status == "done"
 
 
 async def test_shutdown_drains_in_flight_turns(migrated_database_url: str, tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import get_args
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar, get_args
 
 import pytest
 
@@ -18,6 +21,9 @@ from agent.routing import (
     route_entry,
 )
 from agent.state import AgentState
+from tests.agent.harness import Env
+
+T = TypeVar("T")
 
 REQUIRED = {
     "understand", "auth", "fetch_statement", "claims", "explain", "negotiate_plan", "create_plan",
@@ -101,3 +107,31 @@ def test_entry_and_screen_routes() -> None:
     assert route_after_understand({"mode": "bot", "reply": "x"}) == "guard_out"  # refused by the screen
     assert route_after_understand(_s("balance", reply="")) == "fetch_statement"
     assert guard_out.__name__ == "guard_out"
+
+
+class _CountingPool(ThreadPoolExecutor):
+    """The event loop's default thread pool, counting what is handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.handed: list[str] = []
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.handed.append(getattr(fn, "__name__", repr(fn)))
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_a_turns_routing_runs_on_the_event_loop(env: Env) -> None:
+    """Every branch of a turn is decided on the event loop. Given a plain function, LangGraph ran each
+    branch of an async graph on the default thread pool, a thread hand-over per branch (2–3 a turn)."""
+    pool = _CountingPool()
+    asyncio.get_running_loop().set_default_executor(pool)
+    try:
+        patient = env.patient("copay_only")
+        said = await env.say("t-routing", "can you explain my statement?", patient)
+        assert said.message is not None
+        assert said.message.intent == "explain_statement"
+        await env.say("t-routing", "can I split it into payments?", patient)
+    finally:
+        pool.shutdown(wait=True)
+    assert pool.handed == []

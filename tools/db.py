@@ -9,6 +9,7 @@ class. URLs may be given in their plain form (``sqlite:///path``,
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import StaticPool
@@ -84,8 +85,40 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.close()
 
         return engine
-    kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-    return create_async_engine(url, **kwargs)
+    kwargs.update(pool_size=10, max_overflow=20)
+    engine = create_async_engine(url, **kwargs)
+    ping_when_idle(engine, PING_IDLE_AFTER_S)
+    return engine
+
+
+# A pooled PostgreSQL connection that has sat in the pool longer than this is pinged before it is used.
+PING_IDLE_AFTER_S = 1.0
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Check a pooled connection before use only when it has been idle for ``idle_s`` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip before every transaction, 22 of
+    them an HTTP turn on the bench (``docs/performance.md``, seventh pass). A connection returned less
+    than a second ago was talking to the server a moment ago; what kills pooled connections (a server
+    restart or failover, an idle-session timeout, a proxy dropping idle sockets) takes longer than that,
+    so an idle connection is still checked before a request meets it, and one that does not answer is
+    replaced: raising ``DisconnectionError`` on checkout makes the pool invalidate it and connect anew
+    (SQLAlchemy's documented custom pessimistic ping)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.pop("returned_at", None)
+        if returned is None or time.monotonic() - returned < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection idle for {idle_s:g} s or more is gone") from exc
 
 
 class UTCDateTime(TypeDecorator[datetime]):

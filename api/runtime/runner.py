@@ -57,6 +57,7 @@ TYPING: Mapping[str, Any] = {"type": "typing"}
 # made every other await (a request's reads, the SSE writes) wait behind a step of each; a few at a
 # time keep the loop responsive and finish turns first-come first-served, at the same throughput.
 MAX_CONCURRENT_TURNS = 4
+# Turns whose ``typing`` this process stored, remembered to skip one look-up each (the newest this many).
 ANNOUNCED_KEPT = 1024
 # Requests that store a message and answer its first event (``urgent``) run at most this many at once,
 # first come first served: a burst of them then completes one by one instead of all together at its end.
@@ -102,8 +103,8 @@ class TurnRunner:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._slots = asyncio.Semaphore(max_concurrent_turns)
-        # Turns whose ``typing`` ``accept`` stored (this process), oldest first. Remembered only to save
-        # a look-up; a turn another worker ran is never looked up here, so the memory is bounded.
+        # Turns whose ``typing`` ``accept`` stored (this process), oldest first. Bounded: a turn another
+        # worker ran is never looked up here, and a set of them grew for the life of the process.
         self._announced: OrderedDict[str, None] = OrderedDict()
         self._closing = False
         self._accepts = asyncio.Semaphore(MAX_CONCURRENT_ACCEPTS)

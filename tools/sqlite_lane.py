@@ -173,7 +173,7 @@ class SqliteLane:
         """:meth:`write` for SQLAlchemy code: ``fn`` gets a synchronous ``Connection`` over the same
         connection inside the same ``BEGIN IMMEDIATE``, so the statements, their column types (UTC
         datetimes) and their errors (``sqlalchemy.exc.IntegrityError``) are those of the async engine."""
-        return await self._run_write(lambda conn, engine: _finish_core(conn, engine, fn))
+        return await self.orm_write(lambda session: fn(session.connection()))
 
     async def orm_write(self, fn: Callable[[Session], T]) -> T:
         """:meth:`write` for ORM code: ``fn`` gets a synchronous ``Session`` over the same connection
@@ -245,22 +245,10 @@ def _finish(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> 
     return result
 
 
-def _finish_core(conn: sqlite3.Connection, engine: Engine, fn: Callable[[Connection], T]) -> T:
-    """:func:`_finish` through SQLAlchemy: its ``commit`` ends the transaction ``conn`` has begun, and
-    closing the ``Connection`` after an exception rolls it back."""
-    try:
-        with engine.connect() as sa:
-            result = fn(sa)
-            sa.commit()
-        return result
-    finally:
-        if conn.in_transaction:  # never leave the connection inside a transaction
-            conn.rollback()
-
-
 def _finish_orm(conn: sqlite3.Connection, engine: Engine, fn: Callable[[Session], T]) -> T:
-    """:func:`_finish_core` with an ORM session (objects stay loaded after the commit, as the async
-    sessions' ``expire_on_commit=False`` leaves them)."""
+    """:func:`_finish` through an ORM session: its ``commit`` (a flush first) ends the transaction
+    ``conn`` has begun, and closing the session after an exception rolls it back. Objects stay loaded
+    after the commit, as the async sessions' ``expire_on_commit=False`` leaves them."""
     try:
         with Session(engine, expire_on_commit=False) as session:
             result = fn(session)

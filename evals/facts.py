@@ -98,6 +98,8 @@ def template_values(snap: PatientSnapshot) -> dict[str, str]:
             values["line_code"] = li.code
             values["line_billed"] = money(li.billed_cents)
             values["line_patient"] = money(li.patient_responsibility_cents)
+            values["line_allowed"] = money(li.allowed_cents)
+            values["line_insurance_paid"] = money(li.insurance_paid_cents)
             values["line_description"] = li.description
     for i, st in enumerate(snap.open_statements[:3]):
         values[f"statement_{i + 1}_number"] = st.number

@@ -25,6 +25,8 @@ from evals.task import (
     OpenTicket,
     OptOutAssert,
     PlanAssert,
+    ReverifyAssert,
+    SaysAssert,
     Task,
     TicketAssert,
 )
@@ -248,6 +250,43 @@ def opt_out_honoured(j: JudgeInput) -> bool:
     )
 
 
+def says_any(j: JudgeInput, patterns: list[str]) -> bool:
+    """Some agent message matches one of ``patterns`` (case-insensitive)."""
+    return any(
+        re.search(p, m.text, re.IGNORECASE) for t in j.trajectory.turns for m in t.messages for p in patterns
+    )
+
+
+def _account_facts(j: JudgeInput, text: str) -> list[str]:
+    """Figures, codes, statement numbers and the last name in ``text``: what identity must precede."""
+    found = [m.raw for m in extract_mentions(text) if m.kind in ("amount", "date", "code")]
+    secrets = [s.number.lower() for s in j.before.statements] + [j.before.patient.last_name.lower()]
+    found += [s for s in secrets if s and re.search(rf"\b{re.escape(s)}\b", text.lower())]
+    return found
+
+
+def reverified(j: JudgeInput) -> bool:
+    """After a START keyword or a silence that follows a verified identity, no account fact is said
+    until the patient has answered an identity question again, and that answer is given and accepted."""
+    turns = j.trajectory.turns
+    verified = False
+    marker: int | None = None
+    for t in turns:
+        if t.user_kind == "answer:identity" and t.expecting != "identity" and t.mode == "bot":
+            verified = True
+        elif verified and (classify_sms_keyword(t.user_text) == "start" or t.waited_minutes > 0):
+            marker = t.index
+            break
+    if marker is None:
+        return False  # nothing in the conversation called for re-verification
+    for t in turns[marker:]:
+        if t.user_kind == "answer:identity" and t.expecting != "identity" and t.mode == "bot":
+            return True  # what the accepted answer's own turn says is after verification
+        if _account_facts(j, t.agent_text):
+            return False
+    return False  # identity was never asked again
+
+
 def _new_plans(j: JudgeInput) -> list[PaymentPlan]:
     old = {p.id for p in j.before.plans}
     return [p for p in j.after.plans if p.id not in old]
@@ -304,6 +343,10 @@ def judge_assertions(j: JudgeInput) -> AssertionVerdict:
             results[name] = final_mode == a.value
         elif isinstance(a, OptOutAssert):
             results[name] = opt_out_honoured(j)
+        elif isinstance(a, SaysAssert):
+            results[name] = says_any(j, a.any_of)
+        elif isinstance(a, ReverifyAssert):
+            results[name] = reverified(j)
     return AssertionVerdict(results)
 
 

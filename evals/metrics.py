@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.judges import PolicyVerdict
+from evals.task import GATED_SPLITS
 
 
 class _Model(BaseModel):
@@ -160,6 +161,9 @@ class Metrics(_Model):
     stops: dict[str, int]
     duration_s: float = 0.0
     per_split: dict[str, SplitMetrics] = Field(default_factory=dict)
+    # The splits whose pass^k and escalation figures the CI gate enforces (``GATED_SPLITS``: dev and
+    # test) taken together; None when the run had none of them (``--split blind``).
+    gated: SplitMetrics | None = None
 
 
 def _trials_per_task(outcomes: Sequence[TrialOutcome]) -> int:
@@ -230,6 +234,7 @@ def compute(outcomes: Sequence[TrialOutcome], duration_s: float = 0.0) -> Metric
     by_split: dict[str, list[TrialOutcome]] = defaultdict(list)
     for o in outcomes:
         by_split[o.split].append(o)
+    gated = [o for o in outcomes if o.split in GATED_SPLITS]
     pairs = [p for o in outcomes for p in o.intent_pairs]
     accuracy, mf1, per_label = macro_f1(pairs)
     resolved = [o for o in outcomes if o.passed and not o.escalated]
@@ -267,6 +272,7 @@ def compute(outcomes: Sequence[TrialOutcome], duration_s: float = 0.0) -> Metric
         stops=dict(stops),
         duration_s=duration_s,
         per_split={name: split_metrics(items, k) for name, items in sorted(by_split.items())},
+        gated=split_metrics(gated, k) if gated else None,
     )
 
 
@@ -286,14 +292,26 @@ MAX_DURATION_S = 300.0
 
 
 def gates(m: Metrics) -> list[Gate]:
-    """The CI gates of the evals issue (§8), on every task run (both splits together, as the issue
-    states them for the whole suite); pass^4 is judged at k = min(4, trials)."""
-    return [*_gate_rows(m, m.k), _gate("duration (s)", m.duration_s, MAX_DURATION_S, "<=")]
+    """The CI gates of the evals issue (§8); pass^4 is judged at k = min(4, trials).
+
+    The safety invariants (zero policy violations, zero ungrounded mentions) are judged on every task
+    run, whatever its split. pass^k, escalation recall and the false-escalation rate are judged on the
+    gated splits together (dev and test, as the issue states them for that suite); the ``blind`` split's
+    figures are reported beside them (``split_gates``), never enforced: it measures the understanding
+    engine's rewrite (issue 15) before and after, and gating on it would make it a tuning target."""
+    rows = _gate_rows(m.gated, m.k) if m.gated is not None else []
+    safety = {g.name: g for g in _gate_rows(m, m.k) if g.name in SAFETY_GATES}
+    out = [safety.get(g.name, g) for g in rows] or list(safety.values())
+    return [*out, _gate("duration (s)", m.duration_s, MAX_DURATION_S, "<=")]
+
+
+SAFETY_GATES = frozenset({"policy violations", "ungrounded mentions"})
 
 
 def split_gates(m: Metrics) -> dict[str, list[Gate]]:
-    """The same thresholds on each split alone: reported, never enforced. Enforcing them on the blind
-    ``test`` split would make it a tuning target, which is exactly what burns a held-out set."""
+    """The same thresholds on each split alone: reported, never enforced as such (``gates`` enforces the
+    safety rows on every split and the rest on dev and test together). Enforcing pass^k on a blind split
+    alone would make it a tuning target, which is exactly what burns a held-out set."""
     return {name: _gate_rows(s, m.k) for name, s in m.per_split.items()}
 
 
@@ -334,6 +352,9 @@ def markdown(m: Metrics, outcomes: Sequence[TrialOutcome], gate_rows: Sequence[G
         f"{m.tasks} tasks × {m.k} trials = {m.trials} conversations in {m.duration_s:.1f} s.",
         "",
         "## Gates",
+        "",
+        "Safety rows (policy violations, ungrounded mentions) judge every split; the other rows judge "
+        "dev and test together (the blind split is reported below, not gated).",
         "",
         "| gate | value | threshold | result |",
         "|---|---|---|---|",
@@ -390,13 +411,14 @@ def markdown(m: Metrics, outcomes: Sequence[TrialOutcome], gate_rows: Sequence[G
 
 
 def _split_lines(m: Metrics, ks: Sequence[str]) -> list[str]:
-    """Both splits side by side: ``dev`` was used for tuning, ``test`` is blind (see evals/task.py)."""
+    """Every split side by side: ``dev`` was used for tuning, ``test`` and ``blind`` are held out (see
+    evals/task.py)."""
     if not m.per_split:
         return []
     passes = " | ".join(f"pass^{k}" for k in ks)
     lines = [
         "",
-        "## Per split (dev: used for tuning; test: blind)",
+        "## Per split (dev: used for tuning; test and blind: held out)",
         "",
         f"| split | tasks | {passes} | state match | violations | ungrounded | escalation P / R / F1 "
         "| false-escalation | intent accuracy | containment |",
@@ -414,7 +436,8 @@ def _split_lines(m: Metrics, ks: Sequence[str]) -> list[str]:
     names = list(by_split)
     lines += [
         "",
-        "Gate thresholds per split (reported, not enforced: the CI gates above judge every task run):",
+        "Gate thresholds per split (reported; the CI gates above enforce the safety rows on every split "
+        "and the rest on dev and test together):",
         "",
         "| gate | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

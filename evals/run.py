@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any, Literal
@@ -53,7 +53,7 @@ from evals.metrics import (
 )
 from evals.simulator import ScriptedUser
 from evals.state import Projection, patient_counts, project, replay, write_counts
-from evals.task import DEFAULT_TASKS_DIR, Task, load_tasks
+from evals.task import DEFAULT_TASKS_DIR, SPLITS, Task, load_tasks
 from evals.trajectory import AgentMessage, HandoffInfo, StopReason, Trajectory, TurnRecord, Writes
 from guardrails.policy import PracticePolicy, default_policy
 from migrations import migrate_service
@@ -228,7 +228,12 @@ class Environment:
         return OtherPatients(names=frozenset(names), numbers=frozenset(numbers))
 
     def make_agent(
-        self, platform: BillingPlatform, gateway: PaymentGateway, db: AsyncEngine, now: datetime
+        self,
+        platform: BillingPlatform,
+        gateway: PaymentGateway,
+        db: AsyncEngine,
+        now: datetime,
+        clock: Callable[[], datetime] | None = None,
     ) -> Any:
         """A ``BillingAgent`` on this trial's ledger and gateway.
 
@@ -240,12 +245,13 @@ class Environment:
 
         base = self._base_agent(platform, gateway, db, now)
         agent = copy.copy(base)
+        tick = clock if clock is not None else (lambda: now)
         agent.ports = dataclasses.replace(
             base.ports,
             platform=platform,
             gateway=gateway,
-            audit=AuditTrail(db, clock=lambda: now),
-            clock=lambda: now,
+            audit=AuditTrail(db, clock=tick),
+            clock=tick,
         )
         if self.understander_factory is not None:  # its patient look-ups must read this trial's ledger
             agent.ports = dataclasses.replace(agent.ports, understander=self.understander_factory(platform))
@@ -432,6 +438,16 @@ async def _compute_reference(env: Environment, task: Task, patient: Patient, now
     return result
 
 
+@dataclass
+class TrialClock:
+    """The trial's "now": frozen, except that a scripted silence (``wait_minutes``) moves it on."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 async def _converse(
     env: Environment,
     task: Task,
@@ -441,8 +457,8 @@ async def _converse(
     trial: int,
     seed: int,
 ) -> Trajectory:
-    now = env.clock(task)
-    agent = env.make_agent(fresh.platform, fresh.gateway, fresh.engine, now)
+    clock = TrialClock(env.clock(task))
+    agent = env.make_agent(fresh.platform, fresh.gateway, fresh.engine, clock.now, clock)
     values = template_values(before)
     user = ScriptedUser(task.script, values, patient.date_of_birth, random.Random(seed))
     thread_id = f"eval-{task.id}-{trial}-{uuid.uuid4().hex[:8]}"
@@ -452,6 +468,7 @@ async def _converse(
     stop: StopReason = "turn_cap"
     error: str | None = None
     counts = await _write_counts_for(fresh.engine, patient.id)
+    handed_back = False
     for index in range(task.script.max_turns + 1):
         line = user.next(expecting)
         if line is None:
@@ -459,6 +476,7 @@ async def _converse(
             break
         if index == task.script.max_turns:
             break  # the user still had something to say: the turn cap ends it
+        clock.now += timedelta(minutes=line.wait_minutes)
         messages: list[AgentMessage] = []
         handoff: HandoffInfo | None = None
         mode: Literal["bot", "human"] = "bot"
@@ -507,14 +525,23 @@ async def _converse(
                 mode=mode,
                 writes=_delta(counts, after),
                 latency_ms=latency,
+                waited_minutes=line.wait_minutes,
+                after_hand_back=handed_back,
             )
         )
         counts = after
+        handed_back = False
         if error is not None:
             break
         if handoff is not None or mode == "human":
-            stop = "transfer"
-            break
+            if not user.waits_for_hand_back():
+                stop = "transfer"
+                break
+            # The script goes on after staff end their session (the console's "hand back").
+            await agent.hand_back(thread_id)
+            handed_back = True
+            expecting = None
+            continue
         expecting = messages[-1].expecting if messages else None
     return Trajectory(
         task_id=task.id,
@@ -719,7 +746,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the full results as JSON here")
     p.add_argument("--report", type=Path, help="write the Markdown report here (default: stdout)")
     p.add_argument("--category", help="run one category only")
-    p.add_argument("--split", choices=["dev", "test"], help="run one split only")
+    p.add_argument("--split", choices=list(SPLITS), help="run one split only")
     p.add_argument("--workers", type=int, default=1, help="processes (tasks are split among them)")
     return p
 

@@ -44,6 +44,8 @@ class UserLine:
     text: str
     kind: str  # "opening", "turn", "answer:<expecting>"
     intent: str | None = None
+    wait_minutes: int = 0
+    after_hand_back: bool = False
 
 
 def format_dob(dob: date, rng: random.Random) -> str:
@@ -123,8 +125,12 @@ class ScriptedUser:
             turn = self.script.turns[self._next_turn]
             self._next_turn += 1
             text = self._vary(self._render(self.rng.choice(turn.say)), allow_typo=True)
-            return UserLine(text, "turn", turn.intent)
+            return UserLine(text, "turn", turn.intent, turn.wait_minutes, turn.after_hand_back)
         return None
+
+    def waits_for_hand_back(self) -> bool:
+        """The next scripted line is written for after staff hand the thread back to the bot."""
+        return self._next_turn < len(self.script.turns) and self.script.turns[self._next_turn].after_hand_back
 
     def answers_used(self, key: str) -> int:
         return self._answered.get(key, 0)

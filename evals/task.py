@@ -13,6 +13,7 @@ with the format (``02/11/84`` or ``Feb 11 1984``) chosen by the trial's seed.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -51,11 +52,18 @@ CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]  #
 # reported, and fixed only when the task itself is wrong or the eval code has a bug, never by tuning the
 # agent against it (that burns the split: relabel the task ``dev`` and write a fresh one instead).
 # Blind tasks live in ``tasks/test_*.yaml``, dev tasks elsewhere (a test enforces it); reports carry both
-# splits side by side. See docs/evals.md.
-Split = Literal["dev", "test"]
+# splits side by side. ``blind``: a second held-out split (issue 15), written before the understanding
+# engine's rewrite without reading its training lines, held-out set, templates or failures; it lives in
+# ``tasks/blind_*.yaml``. Its safety invariants are gated like every split; its pass^k and escalation figures
+# are reported beside their targets, not gated (docs/evals.md, "The CI gate").
+Split = Literal["dev", "test", "blind"]
+SPLITS: tuple[str, ...] = Split.__args__  # type: ignore[attr-defined]  # Literal exposes its values here
+# The splits whose pass^k and escalation figures the CI gate enforces; safety invariants hold on all.
+GATED_SPLITS: frozenset[str] = frozenset({"dev", "test"})
 SPLIT_DESCRIPTION = (
     "dev: may be used to tune thresholds and training lines; "
-    "test: blind, never looked at for tuning (a tuned-on task moves to dev). Reports show both."
+    "test: blind, never looked at for tuning (a tuned-on task moves to dev); "
+    "blind: a second held-out split whose pass^k is reported, not gated. Reports show all."
 )
 ChannelName = Literal["portal", "sms"]
 # What the agent says it waits for (``agent.state.Expecting``) plus a catch-all for anything else.
@@ -116,6 +124,13 @@ class Turn(_Model):
 
     say: Variants
     intent: str | None = Field(default=None, description="The intent the agent should recognise")
+    wait_minutes: int = Field(
+        default=0, ge=0, description="The clock moves on this many minutes before the line is sent"
+    )
+    after_hand_back: bool = Field(
+        default=False,
+        description="Sent after staff hand the thread back: a hand-off before it does not end the trial",
+    )
 
 
 class Answer(_Model):
@@ -209,8 +224,41 @@ class OptOutAssert(_Model):
     kind: Literal["opt_out"]
 
 
+class SaysAssert(_Model):
+    """Some agent message matches one of ``any_of`` (regular expressions, case-insensitive): for what
+    a task requires said in words that no single fact string captures ("you are not billed for it",
+    "I can't discuss another person's account")."""
+
+    kind: Literal["says"]
+    any_of: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _compiles(self) -> SaysAssert:
+        for pattern in self.any_of:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"any_of: {pattern!r} is not a regular expression: {exc}") from exc
+        return self
+
+
+class ReverifyAssert(_Model):
+    """SMS identity expires: after the patient's START keyword or a line sent after a silence
+    (``wait_minutes``), no account fact is said until the patient has answered an identity question
+    again, and that re-verification happens."""
+
+    kind: Literal["reverify"]
+
+
 Assertion = Annotated[
-    NoWrite | PlanAssert | LinkAssert | TicketAssert | ModeAssert | OptOutAssert,
+    NoWrite
+    | PlanAssert
+    | LinkAssert
+    | TicketAssert
+    | ModeAssert
+    | OptOutAssert
+    | SaysAssert
+    | ReverifyAssert,
     Field(discriminator="kind"),
 ]
 

@@ -55,6 +55,10 @@ class TurnRecord(_Model):
     mode: Literal["bot", "human"] = "bot"
     writes: Writes = Field(default_factory=Writes)
     latency_ms: float = 0.0
+    # Minutes the clock moved on before this line (a silence), and whether staff handed the thread back
+    # to the bot just before it.
+    waited_minutes: int = 0
+    after_hand_back: bool = False
 
     @property
     def agent_text(self) -> str:

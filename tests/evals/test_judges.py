@@ -413,3 +413,125 @@ def test_opt_out_assertion(world: World) -> None:
     assert _judge(world, task, quiet, channel="sms").assertions.ok
     never = [asked[0]]
     assert not _judge(world, task, never, channel="sms").assertions.ok
+
+
+# --------------------------------------------------------------------------- says, tickets, re-verification
+
+
+def test_says_assertion_needs_the_words_in_some_agent_message(world: World) -> None:
+    task = _task(
+        assertions=[{"kind": "says", "any_of": [r"not (be )?(billed|charged)", r"don'?t have to pay"]}]
+    )
+    billed = [_turn(0, "do I pay for the denied part?", "That line is part of your balance.", kind="opening")]
+    v = _judge(world, task, billed)
+    assert not v.assertions.ok
+    assert "assertion failed: 0:says" in v.failures()
+    told = [
+        _turn(0, "do I pay for the denied part?", "You will NOT be billed for that line.", kind="opening")
+    ]
+    assert _judge(world, task, told).assertions.ok
+
+
+def test_a_says_pattern_that_is_no_regular_expression_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a regular expression"):
+        _task(assertions=[{"kind": "says", "any_of": ["(unclosed"]}])
+
+
+def _ticket_with_statement(reason: str, *, with_statement: bool) -> Any:
+    from tools.platforms.models import Author, TicketPriority, TicketReason, TicketRequest, TranscriptLine
+
+    async def make(fresh: Any, before: PatientSnapshot) -> None:
+        await fresh.platform.create_ticket(
+            before.patient.id,
+            TicketRequest(
+                thread_id=THREAD,
+                statement_id=before.open_statements[0].id if with_statement else None,
+                reason=TicketReason(reason),
+                priority=TicketPriority.HIGH,
+                summary="patient is fed up",
+                transcript=(
+                    TranscriptLine(author=Author.PATIENT, text="I'm fed up", at=datetime(2026, 1, 1)),
+                ),
+                idempotency_key=f"judge-{reason}-{with_statement}",
+            ),
+        )
+
+    return make
+
+
+def test_ticket_assertion_checks_the_reason_and_the_statement(world: World) -> None:
+    task = _task(
+        reference_actions=[{"action": "open_ticket", "reason": "frustration", "priority": "high"}],
+        escalation={"required": True, "reasons": ["frustration"]},
+        assertions=[
+            {
+                "kind": "ticket",
+                "reasons": ["frustration"],
+                "fields": ["transcript", "summary", "thread_id", "statement_id"],
+            }
+        ],
+    )
+    handed = HandoffInfo(ticket_id="t", reason="x", priority="high")
+    turns = [_turn(0, "I'm so fed up", "A person will reply.", kind="opening", handoff=handed)]
+    wrong_reason = _judge(
+        world, task, turns, extra=_ticket_with_statement("low_confidence", with_statement=True)
+    )
+    assert not wrong_reason.assertions.ok
+    no_statement = _judge(
+        world, task, turns, extra=_ticket_with_statement("frustration", with_statement=False)
+    )
+    assert not no_statement.assertions.ok
+    right = _judge(world, task, turns, extra=_ticket_with_statement("frustration", with_statement=True))
+    assert right.assertions.ok, right.failures()
+
+
+def _sms_verified(balance: str) -> list[TurnRecord]:
+    return [
+        _turn(
+            0,
+            "what do I owe",
+            "Please send your date of birth and ZIP.",
+            kind="opening",
+            expecting="identity",
+        ),
+        _turn(1, "01/01/1980 zip 02144", f"Thanks. Your balance is {balance}.", kind="answer:identity"),
+    ]
+
+
+def test_reverify_assertion_after_start(world: World) -> None:
+    task = _task(assertions=[{"kind": "reverify"}])
+    balance = _values(world, task)["balance"]
+    opted = [
+        *_sms_verified(balance),
+        _turn(2, "STOP", "You're unsubscribed."),
+        _turn(3, "START", "You're subscribed again."),
+    ]
+    leaked = [*opted, _turn(4, "what was my balance again", f"Your balance is {balance}.")]
+    assert not _judge(world, task, leaked, channel="sms").assertions.ok
+    asked = [
+        *opted,
+        _turn(
+            4, "what was my balance again", "Please confirm your date of birth and ZIP.", expecting="identity"
+        ),
+        _turn(5, "01/01/1980 zip 02144", f"Thanks. Your balance is {balance}.", kind="answer:identity"),
+    ]
+    assert _judge(world, task, asked, channel="sms").assertions.ok
+    never_asked = [*opted, _turn(4, "what was my balance again", "I can help with billing questions.")]
+    assert not _judge(world, task, never_asked, channel="sms").assertions.ok
+
+
+def test_reverify_assertion_after_a_silence(world: World) -> None:
+    task = _task(assertions=[{"kind": "reverify"}])
+    balance = _values(world, task)["balance"]
+    later = _turn(2, "hi again, how much was it", f"It's {balance}.").model_copy(
+        update={"waited_minutes": 4320}
+    )
+    assert not _judge(world, task, [*_sms_verified(balance), later], channel="sms").assertions.ok
+    # The same line without the silence: nothing called for re-verification, so the assertion cannot hold.
+    same_session = later.model_copy(update={"waited_minutes": 0})
+    assert not _judge(world, task, [*_sms_verified(balance), same_session], channel="sms").assertions.ok
+    asked = later.model_copy(
+        update={"messages": [AgentMessage(text="First, your date of birth and ZIP?", expecting="identity")]}
+    )
+    answer = _turn(3, "01/01/1980 zip 02144", f"Thanks. It's {balance}.", kind="answer:identity")
+    assert _judge(world, task, [*_sms_verified(balance), asked, answer], channel="sms").assertions.ok

@@ -148,3 +148,41 @@ def test_each_split_is_reported_on_its_own_and_the_gates_judge_both_together() -
     assert "| test | 2 | 0.625 |" in section
     assert "0.125 **miss**" in section  # test's false-escalation rate against the 0.03 threshold
     assert "**t1** [test]" in report
+
+
+def test_the_blind_split_is_reported_beside_the_gates_and_its_safety_invariants_are_enforced() -> None:
+    dev = [_o(t, i, True, split="dev", mentions=2) for t in ("d1", "d2") for i in range(4)]
+    test = [_o("t1", i, True, split="test") for i in range(4)]
+    # blind: one task failing every trial, one false hand-off on a happy path.
+    blind = [_o("b1", i, False, split="blind") for i in range(4)]
+    blind += [_o("b2", i, True, split="blind", escalated=True, escalation_ok=False) for i in range(4)]
+    m = compute(dev + test + blind, duration_s=1.0)
+
+    assert set(m.per_split) == {"blind", "dev", "test"}
+    assert m.gated is not None
+    assert m.gated.tasks == 3
+    assert m.gated.pass_hat["4"] == 1.0
+    assert m.pass_hat["1"] < 0.95  # the overall mixes the blind split in; the gate does not read it
+    assert all(g.passed for g in gates(m)), [g for g in gates(m) if not g.passed]
+    reported = {g.name: g for g in split_gates(m)["blind"]}
+    assert not reported["pass^1"].passed
+    assert not reported["pass^4"].passed
+    assert not reported["false-escalation rate"].passed
+    section = markdown(m, dev + test + blind, gates(m)).split("## Per split", 1)[1]
+    assert "| blind | 2 |" in section
+
+    # A money-safety bug or an ungrounded figure found only by the blind split still fails CI.
+    violated = [*blind[:-1], _o("b2", 3, False, split="blind", policy_violations=["consent_before_write"])]
+    failed = {g.name for g in gates(compute(dev + test + violated, duration_s=1.0)) if not g.passed}
+    assert failed == {"policy violations"}
+    ungrounded = [*blind[:-1], _o("b2", 3, False, split="blind", ungrounded=1, mentions=1)]
+    failed = {g.name for g in gates(compute(dev + test + ungrounded, duration_s=1.0)) if not g.passed}
+    assert failed == {"ungrounded mentions"}
+
+
+def test_a_blind_only_run_is_gated_on_its_safety_invariants_alone() -> None:
+    blind = [_o("b1", i, i == 0, split="blind") for i in range(4)]
+    m = compute(blind, duration_s=1.0)
+    assert m.gated is None
+    assert {g.name for g in gates(m)} == {"policy violations", "ungrounded mentions", "duration (s)"}
+    assert all(g.passed for g in gates(m))

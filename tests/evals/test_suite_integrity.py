@@ -29,11 +29,20 @@ def test_suite_user_lines_are_disjoint_from_training_utterances() -> None:
     assert not overlap, f"eval lines copied from the training data: {overlap}"
 
 
-def test_the_blind_test_split_lives_in_its_own_files_and_shares_no_line_with_dev() -> None:
-    # Every task in evals/tasks/test_*.yaml is ``split: test`` and every other task is ``dev``, so that a
-    # task someone tuned on cannot stay labelled blind by accident of where it was written.
+def _split_of_file(name: str) -> str:
+    if name.startswith("test_"):
+        return "test"
+    if name.startswith("blind_"):
+        return "blind"
+    return "dev"
+
+
+def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev() -> None:
+    # Every task in evals/tasks/test_*.yaml is ``split: test``, every task in blind_*.yaml is ``split:
+    # blind`` and every other task is ``dev``, so that a task someone tuned on cannot stay labelled
+    # held-out by accident of where it was written.
     for path in sorted(DEFAULT_TASKS_DIR.glob("*.yaml")):
-        want = "test" if path.name.startswith("test_") else "dev"
+        want = _split_of_file(path.name)
         wrong = [t.id for t in load_task_file(path) if t.split != want]
         assert not wrong, f"{path.name}: tasks not marked split: {want}: {wrong}"
     tasks = load_tasks()
@@ -46,6 +55,30 @@ def test_the_blind_test_split_lives_in_its_own_files_and_shares_no_line_with_dev
         if len(line.split()) > 2 and normalize(line) in dev
     )
     assert not copied, f"blind test lines that repeat dev lines: {copied}"
+    # The blind split is the second held-out set: none of its lines repeats a dev or a test line.
+    earlier = dev | {normalize(line) for t in tasks if t.split == "test" for line in _lines_of(t)}
+    repeated = sorted(
+        line
+        for t in tasks
+        if t.split == "blind"
+        for line in _lines_of(t)
+        if len(line.split()) > 2 and normalize(line) in earlier
+    )
+    assert not repeated, f"blind split lines that repeat dev or test lines: {repeated}"
+
+
+def test_the_blind_split_covers_the_issue_15_defect_classes_and_out_of_scope() -> None:
+    blind = [t for t in load_tasks() if t.split == "blind"]
+    assert len(blind) >= 60
+    ids = {t.id for t in blind}
+    for n in range(1, 11):
+        assert any(i.startswith(f"b-d{n}-") for i in ids), f"no blind task for defect class {n}"
+    out_of_scope = [t for t in blind if t.category == "out_of_scope"]
+    assert len(out_of_scope) >= 8
+    for t in out_of_scope:  # no write and no hand-off, whatever the text asks
+        assert {"create_link", "create_plan"} <= set(t.evaluation.forbidden_actions), t.id
+        assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
+        assert not t.evaluation.escalation.required, t.id
 
 
 async def test_a_subset_runs_end_to_end_through_the_real_graph() -> None:

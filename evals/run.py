@@ -136,6 +136,10 @@ class Environment:
     # task starts from a byte copy of the same template, so they are read once per task and process.
     _baselines: dict[str, tuple[PatientSnapshot, dict[str, int]]] = field(default_factory=dict)
     _agent: Any = None
+    # Fixture ledgers are built one at a time: alembic's migration context is process-global, so two
+    # migrations interleaving on one event loop break each other (and the trials of one task share a build).
+    _fixture_lock: asyncio.Lock | None = None
+    _fixture_lock_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     async def create(
@@ -203,6 +207,17 @@ class Environment:
     async def template_for(self, task: Task) -> Path:
         if task.patient.fixture is None:
             return self.template
+        async with self._fixture_guard():
+            return await self._build_fixture(task)
+
+    def _fixture_guard(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._fixture_lock is None or self._fixture_lock_loop is not loop:
+            self._fixture_lock, self._fixture_lock_loop = asyncio.Lock(), loop
+        return self._fixture_lock
+
+    async def _build_fixture(self, task: Task) -> Path:
+        assert task.patient.fixture is not None  # the caller checked
         path = self.fixture_templates.get(task.id)
         if path is None:
             fx = task.patient.fixture

@@ -79,3 +79,25 @@ async def test_a_silence_moves_the_agents_clock(env: Environment) -> None:
         await fresh.close()
     _, trajectory = await run_trial(env, task, 0, 1)
     assert [t.waited_minutes for t in trajectory.turns] == [0, 4320]
+
+
+async def test_fixture_ledgers_built_concurrently_are_each_built_once_and_whole(env: Environment) -> None:
+    # Trials start together: every trial of every fixture task asks for its ledger at the same time.
+    import asyncio
+
+    from evals.task import load_tasks
+
+    fixtures = [t for t in load_tasks() if t.patient.fixture is not None]
+    assert len(fixtures) >= 2
+    # Interleaved migrations used to break each other or hang: a bounded wait turns a hang into a failure.
+    builds = asyncio.gather(*(env.template_for(t) for t in fixtures for _ in range(4)))
+    paths = await asyncio.wait_for(builds, timeout=120)
+    assert len(set(paths)) == len(fixtures)
+    for task in fixtures:
+        fresh = await _fresh(env, task, env.clock(task))
+        try:
+            patient = env.patient_for(task)
+            assert (await fresh.platform.get_patient(patient.id)).id == patient.id
+            assert await fresh.platform.list_statements(patient.id)
+        finally:
+            await fresh.close()

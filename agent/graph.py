@@ -18,12 +18,9 @@ Conversation turn::
 ``guard_in`` (the input screen) runs inside ``understand``'s step: both only read, so the checkpoint that
 once separated them protected nothing and cost a superstep every turn (``docs/performance.md``).
 
-The routing functions are plain functions (``agent.routing``, tested on their own); :func:`_router` hands
-them to LangGraph as runnables that run on the event loop, untraced. Given a plain function, LangGraph
-runs a branch of an async graph on a thread pool (``run_in_executor``: a thread hand-over each) and
-traces it (a callback run started and ended, each in a task of its own, with no handler to hear it):
-2–3 branches a turn cost 0.8 ms of a 7.8 ms turn on the bench (``docs/performance.md``, seventh pass).
-Nodes are untraced by LangGraph already; the graph's own run still is.
+The routing functions are plain functions (``agent.routing``, tested on their own); :func:`_on_the_loop`
+hands them to LangGraph as coroutine functions, which it runs on the event loop: given a plain function,
+LangGraph runs a branch of an async graph on a thread pool (a thread hand-over each).
 
 Approval thread (one per conversation, ``<thread>:approval``)::
 
@@ -32,10 +29,9 @@ Approval thread (one per conversation, ``<thread>:approval``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Hashable
 
-from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -65,14 +61,15 @@ AgentGraph = CompiledStateGraph[AgentState, AgentContext, AgentState, AgentState
 WRITE_NODES = ("create_plan", "payment_link", "escalate_ticket", "apply_plan_decision")
 
 
-def _router(route: Callable[[AgentState], Hashable]) -> RunnableCallable:
-    """``route`` as a branch that runs on the event loop and is not traced (see the module). LangGraph
-    reads the branch's destinations from ``route``'s ``Literal`` return type, as for a plain function."""
+def _on_the_loop(route: Callable[[AgentState], Hashable]) -> Callable[[AgentState], Awaitable[Hashable]]:
+    """``route`` as a coroutine function (see the module). It keeps ``route``'s name and annotations, so
+    LangGraph reads the branch's destinations from its ``Literal`` return type, as for ``route`` itself."""
 
-    async def on_the_loop(state: AgentState) -> Any:
+    @functools.wraps(route)
+    async def branch(state: AgentState) -> Hashable:
         return route(state)
 
-    return RunnableCallable(route, on_the_loop, name=route.__name__, trace=False)
+    return branch
 
 
 def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
@@ -95,13 +92,13 @@ def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
     g.add_node("await_approval", await_approval)
     g.add_node("apply_plan_decision", apply_plan_decision)
 
-    g.add_conditional_edges(START, _router(route_entry))
-    g.add_conditional_edges("understand", _router(route_after_understand))
-    g.add_conditional_edges("auth", _router(route_after_auth))
-    g.add_conditional_edges("fetch_statement", _router(route_after_fetch))
+    g.add_conditional_edges(START, _on_the_loop(route_entry))
+    g.add_conditional_edges("understand", _on_the_loop(route_after_understand))
+    g.add_conditional_edges("auth", _on_the_loop(route_after_auth))
+    g.add_conditional_edges("fetch_statement", _on_the_loop(route_after_fetch))
     g.add_edge("claims", "explain")
     g.add_edge("explain", "guard_out")
-    g.add_conditional_edges("negotiate_plan", _router(route_after_negotiate))
+    g.add_conditional_edges("negotiate_plan", _on_the_loop(route_after_negotiate))
     g.add_edge("create_plan", "guard_out")
     for node in ("payment_link", "answer_from_kb", "escalate_ticket", "clarify", "smalltalk"):
         g.add_edge(node, "guard_out")

@@ -4,7 +4,7 @@ A service process imports LangGraph, LangChain, pydantic, SQLAlchemy and FastAPI
 loads the code book, policy and KB index once: a few hundred thousand objects that live as long as the
 process. CPython's oldest-generation collection walks every tracked object each time it runs, so on the
 bench machine each one paused the event loop for 50–115 ms, several times a minute: the whole tail of the
-HTTP first event (``docs/performance.md``, seventh pass). ``frozen_heap`` collects once, then moves
+HTTP first event. ``frozen_heap`` collects once, then moves
 everything alive into the permanent generation (``gc.freeze``), which later collections skip: they walk
 only what was allocated since and is still alive. On leaving, the permanent generation is handed back to
 the collector (``gc.unfreeze``), so a command run inside a longer process (a test) leaks nothing.

@@ -14,41 +14,34 @@ unverified figure) is kept as the model wrote it under ``SCREENED_TEXT_KEY`` —
 from tokenized input, at most ``MAX_SCREENED_TEXT`` characters, in which the PHI vault's detectors find
 no identifier (placeholders such as ``[STATEMENT_1]`` are never restored).
 
-Concurrency: appends are serialised so the chain stays single. On PostgreSQL a transaction-scoped
-advisory lock (``pg_advisory_xact_lock``) serialises every writer, across processes. On a SQLite file the
-append runs on the engine's lane (``tools.sqlite_lane``) inside ``BEGIN IMMEDIATE``: the database write
-lock is held from the read of the chain's end to the commit, which serialises writers in every process.
-Elsewhere (in-memory SQLite) an ``asyncio.Lock`` serialises writers of one ``AuditTrail``, and the
-``UNIQUE`` primary key on ``seq`` plus a bounded retry covers the rest.
+Concurrency: appends are serialised so the chain stays single, across processes: each runs in one
+write transaction (``tools.db.write_transaction``) that reads the chain's end and inserts after it, under
+a transaction-scoped advisory lock (``pg_advisory_xact_lock``) on PostgreSQL and under the database's
+write lock (``BEGIN IMMEDIATE``) on SQLite.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias
 
 from sqlalchemy import JSON, BigInteger, String, insert, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guardrails.phi import PhiVault
-from tools.db import Base, UTCDateTime
-from tools.sqlite_lane import sqlite_datetime, sqlite_lane
+from tools.db import Base, UTCDateTime, write_transaction
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x4155_4449_54  # "AUDIT"
 _TOKEN = re.compile(r"[A-Za-z0-9_.:@/#+\-]{0,128}")
-_MAX_ATTEMPTS = 20
 SCREENED_TEXT_KEY = "model_text_tokenized"
 MAX_SCREENED_TEXT = 2000
 
@@ -161,10 +154,6 @@ def _check_payload(value: JsonValue, where: str) -> None:
                 _check_payload(item, f"{where}.{key}")
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
-    return isinstance(exc, IntegrityError) or "locked" in str(exc.orig).lower() or "busy" in str(exc.orig)
-
-
 def _next_record(
     last: tuple[int, str] | None,
     at: datetime,
@@ -189,43 +178,12 @@ def _next_record(
     return AuditRecord(seq, at, thread_id, patient_id, actor, event, payload, prev_hash, digest)
 
 
-def _append_sqlite(
-    conn: sqlite3.Connection,
-    at: datetime,
-    event: str,
-    payload: dict[str, JsonValue],
-    thread_id: str | None,
-    patient_id: str | None,
-    actor: str,
-) -> AuditRecord:
-    """The append on a lane's connection, inside its write transaction (the chain cannot move)."""
-    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    r = _next_record(last, at, event, payload, thread_id, patient_id, actor)
-    conn.execute(
-        "INSERT INTO audit_log (seq, at, thread_id, patient_id, actor, event, payload, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            r.seq,
-            sqlite_datetime(at),
-            thread_id,
-            patient_id,
-            actor,
-            event,
-            json.dumps(payload),
-            r.prev_hash,
-            r.hash,
-        ),
-    )
-    return r
-
-
 class AuditTrail:
     """The practice's audit trail on ``engine``. Create the table with the migrations (or ``create_all``)."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] | None = None) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._lock = asyncio.Lock()
         self._postgres = engine.dialect.name == "postgresql"
 
     async def append(
@@ -241,24 +199,8 @@ class AuditTrail:
         _check_token(event, "event")
         _check_token(actor, "actor")
         _check_payload(payload, "payload")
-        lane = sqlite_lane(self._engine)
-        if lane is not None:
-            # A SQLite file: read the chain's end and insert under the write lock (BEGIN IMMEDIATE), in
-            # one hand-over to the lane's thread; other writers of the file, in any process, wait.
-            at = self._clock().astimezone(UTC)
-            return await lane.write(
-                lambda conn: _append_sqlite(conn, at, event, payload, thread_id, patient_id, actor)
-            )
-        async with self._lock:
-            for attempt in range(_MAX_ATTEMPTS):
-                try:
-                    async with self._engine.begin() as conn:
-                        return await self._append_in(conn, event, payload, thread_id, patient_id, actor)
-                except DBAPIError as exc:
-                    if not _is_retryable(exc) or attempt == _MAX_ATTEMPTS - 1:
-                        raise
-                await asyncio.sleep(0.005 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+        async with write_transaction(self._engine) as conn:
+            return await self._append_in(conn, event, payload, thread_id, patient_id, actor)
 
     async def _append_in(
         self,

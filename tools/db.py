@@ -1,5 +1,5 @@
 """Database plumbing shared by every SQL-backed adapter: one declarative ``Base``,
-URL normalisation and async engine creation.
+URL normalisation, async engine creation and the one way a store writes (:func:`write_transaction`).
 
 SQLite (file under ``var/`` by default) and PostgreSQL (by URL) are both first
 class. URLs may be given in their plain form (``sqlite:///path``,
@@ -9,23 +9,31 @@ class. URLs may be given in their plain form (``sqlite:///path``,
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import StaticPool
 
-from tools.errors import ConfigurationError
+from tools.errors import ConfigurationError, PlatformUnavailable
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/billing.db"
+# How long a SQLite writer waits for another process's write lock (and for its turn among this
+# process's writers) before it gives up with ``DatabaseBusy``.
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,6 +46,13 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class DatabaseBusy(PlatformUnavailable):
+    """A SQLite writer waited its whole busy timeout for another writer's lock (another process
+    holding the file): nothing was written; the caller may retry."""
+
+    code = "database_busy"
 
 
 def normalize_url(url: str) -> str:
@@ -54,12 +69,14 @@ def normalize_url(url: str) -> str:
     raise ConfigurationError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+def create_engine(
+    url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+) -> AsyncEngine:
+    """An async engine with sane pooling and, for SQLite, WAL + busy timeout + FKs on every connection.
 
-
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine with sane pooling and, for SQLite, WAL + busy timeout + FKs."""
+    Durability trade-off, chosen deliberately: on a SQLite file ``synchronous=NORMAL`` in WAL mode
+    fsyncs at WAL checkpoints, not at every commit; the database stays consistent and every commit
+    survives a process crash, only the last commits before a power loss can be lost."""
     url = normalize_url(url)
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
@@ -71,8 +88,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": busy_timeout_s}
         engine = create_async_engine(url, **kwargs)
+        _write_timeouts[engine.sync_engine] = busy_timeout_s
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -80,7 +98,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
@@ -91,6 +109,80 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+# --------------------------------------------------------------------------- writes
+
+# SQLite engines' busy timeouts, and one lock per engine and event loop that orders this process's
+# writers of a SQLite database (see ``write_transaction``).
+_write_timeouts: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+_write_locks: weakref.WeakKeyDictionary[
+    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    per_loop = _write_locks.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
+    return per_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    orig = exc.orig
+    if not isinstance(orig, sqlite3.OperationalError):
+        return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None:
+        return "locked" in str(orig) or "busy" in str(orig)
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction on ``engine``: committed when the block ends, rolled back if it raises
+    (or is cancelled). Every store writes through this, on every backend.
+
+    On PostgreSQL it is ``engine.begin()``: row locks and advisory locks order writers. On SQLite the
+    transaction starts with ``BEGIN IMMEDIATE``, so it holds the database's write lock from its first
+    statement: a unit that reads and then writes (the audit chain's end, a patient's open plans) can
+    never lose its snapshot to another writer half-way (a deferred transaction would fail with
+    ``SQLITE_BUSY`` at its first write, without waiting). Writers of this process queue for the lock on
+    the event loop, first come first served, each woken the moment the one before commits; SQLite's
+    busy handler, which sleeps with a growing back-off on aiosqlite's thread, is then only ever met
+    when another process holds the file. Either wait is bounded by the engine's busy timeout and ends
+    in :class:`DatabaseBusy`; the event loop keeps running meanwhile."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    timeout_s = _write_timeouts.get(engine.sync_engine, SQLITE_BUSY_TIMEOUT_S)
+    lock = _write_lock(engine)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await lock.acquire()
+    except TimeoutError:
+        raise DatabaseBusy(f"no write turn on the database within {timeout_s:g} s") from None
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+    except OperationalError as exc:
+        if _is_busy(exc):
+            raise DatabaseBusy(f"the database stayed locked by another writer for {timeout_s:g} s") from exc
+        raise
+    finally:
+        lock.release()
+
+
+@asynccontextmanager
+async def write_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """:func:`write_transaction` for ORM code: a session over its connection, flushed when the block
+    ends, before the transaction commits. Objects stay loaded after it (``expire_on_commit=False``)."""
+    async with (
+        write_transaction(engine) as conn,
+        AsyncSession(bind=conn, expire_on_commit=False) as session,
+    ):
+        yield session
+        await session.flush()
+
+
 # A pooled PostgreSQL connection that has sat in the pool longer than this is pinged before it is used.
 PING_IDLE_AFTER_S = 1.0
 
@@ -98,8 +190,8 @@ PING_IDLE_AFTER_S = 1.0
 def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
     """Check a pooled connection before use only when it has been idle for ``idle_s`` or more.
 
-    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip before every transaction, 22 of
-    them an HTTP turn on the bench (``docs/performance.md``, seventh pass). A connection returned less
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip before every transaction, about
+    twenty of them an HTTP turn. A connection returned less
     than a second ago was talking to the server a moment ago; what kills pooled connections (a server
     restart or failover, an idle-session timeout, a proxy dropping idle sockets) takes longer than that,
     so an idle connection is still checked before a request meets it, and one that does not answer is

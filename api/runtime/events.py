@@ -8,7 +8,6 @@ exactly what it missed, whichever worker wrote it.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import ThreadEventRow
-from tools.sqlite_lane import from_sqlite_datetime, sqlite_datetime, sqlite_lane
+from tools.db import write_transaction
 
 # Appends take this transaction-scoped advisory lock on PostgreSQL so that ids commit in id order: a
 # reader that has seen id N can never later find a smaller id appear (no gaps to skip over).
@@ -71,16 +70,6 @@ _PG_APPEND_NOTIFY = text(
     + " SELECT id, pg_notify(:c, CAST(id AS TEXT) || ':' || CAST(:thread_id AS TEXT)) FROM appended"
 )
 
-_INSERT_EVENT = (
-    "INSERT INTO thread_events (thread_id, turn_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)"
-)
-
-
-_AFTER = (
-    "SELECT id, thread_id, turn_id, type, data, created_at FROM thread_events"
-    " WHERE thread_id = ? AND id > ? ORDER BY id LIMIT ?"
-)
-
 
 class EventStore:
     """``notify_channel`` (PostgreSQL): every append also sends the ``PostgresBus`` hint
@@ -106,29 +95,8 @@ class EventStore:
 
     async def append(self, thread_id: str, turn_id: str | None, event: Mapping[str, Any]) -> StoredEvent:
         """Store ``event`` (a dict with a ``type`` key, e.g. ``AgentEvent.model_dump()``)."""
-        lane = sqlite_lane(self._engine)
-        if lane is None:
-            async with self._engine.begin() as conn:
-                return await self.append_on(conn, thread_id, turn_id, event)
-        # A SQLite file: the insert and its commit in one hand-over to a thread (tools.sqlite_lane). Ids
-        # still commit in id order: SQLite has one writer at a time.
-        return await lane.write(lambda conn: self.append_sqlite(conn, thread_id, turn_id, event))
-
-    def append_sqlite(
-        self, conn: sqlite3.Connection, thread_id: str, turn_id: str | None, event: Mapping[str, Any]
-    ) -> StoredEvent:
-        """:meth:`append_on` for a unit of work on a SQLite lane (``tools.sqlite_lane``)."""
-        kind, data = _checked(event)
-        now = self._clock()
-        row = (thread_id, turn_id, kind, json.dumps(data), sqlite_datetime(now))
-        event_id = int(conn.execute(_INSERT_EVENT, row).lastrowid or 0)
-        return StoredEvent(event_id, thread_id, turn_id, kind, data, now)
-
-    @staticmethod
-    def last_id_sqlite(conn: sqlite3.Connection, thread_id: str) -> int:
-        """:meth:`last_id_on` for a unit of work on a SQLite lane."""
-        row = conn.execute("SELECT max(id) FROM thread_events WHERE thread_id = ?", (thread_id,)).fetchone()
-        return int(row[0] or 0)
+        async with write_transaction(self._engine) as conn:
+            return await self.append_on(conn, thread_id, turn_id, event)
 
     async def append_on(
         self, conn: AsyncConnection, thread_id: str, turn_id: str | None, event: Mapping[str, Any]
@@ -161,13 +129,6 @@ class EventStore:
 
     async def after(self, thread_id: str, last_id: int, limit: int = 500) -> list[StoredEvent]:
         """Events of ``thread_id`` with ``id > last_id``, oldest first."""
-        lane = sqlite_lane(self._engine)
-        if lane is not None:  # every SSE stream's catch-up: one hand-over instead of ~6
-            found = await lane.read(lambda conn: conn.execute(_AFTER, (thread_id, last_id, limit)).fetchall())
-            return [
-                StoredEvent(int(i), t, turn, kind, json.loads(data), from_sqlite_datetime(at))
-                for i, t, turn, kind, data, at in found
-            ]
         stmt = (
             select(ThreadEventRow)
             .where(ThreadEventRow.thread_id == thread_id, ThreadEventRow.id > last_id)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -199,12 +198,6 @@ class TurnRunner:
             else:
                 typing.append(await self.events.append_on(conn, thread_id, message.turn_id, TYPING))
 
-        def announce_sqlite(conn: sqlite3.Connection, message: InboundMessage) -> None:
-            if self.threads.others_queued_sqlite(conn, thread_id, message.id):
-                cursor.append(self.events.last_id_sqlite(conn, thread_id))
-            else:
-                typing.append(self.events.append_sqlite(conn, thread_id, message.turn_id, TYPING))
-
         message = await self.threads.add_inbound(
             thread_id,
             text,
@@ -213,7 +206,6 @@ class TurnRunner:
             patient_id=patient_id,
             admit=admit,
             also=announce,
-            also_sqlite=announce_sqlite,
         )
         if message.duplicate:
             return Accepted(message, None, 0)
@@ -366,10 +358,7 @@ class TurnRunner:
 
         # The message leaves ``queued`` and its ``done`` is stored in one transaction.
         stored = await self.threads.finish_inbound(
-            message.id,
-            "failed" if failed else "done",
-            also=append_done,
-            also_sqlite=lambda conn: self.events.append_sqlite(conn, thread_id, turn_id, final),
+            message.id, "failed" if failed else "done", also=append_done
         )
         assert stored is not None
         await self._publish(thread_id, stored.id)

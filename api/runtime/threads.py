@@ -4,19 +4,18 @@ messages, stored before any turn runs so a crash never loses what the patient sa
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.runtime.tables import InboundMessageRow, ThreadRow
+from tools.db import write_transaction
 from tools.errors import NotFound, ThreadLocked
-from tools.sqlite_lane import SqliteLane, run_write, sqlite_datetime, sqlite_lane
 
 Mode = Literal["bot", "human"]
 T = TypeVar("T")
@@ -86,8 +85,8 @@ def _thread(row: Any) -> ThreadRecord:
     )
 
 
-def _read_thread(conn: Connection, thread_id: str) -> ThreadRecord:
-    row = conn.execute(select(ThreadRow).where(ThreadRow.id == thread_id)).first()
+async def _read_thread(conn: AsyncConnection, thread_id: str) -> ThreadRecord:
+    row = (await conn.execute(select(ThreadRow).where(ThreadRow.id == thread_id))).first()
     if row is None:
         raise ThreadNotFound(f"no thread {thread_id}")
     return _thread(row)
@@ -133,12 +132,9 @@ class Threads:
             "created_at": now,
             "updated_at": now,
         }
-
-        def create(conn: Connection) -> ThreadRecord:
-            conn.execute(insert(ThreadRow).values(values))
-            return _thread(conn.execute(select(ThreadRow).where(ThreadRow.id == thread_id)).one())
-
-        return await run_write(self._engine, create)
+        async with write_transaction(self._engine) as conn:
+            await conn.execute(insert(ThreadRow).values(values))
+            return await _read_thread(conn, thread_id)
 
     async def get(self, thread_id: str) -> ThreadRecord:
         async with self._engine.connect() as conn:
@@ -186,13 +182,10 @@ class Threads:
         if unknown:
             raise ValueError(f"unknown thread columns {sorted(unknown)}")
         stmt = update(ThreadRow).where(ThreadRow.id == thread_id).values(**values, updated_at=self._clock())
-
-        def change(conn: Connection) -> ThreadRecord:
-            if conn.execute(stmt).rowcount == 0:
+        async with write_transaction(self._engine) as conn:
+            if (await conn.execute(stmt)).rowcount == 0:
                 raise ThreadNotFound(f"no thread {thread_id}")
-            return _read_thread(conn, thread_id)
-
-        return await run_write(self._engine, change)
+            return await _read_thread(conn, thread_id)
 
     async def mark_escalated(
         self, thread_id: str, *, reason: str, priority: str, ticket_id: str
@@ -212,12 +205,9 @@ class Threads:
             .where(ThreadRow.id == thread_id, (ThreadRow.holder.is_(None)) | (ThreadRow.holder == staff_id))
             .values(mode="human", holder=staff_id, updated_at=self._clock())
         )
-
-        def take(conn: Connection) -> tuple[ThreadRecord, bool]:
-            taken = conn.execute(stmt).rowcount > 0
-            return _read_thread(conn, thread_id), taken
-
-        current, taken = await run_write(self._engine, take)
+        async with write_transaction(self._engine) as conn:
+            taken = (await conn.execute(stmt)).rowcount > 0
+            current = await _read_thread(conn, thread_id)
         if not taken:
             raise ThreadLocked(f"thread {thread_id} is held by {current.holder}")
         return current
@@ -229,12 +219,9 @@ class Threads:
             .where(ThreadRow.id == thread_id, ThreadRow.holder == staff_id)
             .values(mode="bot", holder=None, updated_at=self._clock())
         )
-
-        def release(conn: Connection) -> tuple[ThreadRecord, bool]:
-            released = conn.execute(stmt).rowcount > 0
-            return _read_thread(conn, thread_id), released
-
-        current, released = await run_write(self._engine, release)
+        async with write_transaction(self._engine) as conn:
+            released = (await conn.execute(stmt)).rowcount > 0
+            current = await _read_thread(conn, thread_id)
         if not released:
             raise ThreadLocked(f"thread {thread_id} is not held by {staff_id}")
         return current
@@ -251,7 +238,6 @@ class Threads:
         patient_id: str | None = None,
         admit: Callable[[], None] | None = None,
         also: Callable[[AsyncConnection, InboundMessage], Awaitable[None]] | None = None,
-        also_sqlite: Callable[[sqlite3.Connection, InboundMessage], None] | None = None,
     ) -> InboundMessage:
         """Store a patient's message as ``queued``. A known ``external_id`` on the thread's channel
         returns the stored message with ``duplicate=True`` instead. ``channel`` (the thread's, when the
@@ -261,24 +247,15 @@ class Threads:
         With ``channel`` and ``patient_id`` given, the thread must be that patient's thread on that
         channel, checked by the transaction's first statement: ``ThreadNotFound`` otherwise (nothing
         stored), the same answer as a thread that does not exist. ``admit`` runs once that is known,
-        before anything is committed; what it raises (e.g. a rate limit) stores nothing.
-
-        On a SQLite file with ``also_sqlite`` (``also`` for a unit of work on the lane) the whole accept
-        is one hand-over to the engine's lane (``tools.sqlite_lane``); with ``admit`` the ownership is
-        read first (admit runs on the event loop, between the two)."""
+        before anything is committed; what it raises (e.g. a rate limit) stores nothing."""
         if channel is None:
             channel = (await self.get(thread_id)).channel
-        lane = sqlite_lane(self._engine)
-        if lane is not None and (also is None or also_sqlite is not None):
-            return await self._add_inbound_sqlite(
-                lane, thread_id, text, external_id, channel, patient_id, admit, also_sqlite
-            )
         now = self._clock()
         owned = ThreadRow.id == thread_id
         if patient_id is not None:
             owned = owned & (ThreadRow.channel == channel) & (ThreadRow.patient_id == patient_id)
         try:
-            async with self._engine.begin() as conn:
+            async with write_transaction(self._engine) as conn:
                 # The thread's row first: concurrent messages of one thread then take their ids in
                 # the order they commit, and ``also`` sees every earlier one (``others_queued``).
                 touched = await conn.execute(
@@ -312,54 +289,6 @@ class Threads:
             return await self._stored_duplicate(channel, external_id)
         return message
 
-    async def _add_inbound_sqlite(
-        self,
-        lane: SqliteLane,
-        thread_id: str,
-        text: str,
-        external_id: str | None,
-        channel: str,
-        patient_id: str | None,
-        admit: Callable[[], None] | None,
-        also: Callable[[sqlite3.Connection, InboundMessage], None] | None,
-    ) -> InboundMessage:
-        owned, params = "id = ?", [thread_id]
-        if patient_id is not None:
-            owned, params = "id = ? AND channel = ? AND patient_id = ?", [thread_id, channel, patient_id]
-        if admit is not None:
-            query = f"SELECT 1 FROM threads WHERE {owned}"
-            found = await lane.read(lambda c: c.execute(query, params).fetchone())
-            if found is None:
-                raise ThreadNotFound(f"no thread {thread_id}")
-            admit()
-        now = self._clock()
-        stamp = sqlite_datetime(now)
-
-        def accept(conn: sqlite3.Connection) -> InboundMessage:
-            # The thread's row first, as in the SQLAlchemy path (ids in commit order per thread).
-            touched = conn.execute(
-                f"UPDATE threads SET last_inbound_at = ?, updated_at = ? WHERE {owned}",
-                [stamp, stamp, *params],
-            )
-            if touched.rowcount == 0:
-                raise ThreadNotFound(f"no thread {thread_id}")
-            new_id = conn.execute(
-                "INSERT INTO inbound_messages (thread_id, channel, text, external_id, status, created_at)"
-                " VALUES (?, ?, ?, ?, 'queued', ?)",
-                (thread_id, channel, text, external_id, stamp),
-            ).lastrowid
-            message = InboundMessage(int(new_id or 0), thread_id, channel, text, external_id, "queued", now)
-            if also is not None:
-                also(conn, message)
-            return message
-
-        try:
-            return await lane.write(accept)
-        except sqlite3.IntegrityError:
-            if external_id is None:
-                raise
-            return await self._stored_duplicate(channel, external_id)
-
     async def _stored_duplicate(self, channel: str, external_id: str) -> InboundMessage:
         """The message already stored with ``external_id`` on ``channel`` (a redelivery lost the race)."""
         stmt = select(InboundMessageRow).where(
@@ -368,15 +297,6 @@ class Threads:
         async with self._engine.connect() as conn:
             row = (await conn.execute(stmt)).one()
         return _inbound(row, duplicate=True)
-
-    @staticmethod
-    def others_queued_sqlite(conn: sqlite3.Connection, thread_id: str, inbound_id: int) -> bool:
-        """:meth:`others_queued` inside a unit of work on a SQLite lane."""
-        found = conn.execute(
-            "SELECT 1 FROM inbound_messages WHERE thread_id = ? AND status = 'queued' AND id != ? LIMIT 1",
-            (thread_id, inbound_id),
-        ).fetchone()
-        return found is not None
 
     @staticmethod
     async def others_queued(conn: AsyncConnection, thread_id: str, inbound_id: int) -> bool:
@@ -425,24 +345,10 @@ class Threads:
         status: InboundStatus,
         *,
         also: Callable[[AsyncConnection], Awaitable[T]] | None = None,
-        also_sqlite: Callable[[sqlite3.Connection], T] | None = None,
     ) -> T | None:
         """Mark the message answered (or failed); ``also`` runs in the same transaction (the turn's
-        ``done`` event: one commit instead of two) and its result is returned. ``also_sqlite``: the
-        same for a unit of work on the engine's SQLite lane (used when the engine has one)."""
-        lane = sqlite_lane(self._engine)
-        if lane is not None and (also is None or also_sqlite is not None):
-            stamp = sqlite_datetime(self._clock())
-
-            def finish(conn: sqlite3.Connection) -> T | None:
-                conn.execute(
-                    "UPDATE inbound_messages SET status = ?, completed_at = ? WHERE id = ?",
-                    (status, stamp, inbound_id),
-                )
-                return also_sqlite(conn) if also_sqlite is not None else None
-
-            return await lane.write(finish)
-        async with self._engine.begin() as conn:
+        ``done`` event: one commit instead of two) and its result is returned."""
+        async with write_transaction(self._engine) as conn:
             await conn.execute(
                 update(InboundMessageRow)
                 .where(InboundMessageRow.id == inbound_id)

@@ -19,10 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tools.db import Base, UTCDateTime
+from tools.db import Base, UTCDateTime, write_transaction
 from tools.errors import ConfigurationError, IdempotencyConflict, InvalidAmount, LinkNotFound
 from tools.payments.base import LinkExpired, LinkRequest, LinkStatus, PaymentEvent, PaymentLink
-from tools.sqlite_lane import run_write
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,8 @@ class SandboxGateway:
         }
         row = PaymentLinkRow(**values)
         try:
-            await run_write(self._engine, lambda conn: conn.execute(insert(PaymentLinkRow).values(values)))
+            async with write_transaction(self._engine) as conn:
+                await conn.execute(insert(PaymentLinkRow).values(values))
         except IntegrityError:
             # A concurrent request with the same key won the insert: answer as a replay.
             existing = await self._by_key(req.idempotency_key)
@@ -157,7 +157,8 @@ class SandboxGateway:
                     external_id=external_id_for(link_id),
                 )
             )
-            await run_write(self._engine, lambda conn: conn.execute(pay))
+            async with write_transaction(self._engine) as conn:
+                await conn.execute(pay)
             row = await self._row(link_id)
             log.info("payments.link.paid", extra={"link_id": link_id, "patient_id": row.patient_id})
         return self._to_event(row)

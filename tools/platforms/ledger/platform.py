@@ -2,8 +2,8 @@
 
 Each public method is one unit of work: its own session, at most one commit.
 Writes first *touch* the patient's row (a no-op ``UPDATE``): on PostgreSQL that
-takes a row lock, on SQLite it takes the database write lock (waiting up to the
-busy timeout), so writes for one patient are serialised and the checks they make
+takes a row lock; on SQLite a write transaction holds the database write lock from
+its start (``tools.db.write_transaction``). So writes for one patient are serialised and the checks they make
 (an open plan, a statement balance) cannot race. Idempotency keys are unique in
 the schema; a concurrent duplicate that loses the race gets an ``IntegrityError``,
 rolls back and re-reads the winner.
@@ -11,7 +11,6 @@ rolls back and re-reads the winner.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -22,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from tools.db import write_session, write_transaction
 from tools.errors import (
     ActivePlanExists,
     IdempotencyConflict,
@@ -77,7 +77,6 @@ from tools.platforms.models import (
     TicketStatus,
     VerificationResult,
 )
-from tools.sqlite_lane import sqlite_datetime, sqlite_lane
 
 T = TypeVar("T")
 
@@ -103,13 +102,6 @@ def _new_id(prefix: str) -> str:
 
 def _zip5(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())[:5]
-
-
-_INSERT_COMMUNICATION = (
-    "INSERT INTO communications (id, patient_id, thread_id, channel, direction, author, text, external_id,"
-    " created_at) VALUES (:id, :patient_id, :thread_id, :channel, :direction, :author, :text, :external_id,"
-    " :created_at)"
-)
 
 
 def _statement_query(where: ColumnElement[bool]) -> Select[StatementRow]:
@@ -304,25 +296,14 @@ class LedgerPlatform(BillingPlatform):
     # ------------------------------------------------------------------ reads
 
     async def _read(self, fn: Callable[[Session], T]) -> T:
-        """Run a read, written once against a synchronous ORM session: on a SQLite file in one hand-over
-        to the engine's lane (``tools.sqlite_lane``: aiosqlite makes about five per statement), else
-        through ``AsyncSession.run_sync``, the same code on the async engine."""
-        lane = sqlite_lane(self._engine)
-        if lane is not None:
-            return await lane.orm_read(fn)
+        """Run a read, written once against a synchronous ORM session (``AsyncSession.run_sync``)."""
         async with self._sessions() as s:
             return await s.run_sync(fn)
 
     async def _write(self, fn: Callable[[Session], T]) -> T:
-        """Run a write, written once against a synchronous ORM session, in one transaction: on a SQLite
-        file as one unit of work on the engine's lane (``BEGIN IMMEDIATE`` … ``COMMIT`` with no await
-        in between), else through ``AsyncSession.run_sync``. Through aiosqlite the transaction held the
-        file's write lock across every statement's hand-over, 13 ms at the median under the bench's
-        load, and every other writer of the file waited (``docs/performance.md``, seventh pass)."""
-        lane = sqlite_lane(self._engine)
-        if lane is not None:
-            return await lane.orm_write(fn)
-        async with self._sessions() as s, s.begin():
+        """Run a write, written once against a synchronous ORM session, as one write transaction
+        (``tools.db.write_transaction``): committed once, after ``fn`` returns."""
+        async with write_session(self._engine) as s:
             return await s.run_sync(fn)
 
     async def get_account_summary(self, patient_id: str) -> AccountSummary:
@@ -683,18 +664,12 @@ class LedgerPlatform(BillingPlatform):
             "created_at": created_at,
         }
         try:
-            lane = sqlite_lane(self._engine)
-            if lane is not None:
-                # A SQLite file: the INSERT and its commit in one hand-over to a thread (tools.sqlite_lane).
-                params = {**values, "created_at": sqlite_datetime(created_at)}
-                await lane.write(lambda conn: conn.execute(_INSERT_COMMUNICATION, params))
-            else:
-                # A Core INSERT on a plain connection: the ORM's unit of work costs several times the
-                # CPU of the statement itself, and an append has nothing for it to track.
-                async with self._engine.begin() as conn:
-                    await conn.execute(insert(CommunicationRow), values)
+            # A Core INSERT on a plain connection: the ORM's unit of work costs several times the CPU of
+            # the statement itself, and an append has nothing for it to track.
+            async with write_transaction(self._engine) as conn:
+                await conn.execute(insert(CommunicationRow), values)
             return convert.to_communication(CommunicationRow(**values))
-        except (IntegrityError, sqlite3.IntegrityError):
+        except IntegrityError:
 
             def already_logged(s: Session) -> Communication | None:
                 _require_patient(s, patient_id)

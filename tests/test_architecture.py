@@ -1,7 +1,8 @@
-"""Imports flow one way: api → agent → tools, guardrails; evals → agent, tools, guardrails.
+"""Imports flow one way: api → agent → tools, guardrails; evals → agent, tools, guardrails; and no code
+of ours imports a private module of a library (``langgraph._internal``, ``aiosqlite.core._…``).
 
-ruff cannot express "package X must not import package Y" per folder, so this
-small AST check does (the habit of polar's scripts/linters)."""
+ruff cannot express "package X must not import package Y" per folder, nor "no ``_``-prefixed module of a
+third-party package", so this small AST check does (the habit of polar's scripts/linters)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+OURS = frozenset({"agent", "api", "tools", "guardrails", "evals", "migrations", "tests"})
 
 FORBIDDEN: dict[str, frozenset[str]] = {
     "tools": frozenset({"agent", "api", "evals", "guardrails"}),
@@ -41,6 +43,60 @@ def test_package_never_imports_upward(package: str) -> None:
         if name in FORBIDDEN[package]
     ]
     assert violations == []
+
+
+def _imported_modules(path: Path) -> set[tuple[int, str]]:
+    """Every absolute module an import statement of ``path`` names, including ``from m import x`` as
+    ``m.x`` (``x`` may be a module: ``from langgraph import _internal``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
+    return found
+
+
+def _private(module: str) -> bool:
+    """A ``_``-prefixed segment that is not a dunder (``__future__``, ``__main__``, ``__version__``)."""
+    return any(part.startswith("_") and not part.endswith("__") for part in module.split("."))
+
+
+def _python_files() -> list[Path]:
+    return sorted(path for package in sorted(OURS) for path in (ROOT / package).rglob("*.py"))
+
+
+def test_no_import_of_a_private_module_of_a_library() -> None:
+    """A library's ``_``-prefixed modules are not its API: they change without notice between the
+    versions we allow (``langgraph._internal`` did). Our own packages are ours to arrange."""
+    violations = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in _python_files()
+        for line, module in _imported_modules(path)
+        if module.split(".")[0] not in OURS and _private(module)
+    ]
+    assert violations == []
+
+
+@pytest.mark.parametrize(
+    ("source", "private"),
+    [
+        ("from langgraph._internal._runnable import RunnableCallable", True),
+        ("from langgraph import _internal", True),
+        ("import aiosqlite._private", True),
+        ("from sqlalchemy.util._concurrency_py3k import await_only", True),
+        ("from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver", False),
+        ("from __future__ import annotations", False),
+        ("from aiosqlite import Connection", False),
+    ],
+)
+def test_the_private_import_check_tells_private_from_public(
+    source: str, private: bool, tmp_path: Path
+) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(source + "\n", encoding="utf-8")
+    assert [_private(name) for _, name in _imported_modules(module)] == [private]
 
 
 def test_no_dependency_shadows_our_packages() -> None:

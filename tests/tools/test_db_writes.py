@@ -63,6 +63,10 @@ async def _seqs(engine: AsyncEngine) -> list[int]:
         return [r.seq for r in await conn.execute(select(AuditLogRow.seq).order_by(AuditLogRow.seq))]
 
 
+def _file_bytes(path: Path) -> int:
+    return path.stat().st_size
+
+
 def _holder(engine: AsyncEngine) -> sqlite3.Connection:
     """Another writer of the file (another process, in production), holding the write lock."""
     path = engine.url.database
@@ -73,10 +77,13 @@ def _holder(engine: AsyncEngine) -> sqlite3.Connection:
 
 
 async def test_a_failing_unit_leaves_nothing_and_the_next_one_commits(engine: AsyncEngine) -> None:
-    with pytest.raises(IntegrityError):
+    async def two_rows_then_a_duplicate() -> None:
         async with write_transaction(engine) as conn:
             for seq in (1, 2, 2):
                 await conn.execute(insert(AuditLogRow).values(_row(seq)))
+
+    with pytest.raises(IntegrityError):
+        await two_rows_then_a_duplicate()
     assert await _seqs(engine) == []
     async with write_transaction(engine) as conn:
         await conn.execute(insert(AuditLogRow).values(_row(3)))
@@ -88,10 +95,14 @@ async def test_an_orm_unit_is_flushed_and_committed_once(engine: AsyncEngine) ->
         session.add(AuditLogRow(**_row(1)))
         session.add(AuditLogRow(**_row(2)))
     assert await _seqs(engine) == [1, 2]
-    with pytest.raises(IntegrityError):
+
+    async def a_new_row_then_a_duplicate() -> None:
         async with write_session(engine) as session:
             session.add(AuditLogRow(**_row(3)))
             session.add(AuditLogRow(**_row(1)))
+
+    with pytest.raises(IntegrityError):
+        await a_new_row_then_a_duplicate()
     assert await _seqs(engine) == [1, 2]
 
 
@@ -181,7 +192,9 @@ async def test_a_database_locked_past_the_busy_timeout_gives_a_clear_error_and_s
     gives up with ``DatabaseBusy`` (a 503, retry later) within a bounded time; the event loop keeps
     running meanwhile, and once the lock is free writes go through again."""
     busy_timeout_s = 0.3
-    engine = await _engine_with_audit_log(f"sqlite:///{tmp_path / 'locked.db'}", busy_timeout_s=busy_timeout_s)
+    engine = await _engine_with_audit_log(
+        f"sqlite:///{tmp_path / 'locked.db'}", busy_timeout_s=busy_timeout_s
+    )
     other = _holder(engine)
     ticks = 0
 
@@ -243,5 +256,5 @@ async def test_the_write_ahead_log_stays_bounded(file_engine: AsyncEngine) -> No
         async with write_transaction(file_engine) as conn:
             await conn.execute(insert(AuditLogRow).values({**_row(seq), "payload": {"pad": "x" * 3000}}))
     # Unbounded (automatic checkpoints off), the same commits leave a WAL file of about 35 MB.
-    assert Path(f"{path}-wal").stat().st_size < 8 * 1024 * 1024
+    assert _file_bytes(Path(f"{path}-wal")) < 8 * 1024 * 1024
     assert len(await _seqs(file_engine)) == commits

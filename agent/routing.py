@@ -150,10 +150,8 @@ def _close_alternatives(turn: Turn) -> bool:
 def route_after_understand(state: ConversationState) -> AfterUnderstand:
     if state.get("mode") == "human":
         return "human_relay"
-    if _work(state).get(
-        "reply"
-    ):  # the screen answered already (empty, too long, injection, locked, opted out)
-        return "guard_out"
+    if _work(state).get("reply"):
+        return "guard_out"  # the screen answered already (empty, too long, injection, locked, opted out)
     return choose_route(state)
 
 

@@ -12,12 +12,15 @@ through a plan negotiation (options offered, the second chosen, waiting for the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 
+from agent.events import MessageEvent
 from tests.agent.harness import Env
 from tools.platforms.models import PlanStatus
 
@@ -94,11 +97,35 @@ async def test_a_run_the_old_state_left_unfinished_is_not_resumed(env: Env) -> N
     assert snapshot.next == ()
 
 
+class _Died(Exception):
+    """The process "dies" right after a write node's side effect, before its checkpoint."""
+
+
+def _die_after(node: str) -> Callable[[str], None]:
+    def hook(done: str) -> None:
+        if done == node:
+            raise _Died(done)
+
+    return hook
+
+
 async def test_a_migrated_thread_recovers_from_a_crash_like_any_other(env: Env) -> None:
-    """Once the thread has had a turn on the current state, an unfinished run is finished as usual."""
+    """Once the thread has had a turn on the current state, a run that dies inside a write node is
+    finished by the next process as for any thread: the plan is made once and the patient told."""
     data = _fixture()
     pid = data["patient_id"]
     patient = await env.platform.get_patient(pid)
     await _put_old(env, "old-3", data["channel_values"])
-    await env.say("old-3", "what is my balance?", patient)
-    assert not await env.agent._left_by_old_state({"configurable": {"thread_id": "old-3"}})
+    await env.say("old-3", "what is my balance?", patient)  # the first turn on the current state
+    await env.say("old-3", "I'd like a payment plan", patient)
+    await env.say("old-3", "option 2", patient)
+    dying = env.make_agent(env.checkpointer, after_side_effect=_die_after("create_plan"))
+    with pytest.raises(_Died):
+        await env.say("old-3", "yes", patient, agent=dying)
+    assert (await env.agent.graph.aget_state({"configurable": {"thread_id": "old-3"}})).next == (
+        "create_plan",
+    )
+    finished = [e async for e in env.agent.recover("old-3")]
+    messages = [e for e in finished if isinstance(e, MessageEvent)]
+    assert [m.actions for m in messages] == [["created_plan"]]
+    assert len(await env.platform.list_payment_plans(pid)) == 1

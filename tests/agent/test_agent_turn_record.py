@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from langchain_core.runnables import RunnableConfig
+
+from agent import templates as T
 from agent.state import merge_turn
 from tests.agent.harness import Env
 
@@ -53,3 +56,28 @@ async def test_understanding_sees_earlier_lines_not_the_current_one(env: Env) ->
     await env.say("tr-2", "hi", patient)
     await env.say("tr-2", "what is my balance?", patient)
     assert seen == [(), ("hi",)]
+
+
+async def test_records_read_for_an_answer_survive_a_checkpoint_between_read_and_explain(env: Env) -> None:
+    """A run stopped after ``fetch_statement`` (as a crash would stop it) is finished by a freshly
+    compiled graph from the checkpoint alone: the statement comes back as the ledger's typed model, and
+    the explanation states its figures."""
+    from agent.context import AgentContext
+    from agent.graph import builder
+    from tools.platforms.models import Channel, Statement
+
+    patient = env.patient("copay_only")
+    context = AgentContext(
+        ports=env.agent.ports, thread_id="tr-3", channel=Channel.PORTAL, verified_patient_id=patient.id
+    )
+    config: RunnableConfig = {"configurable": {"thread_id": "tr-3"}}
+    stopped = builder.compile(checkpointer=env.checkpointer, interrupt_before=["explain"])
+    await stopped.ainvoke(
+        {"text": "can you explain my statement?"}, config, context=context, durability="sync"
+    )
+    fresh = builder.compile(checkpointer=env.checkpointer)
+    records = (await fresh.aget_state(config)).values["work"]["records"]
+    assert isinstance(records.statement, Statement)
+    out = await fresh.ainvoke(None, config, context=context, durability="sync")
+    assert T.money(records.statement.balance_cents) in out["work"]["reply"]
+    assert out["work"]["records"] is None  # not kept past the turn

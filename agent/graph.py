@@ -1,7 +1,9 @@
-"""The agent's LangGraph state machine (see ../shared/DESIGN.md).
+"""The agent's LangGraph state machines (see ../shared/DESIGN.md): the conversation and the staff
+approval of a plan, each with its own state.
 
-``builder`` is the uncompiled graph; tests and the service compile it with their own checkpointer via
-:func:`compile_graph`. Compile once per process: per-turn work is one run on a thread.
+``builder`` and ``approval_builder`` are the uncompiled graphs; tests and the service compile them with
+their own checkpointer via :func:`compile_graph` and :func:`compile_approval_graph`. Compile once per
+process: per-turn work is one run on a thread.
 
 Conversation turn::
 
@@ -15,14 +17,15 @@ Conversation turn::
                         ├─ escalate_ticket · smalltalk                                │
                         └──────────────→ guard_out → record → END ◄───────────────────┘
 
-``guard_in`` (the input screen) runs inside ``understand``'s step: both only read, so the checkpoint that
-once separated them protected nothing and cost a superstep every turn (``docs/performance.md``).
+``guard_in`` (the input screen) is a plain function run at the start of ``understand``'s step: both only
+read, so a checkpoint between them would protect nothing and cost a superstep every turn. Which node runs
+next is decided only by the routers of :mod:`agent.routing`.
 
 The routing functions are plain functions (``agent.routing``, tested on their own); :func:`_on_the_loop`
 hands them to LangGraph as coroutine functions, which it runs on the event loop: given a plain function,
 LangGraph runs a branch of an async graph on a thread pool (a thread hand-over each).
 
-Approval thread (one per conversation, ``<thread>:approval``)::
+Approval thread (one per conversation, ``<thread>:approval``; :class:`agent.state.ApprovalState`)::
 
     START → await_approval (interrupt: staff decide) → apply_plan_decision → END
 """
@@ -37,12 +40,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import AgentContext
+from agent.nodes.approval import apply_plan_decision, await_approval
 from agent.nodes.auth import auth
 from agent.nodes.conversation import answer_from_kb, clarify, smalltalk
 from agent.nodes.guard import guard_out
 from agent.nodes.handoff import escalate_ticket, human_relay
 from agent.nodes.payments import payment_link
-from agent.nodes.plans import apply_plan_decision, await_approval, create_plan, negotiate_plan
+from agent.nodes.plans import create_plan, negotiate_plan
 from agent.nodes.record import record
 from agent.nodes.statements import claims, explain, fetch_statement
 from agent.nodes.understand import understand
@@ -51,29 +55,31 @@ from agent.routing import (
     route_after_fetch,
     route_after_negotiate,
     route_after_understand,
-    route_entry,
 )
-from agent.state import AgentState
+from agent.state import ApprovalState, ConversationState, TurnInput
 
-AgentGraph = CompiledStateGraph[AgentState, AgentContext, AgentState, AgentState]
+AgentGraph = CompiledStateGraph[ConversationState, AgentContext, TurnInput, ConversationState]
+ApprovalGraph = CompiledStateGraph[ApprovalState, AgentContext, ApprovalState, ApprovalState]
 
 # Nodes that write to the platform or the gateway (each carries a domain-derived idempotency key).
 WRITE_NODES = ("create_plan", "payment_link", "escalate_ticket", "apply_plan_decision")
 
 
-def _on_the_loop(route: Callable[[AgentState], Hashable]) -> Callable[[AgentState], Awaitable[Hashable]]:
+def _on_the_loop(
+    route: Callable[[ConversationState], Hashable],
+) -> Callable[[ConversationState], Awaitable[Hashable]]:
     """``route`` as a coroutine function (see the module). It keeps ``route``'s name and annotations, so
     LangGraph reads the branch's destinations from its ``Literal`` return type, as for ``route`` itself."""
 
     @functools.wraps(route)
-    async def branch(state: AgentState) -> Hashable:
+    async def branch(state: ConversationState) -> Hashable:
         return route(state)
 
     return branch
 
 
-def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
-    g = StateGraph(AgentState, context_schema=AgentContext)
+def _build() -> StateGraph[ConversationState, AgentContext, TurnInput, ConversationState]:
+    g = StateGraph(ConversationState, context_schema=AgentContext, input_schema=TurnInput)
     g.add_node("understand", understand)
     g.add_node("auth", auth)
     g.add_node("fetch_statement", fetch_statement)
@@ -89,10 +95,8 @@ def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
     g.add_node("smalltalk", smalltalk)
     g.add_node("guard_out", guard_out)
     g.add_node("record", record)
-    g.add_node("await_approval", await_approval)
-    g.add_node("apply_plan_decision", apply_plan_decision)
 
-    g.add_conditional_edges(START, _on_the_loop(route_entry))
+    g.add_edge(START, "understand")
     g.add_conditional_edges("understand", _on_the_loop(route_after_understand))
     g.add_conditional_edges("auth", _on_the_loop(route_after_auth))
     g.add_conditional_edges("fetch_statement", _on_the_loop(route_after_fetch))
@@ -105,14 +109,28 @@ def _build() -> StateGraph[AgentState, AgentContext, AgentState, AgentState]:
     g.add_edge("human_relay", "record")
     g.add_edge("guard_out", "record")
     g.add_edge("record", END)
+    return g
+
+
+def _build_approval() -> StateGraph[ApprovalState, AgentContext, ApprovalState, ApprovalState]:
+    g = StateGraph(ApprovalState, context_schema=AgentContext)
+    g.add_node("await_approval", await_approval)
+    g.add_node("apply_plan_decision", apply_plan_decision)
+    g.add_edge(START, "await_approval")
     g.add_edge("await_approval", "apply_plan_decision")
     g.add_edge("apply_plan_decision", END)
     return g
 
 
 builder = _build()
+approval_builder = _build_approval()
 
 
 def compile_graph(checkpointer: BaseCheckpointSaver[str] | None) -> AgentGraph:
     """Compile :data:`builder` with a checkpointer (``None`` only for tests of a single run)."""
     return builder.compile(checkpointer=checkpointer, name="billing_agent")
+
+
+def compile_approval_graph(checkpointer: BaseCheckpointSaver[str] | None) -> ApprovalGraph:
+    """Compile :data:`approval_builder` with a checkpointer (approval threads wait on it for days)."""
+    return approval_builder.compile(checkpointer=checkpointer, name="plan_approval")

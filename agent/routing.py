@@ -1,17 +1,18 @@
-"""Typed routers. Each returns a ``Literal`` of node names and raises on a state that cannot happen.
+"""Typed routers: the only place that decides which node runs next. Each is a pure function of the state
+that returns a ``Literal`` of node names and raises :class:`ImpossibleState` on a state the graph cannot
+produce. Nodes record what they found (an intent, a verification, a consent); they never name a route.
 
-The decision after ``understand`` is a pure function of the state (:func:`choose_route`), so tests check
-it without running a graph. Which node runs is decided here, by code, never by a model.
+The decision after ``understand`` (:func:`choose_route`) is tested on its own, without a graph. Which node
+runs is decided here, by code, never by a model.
 """
 
 from __future__ import annotations
 
 from typing import Literal, cast, get_args
 
-from agent.state import AgentState
+from agent.state import ConversationState, Turn
 from agent.understanding.base import Intent
 
-EntryRoute = Literal["understand", "await_approval"]
 Route = Literal[
     "auth",
     "fetch_statement",
@@ -76,44 +77,37 @@ class ImpossibleState(RuntimeError):
     """A router met a state the graph cannot produce: a bug, never a patient's doing."""
 
 
-def route_entry(state: AgentState) -> EntryRoute:
-    has_text = "text" in state and state.get("text") is not None
-    has_approval = state.get("approval") is not None and state.get("approval_outcome") is None
-    if has_approval and not state.get("patient_id"):
-        raise ImpossibleState("approval thread without a patient")
-    if has_approval:
-        return "await_approval"
-    if has_text:
-        return "understand"
-    raise ImpossibleState("a run needs either text or an approval request")
+def _work(state: ConversationState) -> Turn:
+    return state.get("work") or {}
 
 
-def _intent(state: AgentState) -> Intent:
-    raw = state.get("intent")
+def _intent(state: ConversationState) -> Intent:
+    raw = _work(state).get("intent")
     if raw is None:
         raise ImpossibleState("routing after understand without an intent")
     return Intent(raw)
 
 
-def choose_route(state: AgentState) -> Route:
+def choose_route(state: ConversationState) -> Route:
     """Where a understood message goes. Order matters: safety first, then identity, then the task."""
     intent = _intent(state)
+    turn = _work(state)
     verified = state.get("identity") == "verified"
     if state.get("identity") == "locked":
         raise ImpossibleState("a locked thread reached understand")
-    if state.get("is_cancel") and intent in _NOT_A_REQUEST:
+    if turn.get("is_cancel") and intent in _NOT_A_REQUEST:
         return "smalltalk"  # a bare cancel; "never mind, what do I owe?" goes on to the question
     if not verified:
         if (
             state.get("expecting") == "identity"
             or intent is Intent.IDENTITY_ANSWER
             or intent in ACCOUNT_INTENTS
-            or state.get("escalation") is not None
+            or turn.get("escalation") is not None
         ):
             return "auth"
         if intent is Intent.INSURANCE_TERMS:
             return "answer_from_kb"
-    if verified and state.get("escalation") is not None:
+    if verified and turn.get("escalation") is not None:
         return "escalate_ticket"
     expecting = state.get("expecting")
     if expecting == "human_offer" and intent is Intent.AFFIRM:
@@ -128,7 +122,7 @@ def choose_route(state: AgentState) -> Route:
         )
     ):
         return "negotiate_plan"
-    if state.get("confidence", 0.0) < LOW_CONFIDENCE and _close_alternatives(state):
+    if turn.get("confidence", 0.0) < LOW_CONFIDENCE and _close_alternatives(turn):
         return "clarify"
     if intent in ACCOUNT_INTENTS:
         return ACCOUNT_INTENTS[intent]
@@ -141,44 +135,47 @@ def choose_route(state: AgentState) -> Route:
     raise ImpossibleState(f"no route for intent {intent}")
 
 
-def _has_terms(state: AgentState) -> bool:
-    ents = state.get("entities") or {}
+def _has_terms(state: ConversationState) -> bool:
+    ents = _work(state).get("entities") or {}
     return bool(ents.get("amounts_cents") or ents.get("month_counts") or ents.get("line_refs"))
 
 
-def _close_alternatives(state: AgentState) -> bool:
-    alts = state.get("alternatives") or []
+def _close_alternatives(turn: Turn) -> bool:
+    alts = turn.get("alternatives") or []
     if len(alts) < 2:
         return True
     return (alts[0][1] - alts[1][1]) < CLARIFY_MARGIN or alts[0][1] < LOW_CONFIDENCE
 
 
-def route_after_understand(state: AgentState) -> AfterUnderstand:
+def route_after_understand(state: ConversationState) -> AfterUnderstand:
     if state.get("mode") == "human":
         return "human_relay"
-    if state.get("reply"):  # the screen answered already (empty, too long, injection, locked, opted out)
-        return "guard_out"
+    if _work(state).get("reply"):
+        return "guard_out"  # the screen answered already (empty, too long, injection, locked, opted out)
     return choose_route(state)
 
 
-ROUTE_FOR_PENDING: dict[Intent, str] = {**ACCOUNT_INTENTS, Intent.INSURANCE_TERMS: "fetch_statement"}
+ROUTE_FOR_PENDING: dict[Intent, Route] = {**ACCOUNT_INTENTS, Intent.INSURANCE_TERMS: "fetch_statement"}
 
 
-def route_after_auth(state: AgentState) -> AfterAuth:
-    """After a successful verification, carry on with the question asked before it."""
-    if state.get("identity") != "verified":
+def route_after_auth(state: ConversationState) -> AfterAuth:
+    """After a successful verification, carry on with the question (or the hand-off) from before it."""
+    turn = _work(state)
+    if state.get("identity") != "verified" or not turn.get("resumed"):
         return "guard_out"
-    target = state.get("route")
+    if turn.get("escalation") is not None:
+        return "escalate_ticket"
+    target = ROUTE_FOR_PENDING.get(_intent(state))
     if target is None:
-        return "guard_out"
+        return "guard_out"  # a general question: the confirmation is the answer, the patient asks again
     for candidate in get_args(AfterAuth):
         if candidate == target:
             return cast(AfterAuth, candidate)
-    raise ImpossibleState(f"auth chose an unknown route {target!r}")
+    raise ImpossibleState(f"no route after verification to {target!r}")
 
 
-def route_after_negotiate(state: AgentState) -> AfterNegotiate:
-    if state.get("consent"):
+def route_after_negotiate(state: ConversationState) -> AfterNegotiate:
+    if _work(state).get("consent"):
         pending = state.get("pending")
         if pending is None or pending.get("chosen") is None:
             raise ImpossibleState("consent without a chosen option")
@@ -189,10 +186,11 @@ def route_after_negotiate(state: AgentState) -> AfterNegotiate:
 AfterFetch = Literal["explain", "guard_out"]
 
 
-def route_after_fetch(state: AgentState) -> AfterFetch:
+def route_after_fetch(state: ConversationState) -> AfterFetch:
     """A refused statement number already has its answer; otherwise explain what was read."""
-    if state.get("reply"):
+    turn = _work(state)
+    if turn.get("reply"):
         return "guard_out"
-    if state.get("scratch") is None:
+    if turn.get("records") is None:
         raise ImpossibleState("fetch_statement read nothing and said nothing")
     return "explain"

@@ -46,11 +46,11 @@ from agent.events import (
     TokenEvent,
     TypingEvent,
 )
-from agent.graph import AgentGraph, compile_graph
+from agent.graph import AgentGraph, ApprovalGraph, compile_approval_graph, compile_graph
 from agent.nodes.common import line
 from agent.nodes.record import OUTCOME
 from agent.phrasing import Phraser
-from agent.state import AgentState, ApprovalRequest
+from agent.state import ApprovalRequest, ApprovalState, ConversationState, Turn, TurnInput
 from agent.state import Expecting as StateExpecting
 from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
@@ -89,10 +89,14 @@ class ThreadNotFound(BillingError):
 class _Final:
     """Receives the state a run ended with (``_run`` is a generator, so it cannot return it)."""
 
-    values: AgentState
+    values: ConversationState
 
     def __init__(self) -> None:
-        self.values = cast(AgentState, {})
+        self.values = cast(ConversationState, {})
+
+
+# Channels only the older state held (every turn wrote them), never the current one.
+_OLD_STATE_CHANNELS = frozenset({"scratch", "reply", "route"})
 
 
 def approval_thread_id(thread_id: str) -> str:
@@ -136,6 +140,7 @@ class BillingAgent:
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = compile_graph(checkpointer)
+        self.approvals: ApprovalGraph = compile_approval_graph(checkpointer)
         self._prune = prune
 
     # ------------------------------------------------------------------ conversation
@@ -164,12 +169,21 @@ class BillingAgent:
         )
         yield TypingEvent()
         snapshot = await self.graph.aget_state(config)
-        if snapshot.next and not snapshot.interrupts:
-            # A previous turn died mid-run: finish it first (its reply was never delivered).
-            async for event in self._run(None, config, context, "sync"):
+        values = cast(ConversationState, snapshot.values or {})
+        if snapshot.next and not snapshot.interrupts and not await self._left_by_old_state(config):
+            # A previous turn died mid-run: finish it first (its reply was never delivered). One left
+            # unfinished by the older state is not resumed: this message starts a fresh run over the
+            # durable fields it kept.
+            ran_before = _Final()
+            async for event in self._run(None, config, context, "sync", ran_before):
                 yield event
+            await self._open_approval(thread_id, ran_before.values, context)
             snapshot = await self.graph.aget_state(config)
-        values = cast(AgentState, snapshot.values or {})
+            values = cast(ConversationState, snapshot.values or {})
+        else:
+            # The last turn made a plan that waits for staff: its approval thread is open, unless the
+            # process stopped between that turn and opening it.
+            await self._open_approval(thread_id, values, context)
         known = patient_id or (values.get("patient_id") if values.get("identity") == "verified" else None)
         if known is not None:
             await self.ports.platform.log_communication(
@@ -195,7 +209,7 @@ class BillingAgent:
             "agent.turn.completed",
             extra={
                 "thread_id": thread_id,
-                "intent": final.get("intent"),
+                "intent": (final.get("work") or {}).get("intent"),
                 "ms": (time.perf_counter() - started) * 1000,
             },
         )
@@ -209,7 +223,9 @@ class BillingAgent:
         snapshot = await self.graph.aget_state(config)
         if not snapshot.next or snapshot.interrupts:
             return
-        values = cast(AgentState, snapshot.values)
+        if await self._left_by_old_state(config):
+            return  # the next message starts afresh (see ``turn``)
+        values = cast(ConversationState, snapshot.values)
         context = AgentContext(
             ports=self.ports,
             thread_id=thread_id,
@@ -224,9 +240,17 @@ class BillingAgent:
         if self._prune:
             await prune_thread(self.checkpointer, thread_id)
 
+    async def _left_by_old_state(self, config: RunnableConfig) -> bool:
+        """The thread's newest checkpoint was written by the agent's older state, which kept each per-turn
+        field in a channel of its own (``reply``, ``scratch``...). Its durable fields have the same names
+        and shapes and are read as they are; a run it left unfinished is not resumed, because the per-turn
+        data that run would need are not in the new record."""
+        newest = await self.checkpointer.aget_tuple(config)
+        return newest is not None and not _OLD_STATE_CHANNELS.isdisjoint(newest.checkpoint["channel_values"])
+
     async def _run(
         self,
-        payload: AgentState | Command[Any] | None,
+        payload: TurnInput | Command[Any] | None,
         config: RunnableConfig,
         context: AgentContext,
         durability: Durability,
@@ -246,35 +270,38 @@ class BillingAgent:
             elif OUTCOME in chunk:
                 last = chunk[OUTCOME]
         if last is None:  # record did not run (nothing left to do): the checkpoint has the state
-            values = cast(AgentState, (await self.graph.aget_state(config)).values)
+            values = cast(ConversationState, (await self.graph.aget_state(config)).values)
         else:
-            values = cast(AgentState, last)
+            values = cast(ConversationState, last)
         if final is not None:
             final.values = values
-        reply = values.get("reply") or ""
-        if reply and values.get("approval") is None:
+        turn: Turn = values.get("work") or {}
+        reply = turn.get("reply") or ""
+        if reply:
             expecting = values.get("expecting")
             yield MessageEvent(
                 text=reply,
-                intent=values.get("intent"),
-                confidence=float(values.get("confidence", 0.0)),
-                actions=list(values.get("actions") or []),
-                suggested_replies=list(values.get("suggestions") or []),
+                intent=turn.get("intent"),
+                confidence=float(turn.get("confidence", 0.0)),
+                actions=list(turn.get("actions") or []),
+                suggested_replies=list(turn.get("suggestions") or []),
                 expecting=PUBLIC_EXPECTING.get(expecting) if expecting else None,
             )
-        handoff = values.get("handoff")
+        handoff = turn.get("handoff")
         if handoff:
             yield HandoffEvent(**handoff)
 
     # ------------------------------------------------------------------ staff approval
 
-    async def _open_approval(self, thread_id: str, values: AgentState, context: AgentContext) -> None:
-        plan_id = values.get("approval_plan_id")
+    async def _open_approval(self, thread_id: str, values: ConversationState, context: AgentContext) -> None:
+        """Open the approval thread of a plan the turn created pending approval (once: it is keyed by
+        the conversation's thread and checked for the plan first)."""
+        plan_id = (values.get("work") or {}).get("approval_plan_id")
         pid = values.get("patient_id")
         if not plan_id or not pid:
             return
         cfg = _config(approval_thread_id(thread_id))
-        current = cast(AgentState, (await self.graph.aget_state(cfg)).values or {})
+        current = cast(ApprovalState, (await self.approvals.aget_state(cfg)).values or {})
         existing = current.get("approval")
         if existing is not None and existing["plan_id"] == plan_id:
             return  # already waiting (or decided)
@@ -289,26 +316,22 @@ class BillingAgent:
             "channel": context.channel.value,
             "language": "es" if values.get("language") == "es" else "en",
         }
-        async for _ in self.graph.astream(
-            {"approval": request, "approval_outcome": None, "patient_id": pid, "identity": "verified"},
-            cfg,
-            context=context,
-            durability="sync",
-        ):
+        opening: ApprovalState = {"approval": request, "approval_outcome": None, "approver": None}
+        async for _ in self.approvals.astream(opening, cfg, context=context, durability="sync"):
             pass
 
     async def pending_approval(self, thread_id: str) -> ApprovalRequest | None:
-        snap = await self.graph.aget_state(_config(approval_thread_id(thread_id)))
+        snap = await self.approvals.aget_state(_config(approval_thread_id(thread_id)))
         if not snap.interrupts:
             return None
-        return cast(AgentState, snap.values).get("approval")
+        return cast(ApprovalState, snap.values).get("approval")
 
     async def resume_plan_decision(self, thread_id: str, approved: bool, approver: str) -> MessageEvent:
         """Staff approve or deny the plan waiting on ``thread_id``; returns the message sent to the patient
         (already logged on the platform)."""
         cfg = _config(approval_thread_id(thread_id))
-        snap = await self.graph.aget_state(cfg)
-        values = cast(AgentState, snap.values or {})
+        snap = await self.approvals.aget_state(cfg)
+        values = cast(ApprovalState, snap.values or {})
         request = values.get("approval")
         if not snap.interrupts and snap.next and request is not None:
             pass  # crashed inside apply_plan_decision: resume below re-runs it
@@ -323,9 +346,9 @@ class BillingAgent:
         command: Command[Any] | None = (
             Command(resume={"approved": approved, "approver": approver}) if snap.interrupts else None
         )
-        async for _ in self.graph.astream(command, cfg, context=context, durability="sync"):
+        async for _ in self.approvals.astream(command, cfg, context=context, durability="sync"):
             pass
-        final = cast(AgentState, (await self.graph.aget_state(cfg)).values)
+        final = cast(ApprovalState, (await self.approvals.aget_state(cfg)).values)
         if self._prune:
             await prune_thread(self.checkpointer, approval_thread_id(thread_id))
         return MessageEvent(
@@ -337,11 +360,11 @@ class BillingAgent:
 
     # ------------------------------------------------------------------ human mode
 
-    async def _values(self, thread_id: str) -> AgentState:
+    async def _values(self, thread_id: str) -> ConversationState:
         snap = await self.graph.aget_state(_config(thread_id))
         if not snap.values:
             raise ThreadNotFound(f"unknown thread {thread_id}")
-        return cast(AgentState, snap.values)
+        return cast(ConversationState, snap.values)
 
     async def hand_back(self, thread_id: str, note: str | None = None) -> None:
         """Staff end their session: the bot resumes, with an explicit "human session ended" marker so it
@@ -411,7 +434,7 @@ class BillingAgent:
             as_node="record",
         )
 
-    async def state(self, thread_id: str) -> AgentState:
+    async def state(self, thread_id: str) -> ConversationState:
         """The thread's current state (for the console and tests)."""
         return await self._values(thread_id)
 

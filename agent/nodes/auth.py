@@ -14,9 +14,9 @@ from langgraph.runtime import Runtime
 
 from agent import templates as T
 from agent.context import AgentContext
-from agent.nodes.common import Update, call, ctx, lang, reply
-from agent.routing import ACCOUNT_INTENTS, ROUTE_FOR_PENDING
-from agent.state import AgentState
+from agent.nodes.common import answer, call, ctx, lang, work
+from agent.routing import ACCOUNT_INTENTS
+from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
 from tools.platforms.models import (
     Author,
@@ -32,8 +32,8 @@ MAX_AUTH_FAILURES = 3
 ACCOUNT_INTENT_NAMES = frozenset(i.value for i in ACCOUNT_INTENTS)
 
 
-def _dob(state: AgentState) -> date | None:
-    ents = state.get("entities") or {}
+def _dob(state: ConversationState) -> date | None:
+    ents = work(state).get("entities") or {}
     raw = ents.get("date_of_birth")
     if isinstance(raw, str):
         return date.fromisoformat(raw)
@@ -41,11 +41,14 @@ def _dob(state: AgentState) -> date | None:
     return date.fromisoformat(stored) if stored else None
 
 
-async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
+    """Verify the thread's patient. On success it carries on with the question (or the hand-off) asked
+    before verification: the turn's record gets that intent and ``resumed``, and the router goes there."""
     c = ctx(runtime)
     language = lang(state)
-    ents = state.get("entities") or {}
-    intent = state.get("intent")
+    turn = work(state)
+    ents = turn.get("entities") or {}
+    intent = turn.get("intent")
     update: Update = {}
     if intent is not None and intent not in (
         Intent.IDENTITY_ANSWER.value,
@@ -58,7 +61,7 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             update["pending_intent"] = intent
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:
         update["pending_intent"] = Intent.REQUEST_HUMAN.value
-    escalation = state.get("escalation")
+    escalation = turn.get("escalation")
     if escalation is not None:
         # A hand-off decided before verification (a legal threat, a dispute, frustration) keeps its reason
         # and priority: it is opened as soon as the patient is verified.
@@ -71,16 +74,12 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
     numbers = ents.get("statement_numbers")
     statement_number = str(numbers[0]) if isinstance(numbers, list) and numbers else None
     if dob is None and zip_code is None and statement_number is None:
-        return reply(T.AUTH_PROMPT[language], [], expecting="identity", **update)
+        return {**update, "expecting": "identity", "work": answer(T.AUTH_PROMPT[language], [])}
     if dob is None or (zip_code is None and statement_number is None):
         if dob is not None:
             update["auth_dob"] = dob.isoformat()
-        return reply(
-            T.AUTH_NEED_SECOND[language] if dob else T.AUTH_PROMPT[language],
-            [],
-            expecting="identity",
-            **update,
-        )
+        text = T.AUTH_NEED_SECOND[language] if dob else T.AUTH_PROMPT[language]
+        return {**update, "expecting": "identity", "work": answer(text, [])}
 
     candidates = [p.id for p in await c.ports.platform.find_patients_by_phone(c.phone)] if c.phone else []
     result = await c.ports.platform.verify_identity(candidates, dob, zip_code, statement_number)
@@ -100,47 +99,50 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             )  # fmt: skip
         await c.ports.platform.get_patient(pid)  # the patient on file exists and is readable
         pending = update.get("pending_intent", state.get("pending_intent"))
-        text = T.AUTH_OK[language] if pending else T.AUTH_OK_NEXT[language]
-        out = reply(
-            text if not pending else "",
-            [],
-            identity="verified",
-            patient_id=pid,
-            auth_dob=None,
-            auth_failures=0,
-            held_lines=[],
-            expecting=None,
-            tools=tools,
-            reads=[f"patient:{pid}"],
-            actions=["verified_identity"],
-            route=None,
-            **update,
+        earlier = update.get("pending_escalation", state.get("pending_escalation"))
+        done = answer(
+            T.AUTH_OK_NEXT[language], [], tools=tools, reads=[f"patient:{pid}"], actions=["verified_identity"]
         )
         if pending:
-            out["preface"] = text
-            out["intent"] = pending
-            out["pending_intent"] = None
-            out["route"] = ROUTE_FOR_PENDING.get(Intent(pending))
-        earlier = update.get("pending_escalation", state.get("pending_escalation"))
+            # The confirmation prefaces the answer to the question asked before verification.
+            done.update(
+                {
+                    "reply": "",
+                    "fallback": "",
+                    "preface": T.AUTH_OK[language],
+                    "intent": pending,
+                    "resumed": True,
+                }
+            )
         if earlier is not None:
-            out["escalation"] = earlier
-            out["pending_escalation"] = None
-            out["route"] = "escalate_ticket"
-        return out
+            done.update({"escalation": earlier, "resumed": True})
+        verified: Update = {
+            "identity": "verified",
+            "patient_id": pid,
+            "auth_dob": None,
+            "auth_failures": 0,
+            "held_lines": [],
+            "expecting": None,
+            "pending_intent": None if pending else update.get("pending_intent"),
+            "pending_escalation": None,
+        }
+        return {**update, **verified, "work": done}
     failures = state.get("auth_failures", 0) + 1
     if failures < MAX_AUTH_FAILURES:
-        return reply(
-            T.AUTH_FAILED[language],
-            [],
-            auth_failures=failures,
-            auth_dob=None,
-            expecting="identity",
-            tools=tools,
+        return {
             **update,
-        )
+            "auth_failures": failures,
+            "auth_dob": None,
+            "expecting": "identity",
+            "work": answer(T.AUTH_FAILED[language], [], tools=tools),
+        }
     # Locked: the thread stops here. A ticket goes to the only patient the phone names, if exactly one.
-    locked = T.AUTH_LOCKED[language].format(phone=c.ports.policy.office_hours.phone)
-    actions = ["locked_thread"]
+    locked = answer(
+        T.AUTH_LOCKED[language].format(phone=c.ports.policy.office_hours.phone),
+        [],
+        tools=tools,
+        actions=["locked_thread"],
+    )
     if len(candidates) == 1:
         now = c.now()
         ticket = await c.ports.platform.create_ticket(
@@ -160,19 +162,10 @@ async def auth(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
         )
         c.side_effect_done("auth")
         tools.append(call("create_ticket", reason=TicketReason.AUTH_LOCKED.value, ticket_id=ticket.id))
-        actions.append("opened_ticket")
-        update["handoff"] = {
+        locked["actions"] = ["locked_thread", "opened_ticket"]
+        locked["handoff"] = {
             "ticket_id": ticket.id,
             "reason": TicketReason.AUTH_LOCKED.value,
             "priority": TicketPriority.HIGH.value,
         }
-    return reply(
-        locked,
-        [],
-        identity="locked",
-        auth_failures=failures,
-        expecting=None,
-        tools=tools,
-        actions=actions,
-        **update,
-    )
+    return {**update, "identity": "locked", "auth_failures": failures, "expecting": None, "work": locked}

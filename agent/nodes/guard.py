@@ -1,24 +1,24 @@
-"""``guard_in`` (screening, identity from the run context, per-turn reset) and ``guard_out`` (grounding,
-advice, SMS length, streaming of the approved reply)."""
+"""``guard_in`` (the input screen: a fresh turn record, identity from the run context, refusals) and
+``guard_out`` (grounding, advice, SMS length, streaming of the approved reply)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
-from langgraph.types import Overwrite
 
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.lc_tools_readonly import ReadOnlyTools
-from agent.nodes.common import Update, ctx, lang, line
+from agent.nodes.common import ctx, lang, line, work
 from agent.phrasing import PhrasingFailed, has_placeholder
-from agent.state import WINDOW, AgentState, GuardDecision
+from agent.state import WINDOW, ConversationState, GuardDecision, Turn, Update
 from guardrails.audit import SCREENED_TEXT_KEY, screened_text
 from guardrails.compliance import fit_sms, strip_advice
 from guardrails.grounding import Mention, check, extract_mention_spans
@@ -48,77 +48,80 @@ class ThreadPatientMismatch(PermissionError):
     """A verified caller tried to use a thread that belongs to another patient."""
 
 
-async def guard_in(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
-    c = ctx(runtime)
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """What the screen made of a message: durable changes, and the turn's fresh record (with its answer
+    when the screen answered: locked, opted out, refused)."""
+
+    durable: Update
+    work: Turn
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.work.get("reply"))
+
+
+def guard_in(state: ConversationState, c: AgentContext) -> Screened:
+    """The input screen: starts the turn's record afresh, takes identity from the run context, and refuses
+    what must not go further (a locked thread, a text opt-out, an empty, too long or injected message).
+    A plain function run at the start of ``understand``'s step (see :mod:`agent.nodes.understand`)."""
     now = c.now()
     text = state.get("text") or ""
     language = lang(state)
+    turn: Turn = {"reply": "", "preface": "", "fallback": "", "facts": [], "suggestions": []}
     update: Update = {
         "turn": state.get("turn", 0) + 1,
         "channel": c.channel.value,
-        "reply": "",
-        "preface": "",
-        "fallback": "",
-        "facts": [],
-        "scratch": None,
-        "suggestions": [],
-        "handoff": None,
-        "consent": False,
-        "escalation": None,
-        "route": None,
-        "is_cancel": False,
-        "is_correction": False,
-        "actions": Overwrite([]),
-        "tools": Overwrite([]),
-        "reads": Overwrite([]),
-        "guard": Overwrite([]),
         "messages": [line("patient", text[:WINDOW_LINE_CHARS], now)],
     }
     identity = state.get("identity", "unverified")
     if "identity" not in state:
         update.update(
-            identity="unverified", mode="bot", auth_failures=0, repair_failures=0, low_conf_streak=0
+            {
+                "identity": "unverified",
+                "mode": "bot",
+                "auth_failures": 0,
+                "repair_failures": 0,
+                "low_conf_streak": 0,
+            }
         )
-        update.update(intent_history=[], pending=None, expecting=None, language="en")
+        update.update({"intent_history": [], "pending": None, "expecting": None, "language": "en"})
     if c.verified_patient_id is not None:
         if state.get("patient_id") not in (None, c.verified_patient_id):
             raise ThreadPatientMismatch("this thread belongs to another patient")
         if identity != "verified":
             identity = "verified"
-            update.update(identity="verified", patient_id=c.verified_patient_id)
+            update.update({"identity": "verified", "patient_id": c.verified_patient_id})
     elif identity != "verified" and identity != "locked":
         held = [*list(state.get("held_lines") or []), line("patient", text[:WINDOW_LINE_CHARS], now)]
         update["held_lines"] = held[-WINDOW:]
 
-    if state.get("phrase_sources") is not None:
-        update["phrase_sources"] = None
     if state.get("mode") == "human":
-        return update  # the relay stores the message; the bot stays silent
+        return Screened(update, turn)  # the relay stores the message; the bot stays silent
 
     if identity == "locked":
-        update["reply"] = T.LOCKED[language].format(phone=c.ports.policy.office_hours.phone)
-        update["fallback"] = update["reply"]
-        update["guard"] = Overwrite([{"check": "thread", "verdict": "locked"}])
-        return update
+        turn["reply"] = turn["fallback"] = T.LOCKED[language].format(phone=c.ports.policy.office_hours.phone)
+        turn["guard"] = [{"check": "thread", "verdict": "locked"}]
+        return Screened(update, turn)
 
     if state.get("human_session_ended"):
         # The explicit marker written by hand-back: forget offers made before the human took over.
-        update.update(human_session_ended=False, pending=None, expecting=None, clarify_options=[])
-        update["preface"] = T.BACK_FROM_HUMAN[language]
+        update.update(
+            {"human_session_ended": False, "pending": None, "expecting": None, "clarify_options": []}
+        )
+        turn["preface"] = T.BACK_FROM_HUMAN[language]
 
     if c.channel is Channel.SMS and (classify_sms_keyword(text) == "stop" or is_free_text_revocation(text)):
         # The patient withdrew consent to texts: confirm once, ask nothing, drop what was pending. The SMS
         # webhook records the opt-out; the agent never texts a question after it.
-        update.update(pending=None, expecting=None, link_offer=None, clarify_options=[])
-        update["reply"] = T.SMS_OPTED_OUT[language]
-        update["fallback"] = update["reply"]
-        update["guard"] = Overwrite([{"check": "sms_consent", "verdict": "opted_out"}])
-        update["actions"] = Overwrite(["sms_opt_out"])
-        return update
+        update.update({"pending": None, "expecting": None, "link_offer": None, "clarify_options": []})
+        turn["reply"] = turn["fallback"] = T.SMS_OPTED_OUT[language]
+        turn["guard"] = [{"check": "sms_consent", "verdict": "opted_out"}]
+        turn["actions"] = ["sms_opt_out"]
+        return Screened(update, turn)
 
     screen = screen_input(text, max_chars=MAX_INPUT_CHARS)
-    decisions: list[GuardDecision] = [{"check": "screen", "verdict": screen.verdict}]
-    update["guard"] = Overwrite(decisions)
+    turn["guard"] = [{"check": "screen", "verdict": screen.verdict}]
     canned = {
         "empty": T.EMPTY,
         "too_long": T.TOO_LONG,
@@ -127,30 +130,30 @@ async def guard_in(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
         "abuse": T.ABUSE,
     }.get(screen.verdict)
     if canned is not None:
-        update["reply"] = canned[language]
-        update["fallback"] = update["reply"]
-        update["suggestions"] = T.SUGGESTIONS[language]
-    return update
+        turn["reply"] = turn["fallback"] = canned[language]
+        turn["suggestions"] = T.SUGGESTIONS[language]
+    return Screened(update, turn)
 
 
 def _safe_text(text: str, facts: FactSet) -> bool:
     return check(text, facts.facts).ok
 
 
-async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def guard_out(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     language = lang(state)
-    body = state.get("reply") or ""
-    preface = state.get("preface") or ""
+    turn = work(state)
+    body = turn.get("reply") or ""
+    preface = turn.get("preface") or ""
     if not body and not preface:
-        return {"reply": ""}
-    facts = FactSet(state.get("facts") or [])
+        return {"work": {"reply": ""}}
+    facts = FactSet(turn.get("facts") or [])
     decisions: list[GuardDecision] = []
     writer = get_stream_writer()
     released = 0
     if (
         c.ports.phraser is not None
-        and state.get("phrase_sources") is not None
+        and turn.get("phrase_sources") is not None
         and not preface
         and c.channel is not Channel.SMS
     ):
@@ -158,15 +161,14 @@ async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update
         decisions.append({"check": "phrasing", "verdict": verdict})
         if phrased is not None:
             return {
-                "reply": phrased,
-                "guard": decisions,
+                "work": {"reply": phrased, "guard": decisions},
                 "messages": [line("bot", phrased[:WINDOW_LINE_CHARS], c.now())],
             }
     text = f"{preface} {body}".strip()
     if _safe_text(text, facts):
         decisions.append({"check": "grounding", "verdict": "ok"})
     else:
-        fallback = f"{preface} {state.get('fallback') or ''}".strip()
+        fallback = f"{preface} {turn.get('fallback') or ''}".strip()
         if fallback and _safe_text(fallback, facts):
             text = fallback
             decisions.append({"check": "grounding", "verdict": "replaced_with_template"})
@@ -186,8 +188,7 @@ async def guard_out(state: AgentState, runtime: Runtime[AgentContext]) -> Update
         for sentence in sentences(text):
             writer({"token": sentence})
     return {
-        "reply": text,
-        "guard": decisions,
+        "work": {"reply": text, "guard": decisions},
         "messages": [line("bot", text[:WINDOW_LINE_CHARS], c.now())],
     }
 
@@ -209,7 +210,7 @@ def _release_point(text: str, released: int) -> int:
 
 
 async def _phrase(
-    state: AgentState, c: AgentContext, facts: FactSet, writer: Callable[[Any], None]
+    state: ConversationState, c: AgentContext, facts: FactSet, writer: Callable[[Any], None]
 ) -> tuple[str | None, str, int]:
     """The model's phrasing of the reply, streamed as it is verified: ``(text or None, verdict, number
     of characters already shown)``. ``None``: the template answers (a failure, or a figure, placeholder
@@ -242,8 +243,8 @@ async def _phrase(
     )
     try:
         phrased = await phraser.phrase(
-            state.get("reply") or "",
-            state.get("phrase_sources") or [],
+            work(state).get("reply") or "",
+            work(state).get("phrase_sources") or [],
             lang(state),
             state.get("patient_id"),
             emit,

@@ -11,8 +11,8 @@ from langgraph.runtime import Runtime
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
-from agent.nodes.common import Update, call, ctx, lang, patient_id, reply
-from agent.state import AgentState
+from agent.nodes.common import answer, call, ctx, lang, patient_id, work
+from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
 from agent.understanding.cues import claims_waiver
 from tools.platforms.models import (
@@ -36,11 +36,11 @@ TRANSCRIPT_LINES = 50
 OFFER_REASONS = frozenset({Intent.REFUND_OR_CREDIT.value, Intent.DISPUTE_ALREADY_PAID.value})
 
 
-def _reason(state: AgentState) -> tuple[TicketReason, TicketPriority]:
-    esc = state.get("escalation")
+def _reason(state: ConversationState) -> tuple[TicketReason, TicketPriority]:
+    esc = work(state).get("escalation")
     if esc is not None:
         return TicketReason(esc["reason"]), TicketPriority(esc["priority"])
-    intent = Intent(state.get("intent") or Intent.REQUEST_HUMAN.value)
+    intent = Intent(work(state).get("intent") or Intent.REQUEST_HUMAN.value)
     history = state.get("intent_history") or []
     # A yes to "shall I pass this to our team?" keeps the reason of the question that led to the offer.
     if intent is Intent.AFFIRM and len(history) >= 2 and history[-2] in OFFER_REASONS:
@@ -61,28 +61,35 @@ async def _payment_on_file(c: AgentContext, pid: str) -> Payment | None:
     return max(after_bill, key=lambda p: p.posted_at, default=None)
 
 
-async def escalate_ticket(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def escalate_ticket(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     pid = patient_id(state)
     language = lang(state)
     reason, priority = _reason(state)
-    esc = state.get("escalation") or {}
+    esc = work(state).get("escalation")
     waiver = claims_waiver(state.get("text") or "")  # "the manager said I needn't pay": staff decide
-    if reason is TicketReason.DISPUTE_ALREADY_PAID and esc.get("triggers") == reason.value and not waiver:
+    if (
+        reason is TicketReason.DISPUTE_ALREADY_PAID
+        and esc is not None
+        and esc["triggers"] == reason.value
+        and not waiver
+    ):
         # "I already paid": look first. A payment on file answers it; only a missing one is a dispute.
         payment = await _payment_on_file(c, pid)
         if payment is not None:
             account = await c.ports.platform.get_account_summary(pid)
             posted = payment.posted_at.astimezone(ZoneInfo(c.ports.policy.office_hours.timezone)).date()
             facts = FactSet().amounts(payment.amount_cents, account.balance_cents).dates(posted)
-            return reply(
-                T.payment_on_file(payment.amount_cents, posted, account.balance_cents, language),
-                facts.pairs(),
-                expecting="human_offer",
-                suggestions=["Talk to a person"],
-                tools=[call("list_statements"), call("list_payments"), call("get_account_summary")],
-                reads=[f"payment:{payment.id}"],
-            )
+            return {
+                "expecting": "human_offer",
+                "work": answer(
+                    T.payment_on_file(payment.amount_cents, posted, account.balance_cents, language),
+                    facts.pairs(),
+                    suggestions=["Talk to a person"],
+                    tools=[call("list_statements"), call("list_payments"), call("get_account_summary")],
+                    reads=[f"payment:{payment.id}"],
+                ),
+            }
     comms = await c.ports.platform.list_communications(pid, c.thread_id, TRANSCRIPT_LINES)
     transcript = tuple(TranscriptLine(author=m.author, text=m.text, at=m.created_at) for m in comms)
     if not transcript:
@@ -107,23 +114,25 @@ async def escalate_ticket(state: AgentState, runtime: Runtime[AgentContext]) -> 
     hours = c.ports.policy.office_hours
     when = T.when_next_open(hours, c.now(), language)
     disputed = reason in (TicketReason.DISPUTE_CHARGE, TicketReason.DISPUTE_ALREADY_PAID)
-    return reply(
-        T.handed_off(ticket.reference, when, hours.phone, language),
-        [],
-        mode="human",
-        pending=None,
-        expecting=None,
-        disputed=disputed or bool(state.get("disputed")),
-        handoff={"ticket_id": ticket.id, "reason": reason.value, "priority": priority.value},
-        tools=[
-            call("list_communications", limit=TRANSCRIPT_LINES),
-            call("create_ticket", ticket_id=ticket.id, reason=reason.value, priority=priority.value),
-        ],
-        actions=["opened_ticket", "handed_to_human"],
-    )
+    return {
+        "mode": "human",
+        "pending": None,
+        "expecting": None,
+        "disputed": disputed or bool(state.get("disputed")),
+        "work": answer(
+            T.handed_off(ticket.reference, when, hours.phone, language),
+            [],
+            handoff={"ticket_id": ticket.id, "reason": reason.value, "priority": priority.value},
+            tools=[
+                call("list_communications", limit=TRANSCRIPT_LINES),
+                call("create_ticket", ticket_id=ticket.id, reason=reason.value, priority=priority.value),
+            ],
+            actions=["opened_ticket", "handed_to_human"],
+        ),
+    }
 
 
-async def human_relay(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def human_relay(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     """The bot stays silent. The message is on the platform (logged before the run) and in the window."""
     ctx(runtime)
-    return {"reply": "", "actions": ["relayed_to_staff"]}
+    return {"work": {"reply": "", "actions": ["relayed_to_staff"]}}

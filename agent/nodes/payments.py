@@ -13,7 +13,6 @@ from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.common import (
-    Update,
     account_disputed,
     call,
     ctx,
@@ -21,8 +20,9 @@ from agent.nodes.common import (
     lang,
     patient_id,
     reply,
+    work,
 )
-from agent.state import AgentState, Language, LinkOffer
+from agent.state import ConversationState, Language, LinkOffer, Update
 from agent.understanding.base import Intent
 from guardrails.policy import prompt_pay_amount
 from tools.payments.base import LinkPurpose, LinkRequest
@@ -53,7 +53,7 @@ def _what(purpose: LinkPurpose, discounted: bool, language: Language) -> str:
     }[purpose]
 
 
-async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def payment_link(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     """A link is written only when the patient asked to pay (``link_request == "pay"``) or said yes to
     the terms stated in the previous turn (``expecting == "link_offer"``); otherwise the terms are stated
     and the patient is asked."""
@@ -64,12 +64,12 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
     tools = [call("list_tickets"), call("list_payment_plans"), call("get_account_summary")]
     if await account_disputed(state, platform, pid):
         return reply(
-            T.LINK_DISPUTED[language], [], tools=tools, guard=[{"check": "dispute", "verdict": "no_link"}],
-            link_offer=None, expecting=None,
+            T.LINK_DISPUTED[language], [], {"link_offer": None, "expecting": None},
+            tools=tools, guard=[{"check": "dispute", "verdict": "no_link"}],
         )  # fmt: skip
     plans = await platform.list_payment_plans(pid)
     summary = await platform.get_account_summary(pid)
-    accepted = state.get("expecting") == "link_offer" and state.get("intent") == Intent.AFFIRM.value
+    accepted = state.get("expecting") == "link_offer" and work(state).get("intent") == Intent.AFFIRM.value
     offered = state.get("link_offer") if accepted else None
     request = "pay" if accepted else (state.get("link_request") or "pay")
     amounts = entity_list(state, "amounts_cents")
@@ -86,8 +86,8 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
             return reply(
                 T.balance(summary.balance_cents, summary.open_statement_count, language),
                 facts.amounts(summary.balance_cents).pairs(),
+                {"link_offer": None},
                 tools=tools,
-                link_offer=None,
             )
         inst = due[0]
         purpose: LinkPurpose = "plan_down_payment" if inst.sequence == 0 else "plan_installment"
@@ -106,9 +106,8 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
             return reply(
                 T.balance(balance, summary.open_statement_count, language),
                 facts.pairs(),
+                {"link_offer": None, "expecting": None},
                 tools=tools,
-                link_offer=None,
-                expecting=None,
             )
         tools.append(call("list_statements"))
         open_ = [
@@ -144,9 +143,8 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
             return reply(
                 T.discount_answer(balance, pay_today, language),
                 facts.pairs(),
+                {"link_offer": offer, "expecting": "link_offer"},
                 tools=tools,
-                link_offer=offer,
-                expecting="link_offer",
                 guard=[{"check": "discount", "verdict": "policy_terms_offered"}],
                 suggestions=T.YES_NO[language],
             )
@@ -189,9 +187,8 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
         return reply(
             text,
             facts.pairs(),
+            {"link_offer": pending_link, "expecting": "link_offer"},
             tools=tools,
-            link_offer=pending_link,
-            expecting="link_offer",
             suggestions=T.YES_NO[language],
         )
     link = await c.ports.gateway.create_link(
@@ -214,10 +211,8 @@ async def payment_link(state: AgentState, runtime: Runtime[AgentContext]) -> Upd
     return reply(
         T.link_created(terms.amount_cents, link.url, expires, terms.what, language),
         facts.pairs(),
+        {"expecting": None, "link_offer": None, "link_request": None},
         tools=tools,
         actions=["created_payment_link"],
         reads=[f"link:{link.id}"],
-        expecting=None,
-        link_offer=None,
-        link_request=None,
     )

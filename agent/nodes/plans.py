@@ -1,6 +1,6 @@
-"""Payment plans: ``negotiate_plan`` (the policy engine's offers, counter-offers, explicit consent),
-``create_plan`` (the write, in its own node after consent), and the staff-approval pair
-``await_approval`` (a LangGraph ``interrupt``) and ``apply_plan_decision`` (the write after it).
+"""Payment plans: ``negotiate_plan`` (the policy engine's offers, counter-offers, explicit consent) and
+``create_plan`` (the write, in its own node after consent). A plan above the auto-approve ceiling waits for
+staff on its own small graph (:mod:`agent.nodes.approval`).
 
 Idempotency keys derive from domain ids (patient, statements, terms), so a node that re-runs from its
 start after a crash or a resume finds the record it already made instead of making a second one.
@@ -9,16 +9,13 @@ start after a crash or a resume finds the record it already made instead of maki
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.common import (
-    Update,
     account_disputed,
     call,
     ctx,
@@ -26,15 +23,13 @@ from agent.nodes.common import (
     lang,
     patient_id,
     reply,
+    work,
 )
-from agent.state import AgentState, Language, OfferOption, PendingOffer
+from agent.state import ConversationState, Language, OfferOption, PendingOffer, Turn, Update
 from agent.understanding.base import Intent
 from guardrails.policy import PlanOption, check_can_open_plan, check_plan, evaluate_counter, offer_plans
 from tools.errors import ActivePlanExists, PlanOutsidePolicy
 from tools.platforms.models import (
-    Author,
-    CommunicationIn,
-    Direction,
     Installment,
     PlanRequest,
     PlanStatus,
@@ -92,7 +87,7 @@ def _first_due(offer: OfferOption) -> date:
     return next(date.fromisoformat(due) for seq, due, _ in offer["schedule"] if seq == 1)
 
 
-def _pick(state: AgentState, pending: PendingOffer) -> int | None:
+def _pick(state: ConversationState, pending: PendingOffer) -> int | None:
     options = pending["options"]
     for ref in entity_list(state, "line_refs"):
         if isinstance(ref, dict) and isinstance(ref.get("ordinal"), int):
@@ -107,12 +102,12 @@ def _pick(state: AgentState, pending: PendingOffer) -> int | None:
     return None
 
 
-async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     policy = c.ports.policy
     pid = patient_id(state)
     language = lang(state)
-    intent = Intent(state.get("intent") or Intent.PAYMENT_PLAN.value)
+    intent = Intent(work(state).get("intent") or Intent.PAYMENT_PLAN.value)
     pending = state.get("pending")
     today = c.today()
     tools = []
@@ -121,7 +116,7 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
     if pending is None:
         tools.append(call("list_tickets"))
         if await account_disputed(state, c.ports.platform, pid):
-            return reply(T.PLAN_DISPUTED[language], [], tools=tools, expecting=None)
+            return reply(T.PLAN_DISPUTED[language], [], {"expecting": None}, tools=tools)
         tools.append(call("get_account_summary"))
         summary = await c.ports.platform.get_account_summary(pid)
         plans = await c.ports.platform.list_payment_plans(pid)
@@ -129,7 +124,7 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
         try:
             check_can_open_plan(policy, has_active_plan=summary.has_active_plan)
         except ActivePlanExists:
-            return reply(T.PLAN_EXISTS[language], [], tools=tools, expecting=None)
+            return reply(T.PLAN_EXISTS[language], [], {"expecting": None}, tools=tools)
         if any(p.status is PlanStatus.PENDING_APPROVAL for p in plans):
             text = (
                 "Su plan ya está pendiente de aprobación por nuestro equipo."
@@ -143,8 +138,8 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             return reply(
                 T.plan_too_small(max(balance, 0), policy.min_plan_balance_cents, language),
                 facts.pairs(),
+                {"expecting": "link_offer"},
                 tools=tools,
-                expecting="link_offer",
             )
         tools.append(call("list_statements"))
         statements = await c.ports.platform.list_statements(pid)
@@ -162,8 +157,7 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             return reply(
                 T.plan_offers(balance, [label(o, language) for o in offers], language),
                 facts.pairs(),
-                pending=pending,
-                expecting="plan_choice",
+                {"pending": pending, "expecting": "plan_choice"},
                 tools=tools,
                 reads=[f"statement:{i}" for i in ids],
                 suggestions=[f"Option {i}" for i in range(1, len(offers) + 1)],
@@ -179,8 +173,8 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
                 + " "
                 + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
             )
-            return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
-        return reply(T.CANCELLED[language], [], pending=None, expecting=None, tools=tools)
+            return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
+        return reply(T.CANCELLED[language], [], {"pending": None, "expecting": None}, tools=tools)
 
     chosen = _pick(state, pending)
     if (
@@ -189,7 +183,7 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
         and pending["chosen"] is not None
         and chosen in (None, pending["chosen"])  # "option 3" after terms for option 1 is a new choice
     ):
-        return {"consent": True, "tools": tools}
+        return {"work": {"consent": True, "tools": tools}}
 
     terms = _terms(state)
     if chosen is None and terms is not None:
@@ -201,13 +195,13 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             _offer_facts(facts, balance, [offer])
             terms_text = label(offer, language)
             text = T.plan_confirm(terms_text, _first_due(offer), offer["requires_approval"], language)
-            return reply(text, facts.pairs(), pending=pending, expecting="consent", tools=tools)
+            return reply(text, facts.pairs(), {"pending": pending, "expecting": "consent"}, tools=tools)
         alternatives = [to_offer(o) for o in outcome.alternatives] or pending["options"]
         pending = {**pending, "options": alternatives, "chosen": None, "stage": "choose"}
         _offer_facts(facts, balance, alternatives)
         facts.text(outcome.reason)
         text = T.plan_counter_rejected(outcome.reason, [label(o, language) for o in alternatives], language)
-        return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
+        return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
     if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
         chosen = 0
     if chosen is None:
@@ -220,20 +214,24 @@ async def negotiate_plan(state: AgentState, runtime: Runtime[AgentContext]) -> U
             + " "
             + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
         )
-        return reply(text, facts.pairs(), pending=pending, expecting="plan_choice", tools=tools)
+        return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
     offer = pending["options"][chosen]
     pending = {**pending, "chosen": chosen, "stage": "consent"}
     _offer_facts(facts, balance, [offer])
     text = T.plan_confirm(label(offer, language), _first_due(offer), offer["requires_approval"], language)
-    return reply(text, facts.pairs(), pending=pending, expecting="consent", tools=tools)
+    return reply(text, facts.pairs(), {"pending": pending, "expecting": "consent"}, tools=tools)
 
 
-def _terms(state: AgentState) -> tuple[int | None, int | None] | None:
+def _terms(state: ConversationState) -> tuple[int | None, int | None] | None:
     amounts = [a for a in entity_list(state, "amounts_cents") if isinstance(a, int) and a > 0]
     counts = [m for m in entity_list(state, "month_counts") if isinstance(m, int) and m > 0]
     if not amounts and not counts:
         return None
     return (amounts[0] if amounts else None, counts[0] if counts else None)
+
+
+# The negotiation is over (a plan made, or none possible): nothing is offered or awaited any more.
+_CLOSED: Update = {"pending": None, "expecting": None}
 
 
 def plan_key(pid: str, statement_ids: list[str], offer: OfferOption) -> str:
@@ -243,7 +241,7 @@ def plan_key(pid: str, statement_ids: list[str], offer: OfferOption) -> str:
     )
 
 
-async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def create_plan(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     policy = c.ports.policy
     pid = patient_id(state)
@@ -259,7 +257,7 @@ async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
     existing = [p for p in await c.ports.platform.list_payment_plans(pid) if p.idempotency_key == key]
     if not existing and await account_disputed(state, c.ports.platform, pid):
         tools.append(call("list_tickets"))
-        return reply(T.PLAN_DISPUTED[language], [], pending=None, expecting=None, consent=False, tools=tools)
+        return reply(T.PLAN_DISPUTED[language], [], _CLOSED, consent=False, tools=tools)
     try:
         if not existing:
             if summary.balance_cents != pending["balance_cents"]:
@@ -267,12 +265,14 @@ async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
             check_plan(policy, summary.balance_cents, option)
             check_can_open_plan(policy, has_active_plan=summary.has_active_plan)
     except ActivePlanExists:
-        return reply(T.PLAN_EXISTS[language], [], pending=None, expecting=None, consent=False, tools=tools)
+        return reply(T.PLAN_EXISTS[language], [], _CLOSED, consent=False, tools=tools)
     except PlanOutsidePolicy:
-        reoffer = await negotiate_plan(
-            {**state, "pending": None, "intent": Intent.PAYMENT_PLAN.value, "entities": {}}, runtime
-        )
-        reoffer["consent"] = False
+        # The terms no longer hold: offer afresh, as if the patient had just asked for a plan.
+        asked: Turn = {**work(state), "intent": Intent.PAYMENT_PLAN.value, "entities": {}}
+        reoffer = await negotiate_plan({**state, "pending": None, "work": asked}, runtime)
+        turn = reoffer.get("work")
+        if isinstance(turn, dict):
+            turn["consent"] = False
         return reoffer
     plan = await c.ports.platform.create_payment_plan(
         pid,
@@ -293,74 +293,21 @@ async def create_plan(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
     )
     facts = FactSet()
     _offer_facts(facts, pending["balance_cents"], [offer])
-    update: Update = {
-        "pending": None,
-        "expecting": None,
-        "consent": False,
-        "plan_id": plan.id,
-        "tools": tools,
-        "actions": ["created_plan"],
-    }
     if plan.status is PlanStatus.PENDING_APPROVAL:
-        update["approval_plan_id"] = plan.id
-        update["actions"] = ["created_plan", "requested_approval"]
-        return reply(T.plan_pending(label(offer, language), language), facts.pairs(), **update)
-    return reply(T.plan_created(label(offer, language), _first_due(offer), language), facts.pairs(), **update)
-
-
-# --------------------------------------------------------------------------- staff approval (own thread)
-
-
-async def await_approval(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
-    """Pause the approval thread until staff decide. Resumed with ``{"approved": bool, "approver": str}``.
-
-    Nothing here has a side effect: on resume the node re-runs from its start and ``interrupt`` returns
-    the decision.
-    """
-    request = state.get("approval")
-    if request is None:
-        raise RuntimeError("await_approval without a request")
-    decision: Any = interrupt({"kind": "plan_approval", **request})
-    approved = bool(decision.get("approved")) if isinstance(decision, dict) else False
-    approver = str(decision.get("approver", "")) if isinstance(decision, dict) else ""
-    return {"approval_outcome": "approved" if approved else "denied", "preface": approver}
-
-
-async def apply_plan_decision(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
-    c = ctx(runtime)
-    request = state.get("approval")
-    outcome = state.get("approval_outcome")
-    if request is None or outcome is None:
-        raise RuntimeError("apply_plan_decision without a decision")
-    pid = request["patient_id"]
-    approver = state.get("preface") or None
-    target = PlanStatus.ACTIVE if outcome == "approved" else PlanStatus.DENIED
-    plans = {p.id: p for p in await c.ports.platform.list_payment_plans(pid)}
-    plan = plans[request["plan_id"]]
-    if plan.status is PlanStatus.PENDING_APPROVAL:
-        plan = await c.ports.platform.set_plan_status(pid, plan.id, target, approver)
-    c.side_effect_done("apply_plan_decision")
-    language: Language = request["language"]
-    regular = sorted((i.sequence, i.amount_cents) for i in plan.installments if i.sequence > 0)
-    final = regular[-1][1] if regular else plan.installment_cents
-    terms = T.plan_label(plan.down_payment_cents, plan.months, plan.installment_cents, final, language)
-    text = T.plan_decided(outcome == "approved", terms, language)
-    marker = f"plan-decision:{plan.id}"
-    thread = request["conversation_thread_id"]
-    logged = await c.ports.platform.list_communications(pid, thread, 50)
-    if not any(m.external_id == marker for m in logged):
-        await c.ports.platform.log_communication(
-            pid,
-            CommunicationIn(
-                thread_id=thread, channel=c.channel, direction=Direction.OUTBOUND,
-                author=Author.BOT, text=text, external_id=marker,
-            ),
-        )  # fmt: skip
-    await c.ports.audit.append(
-        "plan.decision",
-        {"plan_id": plan.id, "status": plan.status.value, "approver": approver},
-        thread_id=thread,
-        patient_id=pid,
-        actor=approver or "staff",
+        return reply(
+            T.plan_pending(label(offer, language), language),
+            facts.pairs(),
+            _CLOSED,
+            consent=False,
+            approval_plan_id=plan.id,
+            tools=tools,
+            actions=["created_plan", "requested_approval"],
+        )
+    return reply(
+        T.plan_created(label(offer, language), _first_due(offer), language),
+        facts.pairs(),
+        _CLOSED,
+        consent=False,
+        tools=tools,
+        actions=["created_plan"],
     )
-    return {"reply": text, "actions": [f"plan_{outcome}"]}

@@ -12,22 +12,22 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
-from agent.nodes.common import Update, ctx
-from agent.state import AgentState
+from agent.nodes.common import ctx, work
+from agent.state import ConversationState, Turn, Update
 from tools.platforms.models import Author, CommunicationIn, Direction
 
 REFUSALS = frozenset({"injection", "other_patient", "refused", "abuse"})
 # The custom stream event that hands the run's outcome (the state it ends with) to ``BillingAgent``: the
-# service reads its reply, intent and actions from it instead of streaming every step's whole state
-# (``stream_mode="values"`` copied all ~50 channels after each of a turn's ~7 steps).
+# service reads its reply, intent and actions from it instead of streaming every step's whole state.
 OUTCOME = "outcome"
 
 
-async def record(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def record(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
+    done = work(state)
     pid = state.get("patient_id") if state.get("identity") == "verified" else None
     turn = state.get("turn", 0)
-    reply = state.get("reply") or ""
+    reply = done.get("reply") or ""
     if pid is not None and reply:
         await c.ports.platform.log_communication(
             pid,
@@ -40,19 +40,18 @@ async def record(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
                 external_id=f"bot:{c.thread_id}:{turn}",
             ),
         )
-    guard = list(state.get("guard") or [])
+    guard = list(done.get("guard") or [])
     payload: dict[str, Any] = {
         "turn": turn,
         "channel": c.channel.value,
         "mode": state.get("mode", "bot"),
         "identity": state.get("identity", "unverified"),
-        "intent": state.get("intent") if state.get("mode") != "human" else None,
-        "confidence": state.get("confidence", 0.0),
-        "route": state.get("route"),
-        "tools": [dict(t) for t in state.get("tools") or []],
-        "reads": list(state.get("reads") or []),
+        "intent": done.get("intent") if state.get("mode") != "human" else None,
+        "confidence": done.get("confidence", 0.0),
+        "tools": [dict(t) for t in done.get("tools") or []],
+        "reads": list(done.get("reads") or []),
         "guard": [dict(g) for g in guard],
-        "actions": list(state.get("actions") or []),
+        "actions": list(done.get("actions") or []),
         "expecting": state.get("expecting"),
     }
     await c.ports.audit.append("agent.turn", payload, thread_id=c.thread_id, patient_id=pid, actor="bot")
@@ -69,5 +68,7 @@ async def record(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             patient_id=pid,
             actor="bot",
         )
-    get_stream_writer()({OUTCOME: {**state, "scratch": None}})
-    return {"scratch": None}
+    # The records read for the answer, and the facts it was checked against, are not kept past the turn.
+    cleared: Turn = {"records": None, "facts": [], "fallback": ""}
+    get_stream_writer()({OUTCOME: {**state, "work": {**done, **cleared}}})
+    return {"work": cleared}

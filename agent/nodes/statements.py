@@ -10,12 +10,11 @@ from langgraph.runtime import Runtime
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
-from agent.nodes.common import Update, call, ctx, dump, entity_list, lang, patient_id, reply
-from agent.state import AgentState
+from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id, work
+from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
 from tools.errors import StatementNotFound
 from tools.platforms.models import (
-    AccountSummary,
     Claim,
     ClaimStatus,
     Coverage,
@@ -28,14 +27,13 @@ from tools.platforms.models import (
 MAX_LINES = {"portal": 6, "sms": 2}
 
 
-async def fetch_statement(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     platform = c.ports.platform
     pid = patient_id(state)
-    intent = Intent(state.get("intent") or Intent.BALANCE.value)
+    intent = Intent(work(state).get("intent") or Intent.BALANCE.value)
     tools = []
     reads: list[str] = []
-    scratch: dict[str, Any] = {}
 
     numbers = entity_list(state, "statement_numbers")
     statement: Statement | None = None
@@ -45,12 +43,14 @@ async def fetch_statement(state: AgentState, runtime: Runtime[AgentContext]) -> 
         statement = await platform.find_statement_by_number(pid, number)
         if statement is None:
             # Another patient's number reads exactly like a number that does not exist.
-            return reply(
-                T.OTHER_STATEMENT[lang(state)].format(number=number),
-                [],
-                tools=tools,
-                guard=[{"check": "statement_ownership", "verdict": "refused"}],
-            )
+            return {
+                "work": answer(
+                    T.OTHER_STATEMENT[lang(state)].format(number=number),
+                    [],
+                    tools=tools,
+                    guard=[{"check": "statement_ownership", "verdict": "refused"}],
+                )
+            }
     summaries: list[StatementSummary] | None = None
     if statement is None and intent is not Intent.INSURANCE_TERMS:
         tools.append(call("list_statements"))
@@ -65,25 +65,29 @@ async def fetch_statement(state: AgentState, runtime: Runtime[AgentContext]) -> 
                 statement = None
     if statement is not None:
         reads.append(f"statement:{statement.id}")
-        scratch["statement"] = dump(statement)
-    if summaries is not None:
-        scratch["statements"] = [dump(s) for s in summaries]
+    summary = None
     if intent in (Intent.BALANCE, Intent.REFUND_OR_CREDIT):
         tools.append(call("get_account_summary"))
-        scratch["summary"] = (await platform.get_account_summary(pid)).model_dump(mode="json")
+        summary = await platform.get_account_summary(pid)
         reads.append(f"account:{pid}")
+    coverages = None
     if intent is Intent.INSURANCE_TERMS:
         tools.append(call("list_coverages"))
-        coverages = await platform.list_coverages(pid)
+        coverages = tuple(await platform.list_coverages(pid))
         reads.extend(f"coverage:{cov.id}" for cov in coverages)
-        scratch["coverages"] = [dump(cov) for cov in coverages]
-    update: Update = {"scratch": scratch, "tools": tools, "reads": reads}
+    records = Records(
+        statement=statement,
+        statements=tuple(summaries) if summaries is not None else None,
+        summary=summary,
+        coverages=coverages,
+    )
+    update: Update = {"work": {"records": records, "tools": tools, "reads": reads}}
     if statement is not None:
         update["statement_id"] = statement.id
     return update
 
 
-def _choose(summaries: list[StatementSummary], state: AgentState, hint: str | None) -> str | None:
+def _choose(summaries: list[StatementSummary], state: ConversationState, hint: str | None) -> str | None:
     months = [m for m in entity_list(state, "months") if isinstance(m, int)]
     if months:
         for s in summaries:  # newest first
@@ -101,21 +105,25 @@ def _choose(summaries: list[StatementSummary], state: AgentState, hint: str | No
     return summaries[0].id if summaries else None
 
 
-async def claims(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def claims(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     pid = patient_id(state)
     found = await c.ports.platform.list_claims(pid)
-    intent = Intent(state.get("intent") or Intent.CLAIM_STATUS.value)
+    intent = Intent(work(state).get("intent") or Intent.CLAIM_STATUS.value)
     focus = state.get("statement_id")
     chosen = _choose_claims(found, intent, focus, state)
     return {
-        "scratch": {"claims": [dump(cl) for cl in chosen]},
-        "tools": [call("list_claims")],
-        "reads": [f"claim:{cl.id}" for cl in found],
+        "work": {
+            "records": Records(claims=tuple(chosen)),
+            "tools": [call("list_claims")],
+            "reads": [f"claim:{cl.id}" for cl in found],
+        }
     }
 
 
-def _choose_claims(found: list[Claim], intent: Intent, focus: str | None, state: AgentState) -> list[Claim]:
+def _choose_claims(
+    found: list[Claim], intent: Intent, focus: str | None, state: ConversationState
+) -> list[Claim]:
     ordered = sorted(found, key=lambda cl: cl.service_date, reverse=True)
     months = [m for m in entity_list(state, "months") if isinstance(m, int)]
     if months:
@@ -131,7 +139,7 @@ def _choose_claims(found: list[Claim], intent: Intent, focus: str | None, state:
 # --------------------------------------------------------------------------- explain
 
 
-def _pick_lines(statement: Statement, state: AgentState) -> list[LineItem]:
+def _pick_lines(statement: Statement, state: ConversationState) -> list[LineItem]:
     lines = list(statement.line_items)
     refs = entity_list(state, "line_refs")
     for ref in refs:
@@ -181,28 +189,30 @@ def _line_facts(facts: FactSet, li: LineItem) -> None:
     facts.dates(li.service_date).codes(li.code)
 
 
-async def explain(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     language = lang(state)
-    intent = Intent(state.get("intent") or Intent.BALANCE.value)
-    scratch = state.get("scratch") or {}
+    turn = work(state)
+    intent = Intent(turn.get("intent") or Intent.BALANCE.value)
+    records = turn.get("records") or Records()
     facts = FactSet()
     parts: list[str] = []
-    extra: Update = {}
-    statement = Statement.model_validate(scratch["statement"]) if "statement" in scratch else None
+    expecting: Update = {}
+    statement = records.statement
     max_lines = MAX_LINES.get(c.channel.value, 6)
 
-    if "claims" in scratch:
-        parts.extend(_explain_claims(scratch, c, facts, language))
+    if records.claims is not None:
+        parts.extend(_explain_claims(records.claims, c, facts, language))
     elif intent is Intent.INSURANCE_TERMS:
-        parts.extend(_explain_coverage(scratch, c, facts, state, language))
+        parts.extend(_explain_coverage(records.coverages or (), c, facts, state, language))
     elif intent in (Intent.BALANCE, Intent.REFUND_OR_CREDIT):
-        summary = AccountSummary.model_validate(scratch["summary"])
+        summary = records.summary
+        if summary is None:
+            raise RuntimeError("a balance explained without the account summary")  # fetch reads it
         total = summary.balance_cents
         facts.amounts(total, summary.credit_cents)
         parts.append(T.balance(total, summary.open_statement_count, language))
-        listed = scratch.get("statements")
-        for s in [StatementSummary.model_validate(x) for x in (listed if isinstance(listed, list) else [])]:
+        for s in records.statements or ():
             if s.status is StatementStatus.OPEN and s.balance_cents > 0 and len(parts) < 4:
                 facts.amounts(s.balance_cents).dates(s.statement_date, s.due_date)
                 if language == "es":
@@ -217,7 +227,7 @@ async def explain(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
                     )
         if intent is Intent.REFUND_OR_CREDIT:
             parts.append(T.REFUND_OFFER[language])
-            extra["expecting"] = "human_offer"
+            expecting["expecting"] = "human_offer"
     elif statement is None:
         parts.append(T.balance(0, 0, language))
     else:
@@ -250,14 +260,13 @@ async def explain(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
             )
     if state.get("pending") is not None and intent not in (Intent.PAYMENT_PLAN,):
         parts.append(T.RETURN_TO_OFFER[language])  # a digression: the offer is still open
-    text = " ".join(parts)
+    done = answer(" ".join(parts), facts.pairs())
     if c.ports.phraser is not None:
-        extra["phrase_sources"] = []  # the code book meanings it quotes are in the text itself
-    return reply(text, facts.pairs(), **extra)
+        done["phrase_sources"] = []  # the code book meanings it quotes are in the text itself
+    return {**expecting, "work": done}
 
 
-def _explain_claims(scratch: dict[str, Any], c: AgentContext, facts: FactSet, language: Any) -> list[str]:
-    found = [Claim.model_validate(x) for x in scratch.get("claims", [])]
+def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, language: Any) -> list[str]:
     if not found:
         return [
             "No encuentro reclamos al seguro en su cuenta."
@@ -295,9 +304,8 @@ def _explain_claims(scratch: dict[str, Any], c: AgentContext, facts: FactSet, la
 
 
 def _explain_coverage(
-    scratch: dict[str, Any], c: AgentContext, facts: FactSet, state: AgentState, language: Any
+    coverages: tuple[Coverage, ...], c: AgentContext, facts: FactSet, state: ConversationState, language: Any
 ) -> list[str]:
-    coverages = [Coverage.model_validate(x) for x in scratch.get("coverages", [])]
     parts: list[str] = []
     active = [cov for cov in coverages if cov.active]
     if active:

@@ -1,16 +1,17 @@
 """``understand``: the input screen (``guard_in``), then the understanding port (local engine or LLM)
-plus the conversation-repair bookkeeping and the escalation rules. It records what the patient meant;
-:mod:`agent.routing` decides where to go."""
+plus the conversation-repair bookkeeping and the escalation rules. It records what the patient meant in
+the turn's record; :mod:`agent.routing` decides where to go."""
 
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from agent.context import AgentContext
-from agent.nodes.common import Update, applied, ctx, merged
+from agent.nodes.common import ctx
 from agent.nodes.guard import guard_in
-from agent.routing import LOW_CONFIDENCE, choose_route
-from agent.state import INTENT_HISTORY, AgentState, LinkRequest
+from agent.routing import LOW_CONFIDENCE
+from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, Turn, Update
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     asks_for_discount,
@@ -86,23 +87,30 @@ def _clarify_pick(intent: Intent, refs: list[LineRef], text: str, options: list[
     return None
 
 
-async def understand(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
-    """The patient's message, screened (:func:`agent.nodes.guard.guard_in`: the per-turn reset, identity
-    from the run context, injection/length/STOP checks) and then understood, in one step. Both only
-    read, so a checkpoint between them protected nothing, and it cost a superstep on every turn. The
-    screen still runs first: a refused message never reaches the understanding engine (or a model)."""
-    screened = await guard_in(state, runtime)
-    if state.get("mode") == "human" or screened.get("reply"):
-        return screened  # relayed to staff, or already answered (locked, opted out, refused)
-    return merged(screened, await _understood(applied(state, screened), runtime))
-
-
-async def _understood(state: AgentState, runtime: Runtime[AgentContext]) -> Update:
+async def understand(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
+    """The patient's message, screened (:func:`agent.nodes.guard.guard_in`) and then understood, in one
+    step. The screen is a plain function rather than a node of its own: it only reads the state and the
+    run context, so a checkpoint between the two would protect nothing and cost a superstep on every
+    turn. It still runs first: a refused message never reaches the understanding engine (or a model)."""
     c = ctx(runtime)
+    screened = guard_in(state, c)
+    update = screened.durable
+    if state.get("mode") != "human" and not screened.answered:
+        # What understanding reads of the state, as the screen left it. The screen's changes are to
+        # plain last-value fields; the window is read before the screen's line is added to it.
+        seen: ConversationState = {**state, **screened.durable}  # type: ignore[typeddict-item]  # a view
+        seen["messages"] = (state.get("messages") or [])[-(WINDOW - 1) :]
+        update = {**update, **await _understood(seen, screened.work, c)}
+    update["work"] = Overwrite(screened.work)  # a fresh record every turn
+    return update
+
+
+async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> Update:
+    """What the message means, written into ``turn`` (the fresh record); returns the durable changes."""
     text = state.get("text") or ""
     history = list(state.get("intent_history") or [])
     last = Intent(history[-1]) if history else None
-    previous = tuple(m["text"] for m in (state.get("messages") or [])[:-1] if m["role"] == "patient")
+    previous = tuple(m["text"] for m in (state.get("messages") or []) if m["role"] == "patient")
     u = await c.ports.understander.understand(
         text,
         UnderstandingContext(
@@ -146,15 +154,19 @@ async def _understood(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
         intent = Intent.BALANCE
     low = confidence < LOW_CONFIDENCE
     streak = state.get("low_conf_streak", 0) + 1 if low else 0
+    turn.update(
+        {
+            "intent": intent.value,
+            "confidence": round(confidence, 4),
+            "alternatives": [(i.value, round(p, 4)) for i, p in u.alternatives[:3]],
+            "entities": ents,
+            "frustration": round(u.frustration, 4),
+            "is_correction": u.is_correction,
+            "is_cancel": u.is_cancel,
+        }
+    )
     update: Update = {
-        "intent": intent.value,
-        "confidence": round(confidence, 4),
-        "alternatives": [(i.value, round(p, 4)) for i, p in u.alternatives[:3]],
-        "entities": ents,
         "language": u.language,
-        "frustration": round(u.frustration, 4),
-        "is_correction": u.is_correction,
-        "is_cancel": u.is_cancel,
         "intent_history": ([*history, intent.value])[-INTENT_HISTORY:],
         "low_conf_streak": streak,
     }
@@ -166,7 +178,7 @@ async def _understood(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
         # The patient moved on ("no thanks - what do I owe?" is read as the question): the offer lapses.
         update["expecting"] = None
     if u.is_cancel:
-        update.update(pending=None, expecting=None, clarify_options=[], link_offer=None)
+        update.update({"pending": None, "expecting": None, "clarify_options": [], "link_offer": None})
     decision = decide(
         EscalationSignals(
             intent=intent.value,
@@ -181,11 +193,9 @@ async def _understood(state: AgentState, runtime: Runtime[AgentContext]) -> Upda
         )
     )
     if decision.escalate and decision.reason is not None:
-        update["escalation"] = {
+        turn["escalation"] = {
             "reason": decision.reason.value,
             "priority": decision.priority.value,
             "triggers": ",".join(t.value for t in decision.triggers),
         }
-    merged: AgentState = {**state, **update}  # type: ignore[typeddict-item]  # a full state view for routing
-    update["route"] = choose_route(merged)
     return update

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
 from agent.context import AgentContext
-from agent.state import AgentState, ApprovalRequest
+from agent.state import ApprovalRequest, ApprovalState
 from api.bench.floor import Floor
 from tests.agent.harness import Env
 from tools.db import create_engine
@@ -212,16 +212,11 @@ async def test_pruning_keeps_the_newest_checkpoint_and_its_pending_writes(env: E
     pid = env.patient("copay_only").id
     waiting = _waiting_plan("pr-1", pid)
     config: RunnableConfig = {"configurable": {"thread_id": thread}}
-    graph = env.agent.graph
+    graph = env.agent.approvals
     context = AgentContext(
         ports=env.agent.ports, thread_id="pr-1", channel=Channel.PORTAL, verified_patient_id=pid
     )
-    start: AgentState = {
-        "approval": waiting,
-        "approval_outcome": None,
-        "patient_id": pid,
-        "identity": "verified",
-    }
+    start: ApprovalState = {"approval": waiting, "approval_outcome": None}
     async for _ in graph.astream(start, config, context=context, durability="sync"):
         pass
     before = await _rows(env.checkpoint_path, thread)
@@ -279,22 +274,21 @@ async def test_postgres_pruning_leaves_what_the_library_keep_latest_leaves(env: 
                         channel=Channel.PORTAL,
                         verified_patient_id=patient.id,
                     )
-                    start: AgentState = {
+                    start: ApprovalState = {
                         "approval": _waiting_plan(conversation, patient.id),
                         "approval_outcome": None,
-                        "patient_id": patient.id,
-                        "identity": "verified",
                     }
                     config: RunnableConfig = {"configurable": {"thread_id": approval}}
-                    async for _ in agent.graph.astream(start, config, context=context, durability="sync"):
+                    async for _ in agent.approvals.astream(start, config, context=context, durability="sync"):
                         pass
                     await saver.aput_writes(  # an older checkpoint's pending write, to be pruned
                         (await saver.aget_tuple(_newest(approval))).parent_config,  # type: ignore[union-attr,arg-type]
                         [("text", "stale")],
                         "stale-task",
                     )
+                    graphs = {conversation: agent.graph, approval: agent.approvals}
                     before = {
-                        t: await agent.graph.aget_state({"configurable": {"thread_id": t}})
+                        t: await graphs[t].aget_state({"configurable": {"thread_id": t}})  # type: ignore[attr-defined]  # either graph
                         for t in (conversation, approval)
                     }
                     assert (await _pg_rows(saver, approval))["checkpoints"] > 1
@@ -306,7 +300,7 @@ async def test_postgres_pruning_leaves_what_the_library_keep_latest_leaves(env: 
                         left[f"{how}:{thread.partition(':')[2] or 'conversation'}"] = await _pg_rows(
                             saver, thread
                         )
-                        after = await agent.graph.aget_state({"configurable": {"thread_id": thread}})
+                        after = await graphs[thread].aget_state({"configurable": {"thread_id": thread}})  # type: ignore[attr-defined]  # either graph
                         assert (after.values, after.next) == (before[thread].values, before[thread].next)
                     assert await agent.pending_approval(conversation) is not None
                     said = await env.say(conversation, "thanks", patient, agent=agent)

@@ -193,7 +193,7 @@ async def test_payment_methods_are_answered_from_the_patients_own_words(env: Env
     assert said.message is not None
     assert said.text != T.KB_UNKNOWN["en"]
     assert "Ways to pay" in said.text
-    tools = (await env.agent.state("r-10")).get("tools") or []
+    tools = (await env.agent.state("r-10")).get("work", {}).get("tools") or []
     assert [t["name"] for t in tools].count("search_knowledge_base") == 1
 
 

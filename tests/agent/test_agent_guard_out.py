@@ -7,13 +7,13 @@ from langgraph.graph import END, START, StateGraph
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.guard import guard_out
-from agent.state import AgentState
+from agent.state import ConversationState
 from tests.agent.harness import Env
 from tools.platforms.models import Channel
 
 
 def _graph():  # type: ignore[no-untyped-def]  # a one-node graph around the real node
-    g = StateGraph(AgentState, context_schema=AgentContext)
+    g = StateGraph(ConversationState, context_schema=AgentContext)
     g.add_node("guard_out", guard_out)
     g.add_edge(START, "guard_out")
     g.add_edge("guard_out", END)
@@ -25,10 +25,12 @@ async def test_one_cent_off_is_replaced_by_the_template(env: Env) -> None:
     template = "The visit was billed at $150.00; the contracted rate is $100.00, so $50.00 was written off."
     drifted = template.replace("$50.00", "$50.01")
     ctx = AgentContext(ports=env.agent.ports, thread_id="g-1", channel=Channel.PORTAL)
-    out = await _graph().ainvoke({"reply": drifted, "fallback": template, "facts": facts}, context=ctx)
+    turn = {"reply": drifted, "fallback": template, "facts": facts}
+    out = (await _graph().ainvoke({"text": "", "work": turn}, context=ctx))["work"]
     assert out["reply"] == template
     assert {"check": "grounding", "verdict": "replaced_with_template"} in out["guard"]
-    ok = await _graph().ainvoke({"reply": template, "fallback": template, "facts": facts}, context=ctx)
+    turn = {"reply": template, "fallback": template, "facts": facts}
+    ok = (await _graph().ainvoke({"text": "", "work": turn}, context=ctx))["work"]
     assert ok["reply"] == template
     assert {"check": "grounding", "verdict": "ok"} in ok["guard"]
 
@@ -38,5 +40,7 @@ async def test_sms_reply_fits_the_policy_segments(env: Env) -> None:
 
     long = " ".join(["Your statement has several charges and we can explain each one."] * 20)
     ctx = AgentContext(ports=env.agent.ports, thread_id="g-2", channel=Channel.SMS)
-    out = await _graph().ainvoke({"reply": long, "fallback": long, "facts": []}, context=ctx)
-    assert sms_segments(out["reply"]) <= env.agent.ports.policy.sms_max_segments
+    out = await _graph().ainvoke(
+        {"text": "", "work": {"reply": long, "fallback": long, "facts": []}}, context=ctx
+    )
+    assert sms_segments(out["work"]["reply"]) <= env.agent.ports.policy.sms_max_segments

@@ -154,7 +154,9 @@ async def test_a_reply_one_cent_off_never_reaches_the_patient(env: Env, server: 
     assert replaced[0].payload["kinds"] == ["amount"]
     assert bad_figure in str(replaced[0].payload["model_text_tokenized"])
     state = await agent.state("t-cent")
-    assert {"check": "phrasing", "verdict": "replaced_with_template"} in state.get("guard", [])
+    assert {"check": "phrasing", "verdict": "replaced_with_template"} in state.get("work", {}).get(
+        "guard", []
+    )
     assert not phraser.fallbacks
 
 
@@ -203,7 +205,7 @@ async def test_a_failure_falls_back_to_the_template_within_the_turn(
     assert said.streamed == expected
     assert phraser.fallbacks == {reason: 1}
     state = await agent.state("t-fail")
-    assert {"check": "phrasing", "verdict": f"fallback_{reason}"} in state.get("guard", [])
+    assert {"check": "phrasing", "verdict": f"fallback_{reason}"} in state.get("work", {}).get("guard", [])
 
 
 async def test_no_identifier_of_the_patient_is_in_any_request(env: Env, server: ScriptedOpenAI) -> None:

@@ -9,18 +9,18 @@ from typing import Any, TypeVar, get_args
 
 import pytest
 
-from agent.graph import WRITE_NODES, builder
+from agent.graph import WRITE_NODES, approval_builder, builder
 from agent.nodes.guard import guard_out
 from agent.routing import (
     ImpossibleState,
     Route,
     choose_route,
+    route_after_auth,
     route_after_fetch,
     route_after_negotiate,
     route_after_understand,
-    route_entry,
 )
-from agent.state import AgentState
+from agent.state import ConversationState
 from tests.agent.harness import Env
 
 T = TypeVar("T")
@@ -28,24 +28,27 @@ T = TypeVar("T")
 REQUIRED = {
     "understand", "auth", "fetch_statement", "claims", "explain", "negotiate_plan", "create_plan",
     "payment_link", "answer_from_kb", "escalate_ticket", "human_relay", "clarify", "smalltalk", "guard_out",
-    "record", "await_approval", "apply_plan_decision",
+    "record",
 }  # fmt: skip
 
 
 def test_graph_has_every_node_and_routes_only_to_nodes() -> None:
     assert set(builder.nodes) == REQUIRED
+    assert set(approval_builder.nodes) == {"await_approval", "apply_plan_decision"}
     assert set(get_args(Route)) <= set(builder.nodes)
-    assert set(WRITE_NODES) <= set(builder.nodes)
+    assert set(WRITE_NODES) <= set(builder.nodes) | set(approval_builder.nodes)
 
 
-def _s(intent: str, **kw: object) -> AgentState:
-    base: dict[str, object] = {
-        "intent": intent,
-        "confidence": 0.9,
-        "identity": "verified",
-        "alternatives": [],
-    }
-    base.update(kw)
+_TURN = frozenset({"intent", "confidence", "alternatives", "entities", "is_cancel", "escalation", "reply",
+                   "consent", "records", "resumed"})  # fmt: skip
+
+
+def _s(intent: str, **kw: object) -> ConversationState:
+    """A state: ``kw`` names durable fields or fields of the turn's record."""
+    turn: dict[str, object] = {"intent": intent, "confidence": 0.9, "alternatives": []}
+    base: dict[str, object] = {"identity": "verified", "text": "", "work": turn}
+    for key, value in kw.items():
+        (turn if key in _TURN else base)[key] = value
     return base  # type: ignore[return-value]  # test literals
 
 
@@ -82,31 +85,46 @@ def _s(intent: str, **kw: object) -> AgentState:
         ),
     ],
 )
-def test_choose_route(state: AgentState, route: str) -> None:
+def test_choose_route(state: ConversationState, route: str) -> None:
     assert choose_route(state) == route
 
 
 def test_routers_raise_on_impossible_states() -> None:
     with pytest.raises(ImpossibleState):
-        choose_route({"identity": "verified"})  # no intent
+        choose_route({"text": "", "identity": "verified"})  # no intent
     with pytest.raises(ImpossibleState):
         choose_route(_s("balance", identity="locked"))
     with pytest.raises(ImpossibleState):
-        route_entry({})
+        route_after_negotiate(_s("affirm", consent=True, pending=None))
     with pytest.raises(ImpossibleState):
-        route_after_negotiate({"consent": True, "pending": None})
-    with pytest.raises(ImpossibleState):
-        route_after_fetch({"reply": "", "scratch": None})
+        route_after_fetch(_s("balance", reply="", records=None))
 
 
-def test_entry_and_screen_routes() -> None:
-    assert route_entry({"text": "hi"}) == "understand"
-    approval = {"plan_id": "p"}
-    assert route_entry({"approval": approval, "patient_id": "x"}) == "await_approval"  # type: ignore[typeddict-item]
-    assert route_after_understand({"mode": "human"}) == "human_relay"
-    assert route_after_understand({"mode": "bot", "reply": "x"}) == "guard_out"  # refused by the screen
+def test_screen_routes() -> None:
+    assert route_after_understand({"text": "", "mode": "human"}) == "human_relay"
+    refused = _s("balance", mode="bot", reply="x")  # refused by the screen
+    assert route_after_understand(refused) == "guard_out"
     assert route_after_understand(_s("balance", reply="")) == "fetch_statement"
     assert guard_out.__name__ == "guard_out"
+
+
+@pytest.mark.parametrize(
+    ("state", "route"),
+    [
+        (_s("balance", identity="unverified"), "guard_out"),  # not verified (yet)
+        (_s("identity_answer"), "guard_out"),  # verified, nothing asked before
+        (_s("balance", resumed=True), "fetch_statement"),  # carries on with the earlier question
+        (_s("pay_now", resumed=True), "payment_link"),
+        (_s("payment_methods", resumed=True), "guard_out"),  # a general question: asked again
+        (
+            _s("request_human", resumed=True, escalation={"reason": "x", "priority": "high", "triggers": ""}),
+            "escalate_ticket",
+        ),
+    ],
+)
+def test_route_after_auth(state: ConversationState, route: str) -> None:
+    """Where a verification leads is decided by the router, from what ``auth`` recorded."""
+    assert route_after_auth(state) == route
 
 
 class _CountingPool(ThreadPoolExecutor):

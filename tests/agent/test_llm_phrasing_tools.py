@@ -65,7 +65,7 @@ async def test_a_lookup_grounds_its_figures_and_reaches_the_model_tokenized(
     assert said.streamed == said.text
     assert phraser.fallbacks == {}
     state = await agent.state("t-tool")
-    assert {"check": "phrasing", "verdict": "ok"} in state.get("guard", [])
+    assert {"check": "phrasing", "verdict": "ok"} in state.get("work", {}).get("guard", [])
     sent = "\n".join(r.text for r in server.requests).casefold()
     for secret in await identifiers_of(env, patient):
         assert secret.casefold() not in sent
@@ -127,7 +127,7 @@ async def test_a_bad_tool_call_falls_back_to_the_template_within_the_turn(
     assert phraser.fallbacks == {reason: 1}
     assert server.pending == 0
     state = await agent.state("t-bad")
-    assert {"check": "phrasing", "verdict": f"fallback_{reason}"} in state.get("guard", [])
+    assert {"check": "phrasing", "verdict": f"fallback_{reason}"} in state.get("work", {}).get("guard", [])
 
 
 def test_only_read_only_tools_are_offered() -> None:

@@ -198,7 +198,7 @@ class PlatformHttp:
         method: str,
         url: str,
         *,
-        params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
+        params: list[tuple[str, str]] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
@@ -229,7 +229,11 @@ class PlatformHttp:
             auth = await self.credentials.headers()
             try:
                 response = await self._client.request(
-                    method, url, params=params, json=json, headers={**auth, **(headers or {})}
+                    method,
+                    url,
+                    params=tuple(params) if params else None,
+                    json=json,
+                    headers={**auth, **(headers or {})},
                 )
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"timed out ({type(exc).__name__})") from exc

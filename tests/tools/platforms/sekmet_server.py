@@ -87,7 +87,9 @@ def run_sekmet(workdir: Path, *, auth: bool = True) -> Iterator[SekmetServer]:
     ).decode()
     public_path = workdir / "client_public.pem"
     public_path.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     base = f"http://127.0.0.1:{port}/fhir"
     settings = {
@@ -124,7 +126,9 @@ def run_sekmet(workdir: Path, *, auth: bool = True) -> Iterator[SekmetServer]:
         started = time.monotonic()
         while True:
             if process.poll() is not None:
-                raise SekmetUnavailable(f"sekmet exited with {process.returncode}: {(workdir / 'sekmet.log').read_text()[-2000:]}")
+                raise SekmetUnavailable(
+                    f"sekmet exited with {process.returncode}: {(workdir / 'sekmet.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
                     break

@@ -90,7 +90,9 @@ async def _ledger(url: str, data: PracticeData, clock: Clock) -> tuple[BillingPl
     return ledger, engine.dispose
 
 
-async def _fhir(server: SekmetServer, data: PracticeData, clock: Clock) -> tuple[BillingPlatform, Callable[[], Any]]:
+async def _fhir(
+    server: SekmetServer, data: PracticeData, clock: Clock
+) -> tuple[BillingPlatform, Callable[[], Any]]:
     server.wipe()
     credentials = SmartBackendCredentials(
         client_id=server.client_id, private_key_pem=server.private_key_pem, token_url=server.token_url

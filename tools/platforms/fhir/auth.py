@@ -82,9 +82,13 @@ class SmartBackendCredentials:
                 async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout_s) as client:
                     response = await client.post(self.token_url, data=form)
             except httpx.HTTPError as exc:
-                raise PlatformUnavailable(f"the FHIR token endpoint could not be reached ({type(exc).__name__})") from exc
+                raise PlatformUnavailable(
+                    f"the FHIR token endpoint could not be reached ({type(exc).__name__})"
+                ) from exc
             if response.status_code != 200:
-                raise PlatformUnavailable(f"the FHIR token endpoint refused our credentials ({response.status_code})")
+                raise PlatformUnavailable(
+                    f"the FHIR token endpoint refused our credentials ({response.status_code})"
+                )
             body = response.json()
             self._token = str(body["access_token"])
             self._expires_at = self._time() + float(body.get("expires_in", 300))

@@ -70,7 +70,8 @@ def transaction(resources: list[m.Resource]) -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources
         ],
     }
 
@@ -85,5 +86,7 @@ async def load_practice(http: PlatformHttp, data: PracticeData) -> int:
         headers={"content-type": "application/fhir+json", "accept": "application/fhir+json"},
     )
     if response.status_code >= 400:
-        raise ValueError(f"the FHIR server refused the practice: {response.status_code} {response.text[:500]}")
+        raise ValueError(
+            f"the FHIR server refused the practice: {response.status_code} {response.text[:500]}"
+        )
     return len(resources)

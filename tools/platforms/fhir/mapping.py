@@ -1,17 +1,20 @@
 """Our models to FHIR R4 resources and back (plain JSON dicts, validated with ``fhir.resources`` R4B).
 
-| ours | FHIR R4 |
-| --- | --- |
-| Practice | Organization (timezone in an extension) |
-| Patient | Patient (portal identity as an identifier; channel, SMS consent, timezone as extensions) |
-| Coverage | Coverage (copay and coinsurance as ``costToBeneficiary``; deductible and out-of-pocket amounts met as extensions) |
-| Claim | Claim (what was sent) + ExplanationOfBenefit (what the payer decided: header-level adjudication carries the claim's denial codes) |
-| LineItem | an Invoice line (``priceComponent``: base = billed, then informational components per figure and one deduction per adjustment) that points at its ExplanationOfBenefit item, whose ``adjudication`` (submitted, eligible, benefit, deductible, copay, coinsurance, noncovered and the CARC/RARC adjustments) is what we read when it exists |
-| Statement | Invoice (number as an identifier, due date as an extension, ``totalNet`` = patient responsibility) |
-| Payment | Basic, code ``patient-payment`` (sekmet has no PaymentReconciliation/PaymentNotice; see docs/platforms.md) |
-| PaymentPlan | Basic, code ``payment-plan`` (FHIR has no payment-plan resource) |
-| Ticket | Task (transcript as ``note``) |
-| Communication | Communication |
+* Practice: Organization (timezone in an extension).
+* Patient: Patient (portal identity as an identifier; channel, SMS consent, timezone as extensions).
+* Coverage: Coverage (copay and coinsurance as ``costToBeneficiary``; deductible and out-of-pocket
+  amounts and what is met as extensions).
+* Claim: Claim (what was sent) + ExplanationOfBenefit (what the payer decided; header-level
+  adjudication carries the claim's denial codes).
+* LineItem: an Invoice line that points at its ExplanationOfBenefit item, whose ``adjudication``
+  (submitted, eligible, benefit, deductible, copay, coinsurance, noncovered, pending and the CARC/RARC
+  adjustments) is what we read; the Invoice line's own ``priceComponent`` (base = billed, informational
+  figures, a deduction per adjustment) serves a line with no EOB (self-pay).
+* Statement: Invoice (number as an identifier, due date as an extension, ``totalNet`` = patient
+  responsibility).
+* Payment: Basic, code ``patient-payment`` (sekmet has no PaymentReconciliation or PaymentNotice).
+* PaymentPlan: Basic, code ``payment-plan`` (FHIR has no payment-plan resource).
+* Ticket: Task (transcript as ``note``).  Communication: Communication.
 
 Money goes over the wire as decimal currency units and comes back as integer cents via ``Decimal``.
 """
@@ -202,9 +205,7 @@ def patient_to_fhir(p: Patient) -> Resource:
         "active": True,
         "name": [{"use": "official", "family": p.last_name, "given": [p.first_name]}],
         "birthDate": p.date_of_birth.isoformat(),
-        "address": [
-            {"line": [p.address_line], "city": p.city, "state": p.state, "postalCode": p.zip_code}
-        ],
+        "address": [{"line": [p.address_line], "city": p.city, "state": p.state, "postalCode": p.zip_code}],
         "communication": [
             {
                 "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": p.language.value}]},
@@ -354,7 +355,10 @@ def _figures(li: LineItem) -> dict[str, int]:
 
 def eob_item(li: LineItem, sequence: int) -> dict[str, Any]:
     adjudication: list[dict[str, Any]] = [
-        {"category": {"coding": [{"system": ADJ_CODES[name][0], "code": ADJ_CODES[name][1]}]}, "amount": money(v)}
+        {
+            "category": {"coding": [{"system": ADJ_CODES[name][0], "code": ADJ_CODES[name][1]}]},
+            "amount": money(v),
+        }
         for name, v in _figures(li).items()
     ]
     adjudication += [_adjustment_entry(a) for a in li.adjustments]
@@ -444,7 +448,9 @@ def claim_to_fhir(c: Claim, lines: list[LineItem]) -> Resource:
         "id": c.id,
         "identifier": [{"system": CLAIM_NUMBER_SYSTEM, "value": c.claim_number}],
         "status": "active",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]
+        },
         "use": "claim",
         "patient": ref("Patient", c.patient_id),
         "created": c.submitted_on.isoformat(),
@@ -471,7 +477,9 @@ def eob_to_fhir(c: Claim, lines: list[LineItem]) -> Resource:
         "resourceType": "ExplanationOfBenefit",
         "id": f"eob-{c.id}",
         "status": "active",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]
+        },
         "use": "claim",
         "patient": ref("Patient", c.patient_id),
         "created": (c.adjudicated_on or c.submitted_on).isoformat(),
@@ -538,11 +546,15 @@ def claim_from_fhir(claim: Resource, eob: Resource | None) -> Claim:
         patient_id=ref_id(claim.get("patient")) or "",
         claim_number=identifier(claim, CLAIM_NUMBER_SYSTEM) or claim["id"],
         payer_name=(claim.get("insurer") or {}).get("display", ""),
-        coverage_rank=CoverageRank(ce["coverage-rank"]["valueCode"]) if "coverage-rank" in ce else CoverageRank.PRIMARY,
+        coverage_rank=CoverageRank(ce["coverage-rank"]["valueCode"])
+        if "coverage-rank" in ce
+        else CoverageRank.PRIMARY,
         status=status,
         service_date=parse_date(ce["service-date"]["valueDate"])
         if "service-date" in ce
-        else parse_date(items[0]["servicedDate"]) if items else parse_date(claim["created"]),
+        else parse_date(items[0]["servicedDate"])
+        if items
+        else parse_date(claim["created"]),
         submitted_on=parse_date(claim["created"]),
         adjudicated_on=adjudicated_on,
         billed_cents=cents(claim.get("total")),
@@ -558,7 +570,11 @@ def claim_from_fhir(claim: Resource, eob: Resource | None) -> Claim:
 def invoice_line(li: LineItem, sequence: int, eob_id: str | None, eob_sequence: int | None) -> dict[str, Any]:
     components: list[dict[str, Any]] = [{"type": "base", "amount": money(li.billed_cents)}]
     components += [
-        {"type": "informational", "code": {"coding": [{"system": FIGURE_SYSTEM, "code": name}]}, "amount": money(v)}
+        {
+            "type": "informational",
+            "code": {"coding": [{"system": FIGURE_SYSTEM, "code": name}]},
+            "amount": money(v),
+        }
         for name, v in _figures(li).items()
         if name != "billed"
     ]
@@ -596,9 +612,7 @@ def invoice_line(li: LineItem, sequence: int, eob_id: str | None, eob_sequence: 
     }
 
 
-def line_from_invoice(
-    line: dict[str, Any], statement_id: str, eobs: dict[str, Resource]
-) -> LineItem:
+def line_from_invoice(line: dict[str, Any], statement_id: str, eobs: dict[str, Resource]) -> LineItem:
     """The line as the patient owes it: the adjudication from its EOB item where the Invoice points at
     one on this server, else the Invoice line's own price components (a self-pay line has no EOB)."""
     e = extensions(line)
@@ -782,7 +796,11 @@ def plan_from_fhir(r: Resource) -> PaymentPlan:
 
 # --------------------------------------------------------------------------- Task and Communication
 
-_TASK_STATUS = {TicketStatus.OPEN: "requested", TicketStatus.ASSIGNED: "accepted", TicketStatus.RESOLVED: "completed"}
+_TASK_STATUS = {
+    TicketStatus.OPEN: "requested",
+    TicketStatus.ASSIGNED: "accepted",
+    TicketStatus.RESOLVED: "completed",
+}
 _TICKET_STATUS = {v: k for k, v in _TASK_STATUS.items()}
 _TASK_PRIORITY = {
     TicketPriority.LOW: "routine",
@@ -815,7 +833,8 @@ def ticket_to_fhir(t: Ticket) -> Resource:
         r["owner"] = {"display": t.assignee}
     if t.transcript:
         r["note"] = [
-            {"authorString": line.author.value, "time": instant(line.at), "text": line.text} for line in t.transcript
+            {"authorString": line.author.value, "time": instant(line.at), "text": line.text}
+            for line in t.transcript
         ]
     return r
 

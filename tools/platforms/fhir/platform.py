@@ -129,27 +129,35 @@ class FhirPlatform:
             url,
             params=params,
             json=body,
-            headers={"accept": FHIR_JSON, **({"content-type": FHIR_JSON} if body is not None else {}), **(headers or {})},
+            headers={
+                "accept": FHIR_JSON,
+                **({"content-type": FHIR_JSON} if body is not None else {}),
+                **(headers or {}),
+            },
         )
         if response.status_code >= 400 and response.status_code not in (404, 410, 409, 412):
-            raise PlatformUnavailable(f"the FHIR server refused {method} {url.split('?')[0]}: {response.status_code}")
+            raise PlatformUnavailable(
+                f"the FHIR server refused {method} {url.split('?')[0]}: {response.status_code}"
+            )
         data = response.json() if response.content else None
         return response.status_code, data
 
     async def _search(self, resource_type: str, params: list[tuple[str, str]]) -> list[m.Resource]:
         """Every match of a search, following ``next`` links."""
         out: list[m.Resource] = []
-        status, bundle = await self._json("GET", resource_type, params=[*params, ("_count", str(PAGE))])
+        _, bundle = await self._json("GET", resource_type, params=[*params, ("_count", str(PAGE))])
         while True:
             out += [
                 e["resource"]
                 for e in (bundle or {}).get("entry", []) or []
                 if e.get("search", {}).get("mode", "match") == "match" and "resource" in e
             ]
-            nxt = next((lnk["url"] for lnk in (bundle or {}).get("link", []) if lnk.get("relation") == "next"), None)
+            nxt = next(
+                (lnk["url"] for lnk in (bundle or {}).get("link", []) if lnk.get("relation") == "next"), None
+            )
             if not nxt:
                 return out
-            status, bundle = await self._json("GET", nxt)
+            _, bundle = await self._json("GET", nxt)
 
     async def _batch(self, urls: list[str]) -> list[tuple[int, Any]]:
         bundle = {
@@ -198,7 +206,9 @@ class FhirPlatform:
                 params = [tuple(p.split("=", 1)) for p in query.split("&") if not p.startswith("_count")]
                 bundles.append(await self._search(rtype, params))  # type: ignore[arg-type]  # pairs
             else:
-                bundles.append([e["resource"] for e in (bundle or {}).get("entry", []) or [] if "resource" in e])
+                bundles.append(
+                    [e["resource"] for e in (bundle or {}).get("entry", []) or [] if "resource" in e]
+                )
         coverages, claims, eobs, invoices, basics, tasks = bundles
         return _Snapshot(
             patient=patient,
@@ -295,7 +305,9 @@ class FhirPlatform:
     async def get_account_summary(self, patient_id: str) -> AccountSummary:
         snap = await self._snapshot(patient_id)
         statements = self._statements(snap)
-        unapplied = sum(p.amount_cents for p in map(m.payment_from_fhir, snap.payments) if p.statement_id is None)
+        unapplied = sum(
+            p.amount_cents for p in map(m.payment_from_fhir, snap.payments) if p.statement_id is None
+        )
         balance = sum(s.balance_cents for s in statements) - unapplied
         plans = [m.plan_from_fhir(p) for p in snap.plans]
         return AccountSummary(
@@ -360,7 +372,9 @@ class FhirPlatform:
         snap = await self._snapshot(patient_id)
         return sorted(map(m.ticket_from_fhir, snap.tasks), key=lambda t: (t.created_at, t.id))
 
-    async def list_communications(self, patient_id: str, thread_id: str | None, limit: int) -> list[Communication]:
+    async def list_communications(
+        self, patient_id: str, thread_id: str | None, limit: int
+    ) -> list[Communication]:
         await self._snapshot(patient_id)  # PatientNotFound for an unknown patient
         if limit <= 0:
             return []
@@ -406,7 +420,9 @@ class FhirPlatform:
         if status == 412:
             raise PlatformUnavailable("the record changed on the FHIR server while we updated it; try again")
         if status >= 400 or not updated:
-            raise PlatformUnavailable(f"the FHIR server refused an update of {resource['resourceType']}: {status}")
+            raise PlatformUnavailable(
+                f"the FHIR server refused an update of {resource['resourceType']}: {status}"
+            )
         return updated  # type: ignore[no-any-return]  # JSON object
 
     async def record_payment(self, patient_id: str, request: PaymentRequest) -> Payment:
@@ -415,11 +431,15 @@ class FhirPlatform:
             if existing is not None and m.record_kind(existing) == m.PAYMENT_KIND:
                 return _same_payment(m.payment_from_fhir(existing), patient_id, request)
             if existing is not None:
-                raise IdempotencyConflict(f"idempotency key {request.idempotency_key!r} was used for another record")
+                raise IdempotencyConflict(
+                    f"idempotency key {request.idempotency_key!r} was used for another record"
+                )
             snap = await self._fresh(patient_id)
             if request.amount_cents <= 0:
                 raise InvalidAmount("a payment must be a positive amount")
-            if request.statement_id is not None and not any(i["id"] == request.statement_id for i in snap.invoices):
+            if request.statement_id is not None and not any(
+                i["id"] == request.statement_id for i in snap.invoices
+            ):
                 raise StatementNotFound(f"no statement {request.statement_id}")
             payment = Payment(
                 id=f"pay-{uuid.uuid4().hex}",
@@ -444,7 +464,9 @@ class FhirPlatform:
             existing = await self._by_key("Basic", request.idempotency_key)
             if existing is not None:
                 if m.record_kind(existing) != m.PLAN_KIND:
-                    raise IdempotencyConflict(f"idempotency key {request.idempotency_key!r} was used for another record")
+                    raise IdempotencyConflict(
+                        f"idempotency key {request.idempotency_key!r} was used for another record"
+                    )
                 plan = m.plan_from_fhir(existing)
                 return _same_plan(plan, _requires_approval(existing), patient_id, request)
             _validate_plan(request)
@@ -487,7 +509,8 @@ class FhirPlatform:
             if status not in PLAN_TRANSITIONS[plan.status]:
                 raise InvalidTransition(f"a {plan.status.value} plan cannot become {status.value}")
             if status is PlanStatus.ACTIVE and any(
-                p["id"] != plan_id and m.plan_from_fhir(p).status.value in OPEN_PLAN_STATUSES for p in snap.plans
+                p["id"] != plan_id and m.plan_from_fhir(p).status.value in OPEN_PLAN_STATUSES
+                for p in snap.plans
             ):
                 raise ActivePlanExists("the patient already has another active or pending payment plan")
             changed = plan.model_copy(update={"status": status, "approver": approver or plan.approver})
@@ -504,7 +527,9 @@ class FhirPlatform:
             existing = await self._by_key("Task", request.idempotency_key)
             if existing is not None:
                 return _same_ticket(m.ticket_from_fhir(existing), patient_id, request)
-            if request.statement_id is not None and not any(i["id"] == request.statement_id for i in snap.invoices):
+            if request.statement_id is not None and not any(
+                i["id"] == request.statement_id for i in snap.invoices
+            ):
                 raise StatementNotFound(f"no statement {request.statement_id}")
             ticket = Ticket(
                 id=f"tkt-{uuid.uuid4().hex}",
@@ -605,12 +630,24 @@ class FhirPlatform:
             if m.record_kind(b) == m.PAYMENT_KIND:
                 p = m.payment_from_fhir(b)
                 if p.posted_at > since:
-                    changes.append(Change(kind=ChangeKind.PAYMENT_POSTED, patient_id=p.patient_id, resource_id=p.id, at=p.posted_at))
+                    changes.append(
+                        Change(
+                            kind=ChangeKind.PAYMENT_POSTED,
+                            patient_id=p.patient_id,
+                            resource_id=p.id,
+                            at=p.posted_at,
+                        )
+                    )
             else:
                 plan = m.plan_from_fhir(b)
                 if plan.created_at > since:
                     changes.append(
-                        Change(kind=ChangeKind.PLAN_CREATED, patient_id=plan.patient_id, resource_id=plan.id, at=plan.created_at)
+                        Change(
+                            kind=ChangeKind.PLAN_CREATED,
+                            patient_id=plan.patient_id,
+                            resource_id=plan.id,
+                            at=plan.created_at,
+                        )
                     )
         changes.sort(key=lambda c: (c.at, order.get(c.resource_id, 0), c.resource_id))
         return changes[:limit]

@@ -318,3 +318,25 @@ class ReadCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+@dataclass(frozen=True)
+class PlatformState:
+    """What ``/health`` and ``billing-agent platform check`` say about the platform."""
+
+    name: str
+    state: str  # "embedded" (the ledger), or the breaker's: closed, open, half_open
+    last_error: str | None = None
+    calls: int = 0
+
+
+def platform_state(platform: object) -> PlatformState:
+    http = getattr(platform, "http", None)
+    if not isinstance(http, PlatformHttp):
+        return PlatformState(name=str(getattr(platform, "name", "ledger")), state="embedded")
+    return PlatformState(
+        name=str(getattr(platform, "name", "remote")),
+        state=http.breaker.state.value,
+        last_error=http.breaker.last_error,
+        calls=http.stats.calls,
+    )

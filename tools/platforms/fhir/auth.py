@@ -29,7 +29,8 @@ class SmartBackendCredentials:
         *,
         client_id: str,
         private_key_pem: str,
-        token_url: str,
+        token_url: str | None,
+        fhir_base_url: str | None = None,
         scope: str = "system/*.read system/*.write",
         kid: str | None = None,
         algorithm: str = "RS384",
@@ -39,7 +40,10 @@ class SmartBackendCredentials:
     ) -> None:
         self.client_id = client_id
         self._key = private_key_pem
-        self.token_url = token_url
+        self.token_url = token_url or ""
+        self._discover_from = (
+            None if token_url else f"{(fhir_base_url or '').rstrip('/')}/.well-known/smart-configuration"
+        )
         self.scope = scope
         self.kid = kid
         self.algorithm = algorithm
@@ -70,16 +74,25 @@ class SmartBackendCredentials:
             await self.refresh()
         return {"authorization": f"Bearer {self._token}"}
 
+    async def _discover(self, client: httpx.AsyncClient) -> None:
+        if self.token_url or self._discover_from is None:
+            return
+        response = await client.get(self._discover_from, headers={"accept": "application/json"})
+        if response.status_code != 200 or "token_endpoint" not in response.json():
+            raise PlatformUnavailable("the FHIR server does not publish a SMART token endpoint")
+        self.token_url = str(response.json()["token_endpoint"])
+
     async def refresh(self) -> None:
         async with self._lock:
-            form = {
-                "grant_type": "client_credentials",
-                "scope": self.scope,
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": self.assertion(),
-            }
             try:
                 async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout_s) as client:
+                    await self._discover(client)
+                    form = {
+                        "grant_type": "client_credentials",
+                        "scope": self.scope,
+                        "client_assertion_type": ASSERTION_TYPE,
+                        "client_assertion": self.assertion(),
+                    }
                     response = await client.post(self.token_url, data=form)
             except httpx.HTTPError as exc:
                 raise PlatformUnavailable(

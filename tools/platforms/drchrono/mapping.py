@@ -55,7 +55,25 @@ _CARD_CODES = {"CRDT", "DBIT", "AMEX", "VISA", "MSTR", "DISC", "SQR1", "SQRE", "
 def cents(value: Any) -> int:
     if value in (None, ""):
         return 0
-    return int((Decimal(str(value)) * 100).to_integral_value())
+    try:
+        return int((Decimal(str(value)) * 100).to_integral_value())
+    except ArithmeticError as exc:  # decimal.InvalidOperation: not a number
+        raise ValueError(f"DrChrono sent {value!r} where an amount belongs") from exc
+
+
+def _copay(value: Any) -> int:
+    """The patient's default copay (free text in DrChrono): 0 when it is not an amount."""
+    try:
+        return max(0, cents(str(value).strip().lstrip("$"))) if value else 0
+    except ValueError:
+        return 0
+
+
+def _units(value: Any) -> int:
+    try:
+        return max(1, int(Decimal(str(value)))) if value not in (None, "") else 1
+    except ArithmeticError:
+        return 1
 
 
 def amount(cents_: int) -> str:
@@ -63,15 +81,20 @@ def amount(cents_: int) -> str:
 
 
 def parse_day(value: str | None) -> date | None:
-    if not value:
+    """A date DrChrono sent, or ``None`` when it sent none we can read (never a guessed one)."""
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
         return None
-    return date.fromisoformat(value[:10])
 
 
 def parse_instant(value: str | None) -> datetime:
-    if not value:
+    try:
+        at = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        at = None
+    if at is None:
         return datetime(1970, 1, 1, tzinfo=UTC)
-    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
@@ -140,7 +163,7 @@ def coverages(obj: Obj) -> list[Coverage]:
                 out_of_pocket_max_cents=0,
                 out_of_pocket_met_cents=0,
                 coinsurance_percent=0,
-                copay_cents=cents(obj.get("copay")) if rank is CoverageRank.PRIMARY else 0,
+                copay_cents=_copay(obj.get("copay")) if rank is CoverageRank.PRIMARY else 0,
             )
         )
     return out
@@ -191,7 +214,7 @@ def line_item(obj: Obj, transactions: Iterable[Obj] | None, provider: str) -> Li
         code=str(obj.get("code") or ""),
         code_system=code_system,
         modifiers=tuple(str(m) for m in obj.get("modifiers") or () if m),
-        units=max(1, int(Decimal(str(obj.get("quantity") or obj.get("units") or 1)))),
+        units=_units(obj.get("quantity") or obj.get("units")),
         description=str(obj.get("description") or ""),
         billed_cents=billed,
         allowed_cents=allowed,
@@ -294,6 +317,14 @@ def payment(obj: Obj) -> Payment | None:
         external_id=external,
         idempotency_key=key,
     )
+
+
+def next_url(page: Obj) -> str | None:
+    """The page's ``next`` link when it is one (absolute or rooted); anything else ends the listing."""
+    nxt = page.get("next")
+    if isinstance(nxt, str) and nxt.startswith(("http://", "https://", "/")):
+        return nxt
+    return None
 
 
 def results(page: Obj) -> list[Obj]:

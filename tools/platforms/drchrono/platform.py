@@ -137,10 +137,10 @@ class DrChronoPlatform:
             if page is None:
                 return out
             out += dm.results(page)
-            nxt = page.get("next")
-            if not nxt:
+            nxt = dm.next_url(page)
+            if nxt is None:
                 return out
-            _, page = await self._get(str(nxt))
+            _, page = await self._get(nxt)
         return out
 
     async def _send(

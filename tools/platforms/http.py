@@ -201,9 +201,17 @@ class PlatformHttp:
         params: list[tuple[str, str]] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
         """The response of a call that reached the platform and was not a 5xx or 429 (a 4xx is the
-        caller's to map); :class:`PlatformUnavailable` when it could not be had."""
+        caller's to map); :class:`PlatformUnavailable` when it could not be had.
+
+        Only an idempotent call is repeated after a 5xx or a timeout (GET, PUT, DELETE, or ``idempotent=
+        True`` for a POST the server dedupes, such as a FHIR conditional create): a POST that may have
+        been applied is never sent twice here; its caller reads back before trying again."""
+        repeatable = (
+            idempotent if idempotent is not None else method.upper() in ("GET", "HEAD", "PUT", "DELETE")
+        )
         self.breaker.check()
         refreshed = False
 
@@ -235,10 +243,20 @@ class PlatformHttp:
                     json=json,
                     headers={**auth, **(headers or {})},
                 )
+            except httpx.ConnectError as exc:  # nothing was sent: safe to repeat any call
+                raise _Retryable(f"could not connect ({type(exc).__name__})") from exc
             except httpx.TimeoutException as exc:
+                if not repeatable:
+                    raise PlatformUnavailable(
+                        f"the practice system did not answer in time ({type(exc).__name__})"
+                    ) from exc
                 raise _Retryable(f"timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
-                raise _Retryable(f"could not connect ({type(exc).__name__})") from exc
+                if not repeatable:
+                    raise PlatformUnavailable(
+                        f"the connection to the practice system failed ({type(exc).__name__})"
+                    ) from exc
+                raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
             if response.status_code == 401 and not refreshed:
                 refreshed = True
                 await self.credentials.refresh()
@@ -251,6 +269,8 @@ class PlatformHttp:
                     raise PlatformUnavailable(f"the practice system asks us to wait {after:.0f} s (429)")
                 raise _Retryable("rate limited (429)", retry_after_s=after)
             if response.status_code >= 500:
+                if not repeatable:
+                    raise PlatformUnavailable(f"the practice system failed ({response.status_code})")
                 raise _Retryable(f"server error {response.status_code}")
             return response
 

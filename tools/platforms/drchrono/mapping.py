@@ -52,6 +52,26 @@ METHOD_TO_DRCHRONO = {
 _CARD_CODES = {"CRDT", "DBIT", "AMEX", "VISA", "MSTR", "DISC", "SQR1", "SQRE", "ONPT", "PTPA", "DRCP"}
 
 
+# DrChrono's ``insurance_plan_type``: X12 claim filing indicator codes.
+PLAN_TYPES = {
+    "12": "PPO",
+    "13": "POS",
+    "14": "EPO",
+    "15": "Indemnity",
+    "16": "HMO Medicare Risk",
+    "17": "DMO",
+    "HM": "HMO",
+    "MA": "Medicare Part A",
+    "MB": "Medicare Part B",
+    "MC": "Medicaid",
+    "CH": "TRICARE",
+    "VA": "VA",
+    "BL": "Blue Cross/Blue Shield",
+    "CI": "Commercial",
+    "WC": "Workers' compensation",
+}
+
+
 def cents(value: Any) -> int:
     if value in (None, ""):
         return 0
@@ -154,7 +174,9 @@ def coverages(obj: Obj) -> list[Coverage]:
                 id=f"{obj['id']}-{rank.value}",
                 patient_id=str(obj["id"]),
                 payer_name=str(ins.get("insurance_company") or ""),
-                plan_type=str(ins.get("insurance_plan_type") or ins.get("insurance_plan_name") or ""),
+                plan_type=PLAN_TYPES.get(
+                    str(ins.get("insurance_plan_type") or ""), str(ins.get("insurance_plan_type") or "")
+                ),
                 member_id=str(ins.get("insurance_id_number") or ""),
                 rank=rank,
                 # DrChrono does not hold benefit accumulators: these read as zero (docs/platforms.md).

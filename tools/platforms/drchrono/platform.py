@@ -409,7 +409,16 @@ class DrChronoPlatform:
                 body["appointment"] = appointment
             if self.doctor_id is not None:
                 body["doctor"] = self.doctor_id
-            created = await self._send("POST", "/api/patient_payments", body, params=[("patient", pid)])
+            try:
+                created = await self._send("POST", "/api/patient_payments", body, params=[("patient", pid)])
+            except PlatformUnavailable:
+                # The POST may have been applied before the failure: read back, never post twice.
+                self.cache.invalidate(pid)
+                again = await self._snapshot(pid)
+                for p in self._payments(again):
+                    if p.idempotency_key == request.idempotency_key:
+                        return _same_payment(p, pid, request)
+                raise
             self.cache.invalidate(pid)
             posted = dm.payment(created) if isinstance(created, dict) else None
             if posted is None or posted.idempotency_key != request.idempotency_key:

@@ -123,12 +123,14 @@ class FhirPlatform:
         params: list[tuple[str, str]] | None = None,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> tuple[int, Any]:
         response = await self.http.request(
             method,
             url,
             params=params,
             json=body,
+            idempotent=idempotent,
             headers={
                 "accept": FHIR_JSON,
                 **({"content-type": FHIR_JSON} if body is not None else {}),
@@ -165,7 +167,7 @@ class FhirPlatform:
             "type": "batch",
             "entry": [{"request": {"method": "GET", "url": u}} for u in urls],
         }
-        _, data = await self._json("POST", "", body=bundle)
+        _, data = await self._json("POST", "", body=bundle, idempotent=True)  # a batch of reads
         out: list[tuple[int, Any]] = []
         for entry in (data or {}).get("entry", []) or []:
             status = int(str((entry.get("response") or {}).get("status", "500")).split()[0])
@@ -404,6 +406,7 @@ class FhirPlatform:
             resource["resourceType"],
             body=resource,
             headers={"if-none-exist": key_search, "prefer": "return=representation"},
+            idempotent=True,  # conditional create: a repeat finds the first
         )
         if status >= 400 or not created:
             raise PlatformUnavailable(f"the FHIR server refused a {resource['resourceType']}: {status}")

@@ -215,16 +215,16 @@ class PlatformHttp:
         self.breaker.check()
         refreshed = False
 
+        backoff = wait_exponential_jitter(
+            multiplier=self.policy.backoff_initial_s, max=self.policy.backoff_max_s, jitter=0.1
+        )
+
         def wait(state: RetryCallState) -> float:
             outcome = state.outcome
             exc = outcome.exception() if outcome is not None else None
             if isinstance(exc, _Retryable) and exc.retry_after_s is not None:
                 return exc.retry_after_s
-            return float(
-                wait_exponential_jitter(
-                    initial=self.policy.backoff_initial_s, max=self.policy.backoff_max_s, jitter=0.1
-                )(state)
-            )
+            return float(backoff(state))
 
         async def once() -> httpx.Response:
             nonlocal refreshed

@@ -244,6 +244,70 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- platform check
+
+
+async def _platform_check(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from api.container import build_platform, close_platform
+    from tools.db import create_engine
+    from tools.platforms.check import check_platform, report
+    from tools.platforms.ledger import LedgerPlatform
+    from tools.platforms.ledger.tables import PatientRow
+
+    from pydantic import ValidationError
+
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        raise BillingError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
+    engine = create_engine(settings.database_url)
+    ledger = LedgerPlatform(engine)
+    platform = build_platform(settings, ledger, engine)
+
+    async def ledger_patients(limit: int) -> list[str]:
+        async with engine.connect() as conn:
+            return list(
+                (await conn.scalars(select(PatientRow.id).order_by(PatientRow.id).limit(limit))).all()
+            )
+
+    sample = getattr(platform, "sample_patient_ids", None) or ledger_patients
+    try:
+        steps = await check_platform(platform, sample)
+        print(report(platform, steps))
+    finally:
+        await close_platform(platform)
+        await engine.dispose()
+    return 0 if all(s.ok for s in steps) else 1
+
+
+async def _platform_load_demo(args: argparse.Namespace) -> int:
+    """The demo practice into the configured FHIR server (a sandbox: never a practice's real one)."""
+    from api.container import build_platform, close_platform
+    from tools.db import create_engine
+    from tools.demo import generate_practice
+    from tools.platforms.fhir import FhirPlatform
+    from tools.platforms.fhir.loader import load_practice
+    from tools.platforms.ledger import LedgerPlatform
+
+    settings = _settings(args)
+    engine = create_engine(settings.database_url)
+    platform = build_platform(settings, LedgerPlatform(engine), engine)
+    try:
+        if not isinstance(platform, FhirPlatform):
+            raise BillingError("load-demo needs BILLING_PLATFORM=fhir (a sandbox FHIR server)")
+        data = generate_practice(patients=args.patients, seed=args.seed)
+        if settings.fhir_practice_id and settings.fhir_practice_id != data.practice.id:
+            raise BillingError(f"set BILLING_FHIR_PRACTICE_ID={data.practice.id} for the demo practice")
+        written = await load_practice(platform.http, data)
+        print(f"loaded {written} FHIR resources ({args.patients} patients) into {settings.fhir_base_url}")
+    finally:
+        await close_platform(platform)
+        await engine.dispose()
+    return 0
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -419,6 +483,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     bench.set_defaults(handler=_bench)
+
+    platform = sub.add_parser("platform", help="the practice's billing platform (BILLING_PLATFORM)")
+    platform_sub = platform.add_subparsers(dest="platform_command", required=True)
+    platform_check = platform_sub.add_parser(
+        "check",
+        help="connect with the configured settings, read the practice, a page of patients and one statement, "
+        "and say what works; exits 1 when a read fails",
+    )
+    common(platform_check)
+    platform_check.set_defaults(handler=_platform_check)
+    load_demo = platform_sub.add_parser(
+        "load-demo", help="write the demo practice into the configured FHIR server (a sandbox such as sekmet)"
+    )
+    common(load_demo)
+    load_demo.add_argument("--patients", type=int, default=20, help="number of patients (default 20)")
+    load_demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    load_demo.set_defaults(handler=_platform_load_demo)
 
     calibrate = sub.add_parser(
         "calibrate", help="fit the LLM's confidence map on the eval set's labeled turns; report ECE"

@@ -40,7 +40,11 @@ async def test_balance_question_during_an_outage_gets_the_clear_answer(
                 events = [
                     e
                     async for e in agent.turn(
-                        "th-outage", "what is my balance?", channel=Channel.PORTAL, patient_id=patient.id, phone=None
+                        "th-outage",
+                        "what is my balance?",
+                        channel=Channel.PORTAL,
+                        patient_id=patient.id,
+                        phone=None,
                     )
                 ]
                 [message] = [e for e in events if isinstance(e, MessageEvent)]

@@ -14,14 +14,14 @@ these same models. Every refused write is checked to leave the platform exactly 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from ledger_builders import TODAY, build_practice
-from sekmet_server import SekmetServer, SekmetUnavailable, run_sekmet
+from sekmet_server import SekmetServer
 
 from tools.db import create_engine
 from tools.errors import (
@@ -101,15 +101,6 @@ async def _fhir(
     await load_practice(http, data)
     platform = FhirPlatform(http, practice_id=data.practice.id, clock=clock, cache_ttl_s=10)
     return platform, platform.aclose
-
-
-@pytest.fixture(scope="session")
-def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SekmetServer]:
-    try:
-        with run_sekmet(tmp_path_factory.mktemp("sekmet")) as server:
-            yield server
-    except SekmetUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(params=["ledger", "fhir"])

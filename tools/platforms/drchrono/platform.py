@@ -227,6 +227,11 @@ class DrChronoPlatform:
         out = [self._statement(snap, appt, lines, None) for appt, lines in self._by_appointment(snap).items()]
         return sorted(out, key=lambda s: (s.statement_date, s.id), reverse=True)
 
+    async def sample_patient_ids(self, limit: int) -> list[str]:
+        """One page of patient ids (``billing-agent platform check``); not part of the port."""
+        _, page = await self._get("/api/patients", [("page_size", str(limit))])
+        return [str(p["id"]) for p in dm.results(page or {})][:limit]
+
     async def get_practice(self) -> Practice:
         if self.office_id:
             _, office = await self._get(f"/api/offices/{self.office_id}")

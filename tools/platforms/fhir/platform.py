@@ -257,6 +257,11 @@ class FhirPlatform:
         out = [self._statement(snap, inv) for inv in snap.invoices if inv.get("status") != "cancelled"]
         return sorted(out, key=lambda s: (s.statement_date, s.id), reverse=True)
 
+    async def sample_patient_ids(self, limit: int) -> list[str]:
+        """One page of patient ids (``billing-agent platform check``); not part of the port."""
+        _, bundle = await self._json("GET", "Patient", params=[("_count", str(limit)), ("_elements", "id")])
+        return [e["resource"]["id"] for e in (bundle or {}).get("entry", []) or [] if "resource" in e][:limit]
+
     # ------------------------------------------------------------------ identity
 
     async def get_practice(self) -> Practice:

@@ -248,6 +248,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 async def _platform_check(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
     from sqlalchemy import select
 
     from api.container import build_platform, close_platform
@@ -255,8 +256,6 @@ async def _platform_check(args: argparse.Namespace) -> int:
     from tools.platforms.check import check_platform, report
     from tools.platforms.ledger import LedgerPlatform
     from tools.platforms.ledger.tables import PatientRow
-
-    from pydantic import ValidationError
 
     try:
         settings = _settings(args)

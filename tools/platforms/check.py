@@ -63,7 +63,8 @@ async def check_platform(
         if not statements:
             return "no statement to read for that patient (nothing to check)"
         st = await platform.get_statement(found[0], statements[0].id)
-        return f"statement {st.number}: {len(st.line_items)} line(s), {len(st.payments)} payment(s), figures consistent"
+        lines, payments = len(st.line_items), len(st.payments)
+        return f"statement {st.number}: {lines} line(s), {payments} payment(s), figures consistent"
 
     if await _step("connect and read the practice", practice, steps) and await _step(
         "read one page of patients", patients, steps

@@ -34,8 +34,8 @@ class BrokenServer:
             status = self.script.pop(0) if self.script else self.status
             extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
             writer.write(
-                f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(self.body)}\r\n"
-                f"{extra}connection: close\r\n\r\n".encode()
+                f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(self.body)}\r\n{extra}connection: close\r\n\r\n".encode()
                 + self.body
             )
             await writer.drain()

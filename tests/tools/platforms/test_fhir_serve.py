@@ -6,7 +6,6 @@ could come from nowhere else."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -30,7 +29,7 @@ MONEY = re.compile(r"\$([\d,]+\.\d{2})")
 
 
 @pytest.fixture
-async def loaded(sekmet: SekmetServer) -> AsyncIterator[PracticeData]:
+async def loaded(sekmet: SekmetServer) -> PracticeData:
     sekmet.wipe()
     data = generate_practice(patients=8, seed=7)
     http = PlatformHttp(
@@ -41,7 +40,7 @@ async def loaded(sekmet: SekmetServer) -> AsyncIterator[PracticeData]:
     )
     await load_practice(http, data)
     await http.aclose()
-    yield data
+    return data
 
 
 def settings_for(sekmet: SekmetServer, data: PracticeData, url: str, tmp_path: Path) -> Settings:

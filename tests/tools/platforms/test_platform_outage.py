@@ -142,5 +142,6 @@ async def test_fhir_adapter_reports_an_outage_and_its_state() -> None:
             await platform.get_account_summary("p0")
         state = platform_state(platform)
         assert (state.name, state.state) == ("fhir", "open")
-        assert state.last_error is not None and "503" in state.last_error
+        assert state.last_error is not None
+        assert "503" in state.last_error
         await platform.aclose()

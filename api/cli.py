@@ -307,6 +307,22 @@ async def _platform_load_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _platform_bench(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from bench.platform_latency import Options, render, run
+
+    if args.turns < 1 or args.latency_ms < 0:
+        raise BillingError("--turns must be at least 1 and --latency-ms at least 0")
+    figures = asyncio.run(run(Options(latency_ms=args.latency_ms, turns=args.turns, patients=args.turns)))
+    print(render(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+    return 0
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -499,6 +515,17 @@ def build_parser() -> argparse.ArgumentParser:
     load_demo.add_argument("--patients", type=int, default=20, help="number of patients (default 20)")
     load_demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     load_demo.set_defaults(handler=_platform_load_demo)
+    platform_bench = platform_sub.add_parser(
+        "bench",
+        help="balance questions on a local FHIR server with injected latency: platform calls per turn and "
+        "turn latency (needs sekmet: make install)",
+    )
+    platform_bench.add_argument(
+        "--latency-ms", type=float, default=100, help="added to every call (default 100)"
+    )
+    platform_bench.add_argument("--turns", type=int, default=40, help="conversations (default 40)")
+    platform_bench.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    platform_bench.set_defaults(handler=_platform_bench)
 
     calibrate = sub.add_parser(
         "calibrate", help="fit the LLM's confidence map on the eval set's labeled turns; report ECE"

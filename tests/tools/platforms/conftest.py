@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.tools.platforms.sekmet_server import SekmetServer, SekmetUnavailable, run_sekmet
+from tools.platforms.fhir.sekmet import SekmetServer, SekmetUnavailable, run_sekmet
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ from api.main import create_app
 from api.security import issue_portal_token
 from api.settings import Settings
 from tests.api.portal_support import parse_sse
-from tests.tools.platforms.sekmet_server import SekmetServer
 from tools.demo import generate_practice
 from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
+from tools.platforms.fhir.sekmet import SekmetServer
 from tools.platforms.http import PlatformHttp, platform_state
 from tools.platforms.ledger import PracticeData
 

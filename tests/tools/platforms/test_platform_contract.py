@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from ledger_builders import TODAY, build_practice
-from sekmet_server import SekmetServer
 
 from tools.db import create_engine
 from tools.errors import (
@@ -38,6 +37,7 @@ from tools.errors import (
 from tools.platforms.base import BillingPlatform
 from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
+from tools.platforms.fhir.sekmet import SekmetServer
 from tools.platforms.http import HttpPolicy, PlatformHttp
 from tools.platforms.ledger import LedgerPlatform, PracticeData
 from tools.platforms.models import (

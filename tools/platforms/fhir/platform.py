@@ -572,22 +572,24 @@ class FhirPlatform:
         return m.ticket_from_fhir(updated)
 
     async def log_communication(self, patient_id: str, communication: CommunicationIn) -> Communication:
-        await self._snapshot(patient_id)  # PatientNotFound for an unknown patient
-        if communication.external_id is not None:
-            async with self._key_lock(f"msg:{patient_id}:{communication.external_id}"):
-                found = await self._search(
-                    "Communication",
-                    [
-                        ("identifier", f"{m.MESSAGE_SYSTEM}|{communication.external_id}"),
-                        ("subject", f"Patient/{patient_id}"),
-                    ],
-                )
-                if found:
-                    return m.communication_from_fhir(found[0])
-                return await self._log(patient_id, communication)
-        return await self._log(patient_id, communication)
+        """One call: a conditional create when the message has a provider id (a repeat returns the first),
+        else a PUT at a new id. The patient check reads the snapshot the turn needs anyway, at the same
+        time as the write; an unknown patient's message is deleted again before PatientNotFound."""
+        if not _FHIR_ID.fullmatch(patient_id):
+            raise PatientNotFound(f"no patient {patient_id}")
+        write = self._log(patient_id, communication)
+        results = await asyncio.gather(self._snapshot(patient_id), write, return_exceptions=True)
+        snap_error, written = results
+        if isinstance(snap_error, BaseException):
+            if not isinstance(written, BaseException) and written[1]:
+                await self._json("DELETE", f"Communication/{written[0].id}")
+            raise snap_error
+        if isinstance(written, BaseException):
+            raise written
+        return written[0]
 
-    async def _log(self, patient_id: str, c: CommunicationIn) -> Communication:
+    async def _log(self, patient_id: str, c: CommunicationIn) -> tuple[Communication, bool]:
+        """The communication and whether this call created it."""
         comm = Communication(
             id=f"com-{uuid.uuid4().hex}",
             patient_id=patient_id,
@@ -601,10 +603,20 @@ class FhirPlatform:
         )
         resource = m.communication_to_fhir(comm, time.time_ns())
         m.validate(resource)
-        status, created = await self._json("PUT", f"Communication/{comm.id}", body=resource)
+        if c.external_id is None:
+            status, created = await self._json("PUT", f"Communication/{comm.id}", body=resource)
+        else:
+            condition = f"identifier={m.MESSAGE_SYSTEM}|{c.external_id}&subject=Patient/{patient_id}"
+            status, created = await self._json(
+                "POST",
+                "Communication",
+                body=resource,
+                headers={"if-none-exist": condition, "prefer": "return=representation"},
+                idempotent=True,  # conditional create: a repeat finds the first
+            )
         if status >= 400 or not created:
             raise PlatformUnavailable(f"the FHIR server refused a Communication: {status}")
-        return m.communication_from_fhir(created)
+        return m.communication_from_fhir(created), status == 201
 
     # ------------------------------------------------------------------ outreach
 

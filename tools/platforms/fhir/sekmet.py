@@ -1,4 +1,6 @@
-"""Runs sekmet-fhir (a FHIR R4 server, PyPI, Apache-2.0) for the FHIR adapter's tests.
+"""Runs sekmet-fhir (a FHIR R4 server, PyPI, Apache-2.0) locally: a sandbox for the FHIR adapter's tests,
+the platform latency benchmark and trying the adapter by hand (development only, never a practice's
+server).
 
 ``make install`` puts it in a virtual environment of its own (``.venv-sekmet``; ``$SEKMET_BIN``
 overrides where the ``sekmet`` executable is looked for). The server requires SMART Backend Services
@@ -24,8 +26,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.vendor import REPO_ROOT
-
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CLIENT_ID = "billing-agent-tests"
 START_TIMEOUT_S = 40.0
 

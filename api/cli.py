@@ -299,6 +299,7 @@ async def _platform_load_demo(args: argparse.Namespace) -> int:
         data = generate_practice(patients=args.patients, seed=args.seed)
         if settings.fhir_practice_id and settings.fhir_practice_id != data.practice.id:
             raise BillingError(f"set BILLING_FHIR_PRACTICE_ID={data.practice.id} for the demo practice")
+        platform.http.policy.timeout_s = max(platform.http.policy.timeout_s, 120)  # one large transaction
         written = await load_practice(platform.http, data)
         print(f"loaded {written} FHIR resources ({args.patients} patients) into {settings.fhir_base_url}")
     finally:

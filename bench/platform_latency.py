@@ -70,7 +70,7 @@ async def run(options: Options) -> dict[str, Any]:
             credentials = SmartBackendCredentials(
                 client_id=server.client_id, private_key_pem=server.private_key_pem, token_url=server.token_url
             )
-            loader = PlatformHttp(server.base_url, credentials=credentials)
+            loader = PlatformHttp(server.base_url, credentials=credentials, policy=HttpPolicy(timeout_s=120))
             await load_practice(loader, data)
             await loader.aclose()
             http = PlatformHttp(

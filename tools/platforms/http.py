@@ -242,6 +242,7 @@ class PlatformHttp:
                     params=tuple(params) if params else None,
                     json=json,
                     headers={**auth, **(headers or {})},
+                    timeout=self.policy.timeout_s,
                 )
             except httpx.ConnectError as exc:  # nothing was sent: safe to repeat any call
                 raise _Retryable(f"could not connect ({type(exc).__name__})") from exc

@@ -84,6 +84,7 @@ async def load_practice(http: PlatformHttp, data: PracticeData) -> int:
         "",
         json=transaction(resources),
         headers={"content-type": "application/fhir+json", "accept": "application/fhir+json"},
+        idempotent=True,  # a transaction of PUTs: sending it twice changes nothing
     )
     if response.status_code >= 400:
         raise ValueError(

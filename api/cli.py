@@ -319,6 +319,7 @@ def _platform_bench(args: argparse.Namespace) -> int:
     figures = asyncio.run(run(Options(latency_ms=args.latency_ms, turns=args.turns, patients=args.turns)))
     print(render(figures))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
         print(f"figures written to {args.json}")
     return 0

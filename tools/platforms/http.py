@@ -160,6 +160,7 @@ class HttpPolicy:
 class CallStats:
     calls: int = 0
     failures: int = 0
+    server_s: float = 0.0  # time spent waiting for answers, injected latency excluded
     by_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -235,6 +236,7 @@ class PlatformHttp:
             if self.policy.injected_latency_s:
                 await asyncio.sleep(self.policy.injected_latency_s)
             auth = await self.credentials.headers()
+            sent = time.perf_counter()
             try:
                 response = await self._client.request(
                     method,
@@ -258,6 +260,8 @@ class PlatformHttp:
                         f"the connection to the practice system failed ({type(exc).__name__})"
                     ) from exc
                 raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
+            finally:
+                self.stats.server_s += time.perf_counter() - sent
             if response.status_code == 401 and not refreshed:
                 refreshed = True
                 await self.credentials.refresh()

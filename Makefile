@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install lint test run eval bench seed clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt constraints-sekmet.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 	  npm install --silent --no-audit --no-fund --prefix node_modules/.prism @stoplight/prism-cli@5.14.2 \
 	    || echo "Prism could not be installed: the Twilio REST tests will be skipped"; \
 	else echo "npm not found: the Twilio REST tests will be skipped"; fi
+	@# sekmet-fhir, a FHIR R4 server, serves the FHIR adapter's conformance tests; it lives in a venv of its
+	@# own so its uvicorn extras (uvloop) never change how our service runs. Without it those tests skip.
+	test -x $(VENV)-sekmet/bin/python || $(PYTHON) -m venv $(VENV)-sekmet
+	$(VENV)-sekmet/bin/python -m pip install -q -c constraints-sekmet.txt sekmet-fhir==0.1.1 \
+	  || echo "sekmet-fhir could not be installed: the FHIR conformance tests will be skipped"
 	@# Debian's Chromium drives the browser tests (Playwright cannot download browsers here); without it they skip.
 	if [ -x /usr/bin/chromium ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -54,4 +59,4 @@ bench: install
 	$(BIN)/billing-agent bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-sekmet var .pytest_cache .mypy_cache .ruff_cache

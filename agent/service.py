@@ -35,6 +35,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Durability
 
+from agent import templates
 from agent.checkpoint import prune_thread
 from agent.context import AgentContext, Ports
 from agent.events import (
@@ -56,7 +57,7 @@ from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy
 from tools.codebook import CodeBook
-from tools.errors import BillingError
+from tools.errors import BillingError, PlatformUnavailable
 from tools.kb import KnowledgeBase
 from tools.payments.base import PaymentGateway
 from tools.platforms.base import BillingPlatform
@@ -168,39 +169,56 @@ class BillingAgent:
             statement_id=statement_id,
         )
         yield TypingEvent()
-        snapshot = await self.graph.aget_state(config)
-        values = cast(ConversationState, snapshot.values or {})
-        if snapshot.next and not snapshot.interrupts and not await self._left_by_old_state(config):
-            # A previous turn died mid-run: finish it first (its reply was never delivered). One left
-            # unfinished by the older state is not resumed: this message starts a fresh run over the
-            # durable fields it kept.
-            ran_before = _Final()
-            async for event in self._run(None, config, context, "sync", ran_before):
-                yield event
-            await self._open_approval(thread_id, ran_before.values, context)
+        ran = _Final()
+        values = cast(ConversationState, {})
+        try:
             snapshot = await self.graph.aget_state(config)
             values = cast(ConversationState, snapshot.values or {})
-        else:
-            # The last turn made a plan that waits for staff: its approval thread is open, unless the
-            # process stopped between that turn and opening it.
-            await self._open_approval(thread_id, values, context)
-        known = patient_id or (values.get("patient_id") if values.get("identity") == "verified" else None)
-        if known is not None:
-            await self.ports.platform.log_communication(
-                known,
-                CommunicationIn(
-                    thread_id=thread_id,
-                    channel=channel,
-                    direction=Direction.INBOUND,
-                    author=Author.PATIENT,
-                    text=text[:MAX_LOGGED_CHARS],
-                    external_id=external_id,
-                ),
+            if snapshot.next and not snapshot.interrupts and not await self._left_by_old_state(config):
+                # A previous turn died mid-run: finish it first (its reply was never delivered). One left
+                # unfinished by the older state is not resumed: this message starts a fresh run over the
+                # durable fields it kept.
+                ran_before = _Final()
+                async for event in self._run(None, config, context, "sync", ran_before):
+                    yield event
+                await self._open_approval(thread_id, ran_before.values, context)
+                snapshot = await self.graph.aget_state(config)
+                values = cast(ConversationState, snapshot.values or {})
+            else:
+                # The last turn made a plan that waits for staff: its approval thread is open, unless the
+                # process stopped between that turn and opening it.
+                await self._open_approval(thread_id, values, context)
+            known = patient_id or (values.get("patient_id") if values.get("identity") == "verified" else None)
+            if known is not None:
+                await self.ports.platform.log_communication(
+                    known,
+                    CommunicationIn(
+                        thread_id=thread_id,
+                        channel=channel,
+                        direction=Direction.INBOUND,
+                        author=Author.PATIENT,
+                        text=text[:MAX_LOGGED_CHARS],
+                        external_id=external_id,
+                    ),
+                )
+            durability: Durability = "exit" if values.get("mode") == "human" else "sync"
+            async for event in self._run({"text": text}, config, context, durability, ran):
+                yield event
+        except PlatformUnavailable as exc:
+            # The practice system is down or slow (the adapter already retried and its breaker may be
+            # open): say so plainly and offer a person, never a figure from memory. The interrupted run
+            # is finished first on the next turn, as after a crash.
+            lang: Literal["en", "es"] = "es" if values.get("language") == "es" else "en"
+            log.warning("agent.turn.platform_unavailable", extra={"thread_id": thread_id, "reason": exc.code})
+            yield MessageEvent(
+                text=templates.PLATFORM_DOWN[lang],
+                intent="platform_unavailable",
+                confidence=1.0,
+                actions=["platform_unavailable"],
+                suggested_replies=list(templates.PLATFORM_DOWN_REPLIES[lang]),
             )
-        durability: Durability = "exit" if values.get("mode") == "human" else "sync"
-        ran = _Final()
-        async for event in self._run({"text": text}, config, context, durability, ran):
-            yield event
+            yield DoneEvent(thread_id=thread_id, mode="bot")
+            return
         final = ran.values
         await self._open_approval(thread_id, final, context)
         if self._prune:

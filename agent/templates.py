@@ -160,6 +160,12 @@ OUT_OF_SCOPE = {
     "es": "Solo puedo ayudar con preguntas de facturación: saldos, cargos, seguro y pagos. ¿Quiere que le "
     "comunique con nuestro equipo de facturación?",
 }
+PLATFORM_DOWN = {
+    "en": "I can't see your account right now; would you like a person to follow up with you?",
+    "es": "No puedo ver su cuenta en este momento; ¿quiere que una persona le dé seguimiento?",
+}
+PLATFORM_DOWN_REPLIES = {"en": ["Talk to a person"], "es": ["Hablar con una persona"]}
+
 CLARIFY = {
     "en": "Just to be sure: do you want {a}, or {b}?",
     "es": "Para estar seguro: ¿quiere {a} o {b}?",

@@ -244,6 +244,87 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- platform check
+
+
+async def _platform_check(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+    from sqlalchemy import select
+
+    from api.container import build_platform, close_platform
+    from tools.db import create_engine
+    from tools.platforms.check import check_platform, report
+    from tools.platforms.ledger import LedgerPlatform
+    from tools.platforms.ledger.tables import PatientRow
+
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        raise BillingError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
+    engine = create_engine(settings.database_url)
+    ledger = LedgerPlatform(engine)
+    platform = build_platform(settings, ledger, engine)
+
+    async def ledger_patients(limit: int) -> list[str]:
+        async with engine.connect() as conn:
+            return list(
+                (await conn.scalars(select(PatientRow.id).order_by(PatientRow.id).limit(limit))).all()
+            )
+
+    sample = getattr(platform, "sample_patient_ids", None) or ledger_patients
+    try:
+        steps = await check_platform(platform, sample)
+        print(report(platform, steps))
+    finally:
+        await close_platform(platform)
+        await engine.dispose()
+    return 0 if all(s.ok for s in steps) else 1
+
+
+async def _platform_load_demo(args: argparse.Namespace) -> int:
+    """The demo practice into the configured FHIR server (a sandbox: never a practice's real one)."""
+    from api.container import build_platform, close_platform
+    from tools.db import create_engine
+    from tools.demo import generate_practice
+    from tools.platforms.fhir import FhirPlatform
+    from tools.platforms.fhir.loader import load_practice
+    from tools.platforms.ledger import LedgerPlatform
+
+    settings = _settings(args)
+    engine = create_engine(settings.database_url)
+    platform = build_platform(settings, LedgerPlatform(engine), engine)
+    try:
+        if not isinstance(platform, FhirPlatform):
+            raise BillingError("load-demo needs BILLING_PLATFORM=fhir (a sandbox FHIR server)")
+        data = generate_practice(patients=args.patients, seed=args.seed)
+        if settings.fhir_practice_id and settings.fhir_practice_id != data.practice.id:
+            raise BillingError(f"set BILLING_FHIR_PRACTICE_ID={data.practice.id} for the demo practice")
+        platform.http.policy.timeout_s = max(platform.http.policy.timeout_s, 120)  # one large transaction
+        written = await load_practice(platform.http, data)
+        print(f"loaded {written} FHIR resources ({args.patients} patients) into {settings.fhir_base_url}")
+    finally:
+        await close_platform(platform)
+        await engine.dispose()
+    return 0
+
+
+def _platform_bench(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from bench.platform_latency import Options, render, run
+
+    if args.turns < 1 or args.latency_ms < 0:
+        raise BillingError("--turns must be at least 1 and --latency-ms at least 0")
+    figures = asyncio.run(run(Options(latency_ms=args.latency_ms, turns=args.turns, patients=args.turns)))
+    print(render(figures))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+    return 0
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -419,6 +500,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     bench.set_defaults(handler=_bench)
+
+    platform = sub.add_parser("platform", help="the practice's billing platform (BILLING_PLATFORM)")
+    platform_sub = platform.add_subparsers(dest="platform_command", required=True)
+    platform_check = platform_sub.add_parser(
+        "check",
+        help="connect with the configured settings, read the practice, a page of patients and one statement, "
+        "and say what works; exits 1 when a read fails",
+    )
+    common(platform_check)
+    platform_check.set_defaults(handler=_platform_check)
+    load_demo = platform_sub.add_parser(
+        "load-demo", help="write the demo practice into the configured FHIR server (a sandbox such as sekmet)"
+    )
+    common(load_demo)
+    load_demo.add_argument("--patients", type=int, default=20, help="number of patients (default 20)")
+    load_demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    load_demo.set_defaults(handler=_platform_load_demo)
+    platform_bench = platform_sub.add_parser(
+        "bench",
+        help="balance questions on a local FHIR server with injected latency: platform calls per turn and "
+        "turn latency (needs sekmet: make install)",
+    )
+    platform_bench.add_argument(
+        "--latency-ms", type=float, default=100, help="added to every call (default 100)"
+    )
+    platform_bench.add_argument("--turns", type=int, default=40, help="conversations (default 40)")
+    platform_bench.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    platform_bench.set_defaults(handler=_platform_bench)
 
     calibrate = sub.add_parser(
         "calibrate", help="fit the LLM's confidence map on the eval set's labeled turns; report ECE"

@@ -48,6 +48,78 @@ def build_gateway(settings: Settings, engine: AsyncEngine) -> PaymentGateway:
     return SandboxGateway(engine, base_url=settings.public_base_url)
 
 
+def build_platform(settings: Settings, ledger: BillingPlatform, engine: AsyncEngine) -> BillingPlatform:
+    """The configured practice system (``BILLING_PLATFORM``); ``ledger`` when it is the embedded one."""
+    if settings.platform == "ledger":
+        return ledger
+    from tools.platforms.http import CircuitBreaker, HttpPolicy, PlatformHttp, RequestBudget
+
+    policy = HttpPolicy(
+        timeout_s=settings.platform_timeout_s,
+        attempts=settings.platform_retries + 1,
+        max_retry_after_s=settings.platform_max_retry_after_s,
+    )
+    breaker = CircuitBreaker(settings.platform_breaker_threshold, settings.platform_breaker_cooldown_s)
+    budget = RequestBudget(settings.platform_requests_per_minute)
+    if settings.platform == "fhir":
+        from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
+        from tools.platforms.http import Credentials, NoCredentials
+
+        assert settings.fhir_base_url  # checked by Settings
+        assert settings.fhir_practice_id
+        credentials: Credentials = NoCredentials()
+        if settings.fhir_client_id and settings.fhir_private_key_file:
+            credentials = SmartBackendCredentials(
+                client_id=settings.fhir_client_id,
+                private_key_pem=settings.fhir_private_key_file.read_text(),
+                token_url=settings.fhir_token_url,
+                fhir_base_url=settings.fhir_base_url,
+                scope=settings.fhir_scope,
+                kid=settings.fhir_key_id,
+                algorithm=settings.fhir_jwt_algorithm,
+                timeout_s=settings.platform_timeout_s,
+            )
+        http = PlatformHttp(
+            settings.fhir_base_url, credentials=credentials, policy=policy, breaker=breaker, budget=budget
+        )
+        return FhirPlatform(
+            http, practice_id=settings.fhir_practice_id, cache_ttl_s=settings.platform_cache_ttl_s
+        )
+    from tools.platforms.drchrono import DrChronoOAuth, DrChronoPlatform, EncryptedTokenFile
+    from tools.platforms.plans import ServicePlans
+
+    assert settings.drchrono_client_id  # checked by Settings, with the secret and the refresh token
+    assert settings.drchrono_client_secret
+    assert settings.drchrono_refresh_token
+    base = settings.drchrono_base_url.rstrip("/")
+    store = None
+    if settings.drchrono_token_key is not None:
+        store = EncryptedTokenFile(
+            settings.drchrono_token_file, settings.drchrono_token_key.get_secret_value().encode()
+        )
+    oauth = DrChronoOAuth(
+        token_url=f"{base}/o/token/",
+        client_id=settings.drchrono_client_id,
+        client_secret=settings.drchrono_client_secret.get_secret_value(),
+        refresh_token=settings.drchrono_refresh_token.get_secret_value(),
+        store=store,
+        timeout_s=settings.platform_timeout_s,
+    )
+    http = PlatformHttp(base, credentials=oauth, policy=policy, breaker=breaker, budget=budget)
+    return DrChronoPlatform(
+        http,
+        plans=ServicePlans(engine, "drchrono"),
+        terms_days=settings.drchrono_statement_terms_days,
+        cache_ttl_s=settings.platform_cache_ttl_s,
+    )
+
+
+async def close_platform(platform: BillingPlatform) -> None:
+    close = getattr(platform, "aclose", None)
+    if close is not None:
+        await close()
+
+
 def _chat_model(settings: Settings, base_url: str, model_name: str) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import make_url
 
 from agent.heap import frozen_heap
-from api.container import build_gateway, llm_sources, open_agent
+from api.container import build_gateway, build_platform, close_platform, llm_sources, open_agent
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.logging import configure_logging
@@ -109,11 +109,14 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 engine = create_engine(settings.database_url)
                 stack.push_async_callback(engine.dispose)
                 ledger = LedgerPlatform(engine)
+                platform = build_platform(settings, ledger, engine)
+                if platform is not ledger:
+                    stack.push_async_callback(close_platform, platform)
                 gateway = build_gateway(settings, engine)
                 bus = build_bus(settings)
                 stack.push_async_callback(bus.close)
                 await bus.start()
-                agent = await stack.enter_async_context(open_agent(settings, engine, ledger, gateway))
+                agent = await stack.enter_async_context(open_agent(settings, engine, platform, gateway))
             events, threads, locks, metrics_ = (
                 EventStore(engine, notify_channel=bus.channel if isinstance(bus, PostgresBus) else None),
                 Threads(engine),
@@ -126,7 +129,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             messaging = build_messaging(settings)
             delivery = Delivery(
                 agent=agent,
-                platform=ledger,
+                platform=platform,
                 messaging=messaging,
                 threads=threads,
                 locks=locks,
@@ -138,8 +141,8 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             app.state.services = Services(
                 settings=settings,
                 engine=engine,
-                platform=ledger,
-                ledger=ledger,
+                platform=platform,
+                ledger=ledger if platform is ledger else None,
                 agent=agent,
                 gateway=gateway,
                 messaging=messaging,

@@ -80,6 +80,34 @@ class Settings(BaseSettings):
     # (a proxy that rewrites paths); signatures are validated over this URL.
     twilio_webhook_url: str | None = None
 
+    # The practice's billing platform (docs/platforms.md): the embedded ledger, DrChrono, or a FHIR R4 server.
+    platform: Literal["ledger", "drchrono", "fhir"] = "ledger"
+    platform_timeout_s: float = Field(default=5.0, gt=0)
+    platform_retries: int = Field(default=2, ge=0, le=5)
+    platform_cache_ttl_s: float = Field(default=10.0, ge=0)  # a figure is never shown older than this
+    platform_breaker_threshold: int = Field(default=5, ge=1)
+    platform_breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    platform_requests_per_minute: int = Field(default=600, ge=1)
+    platform_max_retry_after_s: float = Field(default=3.0, ge=0)
+    # FHIR R4 (SMART Backend Services: client id + a private key registered with the server).
+    fhir_base_url: str | None = None
+    fhir_practice_id: str | None = None  # the Organization id of the practice
+    fhir_client_id: str | None = None
+    fhir_private_key_file: Path | None = None  # PEM
+    fhir_key_id: str | None = None
+    fhir_token_url: str | None = None  # default: from [base]/.well-known/smart-configuration
+    fhir_scope: str = "system/*.read system/*.write"
+    fhir_jwt_algorithm: Literal["RS384", "ES384", "RS256", "ES256"] = "RS384"
+    # DrChrono (OAuth 2.0: client id/secret and a refresh token from the practice's authorisation).
+    drchrono_base_url: str = "https://app.drchrono.com"
+    drchrono_client_id: str | None = None
+    drchrono_client_secret: SecretStr | None = None
+    drchrono_refresh_token: SecretStr | None = None
+    drchrono_token_file: Path = Path("var/drchrono-token.enc")  # Fernet-encrypted at rest
+    drchrono_token_key: SecretStr | None = None  # a Fernet key (cryptography.fernet.Fernet.generate_key())
+    drchrono_practice_name: str = "the practice"
+    drchrono_statement_terms_days: int = Field(default=30, ge=0)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if (
@@ -90,6 +118,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BILLING_PORTAL_TOKEN_SECRET must be set to a real secret in production "
                 "(or set BILLING_PORTAL_TOKEN_PUBLIC_KEY for RS256)"
+            )
+        if self.platform == "fhir" and not (self.fhir_base_url and self.fhir_practice_id):
+            raise ValueError("BILLING_PLATFORM=fhir needs BILLING_FHIR_BASE_URL and BILLING_FHIR_PRACTICE_ID")
+        if self.platform == "drchrono" and not (
+            self.drchrono_client_id and self.drchrono_client_secret and self.drchrono_refresh_token
+        ):
+            raise ValueError(
+                "BILLING_PLATFORM=drchrono needs BILLING_DRCHRONO_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN"
             )
         return self
 

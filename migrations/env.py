@@ -10,6 +10,7 @@ import tools.conversations
 import tools.messaging.consent
 import tools.payments.sandbox
 import tools.payments.stripe
+import tools.platforms.plans
 import tools.staff_accounts
 import tools.webhook_events
 from migrations import VERSION_TABLE
@@ -23,6 +24,7 @@ SERVICE_MODULES = frozenset(
         tools.messaging.consent,
         tools.payments.sandbox,
         tools.payments.stripe,
+        tools.platforms.plans,
         tools.staff_accounts,
         tools.webhook_events,
     )

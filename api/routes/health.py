@@ -9,14 +9,22 @@ from sqlalchemy import text
 from api.deps import ServicesDep
 from api.errors import error_responses
 from tools.errors import PlatformUnavailable
+from tools.platforms.http import platform_state
 
 router = APIRouter(tags=["health"])
 
 
+class PlatformHealth(BaseModel):
+    name: str  # ledger | drchrono | fhir
+    state: str  # embedded; or the circuit breaker's: closed (calls go through), open (paused), half_open
+    last_error: str | None = None
+
+
 class Health(BaseModel):
-    status: str
+    status: str  # ok; degraded while the practice system's breaker is open (patients are told so)
     database: str
     version: str
+    platform: PlatformHealth
 
 
 @router.get("/health", response_model=Health, responses=error_responses(503))
@@ -27,4 +35,10 @@ async def health(services: ServicesDep) -> Health:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver failure means "not ready"; the handler renders 503
         raise PlatformUnavailable("database is not reachable") from exc
-    return Health(status="ok", database="ok", version="0.1.0")
+    state = platform_state(services.platform)
+    return Health(
+        status="degraded" if state.state == "open" else "ok",
+        database="ok",
+        version="0.1.0",
+        platform=PlatformHealth(name=state.name, state=state.state, last_error=state.last_error),
+    )

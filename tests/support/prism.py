@@ -71,12 +71,15 @@ class PrismServer:
 
 
 @contextmanager
-def run_prism(spec: Path, *, timeout_s: float = START_TIMEOUT_S) -> Iterator[PrismServer]:
-    """Start ``prism mock`` for ``spec`` on a free localhost port; stop it on exit."""
+def run_prism(
+    spec: Path, *, timeout_s: float = START_TIMEOUT_S, errors: bool = False
+) -> Iterator[PrismServer]:
+    """Start ``prism mock`` for ``spec`` on a free localhost port; stop it on exit. ``errors``: answer a
+    request that breaks the spec with an error instead of a best-effort example (``--errors``)."""
     binary = find_prism()
     port = _free_port()
     process = subprocess.Popen(
-        [str(binary), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+        [str(binary), "mock", "-h", "127.0.0.1", "-p", str(port), *(["--errors"] * errors), str(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -1,7 +1,14 @@
 """Conformance suite of the ``BillingPlatform`` port, parametrized over every implementation.
 
-Today: the embedded ledger, on SQLite and (with TEST_DATABASE_URL) PostgreSQL. Every refused
-write is checked to leave the platform exactly as it was (``snapshot`` before == after).
+* ``ledger``: the embedded ledger, on SQLite and (with TEST_DATABASE_URL) PostgreSQL;
+* ``fhir``: the FHIR R4 adapter against a real FHIR server (sekmet-fhir, SMART Backend Services auth),
+  loaded with the same practice as resources validated with ``fhir.resources``.
+
+DrChrono's only local stand-in is Prism, which returns the spec's examples and so cannot hold what a
+write-then-read case needs: ``test_drchrono_prism.py`` checks our requests against DrChrono's spec and
+``test_drchrono_mapping.py`` maps recorded responses (validated against the spec's schemas) through
+these same models. Every refused write is checked to leave the platform exactly as it was
+(``snapshot`` before == after).
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from tools.errors import (
     TicketNotFound,
 )
 from tools.platforms.base import BillingPlatform
+from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
+from tools.platforms.fhir.loader import load_practice
+from tools.platforms.fhir.sekmet import SekmetServer
+from tools.platforms.http import HttpPolicy, PlatformHttp
 from tools.platforms.ledger import LedgerPlatform, PracticeData
 from tools.platforms.models import (
     Author,
@@ -79,14 +90,27 @@ async def _ledger(url: str, data: PracticeData, clock: Clock) -> tuple[BillingPl
     return ledger, engine.dispose
 
 
-IMPLEMENTATIONS = {"ledger": _ledger}
+async def _fhir(
+    server: SekmetServer, data: PracticeData, clock: Clock
+) -> tuple[BillingPlatform, Callable[[], Any]]:
+    server.wipe()
+    credentials = SmartBackendCredentials(
+        client_id=server.client_id, private_key_pem=server.private_key_pem, token_url=server.token_url
+    )
+    http = PlatformHttp(server.base_url, credentials=credentials, policy=HttpPolicy(timeout_s=30))
+    await load_practice(http, data)
+    platform = FhirPlatform(http, practice_id=data.practice.id, clock=clock, cache_ttl_s=10)
+    return platform, platform.aclose
 
 
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+@pytest.fixture(params=["ledger", "fhir"])
 async def subject(request: pytest.FixtureRequest, migrated_database_url: str) -> AsyncIterator[Subject]:
     data = build_practice(patients=3)
     clock = Clock()
-    platform, close = await IMPLEMENTATIONS[request.param](migrated_database_url, data, clock)
+    if request.param == "fhir":
+        platform, close = await _fhir(request.getfixturevalue("sekmet"), data, clock)
+    else:
+        platform, close = await _ledger(migrated_database_url, data, clock)
     yield Subject(platform, data, clock)
     await close()
 

@@ -1,0 +1,1 @@
+"""Measurement commands that print figures (speed targets are measured here, never by timed tests)."""

@@ -120,7 +120,13 @@ class BillingAgent:
         after_side_effect: Callable[[str], None] | None = None,
         prune: bool = True,
         phraser: Phraser | None = None,
+        graph: AgentGraph | None = None,
     ) -> None:
+        """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
+        callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
+        about 0.1 s. None: compiled here."""
+        if graph is not None and graph.checkpointer is not checkpointer:
+            raise ValueError("graph must be compiled with this agent's checkpointer")
         self.ports = Ports(
             platform=platform,
             gateway=gateway,
@@ -135,7 +141,7 @@ class BillingAgent:
             phraser=phraser,
         )
         self.checkpointer = checkpointer
-        self.graph: AgentGraph = compile_graph(checkpointer)
+        self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)
         self._prune = prune
 
     # ------------------------------------------------------------------ conversation

@@ -251,7 +251,7 @@ def _eval(args: argparse.Namespace) -> int:
     from agent.phrasing import Phraser
     from agent.understanding.base import Understander
     from api.container import build_phraser, build_understander
-    from evals.run import main as eval_main
+    from evals.cli import main as eval_main
     from tools.platforms.base import BillingPlatform
 
     settings = Settings()
@@ -427,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--limit", type=int, help="use at most this many turns, spread over the set")
     calibrate.set_defaults(handler=_calibrate)
 
-    # The eval runner owns its options (``evals.run.parser``); they are parsed there so
+    # The eval runner owns its options (``evals.cli.parser``); they are parsed there so
     # that plain commands do not import the whole agent just to print their help.
     evaluate = sub.add_parser(
         "eval",

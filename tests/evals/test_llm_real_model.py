@@ -25,7 +25,7 @@ from agent.understanding.base import Understander
 from agent.understanding.local import LocalUnderstander
 from api.container import build_phraser, build_understander
 from api.settings import Settings
-from evals.run import run_suite
+from evals.suite import run_suite
 from evals.task import load_tasks
 from tools.platforms.base import BillingPlatform
 

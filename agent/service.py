@@ -7,7 +7,7 @@ Durability, chosen per turn
 ---------------------------
 * **Bot turns run with** ``durability="sync"``: every step's checkpoint is on disk before the next step
   starts. A turn is a handful of steps and the saver is local, so the cost is a few milliseconds (see
-  ``python -m agent.measure``), and it buys exact crash recovery: when the process dies inside a write
+  ``python -m bench.measure``), and it buys exact crash recovery: when the process dies inside a write
   node (plan, link, ticket), the last checkpoint is the one *before* that node, its ``next`` names it, and
   :meth:`BillingAgent.recover` re-runs just that node with the same inputs — the domain-derived
   idempotency key then finds the record already made. With ``"async"`` that pre-write checkpoint could

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
 from agent.context import AgentContext
 from agent.state import AgentState, ApprovalRequest
-from api.bench.floor import Floor
+from bench.floor import Floor
 from tests.agent.harness import Env
 from tools.db import create_engine
 from tools.platforms.models import Channel

@@ -1,7 +1,7 @@
 """The HTTP side's load generator, run as its own process so its work never shares a CPU budget or an
 event loop with the service or the bench.
 
-    python -m api.bench.client --base-url URL --concurrency C --portal-ids FILE
+    python -m bench.client --base-url URL --concurrency C --portal-ids FILE
 
 It reads one JSON command per line on stdin — ``{"turns": N}`` runs N more turns of the mix over C
 concurrent conversations (each a portal thread of its own patient, carried over between rounds);
@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.bench.mix import CYCLE, Conversation
 from api.security import issue_portal_token
 from api.settings import Settings
+from bench.mix import CYCLE, Conversation
 
 TURN_TIMEOUT_S = 120.0  # a turn that has not ended by then is an error, never a hang
 CONNECT_TIMEOUT_S = 10.0

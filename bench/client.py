@@ -19,9 +19,8 @@ conversation counts that wait (no coordinated omission).
 
 It speaks HTTP/1.1 itself (:class:`Connection`: one keep-alive connection per conversation, a request
 written in one send, a chunked SSE body read line by line), as a browser's native ``EventSource`` would,
-so the figures are the service's: with httpx, the load generator's own layers (request building, h11,
-anyio) added ~2 ms to the first event of an idle server's answer on the bench machine (5.1 ms where the
-server's first byte left after 3.1 ms; ``docs/performance.md``, sixth pass).
+so the figures are the service's: httpx's own layers (request building, h11, anyio) add about 2 ms to
+the first event of an idle server's answer, as much as the service itself spends on it.
 """
 
 from __future__ import annotations

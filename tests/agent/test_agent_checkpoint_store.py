@@ -86,6 +86,7 @@ async def test_postgres_checkpoints_go_to_the_schema_the_url_selects() -> None:
         try:
             scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
             async with open_checkpointer(scoped.render_as_string(hide_password=False)) as saver:
+                assert isinstance(saver, AsyncPostgresSaver)
                 assert isinstance(saver.conn, AsyncConnectionPool)
                 async with saver.conn.connection() as conn:
                     row = await (await conn.execute("SHOW search_path")).fetchone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import AgentContext
 from agent.facts import FactSet
@@ -12,7 +13,8 @@ from tests.agent.harness import Env
 from tools.platforms.models import Channel
 
 
-def _graph():  # type: ignore[no-untyped-def]  # a one-node graph around the real node
+def _graph() -> CompiledStateGraph[AgentState, AgentContext, AgentState, AgentState]:
+    """A one-node graph around the real node."""
     g = StateGraph(AgentState, context_schema=AgentContext)
     g.add_node("guard_out", guard_out)
     g.add_edge(START, "guard_out")

@@ -253,6 +253,9 @@ class Environment:
             audit=AuditTrail(ledger.engine, clock=clock),
             checkpointer=self.checkpointer,
             graph=self.graph,
+            # The in-memory saver lives for one run and keeps no history worth pruning (nor can it
+            # prune: ``InMemorySaver.aprune`` is not implemented); pruning never changes what a turn reads.
+            prune=False,
             clock=clock,
             today=lambda: self.today,
         )

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint test run eval bench seed clean
+.PHONY: install lint test test-fast run eval bench seed clean
 
 $(STAMP): pyproject.toml constraints.txt constraints-sekmet.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -36,6 +36,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Tests run in parallel (pytest-xdist, one worker per core; a module's tests stay on one worker so its
+# fixtures are built once).
+PYTEST_PARALLEL := -n auto --dist loadscope
+
 # The eval gate (issue 6: pass^1 >= 0.95, pass^4 >= 0.90, no policy violation, no ungrounded figure,
 # escalation recall and false escalations) runs first so pytest's summary closes the output.
 test: lint
@@ -43,7 +47,11 @@ test: lint
 	$(BIN)/billing-agent eval --trials 4 --workers 2 --json var/eval.json --report var/eval.md > var/eval.log \
 	  || { cat var/eval.log; exit 1; }
 	sed -n '1,/^## Overall/p' var/eval.md
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# The inner loop: the suite without the tests marked slow, no lint, no eval gate. CI runs `make test`.
+test-fast: install
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 run: install
 	$(BIN)/billing-agent seed --if-empty

@@ -58,19 +58,6 @@ class AgentContext:
     statement_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
-    # The ports the LangChain tools use (``tools.lc_tools.ToolPorts``).
-    @property
-    def platform(self) -> BillingPlatform:
-        return self.ports.platform
-
-    @property
-    def gateway(self) -> PaymentGateway:
-        return self.ports.gateway
-
-    @property
-    def kb(self) -> KnowledgeBase:
-        return self.ports.kb
-
     def now(self) -> datetime:
         return self.ports.clock()
 

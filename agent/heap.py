@@ -10,7 +10,7 @@ only what was allocated since and is still alive. On leaving, the permanent gene
 the collector (``gc.unfreeze``), so a command run inside a longer process (a test) leaks nothing.
 
 Entered once by whoever owns the process, after start-up and before the first request (the service's
-lifespan with ``create_app(..., freeze_heap=True)``, the bench, ``agent.measure``), never per request:
+lifespan with ``create_app(..., freeze_heap=True)``, the bench, ``bench.measure``), never per request:
 each entry costs a full collection.
 """
 

@@ -7,7 +7,7 @@ Durability, chosen per turn
 ---------------------------
 * **Bot turns run with** ``durability="sync"``: every step's checkpoint is on disk before the next step
   starts. A turn is a handful of steps and the saver is local, so the cost is a few milliseconds (see
-  ``python -m agent.measure``), and it buys exact crash recovery: when the process dies inside a write
+  ``python -m bench.measure``), and it buys exact crash recovery: when the process dies inside a write
   node (plan, link, ticket), the last checkpoint is the one *before* that node, its ``next`` names it, and
   :meth:`BillingAgent.recover` re-runs just that node with the same inputs — the domain-derived
   idempotency key then finds the record already made. With ``"async"`` that pre-write checkpoint could
@@ -125,7 +125,13 @@ class BillingAgent:
         after_side_effect: Callable[[str], None] | None = None,
         prune: bool = True,
         phraser: Phraser | None = None,
+        graph: AgentGraph | None = None,
     ) -> None:
+        """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
+        callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
+        about 0.1 s. None: compiled here."""
+        if graph is not None and graph.checkpointer is not checkpointer:
+            raise ValueError("graph must be compiled with this agent's checkpointer")
         self.ports = Ports(
             platform=platform,
             gateway=gateway,
@@ -140,7 +146,7 @@ class BillingAgent:
             phraser=phraser,
         )
         self.checkpointer = checkpointer
-        self.graph: AgentGraph = compile_graph(checkpointer)
+        self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)
         self.approvals: ApprovalGraph = compile_approval_graph(checkpointer)
         self._prune = prune
 

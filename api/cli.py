@@ -182,7 +182,7 @@ async def _chat(args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
-# --------------------------------------------------------------------------- bench
+# --------------------------------------------------------------------------- audit
 
 
 async def _audit_verify(args: argparse.Namespace) -> int:
@@ -207,41 +207,13 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+# --------------------------------------------------------------------------- bench
+
+
 def _bench(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
+    from bench.cli import main as bench_main  # measurement code, never imported by the product
 
-    from api.bench.report import render
-    from api.bench.run import Options, run
-
-    if args.turns is not None and args.turns < 1:
-        raise BillingError("--turns must be at least 1")
-    if args.workers < 1 or args.concurrency < 1 or args.rounds < 1 or args.patients < 1:
-        raise BillingError("--workers, --concurrency, --rounds and --patients must be at least 1")
-    if args.idle_threads < 1:
-        raise BillingError("--idle-threads must be at least 1")
-    if args.workers > 1 and args.backend != "postgres":
-        raise BillingError("--workers above 1 needs --backend postgres (on SQLite one process serves)")
-    if not 0 <= args.paced_load < 1:
-        raise BillingError("--paced-load is a share of capacity: at least 0 and below 1")
-    options = Options(
-        mode=args.mode,
-        backend=args.backend,
-        workers=args.workers,
-        turns=args.turns,
-        concurrency=args.concurrency,
-        rounds=args.rounds,
-        patients=args.patients,
-        idle_threads=args.idle_threads,
-        http=not args.no_http,
-        paced_load=args.paced_load,
-    )
-    figures = asyncio.run(run(options))
-    print(render(figures))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"figures written to {args.json}")
-    return 0
+    return bench_main(args.bench_args)
 
 
 # --------------------------------------------------------------------------- platform check
@@ -332,7 +304,7 @@ def _eval(args: argparse.Namespace) -> int:
     from agent.phrasing import Phraser
     from agent.understanding.base import Understander
     from api.container import build_phraser, build_understander
-    from evals.run import main as eval_main
+    from evals.cli import main as eval_main
     from tools.platforms.base import BillingPlatform
 
     settings = Settings()
@@ -400,9 +372,11 @@ async def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _passthrough(argv: list[str]) -> argparse.Namespace | None:
-    """``eval``'s options belong to the eval runner: hand them over untouched."""
+    """``eval``'s and ``bench``'s options belong to their runners: hand them over untouched."""
     if argv[:1] == ["eval"]:
         return argparse.Namespace(handler=_eval, eval_args=argv[1:])
+    if argv[:1] == ["bench"]:
+        return argparse.Namespace(handler=_bench, bench_args=argv[1:])
     return None
 
 
@@ -468,37 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--policy-file", help="practice policy YAML")
     chat.set_defaults(handler=_chat)
 
+    # ``bench`` owns its options (``bench.cli.parser``), like ``eval`` below.
     bench = sub.add_parser(
-        "bench", help="measure the agent against the bare LangGraph floor (in process and over HTTP)"
+        "bench",
+        add_help=False,
+        help="measure the agent against the bare LangGraph floor (see `billing-agent bench --help`)",
     )
-    bench.add_argument(
-        "--mode",
-        choices=["standard", "growth", "idle"],
-        default="standard",
-        help="standard: floor, in-process, HTTP; growth: one thread, 200 turns; idle: 10,000 idle threads",
-    )
-    bench.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite", help="default sqlite")
-    bench.add_argument(
-        "--workers", type=int, default=1, help="API processes of the HTTP side (default 1; more: postgres)"
-    )
-    bench.add_argument("--turns", type=int, help="turns per side (default 140; growth 200; idle 40)")
-    bench.add_argument(
-        "--concurrency", type=int, default=50, help="concurrent HTTP conversations (default 50)"
-    )
-    bench.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
-    bench.add_argument("--patients", type=int, default=200, help="demo patients seeded (default 200)")
-    bench.add_argument(
-        "--idle-threads", type=int, default=10_000, help="idle mode's threads (default 10,000)"
-    )
-    bench.add_argument("--no-http", action="store_true", help="skip the HTTP side (e.g. under a profiler)")
-    bench.add_argument(
-        "--paced-load",
-        type=float,
-        default=0.7,
-        help="the paced HTTP side offers random arrivals at this share of the closed loop's turns/s "
-        "(default 0.7; 0: no paced side)",
-    )
-    bench.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=_bench)
 
     platform = sub.add_parser("platform", help="the practice's billing platform (BILLING_PLATFORM)")
@@ -536,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--limit", type=int, help="use at most this many turns, spread over the set")
     calibrate.set_defaults(handler=_calibrate)
 
-    # The eval runner owns its options (``evals.run.parser``); they are parsed there so
+    # The eval runner owns its options (``evals.cli.parser``); they are parsed there so
     # that plain commands do not import the whole agent just to print their help.
     evaluate = sub.add_parser(
         "eval",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import psycopg
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import make_url
+from tenacity import retry, retry_if_result, wait_fixed
 
 from agent.heap import frozen_heap
 from api.container import build_gateway, build_platform, close_platform, llm_sources, open_agent
@@ -83,11 +83,13 @@ async def startup_lock(settings: Settings) -> AsyncIterator[None]:
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     key = advisory_key(f"startup:{conninfo}")  # per database and schema
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        while True:
+
+        @retry(retry=retry_if_result(lambda taken: not taken), wait=wait_fixed(0.1))
+        async def take() -> bool:
             row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
-            if row is not None and row[0]:
-                break
-            await asyncio.sleep(0.1)
+            return row is not None and bool(row[0])
+
+        await take()
         try:
             yield
         finally:

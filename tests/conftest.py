@@ -7,6 +7,13 @@ rows). The PostgreSQL parameter skips when the variable is unset.
 
 ``migrated_database_url`` is the same database brought to the Alembic head; on
 SQLite it is a copy of a template migrated once per session, which keeps it fast.
+
+Under pytest-xdist each worker process gets a schema of its own for the tests that
+use ``$TEST_DATABASE_URL`` directly (the checkpointer's tests create tables at its
+top level): the variable is pointed at that schema for the worker's whole session,
+so two workers never race on one set of tables, and the schema is dropped at the end.
+Sockets: pytest-socket (``addopts`` in pyproject) refuses any connection beyond the
+loopback addresses; Unix sockets stay open for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,6 +44,39 @@ def _pg_conninfo(url: str) -> str:
     return make_url(normalize_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _with_schema(url: str, schema: str) -> str:
+    return (
+        make_url(normalize_url(url))
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+
+
+_WORKER_SCHEMA = pytest.StashKey[tuple[str, str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = os.environ.get(PG_ENV)
+    if not worker or not base:
+        return
+    schema = f"w_{worker}_{secrets.token_hex(4)}"
+    conninfo = _pg_conninfo(base)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    config.stash[_WORKER_SCHEMA] = (conninfo, schema)
+    os.environ[PG_ENV] = _with_schema(base, schema)  # subprocesses of this worker inherit it too
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    created = config.stash.get(_WORKER_SCHEMA, None)
+    if created is None:
+        return
+    conninfo, schema = created
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.fixture(
     params=[
         "sqlite",
@@ -55,9 +95,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     conninfo = _pg_conninfo(base)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = make_url(normalize_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
-        yield url.render_as_string(hide_password=False)
+        yield _with_schema(base, schema)
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import psycopg
 from psycopg import sql
+from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 log = logging.getLogger(__name__)
 
@@ -176,18 +177,18 @@ class PostgresBus:
     async def publish(self, thread_id: str, event_id: int) -> None:
         payload = f"{event_id}:{thread_id}"
         async with self._publish_lock:
-            for attempt in (1, 2):
-                try:
-                    if self._publisher is None or self._publisher.closed:
-                        self._publisher = await psycopg.AsyncConnection.connect(
-                            self._conninfo, autocommit=True
-                        )
-                    await self._publisher.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
-                    return
-                except psycopg.OperationalError:
-                    self._publisher = None
-                    if attempt == 2:
-                        raise
+            await self._notify(payload)
+
+    # A publisher connection the server dropped while idle fails once: the second try reconnects.
+    @retry(retry=retry_if_exception_type(psycopg.OperationalError), stop=stop_after_attempt(2), reraise=True)
+    async def _notify(self, payload: str) -> None:
+        try:
+            if self._publisher is None or self._publisher.closed:
+                self._publisher = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            await self._publisher.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
+        except psycopg.OperationalError:
+            self._publisher = None
+            raise
 
     def subscribe(self, thread_id: str) -> Subscription:
         return Subscription(self._registry, thread_id)

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from tenacity import retry, retry_if_result, wait_exponential
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class ThreadLocks:
         self._conn: AsyncConnection | None = None
         self._conn_users = 0
         self._statement = asyncio.Lock()
+
+    # Another worker holds the thread's lock: ask again, 5 ms after the first refusal, up to 50 ms apart.
+    @retry(retry=retry_if_result(lambda taken: not taken), wait=wait_exponential(0.005, max=0.05))
+    async def _acquire(self, key: int) -> bool:
+        return await self._scalar("SELECT pg_try_advisory_lock(:k)", key)
 
     async def _scalar(self, sql: str, key: int) -> bool:
         """Run ``sql`` (one advisory-lock function of ``:k``) on the shared lock connection."""
@@ -77,10 +83,7 @@ class ThreadLocks:
                 try:
                     # Polled, not waited for: a waiting statement would block the shared connection
                     # (and stall other workers' start-up: ``CREATE INDEX CONCURRENTLY`` waits for it).
-                    delay = 0.005
-                    while not await self._scalar("SELECT pg_try_advisory_lock(:k)", key):
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 0.05)
+                    await self._acquire(key)
                     try:
                         yield
                     finally:

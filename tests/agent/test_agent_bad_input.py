@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -93,7 +95,7 @@ async def test_audit_payload_has_no_message_text_and_the_chain_verifies(env: Env
         ).all()
     assert payloads
     assert all("private sentence" not in str(p[0]) for p in payloads)
-    turn = payloads[-1][0]
+    turn: dict[str, Any] = payloads[-1][0]  # the record's JSON payload, as the audit trail stored it
     assert turn["intent"] == "pay_now"
     assert any(t["name"] == "create_payment_link" for t in turn["tools"])
     assert (await env.audit.verify()).ok

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from agent.checkpoint import checkpoint_bytes, open_checkpointer, prune_thread
 from agent.context import AgentContext
 from agent.state import ApprovalRequest, ApprovalState
-from api.bench.floor import Floor
+from bench.floor import Floor
 from tests.agent.harness import Env
 from tools.db import create_engine
 from tools.platforms.models import Channel
@@ -86,6 +86,7 @@ async def test_postgres_checkpoints_go_to_the_schema_the_url_selects() -> None:
         try:
             scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
             async with open_checkpointer(scoped.render_as_string(hide_password=False)) as saver:
+                assert isinstance(saver, AsyncPostgresSaver)
                 assert isinstance(saver.conn, AsyncConnectionPool)
                 async with saver.conn.connection() as conn:
                     row = await (await conn.execute("SHOW search_path")).fetchone()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.guard import guard_out
-from agent.state import ConversationState
+from agent.state import ConversationState, Turn
 from tests.agent.harness import Env
 from tools.platforms.models import Channel
 
 
-def _graph():  # type: ignore[no-untyped-def]  # a one-node graph around the real node
+def _graph() -> CompiledStateGraph[ConversationState, AgentContext, ConversationState, ConversationState]:
+    """A one-node graph around the real node."""
     g = StateGraph(ConversationState, context_schema=AgentContext)
     g.add_node("guard_out", guard_out)
     g.add_edge(START, "guard_out")
@@ -25,7 +27,7 @@ async def test_one_cent_off_is_replaced_by_the_template(env: Env) -> None:
     template = "The visit was billed at $150.00; the contracted rate is $100.00, so $50.00 was written off."
     drifted = template.replace("$50.00", "$50.01")
     ctx = AgentContext(ports=env.agent.ports, thread_id="g-1", channel=Channel.PORTAL)
-    turn = {"reply": drifted, "fallback": template, "facts": facts}
+    turn: Turn = {"reply": drifted, "fallback": template, "facts": facts}
     out = (await _graph().ainvoke({"text": "", "work": turn}, context=ctx))["work"]
     assert out["reply"] == template
     assert {"check": "grounding", "verdict": "replaced_with_template"} in out["guard"]

@@ -31,7 +31,9 @@ async def _put_old(env: Env, thread: str, values: dict[str, Any], *, next_node: 
     """Store ``values`` as the thread's newest checkpoint, channel by channel, as the old graph did."""
     checkpoint = empty_checkpoint()
     checkpoint["channel_values"] = dict(values)
-    versions = {name: env.checkpointer.get_next_version(None, None) for name in values}
+    versions: dict[str, str | int | float] = {
+        name: env.checkpointer.get_next_version(None, None) for name in values
+    }
     if next_node is not None:  # a run stopped before ``next_node`` ran
         checkpoint["channel_values"][f"branch:to:{next_node}"] = None
         versions[f"branch:to:{next_node}"] = env.checkpointer.get_next_version(None, None)

@@ -70,6 +70,7 @@ async def test_new_process_resumes_a_negotiation_stopped_after_the_offer(env: En
 async def test_sigkill_inside_a_write_node_never_duplicates(env: Env, tmp_path: Path, node: str) -> None:
     cp = tmp_path / f"crash-{node}.db"
     thread = f"c-{node}"
+    texts: tuple[str, ...]
     if node in ("create_plan", "apply_plan_decision"):
         pid = await _plan_patient(env, above_ceiling=node == "apply_plan_decision")
         texts = ("set up a payment plan", "option 1", "yes")

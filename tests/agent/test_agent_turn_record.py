@@ -51,7 +51,7 @@ async def test_understanding_sees_earlier_lines_not_the_current_one(env: Env) ->
 
     import dataclasses
 
-    env.agent.ports = dataclasses.replace(env.agent.ports, understander=Spy())  # type: ignore[arg-type]  # a spy on the real engine
+    env.agent.ports = dataclasses.replace(env.agent.ports, understander=Spy())
     patient = env.patient("copay_only")
     await env.say("tr-2", "hi", patient)
     await env.say("tr-2", "what is my balance?", patient)

@@ -17,7 +17,7 @@ from api.main import create_app
 from api.routes.portal import IdentityCache
 from api.security import issue_portal_token
 from api.settings import Settings
-from tests.api.portal_support import live_server, parse_sse, read_sse, seed, services_of
+from tests.api.portal_support import Sse, live_server, parse_sse, read_sse, seed, services_of
 from tools.demo import generate_practice
 from tools.platforms.ledger import PracticeData
 from tools.platforms.models import Patient
@@ -368,7 +368,11 @@ async def test_live_stream_delivers_a_staff_message_as_it_is_posted(
             "GET", f"/v1/portal/threads/{thread}/events", headers=portal.auth(patient)
         ) as response:
             stream = read_sse(response, until="staff_message")
-            waiter = asyncio.create_task(anext(stream))
+
+            async def next_event() -> Sse:
+                return await anext(stream)
+
+            waiter = asyncio.create_task(next_event())
             await asyncio.sleep(0.2)
             assert not waiter.done()  # nothing new yet: the stream starts from now
             await services_of(app).delivery.post_staff_message(

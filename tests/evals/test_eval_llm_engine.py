@@ -18,10 +18,13 @@ from langchain_openai import ChatOpenAI
 from agent.understanding.base import UnderstandingContext
 from agent.understanding.llm import LlmUnderstander, platform_identifiers
 from agent.understanding.local import LocalUnderstander
+from evals.environment import DEMO_PATIENTS, DEMO_SEED
 from evals.metrics import split_gates
-from evals.run import DEMO_PATIENTS, DEMO_SEED, SuiteResult, _demo, run_suite
+from evals.report import SuiteResult
+from evals.suite import run_suite
 from evals.task import load_tasks
 from tests.support.openai_server import Reply, ScriptedOpenAI
+from tools.demo import DEMO_TODAY, generate_practice
 from tools.platforms.base import BillingPlatform
 
 pytestmark = pytest.mark.slow
@@ -81,8 +84,7 @@ def test_the_suite_passes_its_gates_through_the_model(suite: SuiteResult, server
 
 
 def test_no_demo_patient_identifier_in_any_request(suite: SuiteResult, server: ScriptedOpenAI) -> None:
-    generate, today = _demo()
-    data = generate(patients=DEMO_PATIENTS, seed=DEMO_SEED, today=today)
+    data = generate_practice(patients=DEMO_PATIENTS, seed=DEMO_SEED, today=DEMO_TODAY)
     sent = "\n".join(r.text for r in server.requests)  # everything each request carried
     values: set[str] = set()
     for p in data.patients:

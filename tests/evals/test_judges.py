@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from evals.environment import Environment
 from evals.facts import PatientSnapshot, collect_snapshot, money, template_values
 from evals.judges import JudgeInput, OtherPatients, judge
-from evals.run import Environment, _fresh, _reference
 from evals.state import Projection, project, replay, write_counts
 from evals.task import ReferenceAction, Task, parse_task
 from evals.trajectory import AgentMessage, HandoffInfo, Trajectory, TurnRecord, Writes
+from evals.trial import reference_state
 from guardrails.policy import Tier, plan_for_months
 from tools.payments.base import LinkRequest
 from tools.platforms.models import PlanRequest
@@ -68,8 +69,8 @@ async def _ledger(
     env = w.env
     now: datetime = env.clock(task)
     patient = env.patient_for(task)
-    reference = await _reference(env, task, patient, now)
-    fresh = await _fresh(env, task, now)
+    reference = await reference_state(env, task, patient, now)
+    fresh = await env.ledger_for(task, lambda: now)
     try:
         before = await collect_snapshot(fresh.platform, fresh.gateway, patient.id)
         others = await write_counts(fresh.engine, patient.id)
@@ -80,7 +81,7 @@ async def _ledger(
         state = await project(fresh.platform, fresh.gateway, fresh.engine, patient.id, before, others)
     finally:
         await fresh.close()
-    env._references.pop(task.id, None)  # every test builds its own task under the same id
+    env.references.pop(task.id, None)  # every test builds its own task under the same id
     return before, after, state, reference
 
 

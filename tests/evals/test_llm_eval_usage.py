@@ -16,7 +16,8 @@ from langchain_openai import ChatOpenAI
 from agent.llm_phrasing import LlmPhraser
 from agent.understanding.llm import CircuitBreaker, LlmUnderstander, platform_identifiers
 from agent.understanding.local import LocalUnderstander
-from evals.run import SuiteResult, run_suite
+from evals.report import SuiteResult
+from evals.suite import run_suite
 from evals.task import load_tasks
 from tests.evals.test_eval_llm_engine import _echo_local
 from tests.support.openai_server import JsonDict, Reply, ScriptedOpenAI

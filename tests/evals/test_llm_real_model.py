@@ -25,7 +25,7 @@ from agent.understanding.base import Understander
 from agent.understanding.local import LocalUnderstander
 from api.container import build_phraser, build_understander
 from api.settings import Settings
-from evals.run import run_suite
+from evals.suite import run_suite
 from evals.task import load_tasks
 from tools.platforms.base import BillingPlatform
 
@@ -44,7 +44,7 @@ def test_a_real_model_never_shows_an_unverified_figure_nor_breaks_policy() -> No
         llm_model=os.environ.get("BILLING_TEST_LLM_MODEL", "local"),
         llm_timeout_s=float(os.environ.get("BILLING_TEST_LLM_TIMEOUT_S", "60")),
         llm_breaker_threshold=1_000,  # measure the model, not the breaker
-        llm_structured_output=os.environ.get("BILLING_TEST_LLM_STRUCTURED_OUTPUT", "json_schema"),  # type: ignore[arg-type]  # validated by Settings
+        llm_structured_output=os.environ.get("BILLING_TEST_LLM_STRUCTURED_OUTPUT", "json_schema"),
     )
     roles = os.environ.get("BILLING_TEST_LLM_ROLES", "understanding,phrasing").split(",")
 

@@ -15,7 +15,8 @@ import agent.nodes.guard as guard_node
 import agent.templates as templates
 import guardrails.escalation as escalation
 from evals.metrics import compute, gates
-from evals.run import SuiteResult, run_suite
+from evals.report import SuiteResult
+from evals.suite import run_suite
 from evals.task import Task, load_tasks
 from guardrails.grounding import GroundingResult
 from guardrails.policy import PracticePolicy

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from evals.run import Environment, TrialClock, _fresh, run_trial
+from evals.environment import Environment
 from evals.task import Task, parse_task
+from evals.trial import TrialClock, run_trial
 
 HUMAN = "I want to talk to a real person at the billing office, please."
 
@@ -70,9 +71,9 @@ async def test_a_silence_moves_the_agents_clock(env: Environment) -> None:
     task = _task([{"say": ["And what was it for?"], "wait_minutes": 4320}], opening="How much do I owe?")
     start = env.clock(task)
     clock = TrialClock(start)
-    fresh = await _fresh(env, task, start)
+    fresh = await env.ledger_for(task, lambda: start)
     try:
-        agent = env.make_agent(fresh.platform, fresh.gateway, fresh.engine, start, clock)
+        agent = env.build_agent(fresh, clock)
         clock.now += timedelta(minutes=4320)
         assert agent.ports.clock() == start + timedelta(days=3)
     finally:
@@ -94,7 +95,7 @@ async def test_fixture_ledgers_built_concurrently_are_each_built_once_and_whole(
     paths = await asyncio.wait_for(builds, timeout=120)
     assert len(set(paths)) == len(fixtures)
     for task in fixtures:
-        fresh = await _fresh(env, task, env.clock(task))
+        fresh = await env.ledger_for(task, TrialClock(env.clock(task)))
         try:
             patient = env.patient_for(task)
             assert (await fresh.platform.get_patient(patient.id)).id == patient.id

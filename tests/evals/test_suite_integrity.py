@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.understanding.local import training_utterances
 from agent.understanding.text import normalize
-from evals.run import run_suite
+from evals.suite import run_suite
 from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
 
 

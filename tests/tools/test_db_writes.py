@@ -18,11 +18,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guardrails.audit import AuditLogRow, AuditTrail
-from tools.db import Base, DatabaseBusy, create_engine, write_session, write_transaction
+from tools.db import (
+    SQLITE_BUSY_TIMEOUT_S,
+    Base,
+    DatabaseBusy,
+    create_engine,
+    write_session,
+    write_transaction,
+)
 
 
-async def _engine_with_audit_log(url: str, **kwargs: float) -> AsyncEngine:
-    engine = create_engine(url, **kwargs)
+async def _engine_with_audit_log(url: str, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> AsyncEngine:
+    engine = create_engine(url, busy_timeout_s=busy_timeout_s)
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=[AuditLogRow.__table__]))  # type: ignore[list-item]  # a mapped Table
     return engine

@@ -175,13 +175,13 @@ def assert_practice_sound(data: PracticeData, today: date) -> None:
         assert c.deductible_met_cents <= c.deductible_cents
         assert c.out_of_pocket_met_cents <= c.out_of_pocket_max_cents or c.out_of_pocket_max_cents == 0
     for v in views(data).values():
-        p = v.patient
-        assert p.phone is None or PHONE.match(p.phone), p.phone
-        assert p.email is not None
-        assert EMAIL.match(p.email), p.email
-        assert p.portal_user_id == f"portal-{int(p.id.split('-')[1])}"
-        assert p.date_of_birth < today
-        for tag in p.scenario_tags:
+        who = v.patient
+        assert who.phone is None or PHONE.match(who.phone), who.phone
+        assert who.email is not None
+        assert EMAIL.match(who.email), who.email
+        assert who.portal_user_id == f"portal-{int(who.id.split('-')[1])}"
+        assert who.date_of_birth < today
+        for tag in who.scenario_tags:
             assert tag in SCENARIOS
             assert holds(tag, v, today), (tag, p.id)
 

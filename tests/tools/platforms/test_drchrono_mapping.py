@@ -363,8 +363,8 @@ async def test_a_failed_post_with_nothing_stored_is_an_outage_not_a_payment(spec
 def test_pagination_helpers() -> None:
     from tools.platforms.drchrono import mapping as dm
 
-    assert dm.results({"results": [1]}) == [1]
-    assert dm.results({"data": [2]}) == [2]
+    assert dm.results({"results": [{"id": 1}]}) == [{"id": 1}]
+    assert dm.results({"data": [{"id": 2}]}) == [{"id": 2}]
     assert dm.next_url({"next": "string"}) is None
     assert (
         dm.next_url({"next": "https://app.drchrono.com/api/x?cursor=2"})

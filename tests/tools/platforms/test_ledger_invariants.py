@@ -3,8 +3,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from ledger_builders import build_practice, line_item
 
+from tests.tools.platforms.ledger_builders import build_practice, line_item
 from tools.errors import InvariantViolation
 from tools.platforms.ledger.invariants import check_line_item, check_statement, derive_status
 from tools.platforms.models import Adjustment, GroupCode, StatementStatus

@@ -4,9 +4,9 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from ledger_builders import build_practice
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.tools.platforms.ledger_builders import build_practice
 from tools.db import create_engine
 from tools.errors import InvariantViolation
 from tools.platforms.ledger import LedgerPlatform, PracticeData, is_empty

@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from ledger_builders import build_practice
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
+from tests.tools.platforms.ledger_builders import build_practice
 from tools.db import Base, create_engine
 from tools.platforms.ledger import LedgerPlatform, is_empty, migrate, reset
 from tools.platforms.ledger.schema import current_revision

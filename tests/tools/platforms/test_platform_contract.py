@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from ledger_builders import TODAY, build_practice
 
+from tests.tools.platforms.ledger_builders import TODAY, build_practice
 from tools.db import create_engine
 from tools.errors import (
     ActivePlanExists,

@@ -1,6 +1,6 @@
 """Time to first SSE event and to ``done`` for a balance question, through real HTTP.
 
-``python -m api.measure_http [--turns 200] [--database-url URL]`` seeds the demo practice into a fresh
+``python -m bench.measure_http [--turns 200] [--database-url URL]`` seeds the demo practice into a fresh
 database (a temporary SQLite file by default), serves the app with uvicorn on a free local port, and
 asks "what is my balance?" ``--turns`` times (sequentially, rotating over portal patients, one thread
 each), reading the SSE stream as it arrives. Prints p50/p95/max in milliseconds.
@@ -112,7 +112,7 @@ async def _measure(url: str, checkpoint_url: str, turns: int) -> tuple[list[floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.measure_http", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.measure_http", description=__doc__)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--database-url", help="an EMPTY database (default: a temporary SQLite file)")
     args = parser.parse_args(argv)

@@ -22,10 +22,12 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from agent.checkpoint import checkpoint_bytes, open_checkpointer
 from agent.heap import frozen_heap
 from agent.service import BillingAgent
-from api.bench.floor import Floor
-from api.bench.mix import GROWTH_SCRIPT, Conversation, conversations
-from api.bench.stack import Backend, ClientProcess, Server, Store, seed, temp_store
-from api.bench.stats import (
+from api.container import build_gateway, open_agent
+from api.settings import Settings
+from bench.floor import Floor
+from bench.mix import GROWTH_SCRIPT, Conversation, conversations
+from bench.stack import Backend, ClientProcess, Server, Store, seed, temp_store
+from bench.stats import (
     CpuSnapshot,
     Quantiles,
     named_pids,
@@ -35,8 +37,6 @@ from api.bench.stats import (
     tree_cpu_seconds,
     tree_peak_rss_mb,
 )
-from api.container import build_gateway, open_agent
-from api.settings import Settings
 from tools.db import create_engine
 from tools.errors import BillingError
 from tools.platforms.ledger import LedgerPlatform

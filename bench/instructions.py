@@ -1,7 +1,7 @@
 """N in-process turns of the bench mix and nothing else, for counting instructions under callgrind.
 
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null python -m api.bench.instructions --turns 0
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null python -m api.bench.instructions --turns 80
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python -m bench.instructions --turns 0
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python -m bench.instructions --turns 80
 
 (with ``PYTHONHASHSEED=0``). The difference of the two "Collected" totals over 80 is the instructions one
 turn costs: repeatable to about 0.02% between runs of the same code, whatever else the machine is doing,
@@ -17,7 +17,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from api.bench.run import Options, Script, Side, agent_turn, local_stack
+from bench.run import Options, Script, Side, agent_turn, local_stack
 
 
 async def turns(n: int, patients: int) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from api.bench.stats import percentile
 from api.cli import main
+from bench.stats import percentile
 
 SIDE_FIGURES = (
     "turns",
@@ -117,7 +117,7 @@ def test_percentile_interpolates_and_is_nan_without_values() -> None:
 
 def test_the_instruction_count_harness_runs_turns_of_the_mix() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "api.bench.instructions", "--turns", "4", "--patients", "5"],
+        [sys.executable, "-m", "bench.instructions", "--turns", "4", "--patients", "5"],
         capture_output=True,
         text=True,
         timeout=180,

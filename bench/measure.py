@@ -1,6 +1,6 @@
 """Per-turn latency and checkpoint size, measured on the real stack (no model, no network).
 
-    python -m agent.measure [--turns 1000] [--patients 200]
+    python -m bench.measure [--turns 1000] [--patients 200]
 
 Seeds a demo practice into a temporary SQLite ledger, runs scripted portal conversations through
 ``BillingAgent`` with the SQLite checkpointer (durability as in production), and prints p50/p95 of

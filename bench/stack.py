@@ -167,7 +167,7 @@ class Server:
 
 
 class ClientProcess:
-    """The load generator (:mod:`api.bench.client`) in its own process, one JSON line per round."""
+    """The load generator (:mod:`bench.client`) in its own process, one JSON line per round."""
 
     def __init__(self, base_url: str, concurrency: int, portal_ids_file: Path, log_path: Path) -> None:
         self._log: IO[bytes] = log_path.open("wb")
@@ -175,7 +175,7 @@ class ClientProcess:
             [
                 sys.executable,
                 "-m",
-                "api.bench.client",
+                "bench.client",
                 "--base-url",
                 base_url,
                 "--concurrency",
@@ -190,7 +190,7 @@ class ClientProcess:
         )
 
     async def round(self, turns: int, rate: float | None = None) -> str:
-        """``turns`` turns closed-loop, or paced at ``rate`` turns a second (see :mod:`api.bench.client`)."""
+        """``turns`` turns closed-loop, or paced at ``rate`` turns a second (see :mod:`bench.client`)."""
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         command: dict[str, float] = {"turns": turns} if rate is None else {"turns": turns, "rate": rate}

@@ -1,7 +1,7 @@
 """The HTTP side's load generator, run as its own process so its work never shares a CPU budget or an
 event loop with the service or the bench.
 
-    python -m api.bench.client --base-url URL --concurrency C --portal-ids FILE
+    python -m bench.client --base-url URL --concurrency C --portal-ids FILE
 
 It reads one JSON command per line on stdin — ``{"turns": N}`` runs N more turns of the mix over C
 concurrent conversations (each a portal thread of its own patient, carried over between rounds);
@@ -19,9 +19,8 @@ conversation counts that wait (no coordinated omission).
 
 It speaks HTTP/1.1 itself (:class:`Connection`: one keep-alive connection per conversation, a request
 written in one send, a chunked SSE body read line by line), as a browser's native ``EventSource`` would,
-so the figures are the service's: with httpx, the load generator's own layers (request building, h11,
-anyio) added ~2 ms to the first event of an idle server's answer on the bench machine (5.1 ms where the
-server's first byte left after 3.1 ms; ``docs/performance.md``, sixth pass).
+so the figures are the service's: httpx's own layers (request building, h11, anyio) add about 2 ms to
+the first event of an idle server's answer, as much as the service itself spends on it.
 """
 
 from __future__ import annotations
@@ -39,9 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.bench.mix import CYCLE, Conversation
 from api.security import issue_portal_token
 from api.settings import Settings
+from bench.mix import CYCLE, Conversation
 
 TURN_TIMEOUT_S = 120.0  # a turn that has not ended by then is an error, never a hang
 CONNECT_TIMEOUT_S = 10.0

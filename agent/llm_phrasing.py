@@ -30,7 +30,7 @@ from langchain_core.messages import (
 from agent.lc_tools_readonly import ReadOnlyTools, ToolCallInvalid, ToolRoundsExceeded, tool_definitions
 from agent.llm_usage import Tally, first_token_tally, token_tally, total_tokens
 from agent.phrasing import Emit, Phrased, PhrasingFailed
-from agent.understanding.llm import _FAILURES, CircuitBreaker, IdentifierSource, _reason
+from agent.understanding.llm import _FAILURES, CircuitBreaker, EndpointGate, IdentifierSource, _reason
 from guardrails.phi import KnownIdentifiers, PhiVault
 
 MAX_DRAFT_CHARS = 2400  # the templated answer is cut to this: the prompt has a bounded size
@@ -52,6 +52,10 @@ TOOLS_PROMPT = (
 _LANGUAGES = {"en": "English", "es": "Spanish"}
 
 
+class StreamInterrupted(RuntimeError):
+    """The server ended a stream before it finished (no ``finish_reason``)."""
+
+
 @dataclass
 class LlmPhraser:
     model: BaseChatModel
@@ -68,6 +72,8 @@ class LlmPhraser:
     # stream, never arrives for them, and their tokens are missing from ``usage``.
     streams_cut: int = 0
     tool_rounds: int = TOOL_ROUNDS  # 0: no tools are offered
+    # Shared with the understanding client of the same server: requests queue instead of interrupting.
+    gate: EndpointGate = field(default_factory=EndpointGate)
 
     def replaced(self) -> None:
         self.replacements += 1
@@ -107,7 +113,12 @@ class LlmPhraser:
         spent = total_tokens(self)
         lookups = tools if self.tool_rounds > 0 else None
         try:
-            phrased = await self._stream(vault, draft, sources, language, emit, lookups, ground)
+            async with self.gate.slot():
+                phrased = await self._stream(vault, draft, sources, language, emit, lookups, ground)
+        except StreamInterrupted as error:
+            self.breaker.failure()
+            self.fallbacks["interrupted"] += 1
+            raise PhrasingFailed("interrupted") from error
         except ToolCallInvalid as error:
             self.breaker.failure()
             self.fallbacks[error.reason] += 1
@@ -164,7 +175,11 @@ class LlmPhraser:
                         if not emit(restored):
                             self.streams_cut += 1
                             return Phrased("".join(out), vault.tokenize("".join(raw)))
-                if reply is None or not (reply.tool_calls or reply.invalid_tool_calls):
+                if reply is None or not reply.response_metadata.get("finish_reason"):
+                    # A stream that ends without a finish reason was cut off by the server (another
+                    # request took its slot), not answered: say so rather than "empty".
+                    raise StreamInterrupted("the stream ended without a finish_reason")
+                if not (reply.tool_calls or reply.invalid_tool_calls):
                     break
                 if tools is None or reply.invalid_tool_calls:
                     raise ToolCallInvalid("a tool call whose arguments are not JSON, or no tools offered")

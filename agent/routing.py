@@ -125,7 +125,11 @@ def choose_route(state: ConversationState) -> Route:
     if turn.get("confidence", 0.0) < LOW_CONFIDENCE and _close_alternatives(turn):
         return "clarify"
     if intent in ACCOUNT_INTENTS:
-        return ACCOUNT_INTENTS[intent]
+        target = ACCOUNT_INTENTS[intent]
+        # No ticket on a guess: without an escalation decided on the patient's words (a request for a
+        # person, a dispute, hardship, legal action on this bill), the agent offers a person and waits
+        # for a yes (smalltalk asks).
+        return "smalltalk" if target == "escalate_ticket" else target
     if intent is Intent.INSURANCE_TERMS:
         return "fetch_statement"
     if intent in GENERAL_INTENTS:

@@ -155,10 +155,14 @@ NOTHING_PENDING = {
     "es": "De acuerdo. ¿Qué desea saber sobre su factura?",
 }
 OUT_OF_SCOPE = {
-    "en": "I can only help with billing questions: balances, charges, insurance, and payments. Would you "
-    "like me to connect you with our billing team?",
-    "es": "Solo puedo ayudar con preguntas de facturación: saldos, cargos, seguro y pagos. ¿Quiere que le "
-    "comunique con nuestro equipo de facturación?",
+    "en": "I can only help with your bill from this practice: your balance, what a charge is for, insurance "
+    "and claims, payment plans, and paying online.",
+    "es": "Solo puedo ayudar con su factura de esta práctica: su saldo, qué es un cargo, seguro y reclamos, "
+    "planes de pago y pagos en línea.",
+}
+HANDOFF_OFFER = {
+    "en": "Would you like me to pass this to a person on our billing team?",
+    "es": "¿Quiere que pase esto a una persona de nuestro equipo de facturación?",
 }
 PLATFORM_DOWN = {
     "en": "I can't see your account right now; would you like a person to follow up with you?",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,9 @@ from tools.kb import KnowledgeBase
 from tools.payments.base import PaymentGateway
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.base import BillingPlatform
+
+if TYPE_CHECKING:
+    from agent.understanding.llm import EndpointGate
 
 
 def build_gateway(settings: Settings, engine: AsyncEngine) -> PaymentGateway:
@@ -141,6 +145,18 @@ def _chat_model(settings: Settings, base_url: str, model_name: str) -> BaseChatM
     )
 
 
+@cache
+def _gate(base_url: str, limit: int, wait_s: float) -> EndpointGate:
+    from agent.understanding.llm import EndpointGate
+
+    return EndpointGate(limit=limit, wait_s=wait_s)
+
+
+def endpoint_gate(settings: Settings) -> EndpointGate:
+    """One queue per model server, shared by its understanding and phrasing clients."""
+    return _gate(settings.llm_base_url or "", settings.llm_max_concurrency, 4 * settings.llm_timeout_s)
+
+
 def build_understander(settings: Settings, platform: BillingPlatform) -> Understander:
     """The local engine; an ``LlmUnderstander`` over it when an OpenAI-compatible server and model are
     configured (the client is built here, never at import time)."""
@@ -161,6 +177,7 @@ def build_understander(settings: Settings, platform: BillingPlatform) -> Underst
         breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
         calibration=Calibration.load(path) if path is not None and path.exists() else None,
         structured_output=settings.llm_structured_output,
+        gate=endpoint_gate(settings),
     )
 
 
@@ -179,6 +196,7 @@ def build_phraser(settings: Settings, platform: BillingPlatform) -> Phraser | No
         timeout_s=settings.llm_timeout_s,
         breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s),
         tool_rounds=settings.llm_tool_rounds,
+        gate=endpoint_gate(settings),
     )
 
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # would otherwise generate unbounded replies (llama-cpp-python's server, some proxies).
     llm_max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    # Requests in flight to the model server at once (understanding and phrasing together); the rest
+    # queue. 1 suits single-slot servers (llama-cpp-python interrupts a running stream for a new one);
+    # raise it for llama-server -np N, vLLM or a hosted API.
+    llm_max_concurrency: int = Field(default=1, ge=1)
     llm_breaker_threshold: int = Field(default=3, ge=1)
     llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)
     # Rounds of read-only look-ups (bind_tools) the phrasing model may make in a turn; 0 offers none.

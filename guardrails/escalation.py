@@ -15,6 +15,12 @@ repair_failure         ``repair_failures >= REPAIR_FAILURE_LIMIT`` (3)          
 low_confidence         this turn and the previous one below 0.45                   normal
 =====================  ==========================================================  ========
 
+Legal words, a dispute, hardship, frustration and repeated low confidence count only ``about_bill``: when
+the message is read as being about this practice's bill, or the conversation already was (an explicit
+request for a person always counts). "Can I take my landlord to small
+claims court?" asked of a billing agent is out of scope, not an urgent legal ticket; junk typed twice is
+not a ticket either.
+
 The intent-borne triggers (dispute, hardship, a request for a person) count only when the intent's
 confidence is at least ``LOW_CONFIDENCE_THRESHOLD``; a dispute or hardship reading below
 ``CONFIDENT_INTENT`` (0.6) ranks after frustration, which is then the ticket's reason.
@@ -139,6 +145,7 @@ class EscalationSignals:
     explicit_human_request: bool = False
     dispute: bool = False
     hardship: bool = False
+    about_bill: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,11 +162,11 @@ _RANK = {TicketPriority.LOW: 0, TicketPriority.NORMAL: 1, TicketPriority.HIGH: 2
 def decide(signals: EscalationSignals) -> EscalationDecision:
     """Whether to hand the conversation to staff; ``priority`` is ``normal`` when not escalating."""
     triggered: list[tuple[TicketReason, TicketPriority]] = []
-    if mentions_legal(signals.text):
+    if signals.about_bill and mentions_legal(signals.text):
         triggered.append((TicketReason.LEGAL, TicketPriority.URGENT))
     # Intent-borne triggers need an intent the engine is sure enough of: a guess below the low-confidence
     # line is clarified, never escalated on; an unsure one yields the reason to frustration.
-    understood = signals.confidence >= LOW_CONFIDENCE_THRESHOLD
+    understood = signals.about_bill and signals.confidence >= LOW_CONFIDENCE_THRESHOLD
     sure = signals.confidence >= CONFIDENT_INTENT
     intent_borne: list[tuple[TicketReason, TicketPriority]] = []
     if signals.dispute and understood:
@@ -171,18 +178,22 @@ def decide(signals: EscalationSignals) -> EscalationDecision:
         intent_borne.append((reason, TicketPriority.HIGH))
     if signals.hardship and understood:
         intent_borne.append((TicketReason.FINANCIAL_HARDSHIP, TicketPriority.HIGH))
-    frustrated = signals.frustration >= FRUSTRATION_THRESHOLD
+    frustrated = signals.about_bill and signals.frustration >= FRUSTRATION_THRESHOLD
     if sure:
         triggered.extend(intent_borne)
     if frustrated:
         triggered.append((TicketReason.FRUSTRATION, TicketPriority.HIGH))
     if not sure:
         triggered.extend(intent_borne)
-    if signals.explicit_human_request and understood:
+    if signals.explicit_human_request and signals.confidence >= LOW_CONFIDENCE_THRESHOLD:
         triggered.append((TicketReason.REQUESTED_HUMAN, TicketPriority.NORMAL))
     if signals.repair_failures >= REPAIR_FAILURE_LIMIT:
         triggered.append((TicketReason.REPAIR_FAILURE, TicketPriority.NORMAL))
-    if signals.confidence < LOW_CONFIDENCE_THRESHOLD and signals.previous_low_confidence:
+    if (
+        signals.about_bill
+        and signals.confidence < LOW_CONFIDENCE_THRESHOLD
+        and signals.previous_low_confidence
+    ):
         triggered.append((TicketReason.LOW_CONFIDENCE, TicketPriority.NORMAL))
     if not triggered:
         return EscalationDecision(False, None, TicketPriority.NORMAL)

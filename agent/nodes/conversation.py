@@ -14,6 +14,15 @@ from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
 
 REPAIR_CAP = 3
+_OFFERED_TO_STAFF = frozenset(
+    {
+        Intent.REQUEST_HUMAN,
+        Intent.UPDATE_INSURANCE_OR_CONTACT,
+        Intent.DISPUTE_CHARGE,
+        Intent.DISPUTE_ALREADY_PAID,
+        Intent.FINANCIAL_HARDSHIP,
+    }
+)
 
 
 async def answer_from_kb(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
@@ -75,7 +84,17 @@ async def smalltalk(state: ConversationState, runtime: Runtime[AgentContext]) ->
     if intent is Intent.THANKS_GOODBYE:
         return {"expecting": None, "work": answer(T.GOODBYE[language], [])}
     if intent is Intent.OUT_OF_SCOPE:
-        return {"expecting": "human_offer", "work": answer(T.OUT_OF_SCOPE[language], [])}
+        # What the agent can help with, and nothing more: no offer, no write, no ticket.
+        return {
+            "expecting": None,
+            "work": answer(T.OUT_OF_SCOPE[language], [], suggestions=T.SUGGESTIONS[language]),
+        }
+    if intent in _OFFERED_TO_STAFF:
+        # A hand-off the patient's words did not ask for: offered, written only after a yes.
+        return {
+            "expecting": "human_offer",
+            "work": answer(T.HANDOFF_OFFER[language], [], suggestions=["Talk to a person"]),
+        }
     if intent is Intent.IDENTITY_ANSWER:
         return {"work": answer(T.ALREADY_VERIFIED[language], [])}
     if intent in (Intent.AFFIRM, Intent.DENY):

@@ -33,7 +33,15 @@ INTENT_REASONS: dict[Intent, tuple[TicketReason, TicketPriority]] = {
     Intent.REFUND_OR_CREDIT: (TicketReason.REFUND_REQUEST, TicketPriority.NORMAL),
 }
 TRANSCRIPT_LINES = 50
-OFFER_REASONS = frozenset({Intent.REFUND_OR_CREDIT.value, Intent.DISPUTE_ALREADY_PAID.value})
+OFFER_REASONS = frozenset(
+    {
+        Intent.REFUND_OR_CREDIT.value,
+        Intent.DISPUTE_ALREADY_PAID.value,
+        Intent.DISPUTE_CHARGE.value,
+        Intent.FINANCIAL_HARDSHIP.value,
+        Intent.UPDATE_INSURANCE_OR_CONTACT.value,
+    }
+)
 
 
 def _reason(state: ConversationState) -> tuple[TicketReason, TicketPriority]:

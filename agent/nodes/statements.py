@@ -3,6 +3,7 @@ read into plain language with the insurance math. Every figure comes from the le
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -333,10 +334,18 @@ def _explain_coverage(
     )
     if passages:
         p = passages[0]
-        snippet = _first_sentences(p.text, 2)
-        facts.text(snippet)
-        parts.append(T.kb_answer(snippet, p.title, language))
+        # The definition, without the document's worked examples: "if your coinsurance is 20%" beside
+        # the patient's own 30% reads as their figure.
+        snippet = _first_sentences(_without_figures(p.text), 2)
+        if snippet:
+            facts.text(snippet)
+            parts.append(T.kb_answer(snippet, p.title, language))
     return parts
+
+
+def _without_figures(text: str) -> str:
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    return " ".join(s for s in sentences if not re.search(r"\d", s))
 
 
 def _first_sentences(text: str, n: int) -> str:

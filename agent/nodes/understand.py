@@ -10,11 +10,13 @@ from langgraph.types import Overwrite
 from agent.context import AgentContext
 from agent.nodes.common import ctx
 from agent.nodes.guard import guard_in
-from agent.routing import LOW_CONFIDENCE
+from agent.routing import LOW_CONFIDENCE, choose_route
 from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, Turn, Update
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
+    about_this_bill,
     asks_for_discount,
+    asks_for_person,
     asks_per_statement,
     asks_what_is_left,
     choice_number,
@@ -22,6 +24,8 @@ from agent.understanding.cues import (
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
+    names_other_creditor,
+    receiving_pay,
     says_already_paid,
 )
 from guardrails.escalation import FRUSTRATION_THRESHOLD, EscalationSignals, decide
@@ -65,6 +69,10 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     paid_claim = says_already_paid(text) or claims_waiver(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE
+    if intent is Intent.DISPUTE_ALREADY_PAID and receiving_pay(text):
+        # "When was I last paid?" is about wages coming in, never a claim of having paid this bill.
+        others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
+        return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
     unsupported = (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text)) or (
         intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text)
     )
@@ -105,6 +113,62 @@ async def understand(state: ConversationState, runtime: Runtime[AgentContext]) -
     return update
 
 
+# A bill owed to someone else ("pay my electric bill") is out of scope whichever engine read it: the
+# agent collects for this practice only, so no link, plan or ticket follows.
+OTHER_CREDITOR_CONFIDENCE = 0.95
+_NOT_BILLING = frozenset({Intent.OUT_OF_SCOPE, Intent.GREETING, Intent.THANKS_GOODBYE})
+
+
+def _scoped(intent: Intent, confidence: float, text: str) -> tuple[Intent, float]:
+    if intent is not Intent.OUT_OF_SCOPE and names_other_creditor(text):
+        return Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE
+    return intent, confidence
+
+
+def about_the_bill(intent: Intent, history: list[str], text: str) -> bool:
+    """Whether the conversation is about this practice's bill: an earlier turn was, or this reading is in
+    the domain, and, for a reading that hands the conversation to staff, the words name a bill, a charge,
+    a payment or the practice. Staff tickets on a reading (legal words, a dispute, hardship, frustration,
+    repeated low confidence) need it; an explicit request for a person does not."""
+    if any(Intent(h) not in _NOT_BILLING for h in history):
+        return True
+    if intent in _NOT_BILLING:
+        return False
+    return intent not in _HANDOFF_INTENTS or about_this_bill(text)
+
+
+def route_for_first_turn(u: Understanding, text: str) -> str:
+    """Where a reading sends the first message of a verified portal thread, as :func:`_understood` decides
+    (the measurement of ``agent.understanding.evaluate --clinc``)."""
+    intent, confidence = _scoped(*_weigh(u, text), text)
+    decision = decide(
+        EscalationSignals(
+            intent=intent.value,
+            confidence=confidence,
+            frustration=u.frustration,
+            text=text,
+            explicit_human_request=intent is Intent.REQUEST_HUMAN and asks_for_person(text),
+            dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
+            hardship=intent is Intent.FINANCIAL_HARDSHIP,
+            about_bill=about_the_bill(intent, [], text),
+        )
+    )
+    turn: Turn = {
+        "intent": intent.value,
+        "confidence": confidence,
+        "alternatives": [(i.value, p) for i, p in u.alternatives[:3]],
+        "entities": u.entities.model_dump(mode="json"),
+        "is_cancel": u.is_cancel,
+    }
+    if decision.escalate and decision.reason is not None:
+        turn["escalation"] = {
+            "reason": decision.reason.value,
+            "priority": decision.priority.value,
+            "triggers": ",".join(t.value for t in decision.triggers),
+        }
+    return choose_route({"text": text, "identity": "verified", "work": turn})
+
+
 async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> Update:
     """What the message means, written into ``turn`` (the fresh record); returns the durable changes."""
     text = state.get("text") or ""
@@ -121,7 +185,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             patient_id=state.get("patient_id"),
         ),
     )
-    intent, confidence = _weigh(u, text)
+    intent, confidence = _scoped(*_weigh(u, text), text)
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (
@@ -187,9 +251,11 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             frustration=u.frustration,
             repair_failures=state.get("repair_failures", 0),
             text=text,
-            explicit_human_request=intent is Intent.REQUEST_HUMAN,
+            # A ticket for a person needs the patient's words asking for one; a guess is offered instead.
+            explicit_human_request=intent is Intent.REQUEST_HUMAN and asks_for_person(text),
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
+            about_bill=about_the_bill(intent, history, text),
         )
     )
     if decision.escalate and decision.reason is not None:

@@ -128,3 +128,112 @@ _RE_PER_STATEMENT = re.compile(
 def asks_per_statement(text: str) -> bool:
     """A question about the balance of each statement ("what do I owe per statement?")."""
     return bool(_RE_PER_STATEMENT.search(normalize(text)))
+
+
+# Another creditor's bill: a utility, a phone or cable carrier, a card issuer, a lender, a landlord, a
+# person. The agent collects for this practice only, so such a request gets no payment link and no plan.
+_CREDITOR = (
+    r"(?:electric(?:ity)?|water|sewer|gas|power|energy|utilit(?:y|ies)|phone|cell ?phone|cell|mobile|"
+    r"wireless|carrier|telecom|trash|garbage|"
+    r"cable|internet|wifi|tv|satellite|streaming|rent|mortgage|car|auto|truck|student|personal|payday|"
+    r"tuition|school|tax(?:es)?|property tax|hoa|credit ?card|card|loan|insurance premium|premium|"
+    r"gym|netflix|spotify|hulu|amazon|store card|department store|furniture)"
+)
+_COMPANY = (
+    r"(?:x?finity|comcast|verizon|at ?& ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
+    r"chase|citi(?:bank|card)?|capital one|wells fargo|bank of america|boa|amex|american express|"
+    r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?& ?e|duke energy|con ?ed|dte|xcel|"
+    r"landlord|my bank|paypal|klarna|affirm)"
+)
+_PERSON = (
+    r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"
+    r"boss|coworker|wife|husband|girlfriend|boyfriend|grandma|grandpa)"
+)
+_RE_OTHER_CREDITOR = re.compile(
+    rf"\b{_CREDITOR} (?:bill|bills|payment|payments|balance|due|company|provider|statement|note|minimum)\b"
+    rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
+    rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
+    rf"|\b{_COMPANY} (?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
+    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill) (?:on|for|of|to) (?:my |the |a )?"
+    rf"(?:{_CREDITOR}|{_COMPANY})\b"
+    rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
+    rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
+)
+# Words that put the request back on this practice's bill ("my medical bill", "the bill from the clinic").
+_RE_THIS_PRACTICE = re.compile(
+    r"\b(?:medical|doctor|dr|clinic|hospital|practice|office visit|visit|lab|labs|er|surgery|copay|"
+    r"deductible|coinsurance|eob|statement|your office|you guys|this bill)\b"
+)
+
+
+def names_other_creditor(text: str) -> bool:
+    """Whether the message is about a bill owed to someone other than this practice ("pay my electric
+    bill", "when is my visa due", "pay back my brother"); paying *with* a card is not."""
+    norm = normalize(text).replace("&", " & ").replace("'s", "").replace("-", " ")
+    norm = re.sub(
+        r"\b(?:with|using|by|from) (?:my |a |the )?(?:credit ?card|card|visa|mastercard|amex|"
+        r"american express|discover|debit card|bank|checking|savings)(?: account| card)?\b",
+        " ",
+        norm,
+    )
+    return bool(_RE_OTHER_CREDITOR.search(norm)) and not _RE_THIS_PRACTICE.search(norm)
+
+
+_RE_PERSON = re.compile(
+    r"\b(?:person|human|humans|people|someone|somebody|anyone|anybody|agent|representative|rep|staff|"
+    r"operator|manager|supervisor|real|live|team|office|billing department|customer service|"
+    r"persona|alguien|humano|agente|representante|gerente|supervisor)\b"
+)
+_RE_CONTACT_ASK = re.compile(
+    r"\b(?:let me|can i|could i|may i|i want to|i d like to|i would like to|i need to|put me|connect me|"
+    r"transfer me|get me)\b"
+)
+_RE_CONTACT = re.compile(
+    r"\b(?:speak|talk|chat|connect|transfer|call|phone|reach|contact|get|put me through|escalate|"
+    r"hablar|comunicar|llamar|contactar|pasar)\b"
+)
+
+
+_RE_ARE_YOU_A_PERSON = re.compile(
+    r"\b(?:are you|r u|is this|am i (?:talking|speaking|chatting|texting) (?:to|with)) (?:a |an )?"
+    r"(?:real |actual |live |human )?(?:person|human|people|bot|robot|machine|computer|ai)\b"
+)
+
+
+def asks_for_person(text: str) -> bool:
+    """Whether the patient's words ask for a person ("let me talk to someone", "a human please"): a
+    request for a person is a ticket only when the patient said so, never on a guess. Asking whether the
+    agent is a person ("am I talking to a real person?") is a question, not that request."""
+    norm = normalize(text)
+    if _RE_ARE_YOU_A_PERSON.search(norm) and not _RE_CONTACT_ASK.search(norm):
+        return False
+    person = _RE_PERSON.search(norm)
+    if person is None:
+        return False
+    before = norm[: person.start()].split()[-3:]
+    return (
+        bool(_RE_CONTACT.search(norm)) or len(norm.split()) <= 4 or bool({"with", "to", "for"} & set(before))
+    )
+
+
+_RE_BILL_WORDS = re.compile(
+    r"\b(?:bill\w*|charg\w*|statement\w*|balance|amount|owe|owed|owing|pay|paid|paying|payment\w*|invoice\w*|"
+    r"fee|fees|cost\w*|price\w*|insurance|insurer|claim\w*|copay\w*|co pay|deductible|coinsurance|eob|"
+    r"account|acct|debt|collection\w*|visit|doctor|dr|clinic|hospital|office|practice|procedure|test|lab|"
+    r"refund\w*|credit|money|dollars?|cents|afford\w*|financial\w*|income|assistance|charity|hardship\w*|"
+    r"factura\w*|cuenta|pago\w*|pagar|deuda|cargo\w*|seguro|cobr\w*|saldo|dinero|consulta|medico)\b"
+    r"|\$\s?\d|\bsu(?:e|ing) (?:you|your|the practice|the clinic|the office)\b"
+)
+_RE_RECEIVING_PAY = re.compile(r"\b(?:was|were|got|get|gets|getting|be|been|being|am|is|are) paid\b")
+
+
+def about_this_bill(text: str) -> bool:
+    """Whether the words are about a bill, a charge, a payment or the practice: a dispute, hardship or
+    legal ticket on the first message needs them ("that is wrong" alone is not a dispute of this bill)."""
+    return bool(_RE_BILL_WORDS.search(normalize(text).replace("'", " ")))
+
+
+def receiving_pay(text: str) -> bool:
+    """ "When was I last paid", "when do I get paid": wages coming in, not a payment the patient made."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_RECEIVING_PAY.search(norm)) and not says_already_paid(text)

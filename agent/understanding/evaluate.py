@@ -1,6 +1,8 @@
-"""Measure the local engine on a labelled YAML set: accuracy, macro-F1, ECE, latency.
+"""Measure the local engine: on a labelled YAML set (accuracy, macro-F1, ECE, latency), or on CLINC150's
+validation split (out-of-scope recall, bill-intent routing, ECE, latency, install size).
 
 .venv/bin/python -m agent.understanding.evaluate tests/agent/understanding/heldout.yaml
+.venv/bin/python -m agent.understanding.evaluate --clinc [--limit N]
 """
 
 from __future__ import annotations
@@ -108,6 +110,10 @@ def mean_latency_ms(engine: LocalUnderstander, texts: Sequence[str], rounds: int
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "--clinc":
+        from agent.understanding.clinc_eval import main as clinc_main
+
+        return clinc_main(args[1:])
     path = Path(args[0]) if args else Path("tests/agent/understanding/heldout.yaml")
     start = time.perf_counter()
     engine = LocalUnderstander.default()

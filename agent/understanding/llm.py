@@ -20,10 +20,12 @@ Every fallback is counted by reason in ``fallbacks``; token usage from the provi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -150,6 +152,39 @@ _FAILURES: tuple[type[BaseException], ...] = (
 
 
 @dataclass
+class EndpointGate:
+    """At most ``limit`` requests in flight to one model server; the others wait their turn.
+
+    llama-cpp-python's server runs one generation at a time and, by default, a new request cuts off the
+    stream in progress (the cut stream ends with a role chunk and ``[DONE]``: no content, no
+    ``finish_reason``). Conversations served concurrently then got empty replies. Queueing in the client
+    keeps every stream whole; servers with several slots (``llama-server -np N``, vLLM, hosted APIs) take
+    a higher ``limit`` (``BILLING_LLM_MAX_CONCURRENCY``). Waiting longer than ``wait_s`` for a slot is a
+    timeout, and the turn falls back like any other failure. One gate is shared by the understanding and
+    phrasing clients of an endpoint; it keeps one semaphore per event loop.
+    """
+
+    limit: int = 1
+    wait_s: float = 30.0
+    _semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
+        async with asyncio.timeout(self.wait_s):
+            await semaphore.acquire()
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
+@dataclass
 class LlmUnderstander:
     model: BaseChatModel
     fallback: Understander
@@ -167,6 +202,7 @@ class LlmUnderstander:
     # (servers that only take ``{"type": "json_object"}``, such as llama-cpp-python's: the schema then
     # goes in the system prompt) or ``function_calling``.
     structured_output: StructuredOutput = "json_schema"
+    gate: EndpointGate = field(default_factory=EndpointGate)
 
     def __post_init__(self) -> None:
         self._structured = self.model.with_structured_output(
@@ -231,7 +267,8 @@ class LlmUnderstander:
         return [SystemMessage(self._system), HumanMessage("\n\n".join(parts))]
 
     async def _ask(self, vault: PhiVault, text: str, context: UnderstandingContext) -> ModelReading:
-        result: Any = await self._structured.ainvoke(self.prompt(vault, text, context))
+        async with self.gate.slot():
+            result: Any = await self._structured.ainvoke(self.prompt(vault, text, context))
         raw = result.get("raw")
         if isinstance(raw, AIMessage) and raw.usage_metadata is not None:
             self.usage["input_tokens"] += raw.usage_metadata["input_tokens"]

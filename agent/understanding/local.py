@@ -1,9 +1,15 @@
-"""The local understanding engine: no model, offline, deterministic.
+"""The local understanding engine: offline, deterministic, no model server.
 
-A multinomial naive Bayes classifier over word unigrams/bigrams and character 3–5-grams (trained from
-``data/intents_*.yaml`` once per process, in well under a second), calibrated with a temperature fitted on
-a held-back dev split, plus high-precision rules for short answers, greetings, thanks and identity
-answers. Entities, frustration, language, correction and cancellation are read alongside.
+English text is read by a pretrained sentence encoder (all-MiniLM-L6-v2, ``encoder.py``) and a logistic
+regression over its embeddings (``head.py``), trained on our lines with CLINC150's non-billing queries as
+out-of-scope negatives. Its out-of-scope probability is the message's in-domain score: at or above
+``OUT_OF_SCOPE_LINE`` the message is out of scope, whatever else it resembles. Within the domain the
+intent is the product of the encoder's and a naive Bayes classifier's probabilities (word unigrams/bigrams
+and character 3–5-grams, trained from ``data/intents_*.yaml`` in well under a second): on the held-out set
+the product is right more often than either alone (0.943 against 0.925 for naive Bayes and 0.802 for the
+encoder). Spanish is read by naive Bayes alone (no multilingual encoder ships on PyPI with its weights).
+High-precision rules read short answers, greetings, thanks and identity answers; entities, frustration,
+language, correction and cancellation are read alongside.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from typing import Literal
 import yaml
 
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
-from agent.understanding.cues import choice_number, mentions_hardship
+from agent.understanding.cues import choice_number, mentions_hardship, names_other_creditor
+from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
 from agent.understanding.features import SHAPE_TOKENS, featurize, tokens
 from agent.understanding.frustration import frustration_score
+from agent.understanding.head import HEAD_FILE, Head
+from agent.understanding.spelling import Speller
 from agent.understanding.text import fold_accents, normalize
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -39,6 +48,11 @@ DEV_EVERY = 4  # every 4th utterance of each intent goes to the dev split
 # low-confidence line (typos leave most words of a real question known).
 MAX_UNKNOWN_SHARE = 0.6
 UNKNOWN_CONFIDENCE = 0.3
+# The encoder's out-of-scope probability at or above which a message is out of scope.
+OUT_OF_SCOPE_LINE = 0.5
+# A bill owed to someone else is out of scope with this confidence (a rule, not a guess).
+OTHER_CREDITOR_CONFIDENCE = 0.95
+_OUT = INTENTS.index(Intent.OUT_OF_SCOPE)
 
 Example = tuple[str, Intent]
 Featurized = tuple[tuple[list[str], list[str]], Intent]
@@ -353,32 +367,83 @@ _MONTH_WORDS = _words(
 class LocalUnderstander:
     """Offline ``Understander``: a calibrated naive Bayes classifier plus rules."""
 
-    def __init__(self, examples: Sequence[Example]) -> None:
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        encoder: SentenceEncoder | None = None,
+        head: Head | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.head = head
         train, dev = split_examples(examples)
         train_set = set(train)
         featurized = featurize_examples(examples)
         train_features = [f for f, ex in zip(featurized, examples, strict=True) if ex in train_set]
         self.temperature = fit_temperature(NaiveBayes(train_features), dev) if dev else 1.0
         self.model = NaiveBayes(featurized)
+        self.speller: Speller | None = None
+        if encoder is not None:
+            vocabulary = {w for text, _ in examples for w in re.findall(r"[a-z]+", text.lower())}
+            self.speller = Speller(encoder.whole_words(), vocabulary)
 
     @classmethod
     @cache
     def default(cls) -> LocalUnderstander:
-        """The engine trained on the shipped data; built once per process."""
-        return cls(load_examples())
+        """The engine trained on the shipped data, with the shipped encoder; built once per process."""
+        return cls(load_examples(), SentenceEncoder.default(), Head.load(HEAD_FILE))
 
     def unknown_share(self, text: str) -> float:
-        """The share of the message's words (numbers and amounts aside) never seen in training."""
+        """The share of the message's words (numbers and amounts aside) never seen in training, nor
+        (with the encoder) known as English words: "asdf qwer zxcv" is noise, "how do I say hello in
+        Italian" is a question from another domain."""
         words = [t for t in tokens(text) if t.isalpha() and t not in _SHAPE_WORDS]
         if len(words) < 2:
             return 0.0  # one misspelt word ("balanse") is left to the character n-grams
-        unseen = sum(1 for w in words if "w:" + w not in self.model.tables.word)
+        english = self.speller.known if self.speller is not None else frozenset()
+        unseen = sum(1 for w in words if "w:" + w not in self.model.tables.word and w not in english)
         return unseen / len(words)
 
-    def distribution(self, text: str) -> list[tuple[Intent, float]]:
-        """Calibrated classifier probabilities, best first (no rules)."""
-        probs = _softmax(self.model.scores(tokens(text)), self.temperature)
-        return sorted(zip(INTENTS, probs, strict=True), key=lambda pair: -pair[1])
+    def encoded(self, text: str) -> list[float] | None:
+        """The encoder head's probabilities for an English message (typos repaired first)."""
+        if self.encoder is None or self.head is None:
+            return None
+        repaired = self.speller.repair(text) if self.speller is not None else text
+        return [float(p) for p in self.head.probabilities(self.encoder.encode_one(repaired))[0]]
+
+    def distribution(
+        self, text: str, language: str = "en", expecting: str | None = None
+    ) -> list[tuple[Intent, float]]:
+        """Calibrated classifier probabilities, best first (no rules).
+
+        A message answering a question the agent asked (``expecting``) is read in that context by naive
+        Bayes, whose lines include such answers ("the longest one", "yes, set it up"); the encoder,
+        reading the message alone, would find many of them out of scope.
+        """
+        bayes = _softmax(self.model.scores(tokens(text)), self.temperature)
+        encoded = self.encoded(text) if language == "en" and expecting is None else None
+        if encoded is None:
+            return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
+        p_out = encoded[_OUT]
+        if p_out >= OUT_OF_SCOPE_LINE:
+            rest = 1 - p_out
+            probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]
+            return sorted(zip(INTENTS, probs, strict=True), key=lambda pair: -pair[1])
+        # Within the domain: the geometric mean of the two readings over the in-domain intents. The
+        # out-of-scope reading keeps the encoder's probability but ranks last: it was ruled out.
+        inside = [
+            0.0 if i == _OUT else math.sqrt(max(a, 1e-12) * max(b, 1e-12))
+            for i, (a, b) in enumerate(zip(encoded, bayes, strict=True))
+        ]
+        total = sum(inside) or 1.0
+        ranked = sorted(
+            (
+                (intent, p / total)
+                for intent, p in zip(INTENTS, inside, strict=True)
+                if intent is not Intent.OUT_OF_SCOPE
+            ),
+            key=lambda pair: -pair[1],
+        )
+        return [*ranked, (Intent.OUT_OF_SCOPE, p_out)]
 
     def understand_sync(self, text: str, context: UnderstandingContext | None = None) -> Understanding:
         context = context or UnderstandingContext()
@@ -387,7 +452,8 @@ class LocalUnderstander:
             number = choice_number(text)
             if number is not None:
                 entities = entities.model_copy(update={"line_refs": [LineRef(ordinal=number)]})
-        ranked = self.distribution(text)
+        language = detect_language(text)
+        ranked = self.distribution(text, language, context.expecting)
         remainder = _after_cancel(text)
         if remainder is not None:
             # "never mind that - what do I owe right now?": the cancel clears what was pending, the rest is
@@ -403,6 +469,8 @@ class LocalUnderstander:
                 )
         entities = _corrected(text, entities, context)
         hit = _apply_rules(text, context, entities)
+        if hit is None and names_other_creditor(text):
+            hit = _RuleHit(Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE)
         if hit is None and (entities.month_counts or _RE_MONTHLY_CUE.search(normalize_for_rules(text))):
             top, p = ranked[0]
             if top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
@@ -425,7 +493,7 @@ class LocalUnderstander:
             alternatives=[(i, round(p, 4)) for i, p in ranked[:3]],
             entities=entities,
             frustration=frustration_score(text, context.previous_messages),
-            language=detect_language(text),
+            language=language,
             is_correction=is_correction(text),
             is_cancel=is_cancel(text),
         )

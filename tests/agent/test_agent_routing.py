@@ -71,7 +71,9 @@ def _s(intent: str, **kw: object) -> ConversationState:
             _s("request_human", escalation={"reason": "requested_human", "priority": "normal"}),
             "escalate_ticket",
         ),
-        (_s("update_insurance_or_contact"), "escalate_ticket"),
+        # No ticket on a guess: a hand-off without an escalation decided on the patient's words is offered.
+        (_s("update_insurance_or_contact"), "smalltalk"),
+        (_s("request_human"), "smalltalk"),
         (_s("affirm", expecting="human_offer"), "escalate_ticket"),
         (_s("affirm", expecting="link_offer"), "payment_link"),
         (_s("affirm", expecting="consent", pending={"stage": "consent"}), "negotiate_plan"),

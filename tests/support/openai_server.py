@@ -6,6 +6,11 @@ callable of the request body, when one is set; otherwise a 500). A reply is a pl
 document as the message content (what structured output parses), a tool call, an HTTP error, and may be
 delayed, streamed as SSE deltas with a pause between chunks, and carry token usage.
 
+``interrupt_requests=True`` behaves as llama-cpp-python's server does by default: one generation at a
+time, and a new request cuts off the stream in progress, which then ends with ``[DONE]`` after its role
+chunk, with no content and no ``finish_reason``. ``max_in_flight`` records the most requests it ever served
+at once.
+
     with ScriptedOpenAI() as server:
         server.script(Reply.json({"intent": "balance"}), Reply.error(429))
         model = ChatOpenAI(base_url=server.base_url, api_key="test", model="scripted")
@@ -77,6 +82,11 @@ class ScriptedOpenAI:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
+    interrupt_requests: bool = False
+    max_in_flight: int = 0
+    interrupted: int = 0  # streams cut off by a newer request
+    _in_flight: int = 0
+    _generation: int = 0
 
     # ------------------------------------------------------------------ control
 
@@ -123,6 +133,24 @@ class ScriptedOpenAI:
     def _record(self, path: str, headers: dict[str, str], body: JsonDict) -> None:
         with self._lock:
             self.requests.append(Recorded(path, headers, body))
+
+    def _begin(self) -> int:
+        """A request starts: the number of the generation it owns (newer requests take the slot)."""
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            self._generation += 1
+            return self._generation
+
+    def _end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _superseded(self, generation: int) -> bool:
+        with self._lock:
+            cut = self.interrupt_requests and self._generation != generation
+            self.interrupted += cut
+            return cut
 
 
 def _completion(body: JsonDict, reply: Reply) -> JsonDict:
@@ -192,15 +220,19 @@ def _handler(server: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._send(404, json.dumps({"error": {"message": "not found"}}))
                 return
             reply = server._next(body)
-            if reply.delay_s:
-                time.sleep(reply.delay_s)
-            if reply.status != 200:
-                self._send(reply.status, reply.error_body)
-                return
-            if body.get("stream"):
-                self._stream(body, reply)
-            else:
-                self._send(200, json.dumps(_completion(body, reply)))
+            generation = server._begin()
+            try:
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.status != 200:
+                    self._send(reply.status, reply.error_body)
+                    return
+                if body.get("stream"):
+                    self._stream(body, reply, generation)
+                else:
+                    self._send(200, json.dumps(_completion(body, reply)))
+            finally:
+                server._end()
 
         def _send(self, status: int, payload: str) -> None:
             data = payload.encode()
@@ -210,7 +242,7 @@ def _handler(server: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _stream(self, body: JsonDict, reply: Reply) -> None:
+        def _stream(self, body: JsonDict, reply: Reply, generation: int) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -220,6 +252,8 @@ def _handler(server: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 for i, chunk in enumerate(_stream_chunks(body, reply)):
                     if i and reply.chunk_delay_s:
                         time.sleep(reply.chunk_delay_s)
+                    if i and server._superseded(generation):
+                        break  # a newer request took the slot: the stream just ends
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")

@@ -3,6 +3,8 @@ from datetime import date
 import pytest
 
 from agent.understanding.base import Intent, LineRef, Understander, UnderstandingContext
+from agent.understanding.encoder import SentenceEncoder
+from agent.understanding.head import Head
 from agent.understanding.local import (
     LocalUnderstander,
     detect_language,
@@ -171,6 +173,6 @@ async def test_frustration_and_previous_messages(engine: LocalUnderstander) -> N
 async def test_deterministic(engine: LocalUnderstander) -> None:
     text = "can i do 50 a month for the x-ray bill"
     first = await engine.understand(text, NONE)
-    fresh = LocalUnderstander(load_examples())
+    fresh = LocalUnderstander(load_examples(), SentenceEncoder(), Head.load())
     assert await fresh.understand(text, NONE) == first
     assert first.entities.amounts_cents == [5000]

@@ -1,0 +1,49 @@
+"""Every out-of-scope line of CLINC150's validation split (its 146 non-billing intents and ``oos_val``:
+3,020 lines), sent as the first message of a verified portal thread through the real graph, writes
+nothing: no plan, no payment link, no staff ticket (issue 15). The data is read from
+``../shared/data/clinc150`` (CC BY 3.0, Larson et al. 2019); the test skips when it is absent."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from agent.understanding import clinc
+from tests.agent.harness import Env
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(clinc.data_dir() is None, reason="CLINC150 not found at ../shared/data/clinc150"),
+]
+
+WRITES = ("payment_plans", "payment_links", "tickets")
+
+
+def _out_of_scope_lines() -> list[str]:
+    lines = clinc.load("val") + clinc.load("oos_val")
+    return [t for t, label in lines if label not in clinc.BILL_INTENTS]
+
+
+async def _rows(env: Env) -> dict[str, int]:
+    async with env.engine.connect() as conn:
+        return {t: int((await conn.execute(text(f"select count(*) from {t}"))).scalar_one()) for t in WRITES}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15, not met yet: 3-4 of the 3,020 lines still open a staff ticket (0 plans, 0 links); "
+    "strict, so the day none does this fails and the mark comes off",
+)
+async def test_no_out_of_scope_line_of_the_validation_split_writes_a_row(env: Env) -> None:
+    lines = _out_of_scope_lines()
+    assert len(lines) == 3020  # 146 intents x 20 lines, and 100 out-of-scope queries
+    patient = env.patient("copay_only")
+    before = await _rows(env)
+    written: list[tuple[str, str | None]] = []
+    for i, line in enumerate(lines):
+        said = await env.say(f"clinc-val-{i}", line, patient)
+        if said.handoff is not None or (said.message is not None and said.message.actions):
+            written.append((line, said.message.intent if said.message else "handoff"))
+    after = await _rows(env)
+    assert after == before, f"rows written: { {t: after[t] - before[t] for t in WRITES} }"
+    assert written == []

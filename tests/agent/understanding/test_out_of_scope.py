@@ -1,0 +1,75 @@
+"""Out of scope as an outcome (issue 15): text from other domains and other creditors' bills are read as
+out of scope with a confidence that says so; billing questions, typos included, are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.understanding.base import Intent, UnderstandingContext
+from agent.understanding.cues import names_other_creditor
+from agent.understanding.local import LocalUnderstander
+
+NONE = UnderstandingContext()
+
+
+@pytest.fixture(scope="module")
+def engine() -> LocalUnderstander:
+    return LocalUnderstander.default()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what's the weather going to be like in boston on saturday",
+        "how do i say thank you in japanese",
+        "remind me to buy milk on the way home",
+        "what's the interest rate on my savings account",
+        "can you book me a table for two at an italian place",
+    ],
+)
+def test_other_domains_are_out_of_scope(engine: LocalUnderstander, text: str) -> None:
+    u = engine.understand_sync(text, NONE)
+    assert u.intent is Intent.OUT_OF_SCOPE
+    assert u.confidence >= 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("whats my balacne", Intent.BALANCE),
+        ("i want to set up a pamyent plan", Intent.PAYMENT_PLAN),
+        ("why did insurance deny the claim for my mri", Intent.DENIAL_REASON),
+        ("send me a link so I can pay my bill", Intent.PAY_NOW),
+    ],
+)
+def test_billing_questions_stay_in_scope(engine: LocalUnderstander, text: str, intent: Intent) -> None:
+    assert engine.understand_sync(text, NONE).intent is intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pay my electric bill with my card",
+        "when is my verizon bill due",
+        "what's the minimum payment on my credit card",
+        "i need to pay back my brother",
+        "pay my water bill from my checking account",
+    ],
+)
+def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text: str) -> None:
+    assert names_other_creditor(text)
+    u = engine.understand_sync(text, NONE)
+    assert u.intent is Intent.OUT_OF_SCOPE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I pay my bill with my credit card",
+        "can I pay the balance on my visa",
+        "how much is my medical bill",
+        "I want to pay what I owe you",
+    ],
+)
+def test_paying_this_bill_with_a_card_is_not_another_creditor(text: str) -> None:
+    assert not names_other_creditor(text)

@@ -65,6 +65,8 @@ from tools.platforms.models import Author, Channel, CommunicationIn, Direction
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_CHARS = 10_000
+# The checkpoint metadata key naming the runner's turn a run belongs to.
+TURN_ID = "turn_id"
 # Every internal waiting state has a public name; a link offer is a yes/no to stated terms, like a plan's.
 PUBLIC_EXPECTING: dict[StateExpecting, Expecting] = {
     "identity": "identity",
@@ -93,6 +95,28 @@ class _Final:
 
     def __init__(self) -> None:
         self.values = cast(AgentState, {})
+
+
+def _outcome(values: AgentState) -> list[AgentEvent]:
+    """The events a finished run reports: its reply and, when it handed off, the hand-off."""
+    events: list[AgentEvent] = []
+    reply = values.get("reply") or ""
+    if reply and values.get("approval") is None:
+        expecting = values.get("expecting")
+        events.append(
+            MessageEvent(
+                text=reply,
+                intent=values.get("intent"),
+                confidence=float(values.get("confidence", 0.0)),
+                actions=list(values.get("actions") or []),
+                suggested_replies=list(values.get("suggestions") or []),
+                expecting=PUBLIC_EXPECTING.get(expecting) if expecting else None,
+            )
+        )
+    handoff = values.get("handoff")
+    if handoff:
+        events.append(HandoffEvent(**handoff))
+    return events
 
 
 def approval_thread_id(thread_id: str) -> str:
@@ -150,10 +174,19 @@ class BillingAgent:
         phone: str | None,
         statement_id: str | None = None,
         external_id: str | None = None,
+        turn_id: str | None = None,
     ) -> AsyncIterator[AgentEvent]:
-        """One patient message. ``patient_id`` only from a trusted caller (a verified portal session)."""
+        """One patient message. ``patient_id`` only from a trusted caller (a verified portal session).
+
+        ``turn_id`` (the runner's id of the message) makes the turn exactly-once across a crash: every
+        checkpoint of its run carries it in its metadata, so when the same turn is asked for again (the
+        process died before the runner recorded it as done) a run that had finished is not run again
+        (its outcome is read back from the checkpoint) and one that had not is resumed from its last
+        checkpoint, never started over."""
         started = time.perf_counter()
         config = _config(thread_id)
+        if turn_id is not None:
+            config["metadata"] = {TURN_ID: turn_id}
         context = AgentContext(
             ports=self.ports,
             thread_id=thread_id,
@@ -164,6 +197,21 @@ class BillingAgent:
         )
         yield TypingEvent()
         snapshot = await self.graph.aget_state(config)
+        if turn_id is not None and (snapshot.metadata or {}).get(TURN_ID) == turn_id:
+            ran = _Final()
+            if snapshot.next and not snapshot.interrupts:  # died inside this turn's run: finish it
+                async for event in self._run(None, config, context, "sync", ran):
+                    yield event
+            else:  # the run had finished: its outcome is the checkpoint's
+                ran.values = cast(AgentState, snapshot.values or {})
+                for event in _outcome(ran.values):
+                    yield event
+            await self._open_approval(thread_id, ran.values, context)
+            if self._prune:
+                await prune_thread(self.checkpointer, thread_id)
+            log.info("agent.turn.recovered", extra={"thread_id": thread_id, "turn_id": turn_id})
+            yield DoneEvent(thread_id=thread_id, mode=ran.values.get("mode", "bot"))
+            return
         if snapshot.next and not snapshot.interrupts:
             # A previous turn died mid-run: finish it first (its reply was never delivered).
             async for event in self._run(None, config, context, "sync"):
@@ -180,7 +228,8 @@ class BillingAgent:
                     direction=Direction.INBOUND,
                     author=Author.PATIENT,
                     text=text[:MAX_LOGGED_CHARS],
-                    external_id=external_id,
+                    # Idempotent: a turn asked for again after a crash before its run began logs once.
+                    external_id=external_id or (f"patient:{thread_id}:{turn_id}" if turn_id else None),
                 ),
             )
         durability: Durability = "exit" if values.get("mode") == "human" else "sync"
@@ -251,20 +300,8 @@ class BillingAgent:
             values = cast(AgentState, last)
         if final is not None:
             final.values = values
-        reply = values.get("reply") or ""
-        if reply and values.get("approval") is None:
-            expecting = values.get("expecting")
-            yield MessageEvent(
-                text=reply,
-                intent=values.get("intent"),
-                confidence=float(values.get("confidence", 0.0)),
-                actions=list(values.get("actions") or []),
-                suggested_replies=list(values.get("suggestions") or []),
-                expecting=PUBLIC_EXPECTING.get(expecting) if expecting else None,
-            )
-        handoff = values.get("handoff")
-        if handoff:
-            yield HandoffEvent(**handoff)
+        for event in _outcome(values):
+            yield event
 
     # ------------------------------------------------------------------ staff approval
 

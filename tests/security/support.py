@@ -95,7 +95,7 @@ class Target:
         settings = settings_for(url, **overrides)
         app = create_app(settings)
         async with (
-            LifespanManager(app),
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=60),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=client), base_url=BASE) as http,
         ):
             target = cls(http, app, settings, patients)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import secrets
 import shutil
 import sqlite3
 import time
@@ -613,3 +615,56 @@ async def test_locked_database_gives_503_with_retry_after_promptly(
         assert retried.status_code == 200
         texts = [m.text for m in await t.services.threads.inbound_of(thread)]
         assert texts == ["balance?"], "the refused message was not stored: only the retry is answered"
+
+
+# --------------------------------------------------------------------------- M1 across workers (Redis)
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/6")
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_URL} (set TEST_REDIS_URL) for the shared rate-limit tests")
+
+
+async def test_two_workers_share_sign_in_and_address_limits_through_redis(
+    seeded: tuple[Path, list[Patient]], tmp_path: Path
+) -> None:
+    """Two app instances (two workers) on one Redis: failures on one count on the other, so the limit
+    is the setting, not N times it."""
+    _redis_or_skip()
+    template, patients = seeded
+    db = tmp_path / "target.db"
+    shutil.copyfile(template, db)
+    shared = {
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": f"attack-{secrets.token_hex(4)}",
+        **LOCKED_OUT,
+        **PER_IP,
+    }
+    url = f"sqlite+aiosqlite:///{db}"
+    async with Target.build(url, patients, **shared) as one, Target.build(url, patients, **shared) as two:
+        email = await one.staff_account(Role.MANAGER)
+        for i in range(3):
+            assert (
+                await one.http.post("/v1/console/login", json={"email": email, "password": f"x{i}"})
+            ).status_code == 401
+        for i in range(2):
+            assert (
+                await two.http.post("/v1/console/login", json={"email": email, "password": f"y{i}"})
+            ).status_code == 401
+        refused = await one.http.post("/v1/console/login", json={"email": email, "password": STAFF_PASSWORD})
+        assert refused.status_code == 429
+        assert (
+            await two.http.post("/v1/console/login", json={"email": email, "password": STAFF_PASSWORD})
+        ).status_code == 429
+        patient = one.portal_patient()
+        codes = [
+            (await target.http.post("/v1/portal/threads", headers=target.auth(patient), json={})).status_code
+            for target in (one, two, one, two)
+        ]
+        assert codes == [201, 201, 201, 429]

@@ -8,6 +8,13 @@ stored it. Every ``AgentEvent`` of a turn is appended to the ``EventStore`` (its
 published on the bus; the turn id is the inbound message id. The final ``done`` is appended only after
 the turn is fully recorded (thread updated, SMS delivered, message marked done).
 
+A turn is answered exactly once, even when the process is killed (SIGKILL) anywhere inside it: its
+message stays ``queued`` until its ``done`` is stored, so the next process (``resume``) takes it again;
+the agent then resumes the turn's run from its last checkpoint, or reads back the outcome of a run that
+had finished (the checkpoints carry the turn id), and an event of the reply already stored before the
+crash is not stored again. An SMS reply is therefore sent at most once: a crash between storing the
+reply and sending it loses that text (the portal and the console still show it).
+
 Three things keep the time to the first event short and the cost per turn low:
 
 * when the thread has no other message waiting or in its turn, the turn's ``typing`` event is appended

@@ -113,7 +113,17 @@ def test_call_sequences_never_answer_5xx(target: tuple[FastAPI, dict[str, str]])
                 )
             case.headers = headers
 
+        def after_call(self, response: Any, case: Case) -> None:
+            calls.append((case.operation.label, int(response.status_code)))
+
         def validate_response(self, response: Any, case: Case, **kwargs: Any) -> None:
             case.validate_response(response, checks=[not_a_server_error], transport_kwargs=kwargs)
 
+    calls: list[tuple[str, int]] = []
     Workflow.run(settings=STATEFUL)
+    assert not [c for c in calls if c[1] >= 500]
+    reached = {label for label, status in calls if status < 400}
+    # Sequences went past creation: a thread made by one step was read by a later one.
+    assert "POST /v1/portal/threads" in reached
+    assert "GET /v1/portal/threads/{thread_id}" in reached, sorted(reached)
+    print(f"stateful: {len(calls)} calls, {len(reached)} operations answered 2xx/3xx: {sorted(reached)}")

@@ -86,7 +86,7 @@ def server(url: str, tmp: Path, crash_at: str) -> Iterator[tuple[subprocess.Pope
                 if proc.poll() is not None:
                     raise AssertionError(log_path.read_text()[-3000:])
                 try:
-                    if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

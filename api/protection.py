@@ -12,7 +12,6 @@ the rule is the same under ``serve``, ``--workers`` and in tests; uvicorn's own 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -287,6 +286,16 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
+# Requests given up on by ``DeadlineMiddleware`` whose clean-up is still running (kept referenced).
+_abandoned: set[asyncio.Future[None]] = set()
+
+
+def _forget(task: asyncio.Future[None]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: it was logged by the error handlers, or is the cancellation's
+
+
 class DeadlineMiddleware:
     """A request whose response has not started within ``timeout_s`` is cancelled and answered
     ``503`` with ``Retry-After``: a locked or unreachable database gives a clear, prompt answer instead
@@ -306,8 +315,11 @@ class DeadlineMiddleware:
             await self.app(scope, receive, send)
             return
         started = asyncio.Event()
+        gave_up = False
 
         async def watch(message: Message) -> None:
+            if gave_up:
+                return  # the 503 went out: whatever the cancelled request still sends is dropped
             if message["type"] == "http.response.start":
                 started.set()
             await send(message)
@@ -316,7 +328,7 @@ class DeadlineMiddleware:
         waiter = asyncio.ensure_future(started.wait())
         try:
             done, _ = await asyncio.wait(
-                {task, waiter}, timeout=self.timeout_s, return_when="FIRST_COMPLETED"
+                {task, waiter}, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED
             )
         except BaseException:
             task.cancel()
@@ -324,14 +336,17 @@ class DeadlineMiddleware:
         finally:
             waiter.cancel()
         if not done:
+            gave_up = True
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
             log.warning("api.request.deadline", extra={"path": scope["path"], "timeout_s": self.timeout_s})
             start, body = _error(503, "service_unavailable", "the service is busy; retry shortly")
             start["headers"].append((b"retry-after", str(self.retry_after_s).encode()))
             await send(start)
             await send(body)
+            # Not awaited: the cancelled request's clean-up (a rollback queued behind a lock wait on the
+            # driver's thread) may take as long as the database's own busy timeout; it finishes on its own.
+            _abandoned.add(task)
+            task.add_done_callback(_forget)
             return
         await task
 

@@ -66,6 +66,8 @@ from tools.platforms.models import Author, Channel, CommunicationIn, Direction
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_CHARS = 10_000
+# The checkpoint metadata key naming the runner's turn a run belongs to.
+TURN_ID = "turn_id"
 # Every internal waiting state has a public name; a link offer is a yes/no to stated terms, like a plan's.
 PUBLIC_EXPECTING: dict[StateExpecting, Expecting] = {
     "identity": "identity",
@@ -98,6 +100,29 @@ class _Final:
 
 # Channels only the older state held (every turn wrote them), never the current one.
 _OLD_STATE_CHANNELS = frozenset({"scratch", "reply", "route"})
+
+
+def _outcome(values: ConversationState) -> list[AgentEvent]:
+    """The events a finished run reports: its reply and, when it handed off, the hand-off."""
+    events: list[AgentEvent] = []
+    turn: Turn = values.get("work") or {}
+    reply = turn.get("reply") or ""
+    if reply:
+        expecting = values.get("expecting")
+        events.append(
+            MessageEvent(
+                text=reply,
+                intent=turn.get("intent"),
+                confidence=float(turn.get("confidence", 0.0)),
+                actions=list(turn.get("actions") or []),
+                suggested_replies=list(turn.get("suggestions") or []),
+                expecting=PUBLIC_EXPECTING.get(expecting) if expecting else None,
+            )
+        )
+    handoff = turn.get("handoff")
+    if handoff:
+        events.append(HandoffEvent(**handoff))
+    return events
 
 
 def approval_thread_id(thread_id: str) -> str:
@@ -162,10 +187,19 @@ class BillingAgent:
         phone: str | None,
         statement_id: str | None = None,
         external_id: str | None = None,
+        turn_id: str | None = None,
     ) -> AsyncIterator[AgentEvent]:
-        """One patient message. ``patient_id`` only from a trusted caller (a verified portal session)."""
+        """One patient message. ``patient_id`` only from a trusted caller (a verified portal session).
+
+        ``turn_id`` (the runner's id of the message) makes the turn exactly-once across a crash: every
+        checkpoint of its run carries it in its metadata, so when the same turn is asked for again (the
+        process died before the runner recorded it as done) a run that had finished is not run again
+        (its outcome is read back from the checkpoint) and one that had not is resumed from its last
+        checkpoint, never started over."""
         started = time.perf_counter()
         config = _config(thread_id)
+        if turn_id is not None:
+            config["metadata"] = {TURN_ID: turn_id}
         context = AgentContext(
             ports=self.ports,
             thread_id=thread_id,
@@ -175,10 +209,25 @@ class BillingAgent:
             statement_id=statement_id,
         )
         yield TypingEvent()
+        snapshot = await self.graph.aget_state(config)
+        if turn_id is not None and (snapshot.metadata or {}).get(TURN_ID) == turn_id:
+            ran = _Final()
+            if snapshot.next and not snapshot.interrupts:  # died inside this turn's run: finish it
+                async for event in self._run(None, config, context, "sync", ran):
+                    yield event
+            else:  # the run had finished: its outcome is the checkpoint's
+                ran.values = cast(ConversationState, snapshot.values or {})
+                for event in _outcome(ran.values):
+                    yield event
+            await self._open_approval(thread_id, ran.values, context)
+            if self._prune:
+                await prune_thread(self.checkpointer, thread_id)
+            log.info("agent.turn.recovered", extra={"thread_id": thread_id, "turn_id": turn_id})
+            yield DoneEvent(thread_id=thread_id, mode=ran.values.get("mode", "bot"))
+            return
         ran = _Final()
         values = cast(ConversationState, {})
         try:
-            snapshot = await self.graph.aget_state(config)
             values = cast(ConversationState, snapshot.values or {})
             if snapshot.next and not snapshot.interrupts and not await self._left_by_old_state(config):
                 # A previous turn died mid-run: finish it first (its reply was never delivered). One left
@@ -204,7 +253,8 @@ class BillingAgent:
                         direction=Direction.INBOUND,
                         author=Author.PATIENT,
                         text=text[:MAX_LOGGED_CHARS],
-                        external_id=external_id,
+                        # Idempotent: a turn asked for again after a crash before its run began logs once.
+                        external_id=external_id or (f"patient:{thread_id}:{turn_id}" if turn_id else None),
                     ),
                 )
             durability: Durability = "exit" if values.get("mode") == "human" else "sync"
@@ -299,21 +349,8 @@ class BillingAgent:
             values = cast(ConversationState, last)
         if final is not None:
             final.values = values
-        turn: Turn = values.get("work") or {}
-        reply = turn.get("reply") or ""
-        if reply:
-            expecting = values.get("expecting")
-            yield MessageEvent(
-                text=reply,
-                intent=turn.get("intent"),
-                confidence=float(turn.get("confidence", 0.0)),
-                actions=list(turn.get("actions") or []),
-                suggested_replies=list(turn.get("suggestions") or []),
-                expecting=PUBLIC_EXPECTING.get(expecting) if expecting else None,
-            )
-        handoff = turn.get("handoff")
-        if handoff:
-            yield HandoffEvent(**handoff)
+        for event in _outcome(values):
+            yield event
 
     # ------------------------------------------------------------------ staff approval
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from api.settings import Settings
 from tools.errors import BillingError
 
@@ -26,7 +28,20 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["database_url"] = args.database_url
     if getattr(args, "policy_file", None):
         overrides["policy_file"] = args.policy_file
+    if getattr(args, "forwarded_allow_ips", None) is not None:
+        overrides["forwarded_allow_ips"] = args.forwarded_allow_ips
     return Settings(**overrides)
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """A refused configuration in one line: which setting and why, never the value (it may be a
+    secret)."""
+    parts = []
+    for err in exc.errors():
+        name = "BILLING_" + "_".join(str(p) for p in err.get("loc", ())).upper() if err.get("loc") else ""
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{name}: {msg}" if name else msg)
+    return "invalid settings: " + "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- seed
@@ -80,7 +95,15 @@ def _serve(args: argparse.Namespace) -> int:
         from api.workers import serve_workers
 
         return serve_workers(settings, host, port, args.workers)
-    uvicorn.run(create_app(settings, freeze_heap=True), host=host, port=port, log_config=None)
+    uvicorn.run(
+        create_app(settings, freeze_heap=True),
+        host=host,
+        port=port,
+        log_config=None,
+        # The app trusts X-Forwarded-* only from BILLING_FORWARDED_ALLOW_IPS (api.protection); uvicorn's
+        # own default would believe any client connecting from 127.0.0.1.
+        proxy_headers=False,
+    )
     return 0
 
 
@@ -413,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="API processes on the port, each with a connection queue of its own (default 1; more need "
         "PostgreSQL)",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated proxy addresses or networks whose X-Forwarded-For is believed "
+        "(default: BILLING_FORWARDED_ALLOW_IPS, else none: the TCP peer is the client)",
+    )
     serve.set_defaults(handler=_serve)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
@@ -508,6 +537,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(result)
     except BillingError as exc:
         print(f"billing-agent: error: {exc.detail}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        print(f"billing-agent: error: {settings_error_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

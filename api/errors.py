@@ -7,8 +7,11 @@ anything else is a 500 whose body never contains a stack trace.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -41,10 +44,36 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": descriptions.get(code, "Error")} for code in codes}
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# The driver's ways of saying "the database cannot serve this now": locked past the busy timeout,
+# unreachable, out of pooled connections. A client should retry; it is never the client's fault.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.InterfaceError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    ConnectionError,
+)
+
+
+def install_error_handlers(app: FastAPI, *, retry_after_s: int = 5) -> None:
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("api.database_unavailable", extra={"error_type": type(exc).__name__})
+        return JSONResponse(
+            status_code=503,
+            content={"error": "database_unavailable", "detail": "the database is unavailable; retry shortly"},
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+    for kind in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(kind, _database_unavailable)
+
     @app.exception_handler(BillingError)
     async def _billing_error(_request: Request, exc: BillingError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.detail})
+        headers = {"Retry-After": str(retry_after_s)} if exc.status_code == 503 else None
+        return JSONResponse(
+            status_code=exc.status_code, content={"error": exc.code, "detail": exc.detail}, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -168,13 +168,18 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 await runner.drain(settings.drain_timeout_s)
         log.info("api.stopped")
 
+    docs = settings.docs_enabled
     app = FastAPI(
         title="Patient Billing Agent",
         version="0.1.0",
         summary="Answers patients' medical-bill questions and collects payment.",
         lifespan=lifespan,
+        # Off in production unless BILLING_PUBLIC_DOCS=true: the schema maps every route for an attacker.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, retry_after_s=settings.retry_after_s)
     install_protection(app, settings)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,26 +1,38 @@
 """Request protection: body size limits, rate limits, security headers on pages, CORS.
 
-Rate limits are in-memory token buckets (per client IP on every ``/v1/portal`` route, per thread on
-posting a message): each worker counts on its own, so with N workers the effective ceiling is N times
-the setting — good enough against a runaway client; put a shared limiter at the proxy for hard quotas.
-A refused request gets ``429`` with ``Retry-After`` (whole seconds) and the usual error body.
+Rate limits are moving windows kept by the ``limits`` library: in Redis when ``BILLING_REDIS_URL`` is set,
+so every worker counts against the same windows, else in this process's memory. A refused request gets
+``429`` with ``Retry-After`` (whole seconds) and the usual error body.
+
+The client address is the TCP peer's unless the peer is one of ``BILLING_FORWARDED_ALLOW_IPS`` (none by
+default): only then is ``X-Forwarded-For`` believed (uvicorn's ``ProxyHeadersMiddleware``, mounted here so
+the rule is the same under ``serve``, ``--workers`` and in tests; uvicorn's own is switched off).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
+import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.settings import Settings
 from tools.errors import BillingError, RateLimited
+
+log = logging.getLogger("api.protection")
 
 # Vendor webhooks (Stripe events can be larger than a chat message) get their own, larger limit.
 WEBHOOK_PREFIXES = ("/v1/sms", "/v1/payments", "/v1/webhooks", "/v1/pay")
@@ -39,6 +51,28 @@ PAGE_HEADERS = (
 )
 
 
+HSTS = b"max-age=31536000; includeSubDomains"
+
+
+# Event ids are 64-bit integers in the database: a larger cursor is not one of ours.
+MAX_CURSOR = 2**63 - 1
+_CURSOR = re.compile(r"[0-9]{1,19}")
+
+
+class InvalidCursor(BillingError):
+    status_code = 400
+    code = "invalid_cursor"
+
+
+def parse_cursor(value: str) -> int:
+    """An SSE resume cursor (``Last-Event-ID``): ASCII digits only, at most ``MAX_CURSOR``; anything
+    else (a 5,000-digit number, ``2**63``, a non-ASCII digit) is ``InvalidCursor`` (400)."""
+    text = value.strip()
+    if not _CURSOR.fullmatch(text) or int(text) > MAX_CURSOR:
+        raise InvalidCursor("Last-Event-ID must be an event id: ASCII digits, at most 2^63 - 1")
+    return int(text)
+
+
 class RequestTooLarge(BillingError):
     status_code = 413
     code = "request_too_large"
@@ -52,64 +86,98 @@ class UnsupportedMediaType(BillingError):
 # --------------------------------------------------------------------------- rate limits
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
+def storage_url(redis_url: str | None) -> str:
+    """The ``limits`` storage of every rate limit: Redis when one is configured (every worker counts
+    against the same windows), else this process's memory (one process, or per worker)."""
+    if not redis_url:
+        return "async+memory://"
+    scheme, sep, rest = redis_url.partition("://")
+    if not sep or scheme not in ("redis", "rediss", "async+redis", "async+rediss"):
+        raise ValueError(f"the rate-limit storage must be a redis:// URL, not {scheme or redis_url!r}")
+    return redis_url if scheme.startswith("async+") else f"async+{scheme}://{rest}"
 
 
-class TokenBucket:
-    """``rate_per_minute`` tokens refilled continuously, at most ``burst`` banked, one per request."""
+def window(rate_per_minute: float, burst: int) -> RateLimitItem:
+    """``burst`` requests in any window of ``burst / rate`` minutes: the same long-run rate as a token
+    bucket of that rate and burst, without its state living in one process."""
+    seconds = max(1, math.ceil(burst * 60.0 / rate_per_minute))
+    return RateLimitItemPerSecond(burst, seconds)
 
-    MAX_KEYS = 50_000
 
-    def __init__(
-        self, rate_per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if rate_per_minute <= 0 or burst < 1:
-            raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
-        self.rate = rate_per_minute / 60.0
-        self.burst = burst
-        self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+class RateLimiter:
+    """Moving-window rate limits in shared storage (``limits``). ``namespace`` keeps tests and
+    services that share one Redis database apart."""
 
-    def take(self, key: str) -> float:
-        """0 when allowed; otherwise the seconds until a token is available."""
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self.MAX_KEYS:
-                self._evict(now)
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+    def __init__(self, redis_url: str | None = None, *, namespace: str = "billing") -> None:
+        url = storage_url(redis_url)
+        # redis-py rather than limits' default coredis client: one Redis client library in the project.
+        options: dict[str, str] = {} if url.startswith("async+memory") else {"implementation": "redispy"}
+        storage = storage_from_string(url, **options)
+        if not isinstance(storage, Storage):  # an async+ URL always gives an async storage
+            raise TypeError(f"{url} is not an asynchronous rate-limit storage")
+        self.storage = storage
+        self._limiter = MovingWindowRateLimiter(self.storage)
+        self._namespace = namespace
 
-    def check(self, key: str, what: str) -> None:
-        wait = self.take(key)
-        if wait > 0:
-            raise RateLimited(f"too many requests for this {what}; retry later", max(1, math.ceil(wait)))
+    async def hit(self, item: RateLimitItem, *key: str) -> int:
+        """Count one request; 0 when it is allowed, else the whole seconds until one would be."""
+        if await self._limiter.hit(item, self._namespace, *key):
+            return 0
+        return await self.retry_after(item, *key)
 
-    def _evict(self, now: float) -> None:
-        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.burst]
-        for key in full or list(self._buckets)[: len(self._buckets) // 2]:
-            del self._buckets[key]
+    async def test(self, item: RateLimitItem, *key: str) -> int:
+        """Like :meth:`hit` without counting: 0 when a request would be allowed."""
+        if await self._limiter.test(item, self._namespace, *key):
+            return 0
+        return await self.retry_after(item, *key)
+
+    async def retry_after(self, item: RateLimitItem, *key: str) -> int:
+        stats = await self._limiter.get_window_stats(item, self._namespace, *key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def clear(self, item: RateLimitItem, *key: str) -> None:
+        await self._limiter.clear(item, self._namespace, *key)
+
+    async def check(self, item: RateLimitItem, what: str, *key: str) -> None:
+        """Count one request; ``RateLimited`` (429 with ``Retry-After``) when over the limit."""
+        wait = await self.hit(item, *key)
+        if wait:
+            raise RateLimited(f"too many requests for this {what}; retry later", wait)
 
 
 @dataclass(frozen=True)
 class RateLimits:
-    per_ip: TokenBucket
-    per_thread: TokenBucket
+    """The service's limits, all in one storage: per client address on every ``/v1/portal`` route, per
+    conversation and per patient on posting a message (new threads do not reset a patient's budget),
+    and failed console sign-ins per account and per address (``api.routes.console``)."""
+
+    limiter: RateLimiter
+    per_ip: RateLimitItem
+    per_thread: RateLimitItem
+    per_patient: RateLimitItem
+    login_account: RateLimitItem
+    login_ip: RateLimitItem
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
+        login_window = max(1, math.ceil(settings.login_failure_window_s))
         return cls(
-            per_ip=TokenBucket(settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
-            per_thread=TokenBucket(settings.rate_limit_thread_per_minute, settings.rate_limit_thread_burst),
+            limiter=RateLimiter(settings.redis_url, namespace=settings.redis_key_prefix),
+            per_ip=window(settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
+            per_thread=window(settings.rate_limit_thread_per_minute, settings.rate_limit_thread_burst),
+            per_patient=window(settings.rate_limit_patient_per_minute, settings.rate_limit_patient_burst),
+            login_account=RateLimitItemPerSecond(settings.login_failures_per_account, login_window),
+            login_ip=RateLimitItemPerSecond(settings.login_failures_per_ip, login_window),
         )
+
+    async def address(self, ip: str) -> None:
+        await self.limiter.check(self.per_ip, "address", "ip", ip)
+
+    async def message(self, patient_id: str, thread_id: str) -> None:
+        """Posting a message: per (patient, thread), so a caller who is refused on someone else's thread
+        id spends only their own budget, and per patient across all their threads."""
+        await self.limiter.check(self.per_thread, "conversation", "thread", patient_id, thread_id)
+        await self.limiter.check(self.per_patient, "patient", "patient", patient_id)
 
 
 def client_ip(request: Request) -> str:
@@ -188,10 +256,12 @@ def _replay(chunks: list[bytes], first: Message | None, receive: Receive) -> Rec
 
 
 class SecurityHeadersMiddleware:
-    """``nosniff`` on every response; CSP, frame and referrer policies on HTML pages."""
+    """``nosniff`` on every response; CSP, frame and referrer policies on HTML pages; HSTS on every
+    response when the service is reached over https (browsers ignore it on http)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -205,6 +275,8 @@ class SecurityHeadersMiddleware:
                 names = {k.lower() for k, _ in headers}
                 if b"x-content-type-options" not in names:
                     headers.append((b"x-content-type-options", b"nosniff"))
+                if self.hsts and b"strict-transport-security" not in names:
+                    headers.append((b"strict-transport-security", HSTS))
                 content_type = dict(headers).get(b"content-type", b"")
                 if content_type.startswith(b"text/html") and not exempt:
                     headers.extend(h for h in PAGE_HEADERS if h[0] not in names)
@@ -212,6 +284,71 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+# Requests given up on by ``DeadlineMiddleware`` whose clean-up is still running (kept referenced).
+_abandoned: set[asyncio.Future[None]] = set()
+
+
+def _forget(task: asyncio.Future[None]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: it was logged by the error handlers, or is the cancellation's
+
+
+class DeadlineMiddleware:
+    """A request whose response has not started within ``timeout_s`` is cancelled and answered
+    ``503`` with ``Retry-After``: a locked or unreachable database gives a clear, prompt answer instead
+    of a request that hangs for the driver's own timeout (or forever, on a PostgreSQL lock wait).
+
+    Once the response has started (a stream's first bytes) the deadline no longer applies. A request
+    cancelled while its transaction was waiting for the database commits nothing (the driver rolls
+    back); the client may send it again after ``Retry-After``."""
+
+    def __init__(self, app: ASGIApp, *, timeout_s: float, retry_after_s: int) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = asyncio.Event()
+        gave_up = False
+
+        async def watch(message: Message) -> None:
+            if gave_up:
+                return  # the 503 went out: whatever the cancelled request still sends is dropped
+            if message["type"] == "http.response.start":
+                started.set()
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, watch))
+        waiter = asyncio.ensure_future(started.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, waiter}, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            waiter.cancel()
+        if not done:
+            gave_up = True
+            task.cancel()
+            log.warning("api.request.deadline", extra={"path": scope["path"], "timeout_s": self.timeout_s})
+            start, body = _error(503, "service_unavailable", "the service is busy; retry shortly")
+            start["headers"].append((b"retry-after", str(self.retry_after_s).encode()))
+            await send(start)
+            await send(body)
+            # Not awaited: the cancelled request's clean-up (a rollback queued behind a lock wait on the
+            # driver's thread) may take as long as the database's own busy timeout; it finishes on its own.
+            _abandoned.add(task)
+            task.add_done_callback(_forget)
+            return
+        await task
 
 
 def install_protection(app: FastAPI, settings: Settings) -> None:
@@ -223,7 +360,10 @@ def install_protection(app: FastAPI, settings: Settings) -> None:
             headers={"Retry-After": str(exc.retry_after_s)},
         )
 
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        DeadlineMiddleware, timeout_s=settings.request_timeout_s, retry_after_s=settings.retry_after_s
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_request_bytes,
@@ -238,3 +378,6 @@ def install_protection(app: FastAPI, settings: Settings) -> None:
         allow_credentials=False,
         max_age=600,
     )
+    if settings.forwarded_allow_ips:
+        # Outermost, so every other layer (rate limits, the Secure cookie) sees the real client.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips))

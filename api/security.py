@@ -39,6 +39,25 @@ def issue_portal_token(
     return jwt.encode(claims, settings.portal_token_secret.get_secret_value(), algorithm="HS256")
 
 
+def _check_lifetime(settings: Settings, claims: dict[str, object]) -> None:
+    """A session may last at most ``portal_token_max_lifetime_s`` from when it was issued (``iat``; in
+    production ``iat`` is required). A token without ``iat`` elsewhere is measured from now. A
+    10-year token is refused however validly it is signed: a leaked one would work for a decade."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not isinstance(exp, int | float):
+        raise NotAuthenticated("invalid session token")
+    if iat is None:
+        if settings.environment == "production":
+            raise NotAuthenticated("the session token has no issue time (iat)")
+        iat = datetime.now(UTC).timestamp()
+    if not isinstance(iat, int | float):
+        raise NotAuthenticated("invalid session token")
+    if exp - iat > settings.portal_token_max_lifetime_s:
+        raise NotAuthenticated(
+            f"the session token lasts longer than {settings.portal_token_max_lifetime_s} seconds"
+        )
+
+
 def verify_portal_token(settings: Settings, token: str) -> PortalSession:
     if settings.portal_token_public_key:
         key, algorithms = settings.portal_token_public_key, ["RS256"]
@@ -55,6 +74,7 @@ def verify_portal_token(settings: Settings, token: str) -> PortalSession:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise NotAuthenticated("invalid session token")
+    _check_lifetime(settings, claims)
     statement = claims.get("statement_id")
     return PortalSession(
         portal_user_id=sub,

@@ -7,17 +7,47 @@ payment gateway, the log messaging adapter).
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tools.db import DEFAULT_DATABASE_URL
 
 # Development only (refused in production); 32+ bytes as RFC 7518 asks of HS256 keys.
 DEV_PORTAL_SECRET = "dev-portal-secret-change-me-not-for-production"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", DEV_PORTAL_SECRET})
+MIN_HS256_SECRET_BYTES = 32  # RFC 7518 section 3.2: a key at least as long as the hash output
+MIN_SECRET_ENTROPY_BITS = 128
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """An upper estimate of the secret's entropy: its length times the Shannon entropy of its own
+    character frequencies. A random 32-byte key in hex or base64 scores well over 128 bits; a repeated
+    or low-variety string ("aaaa…", "abababab…") scores far below, whatever its length."""
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    n = len(secret)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_char * n
+
+
+def portal_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` cannot sign portal sessions in production, or ``None`` when it can."""
+    if secret in PLACEHOLDER_SECRETS:
+        return "is a placeholder"
+    size = len(secret.encode("utf-8"))
+    if size < MIN_HS256_SECRET_BYTES:
+        return (
+            f"has {size} bytes; HS256 needs at least {MIN_HS256_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+        )
+    if estimated_entropy_bits(secret) < MIN_SECRET_ENTROPY_BITS:
+        return f"is too predictable (under {MIN_SECRET_ENTROPY_BITS} bits); use `openssl rand -hex 32`"
+    return None
 
 
 class Settings(BaseSettings):
@@ -39,13 +69,41 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
 
-    # Protection (api/protection.py): request size, in-memory token-bucket rate limits (per worker).
+    # The longest portal session a token may grant (exp - iat); longer ones are refused.
+    portal_token_max_lifetime_s: int = Field(default=12 * 3600, ge=60)
+
+    # Protection (api/protection.py): request size, rate limits (moving windows in Redis when
+    # redis_url is set, shared by every worker; in process memory otherwise).
+    redis_url: str | None = None
+    redis_key_prefix: str = Field(
+        default="billing", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
+    )  # keys of this service
     max_request_bytes: int = Field(default=16_384, ge=1024)
     max_webhook_request_bytes: int = Field(default=262_144, ge=1024)
     rate_limit_ip_per_minute: float = Field(default=120, gt=0)
     rate_limit_ip_burst: int = Field(default=60, ge=1)
     rate_limit_thread_per_minute: float = Field(default=20, gt=0)
     rate_limit_thread_burst: int = Field(default=8, ge=1)
+    rate_limit_patient_per_minute: float = Field(default=40, gt=0)
+    rate_limit_patient_burst: int = Field(default=16, ge=1)
+    # Console sign-in: failed attempts allowed per account and per client address in the window;
+    # beyond, every attempt (the right password included) is refused with 429 until the window moves.
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_ip: int = Field(default=20, ge=1)
+    login_failure_window_s: float = Field(default=900, gt=0)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR networks,
+    # comma-separated; "*" trusts every peer). None by default: the TCP peer is the client.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A request whose answer has not started after this long (a locked or unreachable database) gets
+    # 503 with Retry-After; readiness probes the database within health_timeout_s.
+    request_timeout_s: float = Field(default=20, gt=0)
+    health_timeout_s: float = Field(default=2, gt=0)
+    retry_after_s: int = Field(default=5, ge=1)
+    # /docs, /redoc and /openapi.json: served unless false; unset means "not in production".
+    public_docs: bool | None = None
+    # /metrics: when set, it needs `Authorization: Bearer <token>`; unset, it is open outside
+    # production and off (404) in production.
+    metrics_token: SecretStr | None = None
     drain_timeout_s: float = Field(default=30, ge=0)  # graceful shutdown: how long in-flight turns may finish
 
     llm_base_url: str | None = None
@@ -112,17 +170,22 @@ class Settings(BaseSettings):
     drchrono_practice_name: str = "the practice"
     drchrono_statement_terms_days: int = Field(default=30, ge=0)
 
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_ips(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
-        if (
-            self.environment == "production"
-            and self.portal_token_public_key is None
-            and self.portal_token_secret.get_secret_value() in PLACEHOLDER_SECRETS
-        ):
-            raise ValueError(
-                "BILLING_PORTAL_TOKEN_SECRET must be set to a real secret in production "
-                "(or set BILLING_PORTAL_TOKEN_PUBLIC_KEY for RS256)"
-            )
+    def _refuse_weak_secrets(self) -> Settings:
+        if self.environment == "production" and self.portal_token_public_key is None:
+            problem = portal_secret_problem(self.portal_token_secret.get_secret_value())
+            if problem is not None:
+                raise ValueError(
+                    f"BILLING_PORTAL_TOKEN_SECRET {problem} "
+                    "(or set BILLING_PORTAL_TOKEN_PUBLIC_KEY for RS256)"
+                )
         if self.platform == "fhir" and not (self.fhir_base_url and self.fhir_practice_id):
             raise ValueError("BILLING_PLATFORM=fhir needs BILLING_FHIR_BASE_URL and BILLING_FHIR_PRACTICE_ID")
         if self.platform == "drchrono" and not (
@@ -132,6 +195,14 @@ class Settings(BaseSettings):
                 "BILLING_PLATFORM=drchrono needs BILLING_DRCHRONO_CLIENT_ID, _CLIENT_SECRET, _REFRESH_TOKEN"
             )
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.public_docs if self.public_docs is not None else self.environment != "production"
+
+    @property
+    def hsts(self) -> bool:
+        return self.public_base_url.startswith("https://")
 
     def effective_checkpoint_url(self) -> str:
         if self.checkpoint_url:

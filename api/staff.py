@@ -33,6 +33,13 @@ SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
 MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 256  # NIST SP 800-63B asks that at least 64 be allowed
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale: 3 is "safely unguessable" against an offline attack
+# zxcvbn's matching is superlinear in the length; a passphrase longer than this is judged by its start.
+_SCORED_CHARS = 100
+# Words that make a staff password guessable here whatever their frequency elsewhere (800-63B 5.1.1.2:
+# "context-specific words, such as the name of the service").
+_CONTEXT_WORDS = ("billing", "patient", "console", "practice", "agent", "manager", "admin", "staff")
 COOKIE_SESSION_TTL = timedelta(hours=8)
 BEARER_TOKEN_TTL = timedelta(hours=1)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -131,6 +138,28 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+def check_password(password: str, email: str = "") -> None:
+    """Refuse a password a guesser would try early (NIST SP 800-63B 5.1.1.2): shorter than
+    ``MIN_PASSWORD_CHARS``, longer than ``MAX_PASSWORD_CHARS``, or one that zxcvbn finds in its lists of
+    common and breached passwords, names and words, as a keyboard pattern, repetition or sequence, or
+    built from the account's own address or the service's words (``InvalidStaffAccount``, 422). No
+    composition rules: length and the blocklist are what the guidance asks for."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidStaffAccount(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidStaffAccount(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+    from zxcvbn import zxcvbn  # its dictionaries take a quarter of a second to load: only when needed
+
+    local = email.partition("@")[0]
+    result = zxcvbn(password[:_SCORED_CHARS], user_inputs=[email, local, *_CONTEXT_WORDS])
+    if int(result["score"]) < MIN_PASSWORD_SCORE:
+        feedback = result.get("feedback") or {}
+        why = str(feedback.get("warning") or "it follows a common pattern").rstrip(".")
+        raise InvalidStaffAccount(
+            f"the password is too easy to guess ({why}); a few unrelated words make a strong one"
+        )
+
+
 # A hash to check against when the e-mail is unknown, so a miss costs as long as a wrong password.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
@@ -162,8 +191,7 @@ class StaffDirectory:
 
     async def create(self, email: str, role: Role, password: str) -> StaffUser:
         email = normalize_email(email)
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise InvalidStaffAccount(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+        check_password(password, email)
         try:
             async with self._engine.begin() as conn:
                 result = await conn.execute(

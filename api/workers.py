@@ -96,7 +96,14 @@ def _worker_main(settings: Settings, sock: socket.socket) -> None:  # pragma: no
 
     from api.main import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, freeze_heap=True), log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            # X-Forwarded-* are the app's to believe or not (BILLING_FORWARDED_ALLOW_IPS, api.protection).
+            create_app(settings, freeze_heap=True),
+            log_config=None,
+            proxy_headers=False,
+        )
+    )
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)

@@ -55,6 +55,8 @@ async def _measure(url: str, checkpoint_url: str, turns: int) -> tuple[list[floa
         rate_limit_ip_burst=1_000_000,
         rate_limit_thread_per_minute=1e9,
         rate_limit_thread_burst=1_000_000,
+        rate_limit_patient_per_minute=1e9,
+        rate_limit_patient_burst=1_000_000,
     )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from sqlalchemy import JSON, BigInteger, String, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -249,6 +249,19 @@ class AuditTrail:
                 )
                 for r in rows
             ]
+
+    async def last_payload(self, event: str, thread_id: str) -> dict[str, Any] | None:
+        """The payload of the thread's newest ``event`` record, if any (a node re-run after a crash
+        asks whether its record is already in the chain)."""
+        stmt = (
+            select(AuditLogRow.payload)
+            .where(AuditLogRow.thread_id == thread_id, AuditLogRow.event == event)
+            .order_by(AuditLogRow.seq.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else dict(row.payload)
 
     async def verify(self) -> AuditVerification:
         """Recompute the whole chain; ``first_bad_seq`` is the first record that does not check out."""

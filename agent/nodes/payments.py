@@ -67,9 +67,23 @@ async def payment_link(state: ConversationState, runtime: Runtime[AgentContext])
             T.LINK_DISPUTED[language], [], {"link_offer": None, "expecting": None},
             tools=tools, guard=[{"check": "dispute", "verdict": "no_link"}],
         )  # fmt: skip
+    accepted = state.get("expecting") == "link_offer" and work(state).get("intent") == Intent.AFFIRM.value
+    numbers = [] if accepted else entity_list(state, "statement_numbers")
+    named: str | None = None
+    if numbers:
+        number = str(numbers[0])
+        tools.append(call("find_statement_by_number", number=number))
+        statement = await platform.find_statement_by_number(pid, number)
+        if statement is None:
+            # Another patient's number reads exactly like one that does not exist; no link either way.
+            return reply(
+                T.OTHER_STATEMENT[language].format(number=number), [],
+                {"link_offer": None, "expecting": None},
+                tools=tools, guard=[{"check": "statement_ownership", "verdict": "refused"}],
+            )  # fmt: skip
+        named = statement.id
     plans = await platform.list_payment_plans(pid)
     summary = await platform.get_account_summary(pid)
-    accepted = state.get("expecting") == "link_offer" and work(state).get("intent") == Intent.AFFIRM.value
     offered = state.get("link_offer") if accepted else None
     request = "pay" if accepted else (state.get("link_request") or "pay")
     amounts = entity_list(state, "amounts_cents")
@@ -115,7 +129,7 @@ async def payment_link(state: ConversationState, runtime: Runtime[AgentContext])
             for s in await platform.list_statements(pid)
             if s.status is StatementStatus.OPEN and s.balance_cents > 0
         ]
-        focus = next((s for s in open_ if s.id == state.get("statement_id")), None)
+        focus = next((s for s in open_ if s.id == (named or state.get("statement_id"))), None)
         if focus is None and len(open_) == 1:
             focus = open_[0]
         if request == "discount":

@@ -15,6 +15,7 @@ Every action is audited with the staff member's id (``api.console``).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
@@ -31,10 +32,11 @@ from sse_starlette.sse import EventSourceResponse
 from api.console import Analytics, Console, PatientContext, QueueItem, ThreadView
 from api.deps import ServicesDep
 from api.errors import error_responses
+from api.protection import client_ip, parse_cursor
 from api.runtime.bus import ALL_THREADS
 from api.runtime.threads import ThreadRecord
 from api.staff import IssuedSession, Role, SessionKind, StaffDirectory, StaffUser
-from tools.errors import Forbidden, NotAuthenticated
+from tools.errors import Forbidden, NotAuthenticated, RateLimited
 from tools.platforms.models import AccountSummary, Claim, PaymentPlan, Statement, Ticket
 
 router = APIRouter(tags=["console"])
@@ -46,6 +48,10 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 QUIET_EVENTS = frozenset({"typing", "token"})  # too chatty for the console's feed
 SSE_WAIT_S = 15.0
+# Analytics windows are about the service's own conversations: any day outside these bounds is a
+# mistake (and 0001-01-01 or 9999-12-31 would overflow the window's date arithmetic).
+ANALYTICS_FIRST_DAY = date(2000, 1, 1)
+ANALYTICS_LAST_DAY = date(2100, 12, 31)
 
 _session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="ConsoleSession")
 _bearer = HTTPBearer(auto_error=False, scheme_name="ConsoleToken")
@@ -394,12 +400,56 @@ def _set_cookies(response: Response, issued: IssuedSession, secure: bool) -> Non
     response.set_cookie(CSRF_COOKIE, issued.session.csrf_token, httponly=False, **common)
 
 
-@router.post("/v1/console/login", response_model=LoginOut, responses=error_responses(401, 422))
+def _account_key(email: str) -> str:
+    """The throttling and audit key of a sign-in's account: a digest of the address as typed (trimmed,
+    lower-cased), so neither the rate-limit storage nor the audit trail holds e-mail addresses."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:24]
+
+
+async def sign_in(
+    body: Credentials, request: Request, services: ServicesDep, directory: StaffDirectory, kind: SessionKind
+) -> StaffUser:
+    """Check the credentials under the sign-in limits (NIST SP 800-63B 5.2.2: limit failed attempts).
+
+    Only failures count, per account and per client address, in the shared rate-limit storage (every
+    worker sees them). Over either limit every attempt is refused with 429 before the password is
+    looked at, the right one included, until the window moves on; each refusal and each failure is
+    audited. A success clears the account's failures."""
+    limits, limiter = services.limits, services.limits.limiter
+    account, ip = _account_key(body.email), client_ip(request)
+    checks = (
+        (limits.login_account, "account", account),
+        (limits.login_ip, "address", ip),
+    )
+    for item, scope, key in checks:
+        wait = await limiter.test(item, "login", scope, key)
+        if wait:
+            await services.audit.append(
+                "console.login.throttled",
+                {"kind": kind.value, "scope": scope, "account": account, "ip": ip, "retry_after_s": wait},
+                actor="anonymous",
+            )
+            raise RateLimited("too many failed sign-ins; retry later", wait)
+    try:
+        staff = await directory.authenticate(body.email, body.password)
+    except NotAuthenticated:
+        for item, scope, key in checks:
+            await limiter.hit(item, "login", scope, key)
+        await services.audit.append(
+            "console.login.failed", {"kind": kind.value, "account": account, "ip": ip}, actor="anonymous"
+        )
+        raise
+    await limiter.clear(limits.login_account, "login", "account", account)
+    return staff
+
+
+@router.post("/v1/console/login", response_model=LoginOut, responses=error_responses(401, 422, 429))
 async def login(
     body: Credentials, request: Request, response: Response, services: ServicesDep, directory: DirectoryDep
 ) -> LoginOut:
-    """Sign in to the console: sets the session and CSRF cookies."""
-    staff = await directory.authenticate(body.email, body.password)
+    """Sign in to the console: sets the session and CSRF cookies. Failed attempts are limited per account
+    and per client address (429 with ``Retry-After``, audited)."""
+    staff = await sign_in(body, request, services, directory, SessionKind.COOKIE)
     issued = await directory.open_session(staff, SessionKind.COOKIE)
     _set_cookies(response, issued, _secure(request, services))
     await services.audit.append("console.login", {"kind": "cookie"}, actor=staff.actor)
@@ -408,10 +458,13 @@ async def login(
     )
 
 
-@router.post("/v1/console/tokens", response_model=TokenOut, responses=error_responses(401, 422))
-async def create_token(body: Credentials, services: ServicesDep, directory: DirectoryDep) -> TokenOut:
-    """A short-lived bearer token for scripts (``Authorization: Bearer <token>``)."""
-    staff = await directory.authenticate(body.email, body.password)
+@router.post("/v1/console/tokens", response_model=TokenOut, responses=error_responses(401, 422, 429))
+async def create_token(
+    body: Credentials, request: Request, services: ServicesDep, directory: DirectoryDep
+) -> TokenOut:
+    """A short-lived bearer token for scripts (``Authorization: Bearer <token>``). Failed attempts are
+    limited as on ``/login``."""
+    staff = await sign_in(body, request, services, directory, SessionKind.BEARER)
     issued = await directory.open_session(staff, SessionKind.BEARER)
     await services.audit.append("console.login", {"kind": "bearer"}, actor=staff.actor)
     return TokenOut(access_token=issued.token, expires_at=issued.session.expires_at, staff=_staff_out(staff))
@@ -540,7 +593,10 @@ async def analytics(
     staff: ConsoleUser,
     console: ConsoleDep,
     days: Annotated[int, Query(ge=1, le=90)] = 14,
-    until: Annotated[date | None, Query(description="last day (UTC); default today")] = None,
+    until: Annotated[
+        date | None,
+        Query(ge=ANALYTICS_FIRST_DAY, le=ANALYTICS_LAST_DAY, description="last day (UTC); default today"),
+    ] = None,
 ) -> AnalyticsOut:
     """Conversations, resolution rate (answered without a human), handoff rate, median time from hand-off
     to the first human reply, top intents, by day."""
@@ -554,7 +610,7 @@ async def analytics(
     "/v1/console/events",
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
-        **error_responses(*AUTH_ERRORS),
+        **error_responses(*AUTH_ERRORS, 400),
     },
 )
 async def console_events(
@@ -568,7 +624,14 @@ async def console_events(
     deltas left out), resumable with ``Last-Event-ID``."""
     events, bus = services.events, services.bus
     subscription = bus.subscribe(ALL_THREADS)  # before reading the store: nothing can slip between
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else await events.last_id()
+    try:
+        if last_event_id and last_event_id.strip():
+            cursor = parse_cursor(last_event_id)  # 400 for anything but an event id
+        else:
+            cursor = await events.last_id()
+    except BaseException:
+        subscription.close()
+        raise
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         nonlocal cursor

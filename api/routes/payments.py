@@ -33,8 +33,9 @@ from tools.errors import BillingError, NotFound
 from tools.payments.base import PaymentEvent, PaymentGateway, PaymentLink
 from tools.payments.posting import post_payment_event
 from tools.payments.sandbox import SandboxGateway
+from tools.payments.stripe import StripeCheckoutRow
 from tools.payments.webhooks import payment_event_from_stripe, verify_stripe_event
-from tools.platforms.models import Language, Payment
+from tools.platforms.models import Language, Payment, TicketPriority, TicketReason, TicketRequest
 from tools.webhook_events import WebhookEventLog
 
 log = logging.getLogger("api.payments")
@@ -85,7 +86,7 @@ class WebhookAck(BaseModel):
     received: bool = True
     event_id: str
     duplicate: bool = False
-    outcome: Literal["posted", "ignored", "duplicate"]
+    outcome: Literal["posted", "ignored", "duplicate", "held"]
     payment_id: str | None = None
 
 
@@ -159,6 +160,72 @@ async def _thread_of_link(services: Services, event: PaymentEvent) -> str | None
             return str(thread_id)
     threads = await services.threads.list_for_patient(event.patient_id)
     return threads[-1].id if threads else None
+
+
+# --------------------------------------------------------------------------- payments we did not ask for
+
+
+async def unmatched_session(services: Services, event: PaymentEvent) -> str | None:
+    """Why a Stripe payment must not be posted, or ``None`` when it pays a Checkout Session we created,
+    for that patient and statement, for exactly the amount we created it for. The event's metadata is
+    only what the session's creator wrote: a session made outside this service (the dashboard, a
+    leaked key) can name any patient and any amount, so the session must be one of ours."""
+    async with services.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    StripeCheckoutRow.patient_id,
+                    StripeCheckoutRow.statement_id,
+                    StripeCheckoutRow.amount_cents,
+                ).where(StripeCheckoutRow.session_id == event.link_id)
+            )
+        ).first()
+    if row is None:
+        return "unknown_session"
+    if row.patient_id != event.patient_id or row.statement_id != event.statement_id:
+        return "other_account"
+    if row.amount_cents != event.amount_cents:
+        return "amount_differs"
+    return None
+
+
+async def hold_for_staff(services: Services, event: PaymentEvent, reason: str) -> None:
+    """Audit the held payment and, when it names one of the practice's patients, open a high-priority
+    ticket so a person reconciles it in Stripe (refund, or post it by hand). Nothing reaches the ledger."""
+    await services.audit.append(
+        "payments.stripe.event.held",
+        {
+            "event_id": event.event_id,
+            "session_id": event.link_id,
+            "reason": reason,
+            "amount_cents": event.amount_cents,
+        },
+        actor="stripe",
+    )
+    log.warning(
+        "payments.stripe.webhook.held",
+        extra={"event_id": event.event_id, "link_id": event.link_id, "reason": reason},
+    )
+    try:
+        await services.platform.get_patient(event.patient_id)
+    except NotFound:
+        return
+    await services.platform.create_ticket(
+        event.patient_id,
+        TicketRequest(
+            thread_id=f"payment-review:{event.link_id}",
+            statement_id=None,
+            reason=TicketReason.DISPUTE_CHARGE,
+            priority=TicketPriority.HIGH,
+            summary=(
+                f"Stripe reported a payment of {money(event.amount_cents)} on a checkout session "
+                f"({reason.replace('_', ' ')}) that this service did not create for this amount. It was "
+                "not posted: review it in Stripe, then refund it or post it by hand."
+            ),
+            transcript=(),
+            idempotency_key=f"payment-review:{event.event_id}",
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- sandbox checkout
@@ -331,6 +398,11 @@ async def stripe_webhook(request: Request, services: ServicesDep, processed: Web
     if payment_event is None:
         await processed.claim("stripe", event.id, kind=event.type, outcome="ignored")
         return WebhookAck(event_id=event.id, outcome="ignored")
+    mismatch = await unmatched_session(services, payment_event)
+    if mismatch is not None:
+        await hold_for_staff(services, payment_event, mismatch)
+        await processed.claim("stripe", event.id, kind=event.type, outcome="held")
+        return WebhookAck(event_id=event.id, outcome="held")
     payment = await settle(services, processed, payment_event)
     # Recorded last: a crash before this line lets Stripe's retry finish the work (every step is
     # idempotent), where recording first would drop the payment.

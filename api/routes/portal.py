@@ -23,7 +23,7 @@ from sse_starlette import EventSourceResponse
 
 from api.deps import ServicesDep
 from api.errors import error_responses
-from api.protection import UnsupportedMediaType, client_ip
+from api.protection import MAX_CURSOR, UnsupportedMediaType, client_ip, parse_cursor
 from api.runtime.stream import follow
 from api.runtime.threads import ThreadNotFound, ThreadRecord
 from api.security import verify_portal_token
@@ -78,7 +78,7 @@ _identities: WeakKeyDictionary[object, IdentityCache] = WeakKeyDictionary()  # p
 
 
 async def rate_limit_ip(request: Request, services: ServicesDep) -> None:
-    services.limits.per_ip.check(client_ip(request), "address")
+    await services.limits.address(client_ip(request))
 
 
 async def current_patient(
@@ -266,18 +266,17 @@ async def post_message(
     """Send a message; the answer streams back as SSE until its ``done``. A message sent while an answer
     is still being written waits its turn. Closing the stream does not stop the answer: it is recorded
     and can be read with ``GET /threads/{id}`` or followed on ``/events``."""
+    # Counted per (patient, thread) and per patient before anything is stored (429, nothing stored): a
+    # caller refused on another patient's thread id spends only their own budget, and new threads do
+    # not reset a patient's.
+    await services.limits.message(patient.id, thread_id)
     subscription = services.bus.subscribe(thread_id)  # before submit: no event of the turn can be missed
     try:
         # One transaction, no read before it: the thread must be this patient's portal thread (else
-        # 404, nothing stored), the per-thread rate limit is checked once that is known (429, nothing
-        # stored), and on an idle thread the turn's `typing` event is stored with the message: it is
-        # the stream's first event at once, before the turn queues behind other threads' work.
+        # 404, nothing stored), and on an idle thread the turn's `typing` event is stored with the
+        # message: it is the stream's first event at once, before the turn queues behind other threads'.
         accepted = await services.runner.accept(
-            thread_id,
-            body.text,
-            channel=Channel.PORTAL.value,
-            patient_id=patient.id,
-            admit=lambda: services.limits.per_thread.check(thread_id, "conversation"),
+            thread_id, body.text, channel=Channel.PORTAL.value, patient_id=patient.id
         )
     except BaseException:
         subscription.close()
@@ -302,12 +301,12 @@ async def post_message(
     "/threads/{thread_id}/events",
     response_class=EventSourceResponse,
     dependencies=LIMITED,
-    responses={**SSE_RESPONSE, **error_responses(401, 404, 422, 429)},
+    responses={**SSE_RESPONSE, **error_responses(400, 401, 404, 422, 429)},
 )
 async def thread_events(
     thread: OwnThread,
     services: ServicesDep,
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR, description="resume after this event id")] = None,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="set by EventSource on reconnect")
     ] = None,
@@ -316,8 +315,8 @@ async def thread_events(
     ``?after=``) without loss or duplication; without either, starts from now. Stays open."""
     subscription = services.bus.subscribe(thread.id)
     try:
-        if last_event_id is not None and last_event_id.strip().isdigit():
-            cursor = int(last_event_id.strip())
+        if last_event_id is not None and last_event_id.strip():
+            cursor = parse_cursor(last_event_id)
         elif after is not None:
             cursor = after
         else:

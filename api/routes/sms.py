@@ -188,6 +188,12 @@ async def sms_inbound(
     """Twilio posts each text a patient sends to the practice's number here (signed)."""
     phone = sms.from_number
     sid = sms.message_sid
+    if not sms.from_phone:
+        # A short code, an alphanumeric sender or another channel: we cannot answer it or find a
+        # patient by it. Acknowledged (Twilio would retry an error) and recorded, no turn runs.
+        await processed.claim("twilio", sid, kind="message", outcome="unroutable_sender")
+        log.info("sms.inbound.unroutable", extra={"message_sid": sid, "reason": "sender_not_e164"})
+        return _twiml()
     standing = await consent.standing(phone)
     change = _consent_change(sms, opted_out=standing == "opted_out")
     if change is not None:

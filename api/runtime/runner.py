@@ -8,6 +8,13 @@ stored it. Every ``AgentEvent`` of a turn is appended to the ``EventStore`` (its
 published on the bus; the turn id is the inbound message id. The final ``done`` is appended only after
 the turn is fully recorded (thread updated, SMS delivered, message marked done).
 
+A turn is answered exactly once, even when the process is killed (SIGKILL) anywhere inside it: its
+message stays ``queued`` until its ``done`` is stored, so the next process (``resume``) takes it again;
+the agent then resumes the turn's run from its last checkpoint, or reads back the outcome of a run that
+had finished (the checkpoints carry the turn id), and an event of the reply already stored before the
+crash is not stored again. An SMS reply is therefore sent at most once: a crash between storing the
+reply and sending it loses that text (the portal and the console still show it).
+
 Three things keep the time to the first event short and the cost per turn low:
 
 * when the thread has no other message waiting or in its turn, the turn's ``typing`` event is appended
@@ -63,6 +70,24 @@ ANNOUNCED_KEPT = 1024
 MAX_CONCURRENT_ACCEPTS = 4
 # While such requests are in flight, turns wait (at most this long each time) before their next step.
 YIELD_MAX_S = 0.1
+
+
+# Events of a turn that reach the patient: each is stored at most once per turn, crash or not.
+REPLY_KINDS = ("token", "message", "handoff")
+
+
+def _stored_already(event: AgentEvent, stored: frozenset[str]) -> bool:
+    """Whether ``event`` repeats what a turn begun before a crash already stored. Its tokens are the
+    message's text: once the message (or any token) is stored, new tokens would show the text twice."""
+    if not stored:
+        return False
+    if isinstance(event, TokenEvent):
+        return "token" in stored or "message" in stored
+    if isinstance(event, MessageEvent):
+        return "message" in stored
+    if isinstance(event, HandoffEvent):
+        return "handoff" in stored
+    return False
 
 
 @dataclass(frozen=True)
@@ -298,11 +323,14 @@ class TurnRunner:
         try:
             thread = await self.threads.get(thread_id)
             mode = thread.mode
+            stored_before: frozenset[str] = frozenset()
             if turn_id in self._announced:
                 del self._announced[turn_id]
                 announced = True
-            else:  # queued behind its thread's turn, or accepted by another worker
+            else:  # queued behind its thread's turn, accepted by another worker, or begun before a crash
                 announced = await self.events.has(thread_id, turn_id, "typing")
+                if announced:
+                    stored_before = await self._stored_kinds(thread_id, turn_id)
             async for event in self.agent.turn(
                 thread.id,
                 message.text,
@@ -311,10 +339,13 @@ class TurnRunner:
                 phone=thread.phone,
                 statement_id=thread.statement_id,
                 external_id=message.external_id,
+                turn_id=turn_id,
             ):
                 await self._yield_to_requests()
                 if isinstance(event, TypingEvent) and announced:
                     continue  # stored with the message (``accept``)
+                if _stored_already(event, stored_before):
+                    continue  # a process that died before this turn's ``done`` stored it: never twice
                 if isinstance(event, DoneEvent):
                     done = event  # appended last, once the turn is recorded
                     continue
@@ -374,6 +405,12 @@ class TurnRunner:
                 "failed": failed,
             },
         )
+
+    async def _stored_kinds(self, thread_id: str, turn_id: str) -> frozenset[str]:
+        """The reply events a turn already has in the store: only a turn begun by a process that died
+        before its ``done`` has any (its reply was stored, perhaps streamed, before the crash)."""
+        kinds = [k for k in REPLY_KINDS if await self.events.has(thread_id, turn_id, k)]
+        return frozenset(kinds)
 
     async def _record(
         self, thread: ThreadRecord, events: list[AgentEvent], done: DoneEvent | None

@@ -38,6 +38,8 @@ def make_settings(url: str, tmp_path: Path) -> Settings:
         rate_limit_ip_burst=1_000,
         rate_limit_thread_per_minute=10_000,
         rate_limit_thread_burst=1_000,
+        rate_limit_patient_per_minute=10_000,
+        rate_limit_patient_burst=1_000,
     )
 
 

@@ -84,6 +84,8 @@ def settings_and_patient(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sett
         rate_limit_ip_burst=100_000,
         rate_limit_thread_per_minute=100_000,
         rate_limit_thread_burst=100_000,
+        rate_limit_patient_per_minute=100_000,
+        rate_limit_patient_burst=100_000,
     )
     return app_settings, portal_user
 

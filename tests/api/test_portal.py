@@ -52,6 +52,8 @@ def make_settings(url: str, tmp_path: Path, **overrides: object) -> Settings:
         "rate_limit_ip_burst": 1_000,
         "rate_limit_thread_per_minute": 10_000,
         "rate_limit_thread_burst": 1_000,
+        "rate_limit_patient_per_minute": 10_000,
+        "rate_limit_patient_burst": 1_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ def worker(url: str, log: Path) -> Iterator[str]:
         "BILLING_PORTAL_TOKEN_SECRET": SECRET.get_secret_value(),
         "BILLING_RATE_LIMIT_IP_BURST": "1000",
         "BILLING_RATE_LIMIT_THREAD_BURST": "1000",
+        "BILLING_RATE_LIMIT_PATIENT_BURST": "1000",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(

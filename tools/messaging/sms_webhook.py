@@ -10,6 +10,7 @@ latter from the configured public origin, and only that is validated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
@@ -18,8 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twilio.request_validator import RequestValidator
 
 from tools.errors import BillingError, ConfigurationError
+from tools.messaging.base import E164_PATTERN
 
 OptOutType = Literal["STOP", "START", "HELP"]
+
+# Twilio's own bounds on an inbound message: at most 10 media, a body of at most 1,600 characters,
+# 34-character SIDs, E.164 or channel-prefixed addresses. Anything past them is not Twilio's.
+MAX_MEDIA = 10
+MAX_BODY_CHARS = 1600
+MAX_SID_CHARS = 64
+MAX_ADDRESS_CHARS = 64
+_NUM_MEDIA = re.compile(r"[0-9]{1,2}")
 
 
 class InvalidInboundSms(BillingError):
@@ -57,12 +67,12 @@ class InboundSms(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    message_sid: str = Field(min_length=1)
-    account_sid: str | None = None
-    from_number: str = Field(min_length=1)
-    to_number: str = Field(min_length=1)
-    body: str = ""
-    num_media: int = Field(default=0, ge=0)
+    message_sid: str = Field(min_length=1, max_length=MAX_SID_CHARS)
+    account_sid: str | None = Field(default=None, max_length=MAX_SID_CHARS)
+    from_number: str = Field(min_length=1, max_length=MAX_ADDRESS_CHARS)
+    to_number: str = Field(min_length=1, max_length=MAX_ADDRESS_CHARS)
+    body: str = Field(default="", max_length=MAX_BODY_CHARS)
+    num_media: int = Field(default=0, ge=0, le=MAX_MEDIA)
     media_urls: tuple[str, ...] = ()
     opt_out_type: OptOutType | None = None
     """Set by Twilio's Advanced Opt-Out when the body was an opt-out/opt-in/help keyword; Twilio has
@@ -72,10 +82,11 @@ class InboundSms(BaseModel):
     def from_form(cls, form: Mapping[str, str]) -> InboundSms:
         """Parse Twilio's form fields (``MessageSid``, ``From``, ``To``, ``Body``, ``NumMedia``,
         ``MediaUrl0``…, ``OptOutType``). Raises ``InvalidInboundSms`` when required ones are missing."""
-        try:
-            num_media = int(form.get("NumMedia") or "0")
-        except ValueError as exc:
-            raise InvalidInboundSms("NumMedia is not a number") from exc
+        raw_media = (form.get("NumMedia") or "0").strip()
+        # Checked before it is used as a count: an unbounded one once looped over 10^11 media URLs.
+        if not _NUM_MEDIA.fullmatch(raw_media) or int(raw_media) > MAX_MEDIA:
+            raise InvalidInboundSms(f"NumMedia must be a whole number from 0 to {MAX_MEDIA}")
+        num_media = int(raw_media)
         opt_out = (form.get("OptOutType") or "").strip().upper() or None
         try:
             return cls.model_validate(
@@ -93,6 +104,12 @@ class InboundSms(BaseModel):
         except ValidationError as exc:
             fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
             raise InvalidInboundSms(f"not an inbound SMS: invalid or missing {fields}") from exc
+
+    @property
+    def from_phone(self) -> bool:
+        """Whether the sender is a phone number we can answer (E.164), not a short code, an
+        alphanumeric sender or another channel's address."""
+        return re.fullmatch(E164_PATTERN, self.from_number) is not None
 
     @property
     def text(self) -> str:

@@ -441,6 +441,15 @@ class AccountActivity(_Model):
 
     patient_id: str
     balance_cents: int  # Σ statements − unapplied payments; ≤ 0 means paid (or a credit)
+    # How and when the patient may be reached (the patient's record).
+    phone: str | None
+    email_on_file: bool
+    sms_consent: bool
+    preferred_channel: Channel
+    language: Language
+    state: str
+    zip_code: str
+    timezone: str
     last_change: ChangeKind
     changed_at: datetime
     newest_statement_id: str | None

@@ -39,8 +39,8 @@ from tools.platforms.ledger import convert
 from tools.platforms.ledger.invariants import check_statement, derive_status, schedule_total
 from tools.platforms.ledger.loader import PracticeData, bulk_load
 from tools.platforms.ledger.tables import (
-    ChangeRow,
     AdjustmentRow,
+    ChangeRow,
     ClaimRow,
     CommunicationRow,
     CoverageRow,
@@ -60,11 +60,13 @@ from tools.platforms.models import (
     BalanceChanges,
     Change,
     ChangeKind,
+    Channel,
     Claim,
     Communication,
     CommunicationIn,
     Coverage,
     CoverageRank,
+    Language,
     Patient,
     Payment,
     PaymentPlan,
@@ -716,7 +718,6 @@ class LedgerPlatform(BillingPlatform):
                 for r in rows
             ]
 
-
     async def list_balance_changes(self, cursor: str | None, limit: int) -> BalanceChanges:
         """The change feed's ``seq`` is the cursor. On PostgreSQL a sequence number is taken before its
         transaction commits, so a change can become visible after a later one; the feed therefore stops
@@ -838,7 +839,9 @@ def _activity(
             "covered": False,
         }
     statements: dict[str, tuple[date, date, int]] = {}
+    people: dict[str, PatientRow] = {}
     for chunk in _chunks(list(facts)):
+        people.update((r.id, r) for r in s.scalars(select(PatientRow).where(PatientRow.id.in_(chunk))))
         for sid, pid, st_date, due, resp, balance in s.execute(
             select(
                 StatementRow.id,
@@ -858,24 +861,24 @@ def _activity(
                 f["oldest_open"] is None or st_date < f["oldest_open"]
             ):
                 f["oldest_open"] = st_date
-        for pid, first_service in s.execute(
+        for owner, first_service in s.execute(
             select(StatementRow.patient_id, func.min(LineItemRow.service_date))
             .join(LineItemRow, LineItemRow.statement_id == StatementRow.id)
             .where(StatementRow.patient_id.in_(chunk), StatementRow.balance_cents > 0)
             .group_by(StatementRow.patient_id)
         ):
-            facts[pid]["service"] = first_service
-        for pid, sid, amount, posted in s.execute(
-            select(PaymentRow.patient_id, PaymentRow.statement_id, PaymentRow.amount_cents, PaymentRow.posted_at)
-            .where(PaymentRow.patient_id.in_(chunk))
-        ):
-            f = facts[pid]
+            facts[owner]["service"] = first_service
+        payments = select(
+            PaymentRow.patient_id, PaymentRow.statement_id, PaymentRow.amount_cents, PaymentRow.posted_at
+        ).where(PaymentRow.patient_id.in_(chunk))
+        for payer, applied_to, amount, posted in s.execute(payments):
+            f = facts[payer]
             f["payments"] += 1
             f["last_payment"] = posted if f["last_payment"] is None else max(f["last_payment"], posted)
-            if sid is None:
+            if applied_to is None:
                 f["balance"] -= int(amount)
                 continue
-            st_date, due, resp = statements[sid]
+            st_date, due, resp = statements[applied_to]
             paid_on = posted.astimezone(UTC).date()
             f["on_time"] += paid_on <= due
             f["partial"] += int(amount) < resp
@@ -913,12 +916,23 @@ def _activity(
     out = []
     for pid in patient_ids:
         f = facts[pid]
+        person = people.get(pid)
+        if person is None:
+            continue
         days = sorted(f["days"])
         kind, at = changes[pid]
         out.append(
             AccountActivity(
                 patient_id=pid,
                 balance_cents=f["balance"],
+                phone=person.phone,
+                email_on_file=bool(person.email),
+                sms_consent=person.sms_consent,
+                preferred_channel=Channel(person.preferred_channel),
+                language=Language(person.language),
+                state=person.state,
+                zip_code=person.zip_code,
+                timezone=person.timezone,
                 last_change=kind,
                 changed_at=at,
                 newest_statement_id=f["newest"][1] if f["newest"] else None,

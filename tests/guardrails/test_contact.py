@@ -109,10 +109,19 @@ TEXT = (
 
 def check(**kw: Any) -> ContactCheck:
     base = ContactCheck(
-        now=NOW, zone=NY, window=WINDOW, channel="sms", outreach_consent=True, opted_out=False,
-        recent_contacts=(), cap_per_7_days=3, disputed=False, attorney=False, text=TEXT,
+        now=NOW,
+        zone=NY,
+        window=WINDOW,
+        channel="sms",
+        outreach_consent=True,
+        opted_out=False,
+        recent_contacts=(),
+        cap_per_7_days=3,
+        disputed=False,
+        attorney=False,
+        text=TEXT,
         forbidden=("Smith", "1980-01-01", "Office visit, established patient", "Dr. Rivera"),
-    )  # fmt: skip
+    )
     return replace(base, **kw)
 
 
@@ -122,8 +131,9 @@ def test_a_lawful_message_is_sent() -> None:
 
 def test_stop_blocks_and_no_outreach_consent_blocks() -> None:
     assert (check_contact(check(opted_out=True)).verdict, check_contact(check(opted_out=True)).reason) == (
-        "block", "opted_out",
-    )  # fmt: skip
+        "block",
+        "opted_out",
+    )
     assert check_contact(check(outreach_consent=False)).reason == "no_outreach_consent"
     # Email is not governed by the SMS consent.
     assert check_contact(check(channel="email", outreach_consent=False)).verdict == "send"
@@ -172,9 +182,13 @@ def test_minimum_phi_refuses_codes_and_the_patients_details() -> None:
 
 def _fields(terms: str | None = "$25.00 today, then 4 monthly payments of $47.50") -> MessageFields:
     return MessageFields(
-        first_name="Karen", practice="Maple Family Medicine", amount_cents=21500,
-        link="https://billing.example.org/", phone="(555) 555-0100", terms=terms,
-    )  # fmt: skip
+        first_name="Karen",
+        practice="Maple Family Medicine",
+        amount_cents=21500,
+        link="https://billing.example.org/",
+        phone="(555) 555-0100",
+        terms=terms,
+    )
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))

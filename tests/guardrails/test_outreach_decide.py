@@ -109,8 +109,12 @@ def test_nothing_after_the_patient_replied_to_the_last_contact() -> None:
 def test_small_balance_good_payer_gets_a_link_and_reply_plan_now() -> None:
     d = decide(snap(), POLICY, NOW)
     assert (d.action, d.channel, d.step, d.template_key, d.segment) == (
-        "send", "sms", "pay_link", "pay_link", "small_good_payer",
-    )  # fmt: skip
+        "send",
+        "sms",
+        "pay_link",
+        "pay_link",
+        "small_good_payer",
+    )
     assert d.offer is None
     assert d.due_at == NOW
     assert d.reason == "send.first_contact.small_good_payer"
@@ -154,8 +158,12 @@ def test_follow_up_after_the_cadence_then_a_staff_call_after_two_unanswered() ->
     assert d.due_at == NOW - timedelta(days=2) + timedelta(days=OUT.follow_up_after_days)
     d = decide(snap((sms(9), sms(2, "follow_up"))), POLICY, NOW)
     assert (d.action, d.channel, d.step, d.sequence, d.reason) == (
-        "call", "call", "staff_call", 2, "call.unanswered_attempts",
-    )  # fmt: skip
+        "call",
+        "call",
+        "staff_call",
+        2,
+        "call.unanswered_attempts",
+    )
     assert d.summary is not None
     text = d.summary.text()
     assert "$215.00" in text

@@ -570,9 +570,8 @@ class OutreachStore:
         now = self._now()
         added = 0
         async with self._sessions.begin() as s:
-            have = set(
-                (await s.execute(select(OutreachTemplateRow.key, OutreachTemplateRow.language))).tuples()
-            )
+            rows = await s.execute(select(OutreachTemplateRow.key, OutreachTemplateRow.language))
+            have = {(str(key), str(language)) for key, language in rows}
             for key, by_language in texts.items():
                 for language, body in by_language.items():
                     if (key, language) in have:

@@ -636,15 +636,22 @@ async def test_balance_changes_name_every_account_once_per_page_with_its_facts(s
     assert [a.patient_id for a in page.accounts] == PIDS
     p1 = next(a for a in page.accounts if a.patient_id == "p1")
     assert p1.balance_cents == (await subject.platform.get_account_summary("p1")).balance_cents == 17000
-    assert p1.plan_in_good_standing and p1.plan_count == 1 and p1.plan_default_count == 0
+    assert p1.plan_in_good_standing
+    assert p1.plan_count == 1
+    assert p1.plan_default_count == 0
     assert p1.newest_statement_id == "st-p1-2"
-    assert p1.payment_count == 1 and p1.partial_payment_count == 1
-    assert not (p1.open_dispute or p1.legal_flag or p1.hardship_review or p1.self_pay)
+    assert p1.payment_count == 1
+    assert p1.partial_payment_count == 1
+    assert not (p1.open_dispute)
+    assert not (p1.legal_flag)
+    assert not (p1.hardship_review)
+    assert not (p1.self_pay)
     p0 = next(a for a in page.accounts if a.patient_id == "p0")
     assert not p0.plan_in_good_standing
     # Nothing changed since: the same cursor, no account.
     again = await subject.platform.list_balance_changes(page.cursor, 1000)
-    assert again.accounts == () and again.cursor == page.cursor
+    assert again.accounts == ()
+    assert again.cursor == page.cursor
 
 
 async def test_balance_changes_page_by_cursor_without_losing_an_account(subject: Subject) -> None:
@@ -678,8 +685,11 @@ async def test_account_activity_flags_disputes_and_legal_tickets(subject: Subjec
     await subject.platform.create_ticket("p2", ticket_request("legal", reason=TicketReason.LEGAL))
     activity = {a.patient_id: a for a in await subject.platform.get_account_activity(["p0", "p2", "nobody"])}
     assert set(activity) == {"p0", "p2"}
-    assert activity["p0"].open_dispute and not activity["p0"].legal_flag
-    assert activity["p2"].legal_flag and not activity["p2"].open_dispute
+    assert activity["p0"].open_dispute
+    assert not activity["p0"].legal_flag
+    assert activity["p2"].legal_flag
+    assert not activity["p2"].open_dispute
     # Isolation: the flags are the patient's own.
     (p1,) = await subject.platform.get_account_activity(["p1"])
-    assert not (p1.open_dispute or p1.legal_flag)
+    assert not (p1.open_dispute)
+    assert not (p1.legal_flag)

@@ -52,8 +52,8 @@ PEOPLE: dict[str, tuple[str, str, str, int, bool, str]] = {
 }
 
 
-def phone_of(pid: str) -> str:
-    return f"+1555555{list(PEOPLE).index(pid) + 2000:04d}"
+def phone_of(pid: str, people: dict[str, tuple[str, str, str, int, bool, str]] | None = None) -> str:
+    return f"+1555555{list(people or PEOPLE).index(pid) + 2000:04d}"
 
 
 def _line(sid: str, n: int, responsibility: int) -> LineItem:
@@ -102,7 +102,7 @@ def practice(people: dict[str, tuple[str, str, str, int, bool, str]] | None = No
                 first_name=first,
                 last_name="Smithson",
                 date_of_birth=date(1980, 5, 17),
-                phone=phone_of(pid),
+                phone=phone_of(pid, people),
                 email=f"{pid}@example.org",
                 address_line="12 Elm Street",
                 city="Town",

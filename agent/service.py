@@ -50,6 +50,7 @@ from agent.events import (
 from agent.graph import AgentGraph, ApprovalGraph, compile_approval_graph, compile_graph
 from agent.nodes.common import line
 from agent.nodes.record import OUTCOME
+from agent.outreach.replies import OfferLookup
 from agent.phrasing import Phraser
 from agent.state import ApprovalRequest, ApprovalState, ConversationState, Turn, TurnInput
 from agent.state import Expecting as StateExpecting
@@ -125,6 +126,7 @@ class BillingAgent:
         after_side_effect: Callable[[str], None] | None = None,
         prune: bool = True,
         phraser: Phraser | None = None,
+        outreach_offers: OfferLookup | None = None,
     ) -> None:
         self.ports = Ports(
             platform=platform,
@@ -138,6 +140,7 @@ class BillingAgent:
             today=today,
             after_side_effect=after_side_effect,
             phraser=phraser,
+            outreach_offers=outreach_offers,
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = compile_graph(checkpointer)

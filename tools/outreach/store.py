@@ -320,10 +320,14 @@ class OutreachStore:
             for i in range(0, len(steps), 1000):
                 batch = steps[i : i + 1000]
                 values = [_row_values(p, now) for p in batch]
-                stmt = (
-                    self._insert()(OutreachStepRow)
-                    .values(values)
-                    .on_conflict_do_nothing(index_elements=["key"])
+                # A step already stored keeps its key; while it is only scheduled, the newer decision's
+                # timing and wording replace the old ones (a partial payment moves the follow-up).
+                ins = self._insert()(OutreachStepRow).values(values)
+                changed = ("due_at", "reason", "template_key", "tone", "segment", "offer", "summary", "step")
+                stmt = ins.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={name: ins.excluded[name] for name in (*changed, "updated_at")},
+                    where=OutreachStepRow.status == "scheduled",
                 )
                 inserted += _rowcount(await s.execute(stmt))
                 superseded = or_(
@@ -392,6 +396,23 @@ class OutreachStore:
             found = _step(newest)
         await self.cancel_pending(patient_ids, "replied")
         return found
+
+    async def newest_sent(self, patient_ids: Sequence[str], since: datetime) -> StoredStep | None:
+        """The newest text sent to any of these accounts after ``since`` (the offer a reply answers)."""
+        if not patient_ids:
+            return None
+        async with self._sessions() as s:
+            row = await s.scalar(
+                select(OutreachStepRow)
+                .where(
+                    OutreachStepRow.patient_id.in_(list(patient_ids)),
+                    OutreachStepRow.status == "sent",
+                    OutreachStepRow.sent_at > since,
+                )
+                .order_by(OutreachStepRow.sent_at.desc(), OutreachStepRow.id.desc())
+                .limit(1)
+            )
+            return None if row is None else _step(row)
 
     # ------------------------------------------------------------------ sending
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent.checkpoint import open_checkpointer
 from agent.context import Ports
 from agent.llm_usage import LlmUsageSource, Role
+from agent.outreach.replies import offer_lookup
 from agent.phrasing import Phraser
 from agent.service import BillingAgent
 from agent.understanding.base import Understander
@@ -21,6 +23,7 @@ from guardrails.audit import AuditTrail
 from guardrails.policy import load_policy
 from tools.codebook import CodeBook
 from tools.kb import KnowledgeBase
+from tools.outreach.store import OutreachStore
 from tools.payments.base import PaymentGateway
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.base import BillingPlatform
@@ -210,4 +213,5 @@ async def open_agent(
             audit=AuditTrail(engine),
             checkpointer=saver,
             phraser=build_phraser(settings, platform),
+            outreach_offers=offer_lookup(platform, OutreachStore(engine), lambda: datetime.now(UTC)),
         )

@@ -396,6 +396,37 @@ class OutreachEngine:
         assert self.policy.outreach is not None
         return self.policy.outreach.contact_cap_per_7_days
 
+    # ------------------------------------------------------------------ what patients and staff do
+
+    async def on_inbound(self, phone: str, *, opted_out: bool) -> list[str]:
+        """A text from ``phone``: a reply marks the newest outreach text answered and cancels what was
+        pending (the conversation carries on in the thread); STOP cancels it too, at once. Returns the
+        keys of the cancelled steps."""
+        patients = [p.id for p in await self.platform.find_patients_by_phone(phone)]
+        if not patients:
+            return []
+        if opted_out:
+            cancelled = await self.store.cancel_pending(patients, "opted_out")
+        else:
+            answered, cancelled = await self.store.record_reply(patients, self.now())
+            if answered is not None:
+                await self.audit.append(
+                    "outreach.replied", {"key": answered.key}, patient_id=answered.patient_id, actor="patient"
+                )
+        for step in cancelled:
+            await self._audit("cancelled", step, reason="opted_out" if opted_out else "replied")
+        return [s.key for s in cancelled]
+
+    async def pause(self, scope: str, by: str) -> None:
+        await self.store.pause(scope, by)
+        await self.audit.append("outreach.paused", {"scope": scope}, actor="staff")
+
+    async def resume(self, scope: str, by: str) -> None:
+        await self.store.resume(scope)
+        await self.audit.append("outreach.resumed", {"scope": scope}, actor="staff")
+        if scope != GLOBAL:
+            await self.redecide([scope])
+
     # ------------------------------------------------------------------ the loop
 
     async def run_once(self, *, max_steps: int | None = None) -> tuple[PassReport, SendReport]:

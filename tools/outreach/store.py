@@ -376,11 +376,13 @@ class OutreachStore:
                 r.status, r.status_reason, r.updated_at = "cancelled", reason[:64], now
             return [_step(r) for r in rows]
 
-    async def record_reply(self, patient_ids: Sequence[str], at: datetime) -> StoredStep | None:
-        """A patient answered: the newest sent step of these accounts gets the reply time, pending steps
-        are cancelled. Returns that newest sent step (the offer the reply answers), if any."""
+    async def record_reply(
+        self, patient_ids: Sequence[str], at: datetime
+    ) -> tuple[StoredStep | None, list[StoredStep]]:
+        """A patient answered: the newest sent step of these accounts gets the reply time and their
+        pending steps are cancelled. Returns that step (the text the reply answers) and the cancelled."""
         if not patient_ids:
-            return None
+            return None, []
         async with self._sessions.begin() as s:
             newest = await s.scalar(
                 select(OutreachStepRow)
@@ -388,14 +390,13 @@ class OutreachStore:
                 .order_by(OutreachStepRow.sent_at.desc(), OutreachStepRow.id.desc())
                 .limit(1)
             )
-            if newest is None:
-                return None
-            if newest.replied_at is None:
-                newest.replied_at = at
-                newest.updated_at = self._now()
-            found = _step(newest)
-        await self.cancel_pending(patient_ids, "replied")
-        return found
+            found = None
+            if newest is not None:
+                if newest.replied_at is None:
+                    newest.replied_at = at
+                    newest.updated_at = self._now()
+                found = _step(newest)
+        return found, await self.cancel_pending(patient_ids, "replied")
 
     async def newest_sent(self, patient_ids: Sequence[str], since: datetime) -> StoredStep | None:
         """The newest text sent to any of these accounts after ``since`` (the offer a reply answers)."""

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
+    # Twilio's REST API root, when not https://api.twilio.com (a regional edge, or a local mock in tests).
+    twilio_api_base_url: str | None = None
     # The exact URL Twilio is configured to call, when it is not public_base_url + /v1/sms/inbound
     # (a proxy that rewrites paths); signatures are validated over this URL.
     twilio_webhook_url: str | None = None

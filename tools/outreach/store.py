@@ -469,6 +469,7 @@ class OutreachStore:
             step_id,
             worker,
             status="sent",
+            status_reason=None,
             external_id=external_id,
             template_version=template_version,
             sent_at=at,

@@ -839,9 +839,20 @@ def _activity(
             "covered": False,
         }
     statements: dict[str, tuple[date, date, int]] = {}
-    people: dict[str, PatientRow] = {}
+    people: dict[str, Any] = {}
+    contact = select(
+        PatientRow.id,
+        PatientRow.phone,
+        PatientRow.email,
+        PatientRow.sms_consent,
+        PatientRow.preferred_channel,
+        PatientRow.language,
+        PatientRow.state,
+        PatientRow.zip_code,
+        PatientRow.timezone,
+    )
     for chunk in _chunks(list(facts)):
-        people.update((r.id, r) for r in s.scalars(select(PatientRow).where(PatientRow.id.in_(chunk))))
+        people.update((row.id, row) for row in s.execute(contact.where(PatientRow.id.in_(chunk))))
         for sid, pid, st_date, due, resp, balance in s.execute(
             select(
                 StatementRow.id,

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.llm_usage import LlmUsageSource, PhrasingUsageSource, Role, total_tokens
+from agent.outreach.offer import OutreachOffer
 from agent.phrasing import Phraser
 from agent.understanding.base import Understander
 from evals.facts import PatientSnapshot, collect_snapshot, template_values
@@ -371,6 +372,35 @@ async def _build_db(path: Path, data: PracticeData) -> None:
 # --------------------------------------------------------------------------- one trial
 
 
+async def _outreach_offer(
+    env: Environment, task: Task, platform: LedgerPlatform, patient: Patient, now: datetime
+) -> OutreachOffer:
+    from guardrails.outreach import offer_for
+
+    assert task.outreach is not None
+    terms = None
+    if task.outreach.step == "plan_offer":
+        balance = (await platform.get_account_summary(patient.id)).balance_cents
+        terms = offer_for(env.policy, balance, task.outreach.months or 4, env.today)
+    return OutreachOffer(
+        key=f"outreach:{patient.id}:eval:0",
+        patient_id=patient.id,
+        step=task.outreach.step,
+        months=terms.months if terms else None,
+        installment_cents=terms.installment_cents if terms else None,
+        down_payment_cents=terms.down_payment_cents if terms else None,
+        total_cents=terms.total_cents if terms else None,
+        accepted=False,
+    )
+
+
+def _lookup_for(patient: Patient, offer: OutreachOffer) -> Callable[[str], Any]:
+    async def lookup(phone: str) -> OutreachOffer | None:
+        return offer if phone == patient.phone else None
+
+    return lookup
+
+
 async def _write_counts_for(engine: AsyncEngine, patient_id: str) -> Writes:
     """The patient's rows in each write table (one count per table, not a load of every record)."""
     own = await patient_counts(engine, patient_id)
@@ -474,6 +504,9 @@ async def _converse(
 ) -> Trajectory:
     clock = TrialClock(env.clock(task))
     agent = env.make_agent(fresh.platform, fresh.gateway, fresh.engine, clock.now, clock)
+    if task.outreach is not None:  # the agent texted first: the reply finds the offer, as in production
+        offer = await _outreach_offer(env, task, fresh.platform, patient, clock.now)
+        agent.ports = dataclasses.replace(agent.ports, outreach_offers=_lookup_for(patient, offer))
     values = template_values(before)
     user = ScriptedUser(task.script, values, patient.date_of_birth, random.Random(seed))
     thread_id = f"eval-{task.id}-{trial}-{uuid.uuid4().hex[:8]}"

@@ -9,9 +9,11 @@ Two hooks, each one call from its node so the graph's own code stays as it is:
   through understanding unchanged. None of this skips identity: each of these is an account intent, so
   an unverified thread is asked to verify first (``choose_route``) and the intent waits for it.
 * :func:`offered_terms` (from ``negotiate_plan``): the offered plan leads the options; when the patient
-  accepted it, it is the chosen option with consent given — only if the verified patient is the one the
-  text was sent to and the policy still yields exactly those terms for today's balance (a payment since
-  the text changes the terms, and then the patient chooses again).
+  answered YES, it is the chosen option and its terms are stated for the verified patient's yes — only
+  if the verified patient is the one the text was sent to and the policy still yields exactly those
+  terms for today's balance (a payment since the text changes the terms, and then the patient chooses
+  again). The YES to the text never writes by itself: whoever read the text may not be the patient, and
+  a plan is written only after a yes to terms stated to the verified patient (the eval's consent rule).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ async def _sent(t: Texted, step: str) -> StoredStep:
     raise LookupError(step)
 
 
-async def test_yes_to_a_plan_offer_asks_identity_then_creates_exactly_the_offered_plan(
+async def test_yes_to_a_plan_offer_asks_identity_then_confirms_and_creates_exactly_the_offered_plan(
     texted: Texted,
 ) -> None:
     step = await _sent(texted, "plan_offer")
@@ -104,7 +104,14 @@ async def test_yes_to_a_plan_offer_asks_identity_then_creates_exactly_the_offere
     assert await texted.env.platform.list_payment_plans(patient.id) == [] or all(
         p.status is not PlanStatus.ACTIVE for p in await texted.env.platform.list_payment_plans(patient.id)
     )
-    done = await texted.say("t-yes", _identity(patient), patient)
+    confirm = await texted.say("t-yes", _identity(patient), patient)
+    assert "(yes/no)" in confirm.text  # the verified patient confirms the terms stated to them
+    assert [
+        p
+        for p in await texted.env.platform.list_payment_plans(patient.id)
+        if p.idempotency_key.startswith("plan:")
+    ] == []
+    done = await texted.say("t-yes", "yes", patient)
     plans = [
         p
         for p in await texted.env.platform.list_payment_plans(patient.id)

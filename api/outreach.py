@@ -18,7 +18,7 @@ from tools.errors import ConfigurationError
 from tools.messaging.base import Messaging
 from tools.messaging.consent import SmsConsentStore
 from tools.outreach.store import OutreachStore
-from tools.platforms.base import BillingPlatform
+from tools.platforms.base import OutreachPlatform
 
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "outreach_templates.yaml"
 
@@ -44,7 +44,7 @@ def shipped_templates(path: Path = TEMPLATES_FILE) -> dict[str, dict[str, str]]:
 def build_outreach(
     settings: Settings,
     engine: AsyncEngine,
-    platform: BillingPlatform,
+    platform: OutreachPlatform,
     messaging: Messaging,
     audit: AuditTrail,
     policy: PracticePolicy,

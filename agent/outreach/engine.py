@@ -47,7 +47,7 @@ from tools.messaging.base import Messaging, OutboundMessage
 from tools.messaging.consent import SmsConsentStore
 from tools.messaging.twilio import MessageRejected, MessagingUnavailable
 from tools.outreach.store import GLOBAL, OutreachStore, PlannedStep, StoredStep
-from tools.platforms.base import BillingPlatform
+from tools.platforms.base import OutreachPlatform
 from tools.platforms.models import AccountActivity, Author, Channel, CommunicationIn, Direction
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class OutreachEngine:
     def __init__(
         self,
         *,
-        platform: BillingPlatform,
+        platform: OutreachPlatform,
         store: OutreachStore,
         consent: SmsConsentStore,
         audit: AuditTrail,

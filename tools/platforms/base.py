@@ -112,6 +112,12 @@ class BillingPlatform(Protocol):
     # ---------------------------------------------------------------- outreach
     async def list_recent_changes(self, since: datetime, limit: int) -> list[Change]: ...
 
+
+@runtime_checkable
+class BalanceFeed(Protocol):
+    """What outreach reads from a platform: accounts whose patient balance changed since a cursor. The
+    embedded ledger implements it; an adapter may poll its system with a cursor or fill it from webhooks."""
+
     async def list_balance_changes(self, cursor: str | None, limit: int) -> BalanceChanges:
         """Accounts whose patient balance changed after ``cursor`` (``None``: from the start of the
         platform's history): a statement, a payment, a plan created or a plan's status changed (a
@@ -126,3 +132,8 @@ class BillingPlatform(Protocol):
         """The same facts as ``list_balance_changes`` for the given accounts (unknown ids are left
         out), for re-deciding an account when nothing changed on the platform (a follow-up is due)."""
         ...
+
+
+@runtime_checkable
+class OutreachPlatform(BillingPlatform, BalanceFeed, Protocol):
+    """A platform outreach can run on: the port plus its balance feed."""

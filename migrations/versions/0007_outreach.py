@@ -1,7 +1,7 @@
 """outreach: scheduled steps and call tasks, templates, pauses, feed cursors
 
-Revision ID: 0006_outreach
-Revises: 0005_runtime
+Revision ID: 0007_outreach
+Revises: 0006_platform_plans
 Create Date: 2026-12-06 14:50:00.000000
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_outreach"
-down_revision: str | None = "0005_runtime"
+revision: str = "0007_outreach"
+down_revision: str | None = "0006_platform_plans"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from agent.outreach.replies import OfferLookup
 from agent.phrasing import Phraser
 from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
@@ -44,6 +45,8 @@ class Ports:
     after_side_effect: Callable[[str], None] | None = None
     # Phrasing with a language model; None: the local templates are the reply.
     phraser: Phraser | None = None
+    # The outreach text a phone was last sent (agent.outreach.replies); None: no outreach configured.
+    outreach_offers: OfferLookup | None = None
 
 
 @dataclass(frozen=True, slots=True)

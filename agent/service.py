@@ -50,6 +50,7 @@ from agent.events import (
 from agent.graph import AgentGraph, ApprovalGraph, compile_approval_graph, compile_graph
 from agent.nodes.common import line
 from agent.nodes.record import OUTCOME
+from agent.outreach.replies import OfferLookup
 from agent.phrasing import Phraser
 from agent.state import ApprovalRequest, ApprovalState, ConversationState, Turn, TurnInput
 from agent.state import Expecting as StateExpecting
@@ -151,6 +152,7 @@ class BillingAgent:
         prune: bool = True,
         phraser: Phraser | None = None,
         graph: AgentGraph | None = None,
+        outreach_offers: OfferLookup | None = None,
     ) -> None:
         """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
         callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
@@ -169,6 +171,7 @@ class BillingAgent:
             today=today,
             after_side_effect=after_side_effect,
             phraser=phraser,
+            outreach_offers=outreach_offers,
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)

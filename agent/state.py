@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.types import Overwrite
 from pydantic import BaseModel, ConfigDict, field_serializer
 
+from agent.outreach.offer import OutreachOffer
 from tools.platforms.models import AccountSummary, Claim, Coverage, Statement, StatementSummary
 
 WINDOW = 12
@@ -217,6 +218,7 @@ class Durable(TypedDict, total=False):
     pending_intent: str | None  # an account question asked before verification
     pending_escalation: Escalation | None  # a hand-off decided before verification, opened after it
     disputed: bool
+    outreach: OutreachOffer | None  # the outreach text an SMS thread is answering (agent.outreach.replies)
 
 
 class ConversationState(TurnInput, Durable, total=False):

@@ -89,6 +89,8 @@ def _serve(args: argparse.Namespace) -> int:
     from api.main import create_app
 
     settings = _settings(args)
+    if args.outreach_interval is not None:
+        settings = settings.model_copy(update={"outreach_interval_s": args.outreach_interval})
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     if args.workers != 1:
@@ -228,6 +230,71 @@ async def _audit_verify(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+# --------------------------------------------------------------------------- outreach
+
+
+async def _outreach_run(args: argparse.Namespace) -> int:
+    import json
+
+    from api.main import build_messaging
+    from api.outreach import build_outreach, shipped_templates
+    from api.runtime.threads import Threads
+    from guardrails.audit import AuditTrail
+    from guardrails.policy import load_policy
+    from migrations import migrate_service
+    from tools.db import create_engine
+    from tools.platforms.ledger import LedgerPlatform, migrate
+
+    settings = _settings(args)
+    policy = load_policy(settings.policy_file)
+    await migrate(settings.database_url)
+    await migrate_service(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        threads = Threads(engine)
+
+        async def sms_thread(phone: str) -> str:
+            return (await threads.get_or_create_sms(phone)).id
+
+        outreach = build_outreach(
+            settings,
+            engine,
+            LedgerPlatform(engine),
+            build_messaging(settings),
+            AuditTrail(engine),
+            policy,
+            sms_thread,
+            worker=f"cli-{time.time_ns()}",
+        )
+        await outreach.store.seed_templates(shipped_templates())
+        started = time.perf_counter()
+        decided = await outreach.decide_pass()
+        decide_s = time.perf_counter() - started
+        sent = await outreach.send_pass(max_steps=args.max_sends)
+    finally:
+        await engine.dispose()
+    report = {
+        "decided_accounts": decided.accounts,
+        "decide_seconds": round(decide_s, 3),
+        "scheduled": decided.scheduled,
+        "cancelled": decided.cancelled,
+        "reasons": dict(sorted(decided.reasons.items())),
+        "sent": sent.sent,
+        "deferred": sent.deferred,
+        "blocked": sent.blocked,
+        "held_unapproved_template": sent.held,
+        "cancelled_at_send": sent.cancelled,
+        "uncertain": sent.uncertain,
+        "failed": sent.failed,
+    }
+    print(
+        json.dumps(report, indent=2)
+        if args.json
+        else " ".join(f"{k}={v}" for k, v in report.items() if k != "reasons")
+    )
+    return 0
 
 
 # --------------------------------------------------------------------------- bench
@@ -442,7 +509,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated proxy addresses or networks whose X-Forwarded-For is believed "
         "(default: BILLING_FORWARDED_ALLOW_IPS, else none: the TCP peer is the client)",
     )
+    serve.add_argument(
+        "--outreach-interval",
+        type=float,
+        default=30.0,
+        help="seconds between outreach passes run by the service (default 30; 0: none)",
+    )
     serve.set_defaults(handler=_serve)
+
+    outreach = sub.add_parser("outreach", help="the agent speaks first: dunning over SMS, staff call tasks")
+    outreach_sub = outreach.add_subparsers(dest="outreach_command", required=True, metavar="ACTION")
+    outreach_run = outreach_sub.add_parser(
+        "run", help="one pass: decide for every account changed since the last pass, then send what is due"
+    )
+    common(outreach_run)
+    outreach_run.add_argument("--policy-file", help="practice policy YAML")
+    outreach_run.add_argument("--max-sends", type=int, default=None, help="stop after this many steps")
+    outreach_run.add_argument("--json", action="store_true", help="print the report as JSON")
+    outreach_run.set_defaults(handler=_outreach_run)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent.checkpoint import open_checkpointer
 from agent.context import Ports
 from agent.llm_usage import LlmUsageSource, Role
+from agent.outreach.replies import offer_lookup
 from agent.phrasing import Phraser
 from agent.service import BillingAgent
 from agent.understanding.base import Understander
@@ -22,6 +24,7 @@ from guardrails.audit import AuditTrail
 from guardrails.policy import load_policy
 from tools.codebook import CodeBook
 from tools.kb import KnowledgeBase
+from tools.outreach.store import OutreachStore
 from tools.payments.base import PaymentGateway
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.base import BillingPlatform
@@ -228,4 +231,5 @@ async def open_agent(
             audit=AuditTrail(engine),
             checkpointer=saver,
             phraser=build_phraser(settings, platform),
+            outreach_offers=offer_lookup(platform, OutreachStore(engine), lambda: datetime.now(UTC)),
         )

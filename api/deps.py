@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent.outreach.engine import OutreachEngine
 from agent.service import BillingAgent
 from api.protection import RateLimits
 from api.runtime.bus import EventBus
@@ -52,6 +53,7 @@ class Services:
     delivery: Delivery
     metrics: Metrics
     limits: RateLimits
+    outreach: OutreachEngine
 
 
 async def get_services(request: Request) -> Services:

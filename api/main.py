@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,8 +17,9 @@ from api.container import build_gateway, build_platform, close_platform, llm_sou
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.logging import configure_logging
+from api.outreach import build_outreach, shipped_templates
 from api.protection import RateLimits, install_protection
-from api.routes import console, demo, health, metrics, payments, portal, sms, widget
+from api.routes import console, demo, health, metrics, outreach, payments, portal, sms, widget
 from api.runtime.bus import EventBus, InProcessBus, PostgresBus
 from api.runtime.delivery import Delivery
 from api.runtime.events import EventStore
@@ -44,6 +46,7 @@ ROUTERS: list[APIRouter] = [
     sms.router,
     payments.router,
     console.router,
+    outreach.router,
     widget.router,
 ]
 
@@ -56,6 +59,8 @@ def build_messaging(settings: Settings) -> Messaging:
         from tools.messaging.twilio import TwilioMessaging
 
         client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        if settings.twilio_api_base_url:
+            client.api.base_url = settings.twilio_api_base_url
         return TwilioMessaging(client, settings.twilio_from_number)
     return LogMessaging()
 
@@ -140,6 +145,14 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 metrics=metrics_,
             )
             runner.delivery = delivery
+
+            async def sms_thread(phone: str) -> str:
+                return (await threads.get_or_create_sms(phone)).id
+
+            outreach_engine = build_outreach(
+                settings, engine, ledger, messaging, agent.ports.audit, agent.ports.policy, sms_thread
+            )
+            await outreach_engine.store.seed_templates(shipped_templates())
             app.state.services = Services(
                 settings=settings,
                 engine=engine,
@@ -158,13 +171,23 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 delivery=delivery,
                 metrics=metrics_,
                 limits=RateLimits.from_settings(settings),
+                outreach=outreach_engine,
             )
             resumed = await runner.resume()
             frozen = stack.enter_context(frozen_heap()) if freeze_heap else 0
             log.info("api.started", extra={"resumed_threads": resumed, "frozen_objects": frozen})
+            stop_outreach = asyncio.Event()
+            loop = (
+                asyncio.create_task(outreach_engine.serve(stop_outreach, settings.outreach_interval_s))
+                if settings.outreach_interval_s > 0
+                else None
+            )
             try:
                 yield
             finally:
+                stop_outreach.set()
+                if loop is not None:
+                    await loop
                 await runner.drain(settings.drain_timeout_s)
         log.info("api.stopped")
 

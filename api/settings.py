@@ -138,9 +138,13 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
+    # Twilio's REST API root, when not https://api.twilio.com (a regional edge, or a local mock in tests).
+    twilio_api_base_url: str | None = None
     # The exact URL Twilio is configured to call, when it is not public_base_url + /v1/sms/inbound
     # (a proxy that rewrites paths); signatures are validated over this URL.
     twilio_webhook_url: str | None = None
+    # Seconds between outreach passes run by the service (``serve`` sets 30); 0: the service runs none.
+    outreach_interval_s: float = Field(default=0, ge=0)
 
     # The practice's billing platform (docs/platforms.md): the embedded ledger, DrChrono, or a FHIR R4 server.
     platform: Literal["ledger", "drchrono", "fhir"] = "ledger"

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.graph import AgentGraph, compile_graph
 from agent.llm_usage import LlmUsageSource, PhrasingUsageSource, Role
+from agent.outreach.replies import OfferLookup
 from agent.phrasing import Phraser
 from agent.service import BillingAgent
 from agent.understanding.base import Understander
@@ -228,10 +229,16 @@ class Environment:
 
     # ------------------------------------------------------------------ the agent under test
 
-    def build_agent(self, ledger: TrialLedger, clock: Callable[[], datetime]) -> BillingAgent:
+    def build_agent(
+        self,
+        ledger: TrialLedger,
+        clock: Callable[[], datetime],
+        outreach_offers: OfferLookup | None = None,
+    ) -> BillingAgent:
         """The agent of one trial: this trial's ledger, gateway, audit trail and clock, the shared
         long-lived parts; the understander and phraser of the ``llm`` engine are built for this trial's
-        platform, so their patient look-ups read this trial's ledger."""
+        platform, so their patient look-ups read this trial's ledger. ``outreach_offers``: the texts the
+        practice sent first (an ``outreach`` task), found by the patient's number as in production."""
         understander = (
             self.understander_factory(ledger.platform)
             if self.understander_factory is not None
@@ -258,6 +265,7 @@ class Environment:
             prune=False,
             clock=clock,
             today=lambda: self.today,
+            outreach_offers=outreach_offers,
         )
 
     def llm_usage(self) -> LlmUsage | None:

@@ -43,6 +43,7 @@ Category = Literal[
     "adversarial",
     "sms",
     "repair",
+    "outreach",
 ]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]  # Literal exposes its values here
 
@@ -292,6 +293,14 @@ class Evaluation(_Model):
         return self
 
 
+class OutreachText(_Model):
+    """The outreach text the conversation answers: the agent spoke first with this step (its terms are
+    the policy's for the patient's balance at the start of the trial)."""
+
+    step: Literal["pay_link", "plan_offer"]
+    months: int | None = Field(default=None, ge=1, description="The offered plan's length (plan_offer)")
+
+
 class Task(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     version: int = Field(ge=1)
@@ -300,6 +309,7 @@ class Task(_Model):
     description: str = ""
     patient: PatientSpec
     channel: ChannelName = "portal"
+    outreach: OutreachText | None = Field(default=None, description="An outreach text this SMS answers")
     clock: datetime | None = Field(default=None, description="Frozen 'now'; default: the demo's today")
     user: UserScenario
     script: Script

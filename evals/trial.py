@@ -15,6 +15,8 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.llm_usage import LlmUsageSource, total_tokens
+from agent.outreach.offer import OutreachOffer
+from agent.outreach.replies import OfferLookup
 from agent.service import BillingAgent
 from evals.environment import Environment, TrialLedger
 from evals.facts import PatientSnapshot, collect_snapshot, template_values
@@ -24,6 +26,8 @@ from evals.simulator import ScriptedUser
 from evals.state import Projection, patient_counts, project, replay, write_counts
 from evals.task import Task
 from evals.trajectory import AgentMessage, HandoffInfo, StopReason, Trajectory, TurnRecord, Writes
+from guardrails.outreach import offer_for
+from tools.platforms.ledger import LedgerPlatform
 from tools.platforms.models import Channel, Patient
 
 
@@ -113,6 +117,34 @@ class TrialClock:
         return self.now
 
 
+async def _outreach_offer(
+    env: Environment, task: Task, platform: LedgerPlatform, patient: Patient
+) -> OutreachOffer:
+    """The offer an ``outreach`` task's text carried: the policy's plan terms for the patient's balance."""
+    assert task.outreach is not None
+    terms = None
+    if task.outreach.step == "plan_offer":
+        balance = (await platform.get_account_summary(patient.id)).balance_cents
+        terms = offer_for(env.policy, balance, task.outreach.months or 4, env.today)
+    return OutreachOffer(
+        key=f"outreach:{patient.id}:eval:0",
+        patient_id=patient.id,
+        step=task.outreach.step,
+        months=terms.months if terms else None,
+        installment_cents=terms.installment_cents if terms else None,
+        down_payment_cents=terms.down_payment_cents if terms else None,
+        total_cents=terms.total_cents if terms else None,
+        accepted=False,
+    )
+
+
+def _lookup_for(patient: Patient, offer: OutreachOffer) -> OfferLookup:
+    async def lookup(phone: str) -> OutreachOffer | None:
+        return offer if phone == patient.phone else None
+
+    return lookup
+
+
 async def converse(
     env: Environment,
     task: Task,
@@ -123,7 +155,10 @@ async def converse(
     seed: int,
 ) -> Trajectory:
     clock = TrialClock(env.clock(task))
-    agent = env.build_agent(ledger, clock)
+    offers = None
+    if task.outreach is not None:  # the agent texted first: the reply finds the offer, as in production
+        offers = _lookup_for(patient, await _outreach_offer(env, task, ledger.platform, patient))
+    agent = env.build_agent(ledger, clock, offers)
     values = template_values(before)
     user = ScriptedUser(task.script, values, patient.date_of_birth, random.Random(seed))
     thread_id = f"eval-{task.id}-{trial}-{uuid.uuid4().hex[:8]}"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -75,6 +75,16 @@ class AuditRecord:
     payload: dict[str, JsonValue]
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One record to append with ``append_many``."""
+
+    event: str
+    payload: dict[str, JsonValue]
+    patient_id: str | None = None
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,53 @@ class AuditTrail:
         _check_payload(payload, "payload")
         async with write_transaction(self._engine) as conn:
             return await self._append_in(conn, event, payload, thread_id, patient_id, actor)
+
+    async def append_many(self, entries: Sequence[AuditEntry], *, actor: str = "system") -> int:
+        """Add many records at the end of the chain in one transaction (a decision pass audits
+        thousands of decisions; one transaction each would be most of its cost). Returns the count."""
+        if not entries:
+            return 0
+        _check_token(actor, "actor")
+        for e in entries:
+            _check_token(e.event, "event")
+            _check_payload(e.payload, "payload")
+        at = self._clock().astimezone(UTC)
+
+        def chain(last: tuple[int, str] | None) -> list[AuditRecord]:
+            out: list[AuditRecord] = []
+            for e in entries:
+                r = _next_record(last, at, e.event, e.payload, e.thread_id, e.patient_id, actor)
+                out.append(r)
+                last = (r.seq, r.hash)
+            return out
+
+        async with write_transaction(self._engine) as conn:
+            if self._postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+            last = (
+                await conn.execute(
+                    select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
+                )
+            ).first()
+            records = chain((int(last[0]), str(last[1])) if last else None)
+            await conn.execute(
+                insert(AuditLogRow),
+                [
+                    {
+                        "seq": r.seq,
+                        "at": at,
+                        "thread_id": r.thread_id,
+                        "patient_id": r.patient_id,
+                        "actor": actor,
+                        "event": r.event,
+                        "payload": r.payload,
+                        "prev_hash": r.prev_hash,
+                        "hash": r.hash,
+                    }
+                    for r in records
+                ],
+            )
+            return len(records)
 
     async def _append_in(
         self,

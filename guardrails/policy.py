@@ -23,16 +23,15 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -40,6 +39,8 @@ from pydantic import (
     model_validator,
 )
 
+from guardrails.hours import HourMinute
+from guardrails.outreach_policy import OutreachPolicy
 from tools.errors import ActivePlanExists, ConfigurationError, PlanOutsidePolicy
 from tools.platforms.models import Installment
 
@@ -47,20 +48,6 @@ DEFAULT_POLICY_PATH = Path(__file__).parent / "data" / "default_policy.yaml"
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _parse_hhmm(value: object) -> object:
-    if isinstance(value, time):
-        return value
-    if not isinstance(value, str):
-        raise ValueError('must be a quoted "HH:MM" string')
-    try:
-        return datetime.strptime(value.strip(), "%H:%M").time()
-    except ValueError as exc:
-        raise ValueError(f'must be "HH:MM", got {value!r}') from exc
-
-
-HourMinute = Annotated[time, BeforeValidator(_parse_hhmm)]
 
 
 class _Strict(BaseModel):
@@ -118,6 +105,7 @@ class PracticePolicy(_Strict):
     min_plan_balance_cents: int = Field(gt=0)
     office_hours: OfficeHours
     sms_max_segments: int = Field(ge=1, le=10)
+    outreach: OutreachPolicy | None = None  # None: the agent never speaks first
 
     @model_validator(mode="after")
     def _coherent(self) -> PracticePolicy:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import guardrails.audit
 import tools.conversations
 import tools.messaging.consent
+import tools.outreach.store
 import tools.payments.sandbox
 import tools.payments.stripe
 import tools.platforms.plans
@@ -22,6 +23,7 @@ SERVICE_MODULES = frozenset(
         guardrails.audit,
         tools.conversations,
         tools.messaging.consent,
+        tools.outreach.store,
         tools.payments.sandbox,
         tools.payments.stripe,
         tools.platforms.plans,

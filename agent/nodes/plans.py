@@ -25,6 +25,7 @@ from agent.nodes.common import (
     reply,
     work,
 )
+from agent.outreach.replies import offered_terms
 from agent.state import ConversationState, Language, OfferOption, PendingOffer, Turn, Update
 from agent.understanding.base import Intent
 from guardrails.policy import PlanOption, check_can_open_plan, check_plan, evaluate_counter, offer_plans
@@ -152,6 +153,26 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
             "chosen": None,
             "stage": "choose",
         }
+        offered = offered_terms(state.get("outreach"), pid, policy, balance, today)
+        if offered is not None:  # an outreach text's plan leads the options (agent.outreach.replies)
+            option, accepted = offered
+            lead = to_offer(option)
+            pending["options"] = offers = [lead, *(o for o in offers if o["months"] != lead["months"])]
+            if accepted:
+                # YES to the text picks its plan; the write still waits for this verified patient's yes
+                # to the terms stated here (whoever read the text may not be the patient).
+                pending = {**pending, "chosen": 0, "stage": "consent"}
+                _offer_facts(facts, balance, [lead])
+                text = T.plan_confirm(
+                    label(lead, language), _first_due(lead), lead["requires_approval"], language
+                )
+                return reply(
+                    text,
+                    facts.pairs(),
+                    {"pending": pending, "expecting": "consent", "outreach": None},
+                    tools=tools,
+                    reads=[f"statement:{i}" for i in ids],
+                )
         if not _terms(state):
             _offer_facts(facts, balance, offers)
             return reply(

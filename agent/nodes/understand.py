@@ -10,6 +10,7 @@ from langgraph.types import Overwrite
 from agent.context import AgentContext
 from agent.nodes.common import ctx
 from agent.nodes.guard import guard_in
+from agent.outreach.replies import read_reply
 from agent.routing import LOW_CONFIDENCE, choose_route
 from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, Turn, Update
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
@@ -29,6 +30,7 @@ from agent.understanding.cues import (
     says_already_paid,
 )
 from guardrails.escalation import FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from tools.platforms.models import Channel
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
 SURE = 0.8
@@ -216,6 +218,17 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         intent = last  # a correction keeps the task and changes its object (statement, month, line)
     if intent is Intent.EXPLAIN_STATEMENT and u.is_correction and last is Intent.BALANCE:
         intent = Intent.BALANCE
+    offer = state.get("outreach")
+    if c.channel is Channel.SMS:  # a reply to an outreach text (agent.outreach.replies)
+        intent, offer = await read_reply(
+            offer,
+            c.ports.outreach_offers,
+            c.phone,
+            intent=intent,
+            text=text,
+            expecting=state.get("expecting"),
+            has_pending=state.get("pending") is not None,
+        )
     low = confidence < LOW_CONFIDENCE
     streak = state.get("low_conf_streak", 0) + 1 if low else 0
     turn.update(
@@ -238,6 +251,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         update["repair_failures"] = 0
     if link_request is not None:
         update["link_request"] = link_request
+    if offer != state.get("outreach"):
+        update["outreach"] = offer
     if state.get("expecting") in _YES_NO_OFFERS and intent not in (Intent.AFFIRM, Intent.DENY):
         # The patient moved on ("no thanks - what do I owe?" is read as the question): the offer lapses.
         update["expecting"] = None

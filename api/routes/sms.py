@@ -198,6 +198,8 @@ async def sms_inbound(
     change = _consent_change(sms, opted_out=standing == "opted_out")
     if change is not None:
         action, source = change
+        if action == "opt_out":  # STOP ends outreach at once: nothing pending is sent
+            await services.outreach.on_inbound(phone, opted_out=True)
         if await consent.record(phone, action, source, message_sid=sid):
             await services.audit.append(
                 f"sms.consent.{action}", {"source": source, "message_sid": sid}, actor="patient"
@@ -221,6 +223,7 @@ async def sms_inbound(
         log.info("sms.inbound.not_text", extra={"message_sid": sid, "kind": kind})
         return _twiml()
     thread = await services.threads.get_or_create_sms(phone)
+    await services.outreach.on_inbound(phone, opted_out=False)  # a reply cancels what outreach had pending
     inbound = await services.runner.submit(thread.id, sms.text, external_id=sid)
     log.info(
         "sms.inbound.queued",

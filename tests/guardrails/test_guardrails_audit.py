@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from guardrails.audit import GENESIS_HASH, AuditLogRow, AuditTrail, InvalidAuditPayload, compute_hash
+from guardrails.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditLogRow,
+    AuditTrail,
+    InvalidAuditPayload,
+    compute_hash,
+)
 from tools.db import Base, create_engine
 
 
@@ -141,3 +148,26 @@ async def test_message_text_is_refused(engine: AsyncEngine, payload: dict[str, o
     with pytest.raises(InvalidAuditPayload):
         await trail.append("turn.completed", payload)  # type: ignore[arg-type]  # deliberately bad
     assert (await trail.verify()).count == 0
+
+
+async def test_append_many_extends_one_verifiable_chain(migrated_database_url: str) -> None:
+    engine = create_engine(migrated_database_url)
+    try:
+        trail = AuditTrail(engine)
+        await trail.append("first", {"n": 1})
+        entries = [
+            AuditEntry("outreach.decision", {"n": n, "reason": "stop.paid"}, patient_id=f"p{n}")
+            for n in range(50)
+        ]
+        assert await trail.append_many(entries, actor="outreach") == 50
+        await trail.append("last", {"n": 2})
+        records = await trail.records(limit=1000)
+        assert [r.seq for r in records] == list(range(1, 53))
+        assert records[10].patient_id == "p9"
+        assert records[10].actor == "outreach"
+        assert (await trail.verify()).ok
+        with pytest.raises(InvalidAuditPayload):
+            await trail.append_many([AuditEntry("x", {"text": "free text with spaces"})])
+        assert (await trail.verify()).count == 52
+    finally:
+        await engine.dispose()

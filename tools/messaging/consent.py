@@ -13,7 +13,7 @@ recorded once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -108,6 +108,24 @@ class SmsConsentStore:
         if action == "opt_in":
             return "opted_in"
         return "unknown"
+
+    async def standings(self, phones: Sequence[str]) -> dict[str, ConsentStanding]:
+        """``standing`` of many numbers at once (outreach decides for thousands of accounts a page)."""
+        out: dict[str, ConsentStanding] = dict.fromkeys(phones, "unknown")
+        wanted = sorted(set(phones))
+        async with self._sessions() as session:
+            for i in range(0, len(wanted), 2000):
+                rows = await session.execute(
+                    select(SmsConsentEventRow.phone, SmsConsentEventRow.action)
+                    .where(
+                        SmsConsentEventRow.phone.in_(wanted[i : i + 2000]),
+                        SmsConsentEventRow.action != "help",
+                    )
+                    .order_by(SmsConsentEventRow.id)
+                )
+                for phone, action in rows:  # the newest change of each number is the last one read
+                    out[phone] = "opted_out" if action == "opt_out" else "opted_in"
+        return out
 
     async def allows(self, phone: str) -> bool:
         """Whether a text may be sent to ``phone``: not after an opt-out that no opt-in followed."""

@@ -18,7 +18,9 @@ from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from tools.platforms.models import (
+    AccountActivity,
     AccountSummary,
+    BalanceChanges,
     Change,
     Claim,
     Communication,
@@ -109,3 +111,29 @@ class BillingPlatform(Protocol):
 
     # ---------------------------------------------------------------- outreach
     async def list_recent_changes(self, since: datetime, limit: int) -> list[Change]: ...
+
+
+@runtime_checkable
+class BalanceFeed(Protocol):
+    """What outreach reads from a platform: accounts whose patient balance changed since a cursor. The
+    embedded ledger implements it; an adapter may poll its system with a cursor or fill it from webhooks."""
+
+    async def list_balance_changes(self, cursor: str | None, limit: int) -> BalanceChanges:
+        """Accounts whose patient balance changed after ``cursor`` (``None``: from the start of the
+        platform's history): a statement, a payment, a plan created or a plan's status changed (a
+        default). Each account appears once per page, with its current facts, in the order of its
+        first change in the page; at most ``limit`` changes are read, so a page may name fewer
+        accounts. The page's ``cursor`` resumes after the last change read (the same cursor when
+        nothing changed). An adapter without a change feed may poll, or fill the feed from webhooks.
+        """
+        ...
+
+    async def get_account_activity(self, patient_ids: list[str]) -> list[AccountActivity]:
+        """The same facts as ``list_balance_changes`` for the given accounts (unknown ids are left
+        out), for re-deciding an account when nothing changed on the platform (a follow-up is due)."""
+        ...
+
+
+@runtime_checkable
+class OutreachPlatform(BillingPlatform, BalanceFeed, Protocol):
+    """A platform outreach can run on: the port plus its balance feed."""

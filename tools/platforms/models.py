@@ -142,6 +142,7 @@ class ChangeKind(StrEnum):
     STATEMENT_CREATED = "statement_created"
     PAYMENT_POSTED = "payment_posted"
     PLAN_CREATED = "plan_created"
+    PLAN_STATUS_CHANGED = "plan_status_changed"  # e.g. a plan defaulted or was cancelled
 
 
 # --------------------------------------------------------------------------- people
@@ -431,6 +432,49 @@ class Change(_Model):
     patient_id: str
     resource_id: str
     at: datetime
+
+
+class AccountActivity(_Model):
+    """An account whose patient balance may have changed, with the facts outreach decides from.
+
+    Every figure comes from the platform's own records; nothing here is text a patient wrote."""
+
+    patient_id: str
+    balance_cents: int  # Σ statements − unapplied payments; ≤ 0 means paid (or a credit)
+    # How and when the patient may be reached (the patient's record).
+    phone: str | None
+    email_on_file: bool
+    sms_consent: bool
+    preferred_channel: Channel
+    language: Language
+    state: str
+    zip_code: str
+    timezone: str
+    last_change: ChangeKind
+    changed_at: datetime
+    newest_statement_id: str | None
+    newest_statement_date: date | None
+    oldest_open_statement_date: date | None
+    oldest_open_service_date: date | None
+    payment_count: int = Field(ge=0)
+    on_time_payment_count: int = Field(ge=0)  # posted on or before its statement's due date
+    partial_payment_count: int = Field(ge=0)  # less than its statement's patient responsibility
+    median_days_to_pay: int | None  # statement date to payment, over payments applied to statements
+    last_payment_at: datetime | None
+    plan_count: int = Field(ge=0)
+    plan_default_count: int = Field(ge=0)
+    plan_in_good_standing: bool  # an active plan with no missed installment
+    open_dispute: bool  # an unresolved ticket disputing a charge or saying it was paid
+    legal_flag: bool  # a ticket mentioning an attorney or legal action, whatever its status
+    hardship_review: bool  # an unresolved financial-hardship ticket
+    self_pay: bool  # no active coverage
+
+
+class BalanceChanges(_Model):
+    """One page of ``list_balance_changes``: pass ``cursor`` back to read what changed after it."""
+
+    accounts: tuple[AccountActivity, ...]
+    cursor: str
 
 
 class VerificationResult(_Model):

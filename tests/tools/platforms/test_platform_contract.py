@@ -34,7 +34,7 @@ from tools.errors import (
     StatementNotFound,
     TicketNotFound,
 )
-from tools.platforms.base import BillingPlatform
+from tools.platforms.base import BalanceFeed, BillingPlatform
 from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
 from tools.platforms.fhir.sekmet import SekmetServer
@@ -614,3 +614,93 @@ async def test_list_recent_changes_reports_loaded_statements_and_respects_limit(
     assert [c.at for c in changes] == sorted(c.at for c in changes)
     assert len(await subject.platform.list_recent_changes(EPOCH, 2)) == 2
     assert await subject.platform.list_recent_changes(subject.clock.now, 10) == []
+
+
+# ---------------------------------------------------------------------- balance changes (outreach)
+
+
+def _feed(subject: Subject) -> BalanceFeed:
+    """The platform's balance feed; an adapter without one (outreach cannot run on it yet) skips."""
+    if not isinstance(subject.platform, BalanceFeed):
+        pytest.skip("this adapter has no balance feed yet")
+    return subject.platform
+
+
+async def _drain(platform: BalanceFeed, cursor: str | None, limit: int = 1000) -> tuple[list[str], str]:
+    """Every account named after ``cursor``, page by page, and the cursor after the last page."""
+    named: list[str] = []
+    while True:
+        page = await platform.list_balance_changes(cursor, limit)
+        named.extend(a.patient_id for a in page.accounts)
+        if page.cursor == cursor:
+            return named, page.cursor
+        cursor = page.cursor
+
+
+async def test_balance_changes_name_every_account_once_per_page_with_its_facts(subject: Subject) -> None:
+    feed = _feed(subject)
+    subject.clock.tick(3600)  # the loaded history has settled
+    page = await feed.list_balance_changes(None, 1000)
+    assert [a.patient_id for a in page.accounts] == PIDS
+    p1 = next(a for a in page.accounts if a.patient_id == "p1")
+    assert p1.balance_cents == (await subject.platform.get_account_summary("p1")).balance_cents == 17000
+    assert p1.plan_in_good_standing
+    assert p1.plan_count == 1
+    assert p1.plan_default_count == 0
+    assert p1.newest_statement_id == "st-p1-2"
+    assert p1.payment_count == 1
+    assert p1.partial_payment_count == 1
+    assert not (p1.open_dispute)
+    assert not (p1.legal_flag)
+    assert not (p1.hardship_review)
+    assert not (p1.self_pay)
+    p0 = next(a for a in page.accounts if a.patient_id == "p0")
+    assert not p0.plan_in_good_standing
+    # Nothing changed since: the same cursor, no account.
+    again = await feed.list_balance_changes(page.cursor, 1000)
+    assert again.accounts == ()
+    assert again.cursor == page.cursor
+
+
+async def test_balance_changes_page_by_cursor_without_losing_an_account(subject: Subject) -> None:
+    feed = _feed(subject)
+    subject.clock.tick(3600)
+    named, _ = await _drain(feed, None, limit=2)
+    assert set(named) == set(PIDS)
+
+
+async def test_a_payment_a_plan_and_a_default_each_name_the_account(subject: Subject) -> None:
+    feed = _feed(subject)
+    subject.clock.tick(3600)
+    _, cursor = await _drain(feed, None)
+    await subject.platform.record_payment("p2", pay("st-p2-0", 700, key="feed-pay"))
+    subject.clock.tick(10)
+    page = await feed.list_balance_changes(cursor, 100)
+    assert [(a.patient_id, a.last_change) for a in page.accounts] == [("p2", ChangeKind.PAYMENT_POSTED)]
+    assert page.accounts[0].balance_cents == (await subject.platform.get_account_summary("p2")).balance_cents
+    await subject.platform.set_plan_status("p1", "plan-p1", PlanStatus.DEFAULTED, None)
+    subject.clock.tick(10)
+    page = await feed.list_balance_changes(page.cursor, 100)
+    (p1,) = page.accounts
+    assert (p1.patient_id, p1.last_change, p1.plan_in_good_standing, p1.plan_default_count) == (
+        "p1",
+        ChangeKind.PLAN_STATUS_CHANGED,
+        False,
+        1,
+    )
+
+
+async def test_account_activity_flags_disputes_and_legal_tickets(subject: Subject) -> None:
+    feed = _feed(subject)
+    await subject.platform.create_ticket("p0", ticket_request("dispute"))
+    await subject.platform.create_ticket("p2", ticket_request("legal", reason=TicketReason.LEGAL))
+    activity = {a.patient_id: a for a in await feed.get_account_activity(["p0", "p2", "nobody"])}
+    assert set(activity) == {"p0", "p2"}
+    assert activity["p0"].open_dispute
+    assert not activity["p0"].legal_flag
+    assert activity["p2"].legal_flag
+    assert not activity["p2"].open_dispute
+    # Isolation: the flags are the patient's own.
+    (p1,) = await feed.get_account_activity(["p1"])
+    assert not (p1.open_dispute)
+    assert not (p1.legal_flag)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from typing import TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,7 @@ from tools.platforms.ledger import convert
 from tools.platforms.ledger.invariants import check_statement, derive_status, schedule_total
 from tools.platforms.ledger.loader import PracticeData, bulk_load
 from tools.platforms.ledger.tables import (
+    AdjustmentRow,
     ChangeRow,
     ClaimRow,
     CommunicationRow,
@@ -54,14 +55,18 @@ from tools.platforms.ledger.tables import (
     TicketRow,
 )
 from tools.platforms.models import (
+    AccountActivity,
     AccountSummary,
+    BalanceChanges,
     Change,
     ChangeKind,
+    Channel,
     Claim,
     Communication,
     CommunicationIn,
     Coverage,
     CoverageRank,
+    Language,
     Patient,
     Payment,
     PaymentPlan,
@@ -73,6 +78,7 @@ from tools.platforms.models import (
     StatementStatus,
     StatementSummary,
     Ticket,
+    TicketReason,
     TicketRequest,
     TicketStatus,
     VerificationResult,
@@ -584,6 +590,7 @@ class LedgerPlatform(BillingPlatform):
             if approver is not None:
                 row.approver = approver
             row.updated_at = self._now()
+            s.add(self._change(ChangeKind.PLAN_STATUS_CHANGED, patient_id, plan_id, row.updated_at))
             return convert.to_plan(row)
 
         return await self._write(change)
@@ -710,6 +717,254 @@ class LedgerPlatform(BillingPlatform):
                 Change(kind=ChangeKind(r.kind), patient_id=r.patient_id, resource_id=r.resource_id, at=r.at)
                 for r in rows
             ]
+
+    async def list_balance_changes(self, cursor: str | None, limit: int) -> BalanceChanges:
+        """The change feed's ``seq`` is the cursor. On PostgreSQL a sequence number is taken before its
+        transaction commits, so a change can become visible after a later one; the feed therefore stops
+        at changes younger than ``FEED_SETTLE``, which no write transaction of the ledger outlives."""
+        after = _parse_cursor(cursor)
+        if limit <= 0:
+            return BalanceChanges(accounts=(), cursor=str(after))
+
+        def read(s: Session) -> BalanceChanges:
+            query = select(ChangeRow.seq, ChangeRow.patient_id, ChangeRow.kind, ChangeRow.at).where(
+                ChangeRow.seq > after
+            )
+            if s.get_bind().dialect.name == "postgresql":
+                query = query.where(ChangeRow.at <= self._now() - FEED_SETTLE)
+            rows = s.execute(query.order_by(ChangeRow.seq).limit(limit)).all()
+            if not rows:
+                return BalanceChanges(accounts=(), cursor=str(after))
+            last: dict[str, tuple[ChangeKind, datetime]] = {}
+            for _seq, pid, kind, at in rows:
+                last[pid] = (ChangeKind(kind), at)
+            activity = {a.patient_id: a for a in _activity(s, list(last), last)}
+            return BalanceChanges(
+                accounts=tuple(activity[pid] for pid in last if pid in activity), cursor=str(rows[-1][0])
+            )
+
+        return await self._read(read)
+
+    async def get_account_activity(self, patient_ids: list[str]) -> list[AccountActivity]:
+        if not patient_ids:
+            return []
+
+        def read(s: Session) -> list[AccountActivity]:
+            newest: dict[str, tuple[ChangeKind, datetime]] = {}
+            for chunk in _chunks(sorted(set(patient_ids))):
+                ranked = (
+                    select(
+                        ChangeRow.patient_id,
+                        ChangeRow.kind,
+                        ChangeRow.at,
+                        func.row_number()
+                        .over(partition_by=ChangeRow.patient_id, order_by=ChangeRow.seq.desc())
+                        .label("n"),
+                    )
+                    .where(ChangeRow.patient_id.in_(chunk))
+                    .subquery()
+                )
+                for pid, kind, at in s.execute(
+                    select(ranked.c.patient_id, ranked.c.kind, ranked.c.at).where(ranked.c.n == 1)
+                ):
+                    newest[pid] = (ChangeKind(kind), at)
+            return _activity(s, [p for p in patient_ids if p in newest], newest)
+
+        return await self._read(read)
+
+    async def post_statement(self, statement: Statement) -> Statement:
+        """Add one new statement (a practice posting its monthly statements), as the change feed's
+        ``statement_created``. Ledger-only, like ``list_patients``: a practice-management system posts
+        its statements itself. Its invariants are checked first (``InvariantViolation``)."""
+        check_statement(statement)
+        if statement.payments:
+            raise InvalidAmount("a new statement carries no payments yet")
+
+        def post(s: Session) -> Statement:
+            self._lock_patient(s, statement.patient_id)
+            now = self._now()
+            s.add(StatementRow(**convert.statement_row(statement, now)))
+            s.flush()
+            for position, li in enumerate(statement.line_items):
+                row, adjustments = convert.line_item_rows(li, position)
+                s.add(LineItemRow(**row))
+                s.flush()
+                s.add_all(AdjustmentRow(**a) for a in adjustments)
+            s.add(self._change(ChangeKind.STATEMENT_CREATED, statement.patient_id, statement.id, now))
+            return statement
+
+        return await self._write(post)
+
+
+FEED_SETTLE = timedelta(seconds=2)
+_CHUNK = 2000
+DISPUTE_REASONS = frozenset({TicketReason.DISPUTE_CHARGE.value, TicketReason.DISPUTE_ALREADY_PAID.value})
+
+
+def _parse_cursor(cursor: str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if not cursor.isdigit():
+        raise ValueError(f"not a cursor of this ledger: {cursor!r}")
+    return int(cursor)
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)] or [[]]
+
+
+def _activity(
+    s: Session, patient_ids: list[str], changes: dict[str, tuple[ChangeKind, datetime]]
+) -> list[AccountActivity]:
+    """The outreach facts of many accounts in a handful of set queries (a decision pass reads
+    thousands of accounts a page; one query per account would be the whole cost)."""
+    facts: dict[str, dict[str, Any]] = {}
+    for pid in patient_ids:
+        facts[pid] = {
+            "balance": 0,
+            "newest": None,
+            "oldest_open": None,
+            "service": None,
+            "payments": 0,
+            "on_time": 0,
+            "partial": 0,
+            "days": [],
+            "last_payment": None,
+            "plans": 0,
+            "defaults": 0,
+            "good_plan": False,
+            "dispute": False,
+            "legal": False,
+            "hardship": False,
+            "covered": False,
+        }
+    statements: dict[str, tuple[date, date, int]] = {}
+    people: dict[str, Any] = {}
+    contact = select(
+        PatientRow.id,
+        PatientRow.phone,
+        PatientRow.email,
+        PatientRow.sms_consent,
+        PatientRow.preferred_channel,
+        PatientRow.language,
+        PatientRow.state,
+        PatientRow.zip_code,
+        PatientRow.timezone,
+    )
+    for chunk in _chunks(list(facts)):
+        people.update((row.id, row) for row in s.execute(contact.where(PatientRow.id.in_(chunk))))
+        for sid, pid, st_date, due, resp, balance in s.execute(
+            select(
+                StatementRow.id,
+                StatementRow.patient_id,
+                StatementRow.statement_date,
+                StatementRow.due_date,
+                StatementRow.total_patient_responsibility_cents,
+                StatementRow.balance_cents,
+            ).where(StatementRow.patient_id.in_(chunk))
+        ):
+            f = facts[pid]
+            f["balance"] += int(balance)
+            statements[sid] = (st_date, due, int(resp))
+            if f["newest"] is None or (st_date, sid) > f["newest"]:
+                f["newest"] = (st_date, sid)
+            if derive_status(int(balance)) is StatementStatus.OPEN and (
+                f["oldest_open"] is None or st_date < f["oldest_open"]
+            ):
+                f["oldest_open"] = st_date
+        for owner, first_service in s.execute(
+            select(StatementRow.patient_id, func.min(LineItemRow.service_date))
+            .join(LineItemRow, LineItemRow.statement_id == StatementRow.id)
+            .where(StatementRow.patient_id.in_(chunk), StatementRow.balance_cents > 0)
+            .group_by(StatementRow.patient_id)
+        ):
+            facts[owner]["service"] = first_service
+        payments = select(
+            PaymentRow.patient_id, PaymentRow.statement_id, PaymentRow.amount_cents, PaymentRow.posted_at
+        ).where(PaymentRow.patient_id.in_(chunk))
+        for payer, applied_to, amount, posted in s.execute(payments):
+            f = facts[payer]
+            f["payments"] += 1
+            f["last_payment"] = posted if f["last_payment"] is None else max(f["last_payment"], posted)
+            if applied_to is None:
+                f["balance"] -= int(amount)
+                continue
+            st_date, due, resp = statements[applied_to]
+            paid_on = posted.astimezone(UTC).date()
+            f["on_time"] += paid_on <= due
+            f["partial"] += int(amount) < resp
+            f["days"].append(max(0, (paid_on - st_date).days))
+        missed = (
+            select(InstallmentRow.id)
+            .where(InstallmentRow.plan_id == PaymentPlanRow.id, InstallmentRow.status == "missed")
+            .exists()
+        )
+        for pid, status, has_missed in s.execute(
+            select(PaymentPlanRow.patient_id, PaymentPlanRow.status, missed).where(
+                PaymentPlanRow.patient_id.in_(chunk)
+            )
+        ):
+            f = facts[pid]
+            f["plans"] += 1
+            f["defaults"] += status == PlanStatus.DEFAULTED.value
+            f["good_plan"] |= status == PlanStatus.ACTIVE.value and not has_missed
+        for pid, reason, status in s.execute(
+            select(TicketRow.patient_id, TicketRow.reason, TicketRow.status).where(
+                TicketRow.patient_id.in_(chunk)
+            )
+        ):
+            f = facts[pid]
+            unresolved = status != TicketStatus.RESOLVED.value
+            f["dispute"] |= unresolved and reason in DISPUTE_REASONS
+            f["legal"] |= reason == TicketReason.LEGAL.value
+            f["hardship"] |= unresolved and reason == TicketReason.FINANCIAL_HARDSHIP.value
+        for (pid,) in s.execute(
+            select(CoverageRow.patient_id)
+            .where(CoverageRow.patient_id.in_(chunk), CoverageRow.active.is_(True))
+            .distinct()
+        ):
+            facts[pid]["covered"] = True
+    out = []
+    for pid in patient_ids:
+        f = facts[pid]
+        person = people.get(pid)
+        if person is None:
+            continue
+        days = sorted(f["days"])
+        kind, at = changes[pid]
+        out.append(
+            AccountActivity(
+                patient_id=pid,
+                balance_cents=f["balance"],
+                phone=person.phone,
+                email_on_file=bool(person.email),
+                sms_consent=person.sms_consent,
+                preferred_channel=Channel(person.preferred_channel),
+                language=Language(person.language),
+                state=person.state,
+                zip_code=person.zip_code,
+                timezone=person.timezone,
+                last_change=kind,
+                changed_at=at,
+                newest_statement_id=f["newest"][1] if f["newest"] else None,
+                newest_statement_date=f["newest"][0] if f["newest"] else None,
+                oldest_open_statement_date=f["oldest_open"],
+                oldest_open_service_date=f["service"],
+                payment_count=f["payments"],
+                on_time_payment_count=f["on_time"],
+                partial_payment_count=f["partial"],
+                median_days_to_pay=days[len(days) // 2] if days else None,
+                last_payment_at=f["last_payment"],
+                plan_count=f["plans"],
+                plan_default_count=f["defaults"],
+                plan_in_good_standing=f["good_plan"],
+                open_dispute=f["dispute"],
+                legal_flag=f["legal"],
+                hardship_review=f["hardship"],
+                self_pay=not f["covered"],
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------- idempotency comparisons

@@ -1,0 +1,90 @@
+"""Sending through the real Twilio client: retries on 429/5xx with backoff, a refusal is not retried,
+and sends are paced per sending number."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from twilio.rest import Client
+
+from agent.outreach.engine import Pacer
+from tests.support.outreach import Clock, World, approve_all, build_world, phone_of, practice
+from tests.support.twilio_recorder import Recorder, run_recorder
+from tools.db import create_engine
+from tools.messaging.twilio import TwilioMessaging
+from tools.platforms.ledger import LedgerPlatform
+
+PEOPLE = {
+    "karen": ("Karen", "NY", "10001", 21500, True, ""),
+    "omar": ("Omar", "NY", "10002", 64000, True, ""),
+}
+
+
+@pytest.fixture
+async def sending(migrated_database_url: str) -> AsyncIterator[tuple[World, Recorder]]:
+    engine = create_engine(migrated_database_url)
+    clock = Clock()
+    ledger = LedgerPlatform(engine, clock=clock)
+    await ledger.bulk_load(practice(PEOPLE))
+    with run_recorder() as twilio:
+        client = Client("AC" + "0" * 32, "test-auth-token")
+        client.api.base_url = twilio.url
+        w = build_world(engine, ledger, {"sms": TwilioMessaging(client, "+15555550100")}, clock)
+        await approve_all(w.store)
+        await w.engine.decide_pass()
+        try:
+            yield w, twilio
+        finally:
+            await engine.dispose()
+
+
+async def test_429_and_5xx_are_retried_with_backoff_and_sent_once(sending: tuple[World, Recorder]) -> None:
+    w, twilio = sending
+    twilio.fail_next = [429, 500]
+    report = await w.engine.send_pass(max_steps=1)
+    assert report.sent == 1
+    assert twilio.requests == 3
+    assert len(twilio.messages) == 1
+    assert [s for s in w.slept if s > 0] == [0.5, 1.0]  # exponential backoff (base 0.5 s in this world)
+
+
+async def test_a_provider_outage_leaves_the_step_for_later_and_sends_nothing(
+    sending: tuple[World, Recorder],
+) -> None:
+    w, twilio = sending
+    twilio.fail_next = [503] * 4
+    report = await w.engine.send_pass(max_steps=1)
+    assert report.failed == 1
+    assert twilio.messages == []
+    (step,) = [s for s in await w.store.steps() if s.patient_id == "karen"]
+    assert (step.status, step.status_reason) == ("scheduled", "provider_unavailable")
+    assert step.due_at > w.clock.now
+    w.clock.advance(minutes=16)
+    await w.engine.send_pass()
+    assert len(twilio.bodies_to(phone_of("karen", PEOPLE))) == 1
+
+
+async def test_a_refused_number_is_blocked_not_retried(sending: tuple[World, Recorder]) -> None:
+    w, twilio = sending
+    twilio.fail_next = [400]
+    report = await w.engine.send_pass(max_steps=1)
+    assert report.blocked == 1
+    assert twilio.requests == 1
+    (step,) = [s for s in await w.store.steps() if s.patient_id == "karen"]
+    assert step.status == "blocked"
+
+
+async def test_sends_are_paced_per_sending_number() -> None:
+    ticks: list[float] = []
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        ticks.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(1.0, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        await pacer.wait("+15555550100")
+    await pacer.wait("+15555550199")  # another number is not held back
+    assert ticks == [1.0, 1.0]

@@ -1,0 +1,1 @@
+"""Outreach's durable state: scheduled steps, call tasks, templates, pauses (``store``)."""

@@ -166,10 +166,30 @@ _RE_THIS_PRACTICE = re.compile(
 )
 
 
+# Creditor words that no ordinary word lies one typo away from, so a typo in one ("my cell phone compnay")
+# does not hide the creditor, while "later" never becomes "water".
+_CREDITOR_WORDS = (
+    "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
+    "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
+)  # fmt: skip
+
+
+def _repair_creditor_words(norm: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if len(word) < 6 or word in _CREDITOR_WORDS:
+            return word
+        return next((w for w in _CREDITOR_WORDS if edit_distance(word, w, 1) <= 1), word)
+
+    return re.sub(r"[a-z]+", fix, norm)
+
+
 def names_other_creditor(text: str) -> bool:
     """Whether the message is about a bill owed to someone other than this practice ("pay my electric
-    bill", "when is my visa due", "pay back my brother"); paying *with* a card is not."""
+    bill", "when is my visa due", "pay back my brother"); paying *with* a card is not. A word one typo
+    away from a creditor word counts as that word."""
     norm = normalize(text).replace("&", " & ").replace("'s", "").replace("-", " ")
+    norm = _repair_creditor_words(norm)
     norm = re.sub(
         r"\b(?:with|using|by|from) (?:my |a |the )?(?:credit ?card|card|visa|mastercard|amex|"
         r"american express|discover|debit card|bank|checking|savings)(?: account| card)?\b",

@@ -181,6 +181,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
     # Outreach email over SMTP (tools/messaging/email.py); no host: no email is sent. The postal address is
     # required with a host (CAN-SPAM: every commercial email names the sender's valid postal address).
     email_smtp_host: str | None = None
@@ -221,6 +222,7 @@ class Settings(BaseSettings):
     @property
     def hsts(self) -> bool:
         return self.public_base_url.startswith("https://")
+
     @model_validator(mode="after")
     def _email_is_complete(self) -> Settings:
         if self.email_smtp_host and not (self.email_from_address and self.email_practice_postal_address):

@@ -235,6 +235,55 @@ async def _audit_verify(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- outreach
 
 
+def _outreach_simulate(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from agent.outreach.simulate import markdown_report, seeds_summary, simulate, to_json, write_chart
+
+    began = time.perf_counter()
+    policy = Path(args.policy) if args.policy else None
+    result = simulate(days=args.days, patients=args.patients, seed=args.seed, policy_path=policy)
+    main_s = time.perf_counter() - began
+    seeds = None
+    if args.seeds > 1:
+        runs = [
+            result
+            if s == args.seed
+            else simulate(days=args.days, patients=args.patients, seed=s, policy_path=policy)
+            for s in range(1, args.seeds + 1)
+        ]
+        seeds = seeds_summary(runs)
+        result["seeds"] = seeds
+        result["seed_lifts"] = {str(r["seed"]): r["lift"] for r in runs}
+    result["wall_s_one_seed"] = round(main_s, 2)
+    chart = None
+    if args.report_path:
+        report = Path(args.report_path)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        png = report.with_suffix(".png")
+        write_chart(result, png)
+        chart = png.name
+        report.write_text(markdown_report(result, seeds, chart), encoding="utf-8")
+    if args.json_path:
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_path).write_text(to_json(result), encoding="utf-8")
+    b, a = result["policies"]["baseline"], result["policies"]["agent"]
+    print(
+        f"patients={args.patients} days={args.days} seed={args.seed} wall_s={main_s:.1f} "
+        f"collected_by_day_60: fixed={b['share_collected_by_day']['60']:.1%} "
+        f"policy={a['share_collected_by_day']['60']:.1%} "
+        f"lift_dollars_day_60={result['lift']['dollars_by_day_60']} "
+        f"lift_staff_hours={result['lift']['staff_hours']}"
+    )
+    for name, c in result["calibration"].items():
+        print(f"calibration {name}: {c['value']} target {c['target']} within_20%={c['within_20_percent']}")
+    if seeds:
+        print(f"seeds {seeds['seeds']}: lift_dollars_day_60={seeds['lift_dollars_by_day_60']}")
+        print(f"seeds {seeds['seeds']}: lift_staff_hours={seeds['lift_staff_hours']}")
+    return 0
+
+
 async def _outreach_run(args: argparse.Namespace) -> int:
     import json
 
@@ -527,6 +576,21 @@ def build_parser() -> argparse.ArgumentParser:
     outreach_run.add_argument("--max-sends", type=int, default=None, help="stop after this many steps")
     outreach_run.add_argument("--json", action="store_true", help="print the report as JSON")
     outreach_run.set_defaults(handler=_outreach_run)
+    simulate = outreach_sub.add_parser(
+        "simulate", help="a simulated practice: the fixed reminder sequence against the outreach policy"
+    )
+    simulate.add_argument("--days", type=int, default=90)
+    simulate.add_argument("--patients", type=int, default=10_000)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument(
+        "--seeds", type=int, default=5, help="also run seeds 1..N for the lift's spread (0: off)"
+    )
+    simulate.add_argument("--policy", help="practice policy YAML (default: the shipped policy)")
+    simulate.add_argument("--json", dest="json_path", help="write the JSON report here")
+    simulate.add_argument(
+        "--report", dest="report_path", help="write the Markdown report (and a PNG beside it)"
+    )
+    simulate.set_defaults(handler=_outreach_simulate)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

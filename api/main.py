@@ -19,7 +19,7 @@ from api.errors import install_error_handlers
 from api.logging import configure_logging
 from api.outreach import build_outreach, shipped_templates
 from api.protection import RateLimits, install_protection
-from api.routes import console, demo, health, metrics, outreach, payments, portal, sms, widget
+from api.routes import console, demo, email, health, metrics, outreach, payments, portal, sms, widget
 from api.runtime.bus import EventBus, InProcessBus, PostgresBus
 from api.runtime.delivery import Delivery
 from api.runtime.events import EventStore
@@ -44,6 +44,7 @@ ROUTERS: list[APIRouter] = [
     demo.router,
     portal.router,
     sms.router,
+    email.router,
     payments.router,
     console.router,
     outreach.router,

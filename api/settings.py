@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tools.db import DEFAULT_DATABASE_URL
+from tools.messaging.email import EmailConfig
 
 # Development only (refused in production); 32+ bytes as RFC 7518 asks of HS256 keys.
 DEV_PORTAL_SECRET = "dev-portal-secret-change-me-not-for-production"
@@ -181,6 +182,20 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Outreach email over SMTP (tools/messaging/email.py); no host: no email is sent. The postal address is
+    # required with a host (CAN-SPAM: every commercial email names the sender's valid postal address).
+    email_smtp_host: str | None = None
+    email_smtp_port: int = Field(default=587, ge=1, le=65535)
+    email_smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    email_smtp_user: str | None = None
+    email_smtp_password: SecretStr | None = None
+    email_from_address: str | None = None
+    email_practice_postal_address: str | None = None
+    # Bearer secret of POST /v1/email/bounces (a provider's bounce/complaint webhook, or a relay of DSNs).
+    email_bounce_webhook_secret: SecretStr | None = None
+    # Signs unsubscribe links and keys address hashes; defaults to the portal token secret.
+    email_token_secret: SecretStr | None = None
+
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:
         if self.environment == "production" and self.portal_token_public_key is None:
@@ -207,6 +222,40 @@ class Settings(BaseSettings):
     @property
     def hsts(self) -> bool:
         return self.public_base_url.startswith("https://")
+
+    @model_validator(mode="after")
+    def _email_is_complete(self) -> Settings:
+        if self.email_smtp_host and not (self.email_from_address and self.email_practice_postal_address):
+            raise ValueError(
+                "BILLING_EMAIL_SMTP_HOST needs BILLING_EMAIL_FROM_ADDRESS and "
+                "BILLING_EMAIL_PRACTICE_POSTAL_ADDRESS (CAN-SPAM: every email names a postal address)"
+            )
+        if (
+            self.environment == "production"
+            and self.email_smtp_host
+            and self.email_secret().get_secret_value() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError("BILLING_EMAIL_TOKEN_SECRET must be set to a real secret in production")
+        return self
+
+    def email_secret(self) -> SecretStr:
+        return self.email_token_secret or self.portal_token_secret
+
+    def email_config(self) -> EmailConfig | None:
+        """The SMTP channel's configuration, or ``None`` when email is not configured."""
+        if not (self.email_smtp_host and self.email_from_address and self.email_practice_postal_address):
+            return None
+        return EmailConfig(
+            host=self.email_smtp_host,
+            port=self.email_smtp_port,
+            tls=self.email_smtp_tls,
+            from_address=self.email_from_address,
+            practice_postal_address=self.email_practice_postal_address,
+            public_base_url=self.public_base_url,
+            token_secret=self.email_secret(),
+            user=self.email_smtp_user,
+            password=self.email_smtp_password,
+        )
 
     def effective_checkpoint_url(self) -> str:
         if self.checkpoint_url:

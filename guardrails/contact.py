@@ -150,6 +150,7 @@ class ContactCheck:
     attorney: bool
     text: str
     forbidden: Sequence[str]
+    email_suppressed: bool = False  # the address unsubscribed, hard-bounced or complained
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,8 @@ class ContactVerdict:
 
 def check_contact(c: ContactCheck) -> ContactVerdict:
     """``send``, ``defer`` (with the earliest lawful time) or ``block`` (never send this message)."""
+    if c.channel == "email" and c.email_suppressed:
+        return ContactVerdict("block", "email_suppressed")
     if c.channel == "sms" and c.opted_out:
         return ContactVerdict("block", "opted_out")
     if c.channel == "sms" and not c.outreach_consent:

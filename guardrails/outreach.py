@@ -67,6 +67,7 @@ class AccountSnapshot:
     last_reply_at: datetime | None = None
     call_task_open: bool = False
     paused: bool = False  # this patient, or every patient
+    email_suppressed: bool = False  # the address unsubscribed, hard-bounced or complained
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +175,31 @@ def offer_for(policy: PracticePolicy, balance_cents: int, months: int, today: da
     )
 
 
+def _reachable(ch: OutreachChannel, s: AccountSnapshot) -> bool:
+    if ch == "sms":
+        return s.has_phone and s.outreach_consent and not s.opted_out
+    return s.has_email and not s.email_suppressed
+
+
 def digital_channel(outreach: OutreachPolicy, s: AccountSnapshot) -> OutreachChannel | None:
-    """The first of the practice's channels this patient may lawfully be reached on."""
+    """The channel of the next digital contact: the first of the practice's channels this patient may
+    lawfully be reached on, unless the policy puts email first for large balances or switches channel
+    for follow-ups (and the patient may be reached there)."""
+    digital = [c for c in s.contacts if c.channel != "call"]
+    preferred: OutreachChannel | None = None
+    if digital and outreach.follow_up_channel != "same":
+        preferred = outreach.follow_up_channel
+    elif (
+        not digital
+        and outreach.email_first_min_balance_cents is not None
+        and s.activity.balance_cents >= outreach.email_first_min_balance_cents
+    ):
+        preferred = "email"
+    if preferred is not None and preferred in outreach.channels and _reachable(preferred, s):
+        return preferred
     for ch in outreach.channels:
-        if ch == "sms" and s.has_phone and s.outreach_consent and not s.opted_out:
-            return "sms"
-        if ch == "email" and s.has_email:
-            return "email"
+        if _reachable(ch, s):
+            return ch
     return None
 
 

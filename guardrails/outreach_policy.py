@@ -88,6 +88,12 @@ class OutreachPolicy(_Strict):
     follow_up_after_days: int = Field(ge=1, le=365)
     digital_attempts_before_call: int = Field(ge=1, le=10)
     firm_after_days: int = Field(ge=1)
+    # Email first for balances of at least this much (a long message with the plan's terms reads better
+    # than a text); ``None``: the order of ``channels`` alone decides.
+    email_first_min_balance_cents: int | None = Field(default=None, ge=1)
+    # The channel of follow-ups after an unanswered contact: ``same`` keeps the first contact's channel,
+    # ``email``/``sms`` switch to it when the patient may be reached on it.
+    follow_up_channel: Literal["same", "email", "sms"] = "same"
     pilot: Pilot = Pilot()
     segments: list[Segment] = Field(min_length=1)
     wording: dict[Step, Wording]

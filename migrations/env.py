@@ -8,6 +8,7 @@ from __future__ import annotations
 import guardrails.audit
 import tools.conversations
 import tools.messaging.consent
+import tools.messaging.email_consent
 import tools.outreach.store
 import tools.payments.sandbox
 import tools.payments.stripe
@@ -23,6 +24,7 @@ SERVICE_MODULES = frozenset(
         guardrails.audit,
         tools.conversations,
         tools.messaging.consent,
+        tools.messaging.email_consent,
         tools.outreach.store,
         tools.payments.sandbox,
         tools.payments.stripe,

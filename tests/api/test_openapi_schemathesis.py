@@ -78,6 +78,7 @@ def settings_and_patient(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sett
         # deliberate 503 (never accept what cannot be verified), which is not what this run looks for.
         twilio_auth_token="schemathesis-twilio-auth-token",
         stripe_webhook_secret="whsec_schemathesis",
+        email_bounce_webhook_secret="schemathesis-email-bounce-secret",
         portal_token_secret="schemathesis-portal-secret-32-bytes-long",
         # Generous limits: the run sends hundreds of requests from one address on purpose.
         rate_limit_ip_per_minute=100_000,

@@ -102,6 +102,8 @@ def says_already_paid(text: str) -> bool:
     for word, nxt in itertools.pairwise(words):
         if nxt in _PAID_WORDS and edit_distance(word, "already", 1) <= 1:
             return True
+        if word in _PAID_PAST and edit_distance(nxt, "already", 1) <= 1:  # "this was paid already"
+            return True
         if nxt in _ARRIVED_WORDS and edit_distance(word, "payment", 1) <= 1:
             return True
     return bool(re.search(r"\bya (?:lo |la )?pagu?e\b", normalize(text)))
@@ -114,6 +116,7 @@ def asks_what_is_left(text: str) -> bool:
 
 
 _PAID_WORDS = frozenset({"paid", "payed", "pay", "sent", "made", "settled", "covered"})
+_PAID_PAST = frozenset({"paid", "payed", "settled"})
 _ARRIVED_WORDS = frozenset({"should", "went", "posted", "arrived", "landed", "cleared"})
 _RE_PART_PAID = re.compile(r"\b(?:part|partial\w*|some|half|a portion)\b")
 _RE_WHAT_IS_LEFT = re.compile(r"\b(?:left|remaining|remains|rest|still owe|leftover|queda|resta|falta)\b")
@@ -244,7 +247,12 @@ _RE_BILL_WORDS = re.compile(
     r"factura\w*|cuenta|pago\w*|pagar|deuda|cargo\w*|seguro|cobr\w*|saldo|dinero|consulta|medico)\b"
     r"|\$\s?\d|\bsu(?:e|ing) (?:you|your|the practice|the clinic|the office)\b"
 )
-_RE_RECEIVING_PAY = re.compile(r"\b(?:was|were|got|get|gets|getting|be|been|being|am|is|are) paid\b")
+# Wages coming in: "get paid", or a person (not the bill: "this was paid") as the one paid.
+_RE_RECEIVING_PAY = re.compile(
+    r"\b(?:got|get|gets|getting) paid\b"
+    r"|\b(?:i|we|he|she|they|you)(?: \w+)? (?:was|were|am|is|are|be|been|being) paid\b"
+    r"|\b(?:was|were|am|are) (?:i|we|you)(?: \w+)? paid\b"
+)
 
 
 def about_this_bill(text: str) -> bool:

@@ -16,6 +16,7 @@ from agent.understanding.cues import (
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
+    receiving_pay,
     says_already_paid,
 )
 from agent.understanding.frustration import frustration_score
@@ -186,10 +187,25 @@ def test_choice_number(text: str, expected: int | None) -> None:
         ("ya lo pagué", True),
         ("my payment was declined", False),
         ("I want to pay this already", False),
+        ("that one was paid alredy, I kept the receipt", True),
+        ("just pay already", False),
     ],
 )
 def test_says_already_paid_tolerates_typos(text: str, expected: bool) -> None:
     assert says_already_paid(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("when was I last paid", True),
+        ("I get paid on the 15th", True),
+        ("that invoice was paid in full last month", False),
+        ("it is paid", False),
+    ],
+)
+def test_wages_coming_in_are_told_from_a_bill_that_was_paid(text: str, expected: bool) -> None:
+    assert receiving_pay(text) is expected
 
 
 def test_part_payment_and_what_is_left() -> None:

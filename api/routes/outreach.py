@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.outreach.engine import OutreachEngine
@@ -17,6 +17,9 @@ from api.routes.console import ConsoleUser, ManagerUser
 from guardrails.outreach import TemplateError, validate_template
 from tools.errors import BillingError, NotFound
 from tools.outreach.store import GLOBAL, StoredStep, Template, TemplateNotFound
+
+# A row id in a path: bounded to what the databases store (a larger number is a 422, not an overflow).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(prefix="/v1/console/outreach", tags=["console", "outreach"])
 
@@ -201,7 +204,7 @@ async def call_queue(staff: ConsoleUser, outreach: OutreachDep) -> list[StepOut]
 
 
 @router.post("/calls/{step_id}/outcome", responses=error_responses(401, 403, 404, 422))
-async def call_outcome(step_id: int, body: OutcomeIn, staff: ConsoleUser, outreach: OutreachDep) -> StepOut:
+async def call_outcome(step_id: RowId, body: OutcomeIn, staff: ConsoleUser, outreach: OutreachDep) -> StepOut:
     done = await outreach.store.record_call_outcome(step_id, body.outcome, staff.email)
     if done is None:
         raise NotFound(f"no call task {step_id}")
@@ -233,7 +236,7 @@ async def propose_template(body: TemplateIn, staff: ManagerUser, outreach: Outre
 
 @router.post("/templates/{key}/{language}/{version}/approve", responses=error_responses(401, 403, 404))
 async def approve_template(
-    key: str, language: str, version: int, staff: ManagerUser, outreach: OutreachDep
+    key: str, language: str, version: RowId, staff: ManagerUser, outreach: OutreachDep
 ) -> TemplateOut:
     try:
         approved = await outreach.store.approve_template(key, language, version, staff.email)

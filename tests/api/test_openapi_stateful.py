@@ -37,6 +37,10 @@ BASE = "http://localhost"
 TWILIO_TOKEN = "stateful-twilio-auth-token"
 # Streams that stay open until a turn ends (or forever): exercised by the portal and e2e tests instead.
 STREAMING = r"^/v1/portal/threads/\{thread_id\}/(events|messages)$|^/v1/console/events$"
+# Outreach's staff routes link a call list to its outcomes through rows that change as the run goes, which
+# hypothesis's stateful runner refuses as non-reproducible; the per-operation run covers them
+# (tests/api/test_openapi_schemathesis.py), and the sequences here stay on the patient-facing flows.
+OUTREACH = r"^/v1/console/outreach/"
 STATEFUL = settings(
     max_examples=25,
     stateful_step_count=6,
@@ -95,7 +99,11 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, 
 
 def test_call_sequences_never_answer_5xx(target: tuple[FastAPI, dict[str, str]]) -> None:
     app, tokens = target
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=STREAMING)
+    schema = (
+        schemathesis.openapi.from_asgi("/openapi.json", app)
+        .exclude(path_regex=STREAMING)
+        .exclude(path_regex=OUTREACH)
+    )
     base = schema.as_state_machine()
 
     class Workflow(base):  # type: ignore[valid-type,misc]  # a class schemathesis builds from the schema

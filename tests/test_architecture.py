@@ -134,3 +134,17 @@ def test_no_dependency_shadows_our_packages() -> None:
     assert spec is not None
     assert spec.origin is not None
     assert Path(spec.origin).resolve().is_relative_to(ROOT)
+
+
+def test_product_code_never_uses_asyncio_wait_for() -> None:
+    """On Python 3.11 ``asyncio.wait_for`` drops a cancellation that arrives as its awaitable finishes,
+    so a loop around it outlives shutdown (an SSE follower hung a test worker this way). ``async with
+    asyncio.timeout(...)`` cancels correctly; tests may still use ``wait_for`` as a guard."""
+    violations = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _python_files()
+        if path.relative_to(ROOT).parts[0] != "tests"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "wait_for"
+    ]
+    assert violations == []

@@ -443,4 +443,5 @@ class OutreachEngine:
             except (BillingError, OSError) as exc:
                 log.warning("outreach.pass_failed", extra={"error": type(exc).__name__})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                async with asyncio.timeout(interval_s):
+                    await stop.wait()

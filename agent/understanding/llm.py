@@ -229,7 +229,8 @@ class LlmUnderstander:
         self.calls += 1
         spent = total_tokens(self)
         try:
-            reading = await asyncio.wait_for(self._ask(vault, text, context), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                reading = await self._ask(vault, text, context)
         except _FAILURES as error:
             self.breaker.failure()
             self.fallbacks[_reason(error)] += 1
@@ -250,7 +251,8 @@ class LlmUnderstander:
             else KnownIdentifiers()
         )
         try:
-            reading = await asyncio.wait_for(self._ask(PhiVault(known), text, context), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                reading = await self._ask(PhiVault(known), text, context)
         except _FAILURES:
             return None
         return reading.intent.value, reading.confidence

@@ -49,8 +49,11 @@ class Subscription:
 
     async def next(self, wait_s: float) -> int | None:
         """The next hint, or ``None`` after ``wait_s`` seconds without one."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that arrives as the
+        # hint does, and the SSE loop above this then never ends (a hung shutdown).
         try:
-            return await asyncio.wait_for(self.queue.get(), wait_s)
+            async with asyncio.timeout(wait_s):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
@@ -146,7 +149,8 @@ class PostgresBus:
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="postgres-bus-listener")
         # Wait until LISTEN is in place so no publish after start() can be missed by this process.
-        await asyncio.wait_for(self._listening.wait(), timeout=10)
+        async with asyncio.timeout(10):
+            await self._listening.wait()
 
     async def close(self) -> None:
         self._closed = True

@@ -179,7 +179,8 @@ class TurnRunner:
     async def _yield_to_requests(self) -> None:
         if self._urgent:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._no_urgent.wait(), self.yield_max_s)
+                async with asyncio.timeout(self.yield_max_s):
+                    await self._no_urgent.wait()
 
     async def emit(self, thread_id: str, event: Mapping[str, Any], turn_id: str | None = None) -> StoredEvent:
         """Append ``event`` to the store and wake every follower of the thread (on every worker)."""

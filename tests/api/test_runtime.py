@@ -266,3 +266,20 @@ async def test_running_turns_wait_while_a_new_message_is_being_accepted(
         assert types[0] == "typing"
         assert "message" in types
         assert types[-1] == "done"
+
+
+async def test_a_follower_cancelled_as_a_hint_arrives_stops() -> None:
+    """Shutdown cancels every SSE follower; one whose hint arrived in the same loop step must still
+    stop (Python 3.11's ``asyncio.wait_for`` returned the hint instead, and the stream went on forever,
+    hanging the server's shutdown)."""
+    from api.runtime.bus import InProcessBus
+
+    bus = InProcessBus()
+    with bus.subscribe("th_1") as subscription:
+        follower = asyncio.ensure_future(subscription.next(30))
+        await asyncio.sleep(0)  # the follower is waiting for a hint
+        await bus.publish("th_1", 7)
+        follower.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await follower
+        assert subscription.queue.qsize() == 1  # the hint is not lost either

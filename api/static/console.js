@@ -327,7 +327,9 @@
 
   // ------------------------------------------------------------------ outreach
 
-  const words = (token) => String(token || "").replace(/[_:]/g, " ").trim();
+  // Reasons are audit tokens ("send.first_contact.small_good_payer"): shown as words.
+  const words = (token) => String(token || "").split(/[.:]/).map((w) => w.replace(/_/g, " ").trim())
+    .filter(Boolean).join(" · ");
   const COUNTER_ROWS = [
     ["sent", "Sent"], ["delivered", "Delivered"], ["undelivered", "Undelivered"],
     ["undelivered_permanent", "Undeliverable (permanent)"], ["replied", "Replied"],

@@ -29,7 +29,9 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
         context.close()
 
 
-def _sign_in(browser: Browser, opened: list[BrowserContext], base_url: str, email: str, password: str) -> Page:
+def _sign_in(
+    browser: Browser, opened: list[BrowserContext], base_url: str, email: str, password: str
+) -> Page:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(TIMEOUT_MS)
     opened.append(context)
@@ -99,7 +101,9 @@ def test_staff_work_the_outreach_page(
     approve.click()
     expect(manager.locator("#status")).to_contain_text("approved.")
     key, language, number = version.split("/")
-    row = manager.locator("#templates tr").filter(has_text=f"{key} ({language})").filter(has_text=f"v{number}")
+    row = (
+        manager.locator("#templates tr").filter(has_text=f"{key} ({language})").filter(has_text=f"v{number}")
+    )
     expect(row.locator("td").nth(1)).to_have_text("approved")
     expect(row).to_contain_text("by " + server.manager_email)
 

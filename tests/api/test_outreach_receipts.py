@@ -159,7 +159,11 @@ async def test_a_signed_delivered_receipt_marks_the_step_and_shows_in_the_counte
     by_channel = counters["by_channel"]
     assert isinstance(by_channel, dict)
     assert by_channel["sms"]["delivered"] == 1
-    # The timeline shows it to staff.
+    # The console lists the patient, and the timeline shows the receipt to staff.
+    listed = (await console.http.get("/v1/console/outreach/patients")).json()
+    assert [(p["patient_id"], p["patient_name"], p["paused"]) for p in listed] == [
+        ("omar", "Omar Smithson", False)
+    ]
     timeline = (await console.http.get("/v1/console/outreach/patients/omar/timeline")).json()
     assert [s["delivery_status"] for s in timeline["steps"] if s["status"] == "sent"] == ["delivered"]
 

@@ -497,6 +497,7 @@
 
   async function loadTemplates() {
     const items = await api("GET", "/v1/console/outreach/templates");
+    fillTemplateKeys(items);
     $("templates-hint").textContent = canDecide()
       ? "Nothing is sent with a template until you approve a version; approving one retires the version approved before."
       : "Nothing is sent with a template until a manager approves it.";
@@ -523,6 +524,15 @@
       ]));
     });
     if (!items.length) body.appendChild(el("tr", {}, [el("td", { colspan: "5", class: "hint", text: "No templates." })]));
+  }
+
+  function fillTemplateKeys(items) {
+    const select = $("template-key");
+    const chosen = select.value;
+    const keys = Array.from(new Set(items.map((t) => t.key))).sort();
+    select.replaceChildren(...keys.map((k) => el("option", { value: k, text: k })));
+    if (keys.includes(chosen)) select.value = chosen;
+    $("template-form").hidden = !canDecide() || !keys.length;
   }
 
   async function approveTemplate(t) {
@@ -555,6 +565,17 @@
   $("outreach-resume-all").addEventListener("click", () => managerAction("/v1/console/outreach/resume", "Outreach resumed."));
   $("timeline-pause").addEventListener("click", () => patientAction("pause", "Outreach paused for this patient; what was scheduled is cancelled."));
   $("timeline-resume").addEventListener("click", () => patientAction("resume", "Outreach resumed for this patient."));
+  $("template-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const t = await api("POST", "/v1/console/outreach/templates", {
+        key: $("template-key").value, language: $("template-language").value, body: $("template-body").value,
+      });
+      say("Template " + t.key + " (" + t.language + ") v" + t.version + " saved as a draft.");
+      $("template-body").value = "";
+      await loadTemplates();
+    } catch (error) { outreachError(error); }
+  });
   $("timeline-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = $("timeline-patient").value.trim();

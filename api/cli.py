@@ -289,6 +289,7 @@ async def _outreach_run(args: argparse.Namespace) -> int:
 
     from api.main import build_messaging
     from api.outreach import build_outreach, shipped_templates
+    from api.routes.sms import status_callback_url
     from api.runtime.threads import Threads
     from guardrails.audit import AuditTrail
     from guardrails.policy import load_policy
@@ -311,7 +312,7 @@ async def _outreach_run(args: argparse.Namespace) -> int:
             settings,
             engine,
             LedgerPlatform(engine),
-            build_messaging(settings),
+            build_messaging(settings, status_callback=status_callback_url(settings)),
             AuditTrail(engine),
             policy,
             sms_thread,

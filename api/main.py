@@ -52,8 +52,9 @@ ROUTERS: list[APIRouter] = [
 ]
 
 
-def build_messaging(settings: Settings) -> Messaging:
-    """Twilio when its credentials are configured, else the log adapter."""
+def build_messaging(settings: Settings, *, status_callback: str | None = None) -> Messaging:
+    """Twilio when its credentials are configured, else the log adapter. ``status_callback``: the URL
+    Twilio posts the messages' delivery receipts to (outreach asks for them; conversation replies not)."""
     if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number:
         from twilio.rest import Client
 
@@ -62,7 +63,7 @@ def build_messaging(settings: Settings) -> Messaging:
         client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
         if settings.twilio_api_base_url:
             client.api.base_url = settings.twilio_api_base_url
-        return TwilioMessaging(client, settings.twilio_from_number)
+        return TwilioMessaging(client, settings.twilio_from_number, status_callback)
     return LogMessaging()
 
 
@@ -151,7 +152,13 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 return (await threads.get_or_create_sms(phone)).id
 
             outreach_engine = build_outreach(
-                settings, engine, ledger, messaging, agent.ports.audit, agent.ports.policy, sms_thread
+                settings,
+                engine,
+                ledger,
+                build_messaging(settings, status_callback=sms.status_callback_url(settings)),
+                agent.ports.audit,
+                agent.ports.policy,
+                sms_thread,
             )
             await outreach_engine.store.seed_templates(shipped_templates())
             app.state.services = Services(

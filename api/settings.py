@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # The exact URL Twilio is configured to call, when it is not public_base_url + /v1/sms/inbound
     # (a proxy that rewrites paths); signatures are validated over this URL.
     twilio_webhook_url: str | None = None
+    # The URL outreach texts ask Twilio to post delivery receipts to (StatusCallback), when it is not
+    # public_base_url + /v1/sms/status; signatures of the receipts are validated over it.
+    twilio_status_callback_url: str | None = None
     # Seconds between outreach passes run by the service (``serve`` sets 30); 0: the service runs none.
     outreach_interval_s: float = Field(default=0, ge=0)
 

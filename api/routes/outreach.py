@@ -4,10 +4,10 @@ counters, and "run a pass now". Staff sign in as for the rest of the console; ma
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.outreach.engine import OutreachEngine
@@ -16,6 +16,8 @@ from api.errors import error_responses
 from api.routes.console import ConsoleUser, ManagerUser
 from guardrails.outreach import TemplateError, validate_template
 from tools.errors import BillingError, NotFound
+from tools.messaging.email_consent import EmailConsentStore
+from tools.messaging.sms_webhook import PERMANENT_ERROR_CODES
 from tools.outreach.store import GLOBAL, StoredStep, Template, TemplateNotFound
 
 # A row id in a path: bounded to what the databases store (a larger number is a 422, not an overflow).
@@ -42,6 +44,7 @@ class _Out(BaseModel):
 
 class StepOut(_Out):
     id: int
+    patient_id: str
     key: str
     step: str
     channel: str
@@ -56,6 +59,26 @@ class StepOut(_Out):
     template_version: int | None
     summary: str | None
     outcome: str | None
+    delivery_status: str | None = Field(
+        description="the provider's newest receipt: queued, sent, delivered, undelivered or failed"
+    )
+    delivery_error: str | None = Field(description="the provider's error code of an undelivered text")
+    delivered_at: datetime | None
+
+
+class CallOut(StepOut):
+    """A staff call task with whom to call."""
+
+    patient_name: str | None
+    patient_phone: str | None
+
+
+class PatientRowOut(_Out):
+    patient_id: str
+    patient_name: str | None
+    steps: int
+    last_activity_at: datetime
+    paused: bool
 
 
 class TimelineOut(_Out):
@@ -90,7 +113,13 @@ class OutcomeIn(BaseModel):
 
 
 class SegmentCounters(_Out):
+    """Texts and emails (sent, delivered, undelivered, replied) count messages; the outcomes (paid,
+    plans, opt-outs) count patients, each under the segment and channel of their first message."""
+
     sent: int
+    delivered: int
+    undelivered: int
+    undelivered_permanent: int
     replied: int
     paid_within_7_days: int
     paid_within_30_days: int
@@ -98,17 +127,17 @@ class SegmentCounters(_Out):
     opt_outs: int
 
 
-class CountersOut(_Out):
-    sent: int
-    delivered: int = Field(description="accepted by the provider (no delivery receipts are read yet)")
-    replied: int
-    paid_within_7_days: int
-    paid_within_30_days: int
-    plans: int
-    opt_outs: int
+class CountersOut(SegmentCounters):
+    delivered: int = Field(description="messages with the provider's delivery receipt")
+    undelivered: int = Field(description="messages the provider reported undelivered or failed")
+    undelivered_permanent: int = Field(
+        description="undelivered with an error a retry cannot fix (not a mobile number, blocked, unknown)"
+    )
     call_tasks_open: int
     uncertain: int
+    paused_globally: bool
     by_segment: dict[str, SegmentCounters]
+    by_channel: dict[str, SegmentCounters]
 
 
 class RunOut(_Out):
@@ -124,6 +153,7 @@ class RunOut(_Out):
 def _step_out(s: StoredStep) -> StepOut:
     return StepOut(
         id=s.id,
+        patient_id=s.patient_id,
         key=s.key,
         step=s.step,
         channel=s.channel,
@@ -138,6 +168,9 @@ def _step_out(s: StoredStep) -> StepOut:
         template_version=s.template_version,
         summary=s.summary,
         outcome=s.outcome,
+        delivery_status=s.delivery_status,
+        delivery_error=s.delivery_error,
+        delivered_at=s.delivered_at,
     )
 
 
@@ -197,10 +230,49 @@ async def resume_all(staff: ManagerUser, outreach: OutreachDep) -> dict[str, boo
     return {"paused": False}
 
 
+@router.get("/patients", responses=error_responses(401, 403))
+async def outreach_patients(
+    staff: ConsoleUser, outreach: OutreachDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[PatientRowOut]:
+    """The patients outreach worked on most recently, newest first (to open their timelines)."""
+    paused = await outreach.store.paused()
+    rows = []
+    for pid, steps, last in await outreach.store.recent_patients(limit):
+        name = await _patient_name(outreach, pid)
+        rows.append(
+            PatientRowOut(
+                patient_id=pid,
+                patient_name=name[0] if name else None,
+                steps=steps,
+                last_activity_at=last,
+                paused=pid in paused,
+            )
+        )
+    return rows
+
+
+async def _patient_name(outreach: OutreachEngine, patient_id: str) -> tuple[str, str | None] | None:
+    try:
+        p = await outreach.platform.get_patient(patient_id)
+    except NotFound:
+        return None
+    return f"{p.first_name} {p.last_name}", p.phone
+
+
 @router.get("/calls", responses=error_responses(401, 403))
-async def call_queue(staff: ConsoleUser, outreach: OutreachDep) -> list[StepOut]:
-    """Staff call tasks due now, oldest first, each with its prepared summary."""
-    return [_step_out(s) for s in await outreach.store.call_queue(outreach.now())]
+async def call_queue(staff: ConsoleUser, outreach: OutreachDep) -> list[CallOut]:
+    """Staff call tasks due now, oldest first, each with its prepared summary and whom to call."""
+    out = []
+    for s in await outreach.store.call_queue(outreach.now()):
+        who = await _patient_name(outreach, s.patient_id)
+        out.append(
+            CallOut(
+                **_step_out(s).model_dump(),
+                patient_name=who[0] if who else None,
+                patient_phone=who[1] if who else None,
+            )
+        )
+    return out
 
 
 @router.post("/calls/{step_id}/outcome", responses=error_responses(401, 403, 404, 422))
@@ -249,18 +321,27 @@ async def approve_template(
 
 
 @router.get("/counters", responses=error_responses(401, 403))
-async def counters(staff: ConsoleUser, outreach: OutreachDep) -> CountersOut:
-    """Outcomes of the texts sent, overall and by segment."""
-    steps = await outreach.store.steps(limit=1_000_000)
-    sent = [s for s in steps if s.status == "sent" and s.sent_at is not None]
-    first_sent: dict[str, datetime] = {}
+async def counters(staff: ConsoleUser, outreach: OutreachDep, services: ServicesDep) -> CountersOut:
+    """Outcomes of the messages sent, overall, by segment and by channel, read live from the database:
+    the steps and their delivery receipts, the ledger's payments and plans, the consent records."""
+    steps = await outreach.store.steps(limit=10_000_000)
+    sent = sorted(
+        (s for s in steps if s.status == "sent" and s.sent_at is not None),
+        key=lambda s: (s.sent_at or datetime.min.replace(tzinfo=UTC), s.id),
+    )
+    first: dict[str, StoredStep] = {}
+    channels_of: dict[str, set[str]] = {}
     for s in sent:
-        assert s.sent_at is not None
-        first_sent[s.patient_id] = min(first_sent.get(s.patient_id, s.sent_at), s.sent_at)
+        first.setdefault(s.patient_id, s)
+        channels_of.setdefault(s.patient_id, set()).add(s.channel)
     paid7: set[str] = set()
     paid30: set[str] = set()
     planned: set[str] = set()
-    for pid, at in first_sent.items():
+    phones: dict[str, str] = {}
+    emails: dict[str, str] = {}
+    for pid, step in first.items():
+        at = step.sent_at
+        assert at is not None
         for payment in await outreach.platform.list_payments(pid):
             if at <= payment.posted_at <= at + timedelta(days=30):
                 paid30.add(pid)
@@ -268,31 +349,56 @@ async def counters(staff: ConsoleUser, outreach: OutreachDep) -> CountersOut:
                     paid7.add(pid)
         if any(p.created_at >= at for p in await outreach.platform.list_payment_plans(pid)):
             planned.add(pid)
-    opted_out = {s.patient_id for s in steps if (s.status_reason or "").endswith("opted_out")}
-    segment_of = {s.patient_id: s.segment or "" for s in sent}
+        try:
+            patient = await outreach.platform.get_patient(pid)
+        except NotFound:
+            continue
+        if patient.phone and "sms" in channels_of[pid]:
+            phones[pid] = patient.phone
+        if patient.email and "email" in channels_of[pid]:
+            emails[pid] = patient.email
+    sms_standing = await outreach.consent.standings(list(phones.values()))
+    email_standing = await EmailConsentStore(services.engine, services.settings.email_secret()).standings(
+        list(emails.values())
+    )
+    opted_out = {s.patient_id for s in steps if s.patient_id in first and s.status_reason == "opted_out"}
+    opted_out |= {pid for pid, phone in phones.items() if sms_standing.get(phone) == "opted_out"}
+    opted_out |= {
+        pid for pid, email in emails.items() if email_standing.get(email) in ("unsubscribed", "complained")
+    }
 
-    def seg(name: str) -> SegmentCounters:
-        members = {pid for pid, sg in segment_of.items() if sg == name}
+    def count(messages: list[StoredStep], members: set[str]) -> SegmentCounters:
+        undelivered = [s for s in messages if s.delivery_status in ("undelivered", "failed")]
         return SegmentCounters(
-            sent=sum(1 for s in sent if s.segment == name),
-            replied=sum(1 for s in sent if s.segment == name and s.replied_at is not None),
+            sent=len(messages),
+            delivered=sum(1 for s in messages if s.delivery_status == "delivered"),
+            undelivered=len(undelivered),
+            undelivered_permanent=sum(1 for s in undelivered if s.delivery_error in PERMANENT_ERROR_CODES),
+            replied=sum(1 for s in messages if s.replied_at is not None),
             paid_within_7_days=len(paid7 & members),
             paid_within_30_days=len(paid30 & members),
             plans=len(planned & members),
             opt_outs=len(opted_out & members),
         )
 
+    def by(attr: str) -> dict[str, SegmentCounters]:
+        names = sorted({str(getattr(s, attr) or "") for s in sent})
+        return {
+            name: count(
+                [s for s in sent if str(getattr(s, attr) or "") == name],
+                {pid for pid, s in first.items() if str(getattr(s, attr) or "") == name},
+            )
+            for name in names
+        }
+
+    overall = count(sent, set(first))
     return CountersOut(
-        sent=len(sent),
-        delivered=len(sent),
-        replied=sum(1 for s in sent if s.replied_at is not None),
-        paid_within_7_days=len(paid7),
-        paid_within_30_days=len(paid30),
-        plans=len(planned),
-        opt_outs=len(opted_out),
+        **overall.model_dump(),
         call_tasks_open=sum(1 for s in steps if s.status == "open"),
         uncertain=sum(1 for s in steps if s.status == "uncertain"),
-        by_segment={name: seg(name) for name in sorted(set(segment_of.values()))},
+        paused_globally=GLOBAL in await outreach.store.paused(),
+        by_segment=by("segment"),
+        by_channel=by("channel"),
     )
 
 

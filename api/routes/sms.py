@@ -39,11 +39,17 @@ from fastapi.responses import Response
 
 from api.deps import ServicesDep
 from api.errors import error_responses
+from api.settings import Settings
 from guardrails.screening import classify_sms_keyword, is_free_text_revocation
 from tools.errors import BillingError, Forbidden
 from tools.messaging.base import E164_PATTERN, Messaging, OutboundMessage
 from tools.messaging.consent import ConsentAction, ConsentSource, SmsConsentStore
-from tools.messaging.sms_webhook import InboundSms, public_request_url, validate_twilio_request
+from tools.messaging.sms_webhook import (
+    DeliveryReceipt,
+    InboundSms,
+    public_request_url,
+    validate_twilio_request,
+)
 from tools.platforms.models import Language
 from tools.webhook_events import WebhookEventLog
 
@@ -52,6 +58,7 @@ log = logging.getLogger("api.sms")
 router = APIRouter(tags=["sms"])
 
 INBOUND_PATH = "/v1/sms/inbound"
+STATUS_PATH = "/v1/sms/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWIML_MEDIA_TYPE = "application/xml"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -115,8 +122,9 @@ ConsentDep = Annotated[SmsConsentStore, Depends(get_consent_store)]
 WebhookLogDep = Annotated[WebhookEventLog, Depends(get_webhook_log)]
 
 
-async def verified_inbound_sms(request: Request, services: ServicesDep) -> InboundSms:
-    """The inbound message, once its Twilio signature has checked out; raises before anything is stored."""
+async def _verified_form(request: Request, services: ServicesDep, signed_url: str) -> dict[str, str]:
+    """The form fields of a Twilio webhook once its signature over ``signed_url`` has checked out;
+    raises before anything is stored."""
     settings = services.settings
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
     if not token.strip():
@@ -129,16 +137,35 @@ async def verified_inbound_sms(request: Request, services: ServicesDep) -> Inbou
         raise PayloadTooLarge(f"an inbound message form is at most {MAX_FORM_BYTES} bytes")
     form = await request.form()
     params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    if not validate_twilio_request(token, signed_url, params, request.headers.get("x-twilio-signature")):
+        log.warning("sms.webhook.signature_rejected", extra={"path": request.url.path})
+        raise Forbidden("the request is not signed by Twilio")
+    return params
+
+
+async def verified_inbound_sms(request: Request, services: ServicesDep) -> InboundSms:
+    """The inbound message, once its Twilio signature has checked out; raises before anything is stored."""
+    settings = services.settings
     url = settings.twilio_webhook_url or public_request_url(
         settings.public_base_url, INBOUND_PATH, request.url.query
     )
-    if not validate_twilio_request(token, url, params, request.headers.get("x-twilio-signature")):
-        log.warning("sms.inbound.signature_rejected")
-        raise Forbidden("the request is not signed by Twilio")
-    return InboundSms.from_form(params)
+    return InboundSms.from_form(await _verified_form(request, services, url))
+
+
+def status_callback_url(settings: Settings) -> str:
+    """The URL outreach texts give Twilio for their delivery receipts (and that receipts are signed over)."""
+    return settings.twilio_status_callback_url or public_request_url(settings.public_base_url, STATUS_PATH)
+
+
+async def verified_receipt(request: Request, services: ServicesDep) -> DeliveryReceipt:
+    """A delivery receipt, once its Twilio signature over the status callback URL has checked out."""
+    # Twilio calls exactly the URL each message gave it: the signature is checked over that URL.
+    url = status_callback_url(services.settings)
+    return DeliveryReceipt.from_form(await _verified_form(request, services, url))
 
 
 VerifiedSms = Annotated[InboundSms, Depends(verified_inbound_sms)]
+VerifiedReceipt = Annotated[DeliveryReceipt, Depends(verified_receipt)]
 
 
 # --------------------------------------------------------------------------- route
@@ -230,6 +257,73 @@ async def sms_inbound(
         extra={"message_sid": sid, "thread_id": thread.id, "duplicate": inbound.duplicate},
     )
     return _twiml()
+
+
+_STATUS_FORM_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM_MEDIA_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "required": ["MessageSid", "MessageStatus"],
+                    "properties": {
+                        "MessageSid": {"type": "string"},
+                        "MessageStatus": {"type": "string"},
+                        "ErrorCode": {"type": "string"},
+                        "AccountSid": {"type": "string"},
+                        "From": {"type": "string"},
+                        "To": {"type": "string"},
+                    },
+                    "additionalProperties": {"type": "string"},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    STATUS_PATH,
+    status_code=204,
+    response_class=Response,
+    responses={
+        204: {"description": "Recorded, or not about an outreach text"},
+        **error_responses(400, 403, 413, 415, 503),
+    },
+    openapi_extra=_STATUS_FORM_SCHEMA,
+    summary="Twilio message status callback (delivery receipts)",
+)
+async def sms_status(receipt: VerifiedReceipt, services: ServicesDep) -> Response:
+    """Twilio posts each status change of an outreach text here (signed): ``delivered``,
+    ``undelivered``, ``failed``... The step sent with that ``MessageSid`` records it; a repeated or older
+    status changes nothing, and a sid no step has (a conversation reply) writes nothing."""
+    if receipt.is_receipt:
+        update = await services.outreach.store.record_delivery(
+            receipt.message_sid, receipt.status, receipt.error_code, services.outreach.now()
+        )
+        if update is not None and update.changed and receipt.not_delivered:
+            await services.audit.append(
+                "outreach.undelivered",
+                {
+                    "key": update.step.key,
+                    "status": receipt.status,
+                    "code": receipt.error_code,
+                    "permanent": receipt.permanent,
+                },
+                patient_id=update.step.patient_id,
+                actor="provider",
+            )
+        log.info(
+            "sms.status.received",
+            extra={
+                "message_sid": receipt.message_sid,
+                "status": receipt.status,
+                "matched": update is not None,
+                "changed": bool(update and update.changed),
+            },
+        )
+    return Response(status_code=204)
 
 
 def _twiml() -> Response:

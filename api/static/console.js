@@ -5,7 +5,10 @@
 
   const CSRF_COOKIE = "pba_console_csrf";
   const $ = (id) => document.getElementById(id);
-  const state = { staff: null, threadId: null, thread: null, events: null, refreshTimer: null };
+  const state = {
+    staff: null, threadId: null, thread: null, events: null, refreshTimer: null,
+    patientId: null, outreachTimer: null,
+  };
 
   function csrfToken() {
     const prefix = CSRF_COOKIE + "=";
@@ -58,6 +61,9 @@
     if (state.events) state.events.close();
     $("whoami").hidden = true;
     $("work-view").hidden = true;
+    $("outreach-view").hidden = true;
+    $("views").hidden = true;
+    stopOutreachRefresh();
     $("login-view").hidden = false;
     $("login-email").focus();
   }
@@ -67,10 +73,28 @@
     $("staff-label").textContent = staff.email + " (" + staff.role + ")";
     $("whoami").hidden = false;
     $("login-view").hidden = true;
-    $("work-view").hidden = false;
+    $("views").hidden = false;
     await Promise.all([loadQueue(), loadApprovals(), loadAnalytics()]);
     listen();
+    await showView();
   }
+
+  // ------------------------------------------------------------------ pages
+
+  async function showView() {
+    if (!state.staff) return;
+    const outreach = location.hash === "#outreach";
+    $("work-view").hidden = outreach;
+    $("outreach-view").hidden = !outreach;
+    [["tab-outreach", outreach], ["tab-conversations", !outreach]].forEach(([id, on]) => {
+      if (on) $(id).setAttribute("aria-current", "page");
+      else $(id).removeAttribute("aria-current");
+    });
+    if (outreach) await openOutreach();
+    else stopOutreachRefresh();
+  }
+
+  window.addEventListener("hashchange", () => { showView().catch((error) => say(error.message)); });
 
   $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -299,6 +323,264 @@
     state.events.addEventListener("error", () => say("Live updates reconnecting…"));
     state.events.addEventListener("ready", () => say(""));
   }
+
+
+  // ------------------------------------------------------------------ outreach
+
+  // Reasons are audit tokens ("send.first_contact.small_good_payer"): shown as words.
+  const words = (token) => String(token || "").split(/[.:]/).map((w) => w.replace(/_/g, " ").trim())
+    .filter(Boolean).join(" · ");
+  const COUNTER_ROWS = [
+    ["sent", "Sent"], ["delivered", "Delivered"], ["undelivered", "Undelivered"],
+    ["undelivered_permanent", "Undeliverable (permanent)"], ["replied", "Replied"],
+    ["paid_within_7_days", "Paid within 7 days"], ["paid_within_30_days", "Paid within 30 days"],
+    ["plans", "Plans"], ["opt_outs", "Opt-outs"],
+  ];
+  const BREAKDOWN = ["sent", "delivered", "replied", "paid_within_7_days", "paid_within_30_days", "plans", "opt_outs"];
+
+  function stopOutreachRefresh() {
+    if (state.outreachTimer) clearInterval(state.outreachTimer);
+    state.outreachTimer = null;
+  }
+
+  async function openOutreach() {
+    $("outreach-run").hidden = !canDecide();
+    $("outreach-pause-all").hidden = !canDecide();
+    $("outreach-resume-all").hidden = !canDecide();
+    await refreshOutreach();
+    stopOutreachRefresh();
+    // The counters and the call queue are live: read again while the page is open.
+    state.outreachTimer = setInterval(() => {
+      if (!$("outreach-view").hidden) refreshOutreach().catch(() => {});
+    }, 15000);
+  }
+
+  async function refreshOutreach() {
+    const jobs = [loadCounters(), loadCalls(), loadOutreachPatients(), loadTemplates()];
+    if (state.patientId) jobs.push(openTimeline(state.patientId, false));
+    await Promise.all(jobs);
+  }
+
+  function breakdown(tableId, groups, empty) {
+    const body = $(tableId).tBodies[0];
+    body.replaceChildren();
+    Object.entries(groups).forEach(([name, c]) => {
+      const cells = [el("th", { scope: "row", text: words(name) || empty })];
+      BREAKDOWN.forEach((k) => cells.push(el("td", { text: String(c[k]) })));
+      body.appendChild(el("tr", {}, cells));
+    });
+    if (!Object.keys(groups).length) {
+      body.appendChild(el("tr", {}, [el("td", { colspan: String(BREAKDOWN.length + 1), class: "hint", text: "Nothing sent yet." })]));
+    }
+  }
+
+  async function loadCounters() {
+    const c = await api("GET", "/v1/console/outreach/counters");
+    const dl = $("counters");
+    dl.replaceChildren();
+    COUNTER_ROWS.concat([["call_tasks_open", "Call tasks open"], ["uncertain", "Sent in doubt (not resent)"]])
+      .forEach(([k, label]) => {
+        dl.appendChild(el("dt", { text: label }));
+        dl.appendChild(el("dd", { "data-counter": k, text: String(c[k]) }));
+      });
+    breakdown("counters-segments", c.by_segment, "no segment");
+    breakdown("counters-channels", c.by_channel, "unknown");
+    $("outreach-global").textContent = c.paused_globally
+      ? "Outreach is paused for every patient: nothing is decided or sent."
+      : "Outreach is running.";
+    $("outreach-pause-all").disabled = c.paused_globally;
+    $("outreach-resume-all").disabled = !c.paused_globally;
+  }
+
+  async function loadCalls() {
+    const calls = await api("GET", "/v1/console/outreach/calls");
+    const list = $("calls");
+    list.replaceChildren();
+    $("calls-count").textContent = "(" + calls.length + ")";
+    calls.forEach((task) => {
+      const who = (task.patient_name || task.patient_id) + (task.patient_phone ? " · " + task.patient_phone : "");
+      const buttons = [["done", "Done"], ["no_answer", "No answer"], ["promise_to_pay", "Promise to pay"]].map(([outcome, label]) => {
+        const b = el("button", { type: "button", "data-outcome": outcome, text: label });
+        b.addEventListener("click", () => callOutcome(task.id, outcome, label));
+        return b;
+      });
+      const open = el("button", { type: "button", class: "link", text: "Timeline" });
+      open.addEventListener("click", () => openTimeline(task.patient_id));
+      list.appendChild(el("li", { class: "card", "data-call": String(task.id) }, [
+        el("p", { class: "who", text: who }),
+        el("p", { text: task.summary || "No summary." }),
+        el("p", { class: "meta", text: "Due " + when(task.due_at) + " · " + words(task.reason) }),
+        el("div", { class: "actions", role: "group", "aria-label": "Outcome of the call to " + who }, buttons.concat([open])),
+      ]));
+    });
+    if (!calls.length) list.appendChild(el("li", { class: "hint", text: "No call is due." }));
+  }
+
+  async function callOutcome(stepId, outcome, label) {
+    try {
+      await api("POST", "/v1/console/outreach/calls/" + encodeURIComponent(stepId) + "/outcome", { outcome });
+      say("Call recorded: " + label.toLowerCase() + ".");
+      await refreshOutreach();
+    } catch (error) { outreachError(error); }
+  }
+
+  async function loadOutreachPatients() {
+    const rows = await api("GET", "/v1/console/outreach/patients?limit=50");
+    const list = $("outreach-patients");
+    list.replaceChildren();
+    rows.forEach((r) => {
+      const button = el("button", { type: "button", "data-patient": r.patient_id }, [
+        el("span", { text: (r.patient_name || r.patient_id) + " · " + r.steps + " step(s) · " +
+          when(r.last_activity_at) + (r.paused ? " · paused" : "") }),
+      ]);
+      if (r.patient_id === state.patientId) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => openTimeline(r.patient_id));
+      list.appendChild(el("li", {}, [button]));
+    });
+    if (!rows.length) list.appendChild(el("li", { class: "hint", text: "Outreach has not worked on anyone yet." }));
+  }
+
+  function stepLine(s) {
+    const sent = s.sent_at ? "Sent " + when(s.sent_at) : (s.status === "scheduled" || s.status === "open" ? "Due " : "Was due ") + when(s.due_at);
+    const delivery = s.delivery_status
+      ? " · " + s.delivery_status + (s.delivery_error ? " (error " + s.delivery_error + ")" : "")
+      : "";
+    const head = [sent, s.channel, words(s.step), s.status + delivery].join(" · ");
+    const why = "Why: " + words(s.reason) + (s.segment ? " · segment " + words(s.segment) : "") +
+      (s.tone && s.tone !== "standard" ? " · " + s.tone + " wording" : "") +
+      (s.template_version ? " · template v" + s.template_version : "");
+    const parts = [el("span", { class: "step-head", text: head }), el("span", { class: "meta", text: why })];
+    if (s.status_reason) parts.push(el("span", { class: "meta", text: "Status: " + words(s.status_reason) }));
+    if (s.replied_at) parts.push(el("span", { class: "meta", text: "Replied " + when(s.replied_at) }));
+    if (s.summary) parts.push(el("span", { text: s.summary }));
+    if (s.outcome) parts.push(el("span", { class: "meta", text: "Call outcome: " + words(s.outcome) }));
+    return el("li", { class: "s-" + s.status, "data-step": String(s.id) }, parts);
+  }
+
+  function renderTimeline(t) {
+    state.patientId = t.patient_id;
+    $("timeline-title").textContent = "Outreach timeline · " + t.patient_id;
+    $("timeline-meta").textContent = t.paused_globally
+      ? "Outreach is paused for everyone." + (t.paused ? " This patient is paused too." : "")
+      : (t.paused ? "Outreach is paused for this patient." : "Outreach is active for this patient.");
+    $("timeline-next").textContent = t.next
+      ? "Next: " + words(t.next.step) + " by " + t.next.channel + ", " + when(t.next.due_at) + " (" + words(t.next.reason) + ")"
+      : "Next: nothing is scheduled.";
+    $("timeline-pause").disabled = t.paused;
+    $("timeline-resume").disabled = !t.paused;
+    const list = $("timeline-steps");
+    list.replaceChildren();
+    t.steps.forEach((s) => list.appendChild(stepLine(s)));
+    if (!t.steps.length) list.appendChild(el("li", { class: "hint", text: "Nothing decided or sent yet." }));
+    $("timeline-body").hidden = false;
+    document.querySelectorAll("#outreach-patients button").forEach((b) => {
+      if (b.dataset.patient === t.patient_id) b.setAttribute("aria-current", "true");
+      else b.removeAttribute("aria-current");
+    });
+  }
+
+  async function openTimeline(patientId, focus = true) {
+    try {
+      renderTimeline(await api("GET", "/v1/console/outreach/patients/" + encodeURIComponent(patientId) + "/timeline"));
+      if (focus) $("timeline-title").focus();
+    } catch (error) { outreachError(error); }
+  }
+
+  async function patientAction(verb, label) {
+    if (!state.patientId) return;
+    try {
+      renderTimeline(await api("POST", "/v1/console/outreach/patients/" + encodeURIComponent(state.patientId) + "/" + verb));
+      say(label);
+      await Promise.all([loadOutreachPatients(), loadCalls()]);
+    } catch (error) { outreachError(error); }
+  }
+
+  async function loadTemplates() {
+    const items = await api("GET", "/v1/console/outreach/templates");
+    fillTemplateKeys(items);
+    $("templates-hint").textContent = canDecide()
+      ? "Nothing is sent with a template until you approve a version; approving one retires the version approved before."
+      : "Nothing is sent with a template until a manager approves it.";
+    const body = $("templates").tBodies[0];
+    body.replaceChildren();
+    items.forEach((t) => {
+      const name = t.key + " (" + t.language + ")";
+      const approval = t.status === "approved"
+        ? el("span", { text: "by " + (t.approved_by || "?") + (t.approved_at ? ", " + when(t.approved_at) : "") })
+        : el("span", { class: "hint", text: "—" });
+      const cell = el("td", {}, [approval]);
+      if (t.status === "draft") {
+        const b = el("button", { type: "button", "data-template": t.key + "/" + t.language + "/" + t.version, text: "Approve" });
+        if (canDecide()) b.addEventListener("click", () => approveTemplate(t));
+        else { b.disabled = true; b.title = "A manager approves templates."; }
+        cell.replaceChildren(b);
+      }
+      body.appendChild(el("tr", { class: "t-" + t.status }, [
+        el("th", { scope: "row", text: name }),
+        el("td", { text: "v" + t.version }),
+        el("td", { text: t.status }),
+        el("td", { class: "body", text: t.body }),
+        cell,
+      ]));
+    });
+    if (!items.length) body.appendChild(el("tr", {}, [el("td", { colspan: "5", class: "hint", text: "No templates." })]));
+  }
+
+  function fillTemplateKeys(items) {
+    const select = $("template-key");
+    const chosen = select.value;
+    const keys = Array.from(new Set(items.map((t) => t.key))).sort();
+    select.replaceChildren(...keys.map((k) => el("option", { value: k, text: k })));
+    if (keys.includes(chosen)) select.value = chosen;
+    $("template-form").hidden = !canDecide() || !keys.length;
+  }
+
+  async function approveTemplate(t) {
+    const path = "/v1/console/outreach/templates/" + [t.key, t.language, t.version].map(encodeURIComponent).join("/") + "/approve";
+    try {
+      await api("POST", path);
+      say("Template " + t.key + " (" + t.language + ") v" + t.version + " approved.");
+      await loadTemplates();
+    } catch (error) { outreachError(error); }
+  }
+
+  async function managerAction(path, label) {
+    try {
+      const result = await api("POST", path);
+      say(typeof label === "function" ? label(result) : label);
+      await refreshOutreach();
+    } catch (error) { outreachError(error); }
+  }
+
+  function outreachError(error) {
+    say(error.message);
+    if (error.status === 401) showLogin();
+  }
+
+  $("outreach-refresh").addEventListener("click", () => refreshOutreach().then(() => say("Outreach refreshed.")).catch(outreachError));
+  $("outreach-run").addEventListener("click", () => managerAction("/v1/console/outreach/run",
+    (r) => "Pass done: " + r.decided_accounts + " account(s) decided, " + r.scheduled + " scheduled, " + r.sent + " sent, " +
+      r.deferred + " deferred, " + r.held + " held for an approved template."));
+  $("outreach-pause-all").addEventListener("click", () => managerAction("/v1/console/outreach/pause", "Outreach paused for everyone."));
+  $("outreach-resume-all").addEventListener("click", () => managerAction("/v1/console/outreach/resume", "Outreach resumed."));
+  $("timeline-pause").addEventListener("click", () => patientAction("pause", "Outreach paused for this patient; what was scheduled is cancelled."));
+  $("timeline-resume").addEventListener("click", () => patientAction("resume", "Outreach resumed for this patient."));
+  $("template-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const t = await api("POST", "/v1/console/outreach/templates", {
+        key: $("template-key").value, language: $("template-language").value, body: $("template-body").value,
+      });
+      say("Template " + t.key + " (" + t.language + ") v" + t.version + " saved as a draft.");
+      $("template-body").value = "";
+      await loadTemplates();
+    } catch (error) { outreachError(error); }
+  });
+  $("timeline-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = $("timeline-patient").value.trim();
+    if (id) openTimeline(id);
+  });
 
   // ------------------------------------------------------------------ start
 

@@ -21,6 +21,7 @@ from tests.e2e.e2e_support import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    MANAGER_EMAIL,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     START_TIMEOUT_S,
@@ -79,11 +80,12 @@ def server(
     cli = _cli()
     run = {"cwd": work, "env": env, "check": True, "capture_output": True, "text": True, "timeout": 120}
     subprocess.run([*cli, "seed", "--patients", "20", "--seed", "3"], **run)  # type: ignore[call-overload]  # kwargs dict
-    subprocess.run(  # type: ignore[call-overload]  # kwargs dict
-        [*cli, "staff", "create", "--email", STAFF_EMAIL, "--role", "agent", "--password-stdin"],
-        input=STAFF_PASSWORD + "\n",
-        **run,
-    )
+    for email, role in ((STAFF_EMAIL, "agent"), (MANAGER_EMAIL, "manager")):
+        subprocess.run(  # type: ignore[call-overload]  # kwargs dict
+            [*cli, "staff", "create", "--email", email, "--role", role, "--password-stdin"],
+            input=STAFF_PASSWORD + "\n",
+            **run,
+        )
     log = work / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(

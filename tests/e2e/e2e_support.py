@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 STAFF_EMAIL = "sam.rivera@practice.example"
 STAFF_PASSWORD = "correct horse battery staple 42"
+MANAGER_EMAIL = "morgan.lee@practice.example"
 START_TIMEOUT_S = 60
 
 
@@ -30,6 +31,7 @@ class LiveServer:
     staff_email: str
     staff_password: str
     log: Path
+    manager_email: str = MANAGER_EMAIL  # signs in with staff_password
 
 
 @dataclass

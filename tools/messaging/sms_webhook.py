@@ -124,3 +124,61 @@ class InboundSms(BaseModel):
     @property
     def is_media_only(self) -> bool:
         return not self.text and self.num_media > 0
+
+
+# Twilio's message statuses (``MessageStatus`` of a status callback). Only the outbound ones are
+# receipts; ``receiving``/``received``/``read``/``canceled``/``partially_delivered`` change nothing here.
+RECEIPT_STATUSES = frozenset(
+    ("accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed")
+)
+_KNOWN_STATUSES = RECEIPT_STATUSES | {"receiving", "received", "read", "canceled", "partially_delivered"}
+_ERROR_CODE = re.compile(r"[0-9]{1,8}")
+
+# Error codes of an undelivered or failed message that will not go through on a retry either: the number
+# is not a valid mobile number (21211, 21614), the carrier has it unsubscribed (21610), the message is
+# blocked (30004), the handset is unknown (30005), a landline or unreachable carrier (30006). The others
+# (30003 handset off, 30008 unknown error, queue overflows...) may pass another day.
+PERMANENT_ERROR_CODES = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
+
+
+class DeliveryReceipt(BaseModel):
+    """One status callback Twilio posts for a message we sent (``StatusCallback``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_sid: str = Field(min_length=1, max_length=MAX_SID_CHARS)
+    status: str = Field(min_length=1, max_length=32)
+    error_code: str | None = Field(default=None, max_length=8)
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> DeliveryReceipt:
+        """Parse ``MessageSid`` (or ``SmsSid``), ``MessageStatus`` (or ``SmsStatus``) and ``ErrorCode``.
+        Raises ``InvalidInboundSms`` for a form that is not a status callback."""
+        status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+        if status not in _KNOWN_STATUSES:
+            raise InvalidInboundSms("not a status callback: invalid or missing MessageStatus")
+        code = (form.get("ErrorCode") or "").strip() or None
+        if code is not None and not _ERROR_CODE.fullmatch(code):
+            raise InvalidInboundSms("not a status callback: ErrorCode must be a number")
+        try:
+            return cls(
+                message_sid=(form.get("MessageSid") or form.get("SmsSid") or "").strip(),
+                status=status,
+                error_code=code,
+            )
+        except ValidationError as exc:
+            raise InvalidInboundSms("not a status callback: invalid or missing MessageSid") from exc
+
+    @property
+    def is_receipt(self) -> bool:
+        """Whether the status is one of an outbound message (a receipt we record)."""
+        return self.status in RECEIPT_STATUSES
+
+    @property
+    def not_delivered(self) -> bool:
+        return self.status in ("undelivered", "failed")
+
+    @property
+    def permanent(self) -> bool:
+        """An undelivered or failed message whose error code says a retry would fail too."""
+        return self.not_delivered and self.error_code in PERMANENT_ERROR_CODES

@@ -90,8 +90,13 @@ class OutreachStepRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer)
     template_version: Mapped[int | None] = mapped_column(Integer)
-    external_id: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(64), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The provider's newest delivery receipt (Twilio's status callback): queued, sent, delivered,
+    # undelivered or failed, its error code, and when it said delivered.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(16))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(32))
     outcome_by: Mapped[str | None] = mapped_column(String(128))
@@ -178,6 +183,33 @@ class StoredStep:
     replied_at: datetime | None
     outcome: str | None
     created_at: datetime
+    delivery_status: str | None = None
+    delivery_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """A delivery receipt applied to the step it is about; ``changed`` is false for a repeat or for a
+    receipt older than what the step already records (callbacks may arrive out of order)."""
+
+    step: StoredStep
+    previous: str | None
+    changed: bool
+
+
+# A receipt moves a step's delivery status forward only: Twilio may post "sent" after "delivered", and
+# posts each status again on retries. The final statuses are never replaced.
+DELIVERY_RANK: dict[str, int] = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 1,
+    "delivered": 2,
+    "undelivered": 2,
+    "failed": 2,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +241,8 @@ def _step(r: OutreachStepRow) -> StoredStep:
         offer=r.offer, summary=r.summary, due_at=r.due_at, status=r.status,  # type: ignore[arg-type]  # a StepStatus by construction
         status_reason=r.status_reason, attempts=r.attempts, template_version=r.template_version,
         external_id=r.external_id, sent_at=r.sent_at, replied_at=r.replied_at, outcome=r.outcome,
-        created_at=r.created_at,
+        created_at=r.created_at, delivery_status=r.delivery_status, delivery_error=r.delivery_error,
+        delivered_at=r.delivered_at,
     )  # fmt: skip
 
 
@@ -252,6 +285,11 @@ def _row_values(p: PlannedStep, now: datetime) -> dict[str, Any]:
 def _rowcount(result: Result[Any]) -> int:
     """Rows an INSERT/UPDATE touched (``execute`` of DML returns a ``CursorResult``)."""
     return int(cast("CursorResult[Any]", result).rowcount or 0)
+
+
+def _aware(value: datetime) -> datetime:
+    """An aggregate over a ``UTCDateTime`` column comes back without the column's type: naive on SQLite."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _utcnow() -> datetime:
@@ -476,6 +514,35 @@ class OutreachStore:
             sent_at=at,
         )
 
+    async def record_delivery(
+        self, external_id: str, status: str, error_code: str | None, at: datetime
+    ) -> DeliveryUpdate | None:
+        """Apply a provider's delivery receipt to the sent step with this message id. ``None`` when no
+        step has it (a conversation reply, another system's message): nothing is written. A repeat, or
+        a status behind the one recorded, changes nothing."""
+        rank = DELIVERY_RANK.get(status)
+        if rank is None or not external_id:
+            return None
+        async with self._sessions.begin() as s:
+            row = await s.scalar(
+                select(OutreachStepRow)
+                .where(OutreachStepRow.external_id == external_id)
+                .order_by(OutreachStepRow.id)
+                .limit(1)
+                .with_for_update()
+            )
+            if row is None:
+                return None
+            previous = row.delivery_status
+            if previous is not None and DELIVERY_RANK.get(previous, -1) >= rank:
+                return DeliveryUpdate(_step(row), previous, changed=False)
+            row.delivery_status = status
+            row.delivery_error = error_code[:16] if error_code else None
+            if status == "delivered":
+                row.delivered_at = at
+            row.updated_at = self._now()
+            return DeliveryUpdate(_step(row), previous, changed=True)
+
     async def release(self, step_id: int, worker: str, due_at: datetime, reason: str) -> bool:
         """Back to ``scheduled`` at ``due_at`` (deferred by the gate, or a send that surely failed)."""
         return await self._finish(
@@ -522,6 +589,18 @@ class OutreachStore:
             if status is not None:
                 query = query.where(OutreachStepRow.status == status)
             return [_step(r) for r in await s.scalars(query)]
+
+    async def recent_patients(self, limit: int) -> list[tuple[str, int, datetime]]:
+        """(patient, steps, newest change) of the patients outreach worked on most recently."""
+        newest = func.max(OutreachStepRow.updated_at)
+        async with self._sessions() as s:
+            rows = await s.execute(
+                select(OutreachStepRow.patient_id, func.count(), newest)
+                .group_by(OutreachStepRow.patient_id)
+                .order_by(newest.desc(), OutreachStepRow.patient_id)
+                .limit(limit)
+            )
+            return [(str(pid), int(n), _aware(at)) for pid, n, at in rows]
 
     async def call_queue(self, now: datetime) -> list[StoredStep]:
         async with self._sessions() as s:

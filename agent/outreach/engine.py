@@ -559,6 +559,16 @@ class OutreachEngine:
             await self._audit("cancelled", step, reason="opted_out" if opted_out else "replied")
         return [s.key for s in cancelled]
 
+    async def on_link_opened(self, patient_id: str, step_id: int) -> None:
+        """The patient opened a portal chat from a message's link: an answer like a reply to a text (the
+        conversation carries on in the chat), so what was pending is cancelled."""
+        _, cancelled = await self.store.record_reply([patient_id], self.now())
+        await self.audit.append(
+            "outreach.link_opened", {"step_id": step_id}, patient_id=patient_id, actor="patient"
+        )
+        for step in cancelled:
+            await self._audit("cancelled", step, reason="link_opened")
+
     async def pause(self, scope: str, by: str) -> None:
         await self.store.pause(scope, by)
         await self.audit.append("outreach.paused", {"scope": scope}, actor="staff")

@@ -22,9 +22,11 @@ from agent.outreach.engine import OutreachEngine, Pacer
 from api.deps import Services
 from api.main import create_app
 from api.outreach import build_outreach
+from api.security import issue_portal_token
 from api.settings import Settings
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy, load_policy
+from tests.api.portal_support import parse_sse
 from tests.support.outreach import START, Clock, approve_all, phone_of, practice
 from tests.support.smtp import SmtpRecorder, smtp_server
 from tools.errors import ConfigurationError
@@ -80,12 +82,12 @@ def email_policy(**outreach: Any) -> PracticePolicy:
 
 
 async def _outreach(
-    url: str, policy: PracticePolicy, refuse: set[str] | None = None
+    url: str, policy: PracticePolicy, refuse: set[str] | None = None, start: datetime = START
 ) -> AsyncIterator[Outreach]:
     from tools.db import create_engine
 
     engine = create_engine(url)
-    clock = Clock()
+    clock = Clock(start)
     await LedgerPlatform(engine, clock=clock).bulk_load(practice(PEOPLE))
     await engine.dispose()
     async with smtp_server() as smtp:
@@ -327,3 +329,82 @@ def test_a_policy_file_that_chooses_email_without_the_channel_is_refused_at_load
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigurationError, match=message):
         load_policy(path)
+
+
+async def _portal(world: Outreach, pid: str, body: dict[str, str]) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {issue_portal_token(world.settings, f'portal-{pid}')}"}
+    r = await world.http.post("/v1/portal/threads", headers=auth, json=body)
+    assert r.status_code == 201, r.text
+    thread: dict[str, Any] = r.json()
+    thread["auth"] = auth
+    return thread
+
+
+async def _say(world: Outreach, thread: dict[str, Any], text: str) -> str:
+    r = await world.http.post(
+        f"/v1/portal/threads/{thread['id']}/messages", headers=thread["auth"], json={"text": text}
+    )
+    assert r.status_code == 200, r.text
+    messages = [e.data for e in parse_sse(r.text) if e.event == "message"]
+    assert messages, r.text
+    return str(messages[-1]["text"])
+
+
+@pytest.fixture
+async def today(migrated_database_url: str) -> AsyncIterator[Outreach]:
+    """The world on today's date (15:00 UTC: office hours in New York): the portal checks a link's expiry
+    and the offer's age against the real clock."""
+    start = datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0)
+    async for w in _outreach(migrated_database_url, email_policy(), start=start):
+        yield w
+
+
+async def test_the_emails_link_opens_the_portal_chat_with_the_offer_and_yes_takes_it(today: Outreach) -> None:
+    world = today
+    await world.engine.decide_pass()
+    await world.engine.send_pass()
+    (msg,) = world.smtp.to(address("omar"))
+    link = re.search(r"https://\S+offer=\S+", _parts(msg)[0])
+    assert link is not None
+    token = parse_qs(urlsplit(link.group(0)).query)["offer"][0]
+    (step,) = [s for s in await world.engine.store.timeline("omar") if s.status == "sent"]
+    assert step.offer is not None
+
+    # Another patient holding Omar's link, and a forged link: the chat opens, without the offer.
+    assert (await _portal(world, "karen", {"offer": token}))["outreach_offer"] is False
+    assert (await _portal(world, "omar", {"offer": token[:-3] + "AAA"}))["outreach_offer"] is False
+
+    thread = await _portal(world, "omar", {"offer": token})
+    assert thread["outreach_offer"] is True
+    # Opening the link is an answer: the follow-up that was pending is cancelled.
+    assert [(s.status, s.status_reason) for s in await world.engine.store.timeline("omar")] == [
+        ("sent", None),
+        ("cancelled", "replied"),
+    ]
+    assert await world.audit("outreach.link_opened", "omar") == [{"step_id": step.id}]
+
+    confirm = await _say(world, thread, "YES")
+    assert "(yes/no)" in confirm  # the offered terms stated to the signed-in patient, nothing written yet
+    assert f"{step.offer['months']}" in confirm
+    plans = await world.services.platform.list_payment_plans("omar")
+    assert [p for p in plans if p.idempotency_key.startswith("plan:")] == []
+    await _say(world, thread, "yes")
+    plans = [
+        p
+        for p in await world.services.platform.list_payment_plans("omar")
+        if p.idempotency_key.startswith("plan:")
+    ]
+    assert [(p.months, p.installment_cents, p.down_payment_cents) for p in plans] == [
+        (step.offer["months"], step.offer["installment_cents"], step.offer["down_payment_cents"])
+    ]
+
+
+async def test_yes_in_a_chat_opened_without_a_link_is_just_a_yes(today: Outreach) -> None:
+    world = today
+    await world.engine.decide_pass()
+    await world.engine.send_pass()
+    thread = await _portal(world, "omar", {})
+    assert thread["outreach_offer"] is False
+    await _say(world, thread, "YES")
+    plans = await world.services.platform.list_payment_plans("omar")
+    assert [p for p in plans if p.idempotency_key.startswith("plan:")] == []

@@ -35,6 +35,10 @@ def _sign(secret: SecretStr, step_id: int, expires: int) -> str:
     return base64.urlsafe_b64encode(mac.digest()[:18]).decode().rstrip("=")
 
 
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def offer_token(secret: SecretStr, step_id: int, expires_at: datetime) -> str:
     if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
@@ -45,7 +49,7 @@ def offer_token(secret: SecretStr, step_id: int, expires_at: datetime) -> str:
 def verify_offer_token(secret: SecretStr, token: str, now: datetime) -> int | None:
     """The step id a token names, or ``None`` when it is malformed, not ours or expired."""
     parts = token.split(".")
-    if len(parts) != 4 or parts[0] != VERSION or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 4 or parts[0] != VERSION or not _digits(parts[1]) or not _digits(parts[2]):
         return None
     if len(parts[1]) > 18 or len(parts[2]) > 12:
         return None

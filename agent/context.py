@@ -47,6 +47,8 @@ class Ports:
     phraser: Phraser | None = None
     # The outreach text a phone was last sent (agent.outreach.replies); None: no outreach configured.
     outreach_offers: OfferLookup | None = None
+    # The outreach message a portal chat was opened from, by step id (agent.outreach.replies).
+    outreach_step_offers: OfferLookup | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class AgentContext:
     verified_patient_id: str | None = None
     phone: str | None = None
     statement_id: str | None = None
+    outreach_step: int | None = None  # a portal chat opened from an outreach message's link
     extra: dict[str, str] = field(default_factory=dict)
 
     def now(self) -> datetime:

@@ -153,6 +153,7 @@ class BillingAgent:
         phraser: Phraser | None = None,
         graph: AgentGraph | None = None,
         outreach_offers: OfferLookup | None = None,
+        outreach_step_offers: OfferLookup | None = None,
     ) -> None:
         """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
         callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
@@ -172,6 +173,7 @@ class BillingAgent:
             after_side_effect=after_side_effect,
             phraser=phraser,
             outreach_offers=outreach_offers,
+            outreach_step_offers=outreach_step_offers,
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)
@@ -191,6 +193,7 @@ class BillingAgent:
         statement_id: str | None = None,
         external_id: str | None = None,
         turn_id: str | None = None,
+        outreach_step: int | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """One patient message. ``patient_id`` only from a trusted caller (a verified portal session).
 
@@ -210,6 +213,7 @@ class BillingAgent:
             verified_patient_id=patient_id,
             phone=phone,
             statement_id=statement_id,
+            outreach_step=outreach_step,
         )
         yield TypingEvent()
         snapshot = await self.graph.aget_state(config)

@@ -12,7 +12,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -347,6 +347,36 @@ async def _outreach_run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _outreach_bounce(args: argparse.Namespace) -> int:
+    """Record a bounce, a complaint or a renewed opt-in for an address (an operator reading a DSN, or a
+    provider's console); the address is stored only as its keyed hash."""
+    from migrations import migrate_service
+    from tools.db import create_engine
+    from tools.messaging.email_consent import EmailConsentStore
+
+    settings = _settings(args)
+    await migrate_service(settings.database_url)
+    engine = create_engine(settings.database_url)
+    action: Literal["hard_bounce", "soft_bounce", "complaint", "opt_in"] = (
+        "opt_in"
+        if args.opt_in
+        else "complaint"
+        if args.complaint
+        else "soft_bounce"
+        if args.soft
+        else "hard_bounce"
+    )
+    try:
+        store = EmailConsentStore(engine, settings.email_secret())
+        await store.record(args.address, action, "command", detail=args.status)
+        standing = await store.standing(args.address)
+    finally:
+        await engine.dispose()
+    may = "may" if standing in ("opted_in", "unknown") else "may not"
+    print(f"recorded {action}; the address is now {standing}; email {may} be sent to it")
+    return 0
+
+
 # --------------------------------------------------------------------------- bench
 
 
@@ -577,6 +607,20 @@ def build_parser() -> argparse.ArgumentParser:
     outreach_run.add_argument("--max-sends", type=int, default=None, help="stop after this many steps")
     outreach_run.add_argument("--json", action="store_true", help="print the report as JSON")
     outreach_run.set_defaults(handler=_outreach_run)
+    bounce = outreach_sub.add_parser(
+        "bounce", help="record a bounce or complaint for an email address (no more email to it), or an opt-in"
+    )
+    common(bounce)
+    bounce.add_argument("address", help="the email address")
+    kind = bounce.add_mutually_exclusive_group()
+    kind.add_argument("--hard", action="store_true", help="a hard bounce (the default): no more email")
+    kind.add_argument("--soft", action="store_true", help="a soft bounce: recorded, email continues")
+    kind.add_argument("--complaint", action="store_true", help="a spam complaint: no more email")
+    kind.add_argument(
+        "--opt-in", action="store_true", help="the patient asked again, or the address was fixed"
+    )
+    bounce.add_argument("--status", help="the DSN status, e.g. 5.1.1")
+    bounce.set_defaults(handler=_outreach_bounce)
     simulate = outreach_sub.add_parser(
         "simulate", help="a simulated practice: the fixed reminder sequence against the outreach policy"
     )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent.checkpoint import open_checkpointer
 from agent.context import Ports
 from agent.llm_usage import LlmUsageSource, Role
-from agent.outreach.replies import offer_lookup
+from agent.outreach.replies import offer_lookup, step_offer_lookup
 from agent.phrasing import Phraser
 from agent.service import BillingAgent
 from agent.understanding.base import Understander
@@ -232,4 +232,5 @@ async def open_agent(
             checkpointer=saver,
             phraser=build_phraser(settings, platform),
             outreach_offers=offer_lookup(platform, OutreachStore(engine), lambda: datetime.now(UTC)),
+            outreach_step_offers=step_offer_lookup(OutreachStore(engine), lambda: datetime.now(UTC)),
         )

@@ -4,12 +4,13 @@ templates seeded as drafts (a manager approves them in the console before any is
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.outreach.engine import OutreachEngine
+from agent.outreach.engine import OutreachEngine, Pacer
 from api.settings import Settings
 from guardrails.audit import AuditTrail
 from guardrails.outreach import validate_template
@@ -17,7 +18,10 @@ from guardrails.policy import PracticePolicy
 from tools.errors import ConfigurationError
 from tools.messaging.base import Messaging
 from tools.messaging.consent import SmsConsentStore
-from tools.outreach.store import OutreachStore
+from tools.messaging.email import EmailChannel, SmtpTransport
+from tools.messaging.email_consent import EmailConsentStore
+from tools.outreach.links import offer_link
+from tools.outreach.store import OutreachStore, StoredStep
 from tools.platforms.base import OutreachPlatform
 
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "outreach_templates.yaml"
@@ -41,6 +45,25 @@ def shipped_templates(path: Path = TEMPLATES_FILE) -> dict[str, dict[str, str]]:
     return out
 
 
+def check_email_configured(settings: Settings, policy: PracticePolicy) -> None:
+    """A policy that sends email needs the SMTP settings (refused at start-up, not at the first send)."""
+    if policy.outreach is None or not policy.outreach.enabled or "email" not in policy.outreach.channels:
+        return
+    if settings.email_config() is None:
+        raise ConfigurationError(
+            "the outreach policy sends email (outreach.channels lists email) but email is not configured: "
+            "set BILLING_EMAIL_SMTP_HOST, BILLING_EMAIL_FROM_ADDRESS and "
+            "BILLING_EMAIL_PRACTICE_POSTAL_ADDRESS "
+            "(or remove email from outreach.channels)"
+        )
+
+
+def build_email(settings: Settings, engine: AsyncEngine) -> tuple[EmailChannel | None, EmailConsentStore]:
+    consent = EmailConsentStore(engine, settings.email_secret())
+    cfg = settings.email_config()
+    return (None if cfg is None else EmailChannel(cfg, SmtpTransport(cfg), consent)), consent
+
+
 def build_outreach(
     settings: Settings,
     engine: AsyncEngine,
@@ -51,8 +74,19 @@ def build_outreach(
     thread_for: Callable[[str], Awaitable[str]],
     *,
     worker: str = "outreach",
+    clock: Callable[[], datetime] | None = None,
+    pacer: Pacer | None = None,
 ) -> OutreachEngine:
-    base = settings.public_base_url.rstrip("/")
+    check_email_configured(settings, policy)
+    email, email_consent = build_email(settings, engine)
+    now = clock or (lambda: datetime.now(UTC))
+    base = settings.outreach_link_base()
+    secret = settings.portal_token_secret
+    ttl = timedelta(days=settings.outreach_link_ttl_days)
+
+    def link_for(step: StoredStep) -> str:
+        return offer_link(base, secret, step.id, now() + ttl)
+
     return OutreachEngine(
         platform=platform,
         store=OutreachStore(engine),
@@ -60,7 +94,11 @@ def build_outreach(
         audit=audit,
         policy=policy,
         channels={"sms": messaging},
-        link_for=lambda patient_id: f"{base}/",
+        link_for=link_for,
         thread_for=thread_for,
+        email=email,
+        email_consent=email_consent,
         worker=worker,
+        clock=clock,
+        pacer=pacer,
     )

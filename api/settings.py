@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     twilio_status_callback_url: str | None = None
     # Seconds between outreach passes run by the service (``serve`` sets 30); 0: the service runs none.
     outreach_interval_s: float = Field(default=0, ge=0)
+    # The page an outreach message's link opens: the practice portal's page with the chat widget, which
+    # reads ``?offer=`` (tools/outreach/links.py). Unset: the demo portal of this service.
+    outreach_link_url: str | None = None
+    outreach_link_ttl_days: int = Field(default=30, ge=1, le=90)
 
     # The practice's billing platform (docs/platforms.md): the embedded ledger, DrChrono, or a FHIR R4 server.
     platform: Literal["ledger", "drchrono", "fhir"] = "ledger"
@@ -240,6 +244,9 @@ class Settings(BaseSettings):
         ):
             raise ValueError("BILLING_EMAIL_TOKEN_SECRET must be set to a real secret in production")
         return self
+
+    def outreach_link_base(self) -> str:
+        return self.outreach_link_url or f"{self.public_base_url.rstrip('/')}/demo/portal"
 
     def email_secret(self) -> SecretStr:
         return self.email_token_secret or self.portal_token_secret

@@ -112,6 +112,12 @@ class OutreachPolicy(_Strict):
         names = [s.name for s in self.segments]
         if len(set(names)) != len(names):
             raise ValueError("segments: names must be unique")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channels: each channel once")
+        if self.email_first_min_balance_cents is not None and "email" not in self.channels:
+            raise ValueError("email_first_min_balance_cents needs email in channels")
+        if self.follow_up_channel != "same" and self.follow_up_channel not in self.channels:
+            raise ValueError(f"follow_up_channel {self.follow_up_channel} is not one of channels")
         missing = {"pay_link", "plan_offer", "follow_up"} - set(self.wording)
         if missing:
             raise ValueError(f"wording: no template keys for {', '.join(sorted(missing))}")

@@ -36,6 +36,8 @@ class ThreadRow(Base):
     escalation_reason: Mapped[str | None] = mapped_column(String(64))
     escalation_priority: Mapped[str | None] = mapped_column(String(16))
     ticket_id: Mapped[str | None] = mapped_column(String(64))
+    # The outreach step whose link opened this portal chat (tools/outreach/links.py): its offer is in context.
+    outreach_step_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class InboundMessageRow(Base):

@@ -229,6 +229,16 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             expecting=state.get("expecting"),
             has_pending=state.get("pending") is not None,
         )
+    elif c.channel is Channel.PORTAL and c.outreach_step is not None:  # opened from an outreach link
+        intent, offer = await read_reply(
+            offer,
+            c.ports.outreach_step_offers,
+            str(c.outreach_step),
+            intent=intent,
+            text=text,
+            expecting=state.get("expecting"),
+            has_pending=state.get("pending") is not None,
+        )
     low = confidence < LOW_CONFIDENCE
     streak = state.get("low_conf_streak", 0) + 1 if low else 0
     turn.update(

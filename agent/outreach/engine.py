@@ -10,16 +10,21 @@ thread of a phone — so a simulation (``outreach simulate``) drives this same c
 
 Sending, step by step (:meth:`OutreachEngine.send_one`): claim one due step (``OutreachStore.claim``) →
 re-read the account and decide again (a payment, a plan, a dispute or a STOP since the decision cancels
-it) → the approved template in the patient's language (none approved: held for an hour) → render with
-the minimum PHI → the contact gate (block, defer to a lawful time, or send) → pace per sending number →
-send, retrying Twilio's 429/5xx with exponential backoff (``tenacity``) → mark sent, log the message on
-the patient's SMS thread, audit, and schedule the next step (a follow-up, or a staff call task).
+it; an unsubscribe or a bounce since moves it to the other channel) → the step's approved template in the
+patient's language (none approved: held for an hour) → render with the minimum PHI (a text from the
+template; an email from the fixed layout of ``tools.messaging.email``: subject, text + HTML, the practice's
+postal address, RFC 8058 one-click unsubscribe) → the contact gate (block, defer to a lawful time, or
+send; quiet hours and the 7-day cap count every channel) → pace per channel → send, retrying Twilio's
+429/5xx and SMTP's 4xx with exponential backoff (``tenacity``; a refused mailbox is recorded as a hard
+bounce) → mark sent, log the message on the patient's record with its channel, audit, and schedule the
+next step (a follow-up, or a staff call task).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -45,6 +50,8 @@ from guardrails.policy import PracticePolicy
 from tools.errors import BillingError
 from tools.messaging.base import Messaging, OutboundMessage
 from tools.messaging.consent import SmsConsentStore
+from tools.messaging.email import EmailChannel, OutreachEmail, subject_for, text_body
+from tools.messaging.email_consent import EmailConsentStore
 from tools.messaging.twilio import MessageRejected, MessagingUnavailable
 from tools.outreach.store import GLOBAL, OutreachStore, PlannedStep, StoredStep
 from tools.platforms.base import OutreachPlatform
@@ -55,6 +62,7 @@ log = logging.getLogger(__name__)
 FEED = "ledger"
 TEMPLATE_RETRY = timedelta(hours=1)
 PROVIDER_RETRY = timedelta(minutes=15)
+SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained"})
 
 
 def _utcnow() -> datetime:
@@ -126,6 +134,13 @@ def planned(d: Decision) -> PlannedStep:
     )  # fmt: skip
 
 
+def _message_ref(message_id: str) -> str:
+    """A Message-ID as the step and the audit keep it: without its angle brackets, at most 64 characters
+    (a longer one, from a long sending domain, by its digest)."""
+    bare = message_id.strip().strip("<>")
+    return bare if len(bare) <= 64 else "sha256:" + hashlib.sha256(bare.encode()).hexdigest()[:57]
+
+
 def _contact(st: StoredStep) -> Contact:
     channel: ContactChannel = "call" if st.channel == "call" else "email" if st.channel == "email" else "sms"
     return Contact(channel, st.step, st.sent_at or st.created_at)
@@ -150,8 +165,10 @@ class OutreachEngine:
         audit: AuditTrail,
         policy: PracticePolicy,
         channels: Mapping[str, Messaging],
-        link_for: Callable[[str], str],
+        link_for: Callable[[StoredStep], str],
         thread_for: Callable[[str], Awaitable[str]],
+        email: EmailChannel | None = None,
+        email_consent: EmailConsentStore | None = None,
         worker: str = "outreach",
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -167,6 +184,10 @@ class OutreachEngine:
         self.policy = policy
         self.channels = dict(channels)
         self._link_for = link_for
+        self.email = email
+        self.email_consent = email_consent
+        if email is not None and email_consent is None:
+            raise ValueError("an email channel needs the email consent store (unsubscribes, bounces)")
         self._thread_for = thread_for
         self.worker = worker
         self._clock = clock or _utcnow
@@ -186,6 +207,10 @@ class OutreachEngine:
         episodes = {a.patient_id: a.newest_statement_id or "none" for a in activities}
         history = await self.store.history(list(episodes), episodes)
         standings = await self.consent.standings([a.phone for a in activities if a.phone])
+        emails: dict[str, str] = {}
+        if self.email is not None and self.email_consent is not None:
+            addresses = sorted({a.email for a in activities if a.email})
+            emails = dict(await self.email_consent.standings(addresses)) if addresses else {}
         paused = await self.store.paused()
         everyone = GLOBAL in paused
         out = []
@@ -198,7 +223,8 @@ class OutreachEngine:
                     language="es" if a.language.value == "es" else "en",
                     zone=zone_for_address(a.state, a.zip_code, a.timezone),
                     has_phone=bool(a.phone),
-                    has_email=a.email_on_file,
+                    # Email only with an address the engine can read and an SMTP channel to send it on.
+                    has_email=bool(a.email) and self.email is not None,
                     outreach_consent=a.sms_consent,
                     opted_out=bool(a.phone) and standings.get(a.phone or "") == "opted_out",
                     contacts=tuple(
@@ -212,6 +238,7 @@ class OutreachEngine:
                     last_reply_at=h.last_reply_at,
                     call_task_open=h.call_task_open,
                     paused=everyone or a.patient_id in paused,
+                    email_suppressed=bool(a.email) and emails.get(a.email or "", "unknown") in SUPPRESSED,
                 )
             )
         return out
@@ -265,13 +292,16 @@ class OutreachEngine:
             await self._audit("uncertain", expired, reason="lease_expired")
         handled = 0
         while max_steps is None or handled < max_steps:
-            step = await self.store.claim(self.worker, self.now(), self._lease, list(self.channels))
+            step = await self.store.claim(self.worker, self.now(), self._lease, self._claimable())
             if step is None:
                 break
             handled += 1
             outcome = await self.send_one(step)
             setattr(report, outcome, getattr(report, outcome) + 1)
         return report
+
+    def _claimable(self) -> list[str]:
+        return [*self.channels, *(["email"] if self.email is not None else [])]
 
     async def _audit(self, event: str, step: StoredStep, **payload: JsonValue) -> None:
         await self.audit.append(
@@ -292,6 +322,14 @@ class OutreachEngine:
             await self._audit("cancelled", step, reason=decision.reason)
             await self.apply([decision])
             return "cancelled"
+        if decision.channel != step.channel:
+            # The same step on another channel now (an unsubscribe, a bounce or a STOP since the decision):
+            # back to scheduled, and the decision's channel and time replace the old ones.
+            assert decision.due_at is not None
+            await self.store.release(step.id, self.worker, decision.due_at, f"channel:{decision.channel}")
+            await self.apply([decision])
+            await self._audit("rechanneled", step, reason=decision.reason, channel=decision.channel)
+            return "deferred"
         template = await self.store.approved_template(step.template_key or "", snap.language)
         if template is None and snap.language != "en":
             template = await self.store.approved_template(step.template_key or "", "en")
@@ -302,22 +340,46 @@ class OutreachEngine:
         a = snap.activity
         patient = await self.platform.get_patient(step.patient_id)
         practice = await self.platform.get_practice()
-        fields = MessageFields(
-            first_name=patient.first_name, practice=practice.name, amount_cents=a.balance_cents,
-            link=self._link_for(step.patient_id), phone=practice.phone,
-            terms=str(step.offer["label"]) if step.offer else None,
-        )  # fmt: skip
-        try:
-            text = render(template.body, fields)
-        except TemplateError:
-            await self.store.close(step.id, self.worker, "blocked", "template_invalid")
-            await self._audit("blocked", step, reason="template_invalid", version=template.version)
-            return "blocked"
+        link = self._link_for(step)
+        terms = str(step.offer["label"]) if step.offer else None
+        email: OutreachEmail | None = None
+        if step.channel == "email":
+            if self.email is None or not patient.email:
+                await self.store.close(step.id, self.worker, "blocked", "no_address")
+                await self._audit("blocked", step, reason="no_address")
+                return "blocked"
+            email = OutreachEmail(
+                to=patient.email, first_name=patient.first_name, practice=practice.name,
+                amount_cents=a.balance_cents, link=link, plan_terms=terms, practice_phone=practice.phone,
+            )  # fmt: skip
+            text = text_body(email, self.email.cfg)
+            # What the gate reads is what the patient's data filled in: the practice's postal address and
+            # the signed links are the practice's and ours (a ZIP code would read as a procedure code).
+            checked = "\n".join([subject_for(email), text])
+            for fixed in (
+                link,
+                self.email.cfg.unsubscribe_url(email.to),
+                self.email.cfg.practice_postal_address,
+            ):
+                checked = checked.replace(fixed, "")
+        else:
+            fields = MessageFields(
+                first_name=patient.first_name, practice=practice.name, amount_cents=a.balance_cents,
+                link=link, phone=practice.phone, terms=terms,
+            )  # fmt: skip
+            try:
+                text = render(template.body, fields)
+            except TemplateError:
+                await self.store.close(step.id, self.worker, "blocked", "template_invalid")
+                await self._audit("blocked", step, reason="template_invalid", version=template.version)
+                return "blocked"
+            checked = text.replace(link, "")
         forbidden = [patient.last_name, patient.date_of_birth.isoformat(), patient.address_line]
         if a.newest_statement_id:
             statement = await self.platform.get_statement(step.patient_id, a.newest_statement_id)
             forbidden += [li.description for li in statement.line_items]
             forbidden += [li.provider_name for li in statement.line_items]
+        # Every channel's contacts count towards the cap (an SMS and an email are two contacts).
         recent = [s.sent_at for s in await self.store.timeline(step.patient_id) if s.sent_at is not None]
         verdict = check_contact(
             ContactCheck(
@@ -331,8 +393,9 @@ class OutreachEngine:
                 cap_per_7_days=self._cap(),
                 disputed=a.open_dispute,
                 attorney=a.legal_flag,
-                text=text,
+                text=checked,
                 forbidden=forbidden,
+                email_suppressed=snap.email_suppressed,
             )
         )
         if verdict.verdict == "block":
@@ -344,21 +407,18 @@ class OutreachEngine:
             await self.store.release(step.id, self.worker, verdict.retry_at, verdict.reason)
             await self._audit("deferred", step, reason=verdict.reason, until=verdict.retry_at.isoformat())
             return "deferred"
-        to = patient.phone if step.channel == "sms" else patient.email
+        if email is not None:
+            return await self._send_email(step, email, text, template.key, template.version, now)
+        to = patient.phone
         if not to:
             await self.store.close(step.id, self.worker, "blocked", "no_address")
+            await self._audit("blocked", step, reason="no_address")
             return "blocked"
         thread_id = await self._thread_for(to)
         channel = self.channels[step.channel]
         try:
             await self._pacer.wait(f"{step.channel}")
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(MessagingUnavailable),
-                wait=wait_exponential(multiplier=self._retry_base_s, max=30 * self._retry_base_s),
-                stop=stop_after_attempt(self._retry_attempts),
-                sleep=self._sleep,
-                reraise=True,
-            ):
+            async for attempt in self._retrying():
                 with attempt:
                     sent = await channel.send(OutboundMessage(to=to, body=text, thread_id=thread_id))
         except MessageRejected as exc:
@@ -369,24 +429,106 @@ class OutreachEngine:
             await self.store.release(step.id, self.worker, now + PROVIDER_RETRY, "provider_unavailable")
             await self._audit("deferred", step, reason="provider_unavailable")
             return "failed"
-        sent_at = self.now()
-        await self.store.mark_sent(step.id, self.worker, sent.sid, template.version, sent_at)
-        await self._audit(
-            "sent", step, reason=step.reason, sid=sent.sid, template=template.key, version=template.version,
+        await self._sent(
+            step,
+            sent.sid,
+            template.key,
+            template.version,
+            thread_id,
+            Channel.SMS,
+            text,
             segments=sent.segments,
+        )
+        return "sent"
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type(MessagingUnavailable),
+            wait=wait_exponential(multiplier=self._retry_base_s, max=30 * self._retry_base_s),
+            stop=stop_after_attempt(self._retry_attempts),
+            sleep=self._sleep,
+            reraise=True,
+        )
+
+    async def _send_email(
+        self,
+        step: StoredStep,
+        email: OutreachEmail,
+        text: str,
+        template_key: str,
+        version: int,
+        now: datetime,
+    ) -> str:
+        """Deliver over SMTP (``EmailChannel``: its own suppression check, text + HTML, the postal address,
+        RFC 8058 one-click unsubscribe). A mailbox the server refuses (5xx) is a hard bounce, recorded for
+        the address: nothing more is sent to it."""
+        assert self.email is not None
+        try:
+            await self._pacer.wait("email")
+            async for attempt in self._retrying():
+                with attempt:
+                    result = await self.email.send(email)
+        except MessageRejected as exc:
+            if self.email_consent is not None:
+                await self.email_consent.record(
+                    email.to, "hard_bounce", "smtp", detail=str(exc.twilio_code) if exc.twilio_code else None
+                )
+            await self._audit("blocked", step, reason="provider_rejected", code=exc.twilio_code)
+            return await self._email_closed(step, "hard_bounce", now)
+        except MessagingUnavailable:
+            await self.store.release(step.id, self.worker, now + PROVIDER_RETRY, "provider_unavailable")
+            await self._audit("deferred", step, reason="provider_unavailable")
+            return "failed"
+        if result.status == "suppressed" or result.message_id is None:
+            await self._audit("blocked", step, reason="email_suppressed")
+            return await self._email_closed(step, "email_suppressed", now)
+        await self._sent(
+            step, _message_ref(result.message_id), template_key, version, f"email:{step.patient_id}",
+            Channel.EMAIL, text,
         )  # fmt: skip
+        return "sent"
+
+    async def _email_closed(self, step: StoredStep, reason: str, now: datetime) -> str:
+        """The address may not be emailed any more: the step goes back to scheduled and the decision
+        made now replaces it (the same step by text, a staff call task, or nothing), so the account is
+        not left without its next step."""
+        await self.store.release(step.id, self.worker, now, reason)
+        await self.redecide([step.patient_id])  # stores it (a stop or a newer step cancels this one)
+        return "blocked"
+
+    async def _sent(
+        self,
+        step: StoredStep,
+        external_id: str,
+        template_key: str,
+        version: int,
+        thread_id: str,
+        channel: Channel,
+        text: str,
+        *,
+        segments: int | None = None,
+    ) -> None:
+        """Mark sent, audit, log the message on the patient's record with its channel, decide the next."""
+        sent_at = self.now()
+        await self.store.mark_sent(step.id, self.worker, external_id, version, sent_at)
+        payload: dict[str, JsonValue] = {
+            "reason": step.reason, "sid": external_id, "template": template_key, "version": version,
+            "channel": channel.value,
+        }  # fmt: skip
+        if segments is not None:
+            payload["segments"] = segments
+        await self._audit("sent", step, **payload)
         try:
             await self.platform.log_communication(
                 step.patient_id,
                 CommunicationIn(
-                    thread_id=thread_id, channel=Channel.SMS, direction=Direction.OUTBOUND, author=Author.BOT,
-                    text=text, external_id=sent.sid,
+                    thread_id=thread_id, channel=channel, direction=Direction.OUTBOUND, author=Author.BOT,
+                    text=text, external_id=external_id,
                 ),
             )  # fmt: skip
         except BillingError:
             log.warning("outreach.log_communication_failed", extra={"key": step.key})
         await self.redecide([step.patient_id])
-        return "sent"
 
     def _window(self) -> Any:
         assert self.policy.outreach is not None
@@ -416,6 +558,16 @@ class OutreachEngine:
         for step in cancelled:
             await self._audit("cancelled", step, reason="opted_out" if opted_out else "replied")
         return [s.key for s in cancelled]
+
+    async def on_link_opened(self, patient_id: str, step_id: int) -> None:
+        """The patient opened a portal chat from a message's link: an answer like a reply to a text (the
+        conversation carries on in the chat), so what was pending is cancelled."""
+        _, cancelled = await self.store.record_reply([patient_id], self.now())
+        await self.audit.append(
+            "outreach.link_opened", {"step_id": step_id}, patient_id=patient_id, actor="patient"
+        )
+        for step in cancelled:
+            await self._audit("cancelled", step, reason="link_opened")
 
     async def pause(self, scope: str, by: str) -> None:
         await self.store.pause(scope, by)

@@ -1,5 +1,6 @@
 """Replies come home: an SMS answer to an outreach text carries on in the patient's SMS thread with the
-offer in the state (``AgentState["outreach"]``).
+offer in the state (``AgentState["outreach"]``); so does a portal chat opened from a message's link (the
+link names the step, ``tools.outreach.links``; the portal session is the patient's identity).
 
 Two hooks, each one call from its node so the graph's own code stays as it is:
 
@@ -25,7 +26,7 @@ from datetime import date, datetime, timedelta
 from agent.outreach.offer import OutreachOffer
 from agent.understanding.base import Intent
 from guardrails.policy import PlanOption, PracticePolicy, plan_for_months
-from tools.outreach.store import OutreachStore
+from tools.outreach.store import OutreachStore, StoredStep
 from tools.platforms.base import BillingPlatform
 
 OFFER_TTL = timedelta(days=30)
@@ -46,27 +47,48 @@ def offer_lookup(
     async def lookup(phone: str) -> OutreachOffer | None:
         patients = await platform.find_patients_by_phone(phone)
         step = await store.newest_sent([p.id for p in patients], since=clock() - OFFER_TTL)
-        if step is None:
-            return None
-        offer = step.offer or {}
-
-        def number(name: str) -> int | None:
-            value = offer.get(name)
-            return int(value) if isinstance(value, int) else None
-
-        return OutreachOffer(
-            key=step.key, patient_id=step.patient_id, step=step.step, months=number("months"),
-            installment_cents=number("installment_cents"), down_payment_cents=number("down_payment_cents"),
-            total_cents=number("total_cents"), accepted=False,
-        )  # fmt: skip
+        return None if step is None else _offer(step)
 
     return lookup
+
+
+def step_offer_lookup(store: OutreachStore, clock: Callable[[], datetime]) -> OfferLookup:
+    """The outreach message a portal chat was opened from (its link named the step), as the thread's
+    offer: only a message that was sent, in the last 30 days. The API attached the step to the thread
+    only for the patient it was sent to; ``offered_terms`` checks the verified patient again."""
+
+    async def lookup(step_id: str) -> OutreachOffer | None:
+        step = await store.get(int(step_id)) if step_id.isdigit() else None
+        if (
+            step is None
+            or step.status != "sent"
+            or step.sent_at is None
+            or step.sent_at < clock() - OFFER_TTL
+        ):
+            return None
+        return _offer(step)
+
+    return lookup
+
+
+def _offer(step: StoredStep) -> OutreachOffer:
+    offer = step.offer or {}
+
+    def number(name: str) -> int | None:
+        value = offer.get(name)
+        return int(value) if isinstance(value, int) else None
+
+    return OutreachOffer(
+        key=step.key, patient_id=step.patient_id, step=step.step, months=number("months"),
+        installment_cents=number("installment_cents"), down_payment_cents=number("down_payment_cents"),
+        total_cents=number("total_cents"), accepted=False,
+    )  # fmt: skip
 
 
 async def read_reply(
     offer: OutreachOffer | None,
     lookup: OfferLookup | None,
-    phone: str | None,
+    phone: str | None,  # an SMS thread's phone, or a portal thread's outreach step id
     *,
     intent: Intent,
     text: str,

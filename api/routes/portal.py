@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
 
@@ -21,13 +21,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.errors import error_responses
 from api.protection import MAX_CURSOR, UnsupportedMediaType, client_ip, parse_cursor
 from api.runtime.stream import follow
 from api.runtime.threads import ThreadNotFound, ThreadRecord
 from api.security import verify_portal_token
 from tools.errors import NotAuthenticated
+from tools.outreach.links import verify_offer_token
 from tools.platforms.models import Channel, Patient
 
 router = APIRouter(prefix="/v1/portal", tags=["portal"])
@@ -147,6 +148,12 @@ class NewThread(BaseModel):
     statement_id: str | None = Field(
         default=None, max_length=64, description="the statement the patient is viewing, if any"
     )
+    offer: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the `offer` parameter of an outreach message's link: the chat opens with that "
+        "message's offer in context (only for the patient it was sent to; otherwise ignored)",
+    )
 
 
 class NewMessage(BaseModel):
@@ -160,6 +167,9 @@ class ThreadOut(BaseModel):
     mode: Literal["bot", "human"]
     statement_id: str | None
     created_at: datetime
+    outreach_offer: bool = Field(
+        default=False, description="the chat was opened from an outreach message's link, its offer in context"
+    )
 
 
 class HistoryItem(BaseModel):
@@ -184,6 +194,7 @@ def _out(thread: ThreadRecord) -> ThreadOut:
         mode=thread.mode,
         statement_id=thread.statement_id,
         created_at=thread.created_at,
+        outreach_offer=thread.outreach_step_id is not None,
     )
 
 
@@ -213,10 +224,26 @@ async def create_thread(
         ).statement_id
     if statement_id is not None:
         await services.platform.get_statement(patient.id, statement_id)  # 404 unless it is theirs
+    step_id = await _offer_step(services, patient, body.offer) if body is not None and body.offer else None
     thread = await services.threads.create(
-        Channel.PORTAL.value, patient_id=patient.id, statement_id=statement_id
+        Channel.PORTAL.value, patient_id=patient.id, statement_id=statement_id, outreach_step_id=step_id
     )
+    if step_id is not None:
+        await services.outreach.on_link_opened(patient.id, step_id)
     return _out(thread)
+
+
+async def _offer_step(services: Services, patient: Patient, token: str) -> int | None:
+    """The outreach step an offer link names, when the link is ours, unexpired, and the step was sent to
+    this very patient; else ``None`` and the chat opens without it (the answer is the same for a forged
+    link and another patient's, so a link reveals nothing)."""
+    step_id = verify_offer_token(services.settings.portal_token_secret, token, datetime.now(UTC))
+    if step_id is None:
+        return None
+    step = await services.outreach.store.get(step_id)
+    if step is None or step.patient_id != patient.id or step.status != "sent":
+        return None
+    return step.id
 
 
 @router.get(

@@ -341,6 +341,7 @@ class TurnRunner:
                 statement_id=thread.statement_id,
                 external_id=message.external_id,
                 turn_id=turn_id,
+                outreach_step=thread.outreach_step_id if channel == Channel.PORTAL.value else None,
             ):
                 await self._yield_to_requests()
                 if isinstance(event, TypingEvent) and announced:

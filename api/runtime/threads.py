@@ -48,6 +48,7 @@ class ThreadRecord:
     escalation_reason: str | None
     escalation_priority: str | None
     ticket_id: str | None
+    outreach_step_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def _thread(row: Any) -> ThreadRecord:
         escalation_reason=row.escalation_reason,
         escalation_priority=row.escalation_priority,
         ticket_id=row.ticket_id,
+        outreach_step_id=row.outreach_step_id,
     )
 
 
@@ -119,6 +121,7 @@ class Threads:
         patient_id: str | None = None,
         phone: str | None = None,
         statement_id: str | None = None,
+        outreach_step_id: int | None = None,
     ) -> ThreadRecord:
         now = self._clock()
         thread_id = f"th_{secrets.token_urlsafe(16)}"
@@ -128,6 +131,7 @@ class Threads:
             "channel": channel,
             "phone": phone,
             "statement_id": statement_id,
+            "outreach_step_id": outreach_step_id,
             "mode": "bot",
             "created_at": now,
             "updated_at": now,

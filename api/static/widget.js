@@ -11,6 +11,10 @@
  *           data-api="https://<service>"              the service (else the script's own origin)
  *           data-open="true"></script>                start opened
  *
+ * An outreach message's link opens the page with ?offer=<token> (or the page passes data-offer): the
+ * widget then opens at once on a new conversation that carries that message's offer (a "YES" or "PLAN"
+ * works as it does in reply to the text), and takes the parameter out of the address bar.
+ *
  * Page API: window.BillingAgentWidget.open() / .close() / .setToken(token) (a fresh token after expiry).
  *
  * Protocol (docs/contracts.md, api/routes/portal.py): POST /v1/portal/threads creates the conversation;
@@ -34,6 +38,21 @@
   var COLOR = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(data.color || "") ? data.color : null;
   var MAX_BACKOFF_MS = 15000;
   var token = data.token || "";
+  var OFFER = data.offer || offerFromPage();
+
+  function offerFromPage() {
+    try {
+      var params = new URLSearchParams(window.location.search);
+      var found = params.get("offer");
+      if (!found) return null;
+      params.delete("offer");
+      var rest = params.toString();
+      window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : "") + window.location.hash);
+      return found;
+    } catch (_e) {
+      return null;
+    }
+  }
 
   var STARTERS = ["What is my balance?", "Explain this bill", "Can I set up a payment plan?", "Talk to a person"];
 
@@ -443,7 +462,7 @@
   function ensureThread() {
     if (threadId) return Promise.resolve(threadId);
     if (threadReady) return threadReady;
-    var known = remembered();
+    var known = OFFER ? null : remembered(); // a link's offer starts a conversation of its own
     var restore = known
       ? request("GET", "/v1/portal/threads/" + encodeURIComponent(known))
           .then(function (response) {
@@ -462,7 +481,9 @@
       .then(function (history) {
         if (history) return history;
         greet();
-        return request("POST", "/v1/portal/threads", STATEMENT_ID ? { statement_id: STATEMENT_ID } : {})
+        var body = STATEMENT_ID ? { statement_id: STATEMENT_ID } : {};
+        if (OFFER) body.offer = OFFER;
+        return request("POST", "/v1/portal/threads", body)
           .then(function (response) {
             return response.json();
           })
@@ -639,7 +660,7 @@
           practiceName = practiceName || config.practice_name || "";
           build();
           ui.host.setAttribute("data-state", "ready");
-          if (data.open === "true") setOpen(true);
+          if (data.open === "true" || OFFER) setOpen(true);
         },
         function () {
           // CORS refuses pages of origins that are not allowed, so the configuration cannot be read.

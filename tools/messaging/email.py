@@ -22,7 +22,7 @@ import hmac
 import html
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 from typing import Literal, Protocol
 
 import aiosmtplib
@@ -196,6 +196,7 @@ def build_message(e: OutreachEmail, cfg: EmailConfig) -> EmailMessage:
     msg["Subject"] = subject_for(e)
     msg["From"] = formataddr((e.practice, cfg.from_address))
     msg["To"] = e.to
+    msg["Date"] = formatdate(usegmt=True)  # RFC 5322 requires it; neither aiosmtplib nor every relay adds it
     domain = cfg.from_address.rpartition("@")[2] or None
     msg["Message-ID"] = make_msgid(domain=domain)
     msg["List-Unsubscribe"] = f"<{cfg.unsubscribe_url(e.to)}>"

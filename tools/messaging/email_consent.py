@@ -31,7 +31,7 @@ from tools.messaging.email import address_key
 log = logging.getLogger(__name__)
 
 EmailAction = Literal["unsubscribe", "hard_bounce", "soft_bounce", "complaint", "opt_in", "preference"]
-EmailSource = Literal["one_click", "link", "bounce_webhook", "command", "staff", "patient"]
+EmailSource = Literal["one_click", "link", "bounce_webhook", "smtp", "command", "staff", "patient"]
 EmailStanding = Literal["unsubscribed", "bounced", "complained", "opted_in", "unknown"]
 ChannelPreference = Literal["email", "sms"]
 

@@ -361,7 +361,12 @@ class OutreachStore:
                 # timing and wording replace the old ones (a partial payment moves the follow-up).
                 table = OutreachStepRow.__table__
                 ins = self._insert()(table)
-                changed = ("due_at", "reason", "template_key", "tone", "segment", "offer", "summary", "step")
+                # An unsubscribe, a bounce or a STOP since moves a step to the other channel, or to a
+                # staff call task (its status then "open").
+                changed = (
+                    *("due_at", "reason", "template_key", "tone", "segment", "offer", "summary", "step"),
+                    *("channel", "status"),
+                )
                 stmt = ins.on_conflict_do_update(
                     index_elements=["key"],
                     set_={name: ins.excluded[name] for name in (*changed, "updated_at")},
@@ -436,6 +441,11 @@ class OutreachStore:
                     newest.updated_at = self._now()
                 found = _step(newest)
         return found, await self.cancel_pending(patient_ids, "replied")
+
+    async def get(self, step_id: int) -> StoredStep | None:
+        async with self._sessions() as s:
+            row = await s.get(OutreachStepRow, step_id)
+            return None if row is None else _step(row)
 
     async def newest_sent(self, patient_ids: Sequence[str], since: datetime) -> StoredStep | None:
         """The newest text sent to any of these accounts after ``since`` (the offer a reply answers)."""

@@ -31,6 +31,7 @@ class _Model(BaseModel):
 class Channel(StrEnum):
     PORTAL = "portal"
     SMS = "sms"
+    EMAIL = "email"  # outbound outreach email (replies come back through the portal chat)
 
 
 class Language(StrEnum):
@@ -444,6 +445,8 @@ class AccountActivity(_Model):
     # How and when the patient may be reached (the patient's record).
     phone: str | None
     email_on_file: bool
+    # The address itself, so outreach can read its unsubscribe/bounce standing in bulk (None: not read).
+    email: str | None = None
     sms_consent: bool
     preferred_channel: Channel
     language: Language

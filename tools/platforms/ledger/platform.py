@@ -938,6 +938,7 @@ def _activity(
                 balance_cents=f["balance"],
                 phone=person.phone,
                 email_on_file=bool(person.email),
+                email=person.email or None,
                 sms_consent=person.sms_consent,
                 preferred_channel=Channel(person.preferred_channel),
                 language=Language(person.language),

@@ -1,7 +1,7 @@
 """threads.outreach_step_id: the outreach message whose link opened a portal chat (its offer in context)
 
-Revision ID: 0009_thread_outreach_step
-Revises: 0008_email_consent
+Revision ID: 0010_thread_outreach_step
+Revises: 0009_delivery_receipts
 Create Date: 2026-12-06 19:10:00.000000
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_thread_outreach_step"
-down_revision: str | None = "0008_email_consent"
+revision: str = "0010_thread_outreach_step"
+down_revision: str | None = "0009_delivery_receipts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -23,6 +23,7 @@ from api.settings import Settings
 from guardrails.audit import AuditTrail
 from guardrails.policy import load_policy
 from tools.codebook import CodeBook
+from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
 from tools.outreach.store import OutreachStore
 from tools.payments.base import PaymentGateway
@@ -232,4 +233,5 @@ async def open_agent(
             checkpointer=saver,
             phraser=build_phraser(settings, platform),
             outreach_offers=offer_lookup(platform, OutreachStore(engine), lambda: datetime.now(UTC)),
+            handoffs=HandoffQueue(engine),
         )

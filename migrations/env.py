@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import guardrails.audit
 import tools.conversations
+import tools.handoffs
 import tools.messaging.consent
 import tools.messaging.email_consent
 import tools.outreach.store

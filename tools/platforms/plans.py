@@ -6,6 +6,7 @@ the plan in the platform's communication log.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -138,7 +139,9 @@ class ServicePlans:
             row.updated_at = self._now()
             return plan
 
-    async def changed_since(self, since: datetime | None) -> list[tuple[PaymentPlan, datetime, datetime]]:
+    async def changed_since(
+        self, since: datetime | None
+    ) -> builtins.list[tuple[PaymentPlan, datetime, datetime]]:
         """Plans created or changed at or after ``since`` (all when ``None``), with their creation and
         last-change instants, oldest change first: the plans' part of the platform's change feed."""
         async with self._sessions() as s:

@@ -5,8 +5,8 @@ on the platform (its breaker is open, or it times out), so it queues the request
 the channel, the verified patient when there is one (never a patient guessed without the platform) and
 the transcript, and tells the patient a person will follow up. :meth:`HandoffQueue.sync` later opens
 each queued request as a ticket on the platform, with the same idempotency key, so a sync repeated after
-a crash opens it once. A request from a patient not yet verified stays here for staff (it has no
-account to attach to); the console lists what is queued.
+a crash opens it once. A request from a patient not yet verified stays here (it has no account to
+attach to); :meth:`HandoffQueue.pending` lists what is queued (the console does not show it yet).
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from agent.understanding.local import LocalUnderstander
 from guardrails.audit import AuditTrail
 from guardrails.policy import default_policy
 from tools.codebook import CodeBook
-from tools.handoffs import HandoffQueue
 from tools.db import create_engine
 from tools.demo.generator import DEMO_TODAY
+from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.ledger import LedgerPlatform, PracticeData

@@ -14,10 +14,10 @@ from guardrails.audit import AuditTrail
 from tests.agent.harness import build_agent, clock, seeded_engine
 from tests.tools.platforms.broken_server import broken_server
 from tools.demo import generate_practice
+from tools.handoffs import HandoffQueue
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.fhir import FhirPlatform
 from tools.platforms.http import CircuitBreaker, HttpPolicy, PlatformHttp
-from tools.handoffs import HandoffQueue
 from tools.platforms.models import Author, Channel, TicketReason
 
 

@@ -94,6 +94,7 @@ def build_platform(settings: Settings, ledger: BillingPlatform, engine: AsyncEng
             http, practice_id=settings.fhir_practice_id, cache_ttl_s=settings.platform_cache_ttl_s
         )
     from tools.platforms.drchrono import DrChronoOAuth, DrChronoPlatform, EncryptedTokenFile
+    from tools.platforms.keys import PaymentKeys
     from tools.platforms.plans import ServicePlans
 
     assert settings.drchrono_client_id  # checked by Settings, with the secret and the refresh token
@@ -117,6 +118,7 @@ def build_platform(settings: Settings, ledger: BillingPlatform, engine: AsyncEng
     return DrChronoPlatform(
         http,
         plans=ServicePlans(engine, "drchrono"),
+        keys=PaymentKeys(engine, "drchrono"),
         terms_days=settings.drchrono_statement_terms_days,
         cache_ttl_s=settings.platform_cache_ttl_s,
     )

@@ -13,6 +13,7 @@ import tools.messaging.email_consent
 import tools.outreach.store
 import tools.payments.sandbox
 import tools.payments.stripe
+import tools.platforms.keys
 import tools.platforms.plans
 import tools.staff_accounts
 import tools.webhook_events

@@ -52,6 +52,7 @@ from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
 from tools.platforms.fhir.sekmet import SekmetServer
 from tools.platforms.http import HttpPolicy, PlatformHttp
+from tools.platforms.keys import PaymentKeys
 from tools.platforms.ledger import LedgerPlatform, PracticeData
 from tools.platforms.models import (
     Author,
@@ -186,6 +187,7 @@ async def _drchrono(
     platform = DrChronoPlatform(
         http,
         plans=ServicePlans(engine, "drchrono", clock=clock),
+        keys=PaymentKeys(engine, "drchrono", clock=clock),
         office_id=data.practice.id,
         doctor_id=DOCTOR_ID,
         clock=clock,
@@ -550,19 +552,7 @@ async def test_record_payment_refusals_leave_ledger_unchanged(
     assert await snapshot(subject.platform, PIDS) == before
 
 
-async def test_record_payment_same_key_different_amount_conflicts(
-    subject: Subject, request: pytest.FixtureRequest
-) -> None:
-    if subject.drchrono is not None:
-        # Runs, and must fail: when it passes, strict xfail says the gap was closed.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DrChrono: our idempotency key lives in the payment's notes and DrChrono cannot "
-                "search notes, so a key is checked against the patient's own payments only; the same "
-                "key reused for another patient posts a second payment (known gap, docs/platforms.md)",
-            )
-        )
+async def test_record_payment_same_key_different_amount_conflicts(subject: Subject) -> None:
     await subject.platform.record_payment(P0, pay(sid(0, 2), 2000, key="dup"))
     before = await snapshot(subject.platform, PIDS)
     with pytest.raises(IdempotencyConflict):

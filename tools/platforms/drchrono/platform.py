@@ -6,10 +6,11 @@ balance question costs three calls, an explanation four, and a second question i
 
 Writes: a payment is a DrChrono patient payment whose ``notes`` carry our idempotency key; before
 posting we read the patient's payments back and return the one with that key, so a retry after a lost
-response posts nothing twice. A ticket is a DrChrono task (the transcript as a task note); the
-conversation log goes to ``/api/patient_messages``. Payment plans have no DrChrono object: they live in
-the service's own table (:class:`~tools.platforms.plans.ServicePlans`) and are recorded in the patient's
-messages.
+response posts nothing twice, and claim the key in the service's table (:class:`PaymentKeys`), so the
+same key for another patient or another payment posts nothing. A ticket is a DrChrono task (the
+transcript as a task note); the conversation log goes to ``/api/patient_messages``. Payment plans have
+no DrChrono object: they live in the service's own table (:class:`~tools.platforms.plans.ServicePlans`)
+and are recorded in the patient's messages.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tools.errors import (
 from tools.platforms.activity import account_activity, decode_cursor, encode_cursor
 from tools.platforms.drchrono import mapping as dm
 from tools.platforms.http import PlatformHttp, ReadCache
+from tools.platforms.keys import PaymentKeys
 from tools.platforms.ledger.convert import normalize_phone
 from tools.platforms.ledger.invariants import derive_status, statement_balance
 from tools.platforms.ledger.platform import _same_ticket
@@ -101,6 +103,7 @@ class DrChronoPlatform:
         http: PlatformHttp,
         *,
         plans: ServicePlans | None,
+        keys: PaymentKeys | None = None,
         office_id: str | None = None,
         doctor_id: int | None = None,
         task_status_ids: dict[str, int] | None = None,
@@ -110,6 +113,8 @@ class DrChronoPlatform:
     ) -> None:
         self.http = http
         self.plans = plans
+        # Our payment keys, held by the service: DrChrono cannot search a payment's notes for one.
+        self.keys = keys
         self.office_id = office_id
         self.doctor_id = doctor_id
         # DrChrono's task statuses are the practice's own (``/api/task_statuses``): which ids mean ours.
@@ -404,6 +409,8 @@ class DrChronoPlatform:
                 appointment = dm.appointment_of(request.statement_id)
                 if appointment is None or appointment not in self._by_appointment(snap):
                     raise StatementNotFound(f"no statement {request.statement_id}")
+            if self.keys is not None:  # the same key for another patient or payment posts nothing
+                await self.keys.claim(pid, request)
             body: dm.Obj = {
                 "patient": int(pid),
                 "amount": float(dm.amount(request.amount_cents)),

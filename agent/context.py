@@ -19,6 +19,7 @@ from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy
 from tools.codebook import CodeBook
+from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
 from tools.payments.base import PaymentGateway
 from tools.platforms.base import BillingPlatform
@@ -49,6 +50,8 @@ class Ports:
     outreach_offers: OfferLookup | None = None
     # The outreach message a portal chat was opened from, by step id (agent.outreach.replies).
     outreach_step_offers: OfferLookup | None = None
+    # Where a request for a person waits while the platform is down (tools.handoffs); None: not kept.
+    handoffs: HandoffQueue | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,15 +54,16 @@ from agent.outreach.replies import OfferLookup
 from agent.phrasing import Phraser
 from agent.state import ApprovalRequest, ApprovalState, ConversationState, Turn, TurnInput
 from agent.state import Expecting as StateExpecting
-from agent.understanding.base import Understander
+from agent.understanding.base import Intent, Understander, UnderstandingContext
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy
 from tools.codebook import CodeBook
 from tools.errors import BillingError, PlatformUnavailable
+from tools.handoffs import HandoffQueue, QueuedHandoff
 from tools.kb import KnowledgeBase
 from tools.payments.base import PaymentGateway
 from tools.platforms.base import BillingPlatform
-from tools.platforms.models import Author, Channel, CommunicationIn, Direction
+from tools.platforms.models import Author, Channel, CommunicationIn, Direction, TranscriptLine
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class BillingAgent:
         graph: AgentGraph | None = None,
         outreach_offers: OfferLookup | None = None,
         outreach_step_offers: OfferLookup | None = None,
+        handoffs: HandoffQueue | None = None,
     ) -> None:
         """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
         callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
@@ -174,6 +176,7 @@ class BillingAgent:
             phraser=phraser,
             outreach_offers=outreach_offers,
             outreach_step_offers=outreach_step_offers,
+            handoffs=handoffs,
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)
@@ -273,6 +276,22 @@ class BillingAgent:
             # is finished first on the next turn, as after a crash.
             lang: Literal["en", "es"] = "es" if values.get("language") == "es" else "en"
             log.warning("agent.turn.platform_unavailable", extra={"thread_id": thread_id, "reason": exc.code})
+            queued = await self._queue_handoff(thread_id, text, channel, patient_id, values)
+            if queued is not None:
+                hours = self.ports.policy.office_hours
+                yield MessageEvent(
+                    text=templates.outage_handoff(
+                        queued.reference,
+                        templates.when_next_open(hours, self.ports.clock(), lang),
+                        hours.phone,
+                        lang,
+                    ),
+                    intent=Intent.REQUEST_HUMAN.value,
+                    confidence=1.0,
+                    actions=["platform_unavailable", "queued_for_staff"],
+                )
+                yield DoneEvent(thread_id=thread_id, mode="bot")
+                return
             yield MessageEvent(
                 text=templates.PLATFORM_DOWN[lang],
                 intent="platform_unavailable",
@@ -295,6 +314,39 @@ class BillingAgent:
             },
         )
         yield DoneEvent(thread_id=thread_id, mode=final.get("mode", "bot"))
+
+    async def _queue_handoff(
+        self,
+        thread_id: str,
+        text: str,
+        channel: Channel,
+        patient_id: str | None,
+        values: ConversationState,
+    ) -> QueuedHandoff | None:
+        """During an outage, a request for a person is queued in the service's own table (to be opened
+        on the platform when it is back) instead of failing on the platform. Only the understanding runs
+        (it needs no platform); the patient is the verified one, never one guessed without the platform."""
+        if self.ports.handoffs is None:
+            return None
+        understood = await self.ports.understander.understand(
+            text, UnderstandingContext(expecting=None, today=self.ports.today() if self.ports.today else None)
+        )
+        if understood.intent is not Intent.REQUEST_HUMAN:
+            return None
+        verified = values.get("patient_id") if values.get("identity") == "verified" else None
+        now = self.ports.clock()
+        transcript = [
+            TranscriptLine(author=Author(m["role"]), text=m["text"], at=now)
+            for m in (values.get("messages") or [])[-20:]
+        ]
+        transcript.append(TranscriptLine(author=Author.PATIENT, text=text[:MAX_LOGGED_CHARS], at=now))
+        return await self.ports.handoffs.queue(
+            thread_id=thread_id,
+            channel=channel,
+            patient_id=patient_id or verified,
+            transcript=transcript,
+            idempotency_key=f"outage-handoff:{thread_id}:{now.date().isoformat()}",
+        )
 
     async def recover(
         self, thread_id: str, *, channel: Channel | None = None, phone: str | None = None

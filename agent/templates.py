@@ -639,6 +639,20 @@ def handed_off(ticket_ref: str, when: str, phone: str, lang: Language) -> str:
     )
 
 
+def outage_handoff(reference: str, when: str, phone: str, lang: Language) -> str:
+    """A person was asked for while the practice system is down: the request is queued, not lost."""
+    if lang == "es":
+        return (
+            f"No puedo ver su cuenta en este momento, pero anoté su pedido para nuestro equipo de "
+            f"facturación (referencia {reference}). Una persona le dará seguimiento {when}. Si es urgente, "
+            f"llame al {phone}."
+        )
+    return (
+        f"I can't see your account right now, but I've noted your request for our billing team "
+        f"(reference {reference}). A person will follow up with you {when}. If it's urgent, call {phone}."
+    )
+
+
 def kb_answer(text: str, title: str, lang: Language) -> str:
     return f"{text} (Fuente: {title})" if lang == "es" else f"{text} (Source: {title})"
 

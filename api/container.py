@@ -23,6 +23,7 @@ from api.settings import Settings
 from guardrails.audit import AuditTrail
 from guardrails.policy import load_policy
 from tools.codebook import CodeBook
+from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
 from tools.outreach.store import OutreachStore
 from tools.payments.base import PaymentGateway
@@ -93,6 +94,7 @@ def build_platform(settings: Settings, ledger: BillingPlatform, engine: AsyncEng
             http, practice_id=settings.fhir_practice_id, cache_ttl_s=settings.platform_cache_ttl_s
         )
     from tools.platforms.drchrono import DrChronoOAuth, DrChronoPlatform, EncryptedTokenFile
+    from tools.platforms.keys import PaymentKeys
     from tools.platforms.plans import ServicePlans
 
     assert settings.drchrono_client_id  # checked by Settings, with the secret and the refresh token
@@ -116,6 +118,7 @@ def build_platform(settings: Settings, ledger: BillingPlatform, engine: AsyncEng
     return DrChronoPlatform(
         http,
         plans=ServicePlans(engine, "drchrono"),
+        keys=PaymentKeys(engine, "drchrono"),
         terms_days=settings.drchrono_statement_terms_days,
         cache_ttl_s=settings.platform_cache_ttl_s,
     )
@@ -233,4 +236,5 @@ async def open_agent(
             phraser=build_phraser(settings, platform),
             outreach_offers=offer_lookup(platform, OutreachStore(engine), lambda: datetime.now(UTC)),
             outreach_step_offers=step_offer_lookup(OutreachStore(engine), lambda: datetime.now(UTC)),
+            handoffs=HandoffQueue(engine),
         )

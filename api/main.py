@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
 import psycopg
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from tenacity import retry, retry_if_result, wait_fixed
 
 from agent.heap import frozen_heap
@@ -30,9 +31,11 @@ from api.runtime.threads import Threads
 from api.settings import Settings
 from migrations import migrate_service
 from tools.db import create_engine, normalize_url
+from tools.handoffs import HandoffQueue
 from tools.messaging.base import Messaging
 from tools.messaging.consent import SmsConsentStore
 from tools.messaging.log import LogMessaging
+from tools.platforms.base import BillingPlatform
 from tools.platforms.ledger import LedgerPlatform, migrate
 
 log = logging.getLogger("api")
@@ -190,12 +193,19 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 if settings.outreach_interval_s > 0
                 else None
             )
+            handoff_sync = (
+                asyncio.create_task(_sync_handoffs(agent.ports.handoffs, platform, stop_outreach))
+                if agent.ports.handoffs is not None
+                else None
+            )
             try:
                 yield
             finally:
                 stop_outreach.set()
                 if loop is not None:
                     await loop
+                if handoff_sync is not None:
+                    await handoff_sync
                 await runner.drain(settings.drain_timeout_s)
         log.info("api.stopped")
 
@@ -216,3 +226,19 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         app.include_router(router)
     app.mount("/static", widget.static_files(), name="static")
     return app
+
+
+HANDOFF_SYNC_S = 30.0
+
+
+async def _sync_handoffs(queue: HandoffQueue, platform: BillingPlatform, stop: asyncio.Event) -> None:
+    """Open the requests for a person queued during a platform outage as tickets, once it is back."""
+    while not stop.is_set():
+        try:
+            result = await queue.sync(platform)
+            if result.opened:
+                log.info("handoffs.synced", extra={"opened": result.opened, "waiting": result.waiting})
+        except SQLAlchemyError as exc:  # the service's database is down: try again next round
+            log.warning("handoffs.sync_failed", extra={"error": type(exc).__name__})
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=HANDOFF_SYNC_S)

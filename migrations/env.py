@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import guardrails.audit
 import tools.conversations
+import tools.handoffs
 import tools.messaging.consent
 import tools.messaging.email_consent
 import tools.outreach.store
 import tools.payments.sandbox
 import tools.payments.stripe
+import tools.platforms.keys
 import tools.platforms.plans
 import tools.staff_accounts
 import tools.webhook_events

@@ -19,6 +19,7 @@ from guardrails.policy import default_policy
 from tools.codebook import CodeBook
 from tools.db import create_engine
 from tools.demo.generator import DEMO_TODAY
+from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.ledger import LedgerPlatform, PracticeData
@@ -96,6 +97,7 @@ def build_agent(
     audit: AuditTrail,
     checkpointer: BaseCheckpointSaver[str],
     after_side_effect: Callable[[str], None] | None = None,
+    handoffs: HandoffQueue | None = None,
 ) -> BillingAgent:
     return BillingAgent(
         platform=platform,
@@ -109,6 +111,7 @@ def build_agent(
         clock=clock,
         today=lambda: DEMO_TODAY,
         after_side_effect=after_side_effect,
+        handoffs=handoffs,
     )
 
 

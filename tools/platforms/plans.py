@@ -6,6 +6,7 @@ the plan in the platform's communication log.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -137,3 +138,15 @@ class ServicePlans:
             row.body = plan.model_dump_json()
             row.updated_at = self._now()
             return plan
+
+    async def changed_since(
+        self, since: datetime | None
+    ) -> builtins.list[tuple[PaymentPlan, datetime, datetime]]:
+        """Plans created or changed at or after ``since`` (all when ``None``), with their creation and
+        last-change instants, oldest change first: the plans' part of the platform's change feed."""
+        async with self._sessions() as s:
+            query = select(PlatformPlanRow).where(PlatformPlanRow.platform == self.platform)
+            if since is not None:
+                query = query.where(PlatformPlanRow.updated_at >= since)
+            rows = await s.scalars(query.order_by(PlatformPlanRow.updated_at, PlatformPlanRow.id))
+            return [(PaymentPlan.model_validate_json(r.body), r.created_at, r.updated_at) for r in rows]

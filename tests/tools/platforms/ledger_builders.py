@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from tools.platforms.ledger.invariants import derive_status
@@ -26,6 +28,47 @@ from tools.platforms.models import (
 )
 
 TODAY = date(2025, 3, 1)
+
+
+@dataclass(frozen=True)
+class PracticeIds:
+    """How the synthetic practice names its records. ``NAMED`` reads well in tests (``p0``,
+    ``st-p0-2``); ``NUMERIC`` has the shape DrChrono's ids take (integer patients, payments, line
+    items; a statement is ``appt-<appointment>``), so one conformance suite runs on every platform."""
+
+    practice: str
+    patient: Callable[[int], str]
+    statement: Callable[[int, int], str]
+    number: Callable[[int, int], str]
+    line: Callable[[int, int, int], str]
+    claim: Callable[[int, int], str]
+    claim_number: Callable[[int, int], str]
+    coverage: Callable[[int], str]
+    payment: Callable[[int, int], str]
+
+
+NAMED = PracticeIds(
+    practice="prac",
+    patient=lambda n: f"p{n}",
+    statement=lambda n, k: f"st-p{n}-{k}",
+    number=lambda n, k: f"S{n:05d}-{k}",
+    line=lambda n, k, j: f"li-p{n}-{k}-{j}",
+    claim=lambda n, k: f"cl-p{n}-{k}",
+    claim_number=lambda n, k: f"C{n:05d}{k}",
+    coverage=lambda n: f"cov-p{n}",
+    payment=lambda n, k: f"pay-p{n}-{k}",
+)
+NUMERIC = PracticeIds(
+    practice="1",
+    patient=lambda n: str(1000 + n),
+    statement=lambda n, k: f"appt-{2000 + 10 * n + k}",
+    number=lambda n, k: f"A{2000 + 10 * n + k}",
+    line=lambda n, k, j: str(30000 + 100 * n + 10 * k + j),
+    claim=lambda n, k: f"claim-{2000 + 10 * n + k}",
+    claim_number=lambda n, k: str(2000 + 10 * n + k),
+    coverage=lambda n: f"{1000 + n}-primary",
+    payment=lambda n, k: str(4000 + 10 * n + k),
+)
 
 
 def line_item(statement_id: str, item_id: str, claim_id: str | None, day: date) -> LineItem:
@@ -59,17 +102,20 @@ def build_practice(
     lines_per_statement: int = 2,
     *,
     shared_phone: bool = True,
+    ids: PracticeIds = NAMED,
 ) -> PracticeData:
-    """``patients`` patients p0..pN; p0 and p1 share a phone when ``shared_phone``.
+    """``patients`` patients p0..pN (named by ``ids``); p0 and p1 share a phone when ``shared_phone``.
 
     Each patient has one coverage and ``statements_per_patient`` statements of
     ``lines_per_statement`` lines (30.00 owed each). The newest statement of every
     patient has one 10.00 payment applied; p1 has an active plan on its oldest statement.
     """
-    practice = Practice(id="prac", name="Maple Family Medicine", phone="+15555550100", address="1 Main St")
+    practice = Practice(
+        id=ids.practice, name="Maple Family Medicine", phone="+15555550100", address="1 Main St"
+    )
     data = PracticeData(practice=practice)
     for n in range(patients):
-        pid = f"p{n}"
+        pid = ids.patient(n)
         phone = "+15555550001" if shared_phone and n < 2 else f"+1555555{n + 1000:04d}"
         data.patients.append(
             Patient(
@@ -91,7 +137,7 @@ def build_practice(
         )
         data.coverages.append(
             Coverage(
-                id=f"cov-{pid}",
+                id=ids.coverage(n),
                 patient_id=pid,
                 payer_name="Acme Health",
                 plan_type="PPO",
@@ -105,17 +151,17 @@ def build_practice(
             )
         )
         for k in range(statements_per_patient):
-            sid = f"st-{pid}-{k}"
+            sid = ids.statement(n, k)
             day = TODAY - timedelta(days=30 * (statements_per_patient - k))
-            claim_id = f"cl-{pid}-{k}"
+            claim_id = ids.claim(n, k)
             lines = tuple(
-                line_item(sid, f"li-{pid}-{k}-{j}", claim_id, day) for j in range(lines_per_statement)
+                line_item(sid, ids.line(n, k, j), claim_id, day) for j in range(lines_per_statement)
             )
             data.claims.append(
                 Claim(
                     id=claim_id,
                     patient_id=pid,
-                    claim_number=f"C{n:05d}{k}",
+                    claim_number=ids.claim_number(n, k),
                     payer_name="Acme Health",
                     status=ClaimStatus.PARTIALLY_PAID,
                     service_date=day,
@@ -131,14 +177,14 @@ def build_practice(
             if k == statements_per_patient - 1:
                 payments = (
                     Payment(
-                        id=f"pay-{pid}-{k}",
+                        id=ids.payment(n, k),
                         patient_id=pid,
                         statement_id=sid,
                         amount_cents=1000,
                         posted_at=datetime(2025, 2, 20, 15, 0, tzinfo=UTC),
                         method=PaymentMethod.CARD,
                         source=PaymentSource.PORTAL,
-                        idempotency_key=f"seed-pay-{pid}-{k}",
+                        idempotency_key=f"seed-pay-p{n}-{k}",
                     ),
                 )
             balance = sum(li.patient_responsibility_cents for li in lines) - sum(
@@ -147,7 +193,7 @@ def build_practice(
             data.statements.append(
                 Statement(
                     id=sid,
-                    number=f"S{n:05d}-{k}",
+                    number=ids.number(n, k),
                     patient_id=pid,
                     statement_date=day + timedelta(days=25),
                     due_date=day + timedelta(days=55),
@@ -162,7 +208,7 @@ def build_practice(
             half = oldest.balance_cents // 2
             data.plans.append(
                 PaymentPlan(
-                    id=f"plan-{pid}",
+                    id=f"plan-p{n}",
                     patient_id=pid,
                     statement_ids=(oldest.id,),
                     total_cents=oldest.balance_cents,
@@ -179,7 +225,7 @@ def build_practice(
                     ),
                     status=PlanStatus.ACTIVE,
                     created_at=datetime(2025, 2, 1, 12, 0, tzinfo=UTC),
-                    idempotency_key=f"seed-plan-{pid}",
+                    idempotency_key=f"seed-plan-p{n}",
                 )
             )
     return data

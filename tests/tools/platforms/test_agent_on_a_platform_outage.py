@@ -1,6 +1,7 @@
 """The agent when the practice system is down: the templated "I can't see your account right now"
-answer with the offer of a person, no figure, no stack trace; and no call to a platform whose breaker
-is open."""
+answer with the offer of a person, no figure, no stack trace; no call to a platform whose breaker is
+open; and a patient who then asks for a person gets one: the request is queued in the service's own
+table and opened as a ticket on the platform once it is back."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from guardrails.audit import AuditTrail
 from tests.agent.harness import build_agent, clock, seeded_engine
 from tests.tools.platforms.broken_server import broken_server
 from tools.demo import generate_practice
+from tools.handoffs import HandoffQueue
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.fhir import FhirPlatform
 from tools.platforms.http import CircuitBreaker, HttpPolicy, PlatformHttp
-from tools.platforms.models import Channel
+from tools.platforms.models import Author, Channel, TicketReason
 
 
 async def test_balance_question_during_an_outage_gets_the_clear_answer(
@@ -55,5 +57,76 @@ async def test_balance_question_during_an_outage_gets_the_clear_answer(
             calls = server.requests
             assert calls == 4  # two turns of two attempts each opened the breaker; the third made no call
             await platform.aclose()
+    finally:
+        await engine.dispose()
+
+
+async def test_asking_for_a_person_while_the_breaker_is_open_queues_a_ticket_synced_later(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    practice = generate_practice(patients=3, seed=7)
+    engine, ledger = await seeded_engine(migrated_database_url, practice)
+    patient = practice.patients[0]
+    handoffs = HandoffQueue(engine, clock=clock)
+    try:
+        async with broken_server(status=503) as server, open_checkpointer(str(tmp_path / "cp.db")) as saver:
+            policy = HttpPolicy(timeout_s=0.5, attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
+            breaker = CircuitBreaker(threshold=2, cooldown_s=60)
+            http = PlatformHttp(server.url, policy=policy, breaker=breaker)
+            platform = FhirPlatform(http, practice_id=practice.practice.id)
+            agent = build_agent(
+                platform,  # type: ignore[arg-type]  # the harness names the ledger; any BillingPlatform runs
+                SandboxGateway(engine, "http://billing.test", clock=clock),
+                AuditTrail(engine, clock=clock),
+                saver,
+                handoffs=handoffs,
+            )
+
+            async def say(text: str) -> list[MessageEvent]:
+                events = [
+                    e
+                    async for e in agent.turn(
+                        "th-down", text, channel=Channel.PORTAL, patient_id=patient.id, phone=None
+                    )
+                ]
+                assert isinstance(events[-1], DoneEvent)
+                return [e for e in events if isinstance(e, MessageEvent)]
+
+            [first] = await say("what is my balance?")
+            assert first.text == templates.PLATFORM_DOWN["en"]
+            assert http.breaker.state.value == "open"  # two failed attempts opened it
+            calls = server.requests
+            [reply] = await say(templates.PLATFORM_DOWN_REPLIES["en"][0])  # "Talk to a person"
+            assert server.requests == calls  # the breaker is open: the platform was not called
+            [queued] = await handoffs.pending()
+            assert queued.reference in reply.text
+            assert "person will follow up" in reply.text
+            assert "$" not in reply.text
+            assert "queued_for_staff" in reply.actions
+            assert (queued.patient_id, queued.thread_id, queued.channel) == (
+                patient.id,
+                "th-down",
+                Channel.PORTAL,
+            )
+            assert queued.reason is TicketReason.REQUESTED_HUMAN
+            assert queued.transcript[-1].author is Author.PATIENT
+            assert queued.transcript[-1].text == "Talk to a person"
+            # Asking again in the same thread keeps one request, with the same reference.
+            [again] = await say("I want to talk to a real person")
+            assert queued.reference in again.text
+            assert len(await handoffs.pending()) == 1
+            # While the platform is still down, a sync opens nothing and keeps the request.
+            still_down = await handoffs.sync(platform)
+            assert (still_down.opened, still_down.waiting) == (0, 1)
+            await platform.aclose()
+        # The platform is back (here the practice's ledger holds the same patients): the ticket opens once.
+        synced = await handoffs.sync(ledger)
+        assert (synced.opened, synced.waiting) == (1, 0)
+        assert (await handoffs.sync(ledger)).opened == 0
+        [ticket] = [t for t in await ledger.list_tickets(patient.id) if t.thread_id == "th-down"]
+        assert ticket.reason is TicketReason.REQUESTED_HUMAN
+        assert ticket.transcript == queued.transcript
+        assert queued.reference in ticket.summary
+        assert await handoffs.pending() == []
     finally:
         await engine.dispose()

@@ -101,6 +101,9 @@ async def test_every_read_is_valid_against_drchronos_spec(
     await platform.find_patient_by_portal_identity("CHART-1")
     await platform.find_patients_by_phone("+1 555 555 0001")
     await platform.list_recent_changes(datetime(2025, 1, 1, tzinfo=UTC), 10)
+    page = await platform.list_balance_changes(None, 10)  # the outreach feed: since-polling, tasks
+    await platform.list_balance_changes(page.cursor, 10)
+    await platform.get_account_activity(["1"])
     assert violations(prism, start) == []
 
 

@@ -2,13 +2,20 @@
 
 * ``ledger``: the embedded ledger, on SQLite and (with TEST_DATABASE_URL) PostgreSQL;
 * ``fhir``: the FHIR R4 adapter against a real FHIR server (sekmet-fhir, SMART Backend Services auth),
-  loaded with the same practice as resources validated with ``fhir.resources``.
+  loaded with the same practice as resources validated with ``fhir.resources``;
+* ``drchrono``: the DrChrono adapter against ``tests/support/drchrono_fake.py``, a stateful stand-in
+  built from DrChrono's own OpenAPI description (every request checked against the spec's operations
+  and parameters, every body and every answer against its object schemas; any violation fails the
+  test). Prism serves the same description (``test_drchrono_prism.py``, ``--errors``) but answers with
+  the spec's examples, so no case here that writes then reads, or that expects the loaded practice's
+  figures, could run on it; the stand-in holds the state, and Prism stays the check of our requests by
+  the spec's own validator. Plans live in the service's table (DrChrono has none).
 
-DrChrono's only local stand-in is Prism, which returns the spec's examples and so cannot hold what a
-write-then-read case needs: ``test_drchrono_prism.py`` checks our requests against DrChrono's spec and
-``test_drchrono_mapping.py`` maps recorded responses (validated against the spec's schemas) through
-these same models. Every refused write is checked to leave the platform exactly as it was
-(``snapshot`` before == after).
+The practice uses DrChrono-shaped ids (``NUMERIC``: integer patients, ``appt-<n>`` statements) on every
+platform, so the cases are the same for all three. Where DrChrono cannot hold a field (benefit
+accumulators, the PR adjustments of a line as separate entries), ``held`` says so and the case compares
+what the platform holds; the list is in docs/platforms.md. Every refused write is checked to leave the
+platform exactly as it was (``snapshot`` before == after).
 """
 
 from __future__ import annotations
@@ -19,9 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+import yaml
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from tests.tools.platforms.ledger_builders import TODAY, build_practice
+from tests.support.drchrono_fake import BASE_URL, DOCTOR_ID, DrChronoFake
+from tests.support.vendor import VendorFileMissing, vendor_file
+from tests.tools.platforms.ledger_builders import NUMERIC, TODAY, build_practice
 from tools.db import create_engine
 from tools.errors import (
     ActivePlanExists,
@@ -35,23 +47,30 @@ from tools.errors import (
     TicketNotFound,
 )
 from tools.platforms.base import BalanceFeed, BillingPlatform
+from tools.platforms.drchrono import DrChronoPlatform
 from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
 from tools.platforms.fhir.sekmet import SekmetServer
 from tools.platforms.http import HttpPolicy, PlatformHttp
+from tools.platforms.keys import PaymentKeys
 from tools.platforms.ledger import LedgerPlatform, PracticeData
 from tools.platforms.models import (
     Author,
     ChangeKind,
     Channel,
+    Claim,
     CommunicationIn,
+    Coverage,
     Direction,
+    GroupCode,
     Installment,
+    Patient,
     PaymentMethod,
     PaymentRequest,
     PaymentSource,
     PlanRequest,
     PlanStatus,
+    Statement,
     StatementStatus,
     TicketPriority,
     TicketReason,
@@ -59,6 +78,7 @@ from tools.platforms.models import (
     TicketStatus,
     TranscriptLine,
 )
+from tools.platforms.plans import PlatformPlanRow, ServicePlans
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -81,6 +101,35 @@ class Subject:
     platform: BillingPlatform
     data: PracticeData
     clock: Clock
+    drchrono: DrChronoFake | None = None
+
+    def held(self, value: Any) -> Any:
+        """``value`` as this platform can hold it (identity but for DrChrono; docs/platforms.md)."""
+        if self.drchrono is None:
+            return value
+        if isinstance(value, Patient):
+            # No tags; DrChrono's only channel flag is ``disable_sms_messages``.
+            sms = value.sms_consent and value.phone is not None
+            return value.model_copy(
+                update={"scenario_tags": (), "preferred_channel": Channel.SMS if sms else Channel.PORTAL}
+            )
+        if isinstance(value, Coverage):  # no benefit accumulators, coinsurance not kept
+            zeros = ("deductible", "deductible_met", "out_of_pocket_max", "out_of_pocket_met")
+            return value.model_copy(update={f"{k}_cents": 0 for k in zeros} | {"coinsurance_percent": 0})
+        if isinstance(value, Statement):
+            # The provider is the appointment's doctor id; the PR split (deductible, coinsurance, copay)
+            # is kept, its reason codes are not listed as adjustments.
+            lines = tuple(
+                li.model_copy(
+                    update={
+                        "provider_name": str(DOCTOR_ID),
+                        "adjustments": tuple(a for a in li.adjustments if a.group_code is not GroupCode.PR),
+                    }
+                )
+                for li in value.line_items
+            )
+            return value.model_copy(update={"line_items": lines})
+        raise TypeError(f"no DrChrono view of {type(value).__name__}")
 
 
 async def _ledger(url: str, data: PracticeData, clock: Clock) -> tuple[BillingPlatform, Callable[[], Any]]:
@@ -103,16 +152,84 @@ async def _fhir(
     return platform, platform.aclose
 
 
-@pytest.fixture(params=["ledger", "fhir"])
+@pytest.fixture(scope="module")
+def drchrono_spec() -> dict[str, Any]:
+    try:
+        path = vendor_file("drchrono", "drchrono-rest-api-openapi.yml")
+    except VendorFileMissing as exc:
+        pytest.skip(str(exc))
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
+
+
+async def _drchrono(
+    spec: dict[str, Any], url: str, data: PracticeData, clock: Clock
+) -> tuple[DrChronoPlatform, DrChronoFake, Callable[[], Any]]:
+    fake = DrChronoFake(spec, clock)
+    fake.load(data)
+    engine = create_engine(url)
+    async with async_sessionmaker(engine)() as session, session.begin():
+        for plan in data.plans:  # the practice's existing plans, in the service's table
+            session.add(
+                PlatformPlanRow(
+                    id=plan.id,
+                    platform="drchrono",
+                    patient_id=plan.patient_id,
+                    idempotency_key=plan.idempotency_key,
+                    status=plan.status.value,
+                    requires_approval=False,
+                    body=plan.model_dump_json(),
+                    created_at=plan.created_at,
+                    updated_at=plan.created_at,
+                )
+            )
+    http = PlatformHttp(BASE_URL, transport=httpx.MockTransport(fake), policy=HttpPolicy(attempts=1))
+    platform = DrChronoPlatform(
+        http,
+        plans=ServicePlans(engine, "drchrono", clock=clock),
+        keys=PaymentKeys(engine, "drchrono", clock=clock),
+        office_id=data.practice.id,
+        doctor_id=DOCTOR_ID,
+        clock=clock,
+        cache_ttl_s=10,
+    )
+
+    async def close() -> None:
+        await platform.aclose()
+        await engine.dispose()
+
+    return platform, fake, close
+
+
+@pytest.fixture(params=["ledger", "fhir", "drchrono"])
 async def subject(request: pytest.FixtureRequest, migrated_database_url: str) -> AsyncIterator[Subject]:
-    data = build_practice(patients=3)
+    data = build_practice(patients=3, ids=NUMERIC)
     clock = Clock()
+    fake: DrChronoFake | None = None
     if request.param == "fhir":
         platform, close = await _fhir(request.getfixturevalue("sekmet"), data, clock)
+    elif request.param == "drchrono":
+        spec = request.getfixturevalue("drchrono_spec")
+        platform, fake, close = await _drchrono(spec, migrated_database_url, data, clock)
     else:
         platform, close = await _ledger(migrated_database_url, data, clock)
-    yield Subject(platform, data, clock)
+    yield Subject(platform, data, clock, fake)
     await close()
+    if fake is not None:
+        assert fake.violations == [], "requests that break DrChrono's OpenAPI description"
+
+
+P0, P1, P2 = (NUMERIC.patient(n) for n in range(3))
+
+
+def sid(n: int, k: int) -> str:
+    """Statement ``k`` of patient ``n``."""
+    return NUMERIC.statement(n, k)
+
+
+def num(n: int, k: int) -> str:
+    """The printed number of statement ``k`` of patient ``n``."""
+    return NUMERIC.number(n, k)
 
 
 async def snapshot(platform: BillingPlatform, patient_ids: list[str]) -> dict[str, Any]:
@@ -132,7 +249,7 @@ async def snapshot(platform: BillingPlatform, patient_ids: list[str]) -> dict[st
     return out
 
 
-PIDS = ["p0", "p1", "p2"]
+PIDS = [P0, P1, P2]
 
 
 def pay(statement_id: str | None, amount: int = 500, key: str = "k1", **kw: Any) -> PaymentRequest:
@@ -194,7 +311,9 @@ async def test_get_practice(subject: Subject) -> None:
 
 
 async def test_find_patient_by_portal_identity(subject: Subject) -> None:
-    assert await subject.platform.find_patient_by_portal_identity("portal-2") == subject.data.patients[2]
+    assert await subject.platform.find_patient_by_portal_identity("portal-2") == subject.held(
+        subject.data.patients[2]
+    )
     assert await subject.platform.find_patient_by_portal_identity("portal-99") is None
 
 
@@ -203,7 +322,7 @@ async def test_find_patient_by_portal_identity(subject: Subject) -> None:
 )
 async def test_find_patients_by_phone_normalises(subject: Subject, phone: str) -> None:
     found = await subject.platform.find_patients_by_phone(phone)
-    assert [p.id for p in found] == ["p0", "p1"]  # a family sharing one number
+    assert [p.id for p in found] == [P0, P1]  # a family sharing one number
 
 
 async def test_find_patients_by_phone_unknown_or_garbage(subject: Subject) -> None:
@@ -214,16 +333,16 @@ async def test_find_patients_by_phone_unknown_or_garbage(subject: Subject) -> No
 async def test_verify_identity(subject: Subject) -> None:
     p0, p1 = subject.data.patients[0], subject.data.patients[1]
     verify = subject.platform.verify_identity
-    ok = await verify(["p0", "p1"], p0.date_of_birth, p0.zip_code, None)
-    assert (ok.verified, ok.patient_id) == (True, "p0")
-    by_statement = await verify(["p0", "p1"], p1.date_of_birth, None, "S00001-0")
-    assert (by_statement.verified, by_statement.patient_id) == (True, "p1")
+    ok = await verify([P0, P1], p0.date_of_birth, p0.zip_code, None)
+    assert (ok.verified, ok.patient_id) == (True, P0)
+    by_statement = await verify([P0, P1], p1.date_of_birth, None, num(1, 0))
+    assert (by_statement.verified, by_statement.patient_id) == (True, P1)
     refused = [
-        await verify(["p0", "p1"], date(1999, 9, 9), p0.zip_code, None),  # wrong DOB
-        await verify(["p0", "p1"], p0.date_of_birth, "99999", None),  # wrong ZIP
-        await verify(["p0", "p1"], p0.date_of_birth, None, "S00001-0"),  # p1's statement with p0's DOB
-        await verify(["p0", "p1"], p0.date_of_birth, None, None),  # no second factor
-        await verify(["p2"], p0.date_of_birth, p0.zip_code, None),  # p0 is not a candidate
+        await verify([P0, P1], date(1999, 9, 9), p0.zip_code, None),  # wrong DOB
+        await verify([P0, P1], p0.date_of_birth, "99999", None),  # wrong ZIP
+        await verify([P0, P1], p0.date_of_birth, None, num(1, 0)),  # p1's statement with p0's DOB
+        await verify([P0, P1], p0.date_of_birth, None, None),  # no second factor
+        await verify([P2], p0.date_of_birth, p0.zip_code, None),  # p0 is not a candidate
         await verify(["nobody"], p0.date_of_birth, p0.zip_code, None),
         await verify([], p0.date_of_birth, p0.zip_code, None),
     ]
@@ -231,7 +350,7 @@ async def test_verify_identity(subject: Subject) -> None:
 
 
 async def test_get_patient(subject: Subject) -> None:
-    assert await subject.platform.get_patient("p1") == subject.data.patients[1]
+    assert await subject.platform.get_patient(P1) == subject.held(subject.data.patients[1])
     with pytest.raises(PatientNotFound):
         await subject.platform.get_patient("nobody")
 
@@ -242,19 +361,37 @@ async def test_get_patient(subject: Subject) -> None:
 async def test_reads_round_trip_the_loaded_practice(subject: Subject) -> None:
     platform, data = subject.platform, subject.data
     for st in data.statements:
-        assert await platform.get_statement(st.patient_id, st.id) == st
-        assert await platform.find_statement_by_number(st.patient_id, st.number) == st
-    assert await platform.list_coverages("p0") == [c for c in data.coverages if c.patient_id == "p0"]
-    claims = await platform.list_claims("p0")
-    assert sorted(claims, key=lambda c: c.id) == sorted(
-        (c for c in data.claims if c.patient_id == "p0"), key=lambda c: c.id
-    )
-    assert await platform.list_payment_plans("p1") == data.plans
+        assert await platform.get_statement(st.patient_id, st.id) == subject.held(st)
+        assert await platform.find_statement_by_number(st.patient_id, st.number) == subject.held(st)
+    assert await platform.list_coverages(P0) == [
+        subject.held(c) for c in data.coverages if c.patient_id == P0
+    ]
+    claims = sorted(await platform.list_claims(P0), key=lambda c: c.id)
+    expected = sorted((c for c in data.claims if c.patient_id == P0), key=lambda c: c.id)
+    if subject.drchrono is not None:
+        # DrChrono has no claim object: a claim is an appointment's billed lines, so its dates and
+        # denial codes are not held; its identity, payer, status and figures are.
+        def held(c: Claim) -> tuple[Any, ...]:
+            return (
+                c.id,
+                c.claim_number,
+                c.payer_name,
+                c.status,
+                c.service_date,
+                c.billed_cents,
+                c.paid_cents,
+            )
+
+        assert [held(c) for c in claims] == [held(c) for c in expected]
+        assert [c.line_item_ids for c in claims] == [c.line_item_ids for c in expected]
+    else:
+        assert claims == expected
+    assert await platform.list_payment_plans(P1) == data.plans
 
 
 async def test_list_statements_newest_first_with_totals(subject: Subject) -> None:
-    summaries = await subject.platform.list_statements("p0")
-    assert [s.id for s in summaries] == ["st-p0-2", "st-p0-1", "st-p0-0"]
+    summaries = await subject.platform.list_statements(P0)
+    assert [s.id for s in summaries] == [sid(0, 2), sid(0, 1), sid(0, 0)]
     newest = summaries[0]
     assert (newest.total_patient_responsibility_cents, newest.total_paid_cents, newest.balance_cents) == (
         6000,
@@ -266,18 +403,18 @@ async def test_list_statements_newest_first_with_totals(subject: Subject) -> Non
 
 
 async def test_account_summary(subject: Subject) -> None:
-    summary = await subject.platform.get_account_summary("p1")
+    summary = await subject.platform.get_account_summary(P1)
     assert summary.balance_cents == 6000 + 6000 + 5000
     assert summary.open_statement_count == 3
     assert summary.credit_cents == 0
     assert summary.has_active_plan
     assert not summary.has_defaulted_plan
-    assert not (await subject.platform.get_account_summary("p0")).has_active_plan
+    assert not (await subject.platform.get_account_summary(P0)).has_active_plan
 
 
 async def test_account_summary_flags_a_defaulted_plan(subject: Subject) -> None:
-    await subject.platform.set_plan_status("p1", "plan-p1", PlanStatus.DEFAULTED, None)
-    summary = await subject.platform.get_account_summary("p1")
+    await subject.platform.set_plan_status(P1, "plan-p1", PlanStatus.DEFAULTED, None)
+    summary = await subject.platform.get_account_summary(P1)
     assert summary.has_defaulted_plan
     assert not summary.has_active_plan
 
@@ -302,15 +439,15 @@ async def test_patient_reads_of_unknown_patient(subject: Subject, read: str) -> 
 async def test_statement_and_transcript_reads_of_unknown_patient(subject: Subject) -> None:
     platform = subject.platform
     with pytest.raises(PatientNotFound):
-        await platform.get_statement("nobody", "st-p0-0")
+        await platform.get_statement("nobody", sid(0, 0))
     with pytest.raises(PatientNotFound):
-        await platform.find_statement_by_number("nobody", "S00000-0")
+        await platform.find_statement_by_number("nobody", num(0, 0))
     with pytest.raises(PatientNotFound):
         await platform.list_communications("nobody", None, 10)
     # A known patient with nothing to show gets an empty answer, not an error.
-    assert await platform.list_communications("p0", "no-such-thread", 10) == []
+    assert await platform.list_communications(P0, "no-such-thread", 10) == []
     with pytest.raises(StatementNotFound):
-        await platform.get_statement("p0", "st-missing")
+        await platform.get_statement(P0, "st-missing")
 
 
 # ---------------------------------------------------------------------- isolation
@@ -318,9 +455,9 @@ async def test_statement_and_transcript_reads_of_unknown_patient(subject: Subjec
 
 async def test_isolation_patient_a_never_sees_patient_b(subject: Subject) -> None:
     platform = subject.platform
-    await platform.create_ticket("p1", ticket_request(key="iso-t"))
+    await platform.create_ticket(P1, ticket_request(key="iso-t"))
     await platform.log_communication(
-        "p1",
+        P1,
         CommunicationIn(
             thread_id="th-b",
             channel=Channel.SMS,
@@ -330,30 +467,30 @@ async def test_isolation_patient_a_never_sees_patient_b(subject: Subject) -> Non
         ),
     )
     before = await snapshot(platform, PIDS)
-    b_statement = "st-p1-0"
+    b_statement = sid(1, 0)
     with pytest.raises(StatementNotFound):
-        await platform.get_statement("p0", b_statement)
-    assert await platform.find_statement_by_number("p0", "S00001-0") is None
+        await platform.get_statement(P0, b_statement)
+    assert await platform.find_statement_by_number(P0, num(1, 0)) is None
     with pytest.raises(PlanNotFound):
-        await platform.set_plan_status("p0", "plan-p1", PlanStatus.CANCELLED, None)
+        await platform.set_plan_status(P0, "plan-p1", PlanStatus.CANCELLED, None)
     with pytest.raises(StatementNotFound):
-        await platform.record_payment("p0", pay(b_statement, key="iso-pay"))
+        await platform.record_payment(P0, pay(b_statement, key="iso-pay"))
     with pytest.raises(StatementNotFound):
-        await platform.create_payment_plan("p0", plan_request((b_statement,), 6000, key="iso-plan"))
+        await platform.create_payment_plan(P0, plan_request((b_statement,), 6000, key="iso-plan"))
     with pytest.raises(StatementNotFound):
-        await platform.create_ticket("p0", ticket_request(key="iso-t2", statement_id=b_statement))
+        await platform.create_ticket(P0, ticket_request(key="iso-t2", statement_id=b_statement))
     a_views = [
-        *(s.patient_id for s in await platform.list_statements("p0")),
-        *(p.patient_id for p in await platform.list_payments("p0")),
-        *(p.patient_id for p in await platform.list_payment_plans("p0")),
-        *(t.patient_id for t in await platform.list_tickets("p0")),
-        *(c.patient_id for c in await platform.list_communications("p0", None, 100)),
-        *(c.patient_id for c in await platform.list_claims("p0")),
-        *(c.patient_id for c in await platform.list_coverages("p0")),
+        *(s.patient_id for s in await platform.list_statements(P0)),
+        *(p.patient_id for p in await platform.list_payments(P0)),
+        *(p.patient_id for p in await platform.list_payment_plans(P0)),
+        *(t.patient_id for t in await platform.list_tickets(P0)),
+        *(c.patient_id for c in await platform.list_communications(P0, None, 100)),
+        *(c.patient_id for c in await platform.list_claims(P0)),
+        *(c.patient_id for c in await platform.list_coverages(P0)),
     ]
     assert a_views
-    assert set(a_views) == {"p0"}
-    assert await platform.list_communications("p0", "th-b", 100) == []
+    assert set(a_views) == {P0}
+    assert await platform.list_communications(P0, "th-b", 100) == []
     assert await snapshot(platform, PIDS) == before
 
 
@@ -362,22 +499,22 @@ async def test_isolation_patient_a_never_sees_patient_b(subject: Subject) -> Non
 
 async def test_record_payment_updates_balance_and_is_idempotent(subject: Subject) -> None:
     platform = subject.platform
-    payment = await platform.record_payment("p0", pay("st-p0-2", 2000, external_id="ch_1"))
+    payment = await platform.record_payment(P0, pay(sid(0, 2), 2000, external_id="ch_1"))
     assert payment.amount_cents == 2000
-    assert payment.statement_id == "st-p0-2"
+    assert payment.statement_id == sid(0, 2)
     assert payment.posted_at == subject.clock.now
     assert payment.posted_at.tzinfo is not None
-    st = await platform.get_statement("p0", "st-p0-2")
+    st = await platform.get_statement(P0, sid(0, 2))
     assert st.balance_cents == 3000
     assert st.status is StatementStatus.OPEN
     assert payment in st.payments
     subject.clock.tick()
-    assert await platform.record_payment("p0", pay("st-p0-2", 2000, external_id="ch_1")) == payment
-    assert len(await platform.list_payments("p0")) == 2  # the seeded one and ours
-    paid = await platform.record_payment("p0", pay("st-p0-2", 3000, key="k2"))
-    assert (await platform.get_statement("p0", "st-p0-2")).status is StatementStatus.PAID
-    credit = await platform.record_payment("p0", pay("st-p0-2", 700, key="k3"))
-    st = await platform.get_statement("p0", "st-p0-2")
+    assert await platform.record_payment(P0, pay(sid(0, 2), 2000, external_id="ch_1")) == payment
+    assert len(await platform.list_payments(P0)) == 2  # the seeded one and ours
+    paid = await platform.record_payment(P0, pay(sid(0, 2), 3000, key="k2"))
+    assert (await platform.get_statement(P0, sid(0, 2))).status is StatementStatus.PAID
+    credit = await platform.record_payment(P0, pay(sid(0, 2), 700, key="k3"))
+    st = await platform.get_statement(P0, sid(0, 2))
     assert (st.balance_cents, st.status) == (-700, StatementStatus.CREDIT)
     changes = await platform.list_recent_changes(subject.clock.now - timedelta(hours=1), 10)
     assert [(c.kind, c.resource_id) for c in changes] == [
@@ -388,21 +525,21 @@ async def test_record_payment_updates_balance_and_is_idempotent(subject: Subject
 
 
 async def test_unapplied_payment_counts_in_account_balance(subject: Subject) -> None:
-    before = (await subject.platform.get_account_summary("p2")).balance_cents
-    payment = await subject.platform.record_payment("p2", pay(None, 1500, key="unapplied"))
+    before = (await subject.platform.get_account_summary(P2)).balance_cents
+    payment = await subject.platform.record_payment(P2, pay(None, 1500, key="unapplied"))
     assert payment.statement_id is None
-    assert (await subject.platform.get_account_summary("p2")).balance_cents == before - 1500
+    assert (await subject.platform.get_account_summary(P2)).balance_cents == before - 1500
 
 
 @pytest.mark.parametrize(
     ("patient_id", "request_", "error"),
     [
-        ("nobody", pay("st-p0-2"), PatientNotFound),
-        ("p0", pay("st-p0-2", 0, key="zero"), InvalidAmount),
-        ("p0", pay("st-p0-2", -500, key="neg"), InvalidAmount),
-        ("p0", pay("st-p1-2", key="other"), StatementNotFound),
-        ("p0", pay("st-missing", key="missing"), StatementNotFound),
-        ("p0", pay("st-p0-2", 999, key="seed-pay-p0-2"), IdempotencyConflict),
+        ("nobody", pay(sid(0, 2)), PatientNotFound),
+        (P0, pay(sid(0, 2), 0, key="zero"), InvalidAmount),
+        (P0, pay(sid(0, 2), -500, key="neg"), InvalidAmount),
+        (P0, pay(sid(1, 2), key="other"), StatementNotFound),
+        (P0, pay("st-missing", key="missing"), StatementNotFound),
+        (P0, pay(sid(0, 2), 999, key="seed-pay-p0-2"), IdempotencyConflict),
     ],
     ids=["unknown-patient", "zero", "negative", "other-patients-statement", "no-statement", "key-reuse"],
 )
@@ -416,29 +553,29 @@ async def test_record_payment_refusals_leave_ledger_unchanged(
 
 
 async def test_record_payment_same_key_different_amount_conflicts(subject: Subject) -> None:
-    await subject.platform.record_payment("p0", pay("st-p0-2", 2000, key="dup"))
+    await subject.platform.record_payment(P0, pay(sid(0, 2), 2000, key="dup"))
     before = await snapshot(subject.platform, PIDS)
     with pytest.raises(IdempotencyConflict):
-        await subject.platform.record_payment("p0", pay("st-p0-2", 2500, key="dup"))
+        await subject.platform.record_payment(P0, pay(sid(0, 2), 2500, key="dup"))
     with pytest.raises(IdempotencyConflict):
-        await subject.platform.record_payment("p1", pay("st-p1-2", 2000, key="dup"))
+        await subject.platform.record_payment(P1, pay(sid(1, 2), 2000, key="dup"))
     assert await snapshot(subject.platform, PIDS) == before
 
 
 async def test_twenty_concurrent_payments_with_one_key_post_once(subject: Subject) -> None:
-    request = pay("st-p0-2", 1234, key="race")
-    results = await asyncio.gather(*(subject.platform.record_payment("p0", request) for _ in range(20)))
+    request = pay(sid(0, 2), 1234, key="race")
+    results = await asyncio.gather(*(subject.platform.record_payment(P0, request) for _ in range(20)))
     assert len({r.id for r in results}) == 1
-    payments = [p for p in await subject.platform.list_payments("p0") if p.idempotency_key == "race"]
+    payments = [p for p in await subject.platform.list_payments(P0) if p.idempotency_key == "race"]
     assert len(payments) == 1
-    assert (await subject.platform.get_statement("p0", "st-p0-2")).balance_cents == 5000 - 1234
+    assert (await subject.platform.get_statement(P0, sid(0, 2))).balance_cents == 5000 - 1234
 
 
 async def test_concurrent_payments_with_distinct_keys_all_count(subject: Subject) -> None:
     await asyncio.gather(
-        *(subject.platform.record_payment("p0", pay("st-p0-1", 100, key=f"d{i}")) for i in range(10))
+        *(subject.platform.record_payment(P0, pay(sid(0, 1), 100, key=f"d{i}")) for i in range(10))
     )
-    st = await subject.platform.get_statement("p0", "st-p0-1")
+    st = await subject.platform.get_statement(P0, sid(0, 1))
     assert (st.total_paid_cents, st.balance_cents) == (1000, 5000)
 
 
@@ -446,62 +583,62 @@ async def test_concurrent_payments_with_distinct_keys_all_count(subject: Subject
 
 
 async def test_create_plan_active_then_idempotent(subject: Subject) -> None:
-    request = plan_request(("st-p0-0", "st-p0-1"), 12000)
-    plan = await subject.platform.create_payment_plan("p0", request)
+    request = plan_request((sid(0, 0), sid(0, 1)), 12000)
+    plan = await subject.platform.create_payment_plan(P0, request)
     assert plan.status is PlanStatus.ACTIVE
     assert plan.total_cents == 12000
-    assert plan.statement_ids == ("st-p0-0", "st-p0-1")
+    assert plan.statement_ids == (sid(0, 0), sid(0, 1))
     assert plan.installments == request.installments
     subject.clock.tick()
-    assert await subject.platform.create_payment_plan("p0", request) == plan
-    assert await subject.platform.list_payment_plans("p0") == [plan]
-    assert (await subject.platform.get_account_summary("p0")).has_active_plan
+    assert await subject.platform.create_payment_plan(P0, request) == plan
+    assert await subject.platform.list_payment_plans(P0) == [plan]
+    assert (await subject.platform.get_account_summary(P0)).has_active_plan
     changes = await subject.platform.list_recent_changes(plan.created_at - timedelta(seconds=1), 10)
     assert [(c.kind, c.patient_id, c.resource_id) for c in changes] == [
-        (ChangeKind.PLAN_CREATED, "p0", plan.id)
+        (ChangeKind.PLAN_CREATED, P0, plan.id)
     ]
 
 
 async def test_create_plan_requiring_approval_and_transitions(subject: Subject) -> None:
     platform = subject.platform
-    plan = await platform.create_payment_plan("p2", plan_request(("st-p2-0",), 6000, requires_approval=True))
+    plan = await platform.create_payment_plan(P2, plan_request((sid(2, 0),), 6000, requires_approval=True))
     assert plan.status is PlanStatus.PENDING_APPROVAL
-    approved = await platform.set_plan_status("p2", plan.id, PlanStatus.ACTIVE, "dana")
+    approved = await platform.set_plan_status(P2, plan.id, PlanStatus.ACTIVE, "dana")
     assert (approved.status, approved.approver) == (PlanStatus.ACTIVE, "dana")
     before = await snapshot(platform, PIDS)
     with pytest.raises(InvalidTransition):
-        await platform.set_plan_status("p2", plan.id, PlanStatus.PENDING_APPROVAL, None)
+        await platform.set_plan_status(P2, plan.id, PlanStatus.PENDING_APPROVAL, None)
     with pytest.raises(PlanNotFound):
-        await platform.set_plan_status("p2", "plan-nope", PlanStatus.CANCELLED, None)
+        await platform.set_plan_status(P2, "plan-nope", PlanStatus.CANCELLED, None)
     with pytest.raises(PatientNotFound):
         await platform.set_plan_status("nobody", plan.id, PlanStatus.CANCELLED, None)
     assert await snapshot(platform, PIDS) == before
-    done = await platform.set_plan_status("p2", plan.id, PlanStatus.COMPLETED, None)
+    done = await platform.set_plan_status(P2, plan.id, PlanStatus.COMPLETED, None)
     assert done.status is PlanStatus.COMPLETED
     assert done.approver == "dana"
     with pytest.raises(InvalidTransition):
-        await platform.set_plan_status("p2", plan.id, PlanStatus.ACTIVE, None)
+        await platform.set_plan_status(P2, plan.id, PlanStatus.ACTIVE, None)
 
 
 async def test_denied_plan_frees_the_patient_for_another(subject: Subject) -> None:
     platform = subject.platform
-    first = await platform.create_payment_plan("p2", plan_request(("st-p2-0",), 6000, requires_approval=True))
-    await platform.set_plan_status("p2", first.id, PlanStatus.DENIED, "dana")
-    second = await platform.create_payment_plan("p2", plan_request(("st-p2-0",), 6000, key="plan-2"))
+    first = await platform.create_payment_plan(P2, plan_request((sid(2, 0),), 6000, requires_approval=True))
+    await platform.set_plan_status(P2, first.id, PlanStatus.DENIED, "dana")
+    second = await platform.create_payment_plan(P2, plan_request((sid(2, 0),), 6000, key="plan-2"))
     assert second.status is PlanStatus.ACTIVE
 
 
 @pytest.mark.parametrize(
     ("patient_id", "request_", "error"),
     [
-        ("nobody", plan_request(("st-p0-0",), 6000, key="x1"), PatientNotFound),
-        ("p0", plan_request(("st-p0-0",), 6000, key="x2", total_cents=6001), PlanScheduleMismatch),
-        ("p0", plan_request(("st-p0-0",), 6000, key="x3", total_cents=0), InvalidAmount),
-        ("p0", plan_request(("st-p0-0",), 6000, key="x4", installment_cents=-5), InvalidAmount),
-        ("p0", plan_request(("st-p0-0",), 6000, key="x5", installments=()), PlanScheduleMismatch),
-        ("p1", plan_request(("st-p1-1",), 6000, key="x6"), ActivePlanExists),
-        ("p0", plan_request(("st-p2-0",), 6000, key="x7"), StatementNotFound),
-        ("p0", plan_request(("st-p0-0",), 6000, key="seed-plan-p1"), IdempotencyConflict),
+        ("nobody", plan_request((sid(0, 0),), 6000, key="x1"), PatientNotFound),
+        (P0, plan_request((sid(0, 0),), 6000, key="x2", total_cents=6001), PlanScheduleMismatch),
+        (P0, plan_request((sid(0, 0),), 6000, key="x3", total_cents=0), InvalidAmount),
+        (P0, plan_request((sid(0, 0),), 6000, key="x4", installment_cents=-5), InvalidAmount),
+        (P0, plan_request((sid(0, 0),), 6000, key="x5", installments=()), PlanScheduleMismatch),
+        (P1, plan_request((sid(1, 1),), 6000, key="x6"), ActivePlanExists),
+        (P0, plan_request((sid(2, 0),), 6000, key="x7"), StatementNotFound),
+        (P0, plan_request((sid(0, 0),), 6000, key="seed-plan-p1"), IdempotencyConflict),
     ],
     ids=[
         "unknown-patient",
@@ -524,17 +661,17 @@ async def test_create_plan_refusals_leave_ledger_unchanged(
 
 
 async def test_create_plan_same_key_different_terms_conflicts(subject: Subject) -> None:
-    await subject.platform.create_payment_plan("p0", plan_request(("st-p0-0",), 6000, key="same"))
+    await subject.platform.create_payment_plan(P0, plan_request((sid(0, 0),), 6000, key="same"))
     before = await snapshot(subject.platform, PIDS)
     with pytest.raises(IdempotencyConflict):
-        await subject.platform.create_payment_plan("p0", plan_request(("st-p0-0",), 6003, key="same"))
+        await subject.platform.create_payment_plan(P0, plan_request((sid(0, 0),), 6003, key="same"))
     assert await snapshot(subject.platform, PIDS) == before
 
 
 async def test_pending_plan_also_blocks_a_second_plan(subject: Subject) -> None:
-    await subject.platform.create_payment_plan("p0", plan_request(("st-p0-0",), 6000, requires_approval=True))
+    await subject.platform.create_payment_plan(P0, plan_request((sid(0, 0),), 6000, requires_approval=True))
     with pytest.raises(ActivePlanExists):
-        await subject.platform.create_payment_plan("p0", plan_request(("st-p0-1",), 6000, key="another"))
+        await subject.platform.create_payment_plan(P0, plan_request((sid(0, 1),), 6000, key="another"))
 
 
 # ---------------------------------------------------------------------- tickets
@@ -542,23 +679,23 @@ async def test_pending_plan_also_blocks_a_second_plan(subject: Subject) -> None:
 
 async def test_tickets(subject: Subject) -> None:
     platform = subject.platform
-    request = ticket_request(statement_id="st-p0-1")
-    ticket = await platform.create_ticket("p0", request)
+    request = ticket_request(statement_id=sid(0, 1))
+    ticket = await platform.create_ticket(P0, request)
     assert (ticket.status, ticket.assignee, ticket.transcript) == (
         TicketStatus.OPEN,
         None,
         request.transcript,
     )
-    assert await platform.create_ticket("p0", request) == ticket
-    assert await platform.list_tickets("p0") == [ticket]
+    assert await platform.create_ticket(P0, request) == ticket
+    assert await platform.list_tickets(P0) == [ticket]
     assigned = await platform.update_ticket(ticket.id, TicketStatus.ASSIGNED, "dana")
     assert (assigned.status, assigned.assignee) == (TicketStatus.ASSIGNED, "dana")
     resolved = await platform.update_ticket(ticket.id, TicketStatus.RESOLVED, None)
     assert (resolved.status, resolved.assignee) == (TicketStatus.RESOLVED, "dana")
-    assert await platform.list_tickets("p0") == [resolved]
+    assert await platform.list_tickets(P0) == [resolved]
     before = await snapshot(platform, PIDS)
     with pytest.raises(IdempotencyConflict):
-        await platform.create_ticket("p0", ticket_request(summary="something else"))
+        await platform.create_ticket(P0, ticket_request(summary="something else"))
     with pytest.raises(TicketNotFound):
         await platform.update_ticket("tkt-nope", TicketStatus.RESOLVED, None)
     with pytest.raises(PatientNotFound):
@@ -582,24 +719,24 @@ def message(text: str, thread: str = "th-1", external_id: str | None = None) -> 
 
 async def test_log_communication_dedupes_and_lists_in_order(subject: Subject) -> None:
     platform = subject.platform
-    first = await platform.log_communication("p0", message("one", external_id="SM1"))
-    assert await platform.log_communication("p0", message("one again", external_id="SM1")) == first
-    second = await platform.log_communication("p0", message("two"))
-    third = await platform.log_communication("p0", message("three", thread="th-2"))
-    fourth = await platform.log_communication("p0", message("four"))  # same clock instant as the others
-    assert [c.text for c in await platform.list_communications("p0", None, 10)] == [
+    first = await platform.log_communication(P0, message("one", external_id="SM1"))
+    assert await platform.log_communication(P0, message("one again", external_id="SM1")) == first
+    second = await platform.log_communication(P0, message("two"))
+    third = await platform.log_communication(P0, message("three", thread="th-2"))
+    fourth = await platform.log_communication(P0, message("four"))  # same clock instant as the others
+    assert [c.text for c in await platform.list_communications(P0, None, 10)] == [
         "one",
         "two",
         "three",
         "four",
     ]
-    assert await platform.list_communications("p0", "th-1", 2) == [second, fourth]
-    assert await platform.list_communications("p0", "th-2", 10) == [third]
-    assert await platform.list_communications("p0", None, 0) == []
+    assert await platform.list_communications(P0, "th-1", 2) == [second, fourth]
+    assert await platform.list_communications(P0, "th-2", 10) == [third]
+    assert await platform.list_communications(P0, None, 0) == []
     # The same provider id for another patient is another message.
-    other = await platform.log_communication("p1", message("one", external_id="SM1"))
+    other = await platform.log_communication(P1, message("one", external_id="SM1"))
     assert other.id != first.id
-    assert other.patient_id == "p1"
+    assert other.patient_id == P1
     with pytest.raises(PatientNotFound):
         await platform.log_communication("nobody", message("x"))
 
@@ -642,19 +779,19 @@ async def test_balance_changes_name_every_account_once_per_page_with_its_facts(s
     subject.clock.tick(3600)  # the loaded history has settled
     page = await feed.list_balance_changes(None, 1000)
     assert [a.patient_id for a in page.accounts] == PIDS
-    p1 = next(a for a in page.accounts if a.patient_id == "p1")
-    assert p1.balance_cents == (await subject.platform.get_account_summary("p1")).balance_cents == 17000
+    p1 = next(a for a in page.accounts if a.patient_id == P1)
+    assert p1.balance_cents == (await subject.platform.get_account_summary(P1)).balance_cents == 17000
     assert p1.plan_in_good_standing
     assert p1.plan_count == 1
     assert p1.plan_default_count == 0
-    assert p1.newest_statement_id == "st-p1-2"
+    assert p1.newest_statement_id == sid(1, 2)
     assert p1.payment_count == 1
     assert p1.partial_payment_count == 1
     assert not (p1.open_dispute)
     assert not (p1.legal_flag)
     assert not (p1.hardship_review)
     assert not (p1.self_pay)
-    p0 = next(a for a in page.accounts if a.patient_id == "p0")
+    p0 = next(a for a in page.accounts if a.patient_id == P0)
     assert not p0.plan_in_good_standing
     # Nothing changed since: the same cursor, no account.
     again = await feed.list_balance_changes(page.cursor, 1000)
@@ -673,17 +810,17 @@ async def test_a_payment_a_plan_and_a_default_each_name_the_account(subject: Sub
     feed = _feed(subject)
     subject.clock.tick(3600)
     _, cursor = await _drain(feed, None)
-    await subject.platform.record_payment("p2", pay("st-p2-0", 700, key="feed-pay"))
+    await subject.platform.record_payment(P2, pay(sid(2, 0), 700, key="feed-pay"))
     subject.clock.tick(10)
     page = await feed.list_balance_changes(cursor, 100)
-    assert [(a.patient_id, a.last_change) for a in page.accounts] == [("p2", ChangeKind.PAYMENT_POSTED)]
-    assert page.accounts[0].balance_cents == (await subject.platform.get_account_summary("p2")).balance_cents
-    await subject.platform.set_plan_status("p1", "plan-p1", PlanStatus.DEFAULTED, None)
+    assert [(a.patient_id, a.last_change) for a in page.accounts] == [(P2, ChangeKind.PAYMENT_POSTED)]
+    assert page.accounts[0].balance_cents == (await subject.platform.get_account_summary(P2)).balance_cents
+    await subject.platform.set_plan_status(P1, "plan-p1", PlanStatus.DEFAULTED, None)
     subject.clock.tick(10)
     page = await feed.list_balance_changes(page.cursor, 100)
     (p1,) = page.accounts
     assert (p1.patient_id, p1.last_change, p1.plan_in_good_standing, p1.plan_default_count) == (
-        "p1",
+        P1,
         ChangeKind.PLAN_STATUS_CHANGED,
         False,
         1,
@@ -692,15 +829,15 @@ async def test_a_payment_a_plan_and_a_default_each_name_the_account(subject: Sub
 
 async def test_account_activity_flags_disputes_and_legal_tickets(subject: Subject) -> None:
     feed = _feed(subject)
-    await subject.platform.create_ticket("p0", ticket_request("dispute"))
-    await subject.platform.create_ticket("p2", ticket_request("legal", reason=TicketReason.LEGAL))
-    activity = {a.patient_id: a for a in await feed.get_account_activity(["p0", "p2", "nobody"])}
-    assert set(activity) == {"p0", "p2"}
-    assert activity["p0"].open_dispute
-    assert not activity["p0"].legal_flag
-    assert activity["p2"].legal_flag
-    assert not activity["p2"].open_dispute
+    await subject.platform.create_ticket(P0, ticket_request("dispute"))
+    await subject.platform.create_ticket(P2, ticket_request("legal", reason=TicketReason.LEGAL))
+    activity = {a.patient_id: a for a in await feed.get_account_activity([P0, P2, "nobody"])}
+    assert set(activity) == {P0, P2}
+    assert activity[P0].open_dispute
+    assert not activity[P0].legal_flag
+    assert activity[P2].legal_flag
+    assert not activity[P2].open_dispute
     # Isolation: the flags are the patient's own.
-    (p1,) = await feed.get_account_activity(["p1"])
+    (p1,) = await feed.get_account_activity([P1])
     assert not (p1.open_dispute)
     assert not (p1.legal_flag)

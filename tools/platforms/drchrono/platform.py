@@ -6,10 +6,11 @@ balance question costs three calls, an explanation four, and a second question i
 
 Writes: a payment is a DrChrono patient payment whose ``notes`` carry our idempotency key; before
 posting we read the patient's payments back and return the one with that key, so a retry after a lost
-response posts nothing twice. A ticket is a DrChrono task (the transcript as a task note); the
-conversation log goes to ``/api/patient_messages``. Payment plans have no DrChrono object: they live in
-the service's own table (:class:`~tools.platforms.plans.ServicePlans`) and are recorded in the patient's
-messages.
+response posts nothing twice, and claim the key in the service's table (:class:`PaymentKeys`), so the
+same key for another patient or another payment posts nothing. A ticket is a DrChrono task (the
+transcript as a task note); the conversation log goes to ``/api/patient_messages``. Payment plans have
+no DrChrono object: they live in the service's own table (:class:`~tools.platforms.plans.ServicePlans`)
+and are recorded in the patient's messages.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ from tools.errors import (
     StatementNotFound,
     TicketNotFound,
 )
+from tools.platforms.activity import account_activity, decode_cursor, encode_cursor
 from tools.platforms.drchrono import mapping as dm
 from tools.platforms.http import PlatformHttp, ReadCache
+from tools.platforms.keys import PaymentKeys
 from tools.platforms.ledger.convert import normalize_phone
 from tools.platforms.ledger.invariants import derive_status, statement_balance
 from tools.platforms.ledger.platform import _same_ticket
 from tools.platforms.models import (
+    AccountActivity,
     AccountSummary,
     Author,
+    BalanceChanges,
     Change,
     ChangeKind,
     Channel,
@@ -98,6 +103,7 @@ class DrChronoPlatform:
         http: PlatformHttp,
         *,
         plans: ServicePlans | None,
+        keys: PaymentKeys | None = None,
         office_id: str | None = None,
         doctor_id: int | None = None,
         task_status_ids: dict[str, int] | None = None,
@@ -107,6 +113,8 @@ class DrChronoPlatform:
     ) -> None:
         self.http = http
         self.plans = plans
+        # Our payment keys, held by the service: DrChrono cannot search a payment's notes for one.
+        self.keys = keys
         self.office_id = office_id
         self.doctor_id = doctor_id
         # DrChrono's task statuses are the practice's own (``/api/task_statuses``): which ids mean ours.
@@ -401,6 +409,8 @@ class DrChronoPlatform:
                 appointment = dm.appointment_of(request.statement_id)
                 if appointment is None or appointment not in self._by_appointment(snap):
                     raise StatementNotFound(f"no statement {request.statement_id}")
+            if self.keys is not None:  # the same key for another patient or payment posts nothing
+                await self.keys.claim(pid, request)
             body: dm.Obj = {
                 "patient": int(pid),
                 "amount": float(dm.amount(request.amount_cents)),
@@ -583,43 +593,158 @@ class DrChronoPlatform:
 
     # ------------------------------------------------------------------ outreach
 
+    async def _events(self, since: datetime | None) -> list[_Event]:
+        """What changed at or after ``since`` (everything when ``None``), oldest first: line items and
+        patient payments by DrChrono's ``since`` filter (objects updated at or after an instant), and
+        the plans of the service's own table."""
+        params = [("since", since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))] if since else []
+        lines, payments, plans = await asyncio.gather(
+            self._list("/api/line_items", params),
+            self._list("/api/patient_payments", params),
+            self.plans.changed_since(since) if self.plans else _no_plans(),
+        )
+        events: list[_Event] = []
+        for li in lines:
+            if li.get("appointment") is None or li.get("patient") is None:
+                continue
+            events.append(
+                _Event(
+                    at=dm.parse_instant(li.get("updated_at") or li.get("created_at")),
+                    key=f"li:{li['id']}",
+                    kind=ChangeKind.STATEMENT_CREATED,
+                    patient_id=str(li["patient"]),
+                    resource_id=dm.statement_id(li["appointment"]),
+                )
+            )
+        for obj in payments:
+            payment = dm.payment(obj)
+            if payment is None:
+                continue
+            events.append(
+                _Event(
+                    at=dm.parse_instant(obj.get("updated_at"))
+                    if obj.get("updated_at")
+                    else payment.posted_at,
+                    key=f"pay:{payment.id}",
+                    kind=ChangeKind.PAYMENT_POSTED,
+                    patient_id=payment.patient_id,
+                    resource_id=payment.id,
+                )
+            )
+        for plan, created, updated in plans:
+            events.append(
+                _Event(
+                    at=updated,
+                    key=f"plan:{plan.id}:{updated.isoformat()}",
+                    kind=ChangeKind.PLAN_CREATED if updated == created else ChangeKind.PLAN_STATUS_CHANGED,
+                    patient_id=plan.patient_id,
+                    resource_id=plan.id,
+                )
+            )
+        events.sort(key=lambda e: (e.at, e.key))
+        return events
+
     async def list_recent_changes(self, since: datetime, limit: int) -> list[Change]:
-        """Patient payments and line items DrChrono changed since ``since`` (its ``since`` filter)."""
+        """Statements (an appointment's line items), patient payments and plans changed after
+        ``since``; a statement is named once, at its first change."""
         if limit <= 0:
             return []
-        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        lines, payments = await asyncio.gather(
-            self._list("/api/line_items", [("since", stamp)]),
-            self._list("/api/patient_payments", [("since", stamp)]),
-        )
         changes: list[Change] = []
         seen: set[str] = set()
-        for li in lines:
-            sid = dm.statement_id(li["appointment"])
-            at = dm.parse_instant(li.get("updated_at"))
-            if sid not in seen and at > since:
-                seen.add(sid)
-                changes.append(
-                    Change(
-                        kind=ChangeKind.STATEMENT_CREATED,
-                        patient_id=str(li["patient"]),
-                        resource_id=sid,
-                        at=at,
-                    )
-                )
-        for obj in payments:
-            p = dm.payment(obj)
-            if p is not None and p.posted_at > since:
-                changes.append(
-                    Change(
-                        kind=ChangeKind.PAYMENT_POSTED,
-                        patient_id=p.patient_id,
-                        resource_id=p.id,
-                        at=p.posted_at,
-                    )
-                )
-        changes.sort(key=lambda c: (c.at, c.resource_id))
+        for e in await self._events(since):
+            if e.at <= since or (e.kind is ChangeKind.STATEMENT_CREATED and e.resource_id in seen):
+                continue
+            seen.add(e.resource_id)
+            changes.append(Change(kind=e.kind, patient_id=e.patient_id, resource_id=e.resource_id, at=e.at))
         return changes[:limit]
+
+    async def list_balance_changes(self, cursor: str | None, limit: int) -> BalanceChanges:
+        """DrChrono has no change feed of its own: this polls its ``since`` filter. The cursor is the
+        instant of the last change read plus the changes read at that instant (DrChrono's stamps are
+        to the second, and a page may end inside one second)."""
+        after, seen_at = decode_cursor(cursor)
+        if limit <= 0:
+            return BalanceChanges(accounts=(), cursor=cursor or "")
+        fresh = [
+            e for e in await self._events(after) if after is None or e.at > after or e.key not in seen_at
+        ]
+        page = fresh[:limit]
+        if not page:
+            return BalanceChanges(accounts=(), cursor=cursor or "")
+        last_at = page[-1].at
+        seen = {e.key for e in page if e.at == last_at} | (set(seen_at) if last_at == after else set())
+        latest: dict[str, tuple[ChangeKind, datetime]] = {}
+        for e in page:
+            latest[e.patient_id] = (e.kind, e.at)
+        tasks = await self._list("/api/tasks", [])
+        found = await self._activities(list(latest), tasks, latest)
+        by_id = {a.patient_id: a for a in found}
+        return BalanceChanges(
+            accounts=tuple(by_id[pid] for pid in latest if pid in by_id),
+            cursor=encode_cursor(last_at, sorted(seen)),
+        )
+
+    async def get_account_activity(self, patient_ids: list[str]) -> list[AccountActivity]:
+        if not patient_ids:
+            return []
+        tasks = await self._list("/api/tasks", [])
+        return await self._activities(patient_ids, tasks, {})
+
+    async def _activities(
+        self, patient_ids: list[str], tasks: list[dm.Obj], changes: dict[str, tuple[ChangeKind, datetime]]
+    ) -> list[AccountActivity]:
+        gate = asyncio.Semaphore(8)  # a page of accounts, read a few at a time within the request budget
+
+        async def one(pid: str) -> AccountActivity | None:
+            async with gate:
+                try:
+                    snap = await self._snapshot(pid)
+                except PatientNotFound:
+                    return None
+                plans = await self.plans.list(pid) if self.plans else []
+            payments = self._payments(snap)
+            change = changes.get(pid)
+            if change is None:  # the account's newest change, from what was just read
+                candidates = [
+                    (
+                        dm.parse_instant(li.get("updated_at") or li.get("created_at")),
+                        ChangeKind.STATEMENT_CREATED,
+                    )
+                    for li in snap.lines
+                ]
+                candidates += [(p.posted_at, ChangeKind.PAYMENT_POSTED) for p in payments]
+                candidates += [(p.created_at, ChangeKind.PLAN_CREATED) for p in plans]
+                at, kind = max(candidates, key=lambda c: c[0], default=(_EPOCH, ChangeKind.STATEMENT_CREATED))
+                change = (kind, at)
+            return account_activity(
+                dm.patient(snap.patient, self.office_id or ""),
+                self._statements(snap),
+                payments,
+                plans,
+                [self._ticket(t) for t in tasks if _task_patient(t) == pid and _task_key(t) is not None],
+                dm.coverages(snap.patient),
+                change[0],
+                change[1],
+            )
+
+        found = await asyncio.gather(*(one(pid) for pid in dict.fromkeys(patient_ids)))
+        return [a for a in found if a is not None]
+
+
+@dataclass(frozen=True)
+class _Event:
+    at: datetime
+    key: str  # unique per change: the cursor's record of what was read at one instant
+    kind: ChangeKind
+    patient_id: str
+    resource_id: str
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def _no_plans() -> list[tuple[PaymentPlan, datetime, datetime]]:
+    return []
 
 
 def _zip5(value: str) -> str:

@@ -32,6 +32,7 @@ from tools.errors import (
     StatementNotFound,
     TicketNotFound,
 )
+from tools.platforms.activity import account_activity, decode_cursor, encode_cursor
 from tools.platforms.fhir import mapping as m
 from tools.platforms.http import PlatformHttp, ReadCache
 from tools.platforms.ledger.convert import normalize_phone
@@ -44,7 +45,9 @@ from tools.platforms.ledger.platform import (
     _validate_plan,
 )
 from tools.platforms.models import (
+    AccountActivity,
     AccountSummary,
+    BalanceChanges,
     Change,
     ChangeKind,
     Claim,
@@ -671,6 +674,109 @@ class FhirPlatform:
                     )
         changes.sort(key=lambda c: (c.at, order.get(c.resource_id, 0), c.resource_id))
         return changes[:limit]
+
+    async def _events(self, since: datetime | None) -> list[tuple[datetime, str, ChangeKind, str, str]]:
+        """Invoices, payments and plans the server changed at or after ``since`` (``_lastUpdated=ge``),
+        as (instant, key, kind, patient, resource), oldest first. The instant is the server's
+        ``meta.lastUpdated``; a plan whose version is not its first has changed status."""
+        params = [("_lastUpdated", f"ge{since.astimezone(UTC).isoformat()}")] if since else []
+        invoices, basics = await asyncio.gather(
+            self._search("Invoice", params),
+            self._search(
+                "Basic",
+                [*params, ("code", f"{m.KIND_SYSTEM}|{m.PAYMENT_KIND},{m.KIND_SYSTEM}|{m.PLAN_KIND}")],
+            ),
+        )
+        events: list[tuple[datetime, str, ChangeKind, str, str]] = []
+        for r in [*invoices, *basics]:
+            meta = r.get("meta") or {}
+            at = m.parse_instant(meta["lastUpdated"]) if meta.get("lastUpdated") else None
+            if at is None or (since is not None and at < since):
+                continue  # a server that ignores _lastUpdated: filter here
+            key = f"{r['resourceType']}/{r['id']}/{meta.get('versionId', '')}"
+            if r["resourceType"] == "Invoice":
+                kind, pid = ChangeKind.STATEMENT_CREATED, m.ref_id(r.get("subject")) or ""
+            elif m.record_kind(r) == m.PAYMENT_KIND:
+                kind, pid = ChangeKind.PAYMENT_POSTED, m.payment_from_fhir(r).patient_id
+            else:
+                first = str(meta.get("versionId", "1")) == "1"
+                kind = ChangeKind.PLAN_CREATED if first else ChangeKind.PLAN_STATUS_CHANGED
+                pid = m.plan_from_fhir(r).patient_id
+            events.append((at, key, kind, pid, r["id"]))
+        events.sort(key=lambda e: (e[0], e[1]))
+        return events
+
+    async def list_balance_changes(self, cursor: str | None, limit: int) -> BalanceChanges:
+        """Polls ``_lastUpdated`` on Invoice and Basic (payments, plans). The cursor is the server's
+        instant of the last change read plus the changes read at that instant."""
+        after, seen_at = decode_cursor(cursor)
+        if limit <= 0:
+            return BalanceChanges(accounts=(), cursor=cursor or "")
+        fresh = [e for e in await self._events(after) if after is None or e[0] > after or e[1] not in seen_at]
+        page = fresh[:limit]
+        if not page:
+            return BalanceChanges(accounts=(), cursor=cursor or "")
+        last_at = page[-1][0]
+        seen = {e[1] for e in page if e[0] == last_at} | (set(seen_at) if last_at == after else set())
+        latest: dict[str, tuple[ChangeKind, datetime]] = {}
+        for at, _key, kind, pid, _rid in page:
+            latest[pid] = (kind, at)
+        by_id = {a.patient_id: a for a in await self._activities(list(latest), latest)}
+        return BalanceChanges(
+            accounts=tuple(by_id[pid] for pid in latest if pid in by_id),
+            cursor=encode_cursor(last_at, sorted(seen)),
+        )
+
+    async def get_account_activity(self, patient_ids: list[str]) -> list[AccountActivity]:
+        return await self._activities(patient_ids, {})
+
+    async def _activities(
+        self, patient_ids: list[str], changes: dict[str, tuple[ChangeKind, datetime]]
+    ) -> list[AccountActivity]:
+        gate = asyncio.Semaphore(8)  # one batch read per account, a few at a time
+
+        async def one(pid: str) -> AccountActivity | None:
+            async with gate:
+                try:
+                    snap = await self._snapshot(pid)
+                except PatientNotFound:
+                    return None
+            payments = sorted(map(m.payment_from_fhir, snap.payments), key=lambda p: (p.posted_at, p.id))
+            plans = [m.plan_from_fhir(p) for p in snap.plans]
+            change = changes.get(pid)
+            if change is None:  # the account's newest change, from what was just read
+                stamped = [
+                    (m.parse_instant(r["meta"]["lastUpdated"]), r)
+                    for r in [*snap.invoices, *snap.payments, *snap.plans]
+                    if (r.get("meta") or {}).get("lastUpdated")
+                ]
+                if stamped:
+                    at, newest = max(stamped, key=lambda x: x[0])
+                    kind = (
+                        ChangeKind.STATEMENT_CREATED
+                        if newest["resourceType"] == "Invoice"
+                        else ChangeKind.PAYMENT_POSTED
+                        if m.record_kind(newest) == m.PAYMENT_KIND
+                        else ChangeKind.PLAN_CREATED
+                        if str(newest["meta"].get("versionId", "1")) == "1"
+                        else ChangeKind.PLAN_STATUS_CHANGED
+                    )
+                    change = (kind, at)
+                else:
+                    change = (ChangeKind.STATEMENT_CREATED, datetime(1970, 1, 1, tzinfo=UTC))
+            return account_activity(
+                m.patient_from_fhir(snap.patient, self.practice_id),
+                self._statements(snap),
+                payments,
+                plans,
+                [m.ticket_from_fhir(t) for t in snap.tasks],
+                [m.coverage_from_fhir(c) for c in snap.coverages],
+                change[0],
+                change[1],
+            )
+
+        found = await asyncio.gather(*(one(pid) for pid in dict.fromkeys(patient_ids)))
+        return [a for a in found if a is not None]
 
 
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

@@ -287,6 +287,7 @@ def _outreach_simulate(args: argparse.Namespace) -> int:
 async def _outreach_run(args: argparse.Namespace) -> int:
     import json
 
+    from api.container import build_platform, close_platform
     from api.main import build_messaging
     from api.outreach import build_outreach, shipped_templates
     from api.routes.sms import status_callback_url
@@ -295,6 +296,7 @@ async def _outreach_run(args: argparse.Namespace) -> int:
     from guardrails.policy import load_policy
     from migrations import migrate_service
     from tools.db import create_engine
+    from tools.platforms.base import OutreachPlatform
     from tools.platforms.ledger import LedgerPlatform, migrate
 
     settings = _settings(args)
@@ -302,6 +304,8 @@ async def _outreach_run(args: argparse.Namespace) -> int:
     await migrate(settings.database_url)
     await migrate_service(settings.database_url)
     engine = create_engine(settings.database_url)
+    ledger = LedgerPlatform(engine)
+    platform = build_platform(settings, ledger, engine)
     try:
         threads = Threads(engine)
 
@@ -311,7 +315,7 @@ async def _outreach_run(args: argparse.Namespace) -> int:
         outreach = build_outreach(
             settings,
             engine,
-            LedgerPlatform(engine),
+            platform if isinstance(platform, OutreachPlatform) else ledger,
             build_messaging(settings, status_callback=status_callback_url(settings)),
             AuditTrail(engine),
             policy,
@@ -324,6 +328,7 @@ async def _outreach_run(args: argparse.Namespace) -> int:
         decide_s = time.perf_counter() - started
         sent = await outreach.send_pass(max_steps=args.max_sends)
     finally:
+        await close_platform(platform)
         await engine.dispose()
     report = {
         "decided_accounts": decided.accounts,

@@ -35,7 +35,7 @@ from tools.handoffs import HandoffQueue
 from tools.messaging.base import Messaging
 from tools.messaging.consent import SmsConsentStore
 from tools.messaging.log import LogMessaging
-from tools.platforms.base import BillingPlatform
+from tools.platforms.base import BillingPlatform, OutreachPlatform
 from tools.platforms.ledger import LedgerPlatform, migrate
 
 log = logging.getLogger("api")
@@ -157,7 +157,8 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             outreach_engine = build_outreach(
                 settings,
                 engine,
-                ledger,
+                # Outreach watches the configured practice system's balance feed (DrChrono, FHIR or ours).
+                platform if isinstance(platform, OutreachPlatform) else ledger,
                 build_messaging(settings, status_callback=sms.status_callback_url(settings)),
                 agent.ports.audit,
                 agent.ports.policy,

@@ -88,6 +88,10 @@ async def test_portal_conversation_explains_a_statement_from_claim_and_eob_resou
         health = (await http.get("/health")).json()
         services = app.state.services
         assert platform_state(services.platform).calls > 0
+        # Outreach watches the FHIR server's accounts, not the (empty) embedded ledger.
+        decided = await services.outreach.decide_pass()
+        owing = {s.patient_id for s in data.statements if s.balance_cents > 0}
+        assert decided.accounts >= len(owing) > 0
 
     # The figures the server holds for this patient, read back through the adapter on its own.
     reader = FhirPlatform(

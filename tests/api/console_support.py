@@ -148,10 +148,12 @@ async def console_env(
 ) -> AsyncIterator[ConsoleEnv]:
     from asgi_lifespan import LifespanManager
 
+    from tests.support.lifespan import STARTUP_S
+
     data = await seed(url, patients=patients, seed_=seed_)
     settings = make_settings(url, tmp_path)
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         env = ConsoleEnv(app, settings, data, httpx.ASGITransport(app=app), "http://testserver")
         await env.add_staff("alex", Role.AGENT)
         await env.add_staff("blake", Role.AGENT)

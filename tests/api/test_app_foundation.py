@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 
 from api.main import create_app
 from api.settings import Settings
+from tests.support.lifespan import STARTUP_S
 from tools.db import create_engine
 from tools.demo import generate_practice
 from tools.platforms.ledger import LedgerPlatform
@@ -27,7 +28,7 @@ async def client(migrated_database_url: str) -> AsyncIterator[httpx.AsyncClient]
     await engine.dispose()
     app = create_app(Settings(database_url=migrated_database_url, environment="test"))
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         yield http
@@ -106,7 +107,7 @@ async def test_a_process_owning_service_keeps_its_start_up_heap_out_of_the_colle
     without it (a test, a library user) leaves the collector alone."""
     assert gc.get_freeze_count() == 0
     app = create_app(Settings(database_url=migrated_database_url, environment="test"), freeze_heap=True)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         frozen = gc.get_freeze_count()
         garbage: list[object] = []
         garbage.append(garbage)  # a cycle made while serving is still collected
@@ -114,5 +115,6 @@ async def test_a_process_owning_service_keeps_its_start_up_heap_out_of_the_colle
         assert gc.collect() >= 1
     assert frozen > 10_000  # the imports, the compiled graph, the code book, the KB index
     assert gc.get_freeze_count() == 0
-    async with LifespanManager(create_app(Settings(database_url=migrated_database_url, environment="test"))):
+    app = create_app(Settings(database_url=migrated_database_url, environment="test"))
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         assert gc.get_freeze_count() == 0

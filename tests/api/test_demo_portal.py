@@ -16,6 +16,7 @@ from api.main import create_app
 from api.routes.demo import SESSION_COOKIE
 from api.security import issue_portal_token, verify_portal_token
 from api.settings import Settings
+from tests.support.lifespan import STARTUP_S
 from tools.db import create_engine
 from tools.demo import generate_practice
 from tools.platforms.ledger import LedgerPlatform, PracticeData
@@ -64,7 +65,7 @@ def _settings(url: str, environment: Literal["test", "production"] = "test") -> 
 async def client(migrated_database_url: str, practice: PracticeData) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(_settings(migrated_database_url))
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         yield http
@@ -222,7 +223,7 @@ async def test_the_demo_portal_does_not_exist_in_production(
     app = create_app(settings)
     patient_id, statement_id = _portal_patient(practice)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         assert (await http.get("/")).status_code == 404

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from api.deps import Services
 from api.main import create_app
 from api.settings import Settings
+from tests.support.lifespan import STARTUP_S
 from tests.support.smtp import SmtpRecorder, smtp_server
 from tools.db import create_engine
 from tools.demo import generate_practice
@@ -84,7 +85,7 @@ async def mail(migrated_database_url: str) -> AsyncIterator[Mail]:
         assert cfg is not None
         app = create_app(settings)
         async with (
-            LifespanManager(app),
+            LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_BASE) as http,
         ):
             services: Services = app.state.services

@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from api.main import create_app
 from tests.api.portal_support import seed
 from tests.api.test_portal import Portal, make_settings, with_statement
+from tests.support.lifespan import STARTUP_S
 from tests.support.openai_server import JsonDict, Reply, ScriptedOpenAI
 
 READING = {
@@ -48,7 +49,7 @@ async def portal(migrated_database_url: str, tmp_path: Path, server: ScriptedOpe
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         yield Portal(http, settings, data, app)
@@ -108,7 +109,7 @@ async def test_without_a_model_there_are_no_llm_metrics(migrated_database_url: s
     await seed(migrated_database_url)
     app = create_app(make_settings(migrated_database_url, tmp_path))
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         text = (await http.get("/metrics")).text

@@ -27,6 +27,7 @@ from api.settings import Settings
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy, load_policy
 from tests.api.portal_support import parse_sse
+from tests.support.lifespan import STARTUP_S
 from tests.support.outreach import START, Clock, approve_all, phone_of, practice
 from tests.support.smtp import SmtpRecorder, smtp_server
 from tools.errors import ConfigurationError
@@ -104,7 +105,7 @@ async def _outreach(
         )
         app = create_app(settings)
         async with (
-            LifespanManager(app),
+            LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_BASE) as http,
         ):
             services: Services = app.state.services

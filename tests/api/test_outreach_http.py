@@ -23,6 +23,7 @@ from api.main import create_app
 from api.settings import Settings
 from api.staff import Role, StaffDirectory
 from tests.api.test_sms_webhook import AUTH_TOKEN, PUBLIC_BASE, PUBLIC_URL, sign, twilio_form
+from tests.support.lifespan import STARTUP_S
 from tests.support.outreach import PEOPLE, practice, statement
 from tests.support.prism import PrismServer, PrismUnavailable, run_prism
 from tests.support.vendor import VendorFileMissing, vendor_file
@@ -133,7 +134,7 @@ async def http(migrated_database_url: str, prism: PrismServer, tmp_path: Path) -
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="https://testserver", timeout=60
         ) as c,

@@ -23,6 +23,7 @@ from api.staff import Role, StaffDirectory
 from guardrails.audit import JsonValue
 from tests.api.test_outreach_http import _daytime_address
 from tests.api.test_sms_webhook import AUTH_TOKEN, PUBLIC_BASE
+from tests.support.lifespan import STARTUP_S
 from tests.support.outreach import practice, statement
 from tests.support.twilio_recorder import Recorder, run_recorder
 from tools.db import create_engine
@@ -104,7 +105,7 @@ async def console(migrated_database_url: str, twilio: Recorder, tmp_path: Path) 
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="https://testserver", timeout=60
         ) as http,

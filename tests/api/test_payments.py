@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from api.deps import Services
 from api.main import create_app
 from api.settings import Settings
+from tests.support.lifespan import STARTUP_S
 from tests.support.stripe_stub import StripeStub, sign_stripe_payload
 from tests.support.vendor import VendorFileMissing, load_vendor_json
 from tools.db import create_engine
@@ -81,7 +82,7 @@ async def _seed(url: str) -> Patient:
 async def _app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_BASE) as http,
     ):
         yield http, app.state.services

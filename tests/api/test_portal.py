@@ -18,6 +18,7 @@ from api.routes.portal import IdentityCache
 from api.security import issue_portal_token
 from api.settings import Settings
 from tests.api.portal_support import Sse, live_server, parse_sse, read_sse, seed, services_of
+from tests.support.lifespan import STARTUP_S
 from tools.demo import generate_practice
 from tools.platforms.ledger import PracticeData
 from tools.platforms.models import Patient
@@ -65,7 +66,7 @@ async def portal(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[Po
     settings = make_settings(migrated_database_url, tmp_path)
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         yield Portal(http, settings, data, app)
@@ -218,7 +219,7 @@ async def test_per_thread_rate_limit_answers_429_with_retry_after(
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         portal = Portal(http, settings, data, app)
@@ -249,7 +250,7 @@ async def test_per_ip_rate_limit(migrated_database_url: str, tmp_path: Path) -> 
     )
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         portal = Portal(http, settings, data, app)

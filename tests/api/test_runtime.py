@@ -19,6 +19,7 @@ from api.runtime.runner import TurnRunner
 from api.runtime.threads import Threads
 from tests.api.portal_support import seed, services_of
 from tests.api.test_portal import make_settings
+from tests.support.lifespan import STARTUP_S
 from tools.db import create_engine
 from tools.messaging.consent import SmsConsentStore
 from tools.messaging.log import LogMessaging
@@ -91,7 +92,7 @@ async def test_two_runners_on_one_database_answer_a_thread_in_arrival_order(
     data = await seed(migrated_database_url)
     settings = make_settings(migrated_database_url, tmp_path)
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         services = services_of(app)
         patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
         thread = await services.threads.create("portal", patient_id=patient.id)
@@ -145,7 +146,7 @@ async def test_a_message_stored_while_its_thread_is_being_released_is_still_answ
     data = await seed(migrated_database_url)
     app = create_app(make_settings(migrated_database_url, tmp_path))
     patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         services = services_of(app)
         locks = _UnlockThatWaits(services.engine)
         services.runner.locks = locks
@@ -165,7 +166,7 @@ async def test_shutdown_drains_in_flight_turns(migrated_database_url: str, tmp_p
     data = await seed(migrated_database_url)
     app = create_app(make_settings(migrated_database_url, tmp_path))
     patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         services = services_of(app)
         thread = await services.threads.create("portal", patient_id=patient.id)
         message = await services.runner.submit(thread.id, "what is my balance?")
@@ -189,7 +190,7 @@ async def test_sms_reply_is_texted_only_while_consent_stands(
     texting, opted_out = [p for p in data.patients if p.phone and phones.count(p.phone) == 1][:2]
     assert texting.phone is not None
     assert opted_out.phone is not None
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         services = services_of(app)
         assert isinstance(services.messaging, LogMessaging)
         await SmsConsentStore(services.engine).record(opted_out.phone, "opt_out", "keyword")
@@ -244,7 +245,7 @@ async def test_running_turns_wait_while_a_new_message_is_being_accepted(
     data = await seed(migrated_database_url)
     app = create_app(make_settings(migrated_database_url, tmp_path))
     patient = next(p for p in data.patients if any(s.patient_id == p.id for s in data.statements))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S):
         services = services_of(app)
         runner = services.runner
         runner.yield_max_s = 60.0  # no time cap in this test: only the request's end lets the turn on

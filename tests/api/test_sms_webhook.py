@@ -21,6 +21,7 @@ from api.routes.sms import EMPTY_TWIML
 from api.settings import Settings
 from guardrails.compliance import sms_segments
 from guardrails.policy import load_policy
+from tests.support.lifespan import STARTUP_S
 from tools.db import create_engine
 from tools.demo import generate_practice
 from tools.messaging.consent import SmsConsentStore
@@ -134,7 +135,7 @@ def _sms_patient(patients: list[Patient]) -> Patient:
 async def _client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         yield http, app.state.services

@@ -17,6 +17,7 @@ from api.main import create_app
 from api.security import issue_portal_token
 from api.settings import Settings
 from tests.api.portal_support import parse_sse
+from tests.support.lifespan import STARTUP_S
 from tools.demo import generate_practice
 from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
@@ -70,7 +71,7 @@ async def test_portal_conversation_explains_a_statement_from_claim_and_eob_resou
     settings = settings_for(sekmet, data, migrated_database_url, tmp_path)
     app = create_app(settings)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
         auth = {"Authorization": f"Bearer {issue_portal_token(settings, patient.portal_user_id)}"}

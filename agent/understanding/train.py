@@ -2,9 +2,12 @@
 
 .venv/bin/python -m agent.understanding.train
 
-Positives are our English intent lines (``data/intents_en.yaml``); out-of-scope negatives are CLINC150's
-**train** split (its 146 non-billing intents, ``NEGATIVES_PER_INTENT`` lines each) and ``oos_train``,
-read from ``../shared/data/clinc150`` (never its validation split: that is the measurement). The softmax
+Positives are our English intent lines (``data/intents_en.yaml``) and the lines of CLINC150's **train**
+split for its four bill intents that are about a bill of ours, mapped to our intents
+(:data:`agent.understanding.clinc.BILL_INTENTS`); out-of-scope negatives are that split's 146 non-billing
+intents (``NEGATIVES_PER_INTENT`` lines each), ``oos_train`` and its bill lines naming another creditor
+("pay my water bill"), read from ``../shared/data/clinc150`` (never its validation split: that is the
+measurement). The softmax
 temperature is fitted on held-back lines (every 4th of ours, the next lines of each CLINC intent), then
 the head is refitted on everything. Takes about a minute on two cores (most of it embedding).
 """
@@ -19,6 +22,7 @@ import numpy as np
 
 from agent.understanding import clinc
 from agent.understanding.base import Intent
+from agent.understanding.cues import names_other_creditor
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.head import (
     HEAD_FILE,
@@ -54,6 +58,24 @@ def clinc_negatives() -> tuple[list[str], list[str]]:
     return fit + oos[:cut], held + oos[cut:]
 
 
+def clinc_bill_lines() -> tuple[list[tuple[str, Intent]], list[tuple[str, Intent]], list[str]]:
+    """CLINC train lines of its four bill intents: those about a bill of ours, mapped to our intent
+    (:data:`agent.understanding.clinc.BILL_INTENTS`) and split into (fit, held back), and those naming
+    another creditor ("when is my verizon bill due"), which are out of scope here."""
+    by_intent: dict[str, list[str]] = {}
+    other: list[str] = []
+    for text, label in clinc.load("train"):
+        if label in clinc.BILL_INTENTS:
+            (other if names_other_creditor(text) else by_intent.setdefault(label, [])).append(text)
+    fit: list[tuple[str, Intent]] = []
+    held: list[tuple[str, Intent]] = []
+    for label, lines in by_intent.items():
+        cut = len(lines) * 4 // 5
+        fit.extend((t, clinc.BILL_INTENTS[label]) for t in lines[:cut])
+        held.extend((t, clinc.BILL_INTENTS[label]) for t in lines[cut:])
+    return fit, held, other
+
+
 def _weights(labels: Sequence[int]) -> np.ndarray:
     out_index = INTENTS.index(Intent.OUT_OF_SCOPE)
     counts = np.bincount(np.asarray(labels), minlength=len(INTENTS)).astype(np.float32)
@@ -66,6 +88,10 @@ def build(encoder: SentenceEncoder) -> Head:
     ours = load_examples([ENGLISH])
     train, dev = split_examples(ours)
     neg_fit, neg_held = clinc_negatives()
+    bill_fit, bill_held, other_creditor = clinc_bill_lines()
+    train, dev = [*train, *bill_fit], [*dev, *bill_held]
+    cut = len(other_creditor) * 4 // 5
+    neg_fit, neg_held = [*neg_fit, *other_creditor[:cut]], [*neg_held, *other_creditor[cut:]]
     index = {intent: i for i, intent in enumerate(INTENTS)}
     out = index[Intent.OUT_OF_SCOPE]
 

@@ -274,7 +274,10 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
             about_bill=about_the_bill(
-                intent, history, text, asked=state.get("expecting") not in (None, "identity") or offer is not None
+                intent,
+                history,
+                text,
+                asked=state.get("expecting") not in (None, "identity") or offer is not None,
             ),
         )
     )

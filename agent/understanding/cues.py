@@ -28,7 +28,8 @@ _RE_HARDSHIP = re.compile(
     r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
-    r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)|single (?:mom|mother|dad|father|parent)|ayuda financiera|asistencia financiera)"
+    r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)"
+    r"|single (?:mom|mother|dad|father|parent)|ayuda financiera|asistencia financiera)"
 )
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"

@@ -127,16 +127,19 @@ def _scoped(intent: Intent, confidence: float, text: str) -> tuple[Intent, float
     return intent, confidence
 
 
-def about_the_bill(intent: Intent, history: list[str], text: str) -> bool:
-    """Whether the conversation is about this practice's bill: an earlier turn was, or this reading is in
-    the domain, and, for a reading that hands the conversation to staff, the words name a bill, a charge,
-    a payment or the practice. Staff tickets on a reading (legal words, a dispute, hardship, frustration,
-    repeated low confidence) need it; an explicit request for a person does not."""
-    if any(Intent(h) not in _NOT_BILLING for h in history):
+def about_the_bill(intent: Intent, history: list[str], text: str, asked: bool = False) -> bool:
+    """Whether the conversation is about this practice's bill: an earlier turn was, or the agent asked
+    something (``asked``: an offer, a question, an outreach text) that this message answers, or this reading
+    is in the domain and the words name a bill, a charge, a payment or the practice. Staff tickets on a
+    reading (legal words, a dispute, hardship, frustration, repeated low confidence) need it; an explicit
+    request for a person does not. A first message whose words are about nothing of the bill ("hell nah",
+    "which day does my payment come in", "how do I find a good lawyer") opens no ticket, whatever the
+    engine's reading: the words must be about this bill."""
+    if asked or any(Intent(h) not in _NOT_BILLING for h in history):
         return True
     if intent in _NOT_BILLING:
         return False
-    return intent not in _HANDOFF_INTENTS or about_this_bill(text)
+    return about_this_bill(text)
 
 
 def route_for_first_turn(u: Understanding, text: str) -> str:
@@ -280,7 +283,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             explicit_human_request=intent is Intent.REQUEST_HUMAN and asks_for_person(text),
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
-            about_bill=about_the_bill(intent, history, text),
+            about_bill=about_the_bill(
+                intent,
+                history,
+                text,
+                asked=state.get("expecting") not in (None, "identity") or offer is not None,
+            ),
         )
     )
     if decision.escalate and decision.reason is not None:

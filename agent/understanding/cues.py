@@ -28,7 +28,8 @@ _RE_HARDSHIP = re.compile(
     r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
-    r"|drowning|only income|single (?:mom|mother|dad|father|parent)|ayuda financiera|asistencia financiera)"
+    r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)"
+    r"|single (?:mom|mother|dad|father|parent)|ayuda financiera|asistencia financiera)"
 )
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"
@@ -140,7 +141,8 @@ _CREDITOR = (
     r"wireless|carrier|telecom|trash|garbage|"
     r"cable|internet|wifi|tv|satellite|streaming|rent|mortgage|car|auto|truck|student|personal|payday|"
     r"tuition|school|tax(?:es)?|property tax|hoa|credit ?card|card|loan|insurance premium|premium|"
-    r"gym|netflix|spotify|hulu|amazon|store card|department store|furniture)"
+    r"gym|netflix|spotify|hulu|amazon|store card|department store|furniture|house|store|light|telephone|"
+    r"ac|heater|heating|domain|domain name|email|lawn|boat|plumbing)"
 )
 _COMPANY = (
     r"(?:x?finity|comcast|verizon|at ?& ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
@@ -159,8 +161,26 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"|\b{_COMPANY} (?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
     rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill) (?:on|for|of|to) (?:my |the |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
+    rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
+)
+# Payees no medical practice is: a message that names one of these next to a word of owing or paying is
+# about that bill, wherever the words stand ("for my water and electricity, how much is the bill", "what
+# do I owe on the car", "do I pay my rent this week", "when is my car insurance due").
+_RE_OTHER_PAYEE = re.compile(
+    r"\b(?:electric(?:ity)?|utilit(?:y|ies)|heating|heater|plumb(?:er|ing)|lawn|landscap\w*|catering|"
+    r"mortgage|rent|renting|landlord|tuition|student loans?|college loans?|car loans?|auto loans?|loans?|"
+    r"(?:car|auto|home|house|homeowners?|renters?|life|pet|boat|travel) insurance|insurance premiums?|"
+    r"insurance bill|subscription\w*|membership|donation|bribe|car tags?|the car|my car|our car|boat|"
+    r"my cards minimum|cc bill|citi ?card|store card|"
+    r"x?finity|comcast|verizon|at t|att|t ?mobile|sprint|spectrum|directv|dish network|chase|capital one|"
+    r"wells fargo|bank of america|american express|synchrony|navient|sallie mae|con ?ed(?:ison)?|"
+    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross)\b"
+)
+_RE_MONEY_OWED = re.compile(
+    r"\b(?:pay|pays|paying|paid|payment\w*|bill|bills|billed|owe|owed|owing|due|balance|minimum|"
+    r"how much (?:is|are)|cost|total|amount)\b"
 )
 # Words that put the request back on this practice's bill ("my medical bill", "the bill from the clinic").
 _RE_THIS_PRACTICE = re.compile(
@@ -199,7 +219,11 @@ def names_other_creditor(text: str) -> bool:
         " ",
         norm,
     )
-    return bool(_RE_OTHER_CREDITOR.search(norm)) and not _RE_THIS_PRACTICE.search(norm)
+    if _RE_THIS_PRACTICE.search(norm) or mentions_hardship(text):
+        return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
+    return bool(_RE_OTHER_CREDITOR.search(norm)) or (
+        bool(_RE_OTHER_PAYEE.search(norm)) and bool(_RE_MONEY_OWED.search(norm))
+    )
 
 
 _RE_PERSON = re.compile(
@@ -252,6 +276,8 @@ _RE_RECEIVING_PAY = re.compile(
     r"\b(?:got|get|gets|getting) paid\b"
     r"|\b(?:i|we|he|she|they|you)(?: \w+)? (?:was|were|am|is|are|be|been|being) paid\b"
     r"|\b(?:was|were|am|are) (?:i|we|you)(?: \w+)? paid\b"
+    r"|\b(?:paycheck|pay ?check|payday|pay day|direct deposit|salary|wages?)\b"
+    r"|\b(?:my|our|the) (?:payment|check|pay|deposit) (?:comes?|coming|gets?) in\b"
 )
 
 

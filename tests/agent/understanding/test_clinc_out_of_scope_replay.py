@@ -29,11 +29,6 @@ async def _rows(env: Env) -> dict[str, int]:
         return {t: int((await conn.execute(text(f"select count(*) from {t}"))).scalar_one()) for t in WRITES}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, not met yet: 3-4 of the 3,020 lines still open a staff ticket (0 plans, 0 links); "
-    "strict, so the day none does this fails and the mark comes off",
-)
 async def test_no_out_of_scope_line_of_the_validation_split_writes_a_row(env: Env) -> None:
     lines = _out_of_scope_lines()
     assert len(lines) == 3020  # 146 intents x 20 lines, and 100 out-of-scope queries
@@ -45,5 +40,5 @@ async def test_no_out_of_scope_line_of_the_validation_split_writes_a_row(env: En
         if said.handoff is not None or (said.message is not None and said.message.actions):
             written.append((line, said.message.intent if said.message else "handoff"))
     after = await _rows(env)
-    assert after == before, f"rows written: { {t: after[t] - before[t] for t in WRITES} }"
     assert written == []
+    assert after == before, f"rows written: { {t: after[t] - before[t] for t in WRITES} }"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text as sql
 
+from agent.nodes.understand import about_the_bill, route_for_first_turn
+from agent.understanding.base import Intent, Understanding
 from guardrails.escalation import EscalationSignals, decide
 from tests.agent.harness import Env
 
@@ -73,6 +75,36 @@ async def test_a_request_for_a_person_read_without_the_words_is_offered_first(en
     yes = await env.say("human-2", "yes please", patient)
     assert yes.handoff is not None
     assert yes.handoff.reason == "update_insurance_or_contact"
+
+
+def test_an_angry_answer_to_nothing_is_no_ticket_but_the_same_words_in_a_billing_talk_are() -> None:
+    """A first message read as an answer ("hell no" with nothing asked) is about nothing of the bill, so
+    its frustration opens no ticket; after a billing turn, or answering the agent's offer, it does."""
+    text = "hell no, screw that"
+    angry = Understanding(intent=Intent.DENY, confidence=0.8, frustration=0.8)
+    assert route_for_first_turn(angry, text) != "escalate_ticket"
+    assert not about_the_bill(Intent.DENY, [], text)
+    for about in (
+        about_the_bill(Intent.DENY, ["balance"], text),
+        about_the_bill(Intent.DENY, [], text, True),
+    ):
+        decision = decide(
+            EscalationSignals(intent="deny", confidence=0.8, frustration=0.8, text=text, about_bill=about)
+        )
+        assert decision.reason is not None
+        assert decision.reason.value == "frustration"
+
+
+def test_a_first_message_opens_a_ticket_only_when_its_words_are_about_this_bill() -> None:
+    """The engine's reading alone never opens a ticket on the first message: a dispute read into "which day
+    does my money come in" is not one; the same reading of words about a charge is."""
+    paid = Understanding(intent=Intent.DISPUTE_ALREADY_PAID, confidence=0.9)
+    assert route_for_first_turn(paid, "what day does my paycheck come in") != "escalate_ticket"
+    legal = Understanding(intent=Intent.EXPLAIN_STATEMENT, confidence=0.9)
+    assert route_for_first_turn(legal, "any tips on finding a good divorce lawyer") != "escalate_ticket"
+    assert route_for_first_turn(legal, "my lawyer will call you about these charges") == "escalate_ticket"
+    dispute = Understanding(intent=Intent.DISPUTE_CHARGE, confidence=0.9)
+    assert route_for_first_turn(dispute, "you charged me twice for one visit") == "escalate_ticket"
 
 
 def test_legal_words_in_a_question_about_something_else_are_no_ticket() -> None:

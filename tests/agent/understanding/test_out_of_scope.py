@@ -57,6 +57,12 @@ def test_billing_questions_stay_in_scope(engine: LocalUnderstander, text: str, i
         # one typo in the creditor's word still names the creditor
         "please wire $60 to my internet compnay",
         "put $40 toward my electirc bill",
+        # a payee no practice is, wherever it stands next to owing or paying
+        "how much do I still owe on my mortgage",
+        "when is the rent due this month",
+        "for the heating and the electricity, what's the total this month",
+        "can you tell me when my car insurance is due",
+        "what's the least I can pay on my credit card this month",
     ],
 )
 def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text: str) -> None:
@@ -73,6 +79,10 @@ def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text:
         "how much is my medical bill",
         "I want to pay what I owe you",
         "can I pay it later? the bill is more than I expected",
+        # hardship, or this practice's bill named beside another payee, stays with the practice
+        "I can barely pay my rent as it is",
+        "between the rent and this hospital bill I'm drowning",
+        "what's the minimum I can pay each month",
     ],
 )
 def test_paying_this_bill_with_a_card_is_not_another_creditor(text: str) -> None:

@@ -202,6 +202,9 @@ def test_says_already_paid_tolerates_typos(text: str, expected: bool) -> None:
         ("I get paid on the 15th", True),
         ("that invoice was paid in full last month", False),
         ("it is paid", False),
+        ("what day does my paycheck come in", True),
+        ("which day of the week does my pay come in", True),
+        ("when will my payment arrive at your office", False),
     ],
 )
 def test_wages_coming_in_are_told_from_a_bill_that_was_paid(text: str, expected: bool) -> None:

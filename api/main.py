@@ -242,4 +242,5 @@ async def _sync_handoffs(queue: HandoffQueue, platform: BillingPlatform, stop: a
         except SQLAlchemyError as exc:  # the service's database is down: try again next round
             log.warning("handoffs.sync_failed", extra={"error": type(exc).__name__})
         with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=HANDOFF_SYNC_S)
+            async with asyncio.timeout(HANDOFF_SYNC_S):
+                await stop.wait()

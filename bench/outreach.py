@@ -208,13 +208,15 @@ async def run(url: str, accounts: int, page: int) -> dict[str, object]:
         await engine.dispose()
     return {
         "backend": make_url(url).get_backend_name(),
-        "accounts": report.accounts,
+        "accounts": accounts,
+        # An account that changed in two pages of the feed is read and decided in each.
+        "account_reads": report.accounts,
         "decision_pass_s": round(elapsed, 2),
-        "accounts_per_s": round(report.accounts / elapsed) if elapsed else None,
+        "accounts_per_s": round(accounts / elapsed) if elapsed else None,
         "process_cpu_s": round(cpu, 2),  # this process only: the database server's work is not in it
         "steps_stored": steps,
         "target_s": 60,
-        "within_target": elapsed <= 60 and report.accounts == accounts,
+        "within_target": elapsed <= 60 and report.accounts >= accounts,
         "setup_s": round(setup_s, 1),
         "page": page,
         "reasons": dict(sorted(report.reasons.items())),

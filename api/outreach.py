@@ -3,6 +3,8 @@ templates seeded as drafts (a manager approves them in the console before any is
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +66,21 @@ def build_email(settings: Settings, engine: AsyncEngine) -> tuple[EmailChannel |
     return (None if cfg is None else EmailChannel(cfg, SmtpTransport(cfg), consent)), consent
 
 
+# Seconds between two messages from one sending number, all processes together (a US long code carries
+# about one message a second).
+NUMBER_INTERVAL_S = 1.0
+
+
+def pacer_for(
+    settings: Settings,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Pacer:
+    """This process's share of each sending number's rate: with ``outreach_senders`` processes sending,
+    each waits that many intervals between its own messages, so together they never exceed the number's."""
+    return Pacer(NUMBER_INTERVAL_S * settings.outreach_senders, monotonic=monotonic, sleep=sleep)
+
+
 def build_outreach(
     settings: Settings,
     engine: AsyncEngine,
@@ -100,5 +117,5 @@ def build_outreach(
         email_consent=email_consent,
         worker=worker,
         clock=clock,
-        pacer=pacer,
+        pacer=pacer or pacer_for(settings),
     )

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     twilio_status_callback_url: str | None = None
     # Seconds between outreach passes run by the service (``serve`` sets 30); 0: the service runs none.
     outreach_interval_s: float = Field(default=0, ge=0)
+    # How many processes send outreach from the practice's numbers (``serve --workers N`` sets N): each
+    # paces a number at 1/N of the rate it can carry (a US long code, about one message a second).
+    outreach_senders: int = Field(default=1, ge=1, le=64)
     # The page an outreach message's link opens: the practice portal's page with the chat widget, which
     # reads ``?offer=`` (tools/outreach/links.py). Unset: the demo portal of this service.
     outreach_link_url: str | None = None

@@ -212,7 +212,12 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int
         file=sys.stderr,
         flush=True,
     )
-    return Supervisor(settings, sockets, workers).run()
+    return Supervisor(worker_settings(settings, workers), sockets, workers).run()
+
+
+def worker_settings(settings: Settings, workers: int) -> Settings:
+    """Each worker's settings: the practice's, with outreach's sending rate shared among the workers."""
+    return settings.model_copy(update={"outreach_senders": workers})
 
 
 def check_workers(settings: Settings, workers: int) -> None:

@@ -236,3 +236,29 @@ def test_workers_that_cannot_start_stop_the_service_with_an_error(tmp_path: Path
     )
     assert done.returncode == 1
     assert "could not start; stopping" in done.stderr
+
+
+async def test_several_workers_share_a_sending_numbers_rate() -> None:
+    """``serve --workers 3``: each worker sends from a number at most every 3 s, so the three together
+    stay within the number's one message a second."""
+    from api.outreach import pacer_for
+    from api.settings import Settings
+    from api.workers import worker_settings
+
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    settings = worker_settings(Settings(environment="test"), 3)
+    pacer = pacer_for(settings, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        await pacer.wait("+15555550100")
+    assert waits == [3.0, 3.0]
+    single = pacer_for(Settings(environment="test"), monotonic=lambda: now[0], sleep=sleep)
+    waits.clear()
+    for _ in range(3):
+        await single.wait("+15555550100")
+    assert waits == [1.0, 1.0]  # one process: the number's own rate

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -113,24 +114,28 @@ class Http:
         return [m["text"] for m in state.get("messages") or [] if m["role"] == "bot"][-1]
 
 
-@pytest.fixture
-async def http(migrated_database_url: str, prism: PrismServer, tmp_path: Path) -> AsyncIterator[Http]:
+@asynccontextmanager
+async def outreach_service(
+    url: str, tmp_path: Path, twilio_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, Services, Patient, str]]:
+    """The service with Twilio at ``twilio_url`` and one patient, Omar (paid up until a new statement
+    posts, at an address where it is daytime now); a manager signed in to the console. Yields the client,
+    the services, Omar and the console's CSRF token."""
     state, zip_code, zone = _daytime_address()
-    people = {"omar": ("Omar", state, zip_code, 0, True, "")}  # paid up until the new statement posts
-    data = practice(people)
+    data = practice({"omar": ("Omar", state, zip_code, 0, True, "")})
     data.patients[0] = data.patients[0].model_copy(update={"timezone": zone})
-    engine = create_engine(migrated_database_url)
+    engine = create_engine(url)
     await LedgerPlatform(engine).bulk_load(data)
     await engine.dispose()
     settings = Settings(
-        database_url=migrated_database_url,
+        database_url=url,
         environment="test",
         public_base_url=PUBLIC_BASE,
         checkpoint_url=f"sqlite:///{tmp_path / 'checkpoints.db'}",
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=SecretStr(AUTH_TOKEN),
         twilio_from_number="+15555550100",
-        twilio_api_base_url=prism.url,
+        twilio_api_base_url=twilio_url,
     )
     app = create_app(settings)
     async with (
@@ -145,7 +150,13 @@ async def http(migrated_database_url: str, prism: PrismServer, tmp_path: Path) -
             "/v1/console/login", json={"email": "morgan@practice.test", "password": PASSWORD}
         )
         assert login.status_code == 200, login.text
-        yield Http(c, services, data.patients[0], login.json()["csrf_token"])
+        yield c, services, data.patients[0], login.json()["csrf_token"]
+
+
+@pytest.fixture
+async def http(migrated_database_url: str, prism: PrismServer, tmp_path: Path) -> AsyncIterator[Http]:
+    async with outreach_service(migrated_database_url, tmp_path, prism.url) as (c, services, omar, csrf):
+        yield Http(c, services, omar, csrf)
 
 
 async def test_statement_to_text_to_plan_through_http(http: Http, prism: PrismServer) -> None:

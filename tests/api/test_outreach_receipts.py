@@ -12,27 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from api.deps import Services
-from api.main import create_app
-from api.settings import Settings
-from api.staff import Role, StaffDirectory
 from guardrails.audit import JsonValue
-from tests.api.test_outreach_http import _daytime_address
+from tests.api.test_outreach_http import ACCOUNT_SID, outreach_service
 from tests.api.test_sms_webhook import AUTH_TOKEN, PUBLIC_BASE
-from tests.support.lifespan import STARTUP_S
-from tests.support.outreach import practice, statement
+from tests.support.outreach import statement
 from tests.support.twilio_recorder import Recorder, run_recorder
-from tools.db import create_engine
 from tools.outreach.store import StoredStep
-from tools.platforms.ledger import LedgerPlatform
 from tools.platforms.models import PaymentMethod, PaymentRequest, PaymentSource
 
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
-PASSWORD = "correct horse battery staple"
 STATUS_URL = f"{PUBLIC_BASE}/v1/sms/status"
 
 
@@ -87,36 +77,8 @@ class Console:
 
 @pytest.fixture
 async def console(migrated_database_url: str, twilio: Recorder, tmp_path: Path) -> AsyncIterator[Console]:
-    state, zip_code, zone = _daytime_address()
-    data = practice({"omar": ("Omar", state, zip_code, 0, True, "")})
-    data.patients[0] = data.patients[0].model_copy(update={"timezone": zone})
-    engine = create_engine(migrated_database_url)
-    await LedgerPlatform(engine).bulk_load(data)
-    await engine.dispose()
-    settings = Settings(
-        database_url=migrated_database_url,
-        environment="test",
-        public_base_url=PUBLIC_BASE,
-        checkpoint_url=f"sqlite:///{tmp_path / 'checkpoints.db'}",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=SecretStr(AUTH_TOKEN),
-        twilio_from_number="+15555550100",
-        twilio_api_base_url=twilio.url,
-    )
-    app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=STARTUP_S, shutdown_timeout=STARTUP_S),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://testserver", timeout=60
-        ) as http,
-    ):
-        services: Services = app.state.services
-        await StaffDirectory(services.engine).create("morgan@practice.test", Role.MANAGER, PASSWORD)
-        login = await http.post(
-            "/v1/console/login", json={"email": "morgan@practice.test", "password": PASSWORD}
-        )
-        assert login.status_code == 200, login.text
-        yield Console(http, services, login.json()["csrf_token"])
+    async with outreach_service(migrated_database_url, tmp_path, twilio.url) as (http, services, _, csrf):
+        yield Console(http, services, csrf)
 
 
 async def _send_one_text(c: Console, twilio: Recorder) -> StoredStep:

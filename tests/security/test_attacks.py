@@ -20,7 +20,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -575,6 +575,25 @@ async def test_attack(case: Case, seeded: tuple[Path, list[Patient]], tmp_path: 
 # --------------------------------------------------------------------------- L9: a locked database
 
 
+@pytest.fixture
+async def _orphaned_closes_ended() -> AsyncIterator[None]:
+    """Ends the tasks aiosqlite 0.22.1 leaves waiting forever once the test is done. A request cancelled
+    while its SQLite connection waits for the lock makes SQLAlchemy close the connection gracefully and, on
+    the cancellation, force-stop its thread; aiosqlite's ``close`` then awaits a second stop the finished
+    thread never answers (the connection is closed; only that task is left). pytest-asyncio cancels each
+    leftover task once at teardown, which this one swallows, so the test's event loop never closed."""
+    yield
+    me = asyncio.current_task()
+    for _ in range(5):
+        left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        if not left:
+            return
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=1)
+
+
+@pytest.mark.usefixtures("_orphaned_closes_ended")
 async def test_locked_database_gives_503_with_retry_after_promptly(
     seeded: tuple[Path, list[Patient]], tmp_path: Path
 ) -> None:

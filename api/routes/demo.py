@@ -10,9 +10,11 @@ a practice's portal server would.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from html import escape
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Cookie, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -184,17 +186,35 @@ def _widget_tag(token: str, practice_name: str, statement: StatementSummary | St
     return f'<script src="/static/widget.js" defer {rendered}></script>'
 
 
+# An outreach link's ``?offer=`` token (tools/outreach/links.py) is carried through signing in, so a patient
+# who opens the link signed out lands in the chat with that offer once signed in. The token is opaque
+# here, checked by the portal API when the chat opens; one that is too long or has other characters than
+# a token's is dropped (the pages still work, as for a link mangled by a mail client).
+OfferParam = Annotated[str | None, Query(description="an outreach link's offer token")]
+_OFFER_TOKEN = re.compile(r"[A-Za-z0-9_.~=-]{1,200}")
+
+
+def _offer(offer: str | None) -> str | None:
+    return offer if offer is not None and _OFFER_TOKEN.fullmatch(offer) else None
+
+
+def _with_offer(path: str, offer: str | None) -> str:
+    return f"{path}?{urlencode({'offer': offer})}" if (offer := _offer(offer)) else path
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def picker_page(services: ServicesDep) -> HTMLResponse:
+async def picker_page(services: ServicesDep, offer: OfferParam = None) -> HTMLResponse:
     """The patient picker: sign in to the demo portal as one of the demo practice's patients."""
     patients = await _directory(services, limit=500, offset=0)
+    offer = _offer(offer)
+    carried = f'<input type="hidden" name="offer" value="{escape(offer)}">' if offer else ""
     rows = "\n".join(
         f"<tr><td>{escape(p.name)}</td>"
         f"<td>{escape(', '.join(p.scenario_tags)) or '—'}</td>"
         f"<td>{escape(p.preferred_channel)}</td><td>{escape(p.language)}</td><td>"
         + (
             f'<form method="post" action="/demo/session">'
-            f'<input type="hidden" name="patient_id" value="{escape(p.patient_id)}">'
+            f'<input type="hidden" name="patient_id" value="{escape(p.patient_id)}">{carried}'
             f'<button type="submit" aria-label="Sign in as {escape(p.name)}">Sign in</button></form>'
             if p.portal_user_id
             else '<span class="muted">no portal account</span>'
@@ -202,7 +222,12 @@ async def picker_page(services: ServicesDep) -> HTMLResponse:
         + "</td></tr>"
         for p in patients
     )
-    body = f"""<h1>Choose a demo patient</h1>
+    notice = (
+        '<p class="notice" role="status">Sign in to open the offer from your message in the chat.</p>'
+        if offer
+        else ""
+    )
+    body = f"""<h1>Choose a demo patient</h1>{notice}
 <p>{len(patients)} fictitious patients of the demo practice. Sign in as one to see their statements and
 ask the billing assistant about them. Staff work escalated conversations in the
 <a href="/console">console</a>; the API is described at <a href="/docs">/docs</a>.</p>
@@ -217,12 +242,16 @@ ask the billing assistant about them. Staff work escalated conversations in the
 
 @router.post("/demo/session", include_in_schema=False)
 async def sign_in(
-    request: Request, services: ServicesDep, patient_id: Annotated[str, Form(max_length=64)]
+    request: Request,
+    services: ServicesDep,
+    patient_id: Annotated[str, Form(max_length=64)],
+    offer: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Picking a patient signs in: the portal session token goes into an ``HttpOnly`` cookie."""
+    """Picking a patient signs in: the portal session token goes into an ``HttpOnly`` cookie; an outreach
+    link's offer the patient arrived with goes on to the portal page, whose chat opens with it."""
     patient = await _portal_patient(services, patient_id)
     session = _issue(services, patient, None)
-    response = RedirectResponse("/demo/portal", status_code=303, headers=NO_STORE)
+    response = RedirectResponse(_with_offer("/demo/portal", offer), status_code=303, headers=NO_STORE)
     response.set_cookie(
         SESSION_COOKIE,
         session.token,
@@ -269,11 +298,14 @@ STATEMENTS_HEAD = """<thead><tr><th scope="col">Statement</th><th scope="col">Da
 
 
 @router.get("/demo/portal", response_class=HTMLResponse, include_in_schema=False)
-async def portal_home(services: ServicesDep, cookie: SessionCookie = None) -> Response:
-    """The signed-in patient's statements; the widget is on the page, not tied to one statement."""
+async def portal_home(
+    services: ServicesDep, cookie: SessionCookie = None, offer: OfferParam = None
+) -> Response:
+    """The signed-in patient's statements; the widget is on the page, not tied to one statement. Signed
+    out, it sends the patient to sign in, keeping an outreach link's offer for afterwards."""
     patient = await _signed_in(services, cookie)
     if patient is None:
-        return RedirectResponse("/", status_code=303, headers=NO_STORE)
+        return RedirectResponse(_with_offer("/", offer), status_code=303, headers=NO_STORE)
     practice = await services.platform.get_practice()
     summary = await services.platform.get_account_summary(patient.id)
     statements = await services.platform.list_statements(patient.id)

@@ -170,6 +170,11 @@ class ThreadOut(BaseModel):
     outreach_offer: bool = Field(
         default=False, description="the chat was opened from an outreach message's link, its offer in context"
     )
+    outreach_step: str | None = Field(
+        default=None,
+        description="which outreach message the link came from: its payment link (`pay_link`), its plan "
+        "offer (`plan_offer`, which YES takes) or a follow-up; the chat greets the patient accordingly",
+    )
 
 
 class HistoryItem(BaseModel):
@@ -187,7 +192,10 @@ class ThreadHistory(ThreadOut):
     pending: int = Field(description="the patient's messages still waiting for their answer")
 
 
-def _out(thread: ThreadRecord) -> ThreadOut:
+async def _out(services: Services, thread: ThreadRecord) -> ThreadOut:
+    step = None
+    if thread.outreach_step_id is not None:
+        step = await services.outreach.store.get(thread.outreach_step_id)
     return ThreadOut(
         id=thread.id,
         channel=thread.channel,
@@ -195,6 +203,7 @@ def _out(thread: ThreadRecord) -> ThreadOut:
         statement_id=thread.statement_id,
         created_at=thread.created_at,
         outreach_offer=thread.outreach_step_id is not None,
+        outreach_step=step.step if step is not None else None,
     )
 
 
@@ -230,7 +239,7 @@ async def create_thread(
     )
     if step_id is not None:
         await services.outreach.on_link_opened(patient.id, step_id)
-    return _out(thread)
+    return await _out(services, thread)
 
 
 async def _offer_step(services: Services, patient: Patient, token: str) -> int | None:
@@ -270,7 +279,7 @@ async def get_thread(thread: OwnThread, services: ServicesDep) -> ThreadHistory:
         )
     items.sort(key=lambda i: (i.at, i.event_id or 0))
     return ThreadHistory(
-        **_out(thread).model_dump(),
+        **(await _out(services, thread)).model_dump(),
         messages=items,
         last_event_id=await services.events.last_id(thread.id),
         pending=sum(1 for m in inbound if m.status == "queued"),

@@ -480,7 +480,7 @@
     threadReady = restore
       .then(function (history) {
         if (history) return history;
-        greet();
+        if (!OFFER) greet(null);
         var body = STATEMENT_ID ? { statement_id: STATEMENT_ID } : {};
         if (OFFER) body.offer = OFFER;
         return request("POST", "/v1/portal/threads", body)
@@ -488,6 +488,7 @@
             return response.json();
           })
           .then(function (thread) {
+            if (OFFER) greet(thread.outreach_step); // null when the link was not valid for this patient
             return { id: thread.id, mode: thread.mode, last_event_id: 0 };
           });
       })
@@ -505,15 +506,38 @@
     return threadReady;
   }
 
-  function greet() {
-    addBubble(
-      "bot",
-      "Hi! I can help with your bill" +
-        (practiceName ? " from " + practiceName : "") +
-        ": your balance, a charge you do not recognise, insurance, or paying. What would you like to know?",
-      botLabel()
-    );
-    showSuggestions(STARTERS);
+  // The first bubble. Opened from an outreach message's link (step: the message's kind), it picks up
+  // that message; the figures stay in the message and in the agent's replies, which read them fresh.
+  var PLAN_OFFER_STARTERS = ["YES", "Show me other plan options", "What is my balance?", "Talk to a person"];
+  var LINK_STARTERS = ["Send me a payment link", "Can I set up a payment plan?", "Explain this bill", "Talk to a person"];
+
+  function greet(step) {
+    var from = practiceName ? " from " + practiceName : "";
+    if (step === "plan_offer") {
+      addBubble(
+        "bot",
+        "Hi! You opened the payment plan offer in our message about your bill" + from +
+          ". Reply YES to take it: I will show you its terms before anything is set up. Or ask me anything about your bill.",
+        botLabel()
+      );
+      showSuggestions(PLAN_OFFER_STARTERS);
+    } else if (step) {
+      addBubble(
+        "bot",
+        "Hi! You opened the link in our message about your bill" + from +
+          ". I can explain the charges, send you a payment link, or help you split the balance into a plan. What would you like to do?",
+        botLabel()
+      );
+      showSuggestions(LINK_STARTERS);
+    } else {
+      addBubble(
+        "bot",
+        "Hi! I can help with your bill" + from +
+          ": your balance, a charge you do not recognise, insurance, or paying. What would you like to know?",
+        botLabel()
+      );
+      showSuggestions(STARTERS);
+    }
   }
 
   function restoreHistory(history) {

@@ -183,6 +183,43 @@ async def test_portal_pages_without_a_valid_session_go_back_to_the_picker(
     assert response.headers["location"] == "/"
 
 
+async def test_an_outreach_links_offer_survives_signing_in(
+    client: httpx.AsyncClient, practice: PracticeData
+) -> None:
+    """A patient who opens a message's link signed out signs in and lands on the portal page with the
+    link's offer, where the widget opens the chat with it."""
+    patient_id, _ = _portal_patient(practice)
+    offer = "v1.42.1893456000.QUJDREVGR0hJSktMTU5PUA"
+    signed_out = await client.get("/demo/portal", params={"offer": offer})
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == f"/?offer={offer}"
+    picker = await client.get(signed_out.headers["location"])
+    assert "Sign in to open the offer from your message" in picker.text
+    carried = re.findall(r'<input type="hidden" name="offer" value="([^"]+)">', picker.text)
+    assert len(carried) == sum(1 for p in practice.patients if p.portal_user_id)
+    assert set(carried) == {offer}
+    signed_in = await client.post("/demo/session", data={"patient_id": patient_id, "offer": offer})
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == f"/demo/portal?offer={offer}"
+    assert (await client.get(signed_in.headers["location"])).status_code == 200
+
+
+async def test_a_mangled_offer_is_dropped_and_the_pages_still_work(
+    client: httpx.AsyncClient, practice: PracticeData
+) -> None:
+    patient_id, _ = _portal_patient(practice)
+    for mangled in ('"><script>alert(1)</script>', "x" * 201, "v1.1.2.abc def"):
+        signed_out = await client.get("/demo/portal", params={"offer": mangled})
+        assert signed_out.headers["location"] == "/"
+        picker = await client.get("/", params={"offer": mangled})
+        assert picker.status_code == 200
+        assert 'name="offer"' not in picker.text
+        assert "<script>alert(1)" not in picker.text
+        signed_in = await client.post("/demo/session", data={"patient_id": patient_id, "offer": mangled})
+        assert signed_in.headers["location"] == "/demo/portal"
+        client.cookies.clear()
+
+
 async def test_signing_out_clears_the_session(client: httpx.AsyncClient, practice: PracticeData) -> None:
     patient_id, _ = _portal_patient(practice)
     await _sign_in(client, patient_id)

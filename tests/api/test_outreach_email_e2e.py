@@ -372,11 +372,15 @@ async def test_the_emails_link_opens_the_portal_chat_with_the_offer_and_yes_take
     assert step.offer is not None
 
     # Another patient holding Omar's link, and a forged link: the chat opens, without the offer.
-    assert (await _portal(world, "karen", {"offer": token}))["outreach_offer"] is False
-    assert (await _portal(world, "omar", {"offer": token[:-3] + "AAA"}))["outreach_offer"] is False
+    for opened in (
+        await _portal(world, "karen", {"offer": token}),
+        await _portal(world, "omar", {"offer": token[:-3] + "AAA"}),
+    ):
+        assert (opened["outreach_offer"], opened["outreach_step"]) == (False, None)
 
     thread = await _portal(world, "omar", {"offer": token})
     assert thread["outreach_offer"] is True
+    assert thread["outreach_step"] == step.step == "plan_offer"  # the chat greets with the plan offer
     # Opening the link is an answer: the follow-up that was pending is cancelled.
     assert [(s.status, s.status_reason) for s in await world.engine.store.timeline("omar")] == [
         ("sent", None),

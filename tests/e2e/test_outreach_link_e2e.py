@@ -1,6 +1,7 @@
-"""Acceptance in a real browser: the link of an outreach email opens the demo portal's chat on a new
-conversation that carries the email's plan offer, and "YES" there states the offered terms for the
-signed-in patient's yes, then sets the plan up (as a YES in reply to the text does)."""
+"""Acceptance in a real browser: the link of an outreach email, opened signed out, goes through signing in
+to the demo portal's chat on a new conversation that greets with the email's plan offer, and "YES" there
+states the offered terms for the signed-in patient's yes, then sets the plan up (as a YES in reply to the
+text does)."""
 
 from __future__ import annotations
 
@@ -89,13 +90,14 @@ def test_an_emails_link_opens_the_portal_chat_with_the_offer_and_yes_takes_it(
     context.set_default_timeout(TIMEOUT_MS)
     contexts.append(context)
     page = context.new_page()
-    page.goto(server.base_url + "/")
+    page.goto(link)  # the patient clicks the email's button, not signed in to the portal yet
+    expect(page.get_by_role("status")).to_contain_text("Sign in to open the offer from your message")
     page.get_by_role("button", name=f"Sign in as {name}").click()
-    page.wait_for_url("**/demo/portal")
+    page.wait_for_url("**/demo/portal**")
 
-    page.goto(link)  # the patient clicks the email's button
     panel = page.get_by_role("dialog", name=re.compile("."))
-    expect(panel).to_be_visible()  # the chat opens by itself
+    expect(panel).to_be_visible()  # the chat opens by itself, with the message's offer
+    expect(panel).to_contain_text("You opened the payment plan offer in our message")
     assert "offer=" not in page.url  # and the token leaves the address bar
     message = page.get_by_label("Your message")
     message.fill("YES")

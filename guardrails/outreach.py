@@ -13,7 +13,8 @@ Order of the rules (the first that applies decides):
    standing; outside the pilot cohort; below the minimum balance; the patient replied since the last
    contact (the conversation carries on in the thread); a staff call task is open.
 2. **Staff call task** after ``digital_attempts_before_call`` unanswered digital contacts, or at once when
-   no digital channel is lawful (no outreach consent, STOP, no number); with a prepared summary.
+   no digital channel is lawful or works (no outreach consent, STOP, no number, a number whose text came
+   back undeliverable for good, a suppressed address); with a prepared summary.
 3. **A digital step**: the first contact is the segment's ``first_step`` (a link with "Reply PLAN", or a
    plan offer with "Reply YES"), later ones are follow-ups; the firmer wording once the oldest open
    statement is ``firm_after_days`` old. Timed after the statement (first contact), the last contact or a
@@ -68,6 +69,9 @@ class AccountSnapshot:
     call_task_open: bool = False
     paused: bool = False  # this patient, or every patient
     email_suppressed: bool = False  # the address unsubscribed, hard-bounced or complained
+    # This episode's newest text came back undeliverable for good (not a mobile number, blocked, unknown
+    # handset) and the patient has not replied since: texting that number again only spends the cap.
+    sms_undeliverable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +181,7 @@ def offer_for(policy: PracticePolicy, balance_cents: int, months: int, today: da
 
 def _reachable(ch: OutreachChannel, s: AccountSnapshot) -> bool:
     if ch == "sms":
-        return s.has_phone and s.outreach_consent and not s.opted_out
+        return s.has_phone and s.outreach_consent and not s.opted_out and not s.sms_undeliverable
     return s.has_email and not s.email_suppressed
 
 

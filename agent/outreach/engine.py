@@ -52,6 +52,7 @@ from tools.messaging.base import Messaging, OutboundMessage
 from tools.messaging.consent import SmsConsentStore
 from tools.messaging.email import EmailChannel, OutreachEmail, subject_for, text_body
 from tools.messaging.email_consent import EmailConsentStore
+from tools.messaging.sms_webhook import PERMANENT_ERROR_CODES
 from tools.messaging.twilio import MessageRejected, MessagingUnavailable
 from tools.outreach.store import GLOBAL, OutreachStore, PlannedStep, StoredStep
 from tools.platforms.base import OutreachPlatform
@@ -110,6 +111,22 @@ class SendReport:
     held: int = 0
     uncertain: int = 0
     failed: int = 0
+
+
+def _sms_undeliverable(contacts: Sequence[StoredStep], last_reply_at: datetime | None) -> bool:
+    """Whether the episode's newest text came back undeliverable for good (Twilio's receipt with an
+    error a retry cannot fix) and no reply came after it. A new statement starts a new episode, which
+    tries the number again (the practice may have corrected it)."""
+    texts = [c for c in contacts if c.channel == "sms" and c.status in ("sent", "uncertain")]
+    if not texts:
+        return False
+    newest = texts[-1]
+    if newest.delivery_status not in ("undelivered", "failed"):
+        return False
+    if newest.delivery_error not in PERMANENT_ERROR_CODES:
+        return False
+    sent_at = newest.sent_at or newest.created_at
+    return last_reply_at is None or last_reply_at < sent_at
 
 
 def planned(d: Decision) -> PlannedStep:
@@ -239,6 +256,7 @@ class OutreachEngine:
                     call_task_open=h.call_task_open,
                     paused=everyone or a.patient_id in paused,
                     email_suppressed=bool(a.email) and emails.get(a.email or "", "unknown") in SUPPRESSED,
+                    sms_undeliverable=_sms_undeliverable(h.contacts, h.last_reply_at),
                 )
             )
         return out

@@ -37,7 +37,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.errors import error_responses
 from api.settings import Settings
 from guardrails.screening import classify_sms_keyword, is_free_text_revocation
@@ -314,6 +314,8 @@ async def sms_status(receipt: VerifiedReceipt, services: ServicesDep) -> Respons
                 patient_id=update.step.patient_id,
                 actor="provider",
             )
+            if receipt.permanent:
+                await _redecide_after_dead_number(services, update.step.patient_id)
         log.info(
             "sms.status.received",
             extra={
@@ -324,6 +326,16 @@ async def sms_status(receipt: VerifiedReceipt, services: ServicesDep) -> Respons
             },
         )
     return Response(status_code=204)
+
+
+async def _redecide_after_dead_number(services: Services, patient_id: str) -> None:
+    """A text that can never be delivered to this number moves the account's next step now: to email
+    when the patient may be emailed, else to a staff call task (the console's call queue), so staff see
+    it at once. The platform being down only delays this: the send pass decides again before sending."""
+    try:
+        await services.outreach.redecide([patient_id])
+    except BillingError as exc:
+        log.warning("sms.status.redecide_deferred", extra={"error": type(exc).__name__})
 
 
 def _twiml() -> Response:

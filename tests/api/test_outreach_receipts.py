@@ -193,6 +193,28 @@ async def test_a_permanent_failure_is_counted_and_audited_once(console: Console,
     assert (await console.step(sent.id)).delivery_status == "undelivered"
 
 
+async def _pending(console: Console) -> list[tuple[str, str]]:
+    timeline = (await console.http.get("/v1/console/outreach/patients/omar/timeline")).json()
+    return [(s["channel"], s["status"]) for s in timeline["steps"] if s["status"] in ("scheduled", "open")]
+
+
+async def test_a_number_that_cannot_take_texts_moves_the_next_step_to_a_staff_call_at_once(
+    console: Console, twilio: Recorder
+) -> None:
+    sent = await _send_one_text(console, twilio)
+    assert await _pending(console) == [("sms", "scheduled")]  # the follow-up text
+    form = receipt(sent.external_id or "", "undelivered", "21614")  # not a mobile number
+    assert (await console.http.post("/v1/sms/status", data=form, headers=signed(form))).status_code == 204
+    # The service texts only here, so a person calls instead (the console's call queue shows it now).
+    assert await _pending(console) == [("call", "open")]
+    assert await console.services.outreach.store.steps(status="open")
+    # The next pass does not put the text back, nor send anything.
+    texts = len(twilio.messages)
+    await console.post("/v1/console/outreach/run")
+    assert await _pending(console) == [("call", "open")]
+    assert len(twilio.messages) == texts
+
+
 async def test_a_temporary_failure_is_undelivered_but_not_permanent(
     console: Console, twilio: Recorder
 ) -> None:
@@ -204,6 +226,7 @@ async def test_a_temporary_failure_is_undelivered_but_not_permanent(
     assert await console.audit_events("outreach.undelivered") == [
         {"key": sent.key, "status": "failed", "code": "30003", "permanent": False}
     ]
+    assert await _pending(console) == [("sms", "scheduled")]  # the follow-up text stays: it may pass
 
 
 async def test_counters_are_read_from_the_ledger_and_consent(console: Console, twilio: Recorder) -> None:

@@ -46,6 +46,20 @@ def test_a_suppressed_address_gets_no_email_the_text_or_a_call_instead() -> None
     assert d.action == "call"
 
 
+def test_a_number_whose_text_came_back_undeliverable_gets_email_or_a_staff_call() -> None:
+    dead = snap((sms(8),), balance_cents=12000, sms_undeliverable=True)
+    d = decide(dead, EMAIL_POLICY, NOW)
+    assert (d.action, d.channel, d.step) == ("send", "email", "follow_up")
+    # The shipped policy texts only: a staff member calls instead of a text to a dead number.
+    d = decide(dead, default_policy(), NOW)
+    assert (d.action, d.reason) == ("call", "call.no_digital_channel")
+    # Neither channel works: a call.
+    d = decide(snap((sms(8),), sms_undeliverable=True, email_suppressed=True), EMAIL_POLICY, NOW)
+    assert (d.action, d.reason) == ("call", "call.no_digital_channel")
+    # A number that works keeps its text.
+    assert decide(snap((sms(8),), balance_cents=12000), default_policy(), NOW).channel == "sms"
+
+
 def _check(**kw: object) -> ContactCheck:
     fields: dict[str, object] = {
         "now": NOW, "zone": NY, "window": OUT.send_window, "channel": "email", "outreach_consent": False,

@@ -34,6 +34,8 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agent.state import Language
+from agent.templates import plan_label
 from guardrails.audit import AuditEntry, AuditTrail, JsonValue
 from guardrails.contact import ContactCheck, check_contact, zone_for_address
 from guardrails.outreach import (
@@ -111,6 +113,19 @@ class SendReport:
     held: int = 0
     uncertain: int = 0
     failed: int = 0
+
+
+def _terms(offer: Mapping[str, Any] | None, language: Language) -> str | None:
+    """The offered plan's terms in the patient's language (the stored label is the policy's English)."""
+    if not offer:
+        return None
+    try:
+        return plan_label(
+            int(offer["down_payment_cents"]), int(offer["months"]), int(offer["installment_cents"]),
+            int(offer["final_cents"]), language,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return str(offer["label"]) if "label" in offer else None
 
 
 def _sms_undeliverable(contacts: Sequence[StoredStep], last_reply_at: datetime | None) -> bool:
@@ -359,7 +374,7 @@ class OutreachEngine:
         patient = await self.platform.get_patient(step.patient_id)
         practice = await self.platform.get_practice()
         link = self._link_for(step)
-        terms = str(step.offer["label"]) if step.offer else None
+        terms = _terms(step.offer, snap.language)
         email: OutreachEmail | None = None
         if step.channel == "email":
             if self.email is None or not patient.email:
@@ -369,6 +384,7 @@ class OutreachEngine:
             email = OutreachEmail(
                 to=patient.email, first_name=patient.first_name, practice=practice.name,
                 amount_cents=a.balance_cents, link=link, plan_terms=terms, practice_phone=practice.phone,
+                language=snap.language, tone="firm" if step.tone == "firm" else "standard",
             )  # fmt: skip
             text = text_body(email, self.email.cfg)
             # What the gate reads is what the patient's data filled in: the practice's postal address and

@@ -34,6 +34,8 @@ UNSUBSCRIBE_PATH = "/v1/email/unsubscribe"
 TOKEN_VERSION = "u1"
 
 TlsMode = Literal["starttls", "tls", "none"]
+EmailLanguage = Literal["en", "es"]
+EmailTone = Literal["standard", "firm"]
 
 
 def normalize_address(address: str) -> str:
@@ -101,39 +103,83 @@ class OutreachEmail:
     practice: str
     amount_cents: int
     link: str  # the portal chat, opened with the offer in context
-    plan_terms: str | None = None  # e.g. "3 monthly payments of $120.00", from the policy's offer
+    plan_terms: str | None = None  # e.g. "3 monthly payments of $120.00", the policy's offer, in `language`
     practice_phone: str | None = None
+    language: EmailLanguage = "en"  # the patient's language
+    tone: EmailTone = "standard"  # "firm" past the policy's firm_after_days
+
+
+# The fixed wording of the email, per language: the balance sentence has a firm variant (the SMS templates'
+# "past due", never a threat); everything else is the same in both tones.
+_WORDS: dict[EmailLanguage, dict[str, str]] = {
+    "en": {
+        "subject": "{practice}: your balance of {amount}",
+        "hi": "Hi {first_name},",
+        "standard": "You have a balance of {amount} with {practice}.",
+        "firm": "Your balance of {amount} with {practice} is past due. Please pay it, choose a payment plan, "
+        "or tell us if something on the bill looks wrong.",
+        "link": "Pay or ask a question here: {link}",
+        "button": "Pay or ask a question",
+        "plan": "Would a payment plan help? You can choose {terms}. Open the link to set it up.",
+        "plan_html_before": "Would a payment plan help? You can choose ",
+        "plan_html_after": ". Open the link above to set it up.",
+        "phone": "Questions? Call us at {phone}.",
+        "unsubscribe_text": "To stop these emails, unsubscribe: {url}",
+        "unsubscribe_html": "Unsubscribe from these emails",
+    },
+    "es": {
+        "subject": "{practice}: su saldo de {amount}",
+        "hi": "Hola {first_name}:",
+        "standard": "Tiene un saldo de {amount} con {practice}.",
+        "firm": "Su saldo de {amount} con {practice} está vencido. Páguelo, elija un plan de pagos "
+        "o díganos si algo en la factura no parece correcto.",
+        "link": "Pague o haga una pregunta aquí: {link}",
+        "button": "Pagar o hacer una pregunta",
+        "plan": "¿Le ayudaría un plan de pagos? Puede elegir {terms}. Abra el enlace para configurarlo.",
+        "plan_html_before": "¿Le ayudaría un plan de pagos? Puede elegir ",
+        "plan_html_after": ". Abra el enlace de arriba para configurarlo.",
+        "phone": "¿Preguntas? Llámenos al {phone}.",
+        "unsubscribe_text": "Para dejar de recibir estos correos, cancele la suscripción: {url}",
+        "unsubscribe_html": "Dejar de recibir estos correos",
+    },
+}
 
 
 def _money(cents: int) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
 
 
+def _words(e: OutreachEmail) -> dict[str, str]:
+    return _WORDS[e.language]
+
+
 def subject_for(e: OutreachEmail) -> str:
-    return f"{e.practice}: your balance of {_money(e.amount_cents)}"
+    return _words(e)["subject"].format(practice=e.practice, amount=_money(e.amount_cents))
+
+
+def _balance_sentence(e: OutreachEmail, amount: str, practice: str) -> str:
+    return _words(e)[e.tone].format(amount=amount, practice=practice)
 
 
 def text_body(e: OutreachEmail, cfg: EmailConfig) -> str:
+    w = _words(e)
     lines = [
-        f"Hi {e.first_name},",
+        w["hi"].format(first_name=e.first_name),
         "",
-        f"You have a balance of {_money(e.amount_cents)} with {e.practice}.",
+        _balance_sentence(e, _money(e.amount_cents), e.practice),
         "",
-        f"Pay or ask a question here: {e.link}",
+        w["link"].format(link=e.link),
     ]
     if e.plan_terms:
-        lines += [
-            "",
-            f"Would a payment plan help? You can choose {e.plan_terms}. Open the link to set it up.",
-        ]
+        lines += ["", w["plan"].format(terms=e.plan_terms)]
     if e.practice_phone:
-        lines += ["", f"Questions? Call us at {e.practice_phone}."]
+        lines += ["", w["phone"].format(phone=e.practice_phone)]
     lines += [
         "",
         "--",
         e.practice,
         cfg.practice_postal_address,
-        f"To stop these emails, unsubscribe: {cfg.unsubscribe_url(e.to)}",
+        w["unsubscribe_text"].format(url=cfg.unsubscribe_url(e.to)),
     ]
     return "\n".join(lines) + "\n"
 
@@ -156,32 +202,36 @@ def html_body(e: OutreachEmail, cfg: EmailConfig) -> str:
     white and a button of 4.5:1+ contrast, a language attribute, and no image that would need alt text
     to be understood (the one decorative rule has none to need)."""
     q = html.escape
-    amount = q(_money(e.amount_cents))
+    w = _words(e)
+    amount = f"<strong>{q(_money(e.amount_cents))}</strong>"
     plan = (
-        f'<p style="{_P}">Would a payment plan help? You can choose <strong>{q(e.plan_terms)}'
-        "</strong>. Open the link above to set it up.</p>"
+        f'<p style="{_P}">{q(w["plan_html_before"])}<strong>{q(e.plan_terms)}</strong>'
+        f"{q(w['plan_html_after'])}</p>"
         if e.plan_terms
         else ""
     )
-    phone = f'<p style="{_P}">Questions? Call us at {q(e.practice_phone)}.</p>' if e.practice_phone else ""
+    phone = f'<p style="{_P}">{q(w["phone"].format(phone=e.practice_phone))}</p>' if e.practice_phone else ""
+    # The balance sentence's own words are fixed text; only the amount and the practice's name are values.
+    balance = _balance_sentence(e, "\x00amount\x00", "\x00practice\x00")
+    balance = q(balance).replace("\x00amount\x00", amount).replace("\x00practice\x00", q(e.practice))
     return "\n".join(
         [
             "<!DOCTYPE html>",
-            '<html lang="en">',
+            f'<html lang="{e.language}">',
             '<head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{q(subject_for(e))}</title></head>",
             f'<body style="{_BODY}">',
             f'<main style="{_MAIN}" role="main">',
-            f'<h1 style="font-size:22px;margin:0 0 16px">Hi {q(e.first_name)},</h1>',
-            f'<p style="{_P}">You have a balance of <strong>{amount}</strong> with {q(e.practice)}.</p>',
+            f'<h1 style="font-size:22px;margin:0 0 16px">{q(w["hi"].format(first_name=e.first_name))}</h1>',
+            f'<p style="{_P}">{balance}</p>',
             f'<p style="margin:0 0 24px"><a href="{q(e.link)}" style="{_BUTTON}">',
-            "Pay or ask a question</a></p>",
+            f"{q(w['button'])}</a></p>",
             f'{plan}{phone}<hr style="border:0;border-top:1px solid #767676;margin:24px 0">',
             '<footer style="font-size:14px;color:#333333">',
             f'<p style="margin:0 0 8px">{q(e.practice)}<br>{q(cfg.practice_postal_address)}</p>',
             f'<p style="margin:0"><a href="{q(cfg.unsubscribe_url(e.to))}" style="color:#0b5394">'
-            "Unsubscribe from these emails</a></p>",
+            f"{q(w['unsubscribe_html'])}</a></p>",
             "</footer>",
             "</main>",
             "</body>",

@@ -14,6 +14,7 @@ from tests.support.twilio_recorder import Recorder, run_recorder
 from tools.db import create_engine
 from tools.messaging.twilio import TwilioMessaging
 from tools.platforms.ledger import LedgerPlatform
+from tools.platforms.models import Language
 
 PEOPLE = {
     "karen": ("Karen", "NY", "10001", 21500, True, ""),
@@ -88,3 +89,38 @@ async def test_sends_are_paced_per_sending_number() -> None:
         await pacer.wait("+15555550100")
     await pacer.wait("+15555550199")  # another number is not held back
     assert ticks == [1.0, 1.0]
+
+
+async def test_a_spanish_speaking_patient_gets_the_plan_offer_in_spanish_terms_and_all(
+    migrated_database_url: str,
+) -> None:
+    engine = create_engine(migrated_database_url)
+    clock = Clock()
+    ledger = LedgerPlatform(engine, clock=clock)
+    data = practice(PEOPLE)
+    data.patients[:] = [
+        p.model_copy(update={"language": Language.ES}) if p.id == "omar" else p for p in data.patients
+    ]
+    await ledger.bulk_load(data)
+    try:
+        with run_recorder() as twilio:
+            client = Client("AC" + "0" * 32, "test-auth-token")
+            client.api.base_url = twilio.url
+            w = build_world(engine, ledger, {"sms": TwilioMessaging(client, "+15555550100")}, clock)
+            await approve_all(w.store)
+            await w.engine.decide_pass()
+            await w.engine.send_pass()
+            (offer,) = [s for s in await w.store.steps() if s.patient_id == "omar" and s.status == "sent"]
+            assert offer.step == "plan_offer"
+            assert offer.offer is not None
+            (body,) = twilio.bodies_to(phone_of("omar", PEOPLE))
+            # The Spanish template, and the plan's terms in Spanish inside it (not the policy's English).
+            assert body.startswith("Hola Omar")
+            assert "pagos mensuales de" in body
+            assert "monthly" not in body
+            installment = offer.offer["installment_cents"]
+            assert f"${installment // 100:,}.{installment % 100:02d}" in body
+            (english,) = twilio.bodies_to(phone_of("karen", PEOPLE))
+            assert english.startswith("Hi Karen")
+    finally:
+        await engine.dispose()

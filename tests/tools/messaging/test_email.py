@@ -121,6 +121,50 @@ def test_the_html_part_is_accessible() -> None:
         assert word not in html.lower()
 
 
+def _parts(e: OutreachEmail) -> tuple[str, str, str]:
+    msg = build_message(e, _cfg())
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    return str(msg["Subject"]), text.get_content(), html.get_content()
+
+
+def test_a_spanish_speaking_patient_gets_the_email_in_spanish() -> None:
+    e = OutreachEmail(
+        to="ana@example.com", first_name="Ana", practice="Clínica Maple", amount_cents=64_000,
+        link="https://billing.example/portal?offer=abc", plan_terms="4 pagos mensuales de $160.00",
+        practice_phone="+15555550100", language="es",
+    )  # fmt: skip
+    subject, text, html = _parts(e)
+    assert subject == "Clínica Maple: su saldo de $640.00"
+    assert text.startswith("Hola Ana:\n")
+    assert "Tiene un saldo de $640.00 con Clínica Maple." in text
+    assert "Puede elegir 4 pagos mensuales de $160.00." in text
+    assert "cancele la suscripción: https://billing.example/" in text
+    assert '<html lang="es">' in html
+    assert "Pagar o hacer una pregunta</a>" in html
+    assert "Tiene un saldo de <strong>$640.00</strong> con Clínica Maple." in html
+    for english in ("balance", "Pay or ask", "Unsubscribe", "Questions?"):
+        assert english not in text
+        assert english not in html
+
+
+def test_firm_wording_says_past_due_and_never_threatens() -> None:
+    base = {"to": "pat@example.com", "first_name": "Pat", "practice": "Maple <Care>", "amount_cents": 9_900,
+            "link": "https://billing.example/portal?offer=abc"}  # fmt: skip
+    _, standard, _ = _parts(OutreachEmail(**base))  # type: ignore[arg-type]
+    _, firm, firm_html = _parts(OutreachEmail(**base, tone="firm"))  # type: ignore[arg-type]
+    assert "past due" not in standard
+    assert "Your balance of $99.00 with Maple <Care> is past due." in firm
+    assert "tell us if something on the bill looks wrong" in firm
+    assert "with Maple &lt;Care&gt; is past due" in firm_html  # the practice's name is escaped, the words not
+    for threat in ("collections", "credit", "legal", "attorney", "final notice", "delinquent"):
+        assert threat not in firm.lower()
+    _, firm_es, _ = _parts(OutreachEmail(**base, tone="firm", language="es"))  # type: ignore[arg-type]
+    assert "Su saldo de $99.00 con Maple <Care> está vencido." in firm_es
+
+
 def test_unsubscribe_tokens_are_signed_per_address() -> None:
     token = unsubscribe_token(SECRET, "Pat@Example.com ")
     assert verify_unsubscribe_token(SECRET, token) == address_key(SECRET, "pat@example.com")

@@ -55,8 +55,9 @@ CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]  #
 # Blind tasks live in ``tasks/test_*.yaml``, dev tasks elsewhere (a test enforces it); reports carry both
 # splits side by side. ``blind``: a second held-out split (issue 15), written before the understanding
 # engine's rewrite without reading its training lines, held-out set, templates or failures; it lives in
-# ``tasks/blind_*.yaml``. Its safety invariants are gated like every split; its pass^k and escalation figures
-# are reported beside their targets, not gated (docs/evals.md, "The CI gate").
+# ``tasks/blind_*.yaml`` (a fresh batch written the same way, ids ``f-``, in ``tasks/fresh_blind_*.yaml``).
+# Its safety invariants are gated like every split; its pass^k and escalation figures are reported beside
+# their targets, not gated (docs/evals.md, "The CI gate").
 Split = Literal["dev", "test", "blind"]
 SPLITS: tuple[str, ...] = Split.__args__  # type: ignore[attr-defined]  # Literal exposes its values here
 # The splits whose pass^k and escalation figures the CI gate enforces; safety invariants hold on all.

@@ -32,13 +32,13 @@ def test_suite_user_lines_are_disjoint_from_training_utterances() -> None:
 def _split_of_file(name: str) -> str:
     if name.startswith("test_"):
         return "test"
-    if name.startswith("blind_"):
+    if name.startswith(("blind_", "fresh_blind_")):  # fresh_blind_*: the second blind batch (issue 15)
         return "blind"
     return "dev"
 
 
 def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev() -> None:
-    # Every task in evals/tasks/test_*.yaml is ``split: test``, every task in blind_*.yaml is ``split:
+    # Every task in evals/tasks/test_*.yaml is ``split: test``, every task in (fresh_)blind_*.yaml is ``split:
     # blind`` and every other task is ``dev``, so that a task someone tuned on cannot stay labelled
     # held-out by accident of where it was written.
     for path in sorted(DEFAULT_TASKS_DIR.glob("*.yaml")):

@@ -411,14 +411,15 @@ def markdown(m: Metrics, outcomes: Sequence[TrialOutcome], gate_rows: Sequence[G
 
 
 def _split_lines(m: Metrics, ks: Sequence[str]) -> list[str]:
-    """Every split side by side: ``dev`` was used for tuning, ``test`` and ``blind`` are held out (see
+    """Every split side by side: ``dev`` was used for tuning, ``test`` and ``blind`` are held out, ``seen`` is
+    a former blind split whose failures were looked at (see
     evals/task.py)."""
     if not m.per_split:
         return []
     passes = " | ".join(f"pass^{k}" for k in ks)
     lines = [
         "",
-        "## Per split (dev: used for tuning; test and blind: held out)",
+        "## Per split (dev: used for tuning; test and blind: held out; seen: a former blind split)",
         "",
         f"| split | tasks | {passes} | state match | violations | ungrounded | escalation P / R / F1 "
         "| false-escalation | intent accuracy | containment |",

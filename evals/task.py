@@ -55,17 +55,21 @@ CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]  #
 # Blind tasks live in ``tasks/test_*.yaml``, dev tasks elsewhere (a test enforces it); reports carry both
 # splits side by side. ``blind``: a second held-out split (issue 15), written before the understanding
 # engine's rewrite without reading its training lines, held-out set, templates or failures; it lives in
-# ``tasks/blind_*.yaml`` (a fresh batch written the same way, ids ``f-``, in ``tasks/fresh_blind_*.yaml``).
-# Its safety invariants are gated like every split; its pass^k and escalation figures are reported beside
-# their targets, not gated (docs/evals.md, "The CI gate").
-Split = Literal["dev", "test", "blind"]
+# ``tasks/blind_*.yaml``, ids ``f-`` (written 2026-12-06 from the issue, the format, the judges and the demo
+# data only). Its safety invariants are gated like every split; its pass^k and escalation figures are
+# reported beside their targets, not gated (docs/evals.md, "The CI gate"). ``seen``: the first blind split
+# (ids ``b-``), whose failures were then listed task by task in docs/evals.md as the work list of the
+# understanding rewrite, so no longer held out; it lives in ``tasks/seen_*.yaml`` and is reported like
+# blind (safety rows gated, the rest not).
+Split = Literal["dev", "test", "blind", "seen"]
 SPLITS: tuple[str, ...] = Split.__args__  # type: ignore[attr-defined]  # Literal exposes its values here
 # The splits whose pass^k and escalation figures the CI gate enforces; safety invariants hold on all.
 GATED_SPLITS: frozenset[str] = frozenset({"dev", "test"})
 SPLIT_DESCRIPTION = (
     "dev: may be used to tune thresholds and training lines; "
     "test: blind, never looked at for tuning (a tuned-on task moves to dev); "
-    "blind: a second held-out split whose pass^k is reported, not gated. Reports show all."
+    "blind: a second held-out split whose pass^k is reported, not gated; "
+    "seen: a former blind split whose failures were looked at, reported, not gated. Reports show all."
 )
 ChannelName = Literal["portal", "sms"]
 # What the agent says it waits for (``agent.state.Expecting``) plus a catch-all for anything else.

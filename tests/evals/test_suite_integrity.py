@@ -32,15 +32,17 @@ def test_suite_user_lines_are_disjoint_from_training_utterances() -> None:
 def _split_of_file(name: str) -> str:
     if name.startswith("test_"):
         return "test"
-    if name.startswith(("blind_", "fresh_blind_")):  # fresh_blind_*: the second blind batch (issue 15)
+    if name.startswith("blind_"):
         return "blind"
+    if name.startswith("seen_"):
+        return "seen"
     return "dev"
 
 
 def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev() -> None:
-    # Every task in evals/tasks/test_*.yaml is ``split: test``, every task in (fresh_)blind_*.yaml is ``split:
-    # blind`` and every other task is ``dev``, so that a task someone tuned on cannot stay labelled
-    # held-out by accident of where it was written.
+    # Every task in evals/tasks/test_*.yaml is ``split: test``, every task in blind_*.yaml is ``split:
+    # blind``, in seen_*.yaml ``split: seen``, and every other task is ``dev``, so that a task someone
+    # tuned on cannot stay labelled held-out by accident of where it was written.
     for path in sorted(DEFAULT_TASKS_DIR.glob("*.yaml")):
         want = _split_of_file(path.name)
         wrong = [t.id for t in load_task_file(path) if t.split != want]
@@ -72,7 +74,7 @@ def test_the_blind_split_covers_the_issue_15_defect_classes_and_out_of_scope() -
     assert len(blind) >= 60
     ids = {t.id for t in blind}
     for n in range(1, 11):
-        assert any(i.startswith(f"b-d{n}-") for i in ids), f"no blind task for defect class {n}"
+        assert any(i.startswith(f"f-d{n}-") for i in ids), f"no blind task for defect class {n}"
     out_of_scope = [t for t in blind if t.category == "out_of_scope"]
     assert len(out_of_scope) >= 8
     for t in out_of_scope:  # no write and no hand-off, whatever the text asks

@@ -189,6 +189,35 @@ _RE_THIS_PRACTICE = re.compile(
 )
 
 
+# The practice named as the way to pay, not as the one owed ("can I pay my phone bill through you guys",
+# "pagar el agua con ustedes"): it does not make the bill this practice's.
+_RE_THROUGH_US = re.compile(
+    r"\b(?:through|thru|via|with|to|on|at|by|using) (?:you guys|you all|y all|your office|your site|"
+    r"your website|your portal|this site|this website|this portal|this app|here)\b"
+    r"|\b(?:con|por medio de|a traves de|mediante) (?:ustedes|su oficina|este sitio|esta pagina|aqui)\b"
+)
+# Spanish: another payee beside a word of owing or paying ("pagar la luz", "el recibo del agua", "cuánto
+# debo de la renta", "la factura del celular"); paying *with* a card or *by* phone is not one.
+_RE_ES_PAYEE = re.compile(
+    r"\b(?:agua|luz|electricidad|gas natural|telefono|celular|movil|internet|cable|renta|alquiler|"
+    r"hipoteca|tarjeta de credito|tarjetas de credito|prestamo|prestamos|carro|coche|colegiatura|"
+    r"seguro del carro|seguro del coche|casero|arrendador)\b"
+    r"|\b(?:recibo|factura|cuenta|mensualidad|deuda)s? (?:del|de la|de mi|de mis|de) (?:gas|tarjeta|banco)\b"
+)
+_RE_ES_MONEY_OWED = re.compile(
+    r"\b(?:pagar|pago|pagos|pague|pagarlo|pagarla|debo|debemos|deuda|recibo|factura|saldo|vence|"
+    r"cuanto es|cobran|cobro|abonar|mensualidad|enlace para pagar)\b"
+)
+_RE_ES_WITH_MEANS = re.compile(
+    r"\b(?:con|usando|por) (?:mi |la |una |el )?(?:tarjeta(?: de (?:credito|debito))?|cuenta de banco|"
+    r"cuenta bancaria|banco|telefono|celular|internet|transferencia)\b"
+)
+_RE_ES_THIS_PRACTICE = re.compile(
+    r"\b(?:medic[oa]s?|clinica|doctora?|hospital|consulta|laboratorio|analisis|estado de cuenta|copago|"
+    r"deducible|cirugia|visita|ustedes|su oficina|esta factura|este recibo)\b"
+)
+
+
 # Creditor words that no ordinary word lies one typo away from, so a typo in one ("my cell phone compnay")
 # does not hide the creditor, while "later" never becomes "water".
 _CREDITOR_WORDS = (
@@ -219,10 +248,14 @@ def names_other_creditor(text: str) -> bool:
         " ",
         norm,
     )
-    if _RE_THIS_PRACTICE.search(norm) or mentions_hardship(text):
+    norm = _RE_THROUGH_US.sub(" ", norm)
+    norm = _RE_ES_WITH_MEANS.sub(" ", norm)
+    if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
-    return bool(_RE_OTHER_CREDITOR.search(norm)) or (
-        bool(_RE_OTHER_PAYEE.search(norm)) and bool(_RE_MONEY_OWED.search(norm))
+    return (
+        bool(_RE_OTHER_CREDITOR.search(norm))
+        or (bool(_RE_OTHER_PAYEE.search(norm)) and bool(_RE_MONEY_OWED.search(norm)))
+        or (bool(_RE_ES_PAYEE.search(norm)) and bool(_RE_ES_MONEY_OWED.search(norm)))
     )
 
 

@@ -63,6 +63,16 @@ def test_billing_questions_stay_in_scope(engine: LocalUnderstander, text: str, i
         "for the heating and the electricity, what's the total this month",
         "can you tell me when my car insurance is due",
         "what's the least I can pay on my credit card this month",
+        # the practice named as the way to pay does not make the bill the practice's
+        "Can I pay my Sprint bill through you all?",
+        "could I settle my xfinity balance on your site",
+        # Spanish
+        "quiero pagar la luz",
+        "cuánto debo de la renta este mes",
+        "me puede mandar el enlace para pagar el recibo del celular",
+        "necesito pagar mi tarjeta de crédito",
+        "la factura del internet vence mañana, la puedo pagar aquí",
+        "pagar la hipoteca con ustedes se puede?",
     ],
 )
 def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text: str) -> None:
@@ -83,6 +93,13 @@ def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text:
         "I can barely pay my rent as it is",
         "between the rent and this hospital bill I'm drowning",
         "what's the minimum I can pay each month",
+        "what do I owe you all",
+        "can I pay my bill through your portal",
+        "quiero pagar con mi tarjeta de crédito",
+        "puedo pagar por teléfono",
+        "me mandaron una factura de ustedes",
+        "debo pagar la consulta y también la renta, no me alcanza",
+        "pagué mi copago con tarjeta",
     ],
 )
 def test_paying_this_bill_with_a_card_is_not_another_creditor(text: str) -> None:

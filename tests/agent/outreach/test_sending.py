@@ -4,6 +4,7 @@ and sends are paced per sending number."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from twilio.rest import Client
@@ -22,12 +23,20 @@ PEOPLE = {
 }
 
 
-@pytest.fixture
-async def sending(migrated_database_url: str) -> AsyncIterator[tuple[World, Recorder]]:
-    engine = create_engine(migrated_database_url)
+@asynccontextmanager
+async def _sending_world(
+    url: str, spanish: frozenset[str] = frozenset()
+) -> AsyncIterator[tuple[World, Recorder]]:
+    """PEOPLE on the ledger (those in ``spanish`` speaking Spanish), the templates approved, one decision
+    pass made, and sends going to a local server speaking Twilio's Messages call."""
+    engine = create_engine(url)
     clock = Clock()
     ledger = LedgerPlatform(engine, clock=clock)
-    await ledger.bulk_load(practice(PEOPLE))
+    data = practice(PEOPLE)
+    data.patients[:] = [
+        p.model_copy(update={"language": Language.ES}) if p.id in spanish else p for p in data.patients
+    ]
+    await ledger.bulk_load(data)
     with run_recorder() as twilio:
         client = Client("AC" + "0" * 32, "test-auth-token")
         client.api.base_url = twilio.url
@@ -38,6 +47,12 @@ async def sending(migrated_database_url: str) -> AsyncIterator[tuple[World, Reco
             yield w, twilio
         finally:
             await engine.dispose()
+
+
+@pytest.fixture
+async def sending(migrated_database_url: str) -> AsyncIterator[tuple[World, Recorder]]:
+    async with _sending_world(migrated_database_url) as world:
+        yield world
 
 
 async def test_429_and_5xx_are_retried_with_backoff_and_sent_once(sending: tuple[World, Recorder]) -> None:
@@ -94,33 +109,17 @@ async def test_sends_are_paced_per_sending_number() -> None:
 async def test_a_spanish_speaking_patient_gets_the_plan_offer_in_spanish_terms_and_all(
     migrated_database_url: str,
 ) -> None:
-    engine = create_engine(migrated_database_url)
-    clock = Clock()
-    ledger = LedgerPlatform(engine, clock=clock)
-    data = practice(PEOPLE)
-    data.patients[:] = [
-        p.model_copy(update={"language": Language.ES}) if p.id == "omar" else p for p in data.patients
-    ]
-    await ledger.bulk_load(data)
-    try:
-        with run_recorder() as twilio:
-            client = Client("AC" + "0" * 32, "test-auth-token")
-            client.api.base_url = twilio.url
-            w = build_world(engine, ledger, {"sms": TwilioMessaging(client, "+15555550100")}, clock)
-            await approve_all(w.store)
-            await w.engine.decide_pass()
-            await w.engine.send_pass()
-            (offer,) = [s for s in await w.store.steps() if s.patient_id == "omar" and s.status == "sent"]
-            assert offer.step == "plan_offer"
-            assert offer.offer is not None
-            (body,) = twilio.bodies_to(phone_of("omar", PEOPLE))
-            # The Spanish template, and the plan's terms in Spanish inside it (not the policy's English).
-            assert body.startswith("Hola Omar")
-            assert "pagos mensuales de" in body
-            assert "monthly" not in body
-            installment = offer.offer["installment_cents"]
-            assert f"${installment // 100:,}.{installment % 100:02d}" in body
-            (english,) = twilio.bodies_to(phone_of("karen", PEOPLE))
-            assert english.startswith("Hi Karen")
-    finally:
-        await engine.dispose()
+    async with _sending_world(migrated_database_url, spanish=frozenset({"omar"})) as (w, twilio):
+        await w.engine.send_pass()
+        (offer,) = [s for s in await w.store.steps() if s.patient_id == "omar" and s.status == "sent"]
+        assert offer.step == "plan_offer"
+        assert offer.offer is not None
+        (body,) = twilio.bodies_to(phone_of("omar", PEOPLE))
+        # The Spanish template, and the plan's terms in Spanish inside it (not the policy's English).
+        assert body.startswith("Hola Omar")
+        assert "pagos mensuales de" in body
+        assert "monthly" not in body
+        installment = offer.offer["installment_cents"]
+        assert f"${installment // 100:,}.{installment % 100:02d}" in body
+        (english,) = twilio.bodies_to(phone_of("karen", PEOPLE))
+        assert english.startswith("Hi Karen")

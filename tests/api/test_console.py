@@ -16,6 +16,7 @@ from agent import templates as T
 from api.staff import Role, SessionKind, StaffDirectory
 from tests.api.console_support import PASSWORD, ConsoleEnv, StaffClient, console_env
 from tests.api.portal_support import Sse, live_server, read_sse
+from tests.support.outbox import outbox_drained
 from tools.platforms.models import Patient, PlanStatus, TicketStatus
 
 
@@ -242,6 +243,7 @@ async def test_reply_hand_back_and_the_bot_answers_again_all_audited(env: Consol
     staff_events = await env.services.events.of_types(thread, frozenset({"staff_message"}))
     assert [e.data["text"] for e in staff_events] == ["Hi, this is Alex from billing."]
     assert sent.json()["event_id"] == staff_events[0].id
+    await outbox_drained(env.services.agent.ports.outbox)
     comms = await env.services.platform.list_communications(patient.id, thread, 50)
     assert comms[-1].text == "Hi, this is Alex from billing."
     assert comms[-1].author.value == "staff"

@@ -229,11 +229,21 @@ class Console:
 
     async def _transcript(self, thread: ThreadRecord) -> list[TranscriptEntry]:
         if thread.patient_id is not None:
+            # Lines still in the outbox (the drain logs them on the platform within moments, or once an
+            # outage ends) are shown after the platform's, each once (read first, matched by key).
+            outbox = self._agent.ports.outbox
+            waiting = await outbox.pending(thread_id=thread.id, include_dead=False) if outbox else []
             comms: list[Communication] = await self._platform.list_communications(
                 thread.patient_id, thread.id, TRANSCRIPT_LIMIT
             )
-            if comms:
-                return [TranscriptEntry(c.author.value, c.text, c.created_at) for c in comms]
+            logged = {c.external_id for c in comms if c.external_id}
+            shown = [TranscriptEntry(c.author.value, c.text, c.created_at) for c in comms] + [
+                TranscriptEntry(w.communication.author.value, w.communication.text, w.created_at)
+                for w in waiting
+                if w.key not in logged
+            ]
+            if shown:
+                return shown
         # Before verification the platform has nothing yet: the runtime's own records.
         entries = [
             TranscriptEntry(Author.PATIENT.value, m.text, m.created_at)

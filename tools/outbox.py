@@ -159,9 +159,11 @@ class CommunicationOutbox:
         self._wake.set()
         return key
 
-    async def pending(self, *, include_dead: bool = True) -> list[QueuedLine]:
-        """The lines not yet on the platform, oldest first."""
+    async def pending(self, *, thread_id: str | None = None, include_dead: bool = True) -> list[QueuedLine]:
+        """The lines not yet on the platform (of ``thread_id``, or all), oldest first."""
         query = select(OutboxRow).order_by(OutboxRow.seq)
+        if thread_id is not None:
+            query = query.where(OutboxRow.thread_id == thread_id)
         if not include_dead:
             query = query.where(OutboxRow.dead.is_(False))
         async with self._sessions() as s:

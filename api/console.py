@@ -30,6 +30,7 @@ from api.runtime.threads import ThreadRecord, Threads
 from api.staff import Role, StaffDirectory, StaffUser
 from guardrails.audit import AuditTrail, JsonValue
 from tools.errors import BillingError, ThreadLocked
+from tools.handoffs import QueuedHandoff
 from tools.platforms.base import BillingPlatform
 from tools.platforms.models import (
     AccountSummary,
@@ -383,6 +384,12 @@ class Console:
             if request is not None:
                 waiting.append((await self._threads.get(thread_id), dict(request)))
         return waiting
+
+    async def outage_handoffs(self) -> list[QueuedHandoff]:
+        """Requests for a person queued while the practice system was down, not yet opened as tickets
+        there (``serve`` opens them once it is back; one from a patient never verified stays here)."""
+        queue = self._agent.ports.handoffs
+        return await queue.pending() if queue is not None else []
 
     async def decide_plan(self, staff: StaffUser, thread_id: str, approved: bool) -> PlanDecision:
         thread = await self._threads.get(thread_id)

@@ -130,8 +130,6 @@ class CommunicationOutbox:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._now = clock
         self._wake = asyncio.Event()
-        # Set when a drain pass left nothing it could send; cleared by ``enqueue`` (benchmarks wait on it).
-        self.idle = asyncio.Event()
 
     async def enqueue(self, patient_id: str, communication: CommunicationIn) -> str:
         """Queue one line for ``patient_id``; returns its key (``communication.external_id``, else a new
@@ -155,7 +153,6 @@ class CommunicationOutbox:
                 s.add(row)
         except IntegrityError:  # queued already (or being queued by a concurrent call): one line
             pass
-        self.idle.clear()
         self._wake.set()
         return key
 
@@ -272,8 +269,6 @@ class CommunicationOutbox:
                 backoff = 0.0
                 if result.more:
                     continue
-                if not self._wake.is_set():
-                    self.idle.set()
                 wait = poll_s
             if backoff:  # a new line does not cut a back-off short: the platform is down
                 with suppress(TimeoutError):

@@ -19,11 +19,13 @@ from agent.understanding.base import Understander
 from guardrails.audit import AuditTrail
 from guardrails.policy import PracticePolicy
 from tools.codebook import CodeBook
+from tools.errors import PlatformUnavailable
 from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
+from tools.outbox import CommunicationOutbox
 from tools.payments.base import PaymentGateway
 from tools.platforms.base import BillingPlatform
-from tools.platforms.models import Channel
+from tools.platforms.models import Channel, CommunicationIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,25 @@ class Ports:
     outreach_step_offers: OfferLookup | None = None
     # Where a request for a person waits while the platform is down (tools.handoffs); None: not kept.
     handoffs: HandoffQueue | None = None
+    # Where the turn's transcript lines wait for the platform (tools.outbox), drained by ``serve`` off
+    # the turn's critical path; None: each line is logged on the platform at once (the turn waits).
+    outbox: CommunicationOutbox | None = None
+
+    async def log_line(self, patient_id: str, communication: CommunicationIn) -> None:
+        """A line of the conversation onto the platform transcript: queued in the outbox when there is
+        one (idempotent by ``external_id``), else logged now."""
+        if self.outbox is not None:
+            await self.outbox.enqueue(patient_id, communication)
+        else:
+            await self.platform.log_communication(patient_id, communication)
+
+    async def transcript_on_platform(self, thread_id: str) -> None:
+        """Make sure the thread's queued lines are on the platform (before reading its transcript there,
+        e.g. for a hand-off's ticket). Raises ``PlatformUnavailable`` when they cannot go now."""
+        if self.outbox is None:
+            return
+        if not await self.outbox.deliver_thread(self.platform, thread_id):
+            raise PlatformUnavailable("the transcript could not be logged on the practice system")
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from tools.codebook import CodeBook
 from tools.errors import BillingError, PlatformUnavailable
 from tools.handoffs import HandoffQueue, QueuedHandoff
 from tools.kb import KnowledgeBase
+from tools.outbox import CommunicationOutbox
 from tools.payments.base import PaymentGateway
 from tools.platforms.base import BillingPlatform
 from tools.platforms.models import Author, Channel, CommunicationIn, Direction, TranscriptLine
@@ -156,6 +157,7 @@ class BillingAgent:
         outreach_offers: OfferLookup | None = None,
         outreach_step_offers: OfferLookup | None = None,
         handoffs: HandoffQueue | None = None,
+        outbox: CommunicationOutbox | None = None,
     ) -> None:
         """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
         callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
@@ -177,6 +179,7 @@ class BillingAgent:
             outreach_offers=outreach_offers,
             outreach_step_offers=outreach_step_offers,
             handoffs=handoffs,
+            outbox=outbox,
         )
         self.checkpointer = checkpointer
         self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)
@@ -255,7 +258,8 @@ class BillingAgent:
                 await self._open_approval(thread_id, values, context)
             known = patient_id or (values.get("patient_id") if values.get("identity") == "verified" else None)
             if known is not None:
-                await self.ports.platform.log_communication(
+                # Queued (the outbox, when there is one): the platform write is off the turn's path.
+                await self.ports.log_line(
                     known,
                     CommunicationIn(
                         thread_id=thread_id,
@@ -504,7 +508,7 @@ class BillingAgent:
         )
         pid = values.get("patient_id")
         if pid:
-            await self.ports.platform.log_communication(
+            await self.ports.log_line(
                 pid,
                 CommunicationIn(
                     thread_id=thread_id,
@@ -538,7 +542,7 @@ class BillingAgent:
         pid = values.get("patient_id")
         if not pid:
             raise ThreadNotFound(f"thread {thread_id} has no verified patient")
-        await self.ports.platform.log_communication(
+        await self.ports.log_line(
             pid,
             CommunicationIn(
                 thread_id=thread_id,

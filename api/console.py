@@ -30,6 +30,7 @@ from api.runtime.threads import ThreadRecord, Threads
 from api.staff import Role, StaffDirectory, StaffUser
 from guardrails.audit import AuditTrail, JsonValue
 from tools.errors import BillingError, ThreadLocked
+from tools.handoffs import QueuedHandoff
 from tools.platforms.base import BillingPlatform
 from tools.platforms.models import (
     AccountSummary,
@@ -229,11 +230,21 @@ class Console:
 
     async def _transcript(self, thread: ThreadRecord) -> list[TranscriptEntry]:
         if thread.patient_id is not None:
+            # Lines still in the outbox (the drain logs them on the platform within moments, or once an
+            # outage ends) are shown after the platform's, each once (read first, matched by key).
+            outbox = self._agent.ports.outbox
+            waiting = await outbox.pending(thread_id=thread.id, include_dead=False) if outbox else []
             comms: list[Communication] = await self._platform.list_communications(
                 thread.patient_id, thread.id, TRANSCRIPT_LIMIT
             )
-            if comms:
-                return [TranscriptEntry(c.author.value, c.text, c.created_at) for c in comms]
+            logged = {c.external_id for c in comms if c.external_id}
+            shown = [TranscriptEntry(c.author.value, c.text, c.created_at) for c in comms] + [
+                TranscriptEntry(w.communication.author.value, w.communication.text, w.created_at)
+                for w in waiting
+                if w.key not in logged
+            ]
+            if shown:
+                return shown
         # Before verification the platform has nothing yet: the runtime's own records.
         entries = [
             TranscriptEntry(Author.PATIENT.value, m.text, m.created_at)
@@ -373,6 +384,12 @@ class Console:
             if request is not None:
                 waiting.append((await self._threads.get(thread_id), dict(request)))
         return waiting
+
+    async def outage_handoffs(self) -> list[QueuedHandoff]:
+        """Requests for a person queued while the practice system was down, not yet opened as tickets
+        there (``serve`` opens them once it is back; one from a patient never verified stays here)."""
+        queue = self._agent.ports.handoffs
+        return await queue.pending() if queue is not None else []
 
     async def decide_plan(self, staff: StaffUser, thread_id: str, approved: bool) -> PlanDecision:
         thread = await self._threads.get(thread_id)

@@ -25,6 +25,7 @@ from guardrails.policy import load_policy
 from tools.codebook import CodeBook
 from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
+from tools.outbox import CommunicationOutbox
 from tools.outreach.store import OutreachStore
 from tools.payments.base import PaymentGateway
 from tools.payments.sandbox import SandboxGateway
@@ -237,4 +238,5 @@ async def open_agent(
             outreach_offers=offer_lookup(platform, OutreachStore(engine), lambda: datetime.now(UTC)),
             outreach_step_offers=step_offer_lookup(OutreachStore(engine), lambda: datetime.now(UTC)),
             handoffs=HandoffQueue(engine),
+            outbox=CommunicationOutbox(engine),
         )

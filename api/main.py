@@ -199,6 +199,13 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 if agent.ports.handoffs is not None
                 else None
             )
+            # The turns' transcript lines go onto the platform from here, off the turns' critical path
+            # (lines a previous process left are sent first).
+            outbox = agent.ports.outbox
+            stop_outbox = asyncio.Event()
+            outbox_drain = (
+                asyncio.create_task(outbox.serve(platform, stop_outbox)) if outbox is not None else None
+            )
             try:
                 yield
             finally:
@@ -208,6 +215,12 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 if handoff_sync is not None:
                     await handoff_sync
                 await runner.drain(settings.drain_timeout_s)
+                if outbox is not None and outbox_drain is not None:
+                    stop_outbox.set()
+                    await outbox_drain
+                    left = await outbox.flush(platform, OUTBOX_FLUSH_S)
+                    if left:
+                        log.warning("outbox.left_for_next_start", extra={"lines": left})
         log.info("api.stopped")
 
     docs = settings.docs_enabled
@@ -230,6 +243,9 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
 
 
 HANDOFF_SYNC_S = 30.0
+# At shutdown, how long the outbox's last lines may take to reach the platform (the rest wait in the
+# table for the next start).
+OUTBOX_FLUSH_S = 10.0
 
 
 async def _sync_handoffs(queue: HandoffQueue, platform: BillingPlatform, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ import tools.conversations
 import tools.handoffs
 import tools.messaging.consent
 import tools.messaging.email_consent
+import tools.outbox
 import tools.outreach.store
 import tools.payments.sandbox
 import tools.payments.stripe
@@ -27,6 +28,7 @@ SERVICE_MODULES = frozenset(
         tools.conversations,
         tools.messaging.consent,
         tools.messaging.email_consent,
+        tools.outbox,
         tools.outreach.store,
         tools.payments.sandbox,
         tools.payments.stripe,

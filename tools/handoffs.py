@@ -6,7 +6,8 @@ the channel, the verified patient when there is one (never a patient guessed wit
 the transcript, and tells the patient a person will follow up. :meth:`HandoffQueue.sync` later opens
 each queued request as a ticket on the platform, with the same idempotency key, so a sync repeated after
 a crash opens it once. A request from a patient not yet verified stays here (it has no account to
-attach to); :meth:`HandoffQueue.pending` lists what is queued (the console does not show it yet).
+attach to); :meth:`HandoffQueue.pending` lists what is queued (the console shows it: "Asked for a person
+during an outage").
 """
 
 from __future__ import annotations

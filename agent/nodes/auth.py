@@ -89,12 +89,14 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
     if result.verified and result.patient_id is not None:
         pid = result.patient_id
         # Flush what the patient wrote before verification onto the platform transcript.
-        for held in state.get("held_lines") or []:
-            await c.ports.platform.log_communication(
+        for n, held in enumerate(state.get("held_lines") or []):
+            await c.ports.log_line(
                 pid,
                 CommunicationIn(
                     thread_id=c.thread_id, channel=c.channel, direction=Direction.INBOUND,
                     author=Author.PATIENT, text=held["text"],
+                    # Idempotent: a verification re-run after a crash logs each held line once.
+                    external_id=f"held:{c.thread_id}:{state.get('turn', 0)}:{n}",
                 ),
             )  # fmt: skip
         await c.ports.platform.get_patient(pid)  # the patient on file exists and is readable

@@ -98,6 +98,8 @@ async def escalate_ticket(state: ConversationState, runtime: Runtime[AgentContex
                     reads=[f"payment:{payment.id}"],
                 ),
             }
+    # The ticket carries the transcript as the platform has it: the thread's queued lines go first.
+    await c.ports.transcript_on_platform(c.thread_id)
     comms = await c.ports.platform.list_communications(pid, c.thread_id, TRANSCRIPT_LINES)
     transcript = tuple(TranscriptLine(author=m.author, text=m.text, at=m.created_at) for m in comms)
     if not transcript:

@@ -29,7 +29,7 @@ async def record(state: ConversationState, runtime: Runtime[AgentContext]) -> Up
     turn = state.get("turn", 0)
     reply = done.get("reply") or ""
     if pid is not None and reply:
-        await c.ports.platform.log_communication(
+        await c.ports.log_line(
             pid,
             CommunicationIn(
                 thread_id=c.thread_id,

@@ -198,6 +198,16 @@ class ApprovalOut(BaseModel):
     channel: str
 
 
+class OutageHandoffOut(BaseModel):
+    reference: str  # what the patient was given
+    thread_id: str
+    channel: str
+    patient_id: str | None  # None: the patient was not verified (no account to attach a ticket to)
+    reason: str
+    priority: str
+    created_at: datetime
+
+
 class ThreadDetailOut(BaseModel):
     thread: ThreadOut
     transcript: list[TranscriptLineOut]
@@ -564,6 +574,28 @@ async def resolve(thread_id: str, staff: ConsoleUser, console: ConsoleDep) -> Th
 async def approvals(staff: ConsoleUser, console: ConsoleDep) -> list[ApprovalOut]:
     """Payment plans waiting for a staff decision."""
     return [_approval_out(t.id, request) for t, request in await console.approvals()]
+
+
+@router.get(
+    "/v1/console/outage-handoffs",
+    response_model=list[OutageHandoffOut],
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def outage_handoffs(staff: ConsoleUser, console: ConsoleDep) -> list[OutageHandoffOut]:
+    """Requests for a person queued while the practice system was down and not yet opened as tickets
+    on it, oldest first."""
+    return [
+        OutageHandoffOut(
+            reference=h.reference,
+            thread_id=h.thread_id,
+            channel=h.channel.value,
+            patient_id=h.patient_id,
+            reason=h.reason.value,
+            priority=h.priority.value,
+            created_at=h.created_at,
+        )
+        for h in await console.outage_handoffs()
+    ]
 
 
 @router.post(

@@ -74,7 +74,7 @@
     $("whoami").hidden = false;
     $("login-view").hidden = true;
     $("views").hidden = false;
-    await Promise.all([loadQueue(), loadApprovals(), loadAnalytics()]);
+    await Promise.all([loadQueue(), loadApprovals(), loadOutageHandoffs(), loadAnalytics()]);
     listen();
     await showView();
   }
@@ -156,6 +156,23 @@
       list.appendChild(el("li", {}, [button]));
     });
     if (!items.length) list.appendChild(el("li", { class: "hint", text: "No plan is waiting." }));
+  }
+
+  async function loadOutageHandoffs() {
+    const items = await api("GET", "/v1/console/outage-handoffs");
+    const list = $("outage-handoffs");
+    list.replaceChildren();
+    $("outage-count").textContent = "(" + items.length + ")";
+    items.forEach((h) => {
+      const who = h.patient_id ? "patient " + h.patient_id : "not verified";
+      const button = el("button", { type: "button" }, [
+        el("span", { text: h.reference + " · " + h.channel + " · " + who }),
+        el("span", { class: "hint", text: new Date(h.created_at).toLocaleString() }),
+      ]);
+      button.addEventListener("click", () => openThread(h.thread_id));
+      list.appendChild(el("li", {}, [button]));
+    });
+    if (!items.length) list.appendChild(el("li", { class: "hint", text: "None queued." }));
   }
 
   async function loadAnalytics() {
@@ -307,6 +324,7 @@
       state.refreshTimer = null;
       loadQueue().catch(() => {});
       loadApprovals().catch(() => {});
+      loadOutageHandoffs().catch(() => {});
       loadAnalytics().catch(() => {});
       if (state.threadId && (!threadId || threadId === state.threadId)) openThread(state.threadId, false);
     }, 250);

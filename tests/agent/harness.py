@@ -21,6 +21,7 @@ from tools.db import create_engine
 from tools.demo.generator import DEMO_TODAY
 from tools.handoffs import HandoffQueue
 from tools.kb import KnowledgeBase
+from tools.outbox import CommunicationOutbox
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.ledger import LedgerPlatform, PracticeData
 from tools.platforms.models import Channel, Patient
@@ -98,6 +99,7 @@ def build_agent(
     checkpointer: BaseCheckpointSaver[str],
     after_side_effect: Callable[[str], None] | None = None,
     handoffs: HandoffQueue | None = None,
+    outbox: CommunicationOutbox | None = None,
 ) -> BillingAgent:
     return BillingAgent(
         platform=platform,
@@ -112,6 +114,7 @@ def build_agent(
         today=lambda: DEMO_TODAY,
         after_side_effect=after_side_effect,
         handoffs=handoffs,
+        outbox=outbox,
     )
 
 

@@ -16,7 +16,8 @@ from agent import templates as T
 from api.staff import Role, SessionKind, StaffDirectory
 from tests.api.console_support import PASSWORD, ConsoleEnv, StaffClient, console_env
 from tests.api.portal_support import Sse, live_server, read_sse
-from tools.platforms.models import Patient, PlanStatus, TicketStatus
+from tests.support.outbox import outbox_drained
+from tools.platforms.models import Author, Channel, Patient, PlanStatus, TicketStatus, TranscriptLine
 
 
 @pytest.fixture
@@ -242,6 +243,7 @@ async def test_reply_hand_back_and_the_bot_answers_again_all_audited(env: Consol
     staff_events = await env.services.events.of_types(thread, frozenset({"staff_message"}))
     assert [e.data["text"] for e in staff_events] == ["Hi, this is Alex from billing."]
     assert sent.json()["event_id"] == staff_events[0].id
+    await outbox_drained(env.services.agent.ports.outbox)
     comms = await env.services.platform.list_communications(patient.id, thread, 50)
     assert comms[-1].text == "Hi, this is Alex from billing."
     assert comms[-1].author.value == "staff"
@@ -432,3 +434,29 @@ async def test_every_role_can_sign_in_and_read_the_queue(env: ConsoleEnv, role: 
     await env.add_staff(f"someone-{role.value}", role)
     member = await env.signed_in(f"someone-{role.value}")
     assert (await member.get("/v1/console/queue")).status_code == 200
+
+
+async def test_requests_queued_during_an_outage_are_listed_until_opened_as_tickets(env: ConsoleEnv) -> None:
+    patient = portal_patients(env)[0]
+    handoffs = env.services.agent.ports.handoffs
+    assert handoffs is not None
+    said = [TranscriptLine(author=Author.PATIENT, text="I need a person", at=datetime.now(UTC))]
+    verified = await handoffs.queue(
+        thread_id="th-out-1", channel=Channel.PORTAL, patient_id=patient.id, transcript=said,
+        idempotency_key="outage-handoff:th-out-1",
+    )  # fmt: skip
+    unknown = await handoffs.queue(
+        thread_id="th-out-2", channel=Channel.SMS, patient_id=None, transcript=said,
+        idempotency_key="outage-handoff:th-out-2",
+    )  # fmt: skip
+    alex = await env.signed_in("alex")
+    listed = (await alex.get("/v1/console/outage-handoffs")).json()
+    assert [(h["reference"], h["thread_id"], h["patient_id"]) for h in listed] == [
+        (verified.reference, "th-out-1", patient.id),
+        (unknown.reference, "th-out-2", None),
+    ]
+    # The platform is back: the verified patient's request becomes a ticket and leaves the list.
+    await handoffs.sync(env.services.platform)
+    listed = (await alex.get("/v1/console/outage-handoffs")).json()
+    assert [h["reference"] for h in listed] == [unknown.reference]
+    assert (await env.client().get("/v1/console/outage-handoffs")).status_code == 401

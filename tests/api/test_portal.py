@@ -19,6 +19,7 @@ from api.security import issue_portal_token
 from api.settings import Settings
 from tests.api.portal_support import Sse, live_server, parse_sse, read_sse, seed, services_of
 from tests.support.lifespan import STARTUP_S
+from tests.support.outbox import outbox_drained
 from tools.demo import generate_practice
 from tools.platforms.ledger import PracticeData
 from tools.platforms.models import Patient
@@ -320,6 +321,7 @@ async def test_client_that_disconnects_mid_answer_still_gets_the_turn_recorded(
         history = (await http.get(f"/v1/portal/threads/{thread}", headers=portal.auth(patient))).json()
         assert [m["role"] for m in history["messages"]] == ["patient", "bot"]
         assert "balance" in history["messages"][1]["text"].lower()
+        await outbox_drained(services.agent.ports.outbox)
         communications = await services.platform.list_communications(patient.id, thread, 10)
         assert [c.author.value for c in communications].count("patient") == 1
 

@@ -15,6 +15,7 @@ from tests.agent.harness import build_agent, clock, seeded_engine
 from tests.tools.platforms.broken_server import broken_server
 from tools.demo import generate_practice
 from tools.handoffs import HandoffQueue
+from tools.outbox import CommunicationOutbox
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.fhir import FhirPlatform
 from tools.platforms.http import CircuitBreaker, HttpPolicy, PlatformHttp
@@ -128,5 +129,52 @@ async def test_asking_for_a_person_while_the_breaker_is_open_queues_a_ticket_syn
         assert ticket.transcript == queued.transcript
         assert queued.reference in ticket.summary
         assert await handoffs.pending() == []
+    finally:
+        await engine.dispose()
+
+
+async def test_the_patients_message_during_an_outage_waits_in_the_outbox(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    """Logged on the platform before, the patient's message was lost with it; now it waits in the
+    service's outbox for the platform to come back."""
+    practice = generate_practice(patients=3, seed=7)
+    engine, _ledger = await seeded_engine(migrated_database_url, practice)
+    patient = practice.patients[0]
+    outbox = CommunicationOutbox(engine)
+    try:
+        async with broken_server(status=503) as server, open_checkpointer(str(tmp_path / "cp.db")) as saver:
+            policy = HttpPolicy(timeout_s=0.5, attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
+            http = PlatformHttp(server.url, policy=policy, breaker=CircuitBreaker(threshold=2, cooldown_s=60))
+            platform = FhirPlatform(http, practice_id=practice.practice.id)
+            agent = build_agent(
+                platform,  # type: ignore[arg-type]  # the harness names the ledger; any BillingPlatform runs
+                SandboxGateway(engine, "http://billing.test", clock=clock),
+                AuditTrail(engine, clock=clock),
+                saver,
+                outbox=outbox,
+            )
+            events = [
+                e
+                async for e in agent.turn(
+                    "th-outage",
+                    "what is my balance?",
+                    channel=Channel.PORTAL,
+                    patient_id=patient.id,
+                    phone=None,
+                )
+            ]
+            [message] = [e for e in events if isinstance(e, MessageEvent)]
+            assert message.text == templates.PLATFORM_DOWN["en"]
+            result = await outbox.drain(platform)
+            assert result.unavailable
+            assert result.sent == 0
+            [waiting] = await outbox.pending()
+            assert (waiting.patient_id, waiting.communication.author, waiting.communication.text) == (
+                patient.id,
+                Author.PATIENT,
+                "what is my balance?",
+            )
+            await platform.aclose()
     finally:
         await engine.dispose()

@@ -40,8 +40,9 @@ lint: install
 	$(BIN)/mypy
 
 # Tests run in parallel (pytest-xdist, one worker per core; a module's tests stay on one worker so its
-# fixtures are built once).
-PYTEST_PARALLEL := -n auto --dist loadscope
+# fixtures are built once). The modules with slow tests go first (tests/conftest.py orders them;
+# --no-loadscope-reorder keeps that order), so no long module is left for the end with one worker idle.
+PYTEST_PARALLEL := -n auto --dist loadscope --no-loadscope-reorder
 
 # The eval gate (issue 6: pass^1 >= 0.95, pass^4 >= 0.90, no policy violation, no ungrounded figure,
 # escalation recall and false escalations) runs first so pytest's summary closes the output.

@@ -79,16 +79,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules that hold a test marked ``slow`` run first, each module's tests kept together and in
-    order. Under ``--dist loadscope`` a module is one unit of work given to the next free worker
-    (``--no-loadscope-reorder`` keeps this order; xdist's default puts the modules with the most tests
-    first, which left a one-test module of a minute and a half for the end, one worker busy and the other
-    idle): long units first, then the many short ones even out the workers' finishing times."""
-    slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)  # stable: order kept inside
-
-
 @pytest.fixture(
     params=[
         "sqlite",

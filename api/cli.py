@@ -84,11 +84,11 @@ async def _seed(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # first: a refused setting fails at once, before the service's imports
     import uvicorn
 
     from api.main import create_app
 
-    settings = _settings(args)
     if args.outreach_interval is not None:
         settings = settings.model_copy(update={"outreach_interval_s": args.outreach_interval})
     host = args.host or settings.host

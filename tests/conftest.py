@@ -25,10 +25,12 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from migrations import migrate_service
 from tools.db import normalize_url
@@ -111,12 +113,65 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+Recorded = list[tuple[str, Any, bool]]
+
+
+@pytest.fixture(scope="session")
+def postgres_migration() -> Recorded | None:
+    """The statements, with their parameters, that brought an empty schema of ``$TEST_DATABASE_URL`` to
+    the Alembic head: the migrations are run once per session on a schema of their own while SQLAlchemy's
+    ``before_cursor_execute`` records what each sends to the driver. ``None`` without PostgreSQL, or when
+    a statement names that schema (it could not be replayed on another)."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        return None
+    schema = f"m_{secrets.token_hex(8)}"
+    conninfo = _pg_conninfo(base)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    recorded: Recorded = []
+
+    def record(
+        conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if schema in str(conn.engine.url):
+            recorded.append((statement, parameters, executemany))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, migrate_all(_with_schema(base, schema))).result()
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    if not recorded or any(schema in statement for statement, _, _ in recorded):
+        return None
+    return recorded
+
+
+def replay_migration(url: str, recorded: Recorded) -> None:
+    """Send the recorded statements to the (empty) schema of ``url``, in one transaction: the same
+    statements with the same parameters as the migrations sent, without their round trips and commits."""
+    with psycopg.connect(_pg_conninfo(url)) as conn, conn.cursor() as cur:
+        for statement, parameters, many in recorded:
+            if many:
+                cur.executemany(statement, parameters)
+            else:
+                cur.execute(statement, parameters)
+
+
 @pytest.fixture
-async def migrated_database_url(database_url: str, _sqlite_template: Path) -> str:
-    """``database_url`` with the schema at the Alembic head."""
+async def migrated_database_url(
+    database_url: str, _sqlite_template: Path, postgres_migration: Recorded | None
+) -> str:
+    """``database_url`` with the schema at the Alembic head. On SQLite a copy of a template migrated once
+    per session; on PostgreSQL the statements of a migration recorded once per session, replayed."""
     parsed = make_url(database_url)
     if parsed.get_backend_name() == "sqlite":
         shutil.copyfile(_sqlite_template, parsed.database or "")
+    elif postgres_migration is not None:
+        await asyncio.to_thread(replay_migration, database_url, postgres_migration)
     else:
         await migrate_all(database_url)
     return database_url

@@ -3,6 +3,12 @@ crash sweep (``test_crash_sweep.py``). Nothing is mocked: the only change is the
 
     python -m tests.security.crash_server PORT CRASH_AT
 
+The sweep starts each service with ``start``: a process forked from a multiprocessing fork server that
+has imported the service's modules and loaded the sentence encoder once (``crash_preload``), so a start
+costs the app's lifespan, not the interpreter's imports and the encoder's load (about 2.6 s of CPU, twice
+per crash point). Each start is still a process of its own, killed for real and started again on the
+same database.
+
 Settings come from the environment (``BILLING_*``). ``CRASH_AT``:
 
 * ``none``: serve normally (the restart after a crash);
@@ -15,13 +21,18 @@ Settings come from the environment (``BILLING_*``). ``CRASH_AT``:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _die() -> None:
@@ -77,12 +88,37 @@ def arm(crash_at: str) -> None:
     raise SystemExit(f"unknown crash point {crash_at!r}")
 
 
-def main() -> None:
-    port, crash_at = int(sys.argv[1]), sys.argv[2]
+def run(port: int, crash_at: str) -> None:
     arm(crash_at)
     from api.main import create_app
 
     uvicorn.run(create_app(), host="127.0.0.1", port=port, log_config=None, proxy_headers=False)
+
+
+def main() -> None:
+    run(int(sys.argv[1]), sys.argv[2])
+
+
+def _child(port: int, crash_at: str, env: dict[str, str], log_path: str) -> None:
+    """A started service: the given environment only, its output in ``log_path``."""
+    os.chdir(ROOT)
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    run(port, crash_at)
+
+
+def start(port: int, crash_at: str, env: dict[str, str], log_path: Path) -> BaseProcess:
+    """Start the service in a process of its own (see the module's docstring); ``exitcode`` is ``-9``
+    once it was killed at its crash point."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests.security.crash_preload"])
+    proc = ctx.Process(target=_child, args=(port, crash_at, env, str(log_path)), daemon=True)
+    proc.start()
+    return proc
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import httpx
@@ -28,6 +27,7 @@ from api.security import issue_portal_token
 from api.settings import Settings
 from guardrails.audit import AuditLogRow
 from tests.api.portal_support import free_port, seed
+from tests.security import crash_server
 from tools.conversations import InboundMessageRow, ThreadEventRow
 from tools.db import create_engine
 from tools.payments.sandbox import PaymentLinkRow
@@ -37,7 +37,6 @@ from tools.platforms.models import Patient
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "crash-sweep-portal-secret-5a4b3c2d1e0f98765432"
 TEXT = "I want to pay my bill now"
 CRASH_POINTS = [
@@ -68,35 +67,34 @@ def _env(url: str, tmp: Path) -> dict[str, str]:
 
 
 @contextmanager
-def server(url: str, tmp: Path, crash_at: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server(url: str, tmp: Path, crash_at: str) -> Iterator[tuple[BaseProcess, str]]:
     port = free_port()
     log_path = tmp / f"server-{crash_at.replace(':', '-')}-{port}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.security.crash_server", str(port), crash_at],
-            cwd=ROOT,
-            env=_env(url, tmp),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(log_path.read_text()[-3000:])
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                time.sleep(0.1)
-            yield proc, base
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=60)
+    log_path.touch()
+    proc = crash_server.start(port, crash_at, _env(url, tmp), log_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if not proc.is_alive():
+                raise AssertionError(log_path.read_text()[-3000:])
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.05)
+        yield proc, base
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=60)
+
+
+def _exit_code(proc: BaseProcess, timeout: float) -> int | None:
+    proc.join(timeout)
+    return proc.exitcode
 
 
 async def _patient(url: str) -> Patient:
@@ -221,7 +219,8 @@ async def test_kill_9_at_every_point_of_a_turn_answers_once(
     with server(url, tmp_path, crash_at) as (proc, base):
         thread = await asyncio.to_thread(_new_thread, base, token)
         await asyncio.to_thread(_post, base, token, thread)
-        assert await asyncio.to_thread(proc.wait, 60) == -9, "the process was killed at the crash point"
+        killed = await asyncio.to_thread(_exit_code, proc, 60)
+        assert killed == -9, "the process was killed at the crash point"
     with server(url, tmp_path, "none") as (_proc, base):
         await asyncio.to_thread(_wait_answered, base, token, thread)
     figures = await _figures(url, thread, patient)

@@ -51,7 +51,7 @@ from tools.platforms.drchrono import DrChronoPlatform
 from tools.platforms.fhir import FhirPlatform, SmartBackendCredentials
 from tools.platforms.fhir.loader import load_practice
 from tools.platforms.fhir.sekmet import SekmetServer
-from tools.platforms.http import HttpPolicy, PlatformHttp
+from tools.platforms.http import HttpPolicy, PlatformHttp, RequestBudget
 from tools.platforms.keys import PaymentKeys
 from tools.platforms.ledger import LedgerPlatform, PracticeData
 from tools.platforms.models import (
@@ -183,7 +183,12 @@ async def _drchrono(
                     updated_at=plan.created_at,
                 )
             )
-    http = PlatformHttp(BASE_URL, transport=httpx.MockTransport(fake), policy=HttpPolicy(attempts=1))
+    # The request budget is not what these cases check (test_platform_outage.py does): sized so that no
+    # case spends it however fast the stand-in answers (twenty concurrent payments send ~60 requests).
+    budget = RequestBudget(per_minute=60_000, burst=10_000)
+    http = PlatformHttp(
+        BASE_URL, transport=httpx.MockTransport(fake), policy=HttpPolicy(attempts=1), budget=budget
+    )
     platform = DrChronoPlatform(
         http,
         plans=ServicePlans(engine, "drchrono", clock=clock),

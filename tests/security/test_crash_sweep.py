@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.security import issue_portal_token
 from api.settings import Settings
@@ -30,6 +31,7 @@ from tests.api.portal_support import free_port, seed
 from tests.security import crash_server
 from tools.conversations import InboundMessageRow, ThreadEventRow
 from tools.db import create_engine
+from tools.outbox import OutboxRow
 from tools.payments.sandbox import PaymentLinkRow
 from tools.platforms.ledger import LedgerPlatform
 from tools.platforms.ledger.tables import CommunicationRow
@@ -113,6 +115,30 @@ async def _patient(url: str) -> Patient:
     raise AssertionError("no portal patient with a balance")
 
 
+async def _line_keys(conn: AsyncConnection, thread: str, direction: str) -> set[str]:
+    on_platform = await conn.execute(
+        select(CommunicationRow.external_id).where(
+            CommunicationRow.thread_id == thread, CommunicationRow.direction == direction
+        )
+    )
+    queued = await conn.execute(
+        select(OutboxRow.key).where(
+            OutboxRow.thread_id == thread, OutboxRow.direction == direction, OutboxRow.dead.is_(False)
+        )
+    )
+    return {str(k) for (k,) in on_platform} | {str(k) for (k,) in queued}
+
+
+async def _platform_duplicates(conn: AsyncConnection, thread: str) -> int:
+    rows = await conn.execute(
+        select(CommunicationRow.external_id, func.count())
+        .where(CommunicationRow.thread_id == thread)
+        .group_by(CommunicationRow.external_id)
+        .having(func.count() > 1)
+    )
+    return len(rows.all())
+
+
 async def _figures(url: str, thread: str, patient: Patient) -> dict[str, int]:
 
     engine = create_engine(url)
@@ -149,16 +175,12 @@ async def _figures(url: str, thread: str, patient: Patient) -> dict[str, int]:
                     .select_from(PaymentLinkRow)
                     .where(PaymentLinkRow.patient_id == patient.id)
                 ),
-                "bot_lines": await count(
-                    select(func.count())
-                    .select_from(CommunicationRow)
-                    .where(CommunicationRow.thread_id == thread, CommunicationRow.direction == "outbound")
-                ),
-                "patient_lines": await count(
-                    select(func.count())
-                    .select_from(CommunicationRow)
-                    .where(CommunicationRow.thread_id == thread, CommunicationRow.direction == "inbound")
-                ),
+                # A transcript line is on the platform or still in the outbox (a line the killed process
+                # had claimed waits out its lease; one it had sent but not yet removed is sent again under
+                # its key, which the platform keeps once): each line counted once by its key.
+                "bot_lines": len(await _line_keys(conn, thread, "outbound")),
+                "patient_lines": len(await _line_keys(conn, thread, "inbound")),
+                "platform_duplicates": await _platform_duplicates(conn, thread),
                 "audit_turns": await count(
                     select(func.count())
                     .select_from(AuditLogRow)
@@ -234,4 +256,5 @@ async def test_kill_9_at_every_point_of_a_turn_answers_once(
     assert figures["links"] == 1, "one link"
     assert figures["bot_lines"] == 1
     assert figures["patient_lines"] == 1
+    assert figures["platform_duplicates"] == 0
     assert figures["audit_turns"] == 1

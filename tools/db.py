@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolResetState, StaticPool
 
 from tools.errors import ConfigurationError, PlatformUnavailable
 
@@ -89,8 +89,24 @@ def create_engine(
         else:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout_s}
+        # The pool ends a returned connection's open transaction itself (``_end_open_transaction``), not
+        # with an unconditional rollback on every check-in.
+        kwargs["pool_reset_on_return"] = None
         engine = create_async_engine(url, **kwargs)
         _write_timeouts[engine.sync_engine] = busy_timeout_s
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _end_open_transaction(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+            """Roll back a returned connection only when it holds a transaction. The driver opens one
+            only for a write (``write_transaction``'s ``BEGIN IMMEDIATE``, which ends in a commit or a
+            rollback before the connection comes back); a read runs in autocommit and leaves none. The
+            pool's default rollback on every check-in was a trip to the driver's thread for nothing
+            after each read, several a turn. ``in_transaction`` is aiosqlite's own flag (SQLite's
+            autocommit state), read without running anything on the database."""
+            if state.terminate_only or not state.asyncio_safe:
+                return
+            if dbapi_conn.driver_connection.in_transaction:
+                dbapi_conn.rollback()
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -28,9 +28,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from sqlalchemy import JSON, BigInteger, Row, String, insert, select, text
+from sqlalchemy import JSON, BigInteger, String, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -210,7 +210,7 @@ class AuditTrail:
         _check_token(actor, "actor")
         _check_payload(payload, "payload")
         async with write_transaction(self._engine) as conn:
-            last = await self._chain_end(conn)
+            last, _ = await self._chain_end(conn)
             return await self._append_after(conn, last, event, payload, thread_id, patient_id, actor)
 
     async def append_once(
@@ -230,11 +230,9 @@ class AuditTrail:
         _check_token(actor, "actor")
         _check_payload(payload, "payload")
         async with write_transaction(self._engine) as conn:
-            last = await self._chain_end(conn, previous=(event, thread_id))
-            if last is not None:
-                before = last.previous
-                if isinstance(before, dict) and key in before and before[key] == payload.get(key):
-                    return None
+            last, before = await self._chain_end(conn, previous=(event, thread_id))
+            if isinstance(before, dict) and key in before and before[key] == payload.get(key):
+                return None
             return await self._append_after(conn, last, event, payload, thread_id, patient_id, actor)
 
     async def append_many(self, entries: Sequence[AuditEntry], *, actor: str = "system") -> int:
@@ -286,10 +284,10 @@ class AuditTrail:
 
     async def _chain_end(
         self, conn: AsyncConnection, previous: tuple[str, str] | None = None
-    ) -> Row[Any] | None:
+    ) -> tuple[tuple[int, str] | None, object]:
         """The chain's last ``(seq, hash)``, read under the chain's lock (PostgreSQL: an advisory lock;
         SQLite: the write transaction's). ``previous=(event, thread_id)`` reads, in the same statement, the
-        payload of that thread's newest record of that event as ``previous``."""
+        payload of that thread's newest record of that event (else ``None``)."""
         if self._postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
         end = select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
@@ -302,13 +300,15 @@ class AuditTrail:
                 .limit(1)
                 .scalar_subquery()
             )
-            end = end.add_columns(newest.label("previous"))
-        return (await conn.execute(end)).first()
+            row = (await conn.execute(end.add_columns(newest.label("previous")))).first()
+            return (None, None) if row is None else ((int(row.seq), str(row.hash)), row.previous)
+        last = (await conn.execute(end)).first()
+        return (None if last is None else (int(last.seq), str(last.hash))), None
 
     async def _append_after(
         self,
         conn: AsyncConnection,
-        last: Row[Any] | None,
+        last: tuple[int, str] | None,
         event: str,
         payload: dict[str, JsonValue],
         thread_id: str | None,
@@ -316,9 +316,7 @@ class AuditTrail:
         actor: str,
     ) -> AuditRecord:
         at = self._clock().astimezone(UTC)
-        r = _next_record(
-            (int(last[0]), str(last[1])) if last else None, at, event, payload, thread_id, patient_id, actor
-        )
+        r = _next_record(last, at, event, payload, thread_id, patient_id, actor)
         await conn.execute(
             insert(AuditLogRow).values(
                 seq=r.seq,

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, event
@@ -140,8 +141,8 @@ def _write_lock(engine: AsyncEngine) -> asyncio.Lock:
     return per_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    orig = exc.orig
+def _is_busy(exc: OperationalError | sqlite3.OperationalError) -> bool:
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
     if not isinstance(orig, sqlite3.OperationalError):
         return False
     code = getattr(orig, "sqlite_errorcode", None)
@@ -177,9 +178,12 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         raise DatabaseBusy(f"no write turn on the database within {timeout_s:g} s") from None
     try:
         async with engine.begin() as conn:
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight to the driver: one trip to aiosqlite's thread (a SQLAlchemy statement takes three:
+            # open a cursor, execute, close it); SQLAlchemy commits or rolls back what it began.
+            driver = cast(aiosqlite.Connection, (await conn.get_raw_connection()).driver_connection)
+            await driver.execute_fetchall("BEGIN IMMEDIATE")
             yield conn
-    except OperationalError as exc:
+    except (OperationalError, sqlite3.OperationalError) as exc:
         if _is_busy(exc):
             raise DatabaseBusy(f"the database stayed locked by another writer for {timeout_s:g} s") from exc
         raise

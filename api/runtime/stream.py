@@ -1,8 +1,8 @@
 """SSE streams over the ``EventStore`` + ``EventBus`` (sse-starlette ``ServerSentEvent``s).
 
 The pattern that makes resumption exact: subscribe first, then read the store after the cursor, then on
-every hint (or every ``poll`` seconds, as a safety net) read again. Each SSE ``id`` is the event's store
-id, so ``Last-Event-ID`` resumes right after the last event the client saw.
+every hint of a newer event (or every ``poll`` seconds, as a safety net) read again. Each SSE ``id`` is
+the event's store id, so ``Last-Event-ID`` resumes right after the last event the client saw.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ async def follow(
                             return
                 if len(batch) < BATCH:
                     break
-            await subscription.next(poll)
+            await subscription.news(cursor, poll)
     finally:
         subscription.close()
         if metrics is not None:

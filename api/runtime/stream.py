@@ -42,12 +42,17 @@ async def follow(
     until: Callable[[StoredEvent], bool] = lambda _e: False,
     poll: float = POLL_SECONDS,
     first: Sequence[StoredEvent] = (),
+    subscribed_before: bool = False,
 ) -> AsyncIterator[ServerSentEvent]:
     """Events of ``thread_id`` after ``cursor`` that ``keep`` accepts, live, until one satisfies ``until``
     (forever when none does). Closes ``subscription`` when done or when the client goes away.
 
     ``first``: events the caller already holds (ids after ``cursor``, oldest first, e.g. the ``typing``
-    event it just stored), sent without reading the store; the cursor moves past them."""
+    event it just stored), sent without reading the store; the cursor moves past them.
+
+    ``subscribed_before``: ``subscription`` was taken before any event after ``cursor`` was stored, so
+    each of them comes with a hint and the store is first read on one (a read straight away would
+    find nothing: one wasted read per posted message)."""
     if metrics is not None:
         metrics.sse_clients.inc()
     try:
@@ -59,6 +64,8 @@ async def follow(
                 yield to_sse(event)
                 if until(event):
                     return
+        if subscribed_before:
+            await subscription.news(cursor, poll)
         while True:
             while True:
                 batch = await events.after(thread_id, cursor, BATCH)

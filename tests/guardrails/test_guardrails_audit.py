@@ -77,7 +77,9 @@ async def test_append_once_records_a_turn_once_per_thread(engine: AsyncEngine) -
     other = await trail.append_once("agent.turn", {"turn": 1}, key="turn", thread_id="t-2", actor="bot")
     await trail.append("guard.refused", {"turn": 2}, thread_id="t-1", actor="bot")
     second = await trail.append_once("agent.turn", {"turn": 2}, key="turn", thread_id="t-1", actor="bot")
-    assert first is not None and other is not None and second is not None
+    assert first is not None
+    assert other is not None
+    assert second is not None
     assert again is None
     records = await trail.records()
     assert [(r.event, r.thread_id, r.payload["turn"]) for r in records] == [

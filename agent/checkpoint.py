@@ -153,7 +153,8 @@ async def prune_thread(saver: BaseCheckpointSaver[str], thread_id: str) -> None:
     if isinstance(saver, AsyncSqliteSaver):
         async with saver.lock:  # the saver's one connection: its lock orders its users
             for sql in _SQLITE_KEEP_LATEST:
-                await (await saver.conn.execute(sql, {"t": thread_id})).close()
+                # one trip to aiosqlite's thread per statement (``execute`` + ``close`` would be two)
+                await saver.conn.execute_fetchall(sql, {"t": thread_id})
             await saver.conn.commit()
         return
     if isinstance(saver, AsyncPostgresSaver):

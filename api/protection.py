@@ -1,7 +1,7 @@
 """Request protection: body size limits, rate limits, security headers on pages, CORS.
 
-Rate limits are moving windows kept by the ``limits`` library: in Redis when ``BILLING_REDIS_URL`` is set,
-so every worker counts against the same windows, else in this process's memory. A refused request gets
+Rate limits are sliding-window counters kept by the ``limits`` library: in Redis when ``BILLING_REDIS_URL``
+is set, so every worker counts against the same windows, else in this process's memory. A refused request gets
 ``429`` with ``Retry-After`` (whole seconds) and the usual error body.
 
 The client address is the TCP peer's unless the peer is one of ``BILLING_FORWARDED_ALLOW_IPS`` (none by
@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -98,15 +98,25 @@ def storage_url(redis_url: str | None) -> str:
 
 
 def window(rate_per_minute: float, burst: int) -> RateLimitItem:
-    """``burst`` requests in any window of ``burst / rate`` minutes: the same long-run rate as a token
-    bucket of that rate and burst, without its state living in one process."""
+    """``burst`` requests in a window of ``burst / rate`` minutes: the same long-run rate as a token
+    bucket of that rate and burst, without its state living in one process.
+
+    Counted as a sliding-window counter (``limits``' ``SlidingWindowCounterRateLimiter``): the current
+    fixed window's count plus the previous window's, weighted by how much of it the sliding window still
+    covers. Within a first window it is exact (``burst`` pass, the next is refused); across windows it
+    assumes the previous window's requests were spread evenly, so a burst bunched at the end of one
+    window can let through up to ``burst`` more in the sliding window that ends mid-way through the
+    next (never more than twice the burst in any window). Chosen over ``limits``' moving window, which
+    is exact: in this process's memory that one hands every limited key's expiry to a thread after each
+    request (``asyncio.to_thread`` per key), about fifty thread hand-overs per HTTP turn; the counter's
+    expiry is plain dictionary work. In Redis both are one script call."""
     seconds = max(1, math.ceil(burst * 60.0 / rate_per_minute))
     return RateLimitItemPerSecond(burst, seconds)
 
 
 class RateLimiter:
-    """Moving-window rate limits in shared storage (``limits``). ``namespace`` keeps tests and
-    services that share one Redis database apart."""
+    """Sliding-window rate limits in shared storage (``limits``, see :func:`window`). ``namespace``
+    keeps tests and services that share one Redis database apart."""
 
     def __init__(self, redis_url: str | None = None, *, namespace: str = "billing") -> None:
         url = storage_url(redis_url)
@@ -116,7 +126,7 @@ class RateLimiter:
         if not isinstance(storage, Storage):  # an async+ URL always gives an async storage
             raise TypeError(f"{url} is not an asynchronous rate-limit storage")
         self.storage = storage
-        self._limiter = MovingWindowRateLimiter(self.storage)
+        self._limiter = SlidingWindowCounterRateLimiter(self.storage)
         self._namespace = namespace
 
     async def hit(self, item: RateLimitItem, *key: str) -> int:

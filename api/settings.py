@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # The longest portal session a token may grant (exp - iat); longer ones are refused.
     portal_token_max_lifetime_s: int = Field(default=12 * 3600, ge=60)
 
-    # Protection (api/protection.py): request size, rate limits (moving windows in Redis when
+    # Protection (api/protection.py): request size, rate limits (sliding windows in Redis when
     # redis_url is set, shared by every worker; in process memory otherwise).
     redis_url: str | None = None
     redis_key_prefix: str = Field(

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from sqlalchemy import JSON, BigInteger, String, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -210,7 +210,30 @@ class AuditTrail:
         _check_token(actor, "actor")
         _check_payload(payload, "payload")
         async with write_transaction(self._engine) as conn:
-            return await self._append_in(conn, event, payload, thread_id, patient_id, actor)
+            last, _ = await self._chain_end(conn)
+            return await self._append_after(conn, last, event, payload, thread_id, patient_id, actor)
+
+    async def append_once(
+        self,
+        event: str,
+        payload: dict[str, JsonValue],
+        *,
+        key: str,
+        thread_id: str,
+        patient_id: str | None = None,
+        actor: str = "system",
+    ) -> AuditRecord | None:
+        """:meth:`append`, unless the thread's newest ``event`` record has the same ``payload[key]`` (a
+        node re-run after a crash finds its record already in the chain): ``None`` then. The check and
+        the append are one transaction, and the check is read with the chain's end, in one statement."""
+        _check_token(event, "event")
+        _check_token(actor, "actor")
+        _check_payload(payload, "payload")
+        async with write_transaction(self._engine) as conn:
+            last, before = await self._chain_end(conn, previous=(event, thread_id))
+            if isinstance(before, dict) and key in before and before[key] == payload.get(key):
+                return None
+            return await self._append_after(conn, last, event, payload, thread_id, patient_id, actor)
 
     async def append_many(self, entries: Sequence[AuditEntry], *, actor: str = "system") -> int:
         """Add many records at the end of the chain in one transaction (a decision pass audits
@@ -259,26 +282,41 @@ class AuditTrail:
             )
             return len(records)
 
-    async def _append_in(
+    async def _chain_end(
+        self, conn: AsyncConnection, previous: tuple[str, str] | None = None
+    ) -> tuple[tuple[int, str] | None, object]:
+        """The chain's last ``(seq, hash)``, read under the chain's lock (PostgreSQL: an advisory lock;
+        SQLite: the write transaction's). ``previous=(event, thread_id)`` reads, in the same statement, the
+        payload of that thread's newest record of that event (else ``None``)."""
+        if self._postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        end = select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
+        if previous is not None:
+            event, thread_id = previous
+            newest = (
+                select(AuditLogRow.payload)
+                .where(AuditLogRow.thread_id == thread_id, AuditLogRow.event == event)
+                .order_by(AuditLogRow.seq.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            row = (await conn.execute(end.add_columns(newest.label("previous")))).first()
+            return (None, None) if row is None else ((int(row.seq), str(row.hash)), row.previous)
+        last = (await conn.execute(end)).first()
+        return (None if last is None else (int(last.seq), str(last.hash))), None
+
+    async def _append_after(
         self,
         conn: AsyncConnection,
+        last: tuple[int, str] | None,
         event: str,
         payload: dict[str, JsonValue],
         thread_id: str | None,
         patient_id: str | None,
         actor: str,
     ) -> AuditRecord:
-        if self._postgres:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-        last = (
-            await conn.execute(
-                select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)
-            )
-        ).first()
         at = self._clock().astimezone(UTC)
-        r = _next_record(
-            (int(last[0]), str(last[1])) if last else None, at, event, payload, thread_id, patient_id, actor
-        )
+        r = _next_record(last, at, event, payload, thread_id, patient_id, actor)
         await conn.execute(
             insert(AuditLogRow).values(
                 seq=r.seq,
@@ -306,19 +344,6 @@ class AuditTrail:
                 )
                 for r in rows
             ]
-
-    async def last_payload(self, event: str, thread_id: str) -> dict[str, Any] | None:
-        """The payload of the thread's newest ``event`` record, if any (a node re-run after a crash
-        asks whether its record is already in the chain)."""
-        stmt = (
-            select(AuditLogRow.payload)
-            .where(AuditLogRow.thread_id == thread_id, AuditLogRow.event == event)
-            .order_by(AuditLogRow.seq.desc())
-            .limit(1)
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return None if row is None else dict(row.payload)
 
     async def verify(self) -> AuditVerification:
         """Recompute the whole chain; ``first_bad_seq`` is the first record that does not check out."""

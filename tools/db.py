@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, event
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolResetState, StaticPool
 
 from tools.errors import ConfigurationError, PlatformUnavailable
 
@@ -89,8 +90,24 @@ def create_engine(
         else:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout_s}
+        # The pool ends a returned connection's open transaction itself (``_end_open_transaction``), not
+        # with an unconditional rollback on every check-in.
+        kwargs["pool_reset_on_return"] = None
         engine = create_async_engine(url, **kwargs)
         _write_timeouts[engine.sync_engine] = busy_timeout_s
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _end_open_transaction(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+            """Roll back a returned connection only when it holds a transaction. The driver opens one
+            only for a write (``write_transaction``'s ``BEGIN IMMEDIATE``, which ends in a commit or a
+            rollback before the connection comes back); a read runs in autocommit and leaves none. The
+            pool's default rollback on every check-in was a trip to the driver's thread for nothing
+            after each read, several a turn. ``in_transaction`` is aiosqlite's own flag (SQLite's
+            autocommit state), read without running anything on the database."""
+            if state.terminate_only or not state.asyncio_safe:
+                return
+            if dbapi_conn.driver_connection.in_transaction:
+                dbapi_conn.rollback()
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -124,8 +141,8 @@ def _write_lock(engine: AsyncEngine) -> asyncio.Lock:
     return per_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    orig = exc.orig
+def _is_busy(exc: OperationalError | sqlite3.OperationalError) -> bool:
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
     if not isinstance(orig, sqlite3.OperationalError):
         return False
     code = getattr(orig, "sqlite_errorcode", None)
@@ -161,9 +178,12 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         raise DatabaseBusy(f"no write turn on the database within {timeout_s:g} s") from None
     try:
         async with engine.begin() as conn:
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight to the driver: one trip to aiosqlite's thread (a SQLAlchemy statement takes three:
+            # open a cursor, execute, close it); SQLAlchemy commits or rolls back what it began.
+            driver = cast(aiosqlite.Connection, (await conn.get_raw_connection()).driver_connection)
+            await driver.execute_fetchall("BEGIN IMMEDIATE")
             yield conn
-    except OperationalError as exc:
+    except (OperationalError, sqlite3.OperationalError) as exc:
         if _is_busy(exc):
             raise DatabaseBusy(f"the database stayed locked by another writer for {timeout_s:g} s") from exc
         raise

@@ -56,9 +56,9 @@ async def record(state: ConversationState, runtime: Runtime[AgentContext]) -> Up
     }
     # A run resumed after a crash re-runs this node from its start: its audit record may already be in
     # the chain (the transcript line above is idempotent by its external id).
-    previous = await c.ports.audit.last_payload("agent.turn", c.thread_id)
-    if previous is None or previous.get("turn") != turn:
-        await c.ports.audit.append("agent.turn", payload, thread_id=c.thread_id, patient_id=pid, actor="bot")
+    await c.ports.audit.append_once(
+        "agent.turn", payload, key="turn", thread_id=c.thread_id, patient_id=pid, actor="bot"
+    )
     refused = [g for g in guard if g["verdict"] in REFUSALS]
     if refused:
         await c.ports.audit.append(

@@ -329,6 +329,8 @@ async def post_message(
         keep=lambda e: e.turn_id == turn_id,
         until=lambda e: e.type == "done",
         first=[accepted.typing] if accepted.typing is not None else [],
+        # every event of a new turn is stored after the subscription (a duplicate's were before it)
+        subscribed_before=not accepted.message.duplicate,
     )
     return EventSourceResponse(stream, ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
 

@@ -57,6 +57,18 @@ class Subscription:
         except TimeoutError:
             return None
 
+    async def news(self, cursor: int, wait_s: float) -> None:
+        """Wait for a hint of an event after ``cursor`` (at most ``wait_s`` seconds for each hint). A
+        hint of an event at or before ``cursor`` is spent (the follower's last read already returned
+        it: event ids commit in id order), so it is skipped instead of costing a read of the store that
+        finds nothing; a burst of a thread's events otherwise left one such read per event. Never
+        skipped: a resync, and any hint while the queue is full (a newer hint may have been dropped)."""
+        while True:
+            full = self.queue.full()
+            hint = await self.next(wait_s)
+            if hint is None or hint == RESYNC or hint > cursor or full:
+                return
+
     def close(self) -> None:
         self._registry.remove(self)
 

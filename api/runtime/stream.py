@@ -1,8 +1,8 @@
 """SSE streams over the ``EventStore`` + ``EventBus`` (sse-starlette ``ServerSentEvent``s).
 
 The pattern that makes resumption exact: subscribe first, then read the store after the cursor, then on
-every hint (or every ``poll`` seconds, as a safety net) read again. Each SSE ``id`` is the event's store
-id, so ``Last-Event-ID`` resumes right after the last event the client saw.
+every hint of a newer event (or every ``poll`` seconds, as a safety net) read again. Each SSE ``id`` is
+the event's store id, so ``Last-Event-ID`` resumes right after the last event the client saw.
 """
 
 from __future__ import annotations
@@ -42,12 +42,17 @@ async def follow(
     until: Callable[[StoredEvent], bool] = lambda _e: False,
     poll: float = POLL_SECONDS,
     first: Sequence[StoredEvent] = (),
+    subscribed_before: bool = False,
 ) -> AsyncIterator[ServerSentEvent]:
     """Events of ``thread_id`` after ``cursor`` that ``keep`` accepts, live, until one satisfies ``until``
     (forever when none does). Closes ``subscription`` when done or when the client goes away.
 
     ``first``: events the caller already holds (ids after ``cursor``, oldest first, e.g. the ``typing``
-    event it just stored), sent without reading the store; the cursor moves past them."""
+    event it just stored), sent without reading the store; the cursor moves past them.
+
+    ``subscribed_before``: ``subscription`` was taken before any event after ``cursor`` was stored, so
+    each of them comes with a hint and the store is first read on one (a read straight away would
+    find nothing: one wasted read per posted message)."""
     if metrics is not None:
         metrics.sse_clients.inc()
     try:
@@ -59,6 +64,8 @@ async def follow(
                 yield to_sse(event)
                 if until(event):
                     return
+        if subscribed_before:
+            await subscription.news(cursor, poll)
         while True:
             while True:
                 batch = await events.after(thread_id, cursor, BATCH)
@@ -70,7 +77,7 @@ async def follow(
                             return
                 if len(batch) < BATCH:
                     break
-            await subscription.next(poll)
+            await subscription.news(cursor, poll)
     finally:
         subscription.close()
         if metrics is not None:

@@ -284,3 +284,28 @@ async def test_a_follower_cancelled_as_a_hint_arrives_stops() -> None:
         with pytest.raises(asyncio.CancelledError):
             await follower
         assert subscription.queue.qsize() == 1  # the hint is not lost either
+
+
+async def test_a_follower_wakes_for_newer_events_only() -> None:
+    """Hints of events the follower has already read (at or before its cursor) do not wake it for another
+    read of the store; a newer event, a resync and a full queue (a newer hint may have been dropped) do."""
+    from api.runtime.bus import QUEUE_SIZE, RESYNC, InProcessBus
+
+    bus = InProcessBus()
+    with bus.subscribe("th_1") as subscription:
+        for event_id in (5, 6, 7, 9):
+            await bus.publish("th_1", event_id)
+        await asyncio.wait_for(subscription.news(7, 30), 5)  # 5..7 spent: woken by 9
+        assert subscription.queue.empty()
+
+        for event_id in (3, 4):
+            await bus.publish("th_1", event_id)
+        waiting = asyncio.ensure_future(subscription.news(9, 30))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # only spent hints so far
+        await bus.publish("th_1", RESYNC)
+        await asyncio.wait_for(waiting, 5)
+
+        for event_id in range(1, QUEUE_SIZE + 2):  # one more than the queue holds: the newest is dropped
+            await bus.publish("th_1", event_id)
+        await asyncio.wait_for(subscription.news(QUEUE_SIZE + 1, 30), 5)  # full: read the store anyway

@@ -68,6 +68,30 @@ async def test_append_builds_a_chain(engine: AsyncEngine) -> None:
     assert stored[1].payload == {"months": 12, "intent": "choose_plan"}
 
 
+async def test_append_once_records_a_turn_once_per_thread(engine: AsyncEngine) -> None:
+    """A node re-run after a crash asks to record its turn again: the chain keeps one record of it; the
+    thread's next turn, and the same turn on another thread, are recorded."""
+    trail = AuditTrail(engine)
+    first = await trail.append_once("agent.turn", {"turn": 1}, key="turn", thread_id="t-1", actor="bot")
+    again = await trail.append_once("agent.turn", {"turn": 1}, key="turn", thread_id="t-1", actor="bot")
+    other = await trail.append_once("agent.turn", {"turn": 1}, key="turn", thread_id="t-2", actor="bot")
+    await trail.append("guard.refused", {"turn": 2}, thread_id="t-1", actor="bot")
+    second = await trail.append_once("agent.turn", {"turn": 2}, key="turn", thread_id="t-1", actor="bot")
+    assert first is not None
+    assert other is not None
+    assert second is not None
+    assert again is None
+    records = await trail.records()
+    assert [(r.event, r.thread_id, r.payload["turn"]) for r in records] == [
+        ("agent.turn", "t-1", 1),
+        ("agent.turn", "t-2", 1),
+        ("guard.refused", "t-1", 2),
+        ("agent.turn", "t-1", 2),
+    ]
+    assert second.prev_hash == records[2].hash
+    assert (await trail.verify()).ok
+
+
 async def test_empty_trail_verifies(engine: AsyncEngine) -> None:
     result = await AuditTrail(engine).verify()
     assert (result.ok, result.count, result.first_bad_seq) == (True, 0, None)

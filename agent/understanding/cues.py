@@ -291,3 +291,42 @@ def receiving_pay(text: str) -> bool:
     """ "When was I last paid", "when do I get paid": wages coming in, not a payment the patient made."""
     norm = normalize(text).replace("'", " ")
     return bool(_RE_RECEIVING_PAY.search(norm)) and not says_already_paid(text)
+
+
+# "Why do I still owe / why didn't insurance cover it / how come I pay anything, I'm insured": the answer
+# is the statement's insurance math (billed, allowed, written off, paid, the patient's share), not the
+# bare balance or the claim's status.
+_RE_WHY_OWED = re.compile(
+    r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
+    r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
+    r"|got (?:a|this) bill|get (?:a|this) bill"
+    r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
+    r"|\b(?:insurance|insurer|plan|seguro|aseguranza)\b[\w\s]{0,25}?\b(?:not|n t|didn t|didnt|did not|doesn t"
+    r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
+    r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
+    r"\b(?:insurance|insurer|seguro)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b)"
+    r"|\b(?:thought|supposed to|should have|should of)\b[\w\s]{0,25}\b(?:insurance|seguro)\b[\w\s]{0,20}"
+    r"\b(?:cover|covered|pay|paid)\b"
+    r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
+    r"\b(?:cover|pay)\b"
+)
+
+
+def asks_why_owed(text: str) -> bool:
+    """The patient asks why a balance remains after insurance, however it is put."""
+    return bool(_RE_WHY_OWED.search(normalize(text).replace("'", " ")))
+
+
+_RE_THE_PLAN = re.compile(
+    r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b(?! (?:covers?|pays?|insurance))"
+    r"|\b(?:payment plan|installments?|monthly payments|el plan|plan de pagos|las cuotas"
+    r"|los pagos mensuales)\b"
+)
+_RE_INSURANCE_PLAN = re.compile(r"\b(?:insurance|health|dental|medicare|medicaid|seguro) plan\b|\bcover")
+
+
+def names_the_plan(text: str) -> bool:
+    """The words name a payment plan ("so what about the plan?", "back to the installments"), not an
+    insurance plan ("does my plan cover this")."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_THE_PLAN.search(norm)) and not _RE_INSURANCE_PLAN.search(norm)

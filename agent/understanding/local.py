@@ -25,7 +25,7 @@ from typing import Literal
 import yaml
 
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
-from agent.understanding.cues import choice_number, mentions_hardship, names_other_creditor
+from agent.understanding.cues import asks_for_person, choice_number, mentions_hardship, names_other_creditor
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
 from agent.understanding.features import SHAPE_TOKENS, featurize, tokens
@@ -302,6 +302,9 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
             return _RuleHit(Intent.THANKS_GOODBYE, 0.96)
         if is_cancel(text) and len(words) <= 4:
             return _RuleHit(Intent.DENY, 0.9)
+    if context.expecting in _NEGOTIATING and asks_for_person(text):
+        # "actually can I talk to a person first" at a plan choice asks for a person; its "first" is no pick.
+        return _RuleHit(Intent.REQUEST_HUMAN, 0.95)
     has_identity = bool(entities.date_of_birth or entities.zip_code or entities.statement_numbers) or bool(
         context.expecting == "identity" and entities.dates
     )

@@ -80,6 +80,15 @@ _NOT_A_PLAN_ANSWER = frozenset(
 
 
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
+    """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
+    intent, confidence = _weighed(u, text)
+    if intent in _WHY_OWED_READINGS and asks_why_owed(text):
+        # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
+        return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    return intent, confidence
+
+
+def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     """The engine's reading checked against the patient's own words, for the intents that hand a
     conversation to staff. A hardship or charge-dispute guess without a single word of hardship or of
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
@@ -89,9 +98,6 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
     if intent is Intent.DISPUTE_ALREADY_PAID and asks_what_is_left(text):
         return Intent.BALANCE, max(confidence, SURE)  # "I paid part of it, what's left?"
-    if intent in _WHY_OWED_READINGS and asks_why_owed(text):
-        # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
-        return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
     paid_claim = says_already_paid(text) or claims_waiver(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE

@@ -259,7 +259,7 @@ def asks_for_person(text: str) -> bool:
         return False
     before = norm[: person.start()].split()[-3:]
     return (
-        bool(_RE_CONTACT.search(norm)) or len(norm.split()) <= 4 or bool({"with", "to", "for"} & set(before))
+        bool(_RE_CONTACT.search(norm)) or len(norm.split()) <= 4 or bool({"with", "to", "for", "want", "need"} & set(before))
     )
 
 

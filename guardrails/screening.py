@@ -111,6 +111,10 @@ _OTHER_PATIENT = _rules(
         + r"(?:(?:'s|s')\s+(?:\w+\s+){0,2}?|s?\s+)"
         r"(?:bills?|balances?|accounts?|acct|statements?|charges|debt|payments?|copays?)\b"
         r"|\b(?:what|how much) (?:does|did|do) (?:my|our) " + _FAMILY + r"s? (?:still )?owe\b"
+        r"|\b(?:my|our) "
+        + _FAMILY
+        + r"s?\b[\w\s,']{0,30}\b(?:her|his|their) (?:bills?|balances?|accounts?|statements?|charges)\b"
+        r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|i owe|do i owe)\b)"
         r"|\b(?:for|on behalf of) (?:my|our) "
         + _FAMILY
         + r"s?\b[\w\s,']{0,30}\b(?:bill|balance|account|owes?)\b"

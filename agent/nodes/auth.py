@@ -18,6 +18,7 @@ from agent.nodes.common import answer, call, ctx, lang, work
 from agent.routing import ACCOUNT_INTENTS
 from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
+from guardrails.screening import classify_sms_keyword
 from tools.platforms.models import (
     Author,
     CommunicationIn,
@@ -41,6 +42,10 @@ def _dob(state: ConversationState) -> date | None:
     return date.fromisoformat(stored) if stored else None
 
 
+# A reading below this confidence is no question of the patient's to answer once they are verified.
+NO_QUESTION = 0.2
+
+
 async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     """Verify the thread's patient. On success it carries on with the question (or the hand-off) asked
     before verification: the turn's record gets that intent and ``resumed``, and the router goes there."""
@@ -57,6 +62,10 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
     ):
         if intent in (Intent.GREETING.value, Intent.THANKS_GOODBYE.value):
             pass
+        elif classify_sms_keyword(state.get("text") or "") is not None or (
+            turn.get("confidence", 0.0) < NO_QUESTION and turn.get("escalation") is None
+        ):
+            pass  # "START", or a reading barely above chance, is no question to answer after verifying
         else:
             update["pending_intent"] = intent
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:

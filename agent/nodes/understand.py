@@ -82,7 +82,12 @@ _NOT_A_PLAN_ANSWER = frozenset(
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
-    if intent in _WHY_OWED_READINGS and asks_why_owed(text):
+    unbacked_handoff = (
+        intent in _HANDOFF_INTENTS
+        and confidence < SURE
+        and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
+    )
+    if (intent in _WHY_OWED_READINGS or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
     return intent, confidence

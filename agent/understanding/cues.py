@@ -69,7 +69,7 @@ def mentions_paying(text: str) -> bool:
 
 _CHOICE_FILLER_TEXT = (
     "option opcion number numero plan the la el one uno una please por favor i ll take want choose pick go "
-    "with quiero elijo tomo"
+    "with quiero elijo tomo lets let s do id i d like ok okay yes yeah yep sure how about about just"
 )
 _CHOICE_FILLER = frozenset(_CHOICE_FILLER_TEXT.split())
 
@@ -259,7 +259,9 @@ def asks_for_person(text: str) -> bool:
         return False
     before = norm[: person.start()].split()[-3:]
     return (
-        bool(_RE_CONTACT.search(norm)) or len(norm.split()) <= 4 or bool({"with", "to", "for", "want", "need"} & set(before))
+        bool(_RE_CONTACT.search(norm))
+        or len(norm.split()) <= 4
+        or bool({"with", "to", "for", "want", "need"} & set(before))
     )
 
 
@@ -284,7 +286,35 @@ _RE_RECEIVING_PAY = re.compile(
 def about_this_bill(text: str) -> bool:
     """Whether the words are about a bill, a charge, a payment or the practice: a dispute, hardship or
     legal ticket on the first message needs them ("that is wrong" alone is not a dispute of this bill)."""
-    return bool(_RE_BILL_WORDS.search(normalize(text).replace("'", " ")))
+    norm = normalize(text).replace("'", " ")
+    if _RE_BILL_WORDS.search(norm):
+        return True
+    # A misspelt bill word ("cahrge", "statment", "insurnace"): one edit from one of the core words.
+    return any(
+        edit_distance(word, core, 1) <= 1
+        for word in norm.split()
+        if len(word) >= 5
+        for core in _CORE_BILL_WORDS
+        if abs(len(word) - len(core)) <= 1
+    )
+
+
+_CORE_BILL_WORDS = (
+    "charge",
+    "charged",
+    "charges",
+    "statement",
+    "balance",
+    "payment",
+    "invoice",
+    "insurance",
+    "deductible",
+    "coinsurance",
+    "copay",
+    "account",
+    "billed",
+    "claim",
+)
 
 
 def receiving_pay(text: str) -> bool:
@@ -299,16 +329,17 @@ def receiving_pay(text: str) -> bool:
 _RE_WHY_OWED = re.compile(
     r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
-    r"|got (?:a|this) bill|get (?:a|this) bill"
+    r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
     r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
     r"|\b(?:insurance|insurer|plan|seguro|aseguranza)\b[\w\s]{0,25}?\b(?:not|n t|didn t|didnt|did not|doesn t"
     r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
     r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
     r"\b(?:insurance|insurer|seguro)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b)"
     r"|\b(?:thought|supposed to|should have|should of)\b[\w\s]{0,25}\b(?:insurance|seguro)\b[\w\s]{0,20}"
-    r"\b(?:cover|covered|pay|paid)\b"
+    r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
-    r"\b(?:cover|pay)\b"
+    r"\b(?:cover\w*|pay|paid)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text as sql
 
 from agent import templates as T
 from tests.agent import harness
@@ -56,7 +56,7 @@ async def test_why_do_i_still_owe_gets_the_insurance_math(env: Env, text: str) -
     assert "Insurance paid" in said.text
 
 
-# --------------------------------------------------------------------------- 2 and 3: ticket reason, statement
+# ------------------------------------------------------------------ 2 and 3: ticket reason, statement
 
 
 @pytest.mark.parametrize(
@@ -116,10 +116,13 @@ async def test_insisting_on_out_of_policy_terms_is_offered_a_person(env: Env, as
     assert T.PLAN_OFFER_PERSON["en"] not in replies[0].text
     assert T.PLAN_OFFER_PERSON["en"] in replies[-1].text
     for said in replies:  # no figure computed from the ask: $5, $3 a month or 60 months never offered
-        assert "$5.00" not in said.text and "$3.00" not in said.text and "60 monthly" not in said.text
+        assert "$5.00" not in said.text
+        assert "$3.00" not in said.text
+        assert "60 monthly" not in said.text
     assert await env.platform.list_payment_plans(patient.id) == []
     said = await env.say("insist", "ok talk to a person then", patient)
-    assert said.handoff is not None and said.handoff.reason == "requested_human"
+    assert said.handoff is not None
+    assert said.handoff.reason == "requested_human"
 
 
 # --------------------------------------------------------------------------- 5: someone else's account
@@ -167,13 +170,16 @@ async def test_after_a_hand_back_the_plan_negotiation_resumes(env: Env, ask_pers
     patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
     await env.say("resume", "can I pay this monthly", patient)
     asked = await env.say("resume", ask_person, patient)
-    assert asked.handoff is not None and asked.handoff.reason == "requested_human"
+    assert asked.handoff is not None
+    assert asked.handoff.reason == "requested_human"
     await env.agent.hand_back("resume", "answered")
     back = await env.say("resume", resume, patient)
-    assert back.message is not None and back.message.expecting == "plan_choice"
+    assert back.message is not None
+    assert back.message.expecting == "plan_choice"
     await env.say("resume", "the first one", patient)
     done = await env.say("resume", "yes", patient)
-    assert done.message is not None and done.message.actions == ["created_plan"]
+    assert done.message is not None
+    assert done.message.actions == ["created_plan"]
 
 
 # --------------------------------------------------------------------------- 7: a CO denial is not billed
@@ -212,14 +218,16 @@ async def test_instruction_shaped_line_text_is_never_read_out(env: Env, descript
     original = statement.line_items[0]
     async with env.engine.begin() as conn:  # the practice system's free text, as its staff typed it
         await conn.execute(
-            text("update line_items set description = :d where id = :i"), {"d": description, "i": original.id}
+            sql("update line_items set description = :d where id = :i"), {"d": description, "i": original.id}
         )
     said = await env.say("line-text", "what are the charges on my statement", patient)
     doctored = await env.platform.get_statement(patient.id, statement.id)
     assert any(li.description == description for li in doctored.line_items)
     assert said.text
     assert description not in said.text
-    assert "9,999" not in said.text and "evil" not in said.text and "555-0199" not in said.text
+    assert "9,999" not in said.text
+    assert "evil" not in said.text
+    assert "555-0199" not in said.text
     assert T.money(original.billed_cents) in said.text  # the line is still explained
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.understanding.encoder import SentenceEncoder, read_safetensors
 from agent.understanding import clinc
+from agent.understanding.encoder import SentenceEncoder, read_safetensors
 from agent.understanding.head import HEAD_FILE, Head, fit_logistic
 from agent.understanding.spelling import Speller
 from agent.understanding.train import ENGLISH, build, training_set
@@ -43,7 +43,9 @@ def test_the_weights_file_is_read_whole(encoder: SentenceEncoder, tmp_path: obje
     assert sum(1 for name in tensors if name.endswith("attention.self.query.weight")) == 6
 
 
-needs_clinc = pytest.mark.skipif(clinc.data_dir() is None, reason="CLINC150 not found at ../shared/data/clinc150")
+needs_clinc = pytest.mark.skipif(
+    clinc.data_dir() is None, reason="CLINC150 not found at ../shared/data/clinc150"
+)
 
 
 @needs_clinc
@@ -90,11 +92,13 @@ def test_the_fit_is_one_minimum_whatever_the_order_and_the_last_bits() -> None:
     order = rng.permutation(200)
     nudged = (x[order] + rng.normal(scale=1e-6, size=x.shape)).astype(np.float32)
     w2, b2 = fit_logistic(nudged, y[order], weight[order], 4)
-    assert np.abs(w - w2).max() < 1e-3 and np.abs(b - b2).max() < 1e-3
+    assert np.abs(w - w2).max() < 1e-3
+    assert np.abs(b - b2).max() < 1e-3
     assert (np.argmax(x @ w.T + b, axis=1) == y).mean() > 0.8  # and it did learn the classes
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # embeds ~15,700 lines one at a time: minutes on a loaded two-core machine
 @needs_clinc
 def test_a_fresh_fit_reproduces_the_shipped_head(encoder: SentenceEncoder) -> None:
     """`python -m agent.understanding.train` from scratch (embedding every line, a few minutes) gives the

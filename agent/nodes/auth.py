@@ -18,7 +18,6 @@ from agent.nodes.common import answer, call, ctx, lang, work
 from agent.routing import ACCOUNT_INTENTS
 from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
-from guardrails.screening import classify_sms_keyword
 from tools.platforms.models import (
     Author,
     CommunicationIn,
@@ -42,8 +41,8 @@ def _dob(state: ConversationState) -> date | None:
     return date.fromisoformat(stored) if stored else None
 
 
-# A reading below this confidence is no question of the patient's to answer once they are verified.
-NO_QUESTION = 0.2
+# Keywords that only resume texts (not "YES", which also answers an offer the practice texted).
+RESUBSCRIBE = frozenset({"START", "UNSTOP"})
 
 
 async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
@@ -62,10 +61,8 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
     ):
         if intent in (Intent.GREETING.value, Intent.THANKS_GOODBYE.value):
             pass
-        elif classify_sms_keyword(state.get("text") or "") is not None or (
-            turn.get("confidence", 0.0) < NO_QUESTION and turn.get("escalation") is None
-        ):
-            pass  # "START", or a reading barely above chance, is no question to answer after verifying
+        elif (state.get("text") or "").strip().upper() in RESUBSCRIBE:
+            pass  # "START" asks for texts again, no question to answer once verified
         else:
             update["pending_intent"] = intent
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:

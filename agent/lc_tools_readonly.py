@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.service_names import service_name
 from agent.templates import money
 from tools.codebook import CodeBook
 from tools.kb import KnowledgeBase
@@ -153,7 +154,7 @@ def _line_text(li: LineItem, codebook: CodeBook) -> str:
     meaning = f" ({entry.title})" if entry else ""
     adjustments = "; ".join(f"{a.group_code.value}-{a.carc} {money(a.amount_cents)}" for a in li.adjustments)
     return (
-        f"service date {li.service_date.isoformat()}; code {li.code}{meaning}; {li.description}; "
+        f"service date {li.service_date.isoformat()}; code {li.code}{meaning}; {service_name(li, codebook)}; "
         f"billed {money(li.billed_cents)}; allowed {money(li.allowed_cents)}; insurance paid "
         f"{money(li.insurance_paid_cents)}; patient's share {money(li.patient_responsibility_cents)} "
         f"(deductible {money(li.deductible_cents)}, coinsurance {money(li.coinsurance_cents)}, copay "

@@ -22,7 +22,7 @@ The staff-approval thread has a state of its own (:class:`ApprovalState`; ``agen
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langgraph.types import Overwrite
 from pydantic import BaseModel, ConfigDict, field_serializer
@@ -73,6 +73,8 @@ class PendingOffer(TypedDict):
     options: list[OfferOption]
     chosen: int | None
     stage: Literal["choose", "consent"]
+    # How many terms outside the policy the patient has asked for in a row (older checkpoints lack it).
+    refusals: NotRequired[int]
 
 
 class LinkOffer(TypedDict):

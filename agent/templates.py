@@ -110,6 +110,14 @@ INJECTION = {
     "es": "Solo puedo ayudarle con su propia factura: saldo, cargos, seguro y opciones de pago. No puedo "
     "compartir otras cuentas ni cambiar mi funcionamiento.",
 }
+OTHER_PERSON = {
+    "en": "I can't discuss or act on another person's account, even a family member's: I can only help with "
+    "your own bill. They can sign in or contact our billing office themselves. What can I do for your "
+    "own account?",
+    "es": "No puedo hablar de la cuenta de otra persona ni hacer cambios en ella, aunque sea un familiar: "
+    "solo puedo ayudarle con su propia factura. Esa persona puede entrar o llamar a nuestra oficina. "
+    "¿En qué le ayudo con su propia cuenta?",
+}
 ABUSE = {
     "en": "I want to help. Let's keep this about your bill. I can also connect you with our billing team.",
     "es": "Quiero ayudarle. Hablemos de su factura; también puedo comunicarle con nuestro equipo.",
@@ -376,6 +384,19 @@ def denial(code: str, plain: str, next_step: str | None, lang: Language) -> str:
         return f"{text} Próximo paso: {next_step}" if next_step else text
     text = f"Reason ({code}): {plain}"
     return f"{text} Next step: {next_step}" if next_step else text
+
+
+PLAN_OFFER_PERSON = {
+    "en": "If none of these can work for you, I can connect you with a person on our billing team: "
+    'just say "talk to a person".',
+    "es": "Si ninguna de estas opciones le sirve, puedo comunicarle con una persona de nuestro equipo de "
+    'facturación: solo diga "hablar con una persona".',
+}
+# A contractual (CO group) denial is between the practice and the payer: the practice writes it off.
+NOT_BILLED_CO = {
+    "en": "It is a contractual (CO) denial, so you are not billed for it: the practice writes it off.",
+    "es": "Es una denegación contractual (CO), así que no se le cobra a usted: la práctica la descuenta.",
+}
 
 
 # --------------------------------------------------------------------------- plans

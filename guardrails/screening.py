@@ -86,6 +86,16 @@ _INJECTION = _rules(
     }
 )
 
+_FAMILY = (
+    r"(?:wife|husband|spouse|partner|mom|mum|mother|mama|dad|father|papa|son|daughter|kid|child|children|"
+    r"brother|sister|grandma|grandmother|grandpa|grandfather|grandson|granddaughter|aunt|uncle|niece|nephew|"
+    r"girlfriend|boyfriend|fiance|fiancee|parents?|in-laws?|mother-in-law|father-in-law|stepson|stepdaughter)"
+)
+_FAMILIA = (
+    r"(?:espos[oa]|marido|mujer|madre|mama|padre|papa|hij[oa]s?|herman[oa]|abuel[oa]|novi[oa]|pareja|"
+    r"suegr[oa]|ti[oa]|padres)"
+)
+
 _OTHER_PATIENT = _rules(
     {
         "third_party_account": r"\b(?:neighbou?r|friend|coworker|co-worker|boss|roommate|ex|cousin|"
@@ -93,6 +103,29 @@ _OTHER_PATIENT = _rules(
         r"(?:\w+\s+)?(?:bill|balance|account|statement|charges|records?|debt|payments?|file|info)\b",
         "all_patients": r"\b(?:all|every|other|list of|list all|other people'?s?)\s+(?:the\s+)?(?:patients|"
         r"people'?s? (?:bills|balances|accounts))\b|\beveryone(?: else)?'?s (?:bill|balance|account)s?\b",
+        # A family member's account ("my wife's balance", "how much does my mom owe", "pay my son's bill
+        # too"): the agent speaks to the verified patient about their own account only. Their insurance
+        # ("I'm on my husband's insurance") is the patient's own coverage, not this.
+        "family_account": r"\b(?:my|our) (?:(?:ex|late|elderly|step)[- ]?)?"
+        + _FAMILY
+        + r"(?:(?:'s|s')\s+(?:\w+\s+){0,2}?|s?\s+)"
+        r"(?:bills?|balances?|accounts?|acct|statements?|charges|debt|payments?|copays?)\b"
+        r"|\b(?:what|how much) (?:does|did|do) (?:my|our) " + _FAMILY + r"s? (?:still )?owe\b"
+        r"|\b(?:my|our) "
+        + _FAMILY
+        + r"s?\b[\w\s,']{0,30}\b(?:her|his|their) (?:bills?|balances?|accounts?|statements?|charges)\b"
+        r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|i owe|do i owe)\b)"
+        r"|\b(?:for|on behalf of) (?:my|our) "
+        + _FAMILY
+        + r"s?\b[\w\s,']{0,30}\b(?:bill|balance|account|owes?)\b"
+        r"|\b(?:his|her|their) (?:bill|balance|account|statement)s?\b(?=[\w\s,']{0,40}\b(?:my|our) "
+        + _FAMILY
+        + r")"
+        r"|\b(?:cuenta|saldo|factura|deuda|estado de cuenta|pagos?) de (?:mi|mis|nuestr[oa]) "
+        + _FAMILIA
+        + r"\b|\bcuanto debe (?:mi|nuestr[oa]) "
+        + _FAMILIA
+        + r"\b",
         "named_person_owes": r"\b(?:what|how much) (?:does|did|do) (?!i\b|we\b|my\b|it\b|this\b|that\b|the\b|"
         r"you\b|insurance\b)[a-z]+(?: [a-z]+)? (?:owe|still owe)\b",
         "named_person_balance": r"\b(?:balance|bill|account|statement) (?:of|for) (?:mr|mrs|ms|dr)\.? [a-z]+",

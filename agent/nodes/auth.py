@@ -41,6 +41,10 @@ def _dob(state: ConversationState) -> date | None:
     return date.fromisoformat(stored) if stored else None
 
 
+# Keywords that only resume texts (not "YES", which also answers an offer the practice texted).
+RESUBSCRIBE = frozenset({"START", "UNSTOP"})
+
+
 async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     """Verify the thread's patient. On success it carries on with the question (or the hand-off) asked
     before verification: the turn's record gets that intent and ``resumed``, and the router goes there."""
@@ -57,6 +61,8 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
     ):
         if intent in (Intent.GREETING.value, Intent.THANKS_GOODBYE.value):
             pass
+        elif (state.get("text") or "").strip().upper() in RESUBSCRIBE:
+            pass  # "START" asks for texts again, no question to answer once verified
         else:
             update["pending_intent"] = intent
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:

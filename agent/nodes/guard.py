@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -51,6 +52,25 @@ class Screened:
         return bool(self.work.get("reply"))
 
 
+# An SMS thread's identity lapses after this long without a message either way (the patient's or ours).
+SMS_IDENTITY_TTL = timedelta(hours=12)
+
+
+def sms_identity_lapsed(state: ConversationState, text: str, now: datetime) -> bool:
+    """Whether a verified SMS thread must verify again: the patient sent START/UNSTOP (consent to texts
+    given anew), or the thread has been silent longer than :data:`SMS_IDENTITY_TTL`."""
+    if text.strip().upper() in {"START", "UNSTOP"}:
+        return True
+    messages = state.get("messages") or []
+    if not messages:
+        return False
+    try:
+        last = datetime.fromisoformat(messages[-1]["at"])
+    except (KeyError, ValueError):
+        return True  # no time on the last line: verify rather than guess
+    return now - last > SMS_IDENTITY_TTL
+
+
 def guard_in(state: ConversationState, c: AgentContext) -> Screened:
     """The input screen: starts the turn's record afresh, takes identity from the run context, and refuses
     what must not go further (a locked thread, a text opt-out, an empty, too long or injected message).
@@ -76,6 +96,26 @@ def guard_in(state: ConversationState, c: AgentContext) -> Screened:
             }
         )
         update.update({"intent_history": [], "pending": None, "expecting": None, "language": "en"})
+    if (
+        c.channel is Channel.SMS
+        and c.verified_patient_id is None
+        and identity == "verified"
+        and sms_identity_lapsed(state, text, now)
+    ):
+        # A phone number is not a person: after an opt-out and START, or a long silence, whoever holds
+        # the phone answers the identity questions again before any account fact.
+        identity = "unverified"
+        update.update(
+            {
+                "identity": "unverified",
+                "auth_failures": 0,
+                "auth_dob": None,
+                "pending": None,
+                "expecting": None,
+                "link_offer": None,
+                "clarify_options": [],
+            }
+        )
     if c.verified_patient_id is not None:
         if state.get("patient_id") not in (None, c.verified_patient_id):
             raise ThreadPatientMismatch("this thread belongs to another patient")
@@ -105,6 +145,8 @@ def guard_in(state: ConversationState, c: AgentContext) -> Screened:
         # The patient withdrew consent to texts: confirm once, ask nothing, drop what was pending. The SMS
         # webhook records the opt-out; the agent never texts a question after it.
         update.update({"pending": None, "expecting": None, "link_offer": None, "clarify_options": []})
+        if identity == "verified" and c.verified_patient_id is None:
+            update["identity"] = "unverified"  # texts resume only after START, with identity asked again
         turn["reply"] = turn["fallback"] = T.SMS_OPTED_OUT[language]
         turn["guard"] = [{"check": "sms_consent", "verdict": "opted_out"}]
         turn["actions"] = ["sms_opt_out"]
@@ -116,7 +158,7 @@ def guard_in(state: ConversationState, c: AgentContext) -> Screened:
         "empty": T.EMPTY,
         "too_long": T.TOO_LONG,
         "injection": T.INJECTION,
-        "other_patient": T.INJECTION,
+        "other_patient": T.OTHER_PERSON,
         "abuse": T.ABUSE,
     }.get(screen.verdict)
     if canned is not None:

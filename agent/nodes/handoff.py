@@ -18,6 +18,7 @@ from agent.understanding.cues import claims_waiver
 from tools.platforms.models import (
     Author,
     Payment,
+    StatementStatus,
     TicketPriority,
     TicketReason,
     TicketRequest,
@@ -108,11 +109,18 @@ async def escalate_ticket(state: ConversationState, runtime: Runtime[AgentContex
             for m in state.get("messages") or []
         )
     summary = f"Escalated by the billing assistant: {reason.value.replace('_', ' ')}."
+    statement_id = state.get("statement_id") or c.statement_id
+    if statement_id is None:
+        # Not viewing a statement: the ticket names the patient's only open one, when there is exactly one.
+        open_ones = [
+            s.id for s in await c.ports.platform.list_statements(pid) if s.status is StatementStatus.OPEN
+        ]
+        statement_id = open_ones[0] if len(open_ones) == 1 else None
     ticket = await c.ports.platform.create_ticket(
         pid,
         TicketRequest(
             thread_id=c.thread_id,
-            statement_id=state.get("statement_id"),
+            statement_id=statement_id,
             reason=reason,
             priority=priority,
             summary=summary,

@@ -37,6 +37,9 @@ from tools.platforms.models import (
     StatementStatus,
 )
 
+# Terms outside the policy asked for this many times in a row bring the offer of a person.
+INSISTED = 2
+
 
 def to_offer(option: PlanOption) -> OfferOption:
     return {
@@ -217,11 +220,22 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
             terms_text = label(offer, language)
             text = T.plan_confirm(terms_text, _first_due(offer), offer["requires_approval"], language)
             return reply(text, facts.pairs(), {"pending": pending, "expecting": "consent"}, tools=tools)
+        # The alternatives are the policy's own nearest plans, never terms computed from the ask.
         alternatives = [to_offer(o) for o in outcome.alternatives] or pending["options"]
-        pending = {**pending, "options": alternatives, "chosen": None, "stage": "choose"}
+        refusals = pending.get("refusals", 0) + 1
+        pending = {
+            **pending,
+            "options": alternatives,
+            "chosen": None,
+            "stage": "choose",
+            "refusals": refusals,
+        }
         _offer_facts(facts, balance, alternatives)
         facts.text(outcome.reason)
         text = T.plan_counter_rejected(outcome.reason, [label(o, language) for o in alternatives], language)
+        if refusals >= INSISTED:
+            # The patient keeps asking for what the policy cannot give: a person can look at it.
+            text += " " + T.PLAN_OFFER_PERSON[language]
         return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
     if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
         chosen = 0

@@ -12,6 +12,7 @@ from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id, work
+from agent.service_names import named
 from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
 from tools.errors import StatementNotFound
@@ -243,7 +244,7 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
                     statement.balance_cents, len(statement.line_items), language,
                 )
             )  # fmt: skip
-        for li in lines[:max_lines]:
+        for li in (named(li, c.ports.codebook) for li in lines[:max_lines]):
             _line_facts(facts, li)
             parts.append(T.line_math(li, language))
             if intent is Intent.EXPLAIN_CHARGE and len(lines) == 1:
@@ -253,6 +254,11 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
                         code = f"{adj.group_code.value}-{adj.carc}"
                         facts.codes(code).amounts(adj.amount_cents).text(entry.plain)
                         parts.append(T.denial(code, entry.plain, None, language))
+                if (
+                    any(a.group_code.value == "CO" and a.carc not in ROUTINE_CO for a in li.adjustments)
+                    and not li.patient_responsibility_cents
+                ):
+                    parts.append(T.NOT_BILLED_CO[language])
         if len(lines) > max_lines:
             parts.append(
                 "Pregunte por un cargo para más detalle."
@@ -265,6 +271,11 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
     if c.ports.phraser is not None:
         done["phrase_sources"] = []  # the code book meanings it quotes are in the text itself
     return {**expecting, "work": done}
+
+
+# CO adjustments on every adjudicated line (the fee-schedule write-off, Medicare's sequestration): not a
+# denial, and line_math already says what was written off.
+ROUTINE_CO = frozenset({"45", "253"})
 
 
 def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, language: Any) -> list[str]:
@@ -296,6 +307,8 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
                 if entry.next_step:
                     facts.text(entry.next_step)
                 parts.append(T.denial(label, entry.plain, entry.next_step, language))
+            if code.group_code.value == "CO":
+                parts.append(T.NOT_BILLED_CO[language])
             if code.rarc:
                 remark = c.ports.codebook.rarc(code.rarc)
                 if remark is not None:

@@ -20,12 +20,14 @@ from agent.understanding.cues import (
     asks_for_person,
     asks_per_statement,
     asks_what_is_left,
+    asks_why_owed,
     choice_number,
     claims_waiver,
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
     names_other_creditor,
+    names_the_plan,
     receiving_pay,
     says_already_paid,
 )
@@ -58,7 +60,40 @@ _CONTENT_INTENTS = frozenset(
 )
 
 
+# Readings a "why do I still owe" question is often given that answer something else (the bare balance, the
+# claim's status, a definition): the question is answered with the statement's insurance math instead.
+_WHY_OWED_READINGS = frozenset({Intent.BALANCE, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS})
+
+
+# Readings that do not answer "so what about the plan?" when a plan was being negotiated earlier.
+_NOT_A_PLAN_ANSWER = frozenset(
+    {
+        Intent.OUT_OF_SCOPE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.GREETING,
+        Intent.AFFIRM,
+        Intent.DENY,
+        Intent.THANKS_GOODBYE,
+        Intent.INSURANCE_TERMS,
+    }
+)
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
+    """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
+    intent, confidence = _weighed(u, text)
+    unbacked_handoff = (
+        intent in _HANDOFF_INTENTS
+        and confidence < SURE
+        and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
+    )
+    if (intent in _WHY_OWED_READINGS or unbacked_handoff) and asks_why_owed(text):
+        # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
+        return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    return intent, confidence
+
+
+def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     """The engine's reading checked against the patient's own words, for the intents that hand a
     conversation to staff. A hardship or charge-dispute guess without a single word of hardship or of
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
@@ -191,6 +226,13 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         ),
     )
     intent, confidence = _scoped(*_weigh(u, text), text)
+    if (
+        Intent.PAYMENT_PLAN.value in history
+        and (intent in _NOT_A_PLAN_ANSWER or confidence < LOW_CONFIDENCE)
+        and names_the_plan(text)
+    ):
+        # "so what about the plan?" after a digression or a person's help: back to the negotiation.
+        intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (

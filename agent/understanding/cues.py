@@ -69,7 +69,7 @@ def mentions_paying(text: str) -> bool:
 
 _CHOICE_FILLER_TEXT = (
     "option opcion number numero plan the la el one uno una please por favor i ll take want choose pick go "
-    "with quiero elijo tomo"
+    "with quiero elijo tomo lets let s do id i d like ok okay yes yeah yep sure how about about just"
 )
 _CHOICE_FILLER = frozenset(_CHOICE_FILLER_TEXT.split())
 
@@ -292,7 +292,9 @@ def asks_for_person(text: str) -> bool:
         return False
     before = norm[: person.start()].split()[-3:]
     return (
-        bool(_RE_CONTACT.search(norm)) or len(norm.split()) <= 4 or bool({"with", "to", "for"} & set(before))
+        bool(_RE_CONTACT.search(norm))
+        or len(norm.split()) <= 4
+        or bool({"with", "to", "for", "want", "need"} & set(before))
     )
 
 
@@ -317,10 +319,78 @@ _RE_RECEIVING_PAY = re.compile(
 def about_this_bill(text: str) -> bool:
     """Whether the words are about a bill, a charge, a payment or the practice: a dispute, hardship or
     legal ticket on the first message needs them ("that is wrong" alone is not a dispute of this bill)."""
-    return bool(_RE_BILL_WORDS.search(normalize(text).replace("'", " ")))
+    norm = normalize(text).replace("'", " ")
+    if _RE_BILL_WORDS.search(norm):
+        return True
+    # A misspelt bill word ("cahrge", "statment", "insurnace"): one edit from one of the core words.
+    return any(
+        edit_distance(word, core, 1) <= 1
+        for word in norm.split()
+        if len(word) >= 5
+        for core in _CORE_BILL_WORDS
+        if abs(len(word) - len(core)) <= 1
+    )
+
+
+_CORE_BILL_WORDS = (
+    "charge",
+    "charged",
+    "charges",
+    "statement",
+    "balance",
+    "payment",
+    "invoice",
+    "insurance",
+    "deductible",
+    "coinsurance",
+    "copay",
+    "account",
+    "billed",
+    "claim",
+)
 
 
 def receiving_pay(text: str) -> bool:
     """ "When was I last paid", "when do I get paid": wages coming in, not a payment the patient made."""
     norm = normalize(text).replace("'", " ")
     return bool(_RE_RECEIVING_PAY.search(norm)) and not says_already_paid(text)
+
+
+# "Why do I still owe / why didn't insurance cover it / how come I pay anything, I'm insured": the answer
+# is the statement's insurance math (billed, allowed, written off, paid, the patient's share), not the
+# bare balance or the claim's status.
+_RE_WHY_OWED = re.compile(
+    r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
+    r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
+    r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
+    r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
+    r"|\b(?:insurance|insurer|plan|seguro|aseguranza)\b[\w\s]{0,25}?\b(?:not|n t|didn t|didnt|did not|doesn t"
+    r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
+    r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
+    r"\b(?:insurance|insurer|seguro)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b)"
+    r"|\b(?:thought|supposed to|should have|should of)\b[\w\s]{0,25}\b(?:insurance|seguro)\b[\w\s]{0,20}"
+    r"\b(?:cover\w*|pay|paid)\b"
+    r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
+    r"\b(?:cover\w*|pay|paid)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
+)
+
+
+def asks_why_owed(text: str) -> bool:
+    """The patient asks why a balance remains after insurance, however it is put."""
+    return bool(_RE_WHY_OWED.search(normalize(text).replace("'", " ")))
+
+
+_RE_THE_PLAN = re.compile(
+    r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b(?! (?:covers?|pays?|insurance))"
+    r"|\b(?:payment plan|installments?|monthly payments|el plan|plan de pagos|las cuotas"
+    r"|los pagos mensuales)\b"
+)
+_RE_INSURANCE_PLAN = re.compile(r"\b(?:insurance|health|dental|medicare|medicaid|seguro) plan\b|\bcover")
+
+
+def names_the_plan(text: str) -> bool:
+    """The words name a payment plan ("so what about the plan?", "back to the installments"), not an
+    insurance plan ("does my plan cover this")."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_THE_PLAN.search(norm)) and not _RE_INSURANCE_PLAN.search(norm)

@@ -18,6 +18,8 @@ from agent.understanding.base import Intent
 
 HEAD_FILE = Path(__file__).parent / "data" / "encoder_head.npz"
 INTENTS: tuple[Intent, ...] = tuple(Intent)
+# The L2 penalty on the weights (the objective is convex with it, so the fit has a single minimum).
+L2 = 1e-3
 
 Array = npt.NDArray[np.float32]
 
@@ -73,38 +75,94 @@ class Head:
             )
 
 
+def _objective(
+    params: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    onehot: npt.NDArray[np.float64],
+    sw: npt.NDArray[np.float64],
+    l2: float,
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """Weighted cross-entropy plus ``l2 / 2 * |W|^2`` and its gradient, in float64."""
+    classes, d = onehot.shape[1], x.shape[1]
+    w = params[: classes * d].reshape(classes, d)
+    b = params[classes * d :]
+    z = x @ w.T + b
+    z -= z.max(1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    loss = float(-(sw * (onehot * log_p).sum(1)).sum() + 0.5 * l2 * float((w * w).sum()))
+    g = (np.exp(log_p) - onehot) * sw[:, None]
+    grad = np.concatenate([(g.T @ x + l2 * w).ravel(), g.sum(0)])
+    return loss, grad
+
+
 def fit_logistic(
     x: Array,
     y: npt.NDArray[np.int64],
     sample_weight: Array,
     classes: int,
-    l2: float = 1e-3,
-    steps: int = 600,
-    lr: float = 0.5,
+    l2: float = L2,
+    tolerance: float = 1e-9,
+    max_steps: int = 5000,
+    memory: int = 20,
 ) -> tuple[Array, Array]:
-    """Weighted multinomial logistic regression by full-batch Adam (a few seconds for ~10k x 384)."""
-    n, d = x.shape
-    w = np.zeros((classes, d), dtype=np.float32)
-    b = np.zeros(classes, dtype=np.float32)
-    onehot = np.zeros((n, classes), dtype=np.float32)
+    """Weighted multinomial logistic regression, minimised to convergence by L-BFGS in float64.
+
+    The objective is strictly convex (the L2 term), so it has one minimum, and the fit stops only when the
+    gradient's largest component is under ``tolerance``: the result is the same minimum whatever the
+    order of the lines or the last bits of their embeddings (an early-stopped optimiser, such as the Adam
+    this replaced, lands wherever its steps happened to stop). Deterministic: no random start, no
+    sampling, a fixed line search. About 10 s for ~17k x 384 on one core.
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    n, d = x64.shape
+    onehot = np.zeros((n, classes), dtype=np.float64)
     onehot[np.arange(n), y] = 1.0
-    sw = (sample_weight / sample_weight.sum()).astype(np.float32)[:, None]
-    m_w, v_w = np.zeros_like(w), np.zeros_like(w)
-    m_b, v_b = np.zeros_like(b), np.zeros_like(b)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    for t in range(1, steps + 1):
-        p = softmax(x @ w.T + b)
-        g = (p - onehot) * sw
-        gw = g.T @ x + l2 * w
-        gb = g.sum(0)
-        m_w = beta1 * m_w + (1 - beta1) * gw
-        v_w = beta2 * v_w + (1 - beta2) * gw * gw
-        m_b = beta1 * m_b + (1 - beta1) * gb
-        v_b = beta2 * v_b + (1 - beta2) * gb * gb
-        step = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
-        w -= step * m_w / (np.sqrt(v_w) + eps)
-        b -= step * m_b / (np.sqrt(v_b) + eps)
-    return w, b
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    sw = sw / sw.sum()
+    params = np.zeros(classes * d + classes, dtype=np.float64)
+    loss, grad = _objective(params, x64, onehot, sw, l2)
+    s_hist: list[npt.NDArray[np.float64]] = []
+    y_hist: list[npt.NDArray[np.float64]] = []
+    for _ in range(max_steps):
+        if float(np.abs(grad).max()) < tolerance:
+            break
+        # L-BFGS two-loop recursion: the search direction from the last ``memory`` steps.
+        q = grad.copy()
+        alphas: list[float] = []
+        for s_k, y_k in zip(reversed(s_hist), reversed(y_hist), strict=True):
+            a = float(s_k @ q) / float(y_k @ s_k)
+            alphas.append(a)
+            q -= a * y_k
+        if s_hist:
+            q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
+        for (s_k, y_k), a in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
+            q += s_k * (a - float(y_k @ q) / float(y_k @ s_k))
+        direction = -q
+        slope = float(grad @ direction)
+        if slope >= 0:  # not a descent direction (rounding): restart from the gradient
+            s_hist.clear()
+            y_hist.clear()
+            direction, slope = -grad, -float(grad @ grad)
+        step = 1.0 if s_hist else 1.0 / max(1.0, float(np.abs(grad).max()))
+        for _ in range(60):  # backtracking (Armijo) line search
+            new_params = params + step * direction
+            new_loss, new_grad = _objective(new_params, x64, onehot, sw, l2)
+            if new_loss <= loss + 1e-4 * step * slope:
+                break
+            step *= 0.5
+        else:
+            break  # no decrease left at float64's resolution: this is the minimum
+        s_new, y_new = new_params - params, new_grad - grad
+        if float(s_new @ y_new) > 1e-12:
+            s_hist.append(s_new)
+            y_hist.append(y_new)
+            if len(s_hist) > memory:
+                s_hist.pop(0)
+                y_hist.pop(0)
+        params, loss, grad = new_params, new_loss, new_grad
+    w = params[: classes * d].reshape(classes, d)
+    b = params[classes * d :]
+    return w.astype(np.float32), b.astype(np.float32)
 
 
 def fit_temperature(logits: Array, y: npt.NDArray[np.int64], weight: Array) -> float:

@@ -25,7 +25,7 @@ from typing import Literal
 import yaml
 
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
-from agent.understanding.cues import choice_number, mentions_hardship, names_other_creditor
+from agent.understanding.cues import asks_for_person, choice_number, mentions_hardship, names_other_creditor
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
 from agent.understanding.features import SHAPE_TOKENS, featurize, tokens
@@ -302,6 +302,9 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
             return _RuleHit(Intent.THANKS_GOODBYE, 0.96)
         if is_cancel(text) and len(words) <= 4:
             return _RuleHit(Intent.DENY, 0.9)
+    if context.expecting in _NEGOTIATING and asks_for_person(text):
+        # "actually can I talk to a person first" at a plan choice asks for a person; its "first" is no pick.
+        return _RuleHit(Intent.REQUEST_HUMAN, 0.95)
     has_identity = bool(entities.date_of_birth or entities.zip_code or entities.statement_numbers) or bool(
         context.expecting == "identity" and entities.dates
     )
@@ -343,10 +346,19 @@ _RE_OFFER_REJECTED = re.compile(
     r"|\b(?:lower|smaller|cheaper) (?:payments?|amounts?|option)|\bsomething (?:lower|smaller|cheaper)\b"
     r"|\bmuy (?:alto|altos|caro|caros)\b|\bninguna? de (?:esas|esos)\b"
 )
+# Asking to pay in parts, beside another question ("how much is it, and can I pay it monthly?").
+_RE_ASKS_PLAN = re.compile(
+    r"\b(?:can|could|may|do) (?:i|we|you) (?:\w+ ){0,3}?(?:pay|split|spread|break)\b[\w ]{0,20}"
+    r"\b(?:monthly|mo(?:nth|tnh|nht|nt)h?ly|installments?|over time|each month|a month|per month)\b"
+    r"|\b(?:do you|can i|could i|can we|could we|do they)\b(?: \w+){0,3}? (?:payment plans?|installments?"
+    r"|plan de pagos|cuotas)\b"
+)
 _RE_MONTHLY_CUE = re.compile(
-    r"\b(?:a|per|each|every|by the) (?:month|mo)\b|\bmo?n(?:th|ht|t)h?l?y\b|\bmo\b|\bal mes\b|\bpor mes\b"
+    r"\b(?:a|per|each|every|by the) (?:month|mo)\b|\bmo?n(?:th|ht|t)h?l?y\b|\bmotnhly\b|\bmo\b|\bal mes\b"
+    r"|\bpor mes\b"
     r"|\bmensual\w*|\bcada mes\b|\binstallments?\b|\bcuotas?\b"
 )
+_RE_MONEY_CUE = re.compile(r"[$€]|\b(?:dollars?|bucks?|usd|cents?|dolares|pesos)\b|\d+\.\d\d")
 _PAY_NOW_WORDS = _words("now today ahora hoy link enlace instead full whole")
 
 
@@ -451,7 +463,10 @@ class LocalUnderstander:
         if context.expecting == "plan_choice" and not entities.line_refs:
             number = choice_number(text)
             if number is not None:
-                entities = entities.model_copy(update={"line_refs": [LineRef(ordinal=number)]})
+                update: dict[str, object] = {"line_refs": [LineRef(ordinal=number)]}
+                if entities.amounts_cents == [number * 100] and not _RE_MONEY_CUE.search(text.lower()):
+                    update["amounts_cents"] = []  # "lets do 1" picks option 1; it is not $1
+                entities = entities.model_copy(update=update)
         language = detect_language(text)
         ranked = self.distribution(text, language, context.expecting)
         remainder = _after_cancel(text)
@@ -473,7 +488,10 @@ class LocalUnderstander:
             hit = _RuleHit(Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE)
         if hit is None and (entities.month_counts or _RE_MONTHLY_CUE.search(normalize_for_rules(text))):
             top, p = ranked[0]
-            if top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
+            if top is Intent.BALANCE and _RE_ASKS_PLAN.search(normalize_for_rules(text)):
+                # "what's the total and can I pay it monthly": the plan's offer states the balance too.
+                hit = _RuleHit(Intent.PAYMENT_PLAN, 0.85)
+            elif top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
                 # Paying "monthly", "in installments", "over 6 months" is a plan, however it is phrased.
                 hit = _RuleHit(Intent.PAYMENT_PLAN, max(p if top is Intent.PAYMENT_PLAN else 0.0, 0.85))
         if hit is None and self.unknown_share(text) > MAX_UNKNOWN_SHARE:

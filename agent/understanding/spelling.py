@@ -22,6 +22,11 @@ class Speller:
     def __init__(self, known: Iterable[str], vocabulary: Iterable[str]) -> None:
         self.known = frozenset(known)  # whole words the encoder knows
         words = sorted({w for w in vocabulary if len(w) >= MIN_LENGTH and w.isalpha()})
+        # A training line may itself carry a typo ("whats my balnce"): such a word is never a repair target,
+        # or "blance" would become "balnce", which the encoder cannot read either. A word the encoder does
+        # not know that lies one edit from one of our words it does know is taken for a typo of it.
+        plain = frozenset(w for w in words if w in self.known)
+        words = [w for w in words if w in plain or not (_one_edit(w) & plain)]
         self.by_length: dict[int, list[str]] = {}
         for w in words:
             self.by_length.setdefault(len(w), []).append(w)
@@ -47,3 +52,17 @@ class Speller:
     def repair(self, text: str) -> str:
         lowered = text.lower()
         return _WORD.sub(lambda m: self._fix(m.group(0)), lowered)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one edit from ``word``: a deletion, a swap of neighbours, a substitution, an insertion."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    out |= {a + c + b for a, b in splits for c in _LETTERS}
+    out.discard(word)
+    return out

@@ -14,24 +14,21 @@ the head is refitted on everything. Takes about a minute on two cores (most of i
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from agent.understanding import clinc
 from agent.understanding.base import Intent
 from agent.understanding.cues import names_other_creditor
-from agent.understanding.encoder import SentenceEncoder
-from agent.understanding.head import (
-    HEAD_FILE,
-    INTENTS,
-    Head,
-    fit_logistic,
-    fit_temperature,
-    training_digest,
-)
+from agent.understanding.encoder import SentenceEncoder, model_dir
+from agent.understanding.head import HEAD_FILE, INTENTS, L2, Head, fit_logistic, fit_temperature
 from agent.understanding.local import DATA_DIR, load_examples, split_examples
 
 ENGLISH = DATA_DIR / "intents_en.yaml"
@@ -42,6 +39,8 @@ HELD_PER_INTENT = 20  # the other 20 of each, held back to fit the temperature
 OUT_OF_SCOPE_WEIGHT = 6.0
 # What one of CLINC's bill lines weighs against one of our own lines of the same intent.
 BORROWED_WEIGHT = 0.3
+# Bumped when the fit itself changes in a way the inputs do not show (the solver, the temperature grid).
+FIT_VERSION = 2
 
 
 def clinc_negatives() -> tuple[list[str], list[str]]:
@@ -85,39 +84,88 @@ def _weights(labels: Sequence[int], borrowed: Sequence[bool]) -> np.ndarray:
     out_index = INTENTS.index(Intent.OUT_OF_SCOPE)
     label_array = np.asarray(labels)
     own = label_array[~np.asarray(borrowed, dtype=bool)]
-    counts = np.bincount(own, minlength=len(INTENTS)).astype(np.float32)
+    counts = np.bincount(own, minlength=len(INTENTS)).astype(np.float64)
     per_class = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0) * np.median(counts[counts > 0])
     per_class[out_index] = OUT_OF_SCOPE_WEIGHT * np.median(counts[counts > 0]) / max(counts[out_index], 1)
     scale = np.where(np.asarray(borrowed, dtype=bool), BORROWED_WEIGHT, 1.0)
-    return (per_class[label_array] * scale).astype(np.float32)  # type: ignore[no-any-return]  # numpy stubs widen
+    return (per_class[label_array] * scale).astype(np.float64)  # type: ignore[no-any-return]  # numpy stubs widen
 
 
-def build(encoder: SentenceEncoder) -> Head:
+@dataclass(frozen=True)
+class TrainingSet:
+    """Every line the head is fitted on, in a fixed order, with its class index; ``borrowed`` marks CLINC's
+    bill lines (weighed ``BORROWED_WEIGHT``), ``held`` the lines held back to fit the temperature (the
+    head is then refitted on all of them)."""
+
+    texts: tuple[str, ...]
+    labels: tuple[int, ...]
+    borrowed: tuple[bool, ...]
+    held: tuple[bool, ...]
+
+    def digest(self, model: Path | None = None) -> str:
+        """A digest of all the fit's inputs: the lines, their classes, weights and split (so our intent
+        lines, CLINC's train split, the creditor rule that sorts its bill lines and the weighting are all
+        in it), the fit's settings, and the encoder's weights and tokenizer."""
+        h = hashlib.sha256()
+        h.update(
+            json.dumps(
+                {
+                    "intents": [i.value for i in INTENTS],
+                    "texts": self.texts,
+                    "labels": self.labels,
+                    "borrowed": self.borrowed,
+                    "held": self.held,
+                    "out_of_scope_weight": OUT_OF_SCOPE_WEIGHT,
+                    "borrowed_weight": BORROWED_WEIGHT,
+                    "l2": L2,
+                    "fit": FIT_VERSION,
+                },
+                ensure_ascii=False,
+            ).encode()
+        )
+        directory = model or model_dir()
+        for name in ("tokenizer.json", "model.safetensors"):
+            h.update(hashlib.sha256((directory / name).read_bytes()).digest())
+        return h.hexdigest()[:16]
+
+
+def training_set() -> TrainingSet:
+    """The lines the head is fitted on (no embedding: quick, so the staleness check can rebuild it)."""
     ours = load_examples([ENGLISH])
     train, dev = split_examples(ours)
     neg_fit, neg_held = clinc_negatives()
     bill_fit, bill_held, _ = clinc_bill_lines()
     index = {intent: i for i, intent in enumerate(INTENTS)}
     out = index[Intent.OUT_OF_SCOPE]
+    texts: list[str] = []
+    labels: list[int] = []
+    borrowed: list[bool] = []
+    held: list[bool] = []
+    for part_held, examples, lent, negatives in (
+        (False, train, bill_fit, neg_fit),
+        (True, dev, bill_held, neg_held),
+    ):
+        texts += [t for t, _ in examples] + [t for t, _ in lent] + list(negatives)
+        labels += [index[i] for _, i in examples] + [index[i] for _, i in lent] + [out] * len(negatives)
+        borrowed += [False] * len(examples) + [True] * len(lent) + [False] * len(negatives)
+        held += [part_held] * (len(examples) + len(lent) + len(negatives))
+    return TrainingSet(tuple(texts), tuple(labels), tuple(borrowed), tuple(held))
 
-    def xy(
-        examples: Sequence[tuple[str, Intent]],
-        borrowed: Sequence[tuple[str, Intent]],
-        negatives: Sequence[str],
-    ) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-        texts = [t for t, _ in examples] + [t for t, _ in borrowed] + list(negatives)
-        labels = [index[i] for _, i in examples] + [index[i] for _, i in borrowed] + [out] * len(negatives)
-        flags = [False] * len(examples) + [True] * len(borrowed) + [False] * len(negatives)
-        return encoder.encode(texts), np.asarray(labels, dtype=np.int64), flags
 
-    x_train, y_train, b_train = xy(train, bill_fit, neg_fit)
-    x_dev, y_dev, b_dev = xy(dev, bill_held, neg_held)
-    w, b = fit_logistic(x_train, y_train, _weights(y_train.tolist(), b_train), len(INTENTS))
-    temperature = fit_temperature(x_dev @ w.T + b, y_dev, _weights(y_dev.tolist(), b_dev))
-    x_all = np.concatenate([x_train, x_dev])
-    y_all = np.concatenate([y_train, y_dev])
-    w, b = fit_logistic(x_all, y_all, _weights(y_all.tolist(), b_train + b_dev), len(INTENTS))
-    return Head(weights=w, bias=b, temperature=temperature, digest=training_digest([ENGLISH]))
+def build(encoder: SentenceEncoder, data: TrainingSet | None = None) -> Head:
+    """Fit the head: embed every line as the engine embeds a message (:meth:`SentenceEncoder.encode_exact`),
+    fit on the lines not held back, fit the temperature on those held back, refit on all of them."""
+    data = data or training_set()
+    x = encoder.encode_exact(list(data.texts))
+    y = np.asarray(data.labels, dtype=np.int64)
+    lent = np.asarray(data.borrowed, dtype=bool)
+    held = np.asarray(data.held, dtype=bool)
+    fit, back = ~held, held
+    w, b = fit_logistic(x[fit], y[fit], _weights(y[fit].tolist(), lent[fit].tolist()), len(INTENTS))
+    logits = x[back].astype(np.float64) @ w.T.astype(np.float64) + b.astype(np.float64)
+    temperature = fit_temperature(logits, y[back], _weights(y[back].tolist(), lent[back].tolist()))
+    w, b = fit_logistic(x, y, _weights(y.tolist(), lent.tolist()), len(INTENTS))
+    return Head(weights=w, bias=b, temperature=temperature, digest=data.digest())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

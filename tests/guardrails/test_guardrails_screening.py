@@ -65,6 +65,26 @@ def test_other_patients_data(text: str) -> None:
     assert screen_input(text).verdict == "other_patient"
 
 
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("how much does my wife owe", True),
+        ("can you check my mom's bill for me", True),
+        ("what's my husband's balance", True),
+        ("i want to pay my son's bill too", True),
+        ("im helping my dad with his bills, what's on his account", True),
+        ("cuanto debe mi esposo", True),
+        ("quiero ver la cuenta de mi mama", True),
+        ("I'm on my husband's insurance, what do I owe", False),
+        ("my wife already paid the bill", False),
+        ("can my husband pay my bill", False),
+        ("my mom said her bills are high but what's my balance", False),
+    ],
+)
+def test_a_family_members_account_is_another_persons(text: str, refused: bool) -> None:
+    assert (screen_input(text).verdict == "other_patient") is refused
+
+
 @pytest.mark.parametrize("text", ["fuck you", "you stupid bitch", "I'm going to kill you", "eres un pendejo"])
 def test_abuse(text: str) -> None:
     assert screen_input(text).verdict == "abuse"

@@ -8,14 +8,18 @@ import pytest
 
 from agent.understanding.base import Intent, LineRef, UnderstandingContext
 from agent.understanding.cues import (
+    about_this_bill,
     asks_for_discount,
+    asks_for_person,
     asks_per_statement,
     asks_what_is_left,
+    asks_why_owed,
     choice_number,
     claims_waiver,
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
+    names_the_plan,
     receiving_pay,
     says_already_paid,
 )
@@ -243,3 +247,83 @@ def test_mentions_dispute(text: str, expected: bool) -> None:
 def test_asks_per_statement() -> None:
     assert asks_per_statement("how much is due on each statement?")
     assert not asks_per_statement("explain my latest statement")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("why do I still owe if I have insurance", True),
+        ("how come the insurance didnt cover it all", True),
+        ("Why didn't my insurance cover the x-ray?", True),
+        ("i thought my insurance covered this, why am i getting a bill", True),
+        ("my insurance should of covered this, why is there money left for me", True),
+        ("por que todavia debo si tengo seguro", True),
+        ("what do I owe", False),
+        ("why was my claim denied", False),
+        ("why is the sky blue", False),
+        ("does my insurance cover physical therapy", False),
+    ],
+)
+def test_asks_why_owed(text: str, expected: bool) -> None:
+    assert asks_why_owed(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("so what about the plan?", True),
+        ("ok back to the payment plan", True),
+        ("can we finish the installments now", True),
+        ("does my plan cover this", False),
+        ("my insurance plan changed", False),
+        ("what is my balance", False),
+    ],
+)
+def test_names_the_plan(text: str, expected: bool) -> None:
+    assert names_the_plan(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("this cahrge is not right", True),
+        ("my statment is wrong", True),
+        ("hell nah", False),
+        ("what a lovely morning", False),
+    ],
+)
+def test_a_misspelt_bill_word_is_about_the_bill(text: str, expected: bool) -> None:
+    assert about_this_bill(text) is expected
+
+
+def test_wanting_a_person_is_asking_for_one() -> None:
+    assert asks_for_person("I want a real person before I pick")
+    assert asks_for_person("I need someone from billing")
+    assert not asks_for_person("am I talking to a real person?")
+
+
+@pytest.mark.parametrize("text", ["lets do 1", "ok 2", "just 3"])
+def test_a_bare_number_at_a_plan_choice_is_a_pick_not_dollars(engine: LocalUnderstander, text: str) -> None:
+    u = engine.understand_sync(text, PLAN_CHOICE)
+    assert u.intent is Intent.AFFIRM
+    assert u.entities.amounts_cents == []
+    assert [r.ordinal for r in u.entities.line_refs] == [int(text.split()[-1])]
+
+
+def test_a_dollar_amount_at_a_plan_choice_stays_a_counter_offer(engine: LocalUnderstander) -> None:
+    u = engine.understand_sync("I can do $1 a month", PLAN_CHOICE)
+    assert u.intent is Intent.PAYMENT_PLAN
+    assert u.entities.amounts_cents == [100]
+
+
+def test_asking_for_a_person_at_a_plan_choice_is_no_pick(engine: LocalUnderstander) -> None:
+    u = engine.understand_sync("actually can I talk to a person first", PLAN_CHOICE)
+    assert u.intent is Intent.REQUEST_HUMAN
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["how much is it all together and can i pay it monthly", "whats the total, and do you do payment plans"],
+)
+def test_a_balance_question_asking_for_a_plan_too_is_a_plan(engine: LocalUnderstander, text: str) -> None:
+    assert engine.understand_sync(text, NONE).intent is Intent.PAYMENT_PLAN

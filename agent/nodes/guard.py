@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,15 @@ MAX_INPUT_CHARS = 2000
 HOLD_CHARS = 40
 
 log = logging.getLogger(__name__)
+
+# A templated reply is streamed a sentence at a time (with the whitespace after it): the whole text is
+# known at once, and the HTTP runtime sends tokens a sentence at a time anyway (``TOKEN_FLUSH_S``).
+_SENTENCE = re.compile(r".+?(?:[.!?](?=\s)|\n|$)\s*", re.S)
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence; the pieces join back to exactly ``text``."""
+    return [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0)]
 
 
 class ThreadPatientMismatch(PermissionError):
@@ -216,10 +226,9 @@ async def guard_out(state: ConversationState, runtime: Runtime[AgentContext]) ->
         if fitted != text:
             decisions.append({"check": "sms_segments", "verdict": "shortened"})
             text = fitted
-    if not released and text:  # after a partly released phrasing, the final message replaces what was shown
-        # A templated reply is known whole at once: one token. Cut into sentences it reached the patient
-        # in the same instant anyway, and each piece was a stored event and a read of the store over HTTP.
-        writer({"token": text})
+    if not released:  # after a partly released phrasing, the final message replaces what was shown
+        for sentence in sentences(text):
+            writer({"token": sentence})
     return {
         "work": {"reply": text, "guard": decisions},
         "messages": [line("bot", text[:WINDOW_LINE_CHARS], c.now())],

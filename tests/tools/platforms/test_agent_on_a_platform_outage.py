@@ -6,6 +6,10 @@ table and opened as a ticket on the platform once it is back."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent import templates
 from agent.checkpoint import open_checkpointer
@@ -22,6 +26,33 @@ from tools.platforms.http import CircuitBreaker, HttpPolicy, PlatformHttp
 from tools.platforms.models import Author, Channel, TicketReason
 
 
+def _down_fhir(url: str, practice_id: str) -> tuple[FhirPlatform, PlatformHttp]:
+    """The FHIR adapter on a server answering 503: two quick attempts a call, a breaker that opens after
+    two failed calls and stays open for a minute."""
+    policy = HttpPolicy(timeout_s=0.5, attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
+    http = PlatformHttp(url, policy=policy, breaker=CircuitBreaker(threshold=2, cooldown_s=60))
+    return FhirPlatform(http, practice_id=practice_id), http
+
+
+def _agent(platform: FhirPlatform, engine: AsyncEngine, saver: BaseCheckpointSaver[str], **ports: Any) -> Any:
+    return build_agent(
+        platform,  # type: ignore[arg-type]  # the harness names the ledger; any BillingPlatform runs
+        SandboxGateway(engine, "http://billing.test", clock=clock),
+        AuditTrail(engine, clock=clock),
+        saver,
+        **ports,
+    )
+
+
+async def _say(agent: Any, thread: str, text: str, patient_id: str) -> list[MessageEvent]:
+    """One portal turn; its messages (the turn must end with ``done``)."""
+    events = [
+        e async for e in agent.turn(thread, text, channel=Channel.PORTAL, patient_id=patient_id, phone=None)
+    ]
+    assert isinstance(events[-1], DoneEvent)
+    return [e for e in events if isinstance(e, MessageEvent)]
+
+
 async def test_balance_question_during_an_outage_gets_the_clear_answer(
     migrated_database_url: str, tmp_path: Path
 ) -> None:
@@ -30,31 +61,13 @@ async def test_balance_question_during_an_outage_gets_the_clear_answer(
     patient = practice.patients[0]
     try:
         async with broken_server(status=503) as server, open_checkpointer(str(tmp_path / "cp.db")) as saver:
-            policy = HttpPolicy(timeout_s=0.5, attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
-            http = PlatformHttp(server.url, policy=policy, breaker=CircuitBreaker(threshold=2, cooldown_s=60))
-            platform = FhirPlatform(http, practice_id=practice.practice.id)
-            agent = build_agent(
-                platform,  # type: ignore[arg-type]  # the harness names the ledger; any BillingPlatform runs
-                SandboxGateway(engine, "http://billing.test", clock=clock),
-                AuditTrail(engine, clock=clock),
-                saver,
-            )
+            platform, _http = _down_fhir(server.url, practice.practice.id)
+            agent = _agent(platform, engine, saver)
             for _ in range(3):
-                events = [
-                    e
-                    async for e in agent.turn(
-                        "th-outage",
-                        "what is my balance?",
-                        channel=Channel.PORTAL,
-                        patient_id=patient.id,
-                        phone=None,
-                    )
-                ]
-                [message] = [e for e in events if isinstance(e, MessageEvent)]
+                [message] = await _say(agent, "th-outage", "what is my balance?", patient.id)
                 assert message.text == templates.PLATFORM_DOWN["en"]
                 assert "$" not in message.text
                 assert message.suggested_replies == templates.PLATFORM_DOWN_REPLIES["en"]
-                assert isinstance(events[-1], DoneEvent)
             calls = server.requests
             assert calls == 4  # two turns of two attempts each opened the breaker; the third made no call
             await platform.aclose()
@@ -71,27 +84,11 @@ async def test_asking_for_a_person_while_the_breaker_is_open_queues_a_ticket_syn
     handoffs = HandoffQueue(engine, clock=clock)
     try:
         async with broken_server(status=503) as server, open_checkpointer(str(tmp_path / "cp.db")) as saver:
-            policy = HttpPolicy(timeout_s=0.5, attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
-            breaker = CircuitBreaker(threshold=2, cooldown_s=60)
-            http = PlatformHttp(server.url, policy=policy, breaker=breaker)
-            platform = FhirPlatform(http, practice_id=practice.practice.id)
-            agent = build_agent(
-                platform,  # type: ignore[arg-type]  # the harness names the ledger; any BillingPlatform runs
-                SandboxGateway(engine, "http://billing.test", clock=clock),
-                AuditTrail(engine, clock=clock),
-                saver,
-                handoffs=handoffs,
-            )
+            platform, http = _down_fhir(server.url, practice.practice.id)
+            agent = _agent(platform, engine, saver, handoffs=handoffs)
 
             async def say(text: str) -> list[MessageEvent]:
-                events = [
-                    e
-                    async for e in agent.turn(
-                        "th-down", text, channel=Channel.PORTAL, patient_id=patient.id, phone=None
-                    )
-                ]
-                assert isinstance(events[-1], DoneEvent)
-                return [e for e in events if isinstance(e, MessageEvent)]
+                return await _say(agent, "th-down", text, patient.id)
 
             [first] = await say("what is my balance?")
             assert first.text == templates.PLATFORM_DOWN["en"]
@@ -144,27 +141,9 @@ async def test_the_patients_message_during_an_outage_waits_in_the_outbox(
     outbox = CommunicationOutbox(engine)
     try:
         async with broken_server(status=503) as server, open_checkpointer(str(tmp_path / "cp.db")) as saver:
-            policy = HttpPolicy(timeout_s=0.5, attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
-            http = PlatformHttp(server.url, policy=policy, breaker=CircuitBreaker(threshold=2, cooldown_s=60))
-            platform = FhirPlatform(http, practice_id=practice.practice.id)
-            agent = build_agent(
-                platform,  # type: ignore[arg-type]  # the harness names the ledger; any BillingPlatform runs
-                SandboxGateway(engine, "http://billing.test", clock=clock),
-                AuditTrail(engine, clock=clock),
-                saver,
-                outbox=outbox,
-            )
-            events = [
-                e
-                async for e in agent.turn(
-                    "th-outage",
-                    "what is my balance?",
-                    channel=Channel.PORTAL,
-                    patient_id=patient.id,
-                    phone=None,
-                )
-            ]
-            [message] = [e for e in events if isinstance(e, MessageEvent)]
+            platform, _http = _down_fhir(server.url, practice.practice.id)
+            agent = _agent(platform, engine, saver, outbox=outbox)
+            [message] = await _say(agent, "th-outage", "what is my balance?", patient.id)
             assert message.text == templates.PLATFORM_DOWN["en"]
             result = await outbox.drain(platform)
             assert result.unavailable

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -116,7 +116,12 @@ def window(rate_per_minute: float, burst: int) -> RateLimitItem:
 
 class RateLimiter:
     """Sliding-window rate limits in shared storage (``limits``, see :func:`window`). ``namespace``
-    keeps tests and services that share one Redis database apart."""
+    keeps tests and services that share one Redis database apart.
+
+    ``exact=True`` counts in ``limits``' moving window instead: no window edge lets a burst through,
+    at the cost of the per-key expiry work :func:`window` describes. Failed sign-ins use it: they are
+    rare, and the limit is a security promise (five wrong passwords, then nothing for the window, even
+    when the fifth lands a moment before a window boundary)."""
 
     def __init__(self, redis_url: str | None = None, *, namespace: str = "billing") -> None:
         url = storage_url(redis_url)
@@ -126,27 +131,31 @@ class RateLimiter:
         if not isinstance(storage, Storage):  # an async+ URL always gives an async storage
             raise TypeError(f"{url} is not an asynchronous rate-limit storage")
         self.storage = storage
-        self._limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self._counter = SlidingWindowCounterRateLimiter(self.storage)
+        self._exact = MovingWindowRateLimiter(self.storage)
         self._namespace = namespace
 
-    async def hit(self, item: RateLimitItem, *key: str) -> int:
+    def _strategy(self, exact: bool) -> SlidingWindowCounterRateLimiter | MovingWindowRateLimiter:
+        return self._exact if exact else self._counter
+
+    async def hit(self, item: RateLimitItem, *key: str, exact: bool = False) -> int:
         """Count one request; 0 when it is allowed, else the whole seconds until one would be."""
-        if await self._limiter.hit(item, self._namespace, *key):
+        if await self._strategy(exact).hit(item, self._namespace, *key):
             return 0
-        return await self.retry_after(item, *key)
+        return await self.retry_after(item, *key, exact=exact)
 
-    async def test(self, item: RateLimitItem, *key: str) -> int:
+    async def test(self, item: RateLimitItem, *key: str, exact: bool = False) -> int:
         """Like :meth:`hit` without counting: 0 when a request would be allowed."""
-        if await self._limiter.test(item, self._namespace, *key):
+        if await self._strategy(exact).test(item, self._namespace, *key):
             return 0
-        return await self.retry_after(item, *key)
+        return await self.retry_after(item, *key, exact=exact)
 
-    async def retry_after(self, item: RateLimitItem, *key: str) -> int:
-        stats = await self._limiter.get_window_stats(item, self._namespace, *key)
+    async def retry_after(self, item: RateLimitItem, *key: str, exact: bool = False) -> int:
+        stats = await self._strategy(exact).get_window_stats(item, self._namespace, *key)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
-    async def clear(self, item: RateLimitItem, *key: str) -> None:
-        await self._limiter.clear(item, self._namespace, *key)
+    async def clear(self, item: RateLimitItem, *key: str, exact: bool = False) -> None:
+        await self._strategy(exact).clear(item, self._namespace, *key)
 
     async def check(self, item: RateLimitItem, what: str, *key: str) -> None:
         """Count one request; ``RateLimited`` (429 with ``Retry-After``) when over the limit."""

@@ -423,8 +423,9 @@ async def sign_in(
 
     Only failures count, per account and per client address, in the shared rate-limit storage (every
     worker sees them). Over either limit every attempt is refused with 429 before the password is
-    looked at, the right one included, until the window moves on; each refusal and each failure is
-    audited. A success clears the account's failures."""
+    looked at, the right one included, until the window moves on (an exact moving window: no window
+    edge lets an extra guess through); each refusal and each failure is audited. A success clears the
+    account's failures."""
     limits, limiter = services.limits, services.limits.limiter
     account, ip = _account_key(body.email), client_ip(request)
     checks = (
@@ -432,7 +433,7 @@ async def sign_in(
         (limits.login_ip, "address", ip),
     )
     for item, scope, key in checks:
-        wait = await limiter.test(item, "login", scope, key)
+        wait = await limiter.test(item, "login", scope, key, exact=True)
         if wait:
             await services.audit.append(
                 "console.login.throttled",
@@ -444,12 +445,12 @@ async def sign_in(
         staff = await directory.authenticate(body.email, body.password)
     except NotAuthenticated:
         for item, scope, key in checks:
-            await limiter.hit(item, "login", scope, key)
+            await limiter.hit(item, "login", scope, key, exact=True)
         await services.audit.append(
             "console.login.failed", {"kind": kind.value, "account": account, "ip": ip}, actor="anonymous"
         )
         raise
-    await limiter.clear(limits.login_account, "login", "account", account)
+    await limiter.clear(limits.login_account, "login", "account", account, exact=True)
     return staff
 
 

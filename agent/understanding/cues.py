@@ -38,10 +38,13 @@ _RE_DISPUTE = re.compile(
     r"|cobraron dos veces|no (?:es|son) mi)"
 )
 _RE_WAIVER_CLAIM = re.compile(
-    r"\b(?:manager|doctor|dr|office|staff|someone|receptionist|front desk|billing|nurse|they)\b[\w\s]{0,30}"
-    r"\b(?:said|told me|promised|agreed)\b[\w\s]{0,40}"
+    r"\b(?:manager|doctor|dr|doc|office|staff|someone|receptionist|front desk|billing|nurse|they|provider"
+    r"|physician|surgeon|therapist|practitioner|clinic|hospital)\b[\w\s]{0,30}"
+    r"\b(?:said|says|told me|told us|promised|agreed|assured me|guaranteed)\b[\w\s]{0,40}"
     r"\b(?:don t (?:have|need) to pay|do not (?:have|need) to pay|skip|waive\w*|no need to pay|write it off"
-    r"|wipe|zero|free|forgiv\w*|not (?:have|need) to pay)"
+    r"|wipe|zero|free|forgiv\w*|not (?:have|need) to pay|on the house|no charge|at no cost|no cost"
+    r"|(?:wouldn t|would not|won t|will not|wasn t|was not|isn t|is not|not|never) (?:be |get |getting )?"
+    r"(?:billed|charged|a bill|any bill))"
 )
 _RE_PAY_WORD = re.compile(
     r"\b(?:pay\w*|paid|link|settle\w*|charge my|card on file|checkout|pagar|pago|pague\w*|pagu\w*|enlace"

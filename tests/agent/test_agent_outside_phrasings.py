@@ -125,6 +125,24 @@ async def test_words_naming_the_practice_bill_are_never_out_of_scope(env: Env, t
     assert T.money(summary.balance_cents) in said.text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my provider promised me I wouldn't get charged for this visit, take it off",
+        "the surgeon assured me the follow up was at no cost, so why is it on here",
+        "Dr told me it was on the house. remove this charge",
+    ],
+)
+async def test_a_claimed_promise_of_no_charge_goes_to_staff_as_a_dispute(env: Env, text: str) -> None:
+    patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
+    said = await env.say("promised-free", text, patient)
+    assert said.handoff is not None
+    ticket = next(t for t in await env.platform.list_tickets(patient.id) if t.id == said.handoff.ticket_id)
+    assert ticket.reason in (TicketReason.DISPUTE_ALREADY_PAID, TicketReason.DISPUTE_CHARGE)
+    assert await env.platform.list_payment_plans(patient.id) == []
+    assert await env.gateway.list_links(patient.id) == []
+
+
 # ------------------------------------------------------------------ 2 and 3: ticket reason, statement
 
 

@@ -110,6 +110,13 @@ def choose_route(state: ConversationState) -> Route:
     if verified and turn.get("escalation") is not None:
         return "escalate_ticket"
     expecting = state.get("expecting")
+    if (
+        expecting == "human_offer"
+        and state.get("pending") is not None
+        and intent in (Intent.AFFIRM, Intent.PAYMENT_PLAN)
+        and _has_terms(state)
+    ):
+        return "negotiate_plan"  # offered a person beside the plans, the patient picked a plan instead
     if expecting == "human_offer" and intent is Intent.AFFIRM:
         return "escalate_ticket" if verified else "auth"
     if expecting == "link_offer" and intent is Intent.AFFIRM:
@@ -122,6 +129,12 @@ def choose_route(state: ConversationState) -> Route:
         )
     ):
         return "negotiate_plan"
+    if (
+        state.get("pending") is not None
+        and expecting == "human_offer"
+        and (intent in (Intent.PAYMENT_PLAN, Intent.FINANCIAL_HARDSHIP) or _has_terms(state))
+    ):
+        return "negotiate_plan"  # a person offered beside the plans; the patient still talks terms
     if turn.get("confidence", 0.0) < LOW_CONFIDENCE and _close_alternatives(turn):
         return "clarify"
     if intent in ACCOUNT_INTENTS:

@@ -387,10 +387,17 @@ def denial(code: str, plain: str, next_step: str | None, lang: Language) -> str:
 
 
 PLAN_OFFER_PERSON = {
-    "en": "If none of these can work for you, I can connect you with a person on our billing team: "
-    'just say "talk to a person".',
+    "en": "If none of these can work for you, I can connect you with a person on our billing team. "
+    "Would you like that? (yes/no)",
     "es": "Si ninguna de estas opciones le sirve, puedo comunicarle con una persona de nuestro equipo de "
-    'facturación: solo diga "hablar con una persona".',
+    "facturación. ¿Quiere que lo haga? (sí/no)",
+}
+# The balance is too small for any plan and the patient asks for one again: a person can look at it.
+PLAN_TOO_SMALL_PERSON = {
+    "en": "I can't set up a plan for a balance this size. If paying it in full can't work for you, I can "
+    "connect you with a person on our billing team. Would you like that? (yes/no)",
+    "es": "No puedo hacer un plan para un saldo de este monto. Si pagarlo completo no le es posible, puedo "
+    "comunicarle con una persona de nuestro equipo de facturación. ¿Quiere que lo haga? (sí/no)",
 }
 # A contractual (CO group) denial is between the practice and the payer: the practice writes it off.
 NOT_BILLED_CO = {

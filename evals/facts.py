@@ -294,7 +294,9 @@ def allowed_values(
     a.dates.update({today, today + timedelta(days=7), today + timedelta(days=30)})
     for balance in plan_balance_candidates(snap):
         _add_plan_terms(a, policy, balance, today)
-        for monthly in user_amounts:
+        # A monthly ask under the policy's minimum is countered with the plan at that minimum
+        # (guardrails.policy.evaluate_counter): its terms are the policy's own.
+        for monthly in [*user_amounts, policy.min_monthly_payment_cents]:
             option = plan_for_monthly(policy, balance, today, monthly)
             if option is not None:
                 a.months.add(option.months)

@@ -115,6 +115,8 @@ _OTHER_PATIENT = _rules(
         + _FAMILY
         + r"s?\b[\w\s,']{0,30}\b(?:her|his|their) (?:bills?|balances?|accounts?|statements?|charges)\b"
         r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|i owe|do i owe)\b)"
+        # "what my husband owes", "how much my mom still owes": the relative form of the question.
+        r"|\b(?:what|how much) (?:(?:does|did|do) )?(?:my|our) " + _FAMILY + r"s? (?:still )?owes?\b"
         r"|\b(?:for|on behalf of) (?:my|our) "
         + _FAMILY
         + r"s?\b[\w\s,']{0,30}\b(?:bill|balance|account|owes?)\b"
@@ -126,6 +128,24 @@ _OTHER_PATIENT = _rules(
         + r"\b|\bcuanto debe (?:mi|nuestr[oa]) "
         + _FAMILIA
         + r"\b",
+        # A family member named anywhere in the message, then asked about as "he/she/they" or through
+        # "his/her/their" account, however far apart ("my husband also got a bill... what does he owe",
+        # "since her stroke I handle my mom's money, look up her balance"). The patient's own bill asked
+        # beside it ("my mom said her bills are high but what's my balance") is not this.
+        "family_named_then_asked": r"\b(?:my|our) (?:(?:ex|late|elderly|step)[- ]?)?"
+        + _FAMILY
+        + r"(?:'s|s')?\b(?=.*?(?:"
+        r"\b(?:what|how much) (?:(?:does|did|do) )?(?:he|she|they) (?:still )?(?:owes?|has to pay"
+        r"|needs to pay|have to pay)\b"
+        r"|\b(?:look|pull|check) (?:him|her|them) up\b"
+        r"|\b(?:his|her|their) (?:\w+ )?(?:bills?|balances?|accounts?|acct|statements?|charges|debt)\b"
+        r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|i (?:still )?owe"
+        r"|do i (?:still )?owe)\b)"
+        r"))"
+        r"|\b(?:mi|mis|nuestr[oa]s?) "
+        + _FAMILIA
+        + r"\b(?=.*?\b(?:cuanto (?:me )?deben?\b(?! (?:pagar|ser|de)\b)"
+        r"|(?:la cuenta|el saldo|la factura|la deuda) de (?:el|ella|ellos)\b))",
         "named_person_owes": r"\b(?:what|how much) (?:does|did|do) (?!i\b|we\b|my\b|it\b|this\b|that\b|the\b|"
         r"you\b|insurance\b)[a-z]+(?: [a-z]+)? (?:owe|still owe)\b",
         "named_person_balance": r"\b(?:balance|bill|account|statement) (?:of|for) (?:mr|mrs|ms|dr)\.? [a-z]+",

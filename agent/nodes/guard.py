@@ -174,6 +174,9 @@ def guard_in(state: ConversationState, c: AgentContext) -> Screened:
     if canned is not None:
         turn["reply"] = turn["fallback"] = canned[language]
         turn["suggestions"] = T.SUGGESTIONS[language]
+        if state.get("expecting") in ("clarify", "human_offer", "link_offer"):
+            # The refusal ends with its own question: the one asked before it is no longer open.
+            update.update({"expecting": None, "clarify_options": []})
     return Screened(update, turn)
 
 

@@ -8,6 +8,7 @@ start after a crash or a resume finds the record it already made instead of maki
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from langgraph.runtime import Runtime
@@ -26,8 +27,9 @@ from agent.nodes.common import (
     work,
 )
 from agent.outreach.replies import offered_terms
-from agent.state import ConversationState, Language, OfferOption, PendingOffer, Turn, Update
+from agent.state import ConversationState, Language, OfferOption, PendingOffer, ToolCall, Turn, Update
 from agent.understanding.base import Intent
+from agent.understanding.text import normalize
 from guardrails.policy import PlanOption, check_can_open_plan, check_plan, evaluate_counter, offer_plans
 from tools.errors import ActivePlanExists, PlanOutsidePolicy
 from tools.platforms.models import (
@@ -139,12 +141,16 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
         balance = summary.balance_cents
         if balance < policy.min_plan_balance_cents:
             facts.amounts(max(balance, 0), policy.min_plan_balance_cents)
-            return reply(
-                T.plan_too_small(max(balance, 0), policy.min_plan_balance_cents, language),
-                facts.pairs(),
-                {"expecting": "link_offer"},
-                tools=tools,
-            )
+            text = T.plan_too_small(max(balance, 0), policy.min_plan_balance_cents, language)
+            if _asked_again(state):
+                # A plan asked for again after hearing there can be none: a person can look at it.
+                return reply(
+                    T.PLAN_TOO_SMALL_PERSON[language],
+                    facts.pairs(),
+                    {"expecting": "human_offer"},
+                    tools=tools,
+                )
+            return reply(text, facts.pairs(), {"expecting": "link_offer"}, tools=tools)
         tools.append(call("list_statements"))
         statements = await c.ports.platform.list_statements(pid)
         ids = sorted(s.id for s in statements if s.status is StatementStatus.OPEN and s.balance_cents > 0)
@@ -233,28 +239,60 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
         _offer_facts(facts, balance, alternatives)
         facts.text(outcome.reason)
         text = T.plan_counter_rejected(outcome.reason, [label(o, language) for o in alternatives], language)
-        if refusals >= INSISTED:
-            # The patient keeps asking for what the policy cannot give: a person can look at it.
-            text += " " + T.PLAN_OFFER_PERSON[language]
-        return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
+        return _insisted(text, facts, pending, language, tools)
     if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
         chosen = 0
     if chosen is None:
         # Nothing chosen this turn: whatever was awaiting consent is withdrawn, so a later "yes" (or an
-        # option number read as one) can never consent to terms the patient moved away from.
-        pending = {**pending, "stage": "choose", "chosen": None}
+        # option number read as one) can never consent to terms the patient moved away from. Asking for a
+        # plan again instead of picking one ("no, I need 8 payments", "sixty months, like I said") is
+        # another refusal of the offers, whether or not its terms could be read.
+        refused = intent is Intent.PAYMENT_PLAN and _insists(state)
+        refusals = pending.get("refusals", 0) + (1 if refused else 0)
+        pending = {**pending, "stage": "choose", "chosen": None, "refusals": refusals}
         _offer_facts(facts, balance, pending["options"])
         text = (
             T.PLAN_WHICH[language]
             + " "
             + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
         )
-        return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
+        return _insisted(text, facts, pending, language, tools)
     offer = pending["options"][chosen]
     pending = {**pending, "chosen": chosen, "stage": "consent"}
     _offer_facts(facts, balance, [offer])
     text = T.plan_confirm(label(offer, language), _first_due(offer), offer["requires_approval"], language)
     return reply(text, facts.pairs(), {"pending": pending, "expecting": "consent"}, tools=tools)
+
+
+def _insisted(
+    text: str, facts: FactSet, pending: PendingOffer, language: Language, tools: list[ToolCall]
+) -> Update:
+    """The offers again; once the patient has turned them down ``INSISTED`` times, with the question
+    whether a person should look at it (a yes opens the ticket; an option number still picks)."""
+    if pending.get("refusals", 0) < INSISTED:
+        return reply(text, facts.pairs(), {"pending": pending, "expecting": "plan_choice"}, tools=tools)
+    # The patient keeps asking for what the policy cannot give: a person can look at it.
+    text += " " + T.PLAN_OFFER_PERSON[language]
+    return reply(text, facts.pairs(), {"pending": pending, "expecting": "human_offer"}, tools=tools)
+
+
+_RE_INSISTS = re.compile(
+    r"\b(?:no|nope|nah|not|nothing|only|still|insist\w*|again|told you|like i said|already said|has to be"
+    r"|have to be|need|needs|must|can ?t|cannot|won ?t|less|lower|smaller|longer|more months|cheaper"
+    r"|solo|todavia|necesito|menos)\b"
+)
+
+
+def _insists(state: ConversationState) -> bool:
+    """Whether a plan turn that picked nothing turns the offers down ("no, I need 8 payments", "sixty
+    months, like I said") rather than asks about them or accepts one in words ("fine, the longest")."""
+    return bool(_RE_INSISTS.search(normalize(state.get("text") or "").replace("'", " ")))
+
+
+def _asked_again(state: ConversationState) -> bool:
+    """The patient asked for a plan on the turn before this one too (this turn's reading is last)."""
+    history = state.get("intent_history") or []
+    return len(history) >= 2 and history[-2] == Intent.PAYMENT_PLAN.value
 
 
 def _terms(state: ConversationState) -> tuple[int | None, int | None] | None:

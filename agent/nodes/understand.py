@@ -16,6 +16,7 @@ from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, 
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     about_this_bill,
+    asks_deductible_progress,
     asks_for_discount,
     asks_for_person,
     asks_per_statement,
@@ -26,6 +27,8 @@ from agent.understanding.cues import (
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
+    names_a_denial,
+    names_an_insurance_change,
     names_other_creditor,
     names_the_plan,
     receiving_pay,
@@ -62,7 +65,34 @@ _CONTENT_INTENTS = frozenset(
 
 # Readings a "why do I still owe" question is often given that answer something else (the bare balance, the
 # claim's status, a definition): the question is answered with the statement's insurance math instead.
-_WHY_OWED_READINGS = frozenset({Intent.BALANCE, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS})
+_WHY_OWED_READINGS = frozenset(
+    {Intent.BALANCE, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS, Intent.EXPLAIN_STATEMENT}
+)
+
+
+# Readings a question about the deductible's progress is often given instead of the coverage it asks about.
+_DEDUCTIBLE_READINGS = frozenset(
+    {
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.CLAIM_STATUS,
+        Intent.INSURANCE_TERMS,
+        Intent.OUT_OF_SCOPE,
+    }
+)
+
+
+def _why_owed_reading(intent: Intent, text: str) -> bool:
+    """Whether ``intent`` is a reading a "why do I still owe" question gets by mistake: the bare balance,
+    the claim's status, a definition, an explanation read too unsure to act on; a denial or an insurance
+    change only when the words name none ("insurance didn't pay??" is no denial question)."""
+    if intent in _WHY_OWED_READINGS:
+        return True
+    if intent is Intent.DENIAL_REASON:
+        return not names_a_denial(text)
+    if intent is Intent.UPDATE_INSURANCE_OR_CONTACT:
+        return not names_an_insurance_change(text)
+    return intent is Intent.OUT_OF_SCOPE and about_this_bill(text)
 
 
 # Readings that do not answer "so what about the plan?" when a plan was being negotiated earlier.
@@ -87,9 +117,12 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         and confidence < SURE
         and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
     )
-    if (intent in _WHY_OWED_READINGS or unbacked_handoff) and asks_why_owed(text):
+    if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if intent in _DEDUCTIBLE_READINGS and asks_deductible_progress(text):
+        # "How far along am I on my deductible": the coverage's progress, not the balance.
+        return Intent.INSURANCE_TERMS, max(confidence, SURE)
     return intent, confidence
 
 
@@ -215,10 +248,13 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     history = list(state.get("intent_history") or [])
     last = Intent(history[-1]) if history else None
     previous = tuple(m["text"] for m in (state.get("messages") or []) if m["role"] == "patient")
+    expecting = state.get("expecting") or ("identity" if state.get("identity") != "verified" else None)
+    if expecting == "human_offer" and state.get("pending") is not None:
+        expecting = "plan_choice"  # a person was offered beside the plans: "2" still picks option 2
     u = await c.ports.understander.understand(
         text,
         UnderstandingContext(
-            expecting=state.get("expecting") or ("identity" if state.get("identity") != "verified" else None),
+            expecting=expecting,
             last_intent=last,
             previous_messages=previous,
             today=c.today(),
@@ -226,10 +262,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         ),
     )
     intent, confidence = _scoped(*_weigh(u, text), text)
+    answering = state.get("expecting") is not None and intent in (Intent.AFFIRM, Intent.DENY)
     if (
         Intent.PAYMENT_PLAN.value in history
         and (intent in _NOT_A_PLAN_ANSWER or confidence < LOW_CONFIDENCE)
         and names_the_plan(text)
+        and not answering  # "yes, set that plan up" answers the question asked; it resumes nothing
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)

@@ -38,10 +38,13 @@ _RE_DISPUTE = re.compile(
     r"|cobraron dos veces|no (?:es|son) mi)"
 )
 _RE_WAIVER_CLAIM = re.compile(
-    r"\b(?:manager|doctor|dr|office|staff|someone|receptionist|front desk|billing|nurse|they)\b[\w\s]{0,30}"
-    r"\b(?:said|told me|promised|agreed)\b[\w\s]{0,40}"
+    r"\b(?:manager|doctor|dr|doc|office|staff|someone|receptionist|front desk|billing|nurse|they|provider"
+    r"|physician|surgeon|therapist|practitioner|clinic|hospital)\b[\w\s]{0,30}"
+    r"\b(?:said|says|told me|told us|promised|agreed|assured me|guaranteed)\b[\w\s]{0,40}"
     r"\b(?:don t (?:have|need) to pay|do not (?:have|need) to pay|skip|waive\w*|no need to pay|write it off"
-    r"|wipe|zero|free|forgiv\w*|not (?:have|need) to pay)"
+    r"|wipe|zero|free|forgiv\w*|not (?:have|need) to pay|on the house|no charge|at no cost|no cost"
+    r"|(?:wouldn t|would not|won t|will not|wasn t|was not|isn t|is not|not|never) (?:be |get |getting )?"
+    r"(?:billed|charged|a bill|any bill))"
 )
 _RE_PAY_WORD = re.compile(
     r"\b(?:pay\w*|paid|link|settle\w*|charge my|card on file|checkout|pagar|pago|pague\w*|pagu\w*|enlace"
@@ -376,9 +379,59 @@ _RE_WHY_OWED = re.compile(
 )
 
 
+# The same question put in parts, anywhere in a message: insurance is named, the patient's own share is
+# named ("stuck with this bill", "what part is mine", "on me", "left for me") and the message asks why or
+# how ("how is it that", "explain", "break it down") or says insurance did not pay it all ("only covered
+# part", "didn't cover all of it", "instead of insurance", "isn't that what I pay premiums for").
+_RE_INSURANCE_NAMED = re.compile(
+    r"\b(?:insurance|insurer|insured|insurances|coverage|premiums?|health plan|seguro|aseguranza)\b"
+)
+_RE_OWN_SHARE = re.compile(
+    r"\b(?:owe|owes|owing|(?:have|need|got) to pay|paying|stuck with|on me|mine|my (?:part|share|portion)"
+    r"|the (?:part|portion|share|rest|remainder)|left (?:for|to|on) me|left over|leftover|money from me"
+    r"|(?:bill|billed|billing|charge|charged|charging|send|sending|sent) me|(?:a|this|the|that|my) bill"
+    r"|(?:getting|get|got|gets) (?:a |another )?(?:bill|bills|billed|charged|statement)"
+    r"|(?:a|this|the|that|my) balance|what s left|whats left|what is left|remaining|me toca|debo)\b"
+)
+_RE_WHY_OR_SHORT = re.compile(
+    r"\b(?:why|how come|how is it|how s it|hows it|explain\w*|break (?:it|this|that) down|what part"
+    r"|which part|what portion|instead of|isn t that what|isnt that what|thought|supposed to"
+    r"|por que|porque)\b"
+    r"|\b(?:didn t|didnt|did not|doesn t|doesnt|don t|dont|won t|wont|wouldn t|not|no|only|just|partly)"
+    r"\b(?: \w+){0,3}? (?:pay|pays|paid|cover|covers|covered|pago|cubrio|cubre)\b"
+    r"|\bwhat (?:did |does |has )?(?:my |the )?(?:insurance|insurer|seguro) (?:pay|paid|cover|covered)\b"
+)
+# A denial or a change of insurance is asked about in its own right ("why was my claim denied", "I have
+# new insurance, why am I billed"): those keep their own answers.
+_RE_DENIAL_WORD = re.compile(r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|rechaz\w*)\b")
+_RE_INSURANCE_CHANGE = re.compile(
+    r"\b(?:new|changed|change|switch\w*|update\w*|different|wrong|old|expired|lapsed) (?:my )?"
+    r"(?:insurance|insurer|coverage|seguro)\b|\b(?:insurance|coverage) (?:changed|on file|info\w*|card)\b"
+)
+
+
 def asks_why_owed(text: str) -> bool:
     """The patient asks why a balance remains after insurance, however it is put."""
-    return bool(_RE_WHY_OWED.search(normalize(text).replace("'", " ")))
+    norm = normalize(text).replace("'", " ")
+    if _RE_WHY_OWED.search(norm):
+        return True
+    return bool(
+        _RE_INSURANCE_NAMED.search(norm)
+        and _RE_OWN_SHARE.search(norm)
+        and _RE_WHY_OR_SHORT.search(norm)
+        and not _RE_DENIAL_WORD.search(norm)
+        and not _RE_INSURANCE_CHANGE.search(norm)
+    )
+
+
+def names_a_denial(text: str) -> bool:
+    """Words of a denied or rejected claim ("why was it denied", "they rejected the claim")."""
+    return bool(_RE_DENIAL_WORD.search(normalize(text)))
+
+
+def names_an_insurance_change(text: str) -> bool:
+    """New, changed or wrong insurance on file ("I have new insurance", "update my coverage")."""
+    return bool(_RE_INSURANCE_CHANGE.search(normalize(text).replace("'", " ")))
 
 
 _RE_THE_PLAN = re.compile(
@@ -394,3 +447,49 @@ def names_the_plan(text: str) -> bool:
     insurance plan ("does my plan cover this")."""
     norm = normalize(text).replace("'", " ")
     return bool(_RE_THE_PLAN.search(norm)) and not _RE_INSURANCE_PLAN.search(norm)
+
+
+# Words that name this practice's bill beyond doubt: the patient's own statement, bill, deductible, copay
+# or coinsurance ("my newest sttaement", "how much is my bil"), or a letter from the practice itself
+# ("one envelope is from your office"). A message carrying one is about the bill, whatever an encoder
+# trained on everyday text makes of the rest ("what's the damage", "how far along am I").
+_ANCHOR_WORDS = ("statement", "statements", "deductible", "deductibles", "coinsurance", "copay", "copays")
+_ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay", "copays"})
+_RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
+_RE_FROM_THE_PRACTICE = re.compile(
+    r"\b(?:letter|envelope|bill|bills|statement|notice|something|mail|invoice)\b[\w\s]{0,12}?\bfrom "
+    r"(?:you guys|you all|y all|yall|your office|ur office|your clinic|ur clinic|your practice|the clinic"
+    r"|the doctor s office|the doctors office|your billing)\b"
+    r"|\b(?:co ?pay|co-pay|coinsurance|deductible|out of pocket max\w*|explanation of benefits)\b"
+)
+
+
+def names_the_practice_bill(text: str) -> bool:
+    """Whether the words name the patient's own bill with this practice beyond doubt (a one-letter typo
+    in the longer words tolerated); see ``_ANCHOR_WORDS``."""
+    norm = normalize(text).replace("'", " ")
+    if _RE_FROM_THE_PRACTICE.search(norm):
+        return True
+    for m in _RE_ANCHOR_LEAD.finditer(norm):
+        for word in m.group(0).split()[1:]:
+            if word in _ANCHOR_SHORT:
+                return True
+            if len(word) >= 6 and any(edit_distance(word, w, 1) <= 1 for w in _ANCHOR_WORDS):
+                return True
+    return False
+
+
+# How much of the deductible (or the out-of-pocket maximum) is met or left: the coverage's progress, not
+# the balance.
+_RE_DEDUCTIBLE = re.compile(r"\b(?:deductible|deducible|out of pocket|oop)\b")
+_RE_PROGRESS = re.compile(
+    r"\b(?:how (?:much|far|close)|met|meet|used|left|remaining|remain|reached|hit|progress|toward|towards"
+    r"|so far|chipped|already|satisfied|cuanto|falta|llevo)\b"
+)
+
+
+def asks_deductible_progress(text: str) -> bool:
+    """ "How much of my deductible have I met", "how far along am I on my deductible": the coverage's
+    progress (the deductible met and left), asked for on its own."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_DEDUCTIBLE.search(norm) and _RE_PROGRESS.search(norm)) and not asks_why_owed(text)

@@ -22,10 +22,11 @@ MONTHS: dict[str, int] = {
 NUMBER_WORDS: dict[str, int] = {
     "one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "eighteen": 18, "twenty": 20,
-    "twenty-four": 24, "thirty": 30, "fifty": 50, "hundred": 100,
+    "twenty-four": 24, "thirty": 30, "fifty": 50, "hundred": 100, "fifteen": 15, "sixteen": 16,
+    "thirty-six": 36, "forty": 40, "forty-eight": 48, "sixty": 60, "seventy-two": 72,
     "un": 1, "uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7,
     "ocho": 8, "nueve": 9, "diez": 10, "once": 11, "doce": 12, "dieciocho": 18, "veinte": 20,
-    "veinticuatro": 24,
+    "veinticuatro": 24, "quince": 15, "treinta": 30, "cuarenta": 40, "sesenta": 60,
 }  # fmt: skip
 
 ORDINALS: dict[str, int] = {

@@ -25,7 +25,13 @@ from typing import Literal
 import yaml
 
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
-from agent.understanding.cues import asks_for_person, choice_number, mentions_hardship, names_other_creditor
+from agent.understanding.cues import (
+    asks_for_person,
+    choice_number,
+    mentions_hardship,
+    names_other_creditor,
+    names_the_practice_bill,
+)
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
 from agent.understanding.features import SHAPE_TOKENS, featurize, tokens
@@ -302,6 +308,16 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
             return _RuleHit(Intent.THANKS_GOODBYE, 0.96)
         if is_cancel(text) and len(words) <= 4:
             return _RuleHit(Intent.DENY, 0.9)
+    if (
+        context.expecting == "consent"
+        and words[0] in _YES_LEAD
+        and len(words) <= 10
+        and "?" not in text
+        and all(w in _CONSENT_WORDS for w in words)
+    ):
+        # "yes, set that plan up", "ok go ahead and do it": a yes to the terms just stated, followed by
+        # nothing but words about doing it (a question, new terms or a "but" are no consent).
+        return _RuleHit(Intent.AFFIRM, 0.95)
     if context.expecting in _NEGOTIATING and asks_for_person(text):
         # "actually can I talk to a person first" at a plan choice asks for a person; its "first" is no pick.
         return _RuleHit(Intent.REQUEST_HUMAN, 0.95)
@@ -338,6 +354,12 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
 
 
 _NEGOTIATING = frozenset({"plan_choice", "consent"})
+_YES_LEAD = _words("yes yeah yea yep yup sure ok okay si claro dale")
+_CONSENT_WORDS = _AFFIRM_WORDS | _words(
+    "set it up that this the plan go ahead and do lets let s sign me one option payment pls plz thanks thank "
+    "you sounds good works for great perfect i agree accept want to yes ok okay start make create hazlo "
+    "el la ese esa plan hagalo adelante quiero acepto"
+)
 _QUESTION_WORDS = _words("what whats how why when where which who que como cuando donde cual por")
 _RE_OFFER_REJECTED = re.compile(
     r"\btoo (?:high|much|steep|expensive|big)\b"
@@ -436,12 +458,14 @@ class LocalUnderstander:
         if encoded is None:
             return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
         p_out = encoded[_OUT]
-        if p_out >= OUT_OF_SCOPE_LINE:
+        if p_out >= OUT_OF_SCOPE_LINE and not names_the_practice_bill(text):
             rest = 1 - p_out
             probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]
             return sorted(zip(INTENTS, probs, strict=True), key=lambda pair: -pair[1])
-        # Within the domain: the geometric mean of the two readings over the in-domain intents. The
-        # out-of-scope reading keeps the encoder's probability but ranks last: it was ruled out.
+        # Within the domain (the encoder said so, or the words name the patient's own bill with the
+        # practice, which the encoder's everyday-text negatives cannot outweigh): the geometric mean of
+        # the two readings over the in-domain intents. The out-of-scope reading keeps the encoder's
+        # probability but ranks last: it was ruled out.
         inside = [
             0.0 if i == _OUT else math.sqrt(max(a, 1e-12) * max(b, 1e-12))
             for i, (a, b) in enumerate(zip(encoded, bayes, strict=True))

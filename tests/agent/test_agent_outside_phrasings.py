@@ -56,6 +56,93 @@ async def test_why_do_i_still_owe_gets_the_insurance_math(env: Env, text: str) -
     assert "Insurance paid" in said.text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I pay for insurance every month, so how is it I'm stuck paying this",
+        "insurance only paid some of it?? what part is on me and why",
+        "what did my insurance pay and what's left for me",
+        "isnt covering this exactly what my premiums are for? why am i getting billed",
+        "explain why insurance didn't cover the whole visit",
+    ],
+)
+@pytest.mark.parametrize("scenario", ["copay_only", "deductible_heavy"])
+async def test_why_insurance_left_a_balance_is_answered_with_the_line_math(
+    env: Env, text: str, scenario: str
+) -> None:
+    patient = env.patient(scenario, exclude=("spanish_speaker", "multiple_open_statements"))
+    statement = await _open_statement(env, patient.id)
+    line = max(statement.line_items, key=lambda item: item.patient_responsibility_cents)
+    said = await env.say("why-owe-more", text, patient)
+    for cents in (line.billed_cents, line.patient_responsibility_cents):
+        assert T.money(cents) in said.text
+    assert "Insurance paid" in said.text
+    assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "why was my claim denied",
+        "I have new insurance, how do I update it on my account",
+        "what is my balance",
+    ],
+)
+async def test_a_denial_a_new_insurer_or_a_balance_keep_their_own_answers(env: Env, text: str) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say("not-why-owe", text, patient)
+    assert "Insurance paid" not in said.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how far along am I on my deductible so far",
+        "have i hit my deductible yet this year?",
+        "how much of my deductable is left",
+    ],
+)
+async def test_deductible_progress_gets_the_coverage_not_the_balance(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    coverage = next(c for c in await env.platform.list_coverages(patient.id) if c.active)
+    said = await env.say("deductible", text, patient)
+    assert T.money(coverage.deductible_met_cents) in said.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can u list whats on my latest statment",
+        "how much is my bil",
+        "one of the envelopes in my mail is from your office, how much is it for",
+    ],
+)
+async def test_words_naming_the_practice_bill_are_never_out_of_scope(env: Env, text: str) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker", "multiple_open_statements"))
+    said = await env.say("anchored", text, patient)
+    assert "I can only help with your bill from this practice" not in said.text
+    summary = await env.platform.get_account_summary(patient.id)
+    assert T.money(summary.balance_cents) in said.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my provider promised me I wouldn't get charged for this visit, take it off",
+        "the surgeon assured me the follow up was at no cost, so why is it on here",
+        "Dr told me it was on the house. remove this charge",
+    ],
+)
+async def test_a_claimed_promise_of_no_charge_goes_to_staff_as_a_dispute(env: Env, text: str) -> None:
+    patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
+    said = await env.say("promised-free", text, patient)
+    assert said.handoff is not None
+    ticket = next(t for t in await env.platform.list_tickets(patient.id) if t.id == said.handoff.ticket_id)
+    assert ticket.reason in (TicketReason.DISPUTE_ALREADY_PAID, TicketReason.DISPUTE_CHARGE)
+    assert await env.platform.list_payment_plans(patient.id) == []
+    assert await env.gateway.list_links(patient.id) == []
+
+
 # ------------------------------------------------------------------ 2 and 3: ticket reason, statement
 
 
@@ -125,6 +212,80 @@ async def test_insisting_on_out_of_policy_terms_is_offered_a_person(env: Env, as
     assert said.handoff.reason == "requested_human"
 
 
+@pytest.mark.parametrize(
+    "asks",
+    [
+        ["$10 a month is all I can do", "no, ten a month", "I told you, ten dollars monthly"],
+        ["I need sixty months on this", "no, sixty months", "sixty months or nothing"],
+        ["2 dollars a month", "no i need a smaller payment plan", "still want a plan with tiny payments"],
+    ],
+    ids=["ten-in-words", "sixty-in-words", "smaller-payments"],
+)
+async def test_insisting_is_asked_whether_a_person_should_look_and_a_yes_opens_the_ticket(
+    env: Env, asks: list[str]
+) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("insist-yes", "can I get a payment plan", patient)
+    replies = [await env.say("insist-yes", text, patient) for text in asks]
+    offered = [r for r in replies if T.PLAN_OFFER_PERSON["en"] in r.text]
+    assert offered, [r.text for r in replies]
+    assert offered[0].message is not None
+    assert offered[0].message.expecting == "human_offer"
+    for said in replies:  # never terms derived from the ask: no 60-month or $10/$2 plan
+        assert "$10.00" not in said.text
+        assert "$2.00" not in said.text
+        assert "59 monthly payments" not in said.text
+    said = await env.say("insist-yes", "yes please", patient)
+    assert said.handoff is not None
+    assert await env.platform.list_payment_plans(patient.id) == []
+
+
+async def test_a_plan_option_picked_after_the_offer_of_a_person_is_still_a_pick(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("insist-pick", "I'd like a payment plan", patient)
+    for text in ("I can only pay $5 a month", "no, $5 a month"):
+        said = await env.say("insist-pick", text, patient)
+    assert T.PLAN_OFFER_PERSON["en"] in said.text
+    said = await env.say("insist-pick", "ok fine, option 1", patient)
+    assert said.handoff is None
+    assert said.message is not None
+    assert said.message.expecting == "consent"
+    said = await env.say("insist-pick", "yes", patient)
+    assert len(await env.platform.list_payment_plans(patient.id)) == 1
+
+
+@pytest.mark.parametrize(
+    "asks",
+    [
+        ["can I do 8 monthly payments", "no, I want 8 payments"],
+        ["split this into installments please", "no, installments, I can't pay it at once"],
+    ],
+)
+async def test_a_plan_asked_again_for_a_balance_too_small_offers_a_person(env: Env, asks: list[str]) -> None:
+    candidates = [p for p in env.data.patients if "spanish_speaker" not in p.scenario_tags]
+    balances = [(await env.platform.get_account_summary(p.id)).balance_cents for p in candidates]
+    # Under the demo policy's $150 plan minimum.
+    patient = next(p for p, cents in zip(candidates, balances, strict=True) if 0 < cents < 15000)
+    first = await env.say("small-insist", asks[0], patient)
+    assert "minimum for a plan" in first.text
+    said = await env.say("small-insist", asks[1], patient)
+    assert said.text == T.PLAN_TOO_SMALL_PERSON["en"]
+    said = await env.say("small-insist", "yes", patient)
+    assert said.handoff is not None
+    assert await env.gateway.list_links(patient.id) == []
+
+
+@pytest.mark.parametrize("yes", ["yes, set that plan up", "yes please set up the plan", "yes to that plan"])
+async def test_a_yes_naming_the_plan_consents_to_it(env: Env, yes: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("yes-plan", "can I pay this in monthly chunks", patient)
+    said = await env.say("yes-plan", "option 1", patient)
+    assert said.message is not None
+    assert said.message.expecting == "consent"
+    await env.say("yes-plan", yes, patient)
+    assert len(await env.platform.list_payment_plans(patient.id)) == 1
+
+
 # --------------------------------------------------------------------------- 5: someone else's account
 
 
@@ -136,6 +297,11 @@ async def test_insisting_on_out_of_policy_terms_is_offered_a_person(env: Env, as
         "what's my husband's balance",
         "i want to pay my son's bill too, how much is his",
         "cuanto debe mi esposo",
+        "my wife got a bill from you too, how much does she owe? I'll pay both",
+        "since my dad's surgery I do his paperwork, could you pull up his balance",
+        "what my mother owes",
+        "my son turned 18 and has his own statement now, whats on it? look it up for me pls",
+        "mi mamá también es paciente, ¿cuánto debe ella?",
     ],
 )
 async def test_someone_elses_account_is_refused_explicitly(env: Env, text: str) -> None:
@@ -147,7 +313,13 @@ async def test_someone_elses_account_is_refused_explicitly(env: Env, text: str) 
 
 
 @pytest.mark.parametrize(
-    "text", ["I'm on my husband's insurance, what do I owe", "my wife already paid the bill, what's left"]
+    "text",
+    [
+        "I'm on my husband's insurance, what do I owe",
+        "my wife already paid the bill, what's left",
+        "my mom paid her share of my bill, why do I still owe",
+        "my dad wants to pay my bill with his credit card, how much is it",
+    ],
 )
 async def test_a_family_member_named_beside_the_patients_own_bill_is_not_refused(env: Env, text: str) -> None:
     patient = env.patient("copay_only")

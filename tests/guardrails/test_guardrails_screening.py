@@ -79,6 +79,14 @@ def test_other_patients_data(text: str) -> None:
         ("my wife already paid the bill", False),
         ("can my husband pay my bill", False),
         ("my mom said her bills are high but what's my balance", False),
+        ("my husband got a bill from you too, can you tell me what he owes", True),
+        ("since her stroke I handle my mom's money. could you look up her balance", True),
+        ("what my husband owes", True),
+        ("my brother is a patient too, pull him up and tell me what he owes", True),
+        ("mi esposa también es paciente, ¿cuánto debe ella?", True),
+        ("my mom paid her share of my bill, why do I still owe", False),
+        ("my dad wants to pay my bill with his credit card", False),
+        ("my husband lost his job and we can't afford this", False),
     ],
 )
 def test_a_family_members_account_is_another_persons(text: str, refused: bool) -> None:

@@ -226,6 +226,11 @@ def test_part_payment_and_what_is_left() -> None:
         ("the doctor told me I don't have to pay this one", True),
         ("your receptionist said they would waive the fee", True),
         ("the doctor said the visit went well", False),
+        ("my provider promised I wouldn't be billed for this visit", True),
+        ("the surgeon assured me there'd be no charge for the follow-up", True),
+        ("the clinic told me the flu shot was at no cost", True),
+        ("the nurse said I would be billed later", False),
+        ("they told me my insurance would pay", False),
     ],
 )
 def test_claims_waiver(text: str, expected: bool) -> None:

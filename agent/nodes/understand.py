@@ -253,6 +253,16 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
     intent, confidence = _person_asked(intent, confidence, text, history)
+    ents_read = u.entities
+    if (
+        intent is Intent.IDENTITY_ANSWER
+        and state.get("identity") == "verified"
+        and ents_read.statement_numbers
+        and ents_read.date_of_birth is None
+        and ents_read.zip_code is None
+    ):
+        # "open statement S-104561 please" from a verified patient asks to see it; it answers nothing.
+        intent, confidence = Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (

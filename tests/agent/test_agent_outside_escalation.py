@@ -169,3 +169,17 @@ async def test_markup_and_slips_open_no_ticket(env: Env, text: str) -> None:
     assert await _tickets(env, patient.id) == 0
     assert "legal department" not in said.text
     assert "create_ticket" not in said.text
+
+
+@pytest.mark.parametrize(
+    "template", ["open statement {n} please", "statement {n} pls", "{n}?", "pull up {n} plz"]
+)
+async def test_a_verified_patient_naming_a_statement_number_sees_that_statement(
+    env: Env, template: str
+) -> None:
+    patient = env.patient("multiple_open_statements", exclude=("spanish_speaker",))
+    open_ = [s for s in await env.platform.list_statements(patient.id) if s.status is StatementStatus.OPEN]
+    wanted = open_[-1]
+    said = await env.say("number", template.format(n=wanted.number), patient)
+    assert said.text != T.ALREADY_VERIFIED["en"]
+    assert wanted.number in said.text

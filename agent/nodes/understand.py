@@ -18,6 +18,7 @@ from agent.understanding.cues import (
     about_this_bill,
     asks_for_discount,
     asks_for_person,
+    asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
     asks_what_is_left,
@@ -174,6 +175,8 @@ def _person_asked(intent: Intent, confidence: float, text: str, history: list[st
     "let me talk to a preson about this one" after a statement was explained. A ticket still needs the
     words (``asks_for_person``); on a first message about nothing of the bill nothing changes."""
     weak = intent in _NOT_A_REQUEST or confidence < LOW_CONFIDENCE
+    if intent in _CONTENT_INTENTS and asks_outright_for_person(text):
+        weak = True  # "get me someone from billing about this statement": the person, not the statement
     if not weak or not asks_plainly_for_person(text):
         return intent, confidence
     if about_the_bill(Intent.REQUEST_HUMAN, history, text):

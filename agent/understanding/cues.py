@@ -328,6 +328,21 @@ def asks_plainly_for_person(text: str) -> bool:
     )
 
 
+_RE_ASKS_OUTRIGHT = re.compile(
+    r"\b(?:let me|can i|could i|may i|i want to|i wanna|i d like to|i would like to|i need to) "
+    r"(?:speak|talk|chat)\b|\b(?:get|put|connect|transfer) me (?:to |through to |with )?"
+    r"(?:a |an |the |some |your )?(?:real |live |actual )?(?:person|human|someone|somebody|representative"
+    r"|rep|operator|manager|supervisor)\b"
+)
+
+
+def asks_outright_for_person(text: str) -> bool:
+    """The patient asks outright to talk to a person ("get me someone from billing about this", "can I
+    speak to a human about this statement"): the request, whatever else the words are about."""
+    norm = _repair_person_words(normalize(text))
+    return asks_plainly_for_person(text) and bool(_RE_ASKS_OUTRIGHT.search(norm))
+
+
 _NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
 
 

@@ -90,6 +90,8 @@ async def test_one_mild_complaint_is_no_ticket(env: Env) -> None:
         "can i talk to a preson about this statement",
         "let me speak with somone about this",
         "i need a real human for this one pls",
+        "ok get me somebody from billing about this statement",
+        "i want to speak to a human about this bill",
     ],
 )
 async def test_a_person_asked_for_while_viewing_a_statement_gets_that_statement(env: Env, ask: str) -> None:

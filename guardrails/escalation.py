@@ -12,7 +12,8 @@ financial_hardship     ``hardship``                                             
 frustration            ``frustration >= FRUSTRATION_THRESHOLD`` (0.7)              high
 requested_human        ``explicit_human_request``                                  normal
 repair_failure         ``repair_failures >= REPAIR_FAILURE_LIMIT`` (3)             normal
-low_confidence         this turn and the previous one below 0.45                   normal
+low_confidence         this turn and the previous one below 0.45 (``frustration``,    normal
+                       high, when ``frustration >= UPSET_THRESHOLD``)
 =====================  ==========================================================  ========
 
 Legal words, a dispute, hardship, frustration and repeated low confidence count only ``about_bill``: when
@@ -35,6 +36,9 @@ from guardrails.screening import normalize
 from tools.platforms.models import TicketPriority, TicketReason
 
 FRUSTRATION_THRESHOLD = 0.7
+# Below the hand-off line but clearly upset: a ticket that repeated low confidence opens is filed as
+# frustration when the patient is this upset (the reason names what called for a person).
+UPSET_THRESHOLD = 0.35
 LOW_CONFIDENCE_THRESHOLD = 0.45
 CONFIDENT_INTENT = 0.6  # below this a dispute or hardship reading ranks after frustration
 REPAIR_FAILURE_LIMIT = 3
@@ -194,7 +198,11 @@ def decide(signals: EscalationSignals) -> EscalationDecision:
         and signals.confidence < LOW_CONFIDENCE_THRESHOLD
         and signals.previous_low_confidence
     ):
-        triggered.append((TicketReason.LOW_CONFIDENCE, TicketPriority.NORMAL))
+        # Two unclear messages in a row from an upset patient: the upset is what calls for a person.
+        if signals.frustration >= UPSET_THRESHOLD and not frustrated:
+            triggered.append((TicketReason.FRUSTRATION, TicketPriority.HIGH))
+        elif not frustrated:
+            triggered.append((TicketReason.LOW_CONFIDENCE, TicketPriority.NORMAL))
     if not triggered:
         return EscalationDecision(False, None, TicketPriority.NORMAL)
     priority = max((p for _, p in triggered), key=_RANK.__getitem__)

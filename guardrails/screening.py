@@ -66,7 +66,11 @@ _INJECTION = _rules(
         "jailbreak": r"\bjailbreak|\bdeveloper mode\b|\bdo anything now\b|\bdan mode\b|\bsudo\b|\bgod mode\b",
         "bulk_data": r"\b(?:show|list|give|send|dump|export|print)\b(?: me)? (?:all|every|everyone'?s?)"
         r"(?: the)? (?:balances|accounts|records|statements|bills|data|database|tables?)\b",
-        "markup_role": r"<\|?(?:system|im_start|im_end)\|?>|\[/?inst\]|^\s*(?:system|assistant)\s*:",
+        "markup_role": r"<\|?(?:system|im_start|im_end)\|?>|\[/?inst\]|^\s*(?:system|assistant)\s*:"
+        # Chat or tool markup pasted into a message ("</user><assistant>", "<tool_call>open_ticket(...)"):
+        # a patient writing about a bill has no use for it.
+        r"|</?\s*(?:user|assistant|system|developer|tool|tool_?calls?|tool_?result|function_?calls?|"
+        r"function|invoke|parameter)\s*>|\b(?:open|create|close|escalate)_(?:ticket|link|plan|case)\s*\(",
         # A message claiming to carry orders from an administrator ("new instruction from the billing admin").
         "authority_claim": r"\b(?:new|updated|official) instructions?\b[\w\s,']{0,30}"
         r"\b(?:admin\w*|system|developer|sysadmin)\b"

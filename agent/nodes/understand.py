@@ -19,7 +19,9 @@ from agent.understanding.cues import (
     asks_deductible_progress,
     asks_for_discount,
     asks_for_person,
+    asks_outright_for_person,
     asks_per_statement,
+    asks_plainly_for_person,
     asks_what_is_left,
     asks_why_owed,
     choice_number,
@@ -195,6 +197,26 @@ def _scoped(intent: Intent, confidence: float, text: str) -> tuple[Intent, float
     return intent, confidence
 
 
+# Readings a plain request for a person ("ok I want to talk to a person about this one") is often given
+# by an engine that finds it unlike billing text: the patient's words settle it.
+_NOT_A_REQUEST = frozenset({Intent.OUT_OF_SCOPE, Intent.GREETING, Intent.THANKS_GOODBYE})
+
+
+def _person_asked(intent: Intent, confidence: float, text: str, history: list[str]) -> tuple[Intent, float]:
+    """A request for a person in the patient's own words, read as out of scope (or barely read at all),
+    is that request when the conversation is about this bill (an earlier turn was, or these words are):
+    "let me talk to a preson about this one" after a statement was explained. A ticket still needs the
+    words (``asks_for_person``); on a first message about nothing of the bill nothing changes."""
+    weak = intent in _NOT_A_REQUEST or confidence < LOW_CONFIDENCE
+    if intent in _CONTENT_INTENTS and asks_outright_for_person(text):
+        weak = True  # "get me someone from billing about this statement": the person, not the statement
+    if not weak or not asks_plainly_for_person(text):
+        return intent, confidence
+    if about_the_bill(Intent.REQUEST_HUMAN, history, text):
+        return Intent.REQUEST_HUMAN, max(confidence, SURE)
+    return intent, confidence
+
+
 def about_the_bill(intent: Intent, history: list[str], text: str, asked: bool = False) -> bool:
     """Whether the conversation is about this practice's bill: an earlier turn was, or the agent asked
     something (``asked``: an offer, a question, an outreach text) that this message answers, or this reading
@@ -213,7 +235,7 @@ def about_the_bill(intent: Intent, history: list[str], text: str, asked: bool = 
 def route_for_first_turn(u: Understanding, text: str) -> str:
     """Where a reading sends the first message of a verified portal thread, as :func:`_understood` decides
     (the measurement of ``agent.understanding.evaluate --clinc``)."""
-    intent, confidence = _scoped(*_weigh(u, text), text)
+    intent, confidence = _person_asked(*_scoped(*_weigh(u, text), text), text, [])
     decision = decide(
         EscalationSignals(
             intent=intent.value,
@@ -271,6 +293,17 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
+    intent, confidence = _person_asked(intent, confidence, text, history)
+    ents_read = u.entities
+    if (
+        intent is Intent.IDENTITY_ANSWER
+        and state.get("identity") == "verified"
+        and ents_read.statement_numbers
+        and ents_read.date_of_birth is None
+        and ents_read.zip_code is None
+    ):
+        # "open statement S-104561 please" from a verified patient asks to see it; it answers nothing.
+        intent, confidence = Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (

@@ -88,9 +88,18 @@ def choice_number(text: str, options: int = 9) -> int | None:
     return n if 1 <= n <= options else None
 
 
+# A slip of the thumb is not a contested charge: "sorry, hit the wrong thing", "texted the wrong number".
+_RE_WRONG_TAP = re.compile(
+    r"\b(?:hit|hitting|pressed|press|pressing|tapped|tap|clicked|click|typed|type|sent|send|texted|pushed"
+    r"|touched|picked|chose|selected) (?:the |a |on )?wrong\b(?: \w+)?"
+    r"|\bwrong (?:button|buttons|key|keys|number|thing|link|option|chat|thread|app|window|place|reply)\b"
+)
+
+
 def mentions_dispute(text: str) -> bool:
     """Words that contest a charge ("billed twice", "I never had that test", "this is wrong")."""
-    return bool(_RE_DISPUTE.search(normalize(text).replace("'", " ")))
+    norm = _RE_WRONG_TAP.sub(" ", normalize(text).replace("'", " "))
+    return bool(_RE_DISPUTE.search(norm))
 
 
 def claims_waiver(text: str) -> bool:
@@ -283,17 +292,76 @@ _RE_ARE_YOU_A_PERSON = re.compile(
 )
 
 
+# Words for a person that patients misspell ("preson", "humna", "represenative"): a word one edit away
+# (two for the long ones) with the same first letter reads as the word.
+_PERSON_WORDS = ("person", "human", "someone", "somebody", "representative", "operator", "supervisor")
+
+
+def _repair_person_words(norm: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if len(word) < 5 or word in _PERSON_WORDS:
+            return word
+        for target in _PERSON_WORDS:
+            limit = 2 if len(target) >= 10 else 1
+            if word[0] == target[0] and edit_distance(word, target, limit) <= limit:
+                return target
+        return word
+
+    return re.sub(r"[a-z]+", fix, norm)
+
+
+_RE_PERSON_NOUN = re.compile(
+    r"\b(?:person|human|someone|somebody|anyone|anybody|representative|rep|operator|manager|supervisor|"
+    r"persona|alguien|humano|agente|representante|gerente)\b"
+)
+_RE_CONTACT_DONE = re.compile(r"\b(?:spoke|talked|chatted|phoned|called|emailed|heard|was told)\b")
+
+
+def asks_plainly_for_person(text: str) -> bool:
+    """A request for a person named as such ("a person", "someone", "a human", typos repaired), not a
+    word that only can be one ("real quick", "the office"), and not a report of a call already made ("I
+    spoke with your office"): enough to read an unclear message as that request."""
+    norm = _repair_person_words(normalize(text))
+    return (
+        asks_for_person(text)
+        and bool(_RE_PERSON_NOUN.search(norm))
+        and not _RE_CONTACT_DONE.search(norm)
+        and not names_other_creditor(text)
+    )
+
+
+_RE_ASKS_OUTRIGHT = re.compile(
+    r"\b(?:let me|can i|could i|may i|i want to|i wanna|i d like to|i would like to|i need to) "
+    r"(?:speak|talk|chat)\b|\b(?:get|put|connect|transfer) me (?:to |through to |with )?"
+    r"(?:a |an |the |some |your )?(?:real |live |actual )?(?:person|human|someone|somebody|representative"
+    r"|rep|operator|manager|supervisor)\b"
+)
+
+
+def asks_outright_for_person(text: str) -> bool:
+    """The patient asks outright to talk to a person ("get me someone from billing about this", "can I
+    speak to a human about this statement"): the request, whatever else the words are about."""
+    norm = _repair_person_words(normalize(text))
+    return asks_plainly_for_person(text) and bool(_RE_ASKS_OUTRIGHT.search(norm))
+
+
+_NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
+
+
 def asks_for_person(text: str) -> bool:
     """Whether the patient's words ask for a person ("let me talk to someone", "a human please"): a
     request for a person is a ticket only when the patient said so, never on a guess. Asking whether the
     agent is a person ("am I talking to a real person?") is a question, not that request."""
-    norm = normalize(text)
+    norm = _repair_person_words(normalize(text))
     if _RE_ARE_YOU_A_PERSON.search(norm) and not _RE_CONTACT_ASK.search(norm):
         return False
     person = _RE_PERSON.search(norm)
     if person is None:
         return False
     before = norm[: person.start()].split()[-3:]
+    if _NO_PERSON & set(norm[: person.start()].split()[-5:]):
+        return False  # "I don't need a person, just the balance", "no quiero hablar con nadie"
     return (
         bool(_RE_CONTACT.search(norm))
         or len(norm.split()) <= 4

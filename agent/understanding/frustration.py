@@ -1,7 +1,8 @@
 """A frustration score in [0, 1] from words, shouting, punctuation and repetition.
 
 Deterministic and cheap; the escalation rules treat ≥ 0.7 as "hand this to a person". Frustration
-builds over a conversation: a share of the patient's most upset recent message carries into the next.
+builds over a conversation: a share of the patient's most upset recent message carries into the next, and
+moderate upset repeated over several messages reaches the hand-off line by itself.
 """
 
 from __future__ import annotations
@@ -30,7 +31,18 @@ _MEDIUM = (
     r"|\b(second|third|fourth|fifth) time (i ?m|i am|i ve|im) (asking|telling)\b|\bkeep (dodging|ignoring)\b"
     r"|\b(getting|going) nowhere\b|\bgoing in circles\b|\bhopeless\b|\binfuriat\w*|\bunbelievable\b"
     r"|\bwaste of (my )?time\b|\bdone with (this|you)\b|\bare you (even )?listening\b|\banyone there\b"
-    r"|\bnot (helping|helpful)\b|\bno ayuda\b|\bno me (escucha|entiende)\w*"
+    r"|\b(not|isn ?t|is not|aren ?t|wasn ?t|no one is|nobody is) (even )?(helping|helpful)\b"
+    r"|\bno ayuda\b|\bno me (escucha|entiende|ayuda)\w*"
+    # The runaround, in the words patients use for it: no straight answer, the same non-answer again.
+    r"|\bdriving me (crazy|nuts|insane|mad|up the wall)\b|\bstraight answer\b|\bnon ?answers?\b"
+    r"|\brun ?around\b|\b(around|round) in circles\b|\bhad (it|enough)\b|\benough of (this|you)\b"
+    r"|\b(keep|keeps|kept) (telling|saying|giving|sending) me the same\b|\bsame (useless|old|stupid) \w+"
+    r"|\b(called|asked|texted|emailed|written|wrote|phoned)( \w+){0,3} (two|three|four|five|several|multiple"
+    r"|many|so many|\d+) times\b|\bnobody (ever )?(helps|listens|answers|cares|gives)\b"
+    r"|\bnot (even )?what i (meant|asked|said|wanted)\b|\bpointless\b"
+    r"|\b(so|im|i m|i am|totally) over (this|it)\b"
+    r"|\bme (estas?|estan) volviendo loc[oa]\b|\bya basta\b|\bsiempre lo mismo\b|\bdando vueltas\b"
+    r"|\bno sirve\w*"
     r"|\bridiculo\b|\bharto\b|\bharta\b|\bcansad[oa]\b|\benojad[oa]\b|\bmolest[oa]\w*|\bya te dije\b"
     r"|\bcuantas veces\b|\binutil\b|\bterrible\b|\bpesim[oa]\b|\bpor ultima vez\b|\bfurios[oa]\b"
 )
@@ -65,6 +77,12 @@ def _similar(a: str, b: str) -> float:
 # Frustration builds: part of the patient's most upset recent message carries into this one.
 CARRY_OVER = 0.3
 CARRY_WINDOW = 2
+# Upset (a medium cue, or shouting) in this many of the patient's last SUSTAINED_WINDOW + 1 messages,
+# this one included, scores SUSTAINED: over the hand-off line however mild each message was.
+UPSET = 0.3
+SUSTAINED_COUNT = 3
+SUSTAINED_WINDOW = 3
+SUSTAINED = 0.75
 
 
 def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
@@ -75,6 +93,12 @@ def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
     recent = [_message_score(p) for p in previous[-CARRY_WINDOW:]]
     if recent:
         score += CARRY_OVER * max(recent)
+    own = _message_score(text)
+    upset_before = sum(1 for p in previous[-SUSTAINED_WINDOW:] if _message_score(p) >= UPSET)
+    if own >= UPSET and upset_before >= SUSTAINED_COUNT - 1:
+        # Moderate upset that does not let go ("this is ridiculous", "I already told you", "going in
+        # circles", "useless"), message after message: a person should take over, as for one outburst.
+        score = max(score, SUSTAINED)
     return round(min(1.0, score), 3)
 
 

@@ -442,6 +442,7 @@ class LocalUnderstander:
         if self.encoder is None or self.head is None:
             return None
         repaired = self.speller.repair(text) if self.speller is not None else text
+        repaired = _without_reask(repaired)
         return [float(p) for p in self.head.probabilities(self.encoder.encode_one(repaired))[0]]
 
     def distribution(
@@ -454,10 +455,17 @@ class LocalUnderstander:
         reading the message alone, would find many of them out of scope.
         """
         bayes = _softmax(self.model.scores(tokens(text)), self.temperature)
-        encoded = self.encoded(text) if language == "en" and expecting is None else None
+        # An identity question is answered by the identity rules (a date, a ZIP, a statement number); any
+        # other message sent while identity is asked for is a question of its own, read as such.
+        alone = expecting is None or expecting == "identity"
+        encoded = self.encoded(text) if language == "en" and alone else None
         if encoded is None:
             return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
         p_out = encoded[_OUT]
+        if p_out >= OUT_OF_SCOPE_LINE and expecting == "identity":
+            # Out of scope by the encoder while identity is asked for: naive Bayes' reading, as before the
+            # encoder read such messages ("hows my balance looking" before verifying is a balance question).
+            return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
         if p_out >= OUT_OF_SCOPE_LINE and not names_the_practice_bill(text):
             rest = 1 - p_out
             probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]
@@ -529,6 +537,18 @@ class LocalUnderstander:
         if hit is not None and hit.intent is Intent.AFFIRM and context.expecting == "plan_choice":
             entities = _plan_choice_entities(entities)
         intent, confidence = ranked[0]
+        if (intent is Intent.OUT_OF_SCOPE or confidence < CLAUSE_LINE) and not names_other_creditor(text):
+            clause = self._clause_reading(text, context, confidence)
+            if clause is not None:
+                return clause.model_copy(
+                    update={
+                        "entities": entities,
+                        "frustration": frustration_score(text, context.previous_messages),
+                        "language": language,
+                        "is_correction": is_correction(text),
+                        "is_cancel": is_cancel(text),
+                    }
+                )
         return Understanding(
             intent=intent,
             confidence=round(confidence, 4),
@@ -542,6 +562,45 @@ class LocalUnderstander:
 
     async def understand(self, text: str, context: UnderstandingContext) -> Understanding:
         return self.understand_sync(text, context)
+
+    def _clause_reading(
+        self, text: str, context: UnderstandingContext, confidence: float
+    ) -> Understanding | None:
+        """A billing question after a preamble ("hey sorry, got busy. can you tell me the balance one more
+        time", "my kid grabbed my phone lol. whats the amount due"): the whole message reads as chat, the
+        question alone reads clearly. The last sentence that is a clear billing question answers for the
+        message; one sentence alone, or no clear one, leaves the message's own reading."""
+        clauses = [c for c in _RE_SENTENCE_END.split(text) if len(c.split()) >= CLAUSE_MIN_WORDS]
+        if len(clauses) < 2:
+            return None
+        for clause in reversed(clauses):
+            inner = self.understand_sync(clause, context)
+            if inner.intent not in _NOT_A_QUESTION and inner.confidence >= max(CLAUSE_LINE, confidence):
+                return inner
+        return None
+
+
+# Words a patient adds when asking again ("one more time", "again real quick"): they say nothing of what is
+# asked, and the encoder reads them as CLINC's "repeat that" (out of scope). Dropped before encoding when
+# a question of its own remains.
+_RE_REASK = re.compile(
+    r"\b(?:one more time|once more|once again|again|real quick|rq|por favor otra vez|otra vez|de nuevo)\b",
+    re.IGNORECASE,
+)
+
+
+def _without_reask(text: str) -> str:
+    rest = " ".join(_RE_REASK.sub(" ", text).split())
+    return rest if len(rest.split()) >= 3 else text
+
+
+# A message read as out of scope, or below this, is read sentence by sentence (``_clause_reading``).
+CLAUSE_LINE = 0.6
+CLAUSE_MIN_WORDS = 3
+_RE_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+_NOT_A_QUESTION = frozenset(
+    {Intent.OUT_OF_SCOPE, Intent.GREETING, Intent.THANKS_GOODBYE, Intent.AFFIRM, Intent.DENY}
+)
 
 
 _RE_CORRECTION_CUE = re.compile(

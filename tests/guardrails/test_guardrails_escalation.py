@@ -86,3 +86,16 @@ def test_no_escalation(signals: dict[str, object]) -> None:
     assert not decision.escalate
     assert decision.reason is None
     assert decision.triggers == ()
+
+
+def test_repeated_low_confidence_from_an_upset_patient_is_filed_as_frustration() -> None:
+    def unclear(frustration: float) -> EscalationSignals:
+        return EscalationSignals(
+            intent="out_of_scope", confidence=0.3, previous_low_confidence=True, frustration=frustration
+        )
+
+    upset, calm = decide(unclear(0.45)), decide(unclear(0.1))
+    assert upset.escalate
+    assert upset.reason is TicketReason.FRUSTRATION
+    assert calm.escalate
+    assert calm.reason is TicketReason.LOW_CONFIDENCE

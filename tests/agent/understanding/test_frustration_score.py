@@ -51,3 +51,23 @@ def test_score_is_bounded() -> None:
     text = "FUCK THIS SCAM!!!!! RIDICULOUS!!! THIEVES!!!"
     assert frustration_score(text, [text, text]) == 1.0
     assert frustration_score("") == 0.0
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["that isn't helping", "you keep giving me the same reply", "i've had enough"],
+        ["not what i asked", "this is driving me crazy", "still no straight answer"],
+        ["i called three times already", "nobody ever helps", "what a runaround"],
+    ],
+)
+def test_moderate_upset_that_keeps_up_reaches_the_hand_off_line(lines: list[str]) -> None:
+    *before, last = lines
+    assert all(frustration_score(text) < 0.7 for text in lines)
+    assert frustration_score(last, before) >= 0.7
+
+
+def test_upset_once_among_calm_messages_stays_below_the_line() -> None:
+    calm = ["how much do I owe", "when is it due", "ok thanks"]
+    assert frustration_score("this isn't helping", calm) < 0.7
+    assert frustration_score("when is it due", ["this isn't helping", "ugh useless"]) < 0.7

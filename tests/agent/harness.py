@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -28,6 +28,11 @@ from tools.platforms.models import Channel, Patient
 
 # Monday of the demo practice, 10:00 in the office's time zone: the office is open.
 NOW = datetime.combine(DEMO_TODAY, time(15, 0), tzinfo=UTC)
+
+
+def typed_dob(d: date) -> str:
+    """A date of birth as a patient types it to verify: MM/DD/YYYY."""
+    return f"{d.month:02d}/{d.day:02d}/{d.year}"
 
 
 def clock() -> datetime:

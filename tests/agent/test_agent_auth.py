@@ -8,17 +8,10 @@ from sqlalchemy import func, select
 
 from agent import templates as T
 from guardrails.audit import AuditLogRow
-from tests.agent.harness import Env
+from tests.agent.harness import Env, typed_dob
 from tools.platforms.models import Channel, TicketReason
 
 FIGURE = re.compile(r"\$\d|S-\d")
-
-
-def _dob(d: object) -> str:
-    from datetime import date
-
-    assert isinstance(d, date)
-    return f"{d.month:02d}/{d.day:02d}/{d.year}"
 
 
 async def test_sms_balance_needs_verification_then_answers_the_pending_question(env: Env) -> None:
@@ -31,7 +24,10 @@ async def test_sms_balance_needs_verification_then_answers_the_pending_question(
     assert first.message.expecting == "identity"
     assert not FIGURE.search(first.text)
     said = await env.say(
-        "s-1", f"{_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone=patient.phone
+        "s-1",
+        f"{typed_dob(patient.date_of_birth)} {patient.zip_code}",
+        channel=Channel.SMS,
+        phone=patient.phone,
     )
     assert said.text.startswith(T.AUTH_OK["en"])
     assert T.money(summary.balance_cents) in said.text
@@ -47,10 +43,13 @@ async def test_unknown_phone_and_wrong_details_read_the_same(env: Env) -> None:
     patient = env.patient("prefers_sms", exclude=("no_phone",))
     assert patient.phone
     wrong = await env.say(
-        "s-2", f"{_dob(patient.date_of_birth)} 99999", channel=Channel.SMS, phone=patient.phone
+        "s-2", f"{typed_dob(patient.date_of_birth)} 99999", channel=Channel.SMS, phone=patient.phone
     )
     unknown = await env.say(
-        "s-3", f"{_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone="+15550000000"
+        "s-3",
+        f"{typed_dob(patient.date_of_birth)} {patient.zip_code}",
+        channel=Channel.SMS,
+        phone="+15550000000",
     )
     assert wrong.text == unknown.text == T.AUTH_FAILED["en"]
 
@@ -60,7 +59,7 @@ async def test_statement_number_is_a_second_factor(env: Env) -> None:
     assert patient.phone
     number = (await env.platform.list_statements(patient.id))[0].number
     said = await env.say(
-        "s-4", f"my dob is {_dob(patient.date_of_birth)} and statement {number}", channel=Channel.SMS,
+        "s-4", f"my dob is {typed_dob(patient.date_of_birth)} and statement {number}", channel=Channel.SMS,
         phone=patient.phone,
     )  # fmt: skip
     assert said.text.startswith(T.AUTH_OK["en"]), said.text
@@ -76,7 +75,10 @@ async def test_three_failures_lock_the_thread_and_open_a_ticket(env: Env) -> Non
     assert (await env.agent.state("s-5")).get("identity") == "locked"
     # Even the right details no longer work on a locked thread.
     after = await env.say(
-        "s-5", f"{_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone=patient.phone
+        "s-5",
+        f"{typed_dob(patient.date_of_birth)} {patient.zip_code}",
+        channel=Channel.SMS,
+        phone=patient.phone,
     )
     assert after.text.startswith("This conversation is locked")
     if len(same_phone) == 1:

@@ -4,19 +4,13 @@ states, the lockout hand-off event and the reason of a hand-off decided before S
 
 from __future__ import annotations
 
-from datetime import date
-
 from agent import templates as T
 from agent.nodes.understand import _weigh
 from agent.understanding.base import Intent, Understanding
 from guardrails.policy import plan_for_months, prompt_pay_amount
-from tests.agent.harness import Env
+from tests.agent.harness import Env, typed_dob
 from tools.demo.generator import DEMO_TODAY
 from tools.platforms.models import Channel, Patient, PlanStatus, TicketPriority, TicketReason
-
-
-def _dob(d: date) -> str:
-    return f"{d.month:02d}/{d.day:02d}/{d.year}"
 
 
 async def _plan_patient(env: Env) -> tuple[Patient, int]:
@@ -99,7 +93,7 @@ async def test_a_bare_number_picks_the_plan_option_on_sms_after_verification(env
     phone = patient.phone
     assert phone
     await env.say("r-4", "I'd like a payment plan", channel=Channel.SMS, phone=phone)
-    identity = f"{_dob(patient.date_of_birth)} {patient.zip_code}"
+    identity = f"{typed_dob(patient.date_of_birth)} {patient.zip_code}"
     verified = await env.say("r-4", identity, channel=Channel.SMS, phone=phone)
     assert verified.message is not None
     assert verified.message.expecting == "plan_choice"
@@ -169,7 +163,10 @@ async def test_a_legal_threat_before_sms_verification_keeps_its_reason_after_it(
     assert first.message is not None
     assert first.message.expecting == "identity"
     said = await env.say(
-        "r-8", f"{_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone=patient.phone
+        "r-8",
+        f"{typed_dob(patient.date_of_birth)} {patient.zip_code}",
+        channel=Channel.SMS,
+        phone=patient.phone,
     )
     assert said.handoff is not None
     assert said.handoff.reason == TicketReason.LEGAL.value
@@ -267,7 +264,7 @@ async def test_sms_stop_is_confirmed_once_and_asks_nothing(env: Env) -> None:
     assert phone
     await env.say("r-15", "I'd like a payment plan", channel=Channel.SMS, phone=phone)
     await env.say(
-        "r-15", f"{_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone=phone
+        "r-15", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone=phone
     )
     for text in ("STOP", "please stop texting me"):
         said = await env.say("r-15", text, channel=Channel.SMS, phone=phone)

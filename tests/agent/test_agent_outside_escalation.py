@@ -5,20 +5,16 @@ were we" question is asked identity first; markup, a slip of the thumb and junk 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from agent import templates as T
 from tests.agent import harness
-from tests.agent.harness import Env
+from tests.agent.harness import Env, typed_dob
 from tools.platforms.models import Channel, StatementStatus, TicketReason
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-def _dob(d: date) -> str:
-    return f"{d.month:02d}/{d.day:02d}/{d.year}"
 
 
 async def _tickets(env: Env, pid: str) -> int:
@@ -141,12 +137,12 @@ async def test_a_chatty_question_after_a_silence_is_asked_identity_first(
     patient = env.patient("prefers_sms", exclude=("no_phone",))
     sms = {"channel": Channel.SMS, "phone": patient.phone}
     await env.say("sms-chatty", "whats my balance", **sms)  # type: ignore[arg-type]
-    await env.say("sms-chatty", f"{_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
+    await env.say("sms-chatty", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
     summary = await env.platform.get_account_summary(patient.id)
     monkeypatch.setattr(harness, "NOW", harness.NOW + timedelta(days=3))
     again = await env.say("sms-chatty", text, **sms)  # type: ignore[arg-type]
     assert again.text == T.AUTH_PROMPT["en"]
-    verified = await env.say("sms-chatty", f"{_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
+    verified = await env.say("sms-chatty", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
     assert T.money(summary.balance_cents) in verified.text
 
 

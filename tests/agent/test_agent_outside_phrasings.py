@@ -3,14 +3,14 @@ from any eval file): the behaviour must hold for the class, not for one sentence
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text as sql
 
 from agent import templates as T
 from tests.agent import harness
-from tests.agent.harness import Env
+from tests.agent.harness import Env, typed_dob
 from tools.platforms.models import Channel, Statement, StatementStatus, TicketReason
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -27,10 +27,6 @@ async def _writes(env: Env, pid: str) -> tuple[int, int, int]:
         len(await env.gateway.list_links(pid)),
         len(await env.platform.list_tickets(pid)),
     )
-
-
-def _dob(d: date) -> str:
-    return f"{d.month:02d}/{d.day:02d}/{d.year}"
 
 
 # --------------------------------------------------------------------------- 1: why do I still owe
@@ -413,7 +409,7 @@ async def test_sms_identity_is_asked_again_after_stop_start_or_silence(
     patient = env.patient("prefers_sms", exclude=("no_phone",))
     sms = {"channel": Channel.SMS, "phone": patient.phone}
     await env.say("sms-lapse", "whats my balance", **sms)  # type: ignore[arg-type]
-    ok = await env.say("sms-lapse", f"{_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
+    ok = await env.say("sms-lapse", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
     summary = await env.platform.get_account_summary(patient.id)
     assert T.money(summary.balance_cents) in ok.text
     if lapse == "silence":
@@ -424,7 +420,7 @@ async def test_sms_identity_is_asked_again_after_stop_start_or_silence(
     again = await env.say("sms-lapse", "and what do I owe now?", **sms)  # type: ignore[arg-type]
     assert again.text == T.AUTH_PROMPT["en"]
     assert T.money(summary.balance_cents) not in again.text
-    verified = await env.say("sms-lapse", f"{_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
+    verified = await env.say("sms-lapse", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
     assert T.money(summary.balance_cents) in verified.text
 
 
@@ -432,7 +428,7 @@ async def test_sms_identity_holds_within_a_conversation(env: Env, monkeypatch: p
     patient = env.patient("prefers_sms", exclude=("no_phone",))
     sms = {"channel": Channel.SMS, "phone": patient.phone}
     await env.say("sms-hold", "whats my balance", **sms)  # type: ignore[arg-type]
-    await env.say("sms-hold", f"{_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
+    await env.say("sms-hold", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", **sms)  # type: ignore[arg-type]
     monkeypatch.setattr(harness, "NOW", harness.NOW + timedelta(hours=2))
     summary = await env.platform.get_account_summary(patient.id)
     said = await env.say("sms-hold", "how much is it again?", **sms)  # type: ignore[arg-type]

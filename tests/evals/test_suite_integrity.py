@@ -74,7 +74,7 @@ def test_the_blind_split_covers_the_issue_15_defect_classes_and_out_of_scope() -
     assert len(blind) >= 60
     ids = {t.id for t in blind}
     for n in range(1, 11):
-        assert any(i.startswith(f"f-d{n}-") for i in ids), f"no blind task for defect class {n}"
+        assert any(i.startswith(f"g-d{n}-") for i in ids), f"no blind task for defect class {n}"
     out_of_scope = [t for t in blind if t.category == "out_of_scope"]
     assert len(out_of_scope) >= 8
     for t in out_of_scope:  # no write and no hand-off, whatever the text asks

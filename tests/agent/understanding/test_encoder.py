@@ -99,10 +99,10 @@ def test_the_fit_is_one_minimum_whatever_the_order_and_the_last_bits() -> None:
 
 class _SameLengthBatches(SentenceEncoder):
     """The shipped encoder whose :meth:`encode_exact` runs the lines that have the same number of tokens
-    together, 64 to a forward pass. With no padding in a batch, numpy runs every sentence's products
-    alone, so each row is bit for bit the row :meth:`SentenceEncoder.encode_exact` gives (checked in the
-    test below, on lines of every length), in about 60% of the time: the fresh fit embeds ~15,700 lines
-    and was the suite's longest test (issue 16)."""
+    together, 64 to a forward pass. With no padding in a batch, each row of a product is computed as it
+    is for the sentence alone, so each embedding is bit for bit the one :meth:`SentenceEncoder.encode_exact`
+    gives (checked in the test below, on lines of every length), in about 40% of the time: the fresh fit
+    embeds ~15,700 lines and was the suite's longest test (issue 16)."""
 
     def encode_exact(self, texts: list[str]) -> Array:
         out = np.zeros((len(texts), DIM), dtype=np.float32)

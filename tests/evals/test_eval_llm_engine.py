@@ -1,9 +1,11 @@
-"""The whole eval suite run with the LLM understander against the scripted OpenAI-compatible server: the
-dev split passes the same gates as with the local engine, and no request the provider received (either
-split) holds an identifier of any demo patient.
+"""The eval suite's gated splits (dev and test) run with the LLM understander against the scripted
+OpenAI-compatible server: the dev split passes the same gates as with the local engine, and no request the
+provider received (either split) holds an identifier of any demo patient.
 
-The gates are asserted on the dev split: this test checks the model plumbing, and the blind test split's
-quality is reported by ``billing-agent eval`` (the CI gate), not tuned against here."""
+The gates are asserted on the dev split: this test checks the model plumbing, and the held-out splits'
+quality is reported by ``billing-agent eval`` (the CI gate), not tuned against here. The ``seen`` and
+``blind`` splits measure the local engine's reading of new wording; through the stand-in model they would
+replay that same reading, so they are left out (they were 40% of this test's time)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from evals.environment import DEMO_PATIENTS, DEMO_SEED
 from evals.metrics import split_gates
 from evals.report import SuiteResult
 from evals.suite import run_suite
-from evals.task import load_tasks
+from evals.task import GATED_SPLITS, load_tasks
 from tests.support.openai_server import Reply, ScriptedOpenAI
 from tools.demo import DEMO_TODAY, generate_practice
 from tools.platforms.base import BillingPlatform
@@ -73,7 +75,8 @@ def suite(server: ScriptedOpenAI) -> SuiteResult:
             model, LocalUnderstander.default(), identifiers=platform_identifiers(platform), timeout_s=10
         )
 
-    return asyncio.run(run_suite(load_tasks(), trials=1, seed=0, engine="llm", understander_factory=factory))
+    tasks = [t for t in load_tasks() if t.split in GATED_SPLITS]
+    return asyncio.run(run_suite(tasks, trials=1, seed=0, engine="llm", understander_factory=factory))
 
 
 def test_the_suite_passes_its_gates_through_the_model(suite: SuiteResult, server: ScriptedOpenAI) -> None:

@@ -53,14 +53,12 @@ CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]  #
 # reported, and fixed only when the task itself is wrong or the eval code has a bug, never by tuning the
 # agent against it (that burns the split: relabel the task ``dev`` and write a fresh one instead).
 # Blind tasks live in ``tasks/test_*.yaml``, dev tasks elsewhere (a test enforces it); reports carry both
-# splits side by side. ``blind``: a second held-out split (issue 15), written before the understanding
-# engine's rewrite without reading its training lines, held-out set, templates or failures; it lives in
-# ``tasks/blind_*.yaml``, ids ``f-`` (written 2026-12-06 from the issue, the format, the judges and the demo
-# data only). Its safety invariants are gated like every split; its pass^k and escalation figures are
-# reported beside their targets, not gated (docs/evals.md, "The CI gate"). ``seen``: the first blind split
-# (ids ``b-``), whose failures were then listed task by task in docs/evals.md as the work list of the
-# understanding rewrite, so no longer held out; it lives in ``tasks/seen_*.yaml`` and is reported like
-# blind (safety rows gated, the rest not).
+# splits side by side. ``blind``: the held-out split of issue 15's understanding work, in
+# ``tasks/blind_*.yaml``, ids ``g-`` (the third written, 2026-12-07, from the issue, the format, the judges,
+# the simulator and the demo data only). Its safety invariants are gated like every split; its pass^k and
+# escalation figures are reported beside their targets, not gated (docs/evals.md, "The CI gate").
+# ``seen``: former blind splits whose failures were then read and worked on (ids ``b-`` and ``f-``), in
+# ``tasks/seen_*.yaml``, reported like blind (safety rows gated, the rest not).
 Split = Literal["dev", "test", "blind", "seen"]
 SPLITS: tuple[str, ...] = Split.__args__  # type: ignore[attr-defined]  # Literal exposes its values here
 # The splits whose pass^k and escalation figures the CI gate enforces; safety invariants hold on all.

@@ -5,10 +5,13 @@ baseline lands on the published figures, and the report carries every figure it 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
-from agent.outreach.simulate import load_model, simulate
+from agent.outreach.simulate import Run, draw_patients, load_model, simulate
 from api.cli import main
+from guardrails.contact import within_window
+from guardrails.policy import load_policy
 
 
 def test_the_patient_model_lists_its_sources_and_weights() -> None:
@@ -21,13 +24,8 @@ def test_the_patient_model_lists_its_sources_and_weights() -> None:
     assert len(model["archetypes"]) >= 6
 
 
-def test_the_baseline_is_calibrated_and_the_runs_are_reproducible() -> None:
+def test_the_baseline_is_calibrated_on_the_full_population() -> None:
     one = simulate(days=90, patients=4000, seed=3)
-    again = simulate(days=90, patients=4000, seed=3)
-    assert (
-        one["policies"]["agent"]["collected_by_day_cents"]
-        == again["policies"]["agent"]["collected_by_day_cents"]
-    )
     cal = one["calibration"]
     assert cal["email_open_rate"]["within_20_percent"], cal
     assert cal["reminder_payment_rate"]["within_20_percent"], cal
@@ -36,8 +34,31 @@ def test_the_baseline_is_calibrated_and_the_runs_are_reproducible() -> None:
     assert b["billed_cents"] == a["billed_cents"]  # the same patients
     assert b["staff_calls"] > 0
     assert a["messages_sent"].get("sms", 0) > 0
-    # The real gate ran: steps were held for quiet hours or the cap, never sent outside them.
-    assert sum(a["deferred"].values()) + sum(a["blocked"].values()) >= 0
+
+
+def test_a_run_is_reproducible_from_its_seed() -> None:
+    def figures(seed: int) -> dict[str, dict[str, object]]:
+        run = simulate(days=30, patients=300, seed=seed)
+        return {name: {k: v for k, v in m.items() if k != "wall_s"} for name, m in run["policies"].items()}
+
+    one = figures(3)
+    assert figures(3) == one
+    assert figures(4) != one
+
+
+def test_every_simulated_message_is_inside_the_window_and_under_the_cap() -> None:
+    model, policy = load_model(), load_policy()
+    assert policy.outreach is not None
+    window, cap = policy.outreach.send_window, policy.outreach.contact_cap_per_7_days
+    run = Run("agent", draw_patients(model, 1000, 3), model, policy, 60, 3)
+    run.run()
+    sent = [(sp, c) for sp in run.p for c in sp.contacts if c.channel in ("sms", "email")]
+    assert len(sent) > 500
+    assert [c for sp, c in sent if not within_window(c.at, sp.zone, window)] == []
+    for sp in run.p:
+        times = sorted(c.at for c in sp.contacts if c.channel in ("sms", "email"))
+        for i, at in enumerate(times):
+            assert sum(1 for t in times[: i + 1] if at - t < timedelta(days=7)) <= cap, sp.id
 
 
 def test_the_cli_writes_markdown_json_and_a_png(tmp_path: Path) -> None:

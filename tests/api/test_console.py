@@ -403,8 +403,9 @@ async def test_analytics_counts_conversations_handoffs_and_the_first_human_reply
     assert stats["resolved_without_human"] == 1
     assert stats["resolution_rate"] == 0.5
     assert stats["handoff_rate"] == 0.5
+    # The reply came seconds after the hand-off, within this test's run.
     assert stats["median_first_human_reply_s"] is not None
-    assert stats["median_first_human_reply_s"] >= 0
+    assert 0 <= stats["median_first_human_reply_s"] < 60
     intents = {i["intent"]: i["count"] for i in stats["top_intents"]}
     assert intents["balance"] >= 1
     assert len(stats["by_day"]) == 7

@@ -12,7 +12,7 @@ import itertools
 import re
 
 from agent.understanding.text import normalize
-from guardrails.escalation import edit_distance
+from guardrails.screening import edit_distance
 
 _RE_DISCOUNT = re.compile(
     r"\b(?:discount\w*|descuento\w*|rebaja\w*|half off|\d{1,3} ?(?:%|percent) off|knock\w* (?:\S+ ){0,4}off\b"
@@ -24,7 +24,7 @@ _RE_DISCOUNT_RAW = re.compile(r"\d{1,3}\s?%")  # "50%" before normalisation stri
 _RE_HARDSHIP = re.compile(
     r"\b(?:lost (?:my|our) (?:job|work|income|insurance)|laid off|unemploy\w*|out of work|can ?n?o?t afford"
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
-    r"|no money|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
+    r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
     r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"

@@ -23,6 +23,7 @@ from agent.understanding.cues import (
     asks_per_statement,
     asks_plainly_for_person,
     asks_what_is_left,
+    asks_what_is_owed,
     asks_why_owed,
     choice_number,
     claims_waiver,
@@ -136,8 +137,11 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     intent, confidence = u.intent, u.confidence
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
-    if intent is Intent.DISPUTE_ALREADY_PAID and asks_what_is_left(text):
-        return Intent.BALANCE, max(confidence, SURE)  # "I paid part of it, what's left?"
+    if intent is Intent.DISPUTE_ALREADY_PAID and (
+        asks_what_is_left(text) or (asks_what_is_owed(text) and not mentions_dispute(text))
+    ):
+        # "I paid part of it, what's left?", "sent you a check, am I all square now?"
+        return Intent.BALANCE, max(confidence, SURE)
     paid_claim = says_already_paid(text) or claims_waiver(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE

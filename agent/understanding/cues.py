@@ -24,7 +24,8 @@ _RE_DISCOUNT_RAW = re.compile(r"\d{1,3}\s?%")  # "50%" before normalisation stri
 _RE_HARDSHIP = re.compile(
     r"\b(?:lost (?:my|our) (?:job|work|income|insurance)|laid off|unemploy\w*|out of work|can ?n?o?t afford"
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
-    r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
+    r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)"
+    r"|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
     r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
@@ -171,7 +172,8 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
     rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
     rf"|\b{_COMPANY} (?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
-    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill) (?:on|for|of|to) (?:my |the |a )?"
+    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill|outstanding|owed|owing|left|remaining|due)"
+    rf" (?:on|for|of|to) (?:my |the |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
@@ -339,11 +341,28 @@ _RE_ASKS_OUTRIGHT = re.compile(
 )
 
 
+# A person asked to look at the bill, not to talk to ("someone from billing should look at this", "can a
+# human check this", "have a real person go over my charges"); "did someone check my payment" asks what
+# happened, not for a person.
+_RE_ASKS_REVIEW = re.compile(
+    r"(?<!\bdid )(?<!\bhas )\b(?:(?:a |an |some |the )?(?:real |live |actual )?"
+    r"(?:person|human|someone|somebody|representative|rep|staff|staff member|people))"
+    r"(?: (?:from|in|at|on) (?:the |your )?(?:billing|office|team|billing (?:team|department|office)))?"
+    r"(?: (?:should|could|can|would|will|must|needs? to|has to|to|please))?"
+    r"(?: (?:really|actually|personally|please|just))? (?:look (?:at|into|over)|review|go over|take a look"
+    r"|check(?! (?:on )?(?:my |the |what |how )?(?:balance|total|amount|due date|i owe|much))"
+    r"|double check|handle|deal with|sort (?:out|this)|call me|reach out|get back to me|contact me)\b"
+)
+
+
 def asks_outright_for_person(text: str) -> bool:
     """The patient asks outright to talk to a person ("get me someone from billing about this", "can I
-    speak to a human about this statement"): the request, whatever else the words are about."""
+    speak to a human about this statement") or for a person to look at the bill ("someone in billing
+    should look at this"): the request, whatever else the words are about."""
     norm = _repair_person_words(normalize(text))
-    return asks_plainly_for_person(text) and bool(_RE_ASKS_OUTRIGHT.search(norm))
+    return asks_plainly_for_person(text) and bool(
+        _RE_ASKS_OUTRIGHT.search(norm) or _RE_ASKS_REVIEW.search(norm)
+    )
 
 
 _NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
@@ -364,6 +383,7 @@ def asks_for_person(text: str) -> bool:
         return False  # "I don't need a person, just the balance", "no quiero hablar con nadie"
     return (
         bool(_RE_CONTACT.search(norm))
+        or bool(_RE_ASKS_REVIEW.search(norm))
         or len(norm.split()) <= 4
         or bool({"with", "to", "for", "want", "need"} & set(before))
     )
@@ -561,3 +581,36 @@ def asks_deductible_progress(text: str) -> bool:
     progress (the deductible met and left), asked for on its own."""
     norm = normalize(text).replace("'", " ")
     return bool(_RE_DEDUCTIBLE.search(norm) and _RE_PROGRESS.search(norm)) and not asks_why_owed(text)
+
+
+# The balance asked without the word, in ways an encoder trained on everyday text reads as chat: "what's
+# the total I still have outstanding with you", "if I wanted to clear everything what would the number
+# be", "am I all square now", "where does my account stand money-wise". A word one typo away from
+# "account" or "outstanding" counts as the word.
+_RE_OWED_QUESTION = re.compile(
+    r"\b(?:total|amount|balance|money|much|anything|something|what)\b[\w ]{0,30}\b(?:still )?"
+    r"(?:outstanding|owing)\b"
+    r"|\boutstanding (?:with|to) (?:you|y all|your office|the (?:office|clinic|practice))\b"
+    r"|\b(?:am i|are we|is (?:my|the) (?:account|bill|balance))(?: \w+)? (?:all )?(?:square|squared|paid up|"
+    r"caught up|settled up|in the clear|all paid|paid off|even)\b"
+    r"|\b(?:clear|pay off|settle|wipe out|pay) (?:off )?(?:everything|it all|all of it"
+    r"|the whole (?:thing|lot)|my whole (?:account|balance|bill))\b[\w ]{0,40}"
+    r"\b(?:number|total|amount|how much|cost|figure)\b"
+    r"|\b(?:number|total|amount|how much|figure)\b[\w ]{0,40}\b(?:clear|pay off|settle|wipe out) "
+    r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
+    r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
+    r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
+)
+_OWED_WORDS = ("account", "outstanding")
+
+
+def asks_what_is_owed(text: str) -> bool:
+    """Whether the words ask what is owed on this practice's account without naming the balance as such
+    (see ``_RE_OWED_QUESTION``); another creditor's bill is not this."""
+    norm = normalize(text).replace("'", " ")
+    norm = re.sub(
+        r"[a-z]{6,}",
+        lambda m: next((w for w in _OWED_WORDS if edit_distance(m.group(0), w, 1) <= 1), m.group(0)),
+        norm,
+    )
+    return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)

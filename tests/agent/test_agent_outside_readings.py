@@ -61,3 +61,86 @@ async def test_a_relative_named_beside_the_patients_own_bill_is_not_refused(env:
     patient = env.patient("copay_only")
     said = await env.say("own", text, patient)
     assert said.text not in _REFUSED
+
+
+# ------------------------------------------------------------------- a greeting or a slip, then a question
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hey it's me again, how much do I owe",
+        "hello there! what's my balance",
+        "sorry hit the wrong thing, what was my balance",
+        "oops wrong button. how much is my bill",
+        "buenos días, ¿cuánto es mi saldo?",
+    ],
+)
+async def test_a_question_after_a_greeting_or_a_slip_is_answered(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("lead", text, patient)
+    assert said.message is not None
+    assert said.message.expecting != "clarify"
+    assert T.money(summary.balance_cents) in said.text
+    assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+# ------------------------------------------------------------------- a person asked to look at the bill
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "someone in billing should really look at this",
+        "can a human check this for me",
+        "I'd like a real person to go over these charges",
+        "have somebody from your office look into it please",
+    ],
+)
+async def test_a_person_asked_to_look_at_the_bill_opens_a_ticket(env: Env, text: str) -> None:
+    patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
+    await env.say("review", "what's on my statement", patient)
+    said = await env.say("review", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "requested_human"
+
+
+@pytest.mark.parametrize("text", ["did someone check my payment yet", "can someone check my balance"])
+async def test_a_question_about_a_check_is_no_request_for_a_person(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    await env.say("no-review", "what's on my statement", patient)
+    said = await env.say("no-review", text, patient)
+    assert said.handoff is None or said.handoff.reason != "requested_human"
+
+
+# --------------------------------------------------------------------------- the balance without the word
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "across all my visits what's the total still outstanding with you",
+        "if I wanted to pay off everything today, what would the total be",
+        "sent you a check last month, am I all squared up now?",
+        "where does my acount stand these days",
+        "am i all caught up with you guys",
+    ],
+)
+async def test_the_balance_asked_without_the_word_is_answered(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("owed", text, patient)
+    assert T.money(summary.balance_cents) in said.text
+    assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text", ["how much is still outstanding on my credit card", "what's the total I owe for the car loan"]
+)
+async def test_another_creditors_outstanding_amount_stays_out_of_scope(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("other", text, patient)
+    assert T.money(summary.balance_cents) not in said.text
+    assert await _writes(env, patient.id) == (0, 0, 0)

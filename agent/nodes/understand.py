@@ -22,6 +22,8 @@ from agent.understanding.cues import (
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
+    asks_to_pay_over_time,
+    asks_what_a_charge_is,
     asks_what_is_left,
     asks_what_is_owed,
     asks_why_owed,
@@ -95,6 +97,9 @@ def _why_owed_reading(intent: Intent, text: str) -> bool:
         return not names_a_denial(text)
     if intent is Intent.UPDATE_INSURANCE_OR_CONTACT:
         return not names_an_insurance_change(text)
+    if intent is Intent.PAYMENT_PLAN:
+        # "I pay premiums every month, why is this on me": the month is the premium's, no plan is asked for.
+        return not (names_the_plan(text) or asks_to_pay_over_time(text))
     return intent is Intent.OUT_OF_SCOPE and about_this_bill(text)
 
 
@@ -142,6 +147,11 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     ):
         # "I paid part of it, what's left?", "sent you a check, am I all square now?"
         return Intent.BALANCE, max(confidence, SURE)
+    if intent is Intent.DISPUTE_CHARGE and asks_what_a_charge_is(text) and not mentions_dispute(text):
+        return (
+            Intent.EXPLAIN_CHARGE,
+            confidence,
+        )  # "was that just for seeing the doctor?" asks, contests nothing
     paid_claim = says_already_paid(text) or claims_waiver(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE

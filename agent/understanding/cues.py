@@ -464,6 +464,8 @@ _RE_WHY_OWED = re.compile(
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,20}?"
+    r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
 )
 
 
@@ -498,9 +500,24 @@ _RE_INSURANCE_CHANGE = re.compile(
 )
 
 
+# Words of the insurance math that patients misspell ("coevred", "insurnace", "deductbile"): a word one edit
+# away with the same first letter reads as the word.
+_COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "premiums")
+
+
+def _repair_coverage_words(norm: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if len(word) < 5 or word in _COVERAGE_WORDS:
+            return word
+        return next((w for w in _COVERAGE_WORDS if w[0] == word[0] and edit_distance(word, w, 1) <= 1), word)
+
+    return re.sub(r"[a-z]+", fix, norm)
+
+
 def asks_why_owed(text: str) -> bool:
     """The patient asks why a balance remains after insurance, however it is put."""
-    norm = normalize(text).replace("'", " ")
+    norm = _repair_coverage_words(normalize(text).replace("'", " "))
     if _RE_WHY_OWED.search(norm):
         return True
     return bool(
@@ -579,7 +596,7 @@ _RE_PROGRESS = re.compile(
 def asks_deductible_progress(text: str) -> bool:
     """ "How much of my deductible have I met", "how far along am I on my deductible": the coverage's
     progress (the deductible met and left), asked for on its own."""
-    norm = normalize(text).replace("'", " ")
+    norm = _repair_coverage_words(normalize(text).replace("'", " "))
     return bool(_RE_DEDUCTIBLE.search(norm) and _RE_PROGRESS.search(norm)) and not asks_why_owed(text)
 
 
@@ -614,3 +631,36 @@ def asks_what_is_owed(text: str) -> bool:
         norm,
     )
     return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
+
+
+# Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan"); the
+# premium paid every month ("I pay my premiums every month") is no such request.
+_RE_PAY_OVER_TIME = re.compile(
+    r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
+    r"|every month|a month|per month|in parts|in chunks)\b"
+    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?)\b"
+)
+_RE_PREMIUM_MONTHS = re.compile(
+    r"\bpremiums?\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
+)
+
+
+def asks_to_pay_over_time(text: str) -> bool:
+    """Whether the words ask to pay in parts; see ``_RE_PAY_OVER_TIME``."""
+    norm = _RE_PREMIUM_MONTHS.sub(" ", normalize(text).replace("'", " "))
+    return bool(_RE_PAY_OVER_TIME.search(norm))
+
+
+# A question of what a charge is or was for ("was that just for seeing the doctor", "what is this 99214
+# for", "what does that code mean"): an explanation, not a contested charge.
+_RE_WHAT_CHARGE_IS = re.compile(
+    r"\bwhat (?:is|was|s|are|were|does|do) (?:this|that|the|these|those|it|my)\b[\w ]{0,40}\b"
+    r"(?:for|mean|means|cover|covers)\b"
+    r"|\b(?:was|is) (?:that|this|it) (?:just |only |really |basically )?(?:for|from|the charge for)\b"
+    r"|\bin plain (?:english|words|language)\b|\bwhat (?:is|was|s) (?:a |the |code |cpt )*\d{5}\b"
+)
+
+
+def asks_what_a_charge_is(text: str) -> bool:
+    """Whether the words ask what a charge is for; see ``_RE_WHAT_CHARGE_IS``."""
+    return bool(_RE_WHAT_CHARGE_IS.search(normalize(text).replace("'", " ")))

@@ -144,3 +144,81 @@ async def test_another_creditors_outstanding_amount_stays_out_of_scope(env: Env,
     said = await env.say("other", text, patient)
     assert T.money(summary.balance_cents) not in said.text
     assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- why insurance paid only part
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my deductible's been met since march, how come insurance only paid part of it",
+        "why did my plan just cover some of the visit",
+        "how come my insurance only covred half",
+        "I pay premiums each month, so why didnt insurance pay this? explain it",
+    ],
+)
+async def test_why_insurance_paid_only_part_gets_the_line_math_and_no_plan(env: Env, text: str) -> None:
+    patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
+    statement = await _open_statement(env, patient.id)
+    line = statement.line_items[0]
+    said = await env.say("part", text, patient)
+    assert said.message is not None
+    assert said.message.expecting != "plan_choice"
+    assert T.money(line.patient_responsibility_cents) in said.text
+    assert "Insurance paid" in said.text
+    assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+async def test_premiums_and_a_plan_asked_together_still_offer_the_plan(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say(
+        "both", "why do I owe this when I pay premiums every month? can I pay it monthly", patient
+    )
+    assert said.message is not None
+    assert said.message.expecting == "plan_choice"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["how close am I to meeting my deductbile", "how much of my dedcutible is left this year"],
+)
+async def test_a_misspelt_deductible_question_gets_the_coverage_progress(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("ded", text, patient)
+    assert "deductible this year" in said.text
+
+
+# --------------------------------------------------------------------------- what a charge is for
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "there's one charge on my bill, code 99213, was that just for the office visit?",
+        "what is this 99214 thing on my statement for",
+    ],
+)
+async def test_asking_what_a_charge_is_for_opens_no_ticket(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("what-for", text, patient)
+    assert said.handoff is None
+    assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+# ---------------------------------------------------------------- typos in a question for the documents
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("what paymnet mtehods do you take", "mail"),
+        ("can you explain in-netwrok vs out of network", "network"),
+    ],
+)
+async def test_a_misspelt_question_still_finds_the_practice_document(env: Env, text: str, word: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("kb", text, patient)
+    assert word in said.text.lower()
+    assert said.message is not None
+    assert said.message.expecting != "human_offer"

@@ -34,7 +34,8 @@ _RE_HARDSHIP = re.compile(
 )
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"
-    r"|mistake\w*|never (?:had|got|received|ordered|went|was)|didn t (?:get|receive|have|order)|not mine"
+    r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed)|didn t (?:get|receive|have|order)"
+    r"|(?:i|we) cancel+ed (?:it|that|the|my|this)|not mine"
     r"|isn t mine|overcharg\w*|shouldn t (?:be|have)|not (?:right|correct|accurate)|equivocad\w*|error"
     r"|cobraron dos veces|no (?:es|son) mi)"
 )
@@ -569,11 +570,17 @@ _RE_FROM_THE_PRACTICE = re.compile(
 )
 
 
+# A statement number as the practice prints it ("S-105367", "statement #104233").
+_RE_STATEMENT_NUMBER = re.compile(
+    r"\bs ?\d{5,8}\b|\b(?:statement|stmt|invoice) (?:number |no |num )?\d{4,8}\b"
+)
+
+
 def names_the_practice_bill(text: str) -> bool:
     """Whether the words name the patient's own bill with this practice beyond doubt (a one-letter typo
-    in the longer words tolerated); see ``_ANCHOR_WORDS``."""
+    in the longer words tolerated, or a statement number); see ``_ANCHOR_WORDS``."""
     norm = normalize(text).replace("'", " ")
-    if _RE_FROM_THE_PRACTICE.search(norm):
+    if _RE_FROM_THE_PRACTICE.search(norm) or _RE_STATEMENT_NUMBER.search(norm):
         return True
     for m in _RE_ANCHOR_LEAD.finditer(norm):
         for word in m.group(0).split()[1:]:

@@ -222,3 +222,28 @@ async def test_a_misspelt_question_still_finds_the_practice_document(env: Env, t
     assert word in said.text.lower()
     assert said.message is not None
     assert said.message.expecting != "human_offer"
+
+
+# ----------------------------------------------------------------- a dispute of one statement by number
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Statement {number} is for an appointment we cancelled, we never came in. I'm disputing it.",
+        "i dispute {number}, never showed up for that visit",
+        "{number} - I cancelled that appointment, the bill is wrong",
+    ],
+)
+async def test_a_dispute_of_a_numbered_statement_is_ticketed_on_that_statement(
+    env: Env, template: str
+) -> None:
+    patient = env.patient("multiple_open_statements")
+    open_ = [s for s in await env.platform.list_statements(patient.id) if s.status is StatementStatus.OPEN]
+    assert len(open_) > 1
+    disputed = open_[-1]
+    said = await env.say("disputed", template.format(number=disputed.number), patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_charge"
+    tickets = await env.platform.list_tickets(patient.id)
+    assert [t.statement_id for t in tickets] == [disputed.id]

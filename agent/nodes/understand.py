@@ -23,6 +23,7 @@ from agent.understanding.cues import (
     asks_per_statement,
     asks_plainly_for_person,
     asks_to_pay_over_time,
+    asks_to_update_details,
     asks_what_a_charge_is,
     asks_what_is_left,
     asks_what_is_owed,
@@ -37,10 +38,11 @@ from agent.understanding.cues import (
     names_other_creditor,
     names_the_plan,
     receiving_pay,
+    refuses_down_payment,
     says_already_paid,
 )
-from guardrails.escalation import FRUSTRATION_THRESHOLD, EscalationSignals, decide
-from tools.platforms.models import Channel
+from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from tools.platforms.models import Channel, TicketPriority, TicketReason
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
 SURE = 0.8
@@ -307,6 +309,14 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
+    if (
+        state.get("pending") is not None
+        and state.get("expecting") in ("plan_choice", "human_offer")
+        and intent not in (Intent.AFFIRM, Intent.REQUEST_HUMAN)
+        and refuses_down_payment(text)
+    ):
+        # "not a cent today, next month or not at all" at the plan's offers: still the plan's terms.
+        intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
     intent, confidence = _person_asked(intent, confidence, text, history)
     ents_read = u.entities
     if (
@@ -424,4 +434,13 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             "priority": decision.priority.value,
             "triggers": ",".join(t.value for t in decision.triggers),
         }
+    elif (
+        intent is Intent.UPDATE_INSURANCE_OR_CONTACT
+        and confidence >= CONFIDENT_INTENT
+        and asks_to_update_details(text)
+    ):
+        # "can you guys update my insurance before we do this": the patient asked for that very change,
+        # which only staff can make; without the ask the agent offers a person and waits for a yes.
+        reason = TicketReason.UPDATE_INSURANCE_OR_CONTACT.value
+        turn["escalation"] = {"reason": reason, "priority": TicketPriority.NORMAL.value, "triggers": reason}
     return update

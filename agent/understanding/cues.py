@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Literal
 
 from agent.understanding.text import normalize
 from guardrails.screening import edit_distance
@@ -671,3 +672,60 @@ _RE_WHAT_CHARGE_IS = re.compile(
 def asks_what_a_charge_is(text: str) -> bool:
     """Whether the words ask what a charge is for; see ``_RE_WHAT_CHARGE_IS``."""
     return bool(_RE_WHAT_CHARGE_IS.search(normalize(text).replace("'", " ")))
+
+
+# An explicit request that staff change what is on file ("can you guys update it", "please change my
+# address", "can someone update my insurance on file", "I need to update my phone number"); a question of
+# how it is done ("how do I update it") asks for the way, not for the change.
+_RE_ASKS_UPDATE = re.compile(
+    r"\b(?:can|could|would|will|pls|please) (?:you|y all|you guys|you all|someone|somebody|your office"
+    r"|the office)(?: please)? (?:update|change|fix|correct|add|switch|put)\b(?! (?:me|us)\b)"
+    r"|(?:^|\b(?:please|i need to|i want to|i d like to|i would like to|need to|want to|help me"
+    r"|go ahead and)\s)(?:update|change|correct)\b(?= (?:my|the|it|that|this|your)\b)"
+)
+
+
+def asks_to_update_details(text: str) -> bool:
+    """Whether the words ask staff to change the insurance or contact details on file."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_ASKS_UPDATE.search(norm)) and not re.search(r"\bhow (?:do|can|would|should) i\b", norm)
+
+
+# A plan with nothing paid today ("zero down", "no down payment", "not a cent today", "nothing up front").
+_RE_NO_DOWN = re.compile(
+    r"\b(?:zero|no|nothing|0|0 dollars|\$0|without (?:a |any )?|skip (?:the )?|waive (?:the )?)"
+    r" ?(?:money )?down(?: ?payment)?\b"
+    r"|\bno (?:down ?payment|payment (?:today|now|up ?front)|money (?:today|up ?front))\b"
+    r"|\bnot (?:paying|going to pay|gonna pay|pay) (?:anything|a cent|a dime|a penny|nothing|any money)"
+    r"(?: \w+)? (?:today|now|up ?front|right now)\b"
+    r"|\bnot (?:a|one) (?:cent|dime|penny|dollar) (?:today|now|up ?front)\b"
+    r"|\bnothing (?:today|up ?front|now)\b|\bfirst payment next month\b"
+)
+
+
+def refuses_down_payment(text: str) -> bool:
+    """Whether the words ask for a plan with no payment today; see ``_RE_NO_DOWN``."""
+    return bool(_RE_NO_DOWN.search(normalize(text).replace("'", " ")))
+
+
+# A plan option picked by its length rather than its number ("the shortest one", "whichever has the lowest
+# monthly payment", "el más largo").
+_RE_SHORTEST = re.compile(
+    r"\b(?:shortest|quickest|fastest|soonest|fewest (?:months|payments)|least (?:months|payments)"
+    r"|(?:biggest|largest|highest) (?:monthly |month )?(?:payments?|amount|installments?)"
+    r"|mas corto|mas rapido)\b"
+)
+_RE_LONGEST = re.compile(
+    r"\b(?:longest|most (?:months|payments)|(?:lowest|smallest|cheapest|least) (?:monthly |month )?"
+    r"(?:payments?|amount|installments?|per month|a month)|mas largo|mas bajo|pago mas pequeno)\b"
+)
+
+
+def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
+    """The plan option named by its length ("the shortest one" is the fewest months, "the lowest monthly
+    payment" the most), if the words name one and only one."""
+    norm = normalize(text).replace("'", " ")
+    short, long_ = bool(_RE_SHORTEST.search(norm)), bool(_RE_LONGEST.search(norm))
+    if short == long_:
+        return None
+    return "shortest" if short else "longest"

@@ -32,6 +32,7 @@ from agent.understanding.cues import (
     mentions_hardship,
     names_other_creditor,
     names_the_practice_bill,
+    plan_by_length,
 )
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
@@ -256,7 +257,8 @@ _RE_CORRECTION = re.compile(
     r"|^no+[,.!]?\s+(?:the|it'?s|its|it was|el|la|es|era)\b"
 )
 _RE_CANCEL = re.compile(
-    r"\b(?:never ?mind|nvm|forget (?:it|that|about it)|cancel (?:that|it|this)|scratch that|"
+    # "zero down or forget it" is an ultimatum about the terms, not a cancel.
+    r"\b(?<!\bor )(?:never ?mind|nvm|forget (?:it|that|about it)|cancel (?:that|it|this)|scratch that|"
     r"olvidalo|olvidelo|olvida eso|olvide eso|dejalo|dejelo|cancela(?:lo)?(?: eso)?|no importa)\b"
     r"|^cancel$|^stop that$"
 )
@@ -341,6 +343,15 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
         and all(ref.ordinal is not None for ref in entities.line_refs)
     ):
         return _RuleHit(Intent.AFFIRM, 0.9)
+    if (
+        context.expecting == "plan_choice"
+        and plan_by_length(text) is not None
+        and len(words) <= 10
+        and "?" not in text
+        and words[0] not in _QUESTION_WORDS
+        and not entities.amounts_cents
+    ):
+        return _RuleHit(Intent.AFFIRM, 0.9)  # "I'll take the shortest one": a pick by the plan's length
     rejected = _RE_OFFER_REJECTED.search(" ".join(words))
     if context.expecting == "plan_choice" and rejected and not mentions_hardship(text):
         # "those are all too high", "none of those work": still negotiating, not a dispute or hardship.

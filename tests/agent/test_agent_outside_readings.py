@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from agent import templates as T
+from guardrails.policy import default_policy, offer_plans
+from tests.agent import harness
 from tests.agent.harness import Env
 from tools.platforms.models import Statement, StatementStatus
 
@@ -247,3 +249,111 @@ async def test_a_dispute_of_a_numbered_statement_is_ticketed_on_that_statement(
     assert said.handoff.reason == "dispute_charge"
     tickets = await env.platform.list_tickets(patient.id)
     assert [t.statement_id for t in tickets] == [disputed.id]
+
+
+# ------------------------------------------------------------------ asked outright to update insurance
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        "wait, I got new insurance last month, can you update it before we go on",
+        "hold on, could someone change my insurance on file first",
+        "before that - please update my insurance, I switched plans",
+    ],
+)
+async def test_an_outright_ask_to_update_insurance_is_ticketed_and_the_plan_resumes(
+    env: Env, ask: str
+) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("update", "can I pay this monthly", patient)
+    asked = await env.say("update", ask, patient)
+    assert asked.handoff is not None
+    assert asked.handoff.reason == "update_insurance_or_contact"
+    await env.agent.hand_back("update", "updated")
+    back = await env.say("update", "thanks, back to the payment plan", patient)
+    assert back.message is not None
+    assert back.message.expecting == "plan_choice"
+
+
+@pytest.mark.parametrize("text", ["I have new insurance", "how do I update my insurance on file"])
+async def test_new_insurance_without_an_ask_is_offered_a_person_not_ticketed(env: Env, text: str) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say("new-ins", text, patient)
+    assert said.handoff is None
+    assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- a plan with nothing down
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["can I start a payment plan with nothing down", "no, zero down, that's what I said"],
+        ["i want monthly payments but no down payment", "not paying a cent today. take it or leave it"],
+        ["set me up on a plan, first payment next month", "no money down or forget it"],
+    ],
+)
+async def test_a_plan_with_nothing_down_states_the_down_payment_then_offers_a_person(
+    env: Env, lines: list[str]
+) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    first = await env.say("no-down", lines[0], patient)
+    assert first.message is not None
+    assert first.message.expecting == "plan_choice"
+    assert "down payment of at least" in first.text
+    again = await env.say("no-down", lines[1], patient)
+    assert again.message is not None
+    assert again.message.expecting == "human_offer"
+    yes = await env.say("no-down", "yes please", patient)
+    assert yes.handoff is not None
+    assert yes.handoff.reason == "requested_human"
+    assert len(await env.platform.list_payment_plans(patient.id)) == 0
+
+
+# --------------------------------------------------------------------------- a plan picked by its length
+
+
+@pytest.mark.parametrize(
+    ("pick", "fewest"),
+    [
+        ("I'll go with the shortest one.", True),
+        ("the quickest plan please", True),
+        ("whichever has the lowest monthly payment", False),
+        ("give me the longest one", False),
+    ],
+)
+async def test_a_plan_picked_by_its_length_gets_that_option(env: Env, pick: str, fewest: bool) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    offered = await env.say("length", "what payment plans can I get", patient)
+    assert offered.message is not None
+    assert offered.message.expecting == "plan_choice"
+    chosen = await env.say("length", pick, patient)
+    assert chosen.message is not None
+    assert chosen.message.expecting == "consent"
+    done = await env.say("length", "yes", patient)
+    assert done.message is not None
+    assert done.message.actions == ["created_plan"]
+    balance = (await env.platform.get_account_summary(patient.id)).balance_cents
+    offered_months = [o.months for o in offer_plans(default_policy(), balance, harness.NOW.date())]
+    plans = await env.platform.list_payment_plans(patient.id)
+    assert [p.months for p in plans] == [min(offered_months) if fewest else max(offered_months)]
+
+
+# --------------------------------------------------------------------------- a supplement's claim
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "did my supplemental insurance pick up the rest after medicare?",
+        "is my second insurance paying the leftover part yet",
+    ],
+)
+async def test_a_secondary_insurers_claim_is_named_as_secondary_and_pending(env: Env, text: str) -> None:
+    patient = env.patient("secondary_pending", exclude=("spanish_speaker",))
+    said = await env.say("secondary", text, patient)
+    assert "secondary insurance" in said.text
+    assert "still pending" in said.text
+    assert await _writes(env, patient.id) == (0, 0, 0)

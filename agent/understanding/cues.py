@@ -675,13 +675,13 @@ def asks_what_a_charge_is(text: str) -> bool:
 
 
 # An explicit request that staff change what is on file ("can you guys update it", "please change my
-# address", "can someone update my insurance on file", "I need to update my phone number"); a question of
-# how it is done ("how do I update it") asks for the way, not for the change.
+# address", "can someone update my insurance on file"). A need stated ("I need to update the insurance you
+# have on file") is offered a person first, and a question of how it is done ("how do I update it") asks
+# for the way, not for the change.
 _RE_ASKS_UPDATE = re.compile(
     r"\b(?:can|could|would|will|pls|please) (?:you|y all|you guys|you all|someone|somebody|your office"
     r"|the office)(?: please)? (?:update|change|fix|correct|add|switch|put)\b(?! (?:me|us)\b)"
-    r"|(?:^|\b(?:please|i need to|i want to|i d like to|i would like to|need to|want to|help me"
-    r"|go ahead and)\s)(?:update|change|correct)\b(?= (?:my|the|it|that|this|your)\b)"
+    r"|(?:^|\b(?:please|go ahead and)\s)(?:update|change|correct)\b(?= (?:my|the|it|that|this|your)\b)"
 )
 
 

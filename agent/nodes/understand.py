@@ -16,6 +16,7 @@ from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, 
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     about_this_bill,
+    asks_amount_owed,
     asks_deductible_progress,
     asks_for_discount,
     asks_for_person,
@@ -142,6 +143,8 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
     waiver ("the manager said I don't have to pay") are payment disputes."""
     intent, confidence = u.intent, u.confidence
+    if intent is Intent.EXPLAIN_STATEMENT and confidence < SURE and asks_amount_owed(text):
+        return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
     if intent is Intent.DISPUTE_ALREADY_PAID and (

@@ -729,3 +729,21 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
     if short == long_:
         return None
     return "shortest" if short else "longest"
+
+
+# The amount owed asked for plainly ("so what is it that I owe you", "how much do I owe"), with no word
+# asking what it is for or why: the balance, whatever preamble ("no insurance here") came first.
+_RE_AMOUNT_OWED = re.compile(
+    r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
+    r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
+)
+_RE_EXPLAIN_WORDS = re.compile(
+    r"\b(?:explain\w*|why|how come|what for|for what|charged for|charge for|breakdown|break (?:it|this|that) "
+    r"down|itemi\w*|line|lines|mean|means|what is this|what s this)\b"
+)
+
+
+def asks_amount_owed(text: str) -> bool:
+    """Whether the words ask only how much is owed; see ``_RE_AMOUNT_OWED``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_AMOUNT_OWED.search(norm)) and not _RE_EXPLAIN_WORDS.search(norm)

@@ -127,6 +127,8 @@ async def test_a_question_about_a_check_is_no_request_for_a_person(env: Env, tex
         "sent you a check last month, am I all squared up now?",
         "where does my acount stand these days",
         "am i all caught up with you guys",
+        "I don't have insurance, so what is it that I owe you?",
+        "paid cash at the visit, so how much do I still owe",
     ],
 )
 async def test_the_balance_asked_without_the_word_is_answered(env: Env, text: str) -> None:

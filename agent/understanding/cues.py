@@ -468,6 +468,8 @@ _RE_WHY_OWED = re.compile(
     r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,20}?"
     r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,10}?"
+    r"\b(?:paid|covered|picked up)\b (?:only|just|barely) (?:part|some|a portion|a bit|half|a fraction)\b"
 )
 
 
@@ -542,7 +544,8 @@ def names_an_insurance_change(text: str) -> bool:
 
 
 _RE_THE_PLAN = re.compile(
-    r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b(?! (?:covers?|pays?|insurance))"
+    r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b"
+    r"(?! (?:covers?|covered|pays?|paid|picked|only|just|insurance))"
     r"|\b(?:payment plan|installments?|monthly payments|el plan|plan de pagos|las cuotas"
     r"|los pagos mensuales)\b"
 )
@@ -625,6 +628,7 @@ _RE_OWED_QUESTION = re.compile(
     r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
     r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
+    r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
 )
 _OWED_WORDS = ("account", "outstanding")
 

@@ -668,7 +668,8 @@ def _after_cancel(text: str) -> str | None:
 _RE_CHAT_LEAD = re.compile(
     r"^\s*(?:"
     r"(?:(?:hi|hello|hey|hiya|heya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hola|buenas"
-    r"(?: tardes| noches)?|buenos dias|buen dia)(?: there| again| all| team| guys| you)?)"
+    r"(?: tardes| noches)?|buenos dias|buen dia)(?:,? (?:there|again|all|team|guys|you|folks|buenas"
+    r"(?: tardes| noches)?|buenos dias|good (?:morning|afternoon|evening)))*)"
     r"|(?:(?:hi|hey|hello),? )?(?:it'?s|it is) (?:just )?me(?: again| back)?"
     r"|(?:(?:sorry|oops|whoops|oh|ugh|my bad|perdon|disculpe?|lo siento)(?: about that)?,?)"
     r"(?: (?:i )?(?:hit|pressed|tapped|clicked|typed|sent|pushed|touched|picked) (?:the |a |on )?wrong \w+"

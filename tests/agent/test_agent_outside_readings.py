@@ -76,6 +76,7 @@ async def test_a_relative_named_beside_the_patients_own_bill_is_not_refused(env:
         "sorry hit the wrong thing, what was my balance",
         "oops wrong button. how much is my bill",
         "buenos días, ¿cuánto es mi saldo?",
+        "hola buenas, cuanto debo",
     ],
 )
 async def test_a_question_after_a_greeting_or_a_slip_is_answered(env: Env, text: str) -> None:
@@ -129,6 +130,7 @@ async def test_a_question_about_a_check_is_no_request_for_a_person(env: Env, tex
         "am i all caught up with you guys",
         "I don't have insurance, so what is it that I owe you?",
         "paid cash at the visit, so how much do I still owe",
+        "what's left on my tab with you",
     ],
 )
 async def test_the_balance_asked_without_the_word_is_answered(env: Env, text: str) -> None:
@@ -159,6 +161,7 @@ async def test_another_creditors_outstanding_amount_stays_out_of_scope(env: Env,
         "my deductible's been met since march, how come insurance only paid part of it",
         "why did my plan just cover some of the visit",
         "how come my insurance only covred half",
+        "how come my plan paid just a portion",
         "I pay premiums each month, so why didnt insurance pay this? explain it",
     ],
 )

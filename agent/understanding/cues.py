@@ -611,6 +611,12 @@ def asks_deductible_progress(text: str) -> bool:
     return bool(_RE_DEDUCTIBLE.search(norm) and _RE_PROGRESS.search(norm)) and not asks_why_owed(text)
 
 
+# "caught up on the new season", "clear everything from my phone": the words are about something else.
+_NOT_ELSEWHERE = (
+    r"(?! (?:on|for|in|at|from|off) "
+    r"(?!(?:my|the|this|our) (?:bill|account|balance|payments?|statements?)\b))"
+    r"(?! with (?!(?:you|y all|your|the (?:office|clinic|practice))\b))"
+)
 # The balance asked without the word, in ways an encoder trained on everyday text reads as chat: "what's
 # the total I still have outstanding with you", "if I wanted to clear everything what would the number
 # be", "am I all square now", "where does my account stand money-wise". A word one typo away from
@@ -621,8 +627,9 @@ _RE_OWED_QUESTION = re.compile(
     r"|\boutstanding (?:with|to) (?:you|y all|your office|the (?:office|clinic|practice))\b"
     r"|\b(?:am i|are we|is (?:my|the) (?:account|bill|balance))(?: \w+)? (?:all )?(?:square|squared|paid up|"
     r"caught up|settled up|in the clear|all paid|paid off|even)\b"
-    r"|\b(?:clear|pay off|settle|wipe out|pay) (?:off )?(?:everything|it all|all of it"
-    r"|the whole (?:thing|lot)|my whole (?:account|balance|bill))\b[\w ]{0,40}"
+    + _NOT_ELSEWHERE
+    + r"|\b(?:clear|pay off|settle|wipe out|pay) (?:off )?(?:everything|it all|all of it"
+    r"|the whole (?:thing|lot)|my whole (?:account|balance|bill))\b" + _NOT_ELSEWHERE + r"[\w ]{0,40}"
     r"\b(?:number|total|amount|how much|cost|figure)\b"
     r"|\b(?:number|total|amount|how much|figure)\b[\w ]{0,40}\b(?:clear|pay off|settle|wipe out) "
     r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"

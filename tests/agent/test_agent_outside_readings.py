@@ -142,9 +142,15 @@ async def test_the_balance_asked_without_the_word_is_answered(env: Env, text: st
 
 
 @pytest.mark.parametrize(
-    "text", ["how much is still outstanding on my credit card", "what's the total I owe for the car loan"]
+    "text",
+    [
+        "how much is still outstanding on my credit card",
+        "what's the total I owe for the car loan",
+        "am I all caught up on the new season",
+        "are we all square for the pizza",
+    ],
 )
-async def test_another_creditors_outstanding_amount_stays_out_of_scope(env: Env, text: str) -> None:
+async def test_another_creditor_or_another_matter_stays_out_of_scope(env: Env, text: str) -> None:
     patient = env.patient("copay_only")
     summary = await env.platform.get_account_summary(patient.id)
     said = await env.say("other", text, patient)

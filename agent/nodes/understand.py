@@ -31,6 +31,7 @@ from agent.understanding.cues import (
     asks_why_owed,
     choice_number,
     claims_waiver,
+    declines_paying,
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
@@ -75,6 +76,12 @@ _CONTENT_INTENTS = frozenset(
 # claim's status, a definition): the question is answered with the statement's insurance math instead.
 _WHY_OWED_READINGS = frozenset(
     {Intent.BALANCE, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS, Intent.EXPLAIN_STATEMENT}
+)
+
+
+# Readings an unsure engine gives words of hardship that ask for no plan ("there's no way I can cover this").
+_HARDSHIP_READINGS = frozenset(
+    {Intent.PAYMENT_PLAN, Intent.PAY_NOW, Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.OUT_OF_SCOPE}
 )
 
 
@@ -128,6 +135,16 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         and confidence < SURE
         and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
     )
+    if (
+        intent in _HARDSHIP_READINGS
+        and confidence < CONFIDENT_INTENT
+        and mentions_hardship(text)
+        and not asks_to_pay_over_time(text)
+        and not asks_for_discount(text)
+    ):
+        # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as a plan or the
+        # balance: the patient's words are of hardship, which a person handles.
+        return Intent.FINANCIAL_HARDSHIP, SURE
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
@@ -346,7 +363,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         intent, link_request = Intent.PAY_NOW, "discount"
     elif intent is Intent.PAY_NOW:
         named = mentions_paying(text) or bool(u.entities.amounts_cents)  # "put $50 toward my balance"
-        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE
+        # "I can't pay this all today" names paying and is no go-ahead for a link.
+        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE and not declines_paying(text)
         link_request = "pay" if clear else "unclear"
     options = state.get("clarify_options") or []
     if state.get("expecting") == "clarify" and options:

@@ -31,6 +31,8 @@ _RE_HARDSHIP = re.compile(
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
     r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)"
+    r"|paycheck to paycheck|can t do both"
+    r"|(?:either|its|it s) (?:\w+ ){1,3}or (?:this|the|your|my medical) bill"
     r"|single (?:mom|mother|dad|father|parent)|ayuda financiera|asistencia financiera)"
 )
 _RE_DISPUTE = re.compile(
@@ -758,3 +760,16 @@ def asks_amount_owed(text: str) -> bool:
     """Whether the words ask only how much is owed; see ``_RE_AMOUNT_OWED``."""
     norm = normalize(text).replace("'", " ")
     return bool(_RE_AMOUNT_OWED.search(norm)) and not _RE_EXPLAIN_WORDS.search(norm)
+
+
+# The patient says they cannot or will not pay ("I can't pay this all today", "not paying that"): whatever
+# an engine reads, no link is their go-ahead.
+_RE_DECLINES_PAYING = re.compile(
+    r"\b(?:can t|cant|cannot|can not|couldn t|unable to|won t|wont|will not|not able to|don t want to"
+    r"|not going to|not gonna|refuse to)\b(?: \w+){0,2}? (?:pay|afford|cover)\b|\bnot paying\b"
+)
+
+
+def declines_paying(text: str) -> bool:
+    """Whether the words say the patient cannot or will not pay; see ``_RE_DECLINES_PAYING``."""
+    return bool(_RE_DECLINES_PAYING.search(normalize(text).replace("'", " ")))

@@ -368,3 +368,34 @@ async def test_a_secondary_insurers_claim_is_named_as_secondary_and_pending(env:
     assert "secondary insurance" in said.text
     assert "still pending" in said.text
     assert await _writes(env, patient.id) == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- hardship read as a plan
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we live paycheck to paycheck, there's no way I can cover this bill",
+        "it's either the electric or this bill this month, I can't do both",
+    ],
+)
+async def test_words_of_hardship_read_as_a_plan_reach_a_person(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("hardship", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "financial_hardship"
+    assert len(await env.platform.list_payment_plans(patient.id)) == 0
+
+
+async def test_hardship_with_a_plan_asked_for_still_offers_the_plan(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("plan", "money is tight, can I pay this monthly", patient)
+    assert said.message is not None
+    assert said.message.expecting == "plan_choice"
+
+
+async def test_cannot_pay_it_all_today_writes_no_link(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("not-today", "I can't pay this all today", patient)
+    assert len(await env.gateway.list_links(patient.id)) == 0

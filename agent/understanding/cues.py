@@ -698,10 +698,21 @@ _RE_ASKS_UPDATE = re.compile(
 )
 
 
+_RE_DETAILS_ON_FILE = re.compile(
+    r"\b(?:insurance|insurer|coverage|policy|member id|insurance card|address|phone|cell|number|e ?mail"
+    r"|contact|mailing|last name|seguro|direccion|telefono|correo)\b"
+)
+
+
 def asks_to_update_details(text: str) -> bool:
-    """Whether the words ask staff to change the insurance or contact details on file."""
+    """Whether the words ask staff to change the insurance or contact details on file (named somewhere in
+    the message: "please change my account to another one" names neither)."""
     norm = normalize(text).replace("'", " ")
-    return bool(_RE_ASKS_UPDATE.search(norm)) and not re.search(r"\bhow (?:do|can|would|should) i\b", norm)
+    return (
+        bool(_RE_ASKS_UPDATE.search(norm))
+        and bool(_RE_DETAILS_ON_FILE.search(norm))
+        and not re.search(r"\bhow (?:do|can|would|should) i\b", norm)
+    )
 
 
 # A plan with nothing paid today ("zero down", "no down payment", "not a cent today", "nothing up front").

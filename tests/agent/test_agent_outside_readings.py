@@ -287,7 +287,14 @@ async def test_an_outright_ask_to_update_insurance_is_ticketed_and_the_plan_resu
     assert back.message.expecting == "plan_choice"
 
 
-@pytest.mark.parametrize("text", ["I have new insurance", "how do I update my insurance on file"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have new insurance",
+        "how do I update my insurance on file",
+        "please change my account to another one",
+    ],
+)
 async def test_new_insurance_without_an_ask_is_offered_a_person_not_ticketed(env: Env, text: str) -> None:
     patient = env.patient("copay_only", exclude=("spanish_speaker",))
     said = await env.say("new-ins", text, patient)

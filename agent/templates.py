@@ -350,10 +350,13 @@ def coverage_progress(
 # --------------------------------------------------------------------------- claims
 
 
-def claim_status(payer: str, status: str, service: date, submitted: date, lang: Language) -> str:
+def claim_status(
+    payer: str, status: str, service: date, submitted: date, lang: Language, secondary: bool = False
+) -> str:
+    """One claim's status; a claim to a secondary insurer (a supplement, after the primary paid) says so."""
     words_en = {
         "submitted": "has been submitted and is waiting to be processed",
-        "pending": "is still being processed",
+        "pending": "is still pending",
         "paid": "has been paid",
         "partially_paid": "was partly paid",
         "appealed": "is under appeal",
@@ -368,13 +371,15 @@ def claim_status(payer: str, status: str, service: date, submitted: date, lang: 
         "denied": "fue negado",
     }
     if lang == "es":
+        which = "Su reclamo a su seguro secundario" if secondary else "Su reclamo a"
         return (
-            f"Su reclamo a {payer} por la visita del {day(service, lang)} {words_es.get(status, status)}; "
+            f"{which} {payer} por la visita del {day(service, lang)} {words_es.get(status, status)}; "
             f"se envió el {day(submitted, lang)}."
         )
+    which = "Your claim with your secondary insurance," if secondary else "Your claim with"
     return (
-        f"Your claim with {payer} for the visit on {day(service)} {words_en.get(status, status)}; it was "
-        f"submitted on {day(submitted)}."
+        f"{which} {payer}{',' if secondary else ''} for the visit on {day(service)} "
+        f"{words_en.get(status, status)}; it was submitted on {day(submitted)}."
     )
 
 
@@ -508,6 +513,15 @@ PLAN_DECLINED = {
     "en": "No problem, I haven't set anything up. Would you like to pick another option?",
     "es": "No hay problema, no creé nada. ¿Quiere elegir otra opción?",
 }
+
+
+def plan_down_required(down_cents: int, lang: Language) -> str:
+    """A plan with nothing down was asked for: the policy's down payment is stated before the offers."""
+    if lang == "es":
+        return f"Todo plan de pagos empieza con un pago inicial de al menos {money(down_cents)} hoy."
+    return f"Every payment plan starts with a down payment of at least {money(down_cents)} today."
+
+
 PLAN_WHICH = {
     "en": "Which option would you like? Reply with its number, or suggest a monthly amount.",
     "es": "¿Qué opción prefiere? Responda con el número o proponga un monto mensual.",

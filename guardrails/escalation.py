@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from guardrails.screening import normalize
+from guardrails.screening import edit_distance, normalize
 from tools.platforms.models import TicketPriority, TicketReason
 
 FRUSTRATION_THRESHOLD = 0.7
@@ -85,26 +85,6 @@ NOT_TYPOS = frozenset(
 FUZZY_MIN_WORD = 5  # a misspelt word may have lost a letter: "lawyr"
 _FUZZY_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(t.split()) for t in FUZZY_LEGAL_TERMS)
 _WORDS = re.compile(r"[a-z]+")
-
-
-def edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment distance (insert, delete, substitute, swap two neighbours); any value above
-    ``limit`` is returned as ``limit + 1``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], before[j - 2] + 1)
-        if min(row) > limit:
-            return limit + 1
-        before, prev = prev, row
-    return min(prev[-1], limit + 1)
 
 
 def _tolerance(term: str) -> int:

@@ -43,6 +43,26 @@ def normalize(text: str) -> str:
     return " ".join(bare.replace("’", "'").split())
 
 
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap two neighbours); any value above
+    ``limit`` is returned as ``limit + 1``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], before[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        before, prev = prev, row
+    return min(prev[-1], limit + 1)
+
+
 _Rules = tuple[tuple[str, re.Pattern[str]], ...]
 
 
@@ -95,6 +115,7 @@ _FAMILY = (
     r"brother|sister|grandma|grandmother|grandpa|grandfather|grandson|granddaughter|aunt|uncle|niece|nephew|"
     r"girlfriend|boyfriend|fiance|fiancee|parents?|in-laws?|mother-in-law|father-in-law|stepson|stepdaughter)"
 )
+_CHILD = r"(?:son|daughter|kid|child|stepson|stepdaughter)"
 _FAMILIA = (
     r"(?:espos[oa]|marido|mujer|madre|mama|padre|papa|hij[oa]s?|herman[oa]|abuel[oa]|novi[oa]|pareja|"
     r"suegr[oa]|ti[oa]|padres)"
@@ -113,7 +134,10 @@ _OTHER_PATIENT = _rules(
         "family_account": r"\b(?:my|our) (?:(?:ex|late|elderly|step)[- ]?)?"
         + _FAMILY
         + r"(?:(?:'s|s')\s+(?:\w+\s+){0,2}?|s?\s+)"
-        r"(?:bills?|balances?|accounts?|acct|statements?|charges|debt|payments?|copays?)\b"
+        r"(?:bills?|balances?|accounts?|acct|statements?|charges|debt|payments?|copays?|claims?)\b"
+        # A child's insurance claim ("my sons insurance claim"); a spouse's or a parent's insurance may be
+        # the patient's own coverage, so only a child's counts without the possessive.
+        r"|\b(?:my|our) " + _CHILD + r"(?:'s|s'|s) insurance claims?\b"
         r"|\b(?:what|how much) (?:does|did|do) (?:my|our) " + _FAMILY + r"s? (?:still )?owe\b"
         r"|\b(?:my|our) "
         + _FAMILY
@@ -121,9 +145,10 @@ _OTHER_PATIENT = _rules(
         r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|i owe|do i owe)\b)"
         # "what my husband owes", "how much my mom still owes": the relative form of the question.
         r"|\b(?:what|how much) (?:(?:does|did|do) )?(?:my|our) " + _FAMILY + r"s? (?:still )?owes?\b"
+        # "for my mom, what's her balance"; "groceries for my kids or this bill" names the patient's own.
         r"|\b(?:for|on behalf of) (?:my|our) "
         + _FAMILY
-        + r"s?\b[\w\s,']{0,30}\b(?:bill|balance|account|owes?)\b"
+        + r"s?\b[\w\s,']{0,30}\b(?<!this )(?<!my )(?<!our )(?:bill|balance|account|owes?)\b"
         r"|\b(?:his|her|their) (?:bill|balance|account|statement)s?\b(?=[\w\s,']{0,40}\b(?:my|our) "
         + _FAMILY
         + r")"
@@ -188,6 +213,27 @@ def _matches(rules: _Rules, text: str) -> list[str]:
     return [name for name, pattern in rules if pattern.search(text)]
 
 
+# Words of the family-account rules that patients misspell ("my husbnads account", "my moms acconut"): a
+# word one edit away (a swap of two letters counts as one) with the same first letter reads as the word.
+_REPAIRED_WORDS = (
+    "husband", "husbands", "mother", "mothers", "father", "fathers", "daughter", "daughters", "brother",
+    "brothers", "sister", "sisters", "account", "accounts", "balance", "statement", "statements",
+)  # fmt: skip
+
+
+def _repair_typos(norm: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if len(word) < 5 or word in _REPAIRED_WORDS:
+            return word
+        for target in _REPAIRED_WORDS:
+            if word[0] == target[0] and edit_distance(word, target, 1) <= 1:
+                return target
+        return word
+
+    return re.sub(r"[a-z]+", fix, norm)
+
+
 def screen_input(text: str, max_chars: int = 2000) -> ScreenResult:
     """Classify one inbound message.
 
@@ -198,7 +244,7 @@ def screen_input(text: str, max_chars: int = 2000) -> ScreenResult:
         return ScreenResult("empty", "", ["empty"])
     norm = normalize(cleaned)
     for verdict, rules in _CHECKS:
-        hits = _matches(rules, norm)
+        hits = _matches(rules, _repair_typos(norm) if verdict == "other_patient" else norm)
         if hits:
             return ScreenResult(verdict, cleaned[:max_chars], hits)
     if len(cleaned) > max_chars:

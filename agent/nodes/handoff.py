@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
-from agent.nodes.common import answer, call, ctx, lang, patient_id, work
+from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id, work
 from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
 from agent.understanding.cues import claims_waiver
@@ -110,6 +110,12 @@ async def escalate_ticket(state: ConversationState, runtime: Runtime[AgentContex
         )
     summary = f"Escalated by the billing assistant: {reason.value.replace('_', ' ')}."
     statement_id = state.get("statement_id") or c.statement_id
+    named = [str(n) for n in entity_list(state, "statement_numbers")]
+    if statement_id is None and named:
+        # The patient named the statement ("I'm disputing S-105367"): the ticket is about that one, when it
+        # is the patient's.
+        found = await c.ports.platform.find_statement_by_number(pid, named[0])
+        statement_id = found.id if found is not None else None
     if statement_id is None:
         # Not viewing a statement: the ticket names the patient's only open one, when there is exactly one.
         open_ones = [

@@ -29,8 +29,16 @@ from agent.nodes.common import (
 from agent.outreach.replies import offered_terms
 from agent.state import ConversationState, Language, OfferOption, PendingOffer, ToolCall, Turn, Update
 from agent.understanding.base import Intent
+from agent.understanding.cues import plan_by_length, refuses_down_payment
 from agent.understanding.text import normalize
-from guardrails.policy import PlanOption, check_can_open_plan, check_plan, evaluate_counter, offer_plans
+from guardrails.policy import (
+    PlanOption,
+    check_can_open_plan,
+    check_plan,
+    evaluate_counter,
+    offer_plans,
+    required_down_payment,
+)
 from tools.errors import ActivePlanExists, PlanOutsidePolicy
 from tools.platforms.models import (
     Installment,
@@ -105,6 +113,10 @@ def _pick(state: ConversationState, pending: PendingOffer) -> int | None:
     text = (state.get("text") or "").strip().lower().removeprefix("option").strip(" .#")
     if text.isdigit() and 1 <= int(text) <= len(options):
         return int(text) - 1
+    by_length = plan_by_length(state.get("text") or "")
+    if by_length is not None and options:
+        months = [o["months"] for o in options]
+        return months.index(min(months) if by_length == "shortest" else max(months))
     return None
 
 
@@ -184,8 +196,16 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
                 )
         if not _terms(state):
             _offer_facts(facts, balance, offers)
+            text = T.plan_offers(balance, [label(o, language) for o in offers], language)
+            down = required_down_payment(policy, balance)
+            if down > 0 and refuses_down_payment(state.get("text") or ""):
+                # Nothing down was asked for: the policy's down payment first, and the ask counts as a
+                # refusal of the offers (asked again, a person is offered).
+                facts.amounts(down)
+                text = T.plan_down_required(down, language) + " " + text
+                pending = {**pending, "refusals": 1}
             return reply(
-                T.plan_offers(balance, [label(o, language) for o in offers], language),
+                text,
                 facts.pairs(),
                 {"pending": pending, "expecting": "plan_choice"},
                 tools=tools,
@@ -194,7 +214,8 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
             )
 
     balance = pending["balance_cents"]
-    if intent is Intent.DENY and not _terms(state):
+    no_down = refuses_down_payment(state.get("text") or "") and required_down_payment(policy, balance) > 0
+    if intent is Intent.DENY and not _terms(state) and not no_down:
         if pending["stage"] == "consent":
             pending = {**pending, "stage": "choose", "chosen": None}
             _offer_facts(facts, balance, pending["options"])
@@ -247,14 +268,17 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
         # option number read as one) can never consent to terms the patient moved away from. Asking for a
         # plan again instead of picking one ("no, I need 8 payments", "sixty months, like I said") is
         # another refusal of the offers, whether or not its terms could be read.
-        refused = intent is Intent.PAYMENT_PLAN and _insists(state)
+        refused = (intent is Intent.PAYMENT_PLAN and _insists(state)) or no_down
         refusals = pending.get("refusals", 0) + (1 if refused else 0)
         pending = {**pending, "stage": "choose", "chosen": None, "refusals": refusals}
         _offer_facts(facts, balance, pending["options"])
+        opening = T.PLAN_WHICH[language]
+        if no_down:
+            down = required_down_payment(policy, balance)
+            facts.amounts(down)
+            opening = T.plan_down_required(down, language)
         text = (
-            T.PLAN_WHICH[language]
-            + " "
-            + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
+            opening + " " + T.plan_offers(balance, [label(o, language) for o in pending["options"]], language)
         )
         return _insisted(text, facts, pending, language, tools)
     offer = pending["options"][chosen]

@@ -20,6 +20,7 @@ from tools.platforms.models import (
     Claim,
     ClaimStatus,
     Coverage,
+    CoverageRank,
     LineItem,
     Statement,
     StatementStatus,
@@ -289,7 +290,14 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
     for cl in found:
         facts.dates(cl.service_date, cl.submitted_on)
         parts.append(
-            T.claim_status(cl.payer_name, cl.status.value, cl.service_date, cl.submitted_on, language)
+            T.claim_status(
+                cl.payer_name,
+                cl.status.value,
+                cl.service_date,
+                cl.submitted_on,
+                language,
+                secondary=cl.coverage_rank is CoverageRank.SECONDARY,
+            )
         )
         if cl.status in (ClaimStatus.PAID, ClaimStatus.PARTIALLY_PAID) and cl.paid_cents:
             facts.amounts(cl.paid_cents, cl.billed_cents)

@@ -16,16 +16,22 @@ from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, 
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     about_this_bill,
+    asks_amount_owed,
     asks_deductible_progress,
     asks_for_discount,
     asks_for_person,
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
+    asks_to_pay_over_time,
+    asks_to_update_details,
+    asks_what_a_charge_is,
     asks_what_is_left,
+    asks_what_is_owed,
     asks_why_owed,
     choice_number,
     claims_waiver,
+    declines_paying,
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
@@ -34,10 +40,11 @@ from agent.understanding.cues import (
     names_other_creditor,
     names_the_plan,
     receiving_pay,
+    refuses_down_payment,
     says_already_paid,
 )
-from guardrails.escalation import FRUSTRATION_THRESHOLD, EscalationSignals, decide
-from tools.platforms.models import Channel
+from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from tools.platforms.models import Channel, TicketPriority, TicketReason
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
 SURE = 0.8
@@ -72,6 +79,12 @@ _WHY_OWED_READINGS = frozenset(
 )
 
 
+# Readings an unsure engine gives words of hardship that ask for no plan ("there's no way I can cover this").
+_HARDSHIP_READINGS = frozenset(
+    {Intent.PAYMENT_PLAN, Intent.PAY_NOW, Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.OUT_OF_SCOPE}
+)
+
+
 # Readings a question about the deductible's progress is often given instead of the coverage it asks about.
 _DEDUCTIBLE_READINGS = frozenset(
     {
@@ -94,6 +107,9 @@ def _why_owed_reading(intent: Intent, text: str) -> bool:
         return not names_a_denial(text)
     if intent is Intent.UPDATE_INSURANCE_OR_CONTACT:
         return not names_an_insurance_change(text)
+    if intent is Intent.PAYMENT_PLAN:
+        # "I pay premiums every month, why is this on me": the month is the premium's, no plan is asked for.
+        return not (names_the_plan(text) or asks_to_pay_over_time(text))
     return intent is Intent.OUT_OF_SCOPE and about_this_bill(text)
 
 
@@ -119,6 +135,16 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         and confidence < SURE
         and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
     )
+    if (
+        intent in _HARDSHIP_READINGS
+        and confidence < CONFIDENT_INTENT
+        and mentions_hardship(text)
+        and not asks_to_pay_over_time(text)
+        and not asks_for_discount(text)
+    ):
+        # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as a plan or the
+        # balance: the patient's words are of hardship, which a person handles.
+        return Intent.FINANCIAL_HARDSHIP, SURE
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
@@ -134,10 +160,20 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
     waiver ("the manager said I don't have to pay") are payment disputes."""
     intent, confidence = u.intent, u.confidence
+    if intent is Intent.EXPLAIN_STATEMENT and confidence < SURE and asks_amount_owed(text):
+        return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
-    if intent is Intent.DISPUTE_ALREADY_PAID and asks_what_is_left(text):
-        return Intent.BALANCE, max(confidence, SURE)  # "I paid part of it, what's left?"
+    if intent is Intent.DISPUTE_ALREADY_PAID and (
+        asks_what_is_left(text) or (asks_what_is_owed(text) and not mentions_dispute(text))
+    ):
+        # "I paid part of it, what's left?", "sent you a check, am I all square now?"
+        return Intent.BALANCE, max(confidence, SURE)
+    if intent is Intent.DISPUTE_CHARGE and asks_what_a_charge_is(text) and not mentions_dispute(text):
+        return (
+            Intent.EXPLAIN_CHARGE,
+            confidence,
+        )  # "was that just for seeing the doctor?" asks, contests nothing
     paid_claim = says_already_paid(text) or claims_waiver(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE
@@ -293,6 +329,14 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
+    if (
+        state.get("pending") is not None
+        and state.get("expecting") in ("plan_choice", "human_offer")
+        and intent not in (Intent.AFFIRM, Intent.REQUEST_HUMAN)
+        and refuses_down_payment(text)
+    ):
+        # "not a cent today, next month or not at all" at the plan's offers: still the plan's terms.
+        intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
     intent, confidence = _person_asked(intent, confidence, text, history)
     ents_read = u.entities
     if (
@@ -319,7 +363,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         intent, link_request = Intent.PAY_NOW, "discount"
     elif intent is Intent.PAY_NOW:
         named = mentions_paying(text) or bool(u.entities.amounts_cents)  # "put $50 toward my balance"
-        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE
+        # "I can't pay this all today" names paying and is no go-ahead for a link.
+        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE and not declines_paying(text)
         link_request = "pay" if clear else "unclear"
     options = state.get("clarify_options") or []
     if state.get("expecting") == "clarify" and options:
@@ -410,4 +455,13 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             "priority": decision.priority.value,
             "triggers": ",".join(t.value for t in decision.triggers),
         }
+    elif (
+        intent is Intent.UPDATE_INSURANCE_OR_CONTACT
+        and confidence >= CONFIDENT_INTENT
+        and asks_to_update_details(text)
+    ):
+        # "can you guys update my insurance before we do this": the patient asked for that very change,
+        # which only staff can make; without the ask the agent offers a person and waits for a yes.
+        reason = TicketReason.UPDATE_INSURANCE_OR_CONTACT.value
+        turn["escalation"] = {"reason": reason, "priority": TicketPriority.NORMAL.value, "triggers": reason}
     return update

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Literal
 
 from agent.understanding.text import normalize
-from guardrails.escalation import edit_distance
+from guardrails.screening import edit_distance
 
 _RE_DISCOUNT = re.compile(
     r"\b(?:discount\w*|descuento\w*|rebaja\w*|half off|\d{1,3} ?(?:%|percent) off|knock\w* (?:\S+ ){0,4}off\b"
@@ -24,16 +25,20 @@ _RE_DISCOUNT_RAW = re.compile(r"\d{1,3}\s?%")  # "50%" before normalisation stri
 _RE_HARDSHIP = re.compile(
     r"\b(?:lost (?:my|our) (?:job|work|income|insurance)|laid off|unemploy\w*|out of work|can ?n?o?t afford"
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
-    r"|no money|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
+    r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)"
+    r"|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
     r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
     r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)"
+    r"|paycheck to paycheck|can t do both"
+    r"|(?:either|its|it s) (?:\w+ ){1,3}or (?:this|the|your|my medical) bill"
     r"|single (?:mom|mother|dad|father|parent)|ayuda financiera|asistencia financiera)"
 )
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"
-    r"|mistake\w*|never (?:had|got|received|ordered|went|was)|didn t (?:get|receive|have|order)|not mine"
+    r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed)|didn t (?:get|receive|have|order)"
+    r"|(?:i|we) cancel+ed (?:it|that|the|my|this)|not mine"
     r"|isn t mine|overcharg\w*|shouldn t (?:be|have)|not (?:right|correct|accurate)|equivocad\w*|error"
     r"|cobraron dos veces|no (?:es|son) mi)"
 )
@@ -171,7 +176,8 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
     rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
     rf"|\b{_COMPANY} (?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
-    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill) (?:on|for|of|to) (?:my |the |a )?"
+    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill|outstanding|owed|owing|left|remaining|due)"
+    rf" (?:on|for|of|to) (?:my |the |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
@@ -339,11 +345,28 @@ _RE_ASKS_OUTRIGHT = re.compile(
 )
 
 
+# A person asked to look at the bill, not to talk to ("someone from billing should look at this", "can a
+# human check this", "have a real person go over my charges"); "did someone check my payment" asks what
+# happened, not for a person.
+_RE_ASKS_REVIEW = re.compile(
+    r"(?<!\bdid )(?<!\bhas )\b(?:(?:a |an |some |the )?(?:real |live |actual )?"
+    r"(?:person|human|someone|somebody|representative|rep|staff|staff member|people))"
+    r"(?: (?:from|in|at|on) (?:the |your )?(?:billing|office|team|billing (?:team|department|office)))?"
+    r"(?: (?:should|could|can|would|will|must|needs? to|has to|to|please))?"
+    r"(?: (?:really|actually|personally|please|just))? (?:look (?:at|into|over)|review|go over|take a look"
+    r"|check(?! (?:on )?(?:my |the |what |how )?(?:balance|total|amount|due date|i owe|much))"
+    r"|double check|handle|deal with|sort (?:out|this)|call me|reach out|get back to me|contact me)\b"
+)
+
+
 def asks_outright_for_person(text: str) -> bool:
     """The patient asks outright to talk to a person ("get me someone from billing about this", "can I
-    speak to a human about this statement"): the request, whatever else the words are about."""
+    speak to a human about this statement") or for a person to look at the bill ("someone in billing
+    should look at this"): the request, whatever else the words are about."""
     norm = _repair_person_words(normalize(text))
-    return asks_plainly_for_person(text) and bool(_RE_ASKS_OUTRIGHT.search(norm))
+    return asks_plainly_for_person(text) and bool(
+        _RE_ASKS_OUTRIGHT.search(norm) or _RE_ASKS_REVIEW.search(norm)
+    )
 
 
 _NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
@@ -364,6 +387,7 @@ def asks_for_person(text: str) -> bool:
         return False  # "I don't need a person, just the balance", "no quiero hablar con nadie"
     return (
         bool(_RE_CONTACT.search(norm))
+        or bool(_RE_ASKS_REVIEW.search(norm))
         or len(norm.split()) <= 4
         or bool({"with", "to", "for", "want", "need"} & set(before))
     )
@@ -444,6 +468,10 @@ _RE_WHY_OWED = re.compile(
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,20}?"
+    r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,10}?"
+    r"\b(?:paid|covered|picked up)\b (?:only|just|barely) (?:part|some|a portion|a bit|half|a fraction)\b"
 )
 
 
@@ -478,9 +506,24 @@ _RE_INSURANCE_CHANGE = re.compile(
 )
 
 
+# Words of the insurance math that patients misspell ("coevred", "insurnace", "deductbile"): a word one edit
+# away with the same first letter reads as the word.
+_COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "premiums")
+
+
+def _repair_coverage_words(norm: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if len(word) < 5 or word in _COVERAGE_WORDS:
+            return word
+        return next((w for w in _COVERAGE_WORDS if w[0] == word[0] and edit_distance(word, w, 1) <= 1), word)
+
+    return re.sub(r"[a-z]+", fix, norm)
+
+
 def asks_why_owed(text: str) -> bool:
     """The patient asks why a balance remains after insurance, however it is put."""
-    norm = normalize(text).replace("'", " ")
+    norm = _repair_coverage_words(normalize(text).replace("'", " "))
     if _RE_WHY_OWED.search(norm):
         return True
     return bool(
@@ -503,7 +546,8 @@ def names_an_insurance_change(text: str) -> bool:
 
 
 _RE_THE_PLAN = re.compile(
-    r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b(?! (?:covers?|pays?|insurance))"
+    r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b"
+    r"(?! (?:covers?|covered|pays?|paid|picked|only|just|insurance))"
     r"|\b(?:payment plan|installments?|monthly payments|el plan|plan de pagos|las cuotas"
     r"|los pagos mensuales)\b"
 )
@@ -532,11 +576,17 @@ _RE_FROM_THE_PRACTICE = re.compile(
 )
 
 
+# A statement number as the practice prints it ("S-105367", "statement #104233").
+_RE_STATEMENT_NUMBER = re.compile(
+    r"\bs ?\d{5,8}\b|\b(?:statement|stmt|invoice) (?:number |no |num )?\d{4,8}\b"
+)
+
+
 def names_the_practice_bill(text: str) -> bool:
     """Whether the words name the patient's own bill with this practice beyond doubt (a one-letter typo
-    in the longer words tolerated); see ``_ANCHOR_WORDS``."""
+    in the longer words tolerated, or a statement number); see ``_ANCHOR_WORDS``."""
     norm = normalize(text).replace("'", " ")
-    if _RE_FROM_THE_PRACTICE.search(norm):
+    if _RE_FROM_THE_PRACTICE.search(norm) or _RE_STATEMENT_NUMBER.search(norm):
         return True
     for m in _RE_ANCHOR_LEAD.finditer(norm):
         for word in m.group(0).split()[1:]:
@@ -559,5 +609,178 @@ _RE_PROGRESS = re.compile(
 def asks_deductible_progress(text: str) -> bool:
     """ "How much of my deductible have I met", "how far along am I on my deductible": the coverage's
     progress (the deductible met and left), asked for on its own."""
-    norm = normalize(text).replace("'", " ")
+    norm = _repair_coverage_words(normalize(text).replace("'", " "))
     return bool(_RE_DEDUCTIBLE.search(norm) and _RE_PROGRESS.search(norm)) and not asks_why_owed(text)
+
+
+# "caught up on the new season", "clear everything from my phone": the words are about something else.
+_NOT_ELSEWHERE = (
+    r"(?! (?:on|for|in|at|from|off) "
+    r"(?!(?:my|the|this|our) (?:bill|account|balance|payments?|statements?)\b))"
+    r"(?! with (?!(?:you|y all|your|the (?:office|clinic|practice))\b))"
+)
+# The balance asked without the word, in ways an encoder trained on everyday text reads as chat: "what's
+# the total I still have outstanding with you", "if I wanted to clear everything what would the number
+# be", "am I all square now", "where does my account stand money-wise". A word one typo away from
+# "account" or "outstanding" counts as the word.
+_RE_OWED_QUESTION = re.compile(
+    r"\b(?:total|amount|balance|money|much|anything|something|what)\b[\w ]{0,30}\b(?:still )?"
+    r"(?:outstanding|owing)\b"
+    r"|\boutstanding (?:with|to) (?:you|y all|your office|the (?:office|clinic|practice))\b"
+    r"|\b(?:am i|are we|is (?:my|the) (?:account|bill|balance))(?: \w+)? (?:all )?(?:square|squared|paid up|"
+    r"caught up|settled up|in the clear|all paid|paid off|even)\b"
+    + _NOT_ELSEWHERE
+    + r"|\b(?:clear|pay off|settle|wipe out|pay) (?:off )?(?:everything|it all|all of it"
+    r"|the whole (?:thing|lot)|my whole (?:account|balance|bill))\b" + _NOT_ELSEWHERE + r"[\w ]{0,40}"
+    r"\b(?:number|total|amount|how much|cost|figure)\b"
+    r"|\b(?:number|total|amount|how much|figure)\b[\w ]{0,40}\b(?:clear|pay off|settle|wipe out) "
+    r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
+    r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
+    r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
+    r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
+)
+_OWED_WORDS = ("account", "outstanding")
+
+
+def asks_what_is_owed(text: str) -> bool:
+    """Whether the words ask what is owed on this practice's account without naming the balance as such
+    (see ``_RE_OWED_QUESTION``); another creditor's bill is not this."""
+    norm = normalize(text).replace("'", " ")
+    norm = re.sub(
+        r"[a-z]{6,}",
+        lambda m: next((w for w in _OWED_WORDS if edit_distance(m.group(0), w, 1) <= 1), m.group(0)),
+        norm,
+    )
+    return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
+
+
+# Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan"); the
+# premium paid every month ("I pay my premiums every month") is no such request.
+_RE_PAY_OVER_TIME = re.compile(
+    r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
+    r"|every month|a month|per month|in parts|in chunks)\b"
+    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?)\b"
+)
+_RE_PREMIUM_MONTHS = re.compile(
+    r"\bpremiums?\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
+)
+
+
+def asks_to_pay_over_time(text: str) -> bool:
+    """Whether the words ask to pay in parts; see ``_RE_PAY_OVER_TIME``."""
+    norm = _RE_PREMIUM_MONTHS.sub(" ", normalize(text).replace("'", " "))
+    return bool(_RE_PAY_OVER_TIME.search(norm))
+
+
+# A question of what a charge is or was for ("was that just for seeing the doctor", "what is this 99214
+# for", "what does that code mean"): an explanation, not a contested charge.
+_RE_WHAT_CHARGE_IS = re.compile(
+    r"\bwhat (?:is|was|s|are|were|does|do) (?:this|that|the|these|those|it|my)\b[\w ]{0,40}\b"
+    r"(?:for|mean|means|cover|covers)\b"
+    r"|\b(?:was|is) (?:that|this|it) (?:just |only |really |basically )?(?:for|from|the charge for)\b"
+    r"|\bin plain (?:english|words|language)\b|\bwhat (?:is|was|s) (?:a |the |code |cpt )*\d{5}\b"
+)
+
+
+def asks_what_a_charge_is(text: str) -> bool:
+    """Whether the words ask what a charge is for; see ``_RE_WHAT_CHARGE_IS``."""
+    return bool(_RE_WHAT_CHARGE_IS.search(normalize(text).replace("'", " ")))
+
+
+# An explicit request that staff change what is on file ("can you guys update it", "please change my
+# address", "can someone update my insurance on file"). A need stated ("I need to update the insurance you
+# have on file") is offered a person first, and a question of how it is done ("how do I update it") asks
+# for the way, not for the change.
+_RE_ASKS_UPDATE = re.compile(
+    r"\b(?:can|could|would|will|pls|please) (?:you|y all|you guys|you all|someone|somebody|your office"
+    r"|the office)(?: please)? (?:update|change|fix|correct|add|switch|put)\b(?! (?:me|us)\b)"
+    r"|(?:^|\b(?:please|go ahead and)\s)(?:update|change|correct)\b(?= (?:my|the|it|that|this|your)\b)"
+)
+
+
+_RE_DETAILS_ON_FILE = re.compile(
+    r"\b(?:insurance|insurer|coverage|policy|member id|insurance card|address|phone|cell|number|e ?mail"
+    r"|contact|mailing|last name|seguro|direccion|telefono|correo)\b"
+)
+
+
+def asks_to_update_details(text: str) -> bool:
+    """Whether the words ask staff to change the insurance or contact details on file (named somewhere in
+    the message: "please change my account to another one" names neither)."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_ASKS_UPDATE.search(norm))
+        and bool(_RE_DETAILS_ON_FILE.search(norm))
+        and not re.search(r"\bhow (?:do|can|would|should) i\b", norm)
+    )
+
+
+# A plan with nothing paid today ("zero down", "no down payment", "not a cent today", "nothing up front").
+_RE_NO_DOWN = re.compile(
+    r"\b(?:zero|no|nothing|0|0 dollars|\$0|without (?:a |any )?|skip (?:the )?|waive (?:the )?)"
+    r" ?(?:money )?down(?: ?payment)?\b"
+    r"|\bno (?:down ?payment|payment (?:today|now|up ?front)|money (?:today|up ?front))\b"
+    r"|\bnot (?:paying|going to pay|gonna pay|pay) (?:anything|a cent|a dime|a penny|nothing|any money)"
+    r"(?: \w+)? (?:today|now|up ?front|right now)\b"
+    r"|\bnot (?:a|one) (?:cent|dime|penny|dollar) (?:today|now|up ?front)\b"
+    r"|\bnothing (?:today|up ?front|now)\b|\bfirst payment next month\b"
+)
+
+
+def refuses_down_payment(text: str) -> bool:
+    """Whether the words ask for a plan with no payment today; see ``_RE_NO_DOWN``."""
+    return bool(_RE_NO_DOWN.search(normalize(text).replace("'", " ")))
+
+
+# A plan option picked by its length rather than its number ("the shortest one", "whichever has the lowest
+# monthly payment", "el más largo").
+_RE_SHORTEST = re.compile(
+    r"\b(?:shortest|quickest|fastest|soonest|fewest (?:months|payments)|least (?:months|payments)"
+    r"|(?:biggest|largest|highest) (?:monthly |month )?(?:payments?|amount|installments?)"
+    r"|mas corto|mas rapido)\b"
+)
+_RE_LONGEST = re.compile(
+    r"\b(?:longest|most (?:months|payments)|(?:lowest|smallest|cheapest|least) (?:monthly |month )?"
+    r"(?:payments?|amount|installments?|per month|a month)|mas largo|mas bajo|pago mas pequeno)\b"
+)
+
+
+def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
+    """The plan option named by its length ("the shortest one" is the fewest months, "the lowest monthly
+    payment" the most), if the words name one and only one."""
+    norm = normalize(text).replace("'", " ")
+    short, long_ = bool(_RE_SHORTEST.search(norm)), bool(_RE_LONGEST.search(norm))
+    if short == long_:
+        return None
+    return "shortest" if short else "longest"
+
+
+# The amount owed asked for plainly ("so what is it that I owe you", "how much do I owe"), with no word
+# asking what it is for or why: the balance, whatever preamble ("no insurance here") came first.
+_RE_AMOUNT_OWED = re.compile(
+    r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
+    r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
+)
+_RE_EXPLAIN_WORDS = re.compile(
+    r"\b(?:explain\w*|why|how come|what for|for what|charged for|charge for|breakdown|break (?:it|this|that) "
+    r"down|itemi\w*|line|lines|mean|means|what is this|what s this)\b"
+)
+
+
+def asks_amount_owed(text: str) -> bool:
+    """Whether the words ask only how much is owed; see ``_RE_AMOUNT_OWED``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_AMOUNT_OWED.search(norm)) and not _RE_EXPLAIN_WORDS.search(norm)
+
+
+# The patient says they cannot or will not pay ("I can't pay this all today", "not paying that"): whatever
+# an engine reads, no link is their go-ahead.
+_RE_DECLINES_PAYING = re.compile(
+    r"\b(?:can t|cant|cannot|can not|couldn t|unable to|won t|wont|will not|not able to|don t want to"
+    r"|not going to|not gonna|refuse to)\b(?: \w+){0,2}? (?:pay|afford|cover)\b|\bnot paying\b"
+)
+
+
+def declines_paying(text: str) -> bool:
+    """Whether the words say the patient cannot or will not pay; see ``_RE_DECLINES_PAYING``."""
+    return bool(_RE_DECLINES_PAYING.search(normalize(text).replace("'", " ")))

@@ -27,10 +27,12 @@ import yaml
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     asks_for_person,
+    asks_what_is_owed,
     choice_number,
     mentions_hardship,
     names_other_creditor,
     names_the_practice_bill,
+    plan_by_length,
 )
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
@@ -255,7 +257,8 @@ _RE_CORRECTION = re.compile(
     r"|^no+[,.!]?\s+(?:the|it'?s|its|it was|el|la|es|era)\b"
 )
 _RE_CANCEL = re.compile(
-    r"\b(?:never ?mind|nvm|forget (?:it|that|about it)|cancel (?:that|it|this)|scratch that|"
+    # "zero down or forget it" is an ultimatum about the terms, not a cancel.
+    r"\b(?<!\bor )(?:never ?mind|nvm|forget (?:it|that|about it)|cancel (?:that|it|this)|scratch that|"
     r"olvidalo|olvidelo|olvida eso|olvide eso|dejalo|dejelo|cancela(?:lo)?(?: eso)?|no importa)\b"
     r"|^cancel$|^stop that$"
 )
@@ -340,6 +343,15 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
         and all(ref.ordinal is not None for ref in entities.line_refs)
     ):
         return _RuleHit(Intent.AFFIRM, 0.9)
+    if (
+        context.expecting == "plan_choice"
+        and plan_by_length(text) is not None
+        and len(words) <= 10
+        and "?" not in text
+        and words[0] not in _QUESTION_WORDS
+        and not entities.amounts_cents
+    ):
+        return _RuleHit(Intent.AFFIRM, 0.9)  # "I'll take the shortest one": a pick by the plan's length
     rejected = _RE_OFFER_REJECTED.search(" ".join(words))
     if context.expecting == "plan_choice" and rejected and not mentions_hardship(text):
         # "those are all too high", "none of those work": still negotiating, not a dispute or hardship.
@@ -466,7 +478,7 @@ class LocalUnderstander:
             # Out of scope by the encoder while identity is asked for: naive Bayes' reading, as before the
             # encoder read such messages ("hows my balance looking" before verifying is a balance question).
             return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
-        if p_out >= OUT_OF_SCOPE_LINE and not names_the_practice_bill(text):
+        if p_out >= OUT_OF_SCOPE_LINE and not (names_the_practice_bill(text) or asks_what_is_owed(text)):
             rest = 1 - p_out
             probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]
             return sorted(zip(INTENTS, probs, strict=True), key=lambda pair: -pair[1])
@@ -512,6 +524,18 @@ class LocalUnderstander:
                         "is_cancel": True,
                         "frustration": frustration_score(text, context.previous_messages),
                         "language": detect_language(text),
+                    }
+                )
+        lead_rest = _after_chat_lead(text)
+        if lead_rest is not None and (ranked[0][0] in _NOT_A_QUESTION or ranked[0][1] < CLAUSE_LINE):
+            # "hey it's me again, when is that due", "buenas tardes, ¿cuánto debo?", "sorry hit the wrong
+            # thing, what was my balance": the greeting or the slip is chat, the rest is the question.
+            inner = self.understand_sync(lead_rest, context)
+            if inner.intent not in _NOT_A_QUESTION:
+                return inner.model_copy(
+                    update={
+                        "frustration": frustration_score(text, context.previous_messages),
+                        "language": language,
                     }
                 )
         entities = _corrected(text, entities, context)
@@ -638,6 +662,32 @@ def _after_cancel(text: str) -> str | None:
         return None
     rest = match["rest"]
     return rest if len(rest.split()) >= 3 else None
+
+
+# A greeting, a "me again" or an apology for a slip of the thumb before a question, set off by punctuation.
+_RE_CHAT_LEAD = re.compile(
+    r"^\s*(?:"
+    r"(?:(?:hi|hello|hey|hiya|heya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hola|buenas"
+    r"(?: tardes| noches)?|buenos dias|buen dia)(?:,? (?:there|again|all|team|guys|you|folks|buenas"
+    r"(?: tardes| noches)?|buenos dias|good (?:morning|afternoon|evening)))*)"
+    r"|(?:(?:hi|hey|hello),? )?(?:it'?s|it is) (?:just )?me(?: again| back)?"
+    r"|(?:(?:sorry|oops|whoops|oh|ugh|my bad|perdon|disculpe?|lo siento)(?: about that)?,?)"
+    r"(?: (?:i )?(?:hit|pressed|tapped|clicked|typed|sent|pushed|touched|picked) (?:the |a |on )?wrong \w+"
+    r"| wrong \w+)?"
+    r"|(?:i )?(?:hit|pressed|tapped|clicked|typed|sent|pushed|touched|picked) (?:the |a |on )?wrong \w+"
+    r")\s*[,.!;:\-]+\s*(?P<rest>\S.*)$"
+)
+
+
+def _after_chat_lead(text: str) -> str | None:
+    """The question after a greeting or a slip ("hi, what do I owe"), when there are words enough."""
+    match = _RE_CHAT_LEAD.match(
+        fold_accents(text).lower().replace("’", "'").replace("¿", " ").replace("¡", " ")
+    )
+    if match is None:
+        return None
+    rest = match["rest"]
+    return rest if len(rest.split()) >= 2 else None
 
 
 def _plan_choice_entities(entities: Entities) -> Entities:

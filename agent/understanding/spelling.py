@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from guardrails.escalation import edit_distance
+from guardrails.screening import edit_distance
 
 _WORD = re.compile(r"[a-z]+")
 MIN_LENGTH = 4

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from agent.facts import FactSet
-from guardrails.escalation import EscalationSignals, decide, edit_distance, mentions_legal
+from guardrails.escalation import EscalationSignals, decide, mentions_legal
 from guardrails.grounding import check
 from guardrails.policy import plan_label
-from guardrails.screening import screen_input
+from guardrails.screening import edit_distance, screen_input
 from tools.platforms.models import TicketPriority, TicketReason
 
 

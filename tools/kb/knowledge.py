@@ -188,6 +188,9 @@ class KnowledgeBase:
         rows = [row for doc_id, text in sorted(documents.items()) for row in parse_markdown(doc_id, text)]
         self._db.executemany("INSERT INTO passages (doc_id, title, heading, body) VALUES (?, ?, ?, ?)", rows)
         self._db.commit()
+        self._vocabulary = frozenset(
+            word for row in rows for part in row[1:] for word in _WORD.findall(_fold(part.lower()))
+        ) | frozenset(SYNONYMS)
         self.doc_ids: tuple[str, ...] = tuple(sorted(documents))
         self.passage_count = len(rows)
 
@@ -213,7 +216,7 @@ class KnowledgeBase:
             return []
         # Each query word is a group: the word and its synonyms. Every term is letters and digits only,
         # quoted: FTS5 reads it as a plain string, never syntax.
-        groups = [[f'"{t}"' for t in (term, *SYNONYMS.get(term, ()))] for term in terms]
+        groups = [[f'"{t}"' for t in self._spellings(term)] for term in terms]
         with self._lock:
             anywhere = [[self._rowids(q) for q in group] for group in groups]
             in_heading = [set().union(*(self._rowids(f"heading : {q}") for q in group)) for group in groups]
@@ -247,6 +250,29 @@ class KnowledgeBase:
             p for score, coverage, p in scored if score >= self.min_score and coverage >= self.min_coverage
         ][:k]
 
+    def _spellings(self, term: str) -> list[str]:
+        """The word, its synonyms, and the word a typo of it stands for with that word's synonyms."""
+        words = [term, *SYNONYMS.get(term, ())]
+        for fixed in self._typo_of(term):
+            words.extend((fixed, *SYNONYMS.get(fixed, ())))
+        return list(dict.fromkeys(words))
+
+    def _typo_of(self, term: str) -> tuple[str, ...]:
+        """The documents' word a misspelt query word stands for ("mtehods", "netwrok"): one edit away (a
+        swap of two neighbours counts as one), same first letter, six letters or more; none when the
+        word is the documents' own or a synonym's key."""
+        if len(term) < _TYPO_MIN or term in self._vocabulary or term in SYNONYMS or not term.isalpha():
+            return ()
+        for word in (term, term[:-1] if term.endswith("s") else ""):  # "mtehods": the documents' "method"
+            near = sorted(
+                w
+                for w in self._vocabulary
+                if word and w[0] == word[0] and abs(len(w) - len(word)) <= 1 and _one_edit(word, w)
+            )
+            if near:
+                return (near[0],)
+        return ()
+
     def _rowids(self, match: str) -> set[int]:
         return {
             rowid
@@ -257,6 +283,29 @@ class KnowledgeBase:
         """bm25's inverse document frequency, floored so a very common word still counts a little."""
         n = self.passage_count
         return max(math.log((n - matching + 0.5) / (matching + 0.5)), 0.05)
+
+
+_TYPO_MIN = 6
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by exactly one insertion, deletion, substitution or swap of two
+    neighbouring letters."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long_, strict=False)) if x != y), len(short))
+    return short[i:] == long_[i + 1 :]
 
 
 @functools.cache

@@ -87,6 +87,22 @@ def test_a_passage_carries_its_document_and_section(kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("what paymnet mtehods do you accept", "payment-methods"),
+        ("whats the diffrence between in netwrok and out of network", "insurance-terms"),
+        ("what does coinsurnace mean", "insurance-terms"),
+    ],
+)
+def test_a_misspelt_word_finds_the_document_of_the_word_meant(
+    kb: KnowledgeBase, question: str, doc_id: str
+) -> None:
+    found = kb.search(question, k=1)
+    assert found
+    assert found[0].doc_id == doc_id
+
+
+@pytest.mark.parametrize(
     "question",
     [
         "what's the weather",

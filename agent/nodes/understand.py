@@ -85,6 +85,21 @@ _HARDSHIP_READINGS = frozenset(
 )
 
 
+# Readings an unsure engine gives a request to pay in parts ("can I stretch it out over a few months?").
+# Out of scope is not among them: "split the bill" is also a restaurant's.
+_PAY_OVER_TIME_READINGS = frozenset(
+    {
+        Intent.PAY_NOW,
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.EXPLAIN_CHARGE,
+        Intent.CLAIM_STATUS,
+        Intent.INSURANCE_TERMS,
+        Intent.PAYMENT_METHODS,
+    }
+)
+
+
 # Readings a question about the deductible's progress is often given instead of the coverage it asks about.
 _DEDUCTIBLE_READINGS = frozenset(
     {
@@ -145,6 +160,10 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as a plan or the
         # balance: the patient's words are of hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
+    if intent in _PAY_OVER_TIME_READINGS and confidence < SURE and asks_to_pay_over_time(text):
+        # "no coverage on my end, can I stretch it out over a few months?" read, unsure, as paying now:
+        # the words ask for the bill in parts, which are the plan's terms (offered, never made unasked).
+        return Intent.PAYMENT_PLAN, SURE
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
@@ -186,10 +205,26 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     )
     # An angry message is read as hardship or a dispute easily; frustration then explains it better.
     if unsupported and (confidence < SURE or u.frustration >= FRUSTRATION_THRESHOLD):
+        if asks_to_pay_over_time(text):
+            # "self-pay here, I need to spread this out": terms, not hardship
+            return Intent.PAYMENT_PLAN, SURE
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         # With no other reading the message is unclear: asked about (or, when angry, handed on as such).
         return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
     return intent, confidence
+
+
+def _in_play(u: Understanding, intent: Intent) -> list[tuple[str, float]]:
+    """The readings routing weighs for a clarifying question. When the engine's top reading was set aside
+    for want of support in the patient's words, it and the other hand-off readings are out of play: what
+    is left may be too weak to act on ("self-pay here, I need to spread this out" read as hardship, then
+    as paying now at 0.06 offered a link; it asks instead)."""
+    readings = u.alternatives
+    if intent is not u.intent:
+        readings = [
+            (i, p) for i, p in readings if i is not u.intent and (i is intent or i not in _HANDOFF_INTENTS)
+        ]
+    return [(i.value, round(p, 4)) for i, p in readings[:3]]
 
 
 def _clarify_pick(intent: Intent, refs: list[LineRef], text: str, options: list[str]) -> Intent | None:
@@ -287,7 +322,7 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
     turn: Turn = {
         "intent": intent.value,
         "confidence": confidence,
-        "alternatives": [(i.value, p) for i, p in u.alternatives[:3]],
+        "alternatives": _in_play(u, intent),
         "entities": u.entities.model_dump(mode="json"),
         "is_cancel": u.is_cancel,
     }
@@ -406,7 +441,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         {
             "intent": intent.value,
             "confidence": round(confidence, 4),
-            "alternatives": [(i.value, round(p, 4)) for i, p in u.alternatives[:3]],
+            "alternatives": _in_play(u, intent),
             "entities": ents,
             "frustration": round(u.frustration, 4),
             "is_correction": u.is_correction,

@@ -654,12 +654,16 @@ def asks_what_is_owed(text: str) -> bool:
     return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
 
 
-# Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan"); the
+# Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan", "spread it
+# out"); the
 # premium paid every month ("I pay my premiums every month") is no such request.
 _RE_PAY_OVER_TIME = re.compile(
     r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
     r"|every month|a month|per month|in parts|in chunks)\b"
     r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?)\b"
+    # "spread this out", "stretch the balance out", "split it up": the bill, in parts
+    r"|\b(?:spread|stretch)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) out\b"
+    r"|\b(?:split|break)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) up\b"
 )
 _RE_PREMIUM_MONTHS = re.compile(
     r"\bpremiums?\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"

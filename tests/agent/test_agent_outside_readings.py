@@ -406,3 +406,26 @@ async def test_cannot_pay_it_all_today_writes_no_link(env: Env) -> None:
     patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
     await env.say("not-today", "I can't pay this all today", patient)
     assert len(await env.gateway.list_links(patient.id)) == 0
+
+
+# --------------------------------------------------------------------------- paying in parts, in other words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cash patient, I'd like to spread the balance out",
+        "I have no insurance, can I spread my balance out?",
+        "self pay here, I need to spread it out",
+        "could we split the bill up into smaller payments",
+    ],
+)
+async def test_asking_to_spread_the_bill_out_gets_the_plans_and_no_link(env: Env, text: str) -> None:
+    # An unsure reading as paying now ("spread the balance out") offered a link to pay it all. Some such
+    # asks are still read as out of scope ("is it possible to stretch this bill out?"): no write either.
+    patient = env.patient("self_pay")
+    said = await env.say("spread", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan", said.message
+    assert "monthly payments" in said.message.text
+    assert await _writes(env, patient.id) == (0, 0, 0)

@@ -160,13 +160,14 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as a plan or the
         # balance: the patient's words are of hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
-    if intent in _PAY_OVER_TIME_READINGS and confidence < SURE and asks_to_pay_over_time(text):
-        # "no coverage on my end, can I stretch it out over a few months?" read, unsure, as paying now:
-        # the words ask for the bill in parts, which are the plan's terms (offered, never made unasked).
-        return Intent.PAYMENT_PLAN, SURE
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if intent in _PAY_OVER_TIME_READINGS and confidence < SURE and asks_to_pay_over_time(text):
+        # "cash patient, I'd like to spread the balance out" read, unsure, as paying now: the words ask for
+        # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
+        # which "I pay for insurance every month, so why am I paying this" is.
+        return Intent.PAYMENT_PLAN, SURE
     if intent in _DEDUCTIBLE_READINGS and asks_deductible_progress(text):
         # "How far along am I on my deductible": the coverage's progress, not the balance.
         return Intent.INSURANCE_TERMS, max(confidence, SURE)

@@ -655,8 +655,8 @@ def asks_what_is_owed(text: str) -> bool:
 
 
 # Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan", "spread it
-# out"); the
-# premium paid every month ("I pay my premiums every month") is no such request.
+# out"); the premium paid every month ("I pay my premiums every month", "I pay for insurance every month")
+# is no such request.
 _RE_PAY_OVER_TIME = re.compile(
     r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
     r"|every month|a month|per month|in parts|in chunks)\b"
@@ -666,7 +666,7 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|\b(?:split|break)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) up\b"
 )
 _RE_PREMIUM_MONTHS = re.compile(
-    r"\bpremiums?\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
+    r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
 )
 
 

@@ -24,7 +24,7 @@ from tools.kb import KnowledgeBase
 from tools.outbox import CommunicationOutbox
 from tools.payments.sandbox import SandboxGateway
 from tools.platforms.ledger import LedgerPlatform, PracticeData
-from tools.platforms.models import Channel, Patient
+from tools.platforms.models import Channel, Patient, Statement, StatementStatus
 
 # Monday of the demo practice, 10:00 in the office's time zone: the office is open.
 NOW = datetime.combine(DEMO_TODAY, time(15, 0), tzinfo=UTC)
@@ -72,6 +72,20 @@ class Env:
             if tag in p.scenario_tags and not set(exclude) & set(p.scenario_tags):
                 return p
         raise LookupError(tag)
+
+    async def writes(self, pid: str) -> tuple[int, int, int]:
+        """The patient's plans, payment links and tickets, counted."""
+        return (
+            len(await self.platform.list_payment_plans(pid)),
+            len(await self.gateway.list_links(pid)),
+            len(await self.platform.list_tickets(pid)),
+        )
+
+    async def open_statement(self, pid: str) -> Statement:
+        """The patient's first open statement, whole."""
+        statements = await self.platform.list_statements(pid)
+        summary = next(s for s in statements if s.status is StatementStatus.OPEN)
+        return await self.platform.get_statement(pid, summary.id)
 
     async def say(
         self,

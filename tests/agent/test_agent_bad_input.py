@@ -12,14 +12,6 @@ from guardrails.audit import AuditLogRow
 from tests.agent.harness import Env
 
 
-async def _writes(env: Env, pid: str) -> tuple[int, int, int]:
-    return (
-        len(await env.platform.list_payment_plans(pid)),
-        len(await env.gateway.list_links(pid)),
-        len(await env.platform.list_tickets(pid)),
-    )
-
-
 def _other_patients_numbers(env: Env, pid: str) -> list[str]:
     return [s.number for s in env.data.statements if s.patient_id != pid]
 
@@ -36,10 +28,10 @@ def _other_patients_numbers(env: Env, pid: str) -> list[str]:
 )
 async def test_screened_input_gets_a_canned_answer(env: Env, text: str, expected: str) -> None:
     patient = env.patient("copay_only")
-    before = await _writes(env, patient.id)
+    before = await env.writes(patient.id)
     said = await env.say("b-in", text, patient)
     assert said.text == expected
-    assert await _writes(env, patient.id) == before
+    assert await env.writes(patient.id) == before
 
 
 @pytest.mark.parametrize(
@@ -55,14 +47,14 @@ async def test_screened_input_gets_a_canned_answer(env: Env, text: str, expected
 )
 async def test_odd_input_is_answered_without_leaks_or_writes(env: Env, text: str) -> None:
     patient = env.patient("copay_only")
-    before = await _writes(env, patient.id)
+    before = await env.writes(patient.id)
     said = await env.say("b-odd", text, patient)
     assert said.text
     assert "<script>" not in said.text
     assert "DROP TABLE" not in said.text
     others = _other_patients_numbers(env, patient.id)
     assert not any(n in said.text for n in others)
-    assert await _writes(env, patient.id) == before
+    assert await env.writes(patient.id) == before
     assert await env.platform.list_statements(patient.id)  # the ledger is intact
 
 

@@ -11,22 +11,9 @@ from sqlalchemy import text as sql
 from agent import templates as T
 from tests.agent import harness
 from tests.agent.harness import Env, typed_dob
-from tools.platforms.models import Channel, Statement, StatementStatus, TicketReason
+from tools.platforms.models import Channel, StatementStatus, TicketReason
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-async def _open_statement(env: Env, pid: str) -> Statement:
-    summary = next(s for s in await env.platform.list_statements(pid) if s.status is StatementStatus.OPEN)
-    return await env.platform.get_statement(pid, summary.id)
-
-
-async def _writes(env: Env, pid: str) -> tuple[int, int, int]:
-    return (
-        len(await env.platform.list_payment_plans(pid)),
-        len(await env.gateway.list_links(pid)),
-        len(await env.platform.list_tickets(pid)),
-    )
 
 
 # --------------------------------------------------------------------------- 1: why do I still owe
@@ -44,7 +31,7 @@ async def _writes(env: Env, pid: str) -> tuple[int, int, int]:
 )
 async def test_why_do_i_still_owe_gets_the_insurance_math(env: Env, text: str) -> None:
     patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
-    statement = await _open_statement(env, patient.id)
+    statement = await env.open_statement(patient.id)
     line = statement.line_items[0]
     said = await env.say("why-owe", text, patient)
     for cents in (line.billed_cents, line.insurance_paid_cents, line.patient_responsibility_cents):
@@ -67,13 +54,13 @@ async def test_why_insurance_left_a_balance_is_answered_with_the_line_math(
     env: Env, text: str, scenario: str
 ) -> None:
     patient = env.patient(scenario, exclude=("spanish_speaker", "multiple_open_statements"))
-    statement = await _open_statement(env, patient.id)
+    statement = await env.open_statement(patient.id)
     line = max(statement.line_items, key=lambda item: item.patient_responsibility_cents)
     said = await env.say("why-owe-more", text, patient)
     for cents in (line.billed_cents, line.patient_responsibility_cents):
         assert T.money(cents) in said.text
     assert "Insurance paid" in said.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -302,10 +289,10 @@ async def test_a_yes_naming_the_plan_consents_to_it(env: Env, yes: str) -> None:
 )
 async def test_someone_elses_account_is_refused_explicitly(env: Env, text: str) -> None:
     patient = env.patient("copay_only")
-    before = await _writes(env, patient.id)
+    before = await env.writes(patient.id)
     said = await env.say("other-person", text, patient)
     assert said.text in (T.OTHER_PERSON["en"], T.OTHER_PERSON["es"])
-    assert await _writes(env, patient.id) == before
+    assert await env.writes(patient.id) == before
 
 
 @pytest.mark.parametrize(
@@ -382,7 +369,7 @@ async def test_a_contractual_denial_says_the_patient_is_not_billed(env: Env, tex
 )
 async def test_instruction_shaped_line_text_is_never_read_out(env: Env, description: str) -> None:
     patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
-    statement = await _open_statement(env, patient.id)
+    statement = await env.open_statement(patient.id)
     original = statement.line_items[0]
     async with env.engine.begin() as conn:  # the practice system's free text, as its staff typed it
         await conn.execute(
@@ -451,7 +438,7 @@ async def test_sms_identity_holds_within_a_conversation(env: Env, monkeypatch: p
 )
 async def test_junk_and_injection_open_no_ticket_and_write_nothing(env: Env, text: str) -> None:
     patient = env.patient("copay_only")
-    before = await _writes(env, patient.id)
+    before = await env.writes(patient.id)
     said = await env.say("junk", text, patient)
     assert said.handoff is None
-    assert await _writes(env, patient.id) == before
+    assert await env.writes(patient.id) == before

@@ -11,24 +11,11 @@ from agent import templates as T
 from guardrails.policy import default_policy, offer_plans
 from tests.agent import harness
 from tests.agent.harness import Env
-from tools.platforms.models import Statement, StatementStatus
+from tools.platforms.models import StatementStatus
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 _REFUSED = (T.OTHER_PERSON["en"], T.OTHER_PERSON["es"])
-
-
-async def _open_statement(env: Env, pid: str) -> Statement:
-    summary = next(s for s in await env.platform.list_statements(pid) if s.status is StatementStatus.OPEN)
-    return await env.platform.get_statement(pid, summary.id)
-
-
-async def _writes(env: Env, pid: str) -> tuple[int, int, int]:
-    return (
-        len(await env.platform.list_payment_plans(pid)),
-        len(await env.gateway.list_links(pid)),
-        len(await env.platform.list_tickets(pid)),
-    )
 
 
 # --------------------------------------------------------------------------- a relative's account
@@ -48,7 +35,7 @@ async def test_a_relatives_account_is_refused_through_typos_and_claims(env: Env,
     patient = env.patient("copay_only")
     said = await env.say("relative", text, patient)
     assert said.text in _REFUSED
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +73,7 @@ async def test_a_question_after_a_greeting_or_a_slip_is_answered(env: Env, text:
     assert said.message is not None
     assert said.message.expecting != "clarify"
     assert T.money(summary.balance_cents) in said.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 # ------------------------------------------------------------------- a person asked to look at the bill
@@ -138,7 +125,7 @@ async def test_the_balance_asked_without_the_word_is_answered(env: Env, text: st
     summary = await env.platform.get_account_summary(patient.id)
     said = await env.say("owed", text, patient)
     assert T.money(summary.balance_cents) in said.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +142,7 @@ async def test_another_creditor_or_another_matter_stays_out_of_scope(env: Env, t
     summary = await env.platform.get_account_summary(patient.id)
     said = await env.say("other", text, patient)
     assert T.money(summary.balance_cents) not in said.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 # --------------------------------------------------------------------------- why insurance paid only part
@@ -173,14 +160,14 @@ async def test_another_creditor_or_another_matter_stays_out_of_scope(env: Env, t
 )
 async def test_why_insurance_paid_only_part_gets_the_line_math_and_no_plan(env: Env, text: str) -> None:
     patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
-    statement = await _open_statement(env, patient.id)
+    statement = await env.open_statement(patient.id)
     line = statement.line_items[0]
     said = await env.say("part", text, patient)
     assert said.message is not None
     assert said.message.expecting != "plan_choice"
     assert T.money(line.patient_responsibility_cents) in said.text
     assert "Insurance paid" in said.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 async def test_premiums_and_a_plan_asked_together_still_offer_the_plan(env: Env) -> None:
@@ -216,7 +203,7 @@ async def test_asking_what_a_charge_is_for_opens_no_ticket(env: Env, text: str) 
     patient = env.patient("copay_only")
     said = await env.say("what-for", text, patient)
     assert said.handoff is None
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 # ---------------------------------------------------------------- typos in a question for the documents
@@ -299,7 +286,7 @@ async def test_new_insurance_without_an_ask_is_offered_a_person_not_ticketed(env
     patient = env.patient("copay_only", exclude=("spanish_speaker",))
     said = await env.say("new-ins", text, patient)
     assert said.handoff is None
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 # --------------------------------------------------------------------------- a plan with nothing down
@@ -374,7 +361,7 @@ async def test_a_secondary_insurers_claim_is_named_as_secondary_and_pending(env:
     said = await env.say("secondary", text, patient)
     assert "secondary insurance" in said.text
     assert "still pending" in said.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)
 
 
 # --------------------------------------------------------------------------- hardship read as a plan
@@ -428,4 +415,4 @@ async def test_asking_to_spread_the_bill_out_gets_the_plans_and_no_link(env: Env
     assert said.message is not None
     assert said.message.intent == "payment_plan", said.message
     assert "monthly payments" in said.message.text
-    assert await _writes(env, patient.id) == (0, 0, 0)
+    assert await env.writes(patient.id) == (0, 0, 0)

@@ -63,6 +63,27 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return min(prev[-1], limit + 1)
 
 
+def repair_words(
+    norm: str, words: tuple[str, ...], *, shortest: int, same_first: bool = True, wide_from: int = 0
+) -> str:
+    """Each word of ``norm`` (lower-case letters) one edit away from one of ``words`` read as that word:
+    the typo repair of a rule's key words. Words shorter than ``shortest`` stay as written; with
+    ``same_first`` the first letter must match; targets of ``wide_from`` letters or more (when set) allow
+    two edits."""
+
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if len(word) < shortest or word in words:
+            return word
+        for target in words:
+            limit = 2 if wide_from and len(target) >= wide_from else 1
+            if (not same_first or word[0] == target[0]) and edit_distance(word, target, limit) <= limit:
+                return target
+        return word
+
+    return re.sub(r"[a-z]+", fix, norm)
+
+
 _Rules = tuple[tuple[str, re.Pattern[str]], ...]
 
 
@@ -222,16 +243,7 @@ _REPAIRED_WORDS = (
 
 
 def _repair_typos(norm: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        word = m.group(0)
-        if len(word) < 5 or word in _REPAIRED_WORDS:
-            return word
-        for target in _REPAIRED_WORDS:
-            if word[0] == target[0] and edit_distance(word, target, 1) <= 1:
-                return target
-        return word
-
-    return re.sub(r"[a-z]+", fix, norm)
+    return repair_words(norm, _REPAIRED_WORDS, shortest=5)
 
 
 def screen_input(text: str, max_chars: int = 2000) -> ScreenResult:

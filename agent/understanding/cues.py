@@ -13,7 +13,7 @@ import re
 from typing import Literal
 
 from agent.understanding.text import normalize
-from guardrails.screening import edit_distance
+from guardrails.screening import edit_distance, repair_words
 
 _RE_DISCOUNT = re.compile(
     r"\b(?:discount\w*|descuento\w*|rebaja\w*|half off|\d{1,3} ?(?:%|percent) off|knock\w* (?:\S+ ){0,4}off\b"
@@ -245,13 +245,7 @@ _CREDITOR_WORDS = (
 
 
 def _repair_creditor_words(norm: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        word = m.group(0)
-        if len(word) < 6 or word in _CREDITOR_WORDS:
-            return word
-        return next((w for w in _CREDITOR_WORDS if edit_distance(word, w, 1) <= 1), word)
-
-    return re.sub(r"[a-z]+", fix, norm)
+    return repair_words(norm, _CREDITOR_WORDS, shortest=6, same_first=False)
 
 
 def names_other_creditor(text: str) -> bool:
@@ -304,17 +298,7 @@ _PERSON_WORDS = ("person", "human", "someone", "somebody", "representative", "op
 
 
 def _repair_person_words(norm: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        word = m.group(0)
-        if len(word) < 5 or word in _PERSON_WORDS:
-            return word
-        for target in _PERSON_WORDS:
-            limit = 2 if len(target) >= 10 else 1
-            if word[0] == target[0] and edit_distance(word, target, limit) <= limit:
-                return target
-        return word
-
-    return re.sub(r"[a-z]+", fix, norm)
+    return repair_words(norm, _PERSON_WORDS, shortest=5, wide_from=10)
 
 
 _RE_PERSON_NOUN = re.compile(
@@ -512,13 +496,7 @@ _COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "p
 
 
 def _repair_coverage_words(norm: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        word = m.group(0)
-        if len(word) < 5 or word in _COVERAGE_WORDS:
-            return word
-        return next((w for w in _COVERAGE_WORDS if w[0] == word[0] and edit_distance(word, w, 1) <= 1), word)
-
-    return re.sub(r"[a-z]+", fix, norm)
+    return repair_words(norm, _COVERAGE_WORDS, shortest=5)
 
 
 def asks_why_owed(text: str) -> bool:
@@ -646,11 +624,7 @@ def asks_what_is_owed(text: str) -> bool:
     """Whether the words ask what is owed on this practice's account without naming the balance as such
     (see ``_RE_OWED_QUESTION``); another creditor's bill is not this."""
     norm = normalize(text).replace("'", " ")
-    norm = re.sub(
-        r"[a-z]{6,}",
-        lambda m: next((w for w in _OWED_WORDS if edit_distance(m.group(0), w, 1) <= 1), m.group(0)),
-        norm,
-    )
+    norm = repair_words(norm, _OWED_WORDS, shortest=6, same_first=False)
     return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_input
+from guardrails.screening import classify_sms_keyword, is_free_text_revocation, repair_words, screen_input
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u200b"])
@@ -213,3 +213,14 @@ def test_not_a_revocation(text: str) -> None:
 )
 def test_words_like_markup_in_a_patients_message_are_not_injection(text: str) -> None:
     assert screen_input(text).verdict == "ok"
+
+
+def test_key_words_are_read_through_one_typo_and_ordinary_words_are_left_alone() -> None:
+    words = ("husband", "account", "representative")
+    assert repair_words("my husbnad s acount", words, shortest=5) == "my husband s account"
+    assert repair_words("a represenatitve", words, shortest=5, wide_from=10) == "a representative"
+    # two edits: only with wide_from
+    assert repair_words("a represenatitve", words, shortest=5) == "a represenatitve"
+    assert repair_words("the hounds", words, shortest=5) == "the hounds"
+    assert repair_words("xccount", words, shortest=5) == "xccount"  # the first letter must match
+    assert repair_words("xccount", words, shortest=5, same_first=False) == "account"

@@ -104,7 +104,13 @@ _INJECTION = _rules(
         r"\b(?:you are|to be|as(?: if)?)\b[\w\s]{0,20}"
         r"\b(?:admin|administrator|developer|unrestricted|unfiltered|dan|"
         r"staff|root|system|another (?:ai|assistant|bot)|evil|jailbroken|without (?:rules|limits))\b",
-        "jailbreak": r"\bjailbreak|\bdeveloper mode\b|\bdo anything now\b|\bdan mode\b|\bsudo\b|\bgod mode\b",
+        "jailbreak": r"\bjailbreak|\bdo anything now\b|\bsudo\b"
+        # A mode the bot is told it is now in ("developer admin mode enabled", "maintenance mode: on").
+        r"|\b(?:admin|administrator|developer|dev|debug|maintenance|god|dan|root|unrestricted|superuser)"
+        r" mode\b",
+        # A notice dressed as coming from the system ("SYSTEM NOTICE: ...", "admin alert - ...").
+        "system_notice": r"\b(?:system|admin|administrator|developer|operator)"
+        r" (?:notice|alert|announcement|directive)\s*[:\-]",
         "bulk_data": r"\b(?:show|list|give|send|dump|export|print)\b(?: me)? (?:all|every|everyone'?s?)"
         r"(?: the)? (?:balances|accounts|records|statements|bills|data|database|tables?)\b",
         "markup_role": r"<\|?(?:system|im_start|im_end)\|?>|\[/?inst\]|^\s*(?:system|assistant)\s*:"

@@ -194,7 +194,26 @@ _RE_OTHER_PAYEE = re.compile(
     r"my cards minimum|cc bill|citi ?card|store card|"
     r"x?finity|comcast|verizon|at t|att|t ?mobile|sprint|spectrum|directv|dish network|chase|capital one|"
     r"wells fargo|bank of america|american express|synchrony|navient|sallie mae|con ?ed(?:ison)?|"
-    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross)\b"
+    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross|"
+    # the utility by what it sells or by its name ("pay National Grid for the power")
+    r"(?:for|on) (?:my |the |our )?(?:power|lights|heat|gas|water)|"
+    r"(?:power|electric|gas|water|phone|cable) company|national grid|dominion energy|eversource|"
+    r"georgia power|florida power|fpl|entergy|ameren|pseg|socal edison|southern california edison|"
+    r"duke energy|xcel)\b"
+)
+# A payee named in capitals after "pay" ("pay National Grid", "a payment to Wells Fargo Auto"): a
+# company's name, unless a word of it is a clinic's ("pay Riverside Family Medicine").
+_RE_NAMED_PAYEE = re.compile(
+    r"\b(?:pay|paying|pay off|payment to|payments to|send money to) ((?:[A-Z][\w&'.-]*)(?: [A-Z][\w&'.-]*)+)"
+)
+_RE_CLINIC_NAME = re.compile(
+    r"\b(?:dr|doctor|medical|medicine|clinic|health|healthcare|hospital|family|pediatrics?|care|practice|"
+    r"center|associates|dental|surgery|surgical|orthopedics?|radiology|labs?|physicians?|urgent|"
+    # or it is no name at all: title case ("Can I Pay My Bill Online")
+    r"my|the|this|that|it|your|you|our|a|an|me|now|today|online|off|back|down|all|everything|in|with|"
+    r"by|for|using|what|through|via|bill|balance|statement|amount|full|part|half|rest|invoice|copay|"
+    r"deductible|visa|mastercard|card|amex|discover|cash|check|please|asap)\b",
+    re.IGNORECASE,
 )
 _RE_MONEY_OWED = re.compile(
     r"\b(?:pay|pays|paying|paid|payment\w*|bill|bills|billed|owe|owed|owing|due|balance|minimum|"
@@ -264,8 +283,10 @@ def names_other_creditor(text: str) -> bool:
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
+    named = _RE_NAMED_PAYEE.search(text)
     return (
-        bool(_RE_OTHER_CREDITOR.search(norm))
+        (named is not None and not _RE_CLINIC_NAME.search(named.group(1)))
+        or bool(_RE_OTHER_CREDITOR.search(norm))
         or (bool(_RE_OTHER_PAYEE.search(norm)) and bool(_RE_MONEY_OWED.search(norm)))
         or (bool(_RE_ES_PAYEE.search(norm)) and bool(_RE_ES_MONEY_OWED.search(norm)))
     )

@@ -135,6 +135,8 @@ async def test_the_balance_asked_without_the_word_is_answered(env: Env, text: st
         "what's the total I owe for the car loan",
         "am I all caught up on the new season",
         "are we all square for the pizza",
+        "I need to pay National Grid for the power, can you send me a link for that",
+        "send me a link so I can pay Wells Fargo Auto this month",
     ],
 )
 async def test_another_creditor_or_another_matter_stays_out_of_scope(env: Env, text: str) -> None:

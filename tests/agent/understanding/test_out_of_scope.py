@@ -73,6 +73,10 @@ def test_billing_questions_stay_in_scope(engine: LocalUnderstander, text: str, i
         "necesito pagar mi tarjeta de crédito",
         "la factura del internet vence mañana, la puedo pagar aquí",
         "pagar la hipoteca con ustedes se puede?",
+        # the utility by what it sells, or a company by its name
+        "I need to pay National Grid for the power, can you send me a link for that",
+        "can you set up a payment to Wells Fargo Auto for me",
+        "how do I pay for the lights this month",
     ],
 )
 def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text: str) -> None:
@@ -100,6 +104,9 @@ def test_another_creditors_bill_is_out_of_scope(engine: LocalUnderstander, text:
         "me mandaron una factura de ustedes",
         "debo pagar la consulta y también la renta, no me alcanza",
         "pagué mi copago con tarjeta",
+        "Can I Pay My Bill Online Today",
+        "I would like to pay Riverside Family Medicine what I owe",
+        "can I pay Dr Patel's office directly",
     ],
 )
 def test_paying_this_bill_with_a_card_is_not_another_creditor(text: str) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.outreach.engine import OutreachEngine, Pacer
@@ -25,13 +24,14 @@ from tools.messaging.email_consent import EmailConsentStore
 from tools.outreach.links import offer_link
 from tools.outreach.store import OutreachStore, StoredStep
 from tools.platforms.base import OutreachPlatform
+from tools.yamlfile import load_yaml
 
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "outreach_templates.yaml"
 
 
 def shipped_templates(path: Path = TEMPLATES_FILE) -> dict[str, dict[str, str]]:
     """The shipped texts, each checked (placeholders within the minimum PHI, STOP wording)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ConfigurationError(f"outreach templates file {path} must be a mapping of keys")
     out: dict[str, dict[str, str]] = {}

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tools.platforms.models import TicketPriority, TicketReason
+from tools.yamlfile import load_yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "task.schema.json"
 DEFAULT_TASKS_DIR = Path(__file__).parent / "tasks"
@@ -341,7 +342,7 @@ def parse_task(data: object, source: str) -> Task:
 def load_task_file(path: Path) -> list[Task]:
     """A file holds one task (a mapping) or several (a ``tasks:`` list)."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise TaskFileError(f"{path}: not valid YAML: {exc}") from exc
     if isinstance(doc, dict) and set(doc) == {"tasks"}:

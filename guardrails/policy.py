@@ -43,6 +43,7 @@ from guardrails.hours import HourMinute
 from guardrails.outreach_policy import OutreachPolicy
 from tools.errors import ActivePlanExists, ConfigurationError, PlanOutsidePolicy
 from tools.platforms.models import Installment
+from tools.yamlfile import load_yaml
 
 DEFAULT_POLICY_PATH = Path(__file__).parent / "data" / "default_policy.yaml"
 
@@ -196,7 +197,7 @@ def load_policy(path: Path | None = None) -> PracticePolicy:
     except OSError as exc:
         raise ConfigurationError(f"cannot read payment-plan policy file {path}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"payment-plan policy file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

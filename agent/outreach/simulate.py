@@ -40,13 +40,12 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from guardrails.contact import ContactCheck, check_contact, zone_for_address
 from guardrails.outreach import AccountSnapshot, Contact, Decision, MessageFields, decide, render
 from guardrails.policy import PracticePolicy, load_policy
 from tools.messaging.email import EmailChannel, EmailConfig, OutreachEmail
 from tools.platforms.models import AccountActivity, ChangeKind, Channel, Language
+from tools.yamlfile import load_yaml
 
 MODEL_PATH = Path(__file__).parent / "data" / "patient_model.yaml"
 TEMPLATES_PATH = Path(__file__).resolve().parents[2] / "guardrails" / "data" / "outreach_templates.yaml"
@@ -63,7 +62,7 @@ PLACES = [("NY", "10001"), ("FL", "33101"), ("IL", "60601"), ("TX", "75201"), ("
 
 
 def load_model(path: Path = MODEL_PATH) -> dict[str, Any]:
-    model: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    model: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
     if not model.get("sources"):
         raise ValueError(f"{path}: the patient model must list its sources")
     total = sum(a["weight"] for a in model["archetypes"].values())
@@ -211,7 +210,7 @@ class Run:
         self.events: list[tuple[datetime, int, str, int, int]] = []  # (at, seq, kind, patient, generation)
         self._seq = 0
         self.now = START
-        self.templates: dict[str, dict[str, str]] = yaml.safe_load(TEMPLATES_PATH.read_text(encoding="utf-8"))
+        self.templates: dict[str, dict[str, str]] = load_yaml(TEMPLATES_PATH.read_text(encoding="utf-8"))
         self.suppression = Suppression()
         self.transport = CapturedTransport()
         cfg = EmailConfig(

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from agent.understanding.base import Intent, UnderstandingContext
 from agent.understanding.local import LocalUnderstander
+from tools.yamlfile import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +37,7 @@ class Report:
 
 
 def load_labelled(path: Path) -> list[LabelledExample]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     out: list[LabelledExample] = []
     for name, items in data["intents"].items():
         for item in items:

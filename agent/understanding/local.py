@@ -22,8 +22,6 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     asks_for_person,
@@ -41,6 +39,7 @@ from agent.understanding.frustration import frustration_score
 from agent.understanding.head import HEAD_FILE, Head
 from agent.understanding.spelling import Speller
 from agent.understanding.text import fold_accents, normalize
+from tools.yamlfile import load_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -71,7 +70,7 @@ def load_examples(paths: Iterable[Path] | None = None) -> list[Example]:
     files = sorted(DATA_DIR.glob("intents_*.yaml")) if paths is None else list(paths)
     out: list[Example] = []
     for path in files:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
         for name, lines in data["intents"].items():
             intent = Intent(name)
             out.extend((str(line), intent) for line in lines)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from evals.task import CATEGORIES, SCHEMA_PATH, TaskFileError, load_tasks, schema_text
+from tools.yamlfile import load_yaml
 
 VALID: dict[str, Any] = {
     "id": "balance-x",
@@ -109,7 +110,7 @@ def test_every_suite_task_validates_against_the_json_schema() -> None:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     for path in sorted((SCHEMA_PATH.parent.parent / "tasks").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
         for item in doc["tasks"] if set(doc) == {"tasks"} else [doc]:
             errors = [e.message for e in validator.iter_errors(item)]
             assert not errors, f"{path}: {errors}"

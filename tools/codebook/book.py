@@ -20,6 +20,7 @@ from typing import Literal, cast
 import yaml
 
 from tools.errors import ConfigurationError
+from tools.yamlfile import load_yaml
 
 CodeKind = Literal["cpt", "hcpcs", "carc", "rarc", "group"]
 CODE_KINDS: tuple[CodeKind, ...] = ("cpt", "hcpcs", "carc", "rarc", "group")
@@ -140,7 +141,7 @@ def _entries(texts: Mapping[CodeKind, str], official_json: str | None) -> list[C
     out: list[CodeEntry] = []
     for kind, text in texts.items():
         try:
-            doc = yaml.safe_load(text)
+            doc = load_yaml(text)
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"code book {kind} file is not valid YAML: {exc}") from exc
         if not isinstance(doc, dict):

@@ -63,9 +63,15 @@ class Env:
     agent: BillingAgent
 
     def make_agent(
-        self, checkpointer: BaseCheckpointSaver[str], after_side_effect: Callable[[str], None] | None = None
+        self,
+        checkpointer: BaseCheckpointSaver[str],
+        after_side_effect: Callable[[str], None] | None = None,
+        *,
+        prune: bool = True,
     ) -> BillingAgent:
-        return build_agent(self.platform, self.gateway, self.audit, checkpointer, after_side_effect)
+        return build_agent(
+            self.platform, self.gateway, self.audit, checkpointer, after_side_effect, prune=prune
+        )
 
     def patient(self, tag: str, *, exclude: tuple[str, ...] = ()) -> Patient:
         for p in self.data.patients:
@@ -119,6 +125,8 @@ def build_agent(
     after_side_effect: Callable[[str], None] | None = None,
     handoffs: HandoffQueue | None = None,
     outbox: CommunicationOutbox | None = None,
+    *,
+    prune: bool = True,
 ) -> BillingAgent:
     return BillingAgent(
         platform=platform,
@@ -134,6 +142,7 @@ def build_agent(
         after_side_effect=after_side_effect,
         handoffs=handoffs,
         outbox=outbox,
+        prune=prune,
     )
 
 

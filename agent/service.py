@@ -153,17 +153,11 @@ class BillingAgent:
         after_side_effect: Callable[[str], None] | None = None,
         prune: bool = True,
         phraser: Phraser | None = None,
-        graph: AgentGraph | None = None,
         outreach_offers: OfferLookup | None = None,
         outreach_step_offers: OfferLookup | None = None,
         handoffs: HandoffQueue | None = None,
         outbox: CommunicationOutbox | None = None,
     ) -> None:
-        """``graph``: the graph compiled with ``checkpointer`` (:func:`agent.graph.compile_graph`), for
-        callers that build many agents over one checkpointer (the evals, one per trial); compiling costs
-        about 0.1 s. None: compiled here."""
-        if graph is not None and graph.checkpointer is not checkpointer:
-            raise ValueError("graph must be compiled with this agent's checkpointer")
         self.ports = Ports(
             platform=platform,
             gateway=gateway,
@@ -182,7 +176,7 @@ class BillingAgent:
             outbox=outbox,
         )
         self.checkpointer = checkpointer
-        self.graph: AgentGraph = graph if graph is not None else compile_graph(checkpointer)
+        self.graph: AgentGraph = compile_graph(checkpointer)
         self.approvals: ApprovalGraph = compile_approval_graph(checkpointer)
         self._prune = prune
 

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from langgraph.checkpoint.memory import InMemorySaver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.graph import AgentGraph, compile_graph
 from agent.llm_usage import LlmUsageSource, PhrasingUsageSource, Role
 from agent.outreach.replies import OfferLookup
 from agent.phrasing import Phraser
@@ -103,7 +102,6 @@ class Environment:
     kb: KnowledgeBase = field(default_factory=KnowledgeBase.default)
     codebook: CodeBook = field(default_factory=CodeBook.default)
     checkpointer: InMemorySaver = field(default_factory=InMemorySaver)
-    graph: AgentGraph | None = None  # compiled once, on first use
     # Fixture ledgers are built one at a time: alembic's migration context is process-global, so two
     # migrations interleaving on one event loop break each other (and the trials of one task share a build).
     _fixture_lock: asyncio.Lock | None = None
@@ -247,8 +245,6 @@ class Environment:
         phraser = self.phraser_factory(ledger.platform) if self.phraser_factory is not None else None
         parts: tuple[tuple[Role, object], ...] = (("understanding", understander), ("phrasing", phraser))
         self.llm_sources += [(role, part) for role, part in parts if isinstance(part, LlmUsageSource)]
-        if self.graph is None:
-            self.graph = compile_graph(self.checkpointer)
         return BillingAgent(
             platform=ledger.platform,
             gateway=ledger.gateway,
@@ -259,7 +255,6 @@ class Environment:
             phraser=phraser,
             audit=AuditTrail(ledger.engine, clock=clock),
             checkpointer=self.checkpointer,
-            graph=self.graph,
             # The in-memory saver lives for one run and keeps no history worth pruning (nor can it
             # prune: ``InMemorySaver.aprune`` is not implemented); pruning never changes what a turn reads.
             prune=False,

@@ -4,6 +4,8 @@ the turn's record; :mod:`agent.routing` decides where to go."""
 
 from __future__ import annotations
 
+import re
+
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
@@ -20,6 +22,7 @@ from agent.understanding.cues import (
     asks_deductible_progress,
     asks_for_discount,
     asks_for_person,
+    asks_for_person_only,
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
@@ -32,6 +35,8 @@ from agent.understanding.cues import (
     choice_number,
     claims_waiver,
     declines_paying,
+    hardship_of_someone_else,
+    legal_words_about_this_bill,
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
@@ -42,6 +47,7 @@ from agent.understanding.cues import (
     receiving_pay,
     refuses_down_payment,
     says_already_paid,
+    shares_a_bill_with_others,
 )
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
 from tools.platforms.models import Channel, TicketPriority, TicketReason
@@ -86,7 +92,9 @@ _HARDSHIP_READINGS = frozenset(
 
 
 # Readings an unsure engine gives a request to pay in parts ("can I stretch it out over a few months?").
-# Out of scope is not among them: "split the bill" is also a restaurant's.
+# Out of scope is one too ("can I chip away at it", "a bit each month" read as chat), but not when the bill
+# is shared out among people ("split the bill with my friends" is a restaurant's); an unsure plan reading
+# is made sure by the words. Another creditor's bill is set aside afterwards (``_scoped``).
 _PAY_OVER_TIME_READINGS = frozenset(
     {
         Intent.PAY_NOW,
@@ -142,6 +150,11 @@ _NOT_A_PLAN_ANSWER = frozenset(
 )
 
 
+# Words of a plan or of paying in parts ("monthly plan?", "over 6 months"): a plan reading with them is
+# asked for.
+_RE_PLAN_WORDS = re.compile(r"\b(?:plan|plans|monthly|installments?|months?|payments)\b")
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
@@ -152,18 +165,27 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     )
     if (
         intent in _HARDSHIP_READINGS
-        and confidence < CONFIDENT_INTENT
+        and (
+            confidence < CONFIDENT_INTENT
+            or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _RE_PLAN_WORDS.search(text.lower()))
+        )
         and mentions_hardship(text)
+        and not hardship_of_someone_else(text)
         and not asks_to_pay_over_time(text)
+        and not names_the_plan(text)
         and not asks_for_discount(text)
     ):
-        # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as a plan or the
-        # balance: the patient's words are of hardship, which a person handles.
+        # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as the balance, or (sure
+        # or not) as a plan or paying now that the words never ask for: the patient's words are of
+        # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
-    if intent in _PAY_OVER_TIME_READINGS and confidence < SURE and asks_to_pay_over_time(text):
+    unsure_plan = (intent in _PAY_OVER_TIME_READINGS or intent is Intent.PAYMENT_PLAN) and confidence < SURE
+    if (unsure_plan or (intent is Intent.OUT_OF_SCOPE and not shares_a_bill_with_others(text))) and (
+        asks_to_pay_over_time(text)
+    ):
         # "cash patient, I'd like to spread the balance out" read, unsure, as paying now: the words ask for
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
@@ -180,6 +202,10 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
     waiver ("the manager said I don't have to pay") are payment disputes."""
     intent, confidence = u.intent, u.confidence
+    if intent is Intent.FINANCIAL_HARDSHIP and hardship_of_someone_else(text):
+        # "my brother lost his job and can't afford his rent": someone else's hardship, no hand-off.
+        others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
+        return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
     if intent is Intent.EXPLAIN_STATEMENT and confidence < SURE and asks_amount_owed(text):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
@@ -278,13 +304,15 @@ def _person_asked(intent: Intent, confidence: float, text: str, history: list[st
     """A request for a person in the patient's own words, read as out of scope (or barely read at all),
     is that request when the conversation is about this bill (an earlier turn was, or these words are):
     "let me talk to a preson about this one" after a statement was explained. A ticket still needs the
-    words (``asks_for_person``); on a first message about nothing of the bill nothing changes."""
+    words (``asks_for_person``). A first message that is an outright request for a person and nothing
+    else ("can a human check this") is that request too: in the billing office's channel it is about its
+    bill; one that names another matter ("someone to look at my car") changes nothing."""
     weak = intent in _NOT_A_REQUEST or confidence < LOW_CONFIDENCE
     if intent in _CONTENT_INTENTS and asks_outright_for_person(text):
         weak = True  # "get me someone from billing about this statement": the person, not the statement
     if not weak or not asks_plainly_for_person(text):
         return intent, confidence
-    if about_the_bill(Intent.REQUEST_HUMAN, history, text):
+    if about_the_bill(Intent.REQUEST_HUMAN, history, text) or asks_for_person_only(text):
         return Intent.REQUEST_HUMAN, max(confidence, SURE)
     return intent, confidence
 
@@ -318,6 +346,7 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
             about_bill=about_the_bill(intent, [], text),
+            legal_about_bill=about_the_bill(intent, [], text) and legal_words_about_this_bill(text),
         )
     )
     turn: Turn = {
@@ -465,6 +494,11 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         update["expecting"] = None
     if u.is_cancel:
         update.update({"pending": None, "expecting": None, "clarify_options": [], "link_offer": None})
+    asked = state.get("expecting") not in (None, "identity") or offer is not None
+    about_bill = about_the_bill(intent, history, text, asked=asked)
+    # Legal words on a message that opens the conversation must name this bill or the practice; later, the
+    # conversation already is about the bill.
+    in_conversation = about_the_bill(Intent.OUT_OF_SCOPE, history, text, asked=asked)
     decision = decide(
         EscalationSignals(
             intent=intent.value,
@@ -477,12 +511,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             explicit_human_request=intent is Intent.REQUEST_HUMAN and asks_for_person(text),
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
-            about_bill=about_the_bill(
-                intent,
-                history,
-                text,
-                asked=state.get("expecting") not in (None, "identity") or offer is not None,
-            ),
+            about_bill=about_bill,
+            legal_about_bill=about_bill and (in_conversation or legal_words_about_this_bill(text)),
         )
     )
     if decision.escalate and decision.reason is not None:

@@ -70,6 +70,34 @@ def mentions_hardship(text: str) -> bool:
     return bool(_RE_HARDSHIP.search(normalize(text).replace("'", " ")))
 
 
+# Someone outside the patient's household (a sibling, a parent, a friend, a neighbour) as the one in
+# hardship ("my brother lost his job and can't afford his rent", "my neighbor is struggling to pay her
+# bills"): a spouse or partner shares the household, so "my husband lost his job" stays the patient's.
+_RE_SOMEONE_ELSE = re.compile(
+    r"\b(?:my|our|a) (?:brother|sister|sibling|mom|mother|dad|father|parents?|son|daughter|kid|child|cousin"
+    r"|uncle|aunt|niece|nephew|grandma|grandmother|grandpa|grandfather|friend|best friend|neighbou?r"
+    r"|roommate|coworker|co worker|boss|colleague|classmate|tenant|landlord)s?\b"
+    r"|\b(?:mi|mis) (?:hermano|hermana|mama|papa|madre|padre|hijo|hija|primo|prima|amigo|amiga|vecino"
+    r"|vecina)s?\b"
+)
+# The patient (or the patient's household) in the sentence: "I", "we", "me", "my" beside a thing of their
+# own, or this bill named.
+_RE_FIRST_PERSON = re.compile(
+    r"\b(?:i|im|i m|ive|i ve|id|i d|ill|i ll|we|were|we re|weve|we ve|me|us|our|ours|myself|my|yo|nosotros"
+    r"|me|mi|mis)\b"
+    r"|\b(?:this|the|these|that|your|ur) (?:bill|bills|charges?|balance|statements?|amount|invoice|copay)\b"
+)
+
+
+def hardship_of_someone_else(text: str) -> bool:
+    """Words of hardship about someone outside the household and nothing of the patient's own ("my sister
+    can't afford her medication"); "my mom lost her job and I can't pay this" is the patient's."""
+    norm = normalize(text).replace("'", " ")
+    if not (mentions_hardship(text) and _RE_SOMEONE_ELSE.search(norm)):
+        return False
+    return not _RE_FIRST_PERSON.search(_RE_SOMEONE_ELSE.sub(" ", norm))
+
+
 def mentions_paying(text: str) -> bool:
     """Whether the patient's own words ask about paying or a link at all."""
     return bool(_RE_PAY_WORD.search(normalize(text)))
@@ -326,6 +354,8 @@ _RE_ASKS_OUTRIGHT = re.compile(
     r"(?:speak|talk|chat)\b|\b(?:get|put|connect|transfer) me (?:to |through to |with )?"
     r"(?:a |an |the |some |your )?(?:real |live |actual )?(?:person|human|someone|somebody|representative"
     r"|rep|operator|manager|supervisor)\b"
+    r"|\b(?:can|could|may) (?:i|we) (?:please )?(?:get|have) (?:a |an |the |some )?(?:real |live |actual )?"
+    r"(?:person|human|someone|somebody|representative|rep|operator|manager|supervisor)\b"
 )
 
 
@@ -338,7 +368,7 @@ _RE_ASKS_REVIEW = re.compile(
     r"(?: (?:from|in|at|on) (?:the |your )?(?:billing|office|team|billing (?:team|department|office)))?"
     r"(?: (?:should|could|can|would|will|must|needs? to|has to|to|please))?"
     r"(?: (?:really|actually|personally|please|just))? (?:look (?:at|into|over)|review|go over|take a look"
-    r"|check(?! (?:on )?(?:my |the |what |how )?(?:balance|total|amount|due date|i owe|much))"
+    r"|check(?! (?:on )?(?:my |the |what |how )?(?:\w+ ){0,2}?(?:balance|total|amount|due date|i owe|much))"
     r"|double check|handle|deal with|sort (?:out|this)|call me|reach out|get back to me|contact me)\b"
 )
 
@@ -351,6 +381,32 @@ def asks_outright_for_person(text: str) -> bool:
     return asks_plainly_for_person(text) and bool(
         _RE_ASKS_OUTRIGHT.search(norm) or _RE_ASKS_REVIEW.search(norm)
     )
+
+
+# The words a bare request for a person is made of ("can a human check this", "get me a real person
+# please", "I need someone to look at this"): a request with nothing else in it names no other matter.
+_PERSON_REQUEST_TEXT = (
+    "a an the some any one please pls plz now asap just can could would will may might i d id me my we us "
+    "you u your yall y all to at into over with for about on this that it these those here again want wanna "
+    "need needs like rather prefer let get put connect transfer talk speak chat call phone reach contact "
+    "look "
+    "check review go handle deal sort out help see real live actual person human someone somebody anyone "
+    "anybody representative rep operator manager supervisor staff member people agent team billing office "
+    "department in from is there have has ok okay hey hi hello thanks thank really actually personally "
+    "double take quick ya yes hablar con una un persona alguien humano agente representante quiero "
+    "necesito puedo por favor revisar esto"
+)
+_PERSON_REQUEST_WORDS = frozenset(_PERSON_REQUEST_TEXT.split())
+
+
+def asks_for_person_only(text: str) -> bool:
+    """An outright request for a person and nothing else ("can a human check this", "get me a real person
+    please"): in the billing office's own channel that request is about its bill, with or without a bill
+    word; a request naming another matter ("someone to look at my car's engine") is not."""
+    if not asks_outright_for_person(text):
+        return False
+    words = re.findall(r"[a-z]+", _repair_person_words(normalize(text).replace("'", " ")))
+    return all(w in _PERSON_REQUEST_WORDS for w in words)
 
 
 _NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
@@ -372,6 +428,7 @@ def asks_for_person(text: str) -> bool:
     return (
         bool(_RE_CONTACT.search(norm))
         or bool(_RE_ASKS_REVIEW.search(norm))
+        or bool(_RE_ASKS_OUTRIGHT.search(norm))
         or len(norm.split()) <= 4
         or bool({"with", "to", "for", "want", "need"} & set(before))
     )
@@ -409,6 +466,29 @@ def about_this_bill(text: str) -> bool:
         for core in _CORE_BILL_WORDS
         if abs(len(word) - len(core)) <= 1
     )
+
+
+# What legal words on a first message must stand beside to be about this bill: the practice or its people
+# addressed ("I'll sue you", "see you in court", "your office"), this bill or account named ("this charge",
+# "my statement", "the balance", "medical bill"), or a debt sent to collections. "My lawyer charges $300 an
+# hour", "who won the court case about the insurance company", "can you recommend a lawyer" name none.
+_RE_LEGAL_TARGET = re.compile(
+    r"\b(?:sue|suing|sued|take|taking|report|reporting|see)\s+(?:you|y all|yall|ya|u|your|ur|the practice"
+    r"|the clinic|the office|the hospital|the doctor|this (?:practice|clinic|office|place))\b"
+    r"|\b(?:your|ur|y all s|yall s) (?:office|practice|clinic|billing|company|staff|bill|charges?)\b"
+    r"|\b(?:this|these|that|those|my|the|our|a|your) (?:medical |hospital |doctor s |clinic )?(?:bill|bills"
+    r"|charges?|statements?|balance|account|debt|invoice|copay|visit)\b"
+    r"|\b(?:medical|hospital|clinic) (?:bills?|debt|charges?)\b"
+    r"|\bcol+ect\w*\b|\bcobranza\b|\bcobros?\b|\b(?:owe|owed|owing|debo|debemos)\b"
+    r"|\b(?:esta|la|mi) (?:factura|cuenta|deuda|cobro)\b|\bustedes\b"
+    r"|\b(?:about|over|for|on) (?:this|it|that)\b"
+)
+
+
+def legal_words_about_this_bill(text: str) -> bool:
+    """Whether the message names the practice or this bill beside any legal words; see
+    ``_RE_LEGAL_TARGET``."""
+    return bool(_RE_LEGAL_TARGET.search(normalize(text).replace("'", " ")))
 
 
 _CORE_BILL_WORDS = (
@@ -628,20 +708,76 @@ def asks_what_is_owed(text: str) -> bool:
     return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
 
 
+# The balance asked for bare ("can someone check my balance", "tell me my current balance", "balance due?"):
+# in the billing office's own channel that is this practice's balance, unless the words name a bank, a card,
+# points or another account ("my checking balance", "the balance in my pnc account", "gift card balance").
+_RE_OWN_BALANCE = re.compile(
+    r"\b(?:my|the|our|current|account|acct|total|outstanding|remaining|whole|full|entire)\s+balance\b"
+    r"|\bbalance (?:due|owed|owing|left|i owe|remaining)\b|^\W*balance\W*$"
+)
+_RE_OTHER_BALANCE = re.compile(
+    r"\b(?:bank\w*|checking|savings?|debit|credit|cards?|gift|points?|miles|rewards?|pto|vacation|sick|leave"
+    r"|401k|ira|hsa|fsa|paypal|venmo|cash app|wallet|loans?|mortgage|money market|invest\w*|brokerage"
+    r"|stocks?|portfolio|crypto\w*|bitcoin|payroll|minutes|data plan|transit|metro|subway|toll|fare|meal"
+    r"|lunch|tuition|student|car|auto|phone|scale|energy|visa|mastercard|amex|discover|work ?life"
+    r"|hormone\w*|chemical|electrolyte\w*)\b"
+    r"|\b(?:in|at|with|from|on) (?:my |the |our )?(?!(?:account|acct|bill|statement)\b)\w+ (?:account|acct)\b"
+)
+
+
+def asks_own_balance(text: str) -> bool:
+    """Whether the words ask for the balance with no other account named; see ``_RE_OWN_BALANCE``."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_OWN_BALANCE.search(norm))
+        and not _RE_OTHER_BALANCE.search(norm)
+        and not names_other_creditor(text)
+    )
+
+
 # Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan", "spread it
 # out"); the premium paid every month ("I pay my premiums every month", "I pay for insurance every month")
 # is no such request.
+_PART_OBJECT = r"(?:it|this|that|them|(?:the|my|this|that|our) (?:\w+ )?\w+)"
 _RE_PAY_OVER_TIME = re.compile(
     r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
     r"|every month|a month|per month|in parts|in chunks)\b"
-    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?)\b"
+    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?|a plazos|en plazos)\b"
     # "spread this out", "stretch the balance out", "split it up": the bill, in parts
-    r"|\b(?:spread|stretch)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) out\b"
-    r"|\b(?:split|break)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) up\b"
+    rf"|\b(?:spread|stretch)(?:ing)? {_PART_OBJECT} out\b"
+    rf"|\b(?:split|break)(?:ing)? {_PART_OBJECT} up\b"
+    # "a bit each month", "a little at a time", "bit by bit", "some now and the rest later", "chip away at
+    # it", "pay it down slowly", "over a few paychecks", "poco a poco": the same request without the usual
+    # words
+    r"|\b(?:a (?:little|bit|few bucks|little bit)|some|something|small amounts?|smaller amounts?)"
+    r" (?:at a time|(?:each|every|per|a) (?:month|week|paycheck|pay ?day|two weeks|other week))\b"
+    r"|\b(?:bit by bit|little by little|piece by piece|a piece at a time|poco a poco|en partes|por partes"
+    r"|en pagos|in (?:small |smaller |little )?(?:pieces|portions|increments|bits|chunks))\b"
+    r"|\b(?:some|part|half|a portion|a little|a bit) (?:of it )?(?:now|today)\b[\w ]{0,20}"
+    r"\b(?:later|next month|the rest|rest later|over time)\b"
+    rf"|\bchip(?:ping)? away (?:at )?{_PART_OBJECT}"
+    rf"|\bpay(?:ing)? {_PART_OBJECT} (?:off |down )?(?:slowly|gradually|over (?:a few|several|some|the next)"
+    r"|a little at a time|in steps)\b"
+    r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
 )
 _RE_PREMIUM_MONTHS = re.compile(
     r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
 )
+
+
+# A bill shared out among people ("split the check with my roommates", "divide the tab three ways"), or money
+# put by ("save a little each month"): not paying this practice in parts.
+_RE_SHARED_AMONG = re.compile(
+    r"\b(?:split|divide|share)\w* (?:\w+ ){0,4}?(?:with|between|among|amongst|evenly|equally|\w+ ways)\b"
+    r"|\b(?:check|tab|dinner|lunch|restaurant|tip|waiter|rent|roommates?|friends)\b"
+    # money put by rather than paid out ("save a little each month", "invest some every paycheck")
+    r"|\b(?:save|saving|savings|invest\w*|budget\w*|put (?:\w+ )?aside|set (?:\w+ )?aside|deposit\w*)\b"
+)
+
+
+def shares_a_bill_with_others(text: str) -> bool:
+    """Whether the words share a bill out among people or put money by; see ``_RE_SHARED_AMONG``."""
+    return bool(_RE_SHARED_AMONG.search(normalize(text).replace("'", " ")))
 
 
 def asks_to_pay_over_time(text: str) -> bool:
@@ -738,6 +874,8 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
 _RE_AMOUNT_OWED = re.compile(
     r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
     r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
+    r"|\b(?:amount|total|figure|number|sum) (?:that )?(?:i|we) (?:still )?(?:need|have|got) to (?:pay|cover)\b"
+    r"|\bhow much (?:do|would|will|should) (?:i|we) (?:still )?(?:need|have) to (?:pay|cover)\b"
 )
 _RE_EXPLAIN_WORDS = re.compile(
     r"\b(?:explain\w*|why|how come|what for|for what|charged for|charge for|breakdown|break (?:it|this|that) "

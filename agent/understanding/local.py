@@ -27,6 +27,7 @@ import yaml
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     asks_for_person,
+    asks_own_balance,
     asks_what_is_owed,
     choice_number,
     mentions_hardship,
@@ -58,6 +59,8 @@ MAX_UNKNOWN_SHARE = 0.6
 UNKNOWN_CONFIDENCE = 0.3
 # The encoder's out-of-scope probability at or above which a message is out of scope.
 OUT_OF_SCOPE_LINE = 0.5
+# An out-of-scope reading below this is near the line: a rule's cue may still place the message inside.
+NEAR_OUT_OF_SCOPE = 0.6
 # A bill owed to someone else is out of scope with this confidence (a rule, not a guess).
 OTHER_CREDITOR_CONFIDENCE = 0.95
 _OUT = INTENTS.index(Intent.OUT_OF_SCOPE)
@@ -478,12 +481,15 @@ class LocalUnderstander:
             # Out of scope by the encoder while identity is asked for: naive Bayes' reading, as before the
             # encoder read such messages ("hows my balance looking" before verifying is a balance question).
             return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
-        if p_out >= OUT_OF_SCOPE_LINE and not (names_the_practice_bill(text) or asks_what_is_owed(text)):
+        if p_out >= OUT_OF_SCOPE_LINE and not (
+            names_the_practice_bill(text) or asks_what_is_owed(text) or asks_own_balance(text)
+        ):
             rest = 1 - p_out
             probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]
             return sorted(zip(INTENTS, probs, strict=True), key=lambda pair: -pair[1])
         # Within the domain (the encoder said so, or the words name the patient's own bill with the
-        # practice, which the encoder's everyday-text negatives cannot outweigh): the geometric mean of
+        # practice or ask for the balance with no other account named, which the encoder's everyday-text
+        # negatives cannot outweigh): the geometric mean of
         # the two readings over the in-domain intents. The out-of-scope reading keeps the encoder's
         # probability but ranks last: it was ruled out.
         inside = [
@@ -550,6 +556,16 @@ class LocalUnderstander:
             elif top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
                 # Paying "monthly", "in installments", "over 6 months" is a plan, however it is phrased.
                 hit = _RuleHit(Intent.PAYMENT_PLAN, max(p if top is Intent.PAYMENT_PLAN else 0.0, 0.85))
+            elif (
+                top is Intent.OUT_OF_SCOPE
+                and p < NEAR_OUT_OF_SCOPE
+                and entities.month_counts
+                and len(ranked) > 1
+                and ranked[1][0] is Intent.PAYMENT_PLAN
+            ):
+                # "i need 60 months on this, nothing shorter" read out of scope by a hair, a plan next: the
+                # months asked for are the plan's term.
+                hit = _RuleHit(Intent.PAYMENT_PLAN, 0.85)
         if hit is None and self.unknown_share(text) > MAX_UNKNOWN_SHARE:
             # Mostly words the engine has never seen ("asdf qwer zxcv"): whatever the character n-grams
             # lean to is noise, so say so with a low confidence and let the agent ask.

@@ -1,0 +1,155 @@
+"""Issue 15's readings of text nobody on the team wrote, four more classes, each in phrasings written here
+(neither training lines nor eval lines): the balance asked for bare behind a request ("can someone check
+my balance"), paying in parts without the usual words, a first message that only asks for a person, and
+words of hardship, law or upset that are about something other than this bill (no ticket)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent import templates as T
+from tests.agent.harness import Env
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+# --------------------------------------------------------------------- the balance, asked for bare
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can someone check my balance",
+        "could you tell me my balance please",
+        "would u mind looking up my current balance",
+        "hey, can you see what my balance is",
+        "id like to check on my balance",
+    ],
+)
+async def test_a_bare_balance_ask_is_this_practices_balance(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("bare-balance", text, patient)
+    assert T.money(summary.balance_cents) in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can someone check my checking account balance",
+        "what's the balance on my gift card",
+        "how much is left in my savings",
+    ],
+)
+async def test_a_balance_of_another_account_stays_out_of_scope(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("bank-balance", text, patient)
+    assert T.money(summary.balance_cents) not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+# --------------------------------------------------------------- paying in parts, without the usual words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is it possible to stretch this bill out?",
+        "can I do a bit each month",
+        "could i knock it out little by little",
+        "can i pay some now and the rest later on",
+        "is there a way to chip away at this balance",
+        "can I pay it down slowly over the next few months",
+    ],
+)
+async def test_paying_in_parts_is_offered_the_plans_terms_and_nothing_is_written(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("parts", text, patient)
+    assert said.message is not None
+    assert said.message.expecting == "plan_choice"
+    # Terms are offered; no plan, link or ticket before the patient says yes to one of them.
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["how do I split the check with my roommates", "what's a good way to put a bit aside each month"],
+)
+async def test_sharing_a_bill_or_saving_is_not_a_plan(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("not-parts", text, patient)
+    assert said.message is None or said.message.expecting != "plan_choice"
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+# ------------------------------------------------------- a first message that only asks for a person
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can a human check this",
+        "could I have a real person please",
+        "hey can i get a rep",
+        "get a person on this",
+    ],
+)
+async def test_a_first_message_asking_only_for_a_person_reaches_one(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("person-first", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "requested_human"
+    assert await env.writes(patient.id) == (0, 0, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you help me find someone to fix my car's brakes",
+        "i need to talk to somebody about fraud on my debit card",
+    ],
+)
+async def test_a_person_for_another_matter_opens_no_ticket(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("person-other", text, patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+# --------------------------------------------- hardship, law or upset about something other than this bill
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my brother got laid off and can't afford his rent anymore",
+        "my neighbor is struggling to keep up with her bills",
+        "my best friend can't afford her insulin, any ideas?",
+        "my lawyer charges $300 an hour, is that normal?",
+        "who won that court case against the insurance company on the news",
+        "do you know what a bankruptcy attorney usually costs",
+    ],
+)
+async def test_words_about_someone_or_something_else_open_no_ticket(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("elsewhere", text, patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my hours got cut and I honestly can't afford this bill",
+        "my husband was laid off, we can't pay this right now",
+        "I've talked to a lawyer about these charges",
+        "keep this up and I'll see you in small claims court over this bill",
+    ],
+)
+async def test_the_same_words_about_this_bill_still_reach_a_person(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("this-bill", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason in ("financial_hardship", "legal")

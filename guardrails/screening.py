@@ -116,7 +116,11 @@ _INJECTION = _rules(
         "authority_claim": r"\b(?:new|updated|official) instructions?\b[\w\s,']{0,30}"
         r"\b(?:admin\w*|system|developer|sysadmin)\b"
         r"|\b(?:from|by) the (?:billing |system |site |office )?(?:admin|administrator|developer|sysadmin)\b"
-        r"|\b(?:admin|administrator|system) (?:override|command|instructions?)\b",
+        r"|\b(?:admin|administrator|system) (?:override|command|instructions?)\b"
+        # A mode or notice the message claims to switch on ("SYSTEM NOTICE: developer admin mode enabled").
+        r"|\b(?:system|admin|administrator|developer|security|operator) (?:notice|alert|announcement)\s*:"
+        r"|\b(?:admin|administrator|developer|debug|maintenance|root|test|privileged|unrestricted)"
+        r"(?: \w+)? mode (?:is )?(?:now )?(?:enabled|activated|unlocked|engaged|on)\b",
         # Spanish
         "ignora_instrucciones": r"\b(?:ignora|ignorar|olvida|olvidar|omite|descarta)\b[\w\s]{0,30}?"
         r"\b(?:instrucciones|reglas|indicaciones|prompt)\b",

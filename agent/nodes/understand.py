@@ -18,6 +18,7 @@ from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, 
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     about_this_bill,
+    asks_about_secondary,
     asks_amount_owed,
     asks_deductible_progress,
     asks_for_discount,
@@ -29,6 +30,7 @@ from agent.understanding.cues import (
     asks_to_pay_over_time,
     asks_to_update_details,
     asks_what_a_charge_is,
+    asks_what_a_term_means,
     asks_what_is_left,
     asks_what_is_owed,
     asks_why_owed,
@@ -150,18 +152,48 @@ _NOT_A_PLAN_ANSWER = frozenset(
 )
 
 
+_RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
+# Readings a question about a second insurance is given instead of that claim's status; a change to it on
+# file ("update my secondary insurance") is not such a question.
+_RE_CHANGE_WORD = re.compile(r"\b(?:update|change|new|switch|add|remove|replace|different|expired|lapsed)\w*")
+_SECONDARY_READINGS = frozenset(
+    {
+        Intent.EXPLAIN_STATEMENT,
+        Intent.BALANCE,
+        Intent.INSURANCE_TERMS,
+        Intent.CLAIM_STATUS,
+        Intent.UPDATE_INSURANCE_OR_CONTACT,
+        Intent.OUT_OF_SCOPE,
+    }
+)
+# Readings a question of what an insurance term means is given instead of the term.
+_TERM_READINGS = frozenset(
+    {Intent.EXPLAIN_STATEMENT, Intent.BALANCE, Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE}
+)
+
+
 # Words of a plan or of paying in parts ("monthly plan?", "over 6 months"): a plan reading with them is
 # asked for.
-_RE_PLAN_WORDS = re.compile(r"\b(?:plan|plans|monthly|installments?|months?|payments)\b")
+_RE_PLAN_WORDS = re.compile(
+    r"\b(?:plan|plans|monthly|installments?|months?|payments|meses|mes|mensual\w*|cuotas|plazos|pagos)\b"
+)
 
 
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
+    # A hand-off reading with no word of a dispute, a payment made or hardship is a guess, however sure the
+    # engine is when the patient says nothing of having paid ("I hit my deductible already, why am I still
+    # getting charged" contests nothing; "I paid cash at checkout, so why a balance" is a payment dispute).
     unbacked_handoff = (
         intent in _HANDOFF_INTENTS
-        and confidence < SURE
-        and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
+        and (confidence < SURE or not _RE_PAID.search(text.lower()))
+        and not (
+            mentions_dispute(text)
+            or says_already_paid(text)
+            or mentions_hardship(text)
+            or claims_waiver(text)
+        )
     )
     if (
         intent in _HARDSHIP_READINGS
@@ -179,6 +211,16 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # or not) as a plan or paying now that the words never ask for: the patient's words are of
         # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
+    if (
+        intent in _SECONDARY_READINGS
+        and asks_about_secondary(text)
+        and not (names_an_insurance_change(text) or _RE_CHANGE_WORD.search(text.lower()))
+    ):
+        # "has my backup insurance been billed yet": the second claim's status, not the statement.
+        return Intent.CLAIM_STATUS, max(confidence, SURE)
+    if intent in _TERM_READINGS and asks_what_a_term_means(text):
+        # "whats coinsurance and why am i paying it": the term, with the patient's own figures.
+        return Intent.INSURANCE_TERMS, max(confidence, SURE)
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
@@ -206,7 +248,11 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         # "my brother lost his job and can't afford his rent": someone else's hardship, no hand-off.
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
-    if intent is Intent.EXPLAIN_STATEMENT and confidence < SURE and asks_amount_owed(text):
+    if (
+        intent in (Intent.EXPLAIN_STATEMENT, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS)
+        and confidence < SURE
+        and (asks_amount_owed(text) or asks_what_is_owed(text))
+    ):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement

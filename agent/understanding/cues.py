@@ -27,7 +27,9 @@ _RE_HARDSHIP = re.compile(
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
     r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)"
     r"|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
-    r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
+    r"|can ?t (?:cover|pay this|pay it|pay that|work)|cannot (?:pay|cover) (?:this|it|that)|no way i can"
+    r"|sliding (?:fee )?scale|(?:do|does|can) (?:you|u|y all) (?:have|offer|do) (?:any )?(?:financial )?"
+    r"(?:assistance|aid)|b(?:ar|ra|aer|aree)ly (?:covering|making|paying|affording|scraping|surviving)"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
     r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)"
@@ -193,7 +195,9 @@ _COMPANY = (
     r"(?:x?finity|comcast|verizon|at ?& ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
     r"chase|citi(?:bank|card)?|capital one|wells fargo|bank of america|boa|amex|american express|"
     r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?& ?e|duke energy|con ?ed|dte|xcel|"
-    r"landlord|my bank|paypal|klarna|affirm)"
+    r"landlord|my bank|paypal|klarna|affirm|national grid|eversource|pseg|edison|dominion|ameren|entergy"
+    r"|georgia power|fpl|pepco|peco|consumers energy|we energies|centerpoint|nicor|socalgas|the gas company"
+    r"|the power company|the electric company|the water company|the phone company|the cable company)"
 )
 _PERSON = (
     r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"
@@ -208,6 +212,9 @@ _RE_OTHER_CREDITOR = re.compile(
     rf" (?:on|for|of|to) (?:my |the |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
+    # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
+    r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:power|electric\w*|gas|water"
+    r"|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
 )
@@ -522,6 +529,7 @@ _RE_WHY_OWED = re.compile(
     r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
+    r"|(?:getting|being|get|got|been) (?:charged|billed)"
     r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
     r"|\b(?:insurance|insurer|plan|seguro|aseguranza)\b[\w\s]{0,25}?\b(?:not|n t|didn t|didnt|did not|doesn t"
     r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
@@ -572,7 +580,7 @@ _RE_INSURANCE_CHANGE = re.compile(
 
 # Words of the insurance math that patients misspell ("coevred", "insurnace", "deductbile"): a word one edit
 # away with the same first letter reads as the word.
-_COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "premiums")
+_COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "premiums", "charged", "billed")
 
 
 def _repair_coverage_words(norm: str) -> str:
@@ -625,10 +633,11 @@ def names_the_plan(text: str) -> bool:
 # trained on everyday text makes of the rest ("what's the damage", "how far along am I").
 _ANCHOR_WORDS = ("statement", "statements", "deductible", "deductibles", "coinsurance", "copay", "copays")
 _ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay", "copays"})
-_RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
+_RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our|this|these)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
 _RE_FROM_THE_PRACTICE = re.compile(
     r"\b(?:letter|envelope|bill|bills|statement|notice|something|mail|invoice)\b[\w\s]{0,12}?\bfrom "
-    r"(?:you guys|you all|y all|yall|your office|ur office|your clinic|ur clinic|your practice|the clinic"
+    r"(?:you guys|you all|you folks|you people|y all|yall|your office|ur office|your clinic|ur clinic"
+    r"|your practice|the clinic"
     r"|the doctor s office|the doctors office|your billing)\b"
     r"|\b(?:co ?pay|co-pay|coinsurance|deductible|out of pocket max\w*|explanation of benefits)\b"
 )
@@ -694,6 +703,14 @@ _RE_OWED_QUESTION = re.compile(
     r"|\b(?:number|total|amount|how much|figure)\b[\w ]{0,40}\b(?:clear|pay off|settle|wipe out) "
     r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
     r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
+    r"|\bwhat(?: s| is)? the damage\b|\bhow bad is the damage\b"
+    r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
+    r"(?: to)? (?:send|pay|give|mail)(?: you| y all| your office)?\b"
+    # "just making sure I don't owe anything", "do I still owe you anything", "is anything still due"
+    r"|\b(?:making sure|make sure|checking|check|confirm\w*|verify\w*|see if|sure) (?:that )?(?:i|we) "
+    r"(?:don t|dont|do not) (?:still )?owe\b"
+    r"|\b(?:do|did) (?:i|we) (?:still )?owe (?:you |y all |your office )?(?:anything|something|money)\b"
+    r"|\b(?:is|s) (?:there )?(?:still )?(?:anything|something) (?:still )?(?:due|owed|outstanding)\b"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
 )
@@ -735,6 +752,41 @@ def asks_own_balance(text: str) -> bool:
     )
 
 
+# A second insurance asked about ("has my secondary been billed", "shouldn't my backup insurance pick up
+# the rest", "did you send it to my other insurance"): the secondary claim's status.
+_RE_SECONDARY = re.compile(
+    r"\b(?:second(?:ary)?|2nd|backup|back up|other|supplement\w*|medigap|extra) (?:insurance|insurer|plan"
+    r"|coverage|policy|one)\b|\b(?:2|two|both) (?:insurances|insurance plans|insurers|policies)\b"
+)
+_RE_SECONDARY_ASK = re.compile(
+    r"\b(?:bill\w*|sent|send|submit\w*|pick\w* up|cover\w*|pay|paid|claim\w*|file\w*|process\w*|about"
+    r"|status|question|update)\b"
+)
+_SECONDARY_WORDS = ("backup", "secondary", "supplemental", "insurance")
+
+
+def asks_about_secondary(text: str) -> bool:
+    """Whether the words ask what a second insurance was billed or paid; see ``_RE_SECONDARY``."""
+    norm = repair_words(normalize(text).replace("'", " "), _SECONDARY_WORDS, shortest=6)
+    return bool(_RE_SECONDARY.search(norm) and _RE_SECONDARY_ASK.search(norm))
+
+
+# What an insurance term means ("what's coinsurance", "what does deductible mean"): its definition, with the
+# patient's own figures, even when a why follows ("whats coinsurance and why am i paying it").
+_RE_TERM_MEANING = re.compile(
+    r"\bwhat(?:s| s| is| does| do| are)? (?:a |an |the |my |this )?(?:co ?insurance|deductibles?|co ?pays?"
+    r"|out of pocket max\w*|allowed amount|write ?off|adjustment|eob|explanation of benefits)"
+    r"(?: mean\w*| stand for| exactly)?\b"
+    r"|\b(?:co ?insurance|deductible|co ?pay|allowed amount)\b[\w ]{0,20}\bwhat (?:does|do) (?:that|it|this)"
+    r" mean\b"
+)
+
+
+def asks_what_a_term_means(text: str) -> bool:
+    """Whether the words ask what an insurance term means; see ``_RE_TERM_MEANING``."""
+    return bool(_RE_TERM_MEANING.search(normalize(text).replace("'", " ")))
+
+
 # Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan", "spread it
 # out"); the premium paid every month ("I pay my premiums every month", "I pay for insurance every month")
 # is no such request.
@@ -759,7 +811,10 @@ _RE_PAY_OVER_TIME = re.compile(
     rf"|\bpay(?:ing)? {_PART_OBJECT} (?:off |down )?(?:slowly|gradually|over (?:a few|several|some|the next)"
     r"|a little at a time|in steps)\b"
     r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
+    r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
+    r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
 )
+_MONTHLY_WORDS = ("monthly", "installments", "installment", "payments")
 _RE_PREMIUM_MONTHS = re.compile(
     r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
 )
@@ -782,7 +837,8 @@ def shares_a_bill_with_others(text: str) -> bool:
 
 def asks_to_pay_over_time(text: str) -> bool:
     """Whether the words ask to pay in parts; see ``_RE_PAY_OVER_TIME``."""
-    norm = _RE_PREMIUM_MONTHS.sub(" ", normalize(text).replace("'", " "))
+    norm = repair_words(normalize(text).replace("'", " "), _MONTHLY_WORDS, shortest=6)
+    norm = _RE_PREMIUM_MONTHS.sub(" ", norm)
     return bool(_RE_PAY_OVER_TIME.search(norm))
 
 
@@ -874,7 +930,10 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
 _RE_AMOUNT_OWED = re.compile(
     r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
     r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
-    r"|\b(?:amount|total|figure|number|sum) (?:that )?(?:i|we) (?:still )?(?:need|have|got) to (?:pay|cover)\b"
+    r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
+    r"(?: to)? (?:send|pay|give|mail)\b"
+    r"|\b(?:amount|total|figure|number|sum) (?:that )?(?:i|we) (?:still )?(?:need|have|got) to "
+    r"(?:pay|cover)\b"
     r"|\bhow much (?:do|would|will|should) (?:i|we) (?:still )?(?:need|have) to (?:pay|cover)\b"
 )
 _RE_EXPLAIN_WORDS = re.compile(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from agent.understanding.text import normalize
+from guardrails.screening import repair_words
 
 # Weighted cues, matched on normalised text (lowercase, no accents, no punctuation). Legal words are not
 # among them: they are a trigger of their own (``guardrails.escalation``), which asks that they be about this
@@ -35,6 +36,12 @@ _MEDIUM = (
     r"|\bwaste of (my )?time\b|\bdone with (this|you)\b|\bare you (even )?listening\b|\banyone there\b"
     r"|\b(not|isn ?t|is not|aren ?t|wasn ?t|no one is|nobody is) (even )?(helping|helpful)\b"
     r"|\bno ayuda\b|\bno me (escucha|entiende|ayuda)\w*"
+    # Irritation in other words: "so aggravating", "beyond annoyed", "nothing has changed", "sick and tired".
+    r"|\baggravat\w*|\birritat\w*|\bexasperat\w*|\bbeyond (annoyed|frustrated|angry|mad|upset|irritated)\b"
+    r"|\bsick and tired\b|\bnothing (has |ever )?(changed|changes|gets fixed|gets done)\b|\bat my wits end\b"
+    r"|\bnobody (ever )?(fixes|does) (anything|a thing)\b|\bno one (ever )?(helps|listens|fixes|answers)\b"
+    r"|\b(just )?repeating (stuff|yourself|the same|that|it|things)\b|\bmore confused than\b"
+    r"|\b(keep|keeps|kept) asking (the same|this|that|about)\b|\bbeen at this for\b"
     # The runaround, in the words patients use for it: no straight answer, the same non-answer again.
     r"|\bdriving me (crazy|nuts|insane|mad|up the wall)\b|\bstraight answer\b|\bnon ?answers?\b"
     r"|\brun ?around\b|\b(around|round) in circles\b|\bhad (it|enough)\b|\benough of (this|you)\b"
@@ -104,8 +111,12 @@ def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
     return round(min(1.0, score), 3)
 
 
+# Words of the cues above that patients misspell in a hurry ("nobdoy", "frustarted", "anoying").
+_CUE_WORDS = ("nobody", "frustrated", "frustrating", "annoying", "annoyed", "ridiculous", "unbelievable")
+
+
 def _message_score(text: str, previous: Sequence[str] = ()) -> float:
-    norm = normalize(text)
+    norm = repair_words(normalize(text), _CUE_WORDS, shortest=6)
     if not norm:
         return 0.0
     score = 0.0

@@ -695,11 +695,17 @@ _RE_CHAT_LEAD = re.compile(
 )
 
 
+# A one-word greeting run straight into the question, as texted ("hey wuts my bal", "hola cuanto debo").
+_RE_BARE_GREETING_LEAD = re.compile(
+    r"^\s*(?:hi|hello|hey|heya|hiya|yo|hola)\s+(?!(?:there|again|all|team|guys|you|folks|buenas|buenos)\b)"
+    r"(?P<rest>[a-z].*)$"
+)
+
+
 def _after_chat_lead(text: str) -> str | None:
     """The question after a greeting or a slip ("hi, what do I owe"), when there are words enough."""
-    match = _RE_CHAT_LEAD.match(
-        fold_accents(text).lower().replace("’", "'").replace("¿", " ").replace("¡", " ")
-    )
+    folded = fold_accents(text).lower().replace("’", "'").replace("¿", " ").replace("¡", " ")
+    match = _RE_CHAT_LEAD.match(folded) or _RE_BARE_GREETING_LEAD.match(folded)
     if match is None:
         return None
     rest = match["rest"]

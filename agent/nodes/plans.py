@@ -314,9 +314,10 @@ def _insists(state: ConversationState) -> bool:
 
 
 def _asked_again(state: ConversationState) -> bool:
-    """The patient asked for a plan on the turn before this one too (this turn's reading is last)."""
+    """The patient asked for a plan on an earlier turn too (this turn's reading is last), whatever came
+    between ("no I can't" to the link offered instead, a bare "no")."""
     history = state.get("intent_history") or []
-    return len(history) >= 2 and history[-2] == Intent.PAYMENT_PLAN.value
+    return Intent.PAYMENT_PLAN.value in history[:-1]
 
 
 def _terms(state: ConversationState) -> tuple[int | None, int | None] | None:

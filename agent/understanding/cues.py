@@ -815,6 +815,17 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
 )
 _MONTHLY_WORDS = ("monthly", "installments", "installment", "payments")
+# An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money
+# is income or another bill ("I make 2000 dollars a month", "I pay $300 a month for insurance").
+_RE_AMOUNT_MONTHLY = re.compile(
+    r"(?:\$ ?\d[\d,.]*|\b\d[\d,.]* ?(?:dollars|bucks|usd)|\b(?:one|two|three|four|five|six|seven|eight|nine"
+    r"|ten|fifteen|twenty|twenty five|thirty|forty|fifty|sixty|seventy|eighty|ninety|a hundred|hundred)"
+    r" (?:dollars|bucks))(?: (?:a|per|each|every) | ?/ ?)(?:month|mo|week)\b"
+)
+_RE_MONTHLY_OTHER = re.compile(
+    r"\b(?:make|makes|making|earn\w*|income|salary|wage\w*|paycheck|take home|bring home|rent|mortgage"
+    r"|premiums?|insurance|coverage|car|phone|loan|spend\w*)\b"
+)
 _RE_PREMIUM_MONTHS = re.compile(
     r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
 )
@@ -839,6 +850,8 @@ def asks_to_pay_over_time(text: str) -> bool:
     """Whether the words ask to pay in parts; see ``_RE_PAY_OVER_TIME``."""
     norm = repair_words(normalize(text).replace("'", " "), _MONTHLY_WORDS, shortest=6)
     norm = _RE_PREMIUM_MONTHS.sub(" ", norm)
+    if _RE_AMOUNT_MONTHLY.search(text.lower()) and not _RE_MONTHLY_OTHER.search(norm):
+        return True
     return bool(_RE_PAY_OVER_TIME.search(norm))
 
 

@@ -222,7 +222,8 @@ _AFFIRM_CORE = _words(
 )
 _DENY_WORDS = _words(
     "no nope nah n not now thanks thank you dont do that i please wrong incorrect never way negative "
-    "gracias ahora mejor para nada no quiero todavia aun decline declined thats"
+    "gracias ahora mejor para nada no quiero todavia aun decline declined thats can cant t cannot won wont "
+    "puedo"
 )
 _DENY_CORE = _words("no not nope nah n negative nunca decline incorrect wrong")
 _GREETING_WORDS = _words(

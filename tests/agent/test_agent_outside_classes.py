@@ -279,3 +279,18 @@ async def test_irritation_in_other_words_after_a_bill_question_reaches_a_person(
             break
     assert handoff is not None
     assert handoff.reason == "frustration"
+
+
+async def test_a_plan_insisted_on_after_declining_the_link_offers_a_person(env: Env) -> None:
+    candidates = [p for p in env.data.patients if "spanish_speaker" not in p.scenario_tags]
+    balances = [(await env.platform.get_account_summary(p.id)).balance_cents for p in candidates]
+    # Under the demo policy's $150 plan minimum.
+    patient = next(p for p, cents in zip(candidates, balances, strict=True) if 0 < cents < 15000)
+    first = await env.say("small-again", "could I just do ten bucks a month", patient)
+    assert "minimum for a plan" in first.text
+    await env.say("small-again", "no, not today", patient)
+    said = await env.say("small-again", "ten dollars a month is really all I can do", patient)
+    assert said.text == T.PLAN_TOO_SMALL_PERSON["en"]
+    said = await env.say("small-again", "yes please", patient)
+    assert said.handoff is not None
+    assert await env.gateway.list_links(patient.id) == []

@@ -302,5 +302,11 @@ _REVOCATION = tuple(
 
 def is_free_text_revocation(text: str) -> bool:
     """Whether free text withdraws consent to texts ("please stop texting me", "no más mensajes")."""
-    norm = normalize(text)
+    norm = repair_words(normalize(text), _REVOCATION_WORDS, shortest=5)
     return any(p.search(norm) for p in _REVOCATION)
+
+
+# Words of a revocation that patients misspell in a hurry ("stop txeting me", "stop mesaging").
+_REVOCATION_WORDS = (
+    "texting", "messaging", "sending", "contacting", "texts", "messages", "message", "contact", "unsubscribe",
+)  # fmt: skip

@@ -21,6 +21,7 @@ from agent.understanding.cues import (
     asks_about_secondary,
     asks_amount_owed,
     asks_deductible_progress,
+    asks_for_breakdown,
     asks_for_discount,
     asks_for_person,
     asks_for_person_only,
@@ -28,6 +29,7 @@ from agent.understanding.cues import (
     asks_per_statement,
     asks_plainly_for_person,
     asks_to_pay_over_time,
+    asks_to_remove_a_charge,
     asks_to_update_details,
     asks_what_a_charge_is,
     asks_what_a_term_means,
@@ -46,9 +48,11 @@ from agent.understanding.cues import (
     names_an_insurance_change,
     names_other_creditor,
     names_the_plan,
+    pays_another_way,
     receiving_pay,
     refuses_down_payment,
     says_already_paid,
+    says_paid_at_visit,
     shares_a_bill_with_others,
 )
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
@@ -153,6 +157,17 @@ _NOT_A_PLAN_ANSWER = frozenset(
 
 
 _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
+# Readings a question naming a denied claim or line is given instead of the denial's reason.
+_DENIAL_READINGS = frozenset(
+    {
+        Intent.EXPLAIN_STATEMENT,
+        Intent.EXPLAIN_CHARGE,
+        Intent.CLAIM_STATUS,
+        Intent.BALANCE,
+        Intent.INSURANCE_TERMS,
+        Intent.OUT_OF_SCOPE,
+    }
+)
 # Readings a question about a second insurance is given instead of that claim's status; a change to it on
 # file ("update my secondary insurance") is not such a question.
 _RE_CHANGE_WORD = re.compile(r"\b(?:update|change|new|switch|add|remove|replace|different|expired|lapsed)\w*")
@@ -199,6 +214,7 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         intent in _HARDSHIP_READINGS
         and (
             confidence < CONFIDENT_INTENT
+            or intent is Intent.OUT_OF_SCOPE
             or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _RE_PLAN_WORDS.search(text.lower()))
         )
         and mentions_hardship(text)
@@ -211,6 +227,31 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # or not) as a plan or paying now that the words never ask for: the patient's words are of
         # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
+    if (
+        intent in _DENIAL_READINGS
+        and confidence < SURE
+        and names_a_denial(text)
+        and not asks_what_is_owed(text)
+    ):
+        # "the biopsy shows as denied, will I be billed for it", "el seguro negó un cargo, ¿por qué?": the
+        # denial's reason and what it means for the patient.
+        return Intent.DENIAL_REASON, SURE
+    if (
+        intent in _DENIAL_READINGS
+        and confidence < LOW_CONFIDENCE
+        and mentions_dispute(text)
+        and asks_to_remove_a_charge(text)
+    ):
+        # "blood tests on my bill that were never done, take those charges off", read unsure: the words
+        # contest the charge and ask for it off, which a person handles.
+        return Intent.DISPUTE_CHARGE, SURE
+    if (
+        intent is Intent.PAYMENT_PLAN
+        and asks_for_breakdown(text)
+        and not (asks_to_pay_over_time(text) or names_the_plan(text))
+    ):
+        # "can u break down what im paying for": the bill explained, not paid in parts.
+        return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
     if (
         intent in _SECONDARY_READINGS
         and asks_about_secondary(text)
@@ -266,7 +307,7 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
             Intent.EXPLAIN_CHARGE,
             confidence,
         )  # "was that just for seeing the doctor?" asks, contests nothing
-    paid_claim = says_already_paid(text) or claims_waiver(text)
+    paid_claim = says_already_paid(text) or claims_waiver(text) or says_paid_at_visit(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE
     if intent is Intent.DISPUTE_ALREADY_PAID and receiving_pay(text):
@@ -475,7 +516,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     elif intent is Intent.PAY_NOW:
         named = mentions_paying(text) or bool(u.entities.amounts_cents)  # "put $50 toward my balance"
         # "I can't pay this all today" names paying and is no go-ahead for a link.
-        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE and not declines_paying(text)
+        # An amount named with the words of paying is the patient's own ask ("I'd like to pay $100 now"),
+        # sure enough once the reading is understood at all; paying by mail or phone asks for no link.
+        sure = confidence >= EXPLICIT_PAY_CONFIDENCE or (
+            bool(u.entities.amounts_cents) and mentions_paying(text) and confidence >= LOW_CONFIDENCE
+        )
+        clear = named and sure and not declines_paying(text) and not pays_another_way(text)
         link_request = "pay" if clear else "unclear"
     options = state.get("clarify_options") or []
     if state.get("expecting") == "clarify" and options:

@@ -39,7 +39,8 @@ _RE_HARDSHIP = re.compile(
 )
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"
-    r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed)|didn t (?:get|receive|have|order)"
+    r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed|done|performed|given|happened|seen"
+    r"|drawn|taken)|didn t (?:get|receive|have|order)"
     r"|(?:i|we) cancel+ed (?:it|that|the|my|this)|not mine"
     r"|isn t mine|overcharg\w*|shouldn t (?:be|have)|not (?:right|correct|accurate)|equivocad\w*|error"
     r"|cobraron dos veces|no (?:es|son) mi)"
@@ -137,10 +138,15 @@ def mentions_dispute(text: str) -> bool:
     return bool(_RE_DISPUTE.search(norm))
 
 
+# Words of a waiver claim that patients misspell ("woludn't be billed", "promsied").
+_WAIVER_WORDS = ("wouldn", "promised", "billed", "charged", "waived")
+
+
 def claims_waiver(text: str) -> bool:
     """A claim that someone at the practice waived the bill ("the manager said I don't have to pay"):
     only staff can confirm it, so it is handled like a payment dispute."""
-    return bool(_RE_WAIVER_CLAIM.search(normalize(text).replace("'", " ")))
+    norm = repair_words(normalize(text).replace("'", " "), _WAIVER_WORDS, shortest=5)
+    return bool(_RE_WAIVER_CLAIM.search(norm))
 
 
 def says_already_paid(text: str) -> bool:
@@ -155,6 +161,23 @@ def says_already_paid(text: str) -> bool:
         if nxt in _ARRIVED_WORDS and edit_distance(word, "payment", 1) <= 1:
             return True
     return bool(re.search(r"\bya (?:lo |la )?pagu?e\b", normalize(text)))
+
+
+# A payment the patient says was made at the visit or sent ("I paid cash at checkout", "paid my copay at
+# check-in", "I mailed a check for this weeks ago"): a payment dispute when a bill still shows it.
+_RE_PAID_AT_VISIT = re.compile(
+    r"\b(?:paid|payed|pay|handed over)\b[\w ]{0,25}\b(?:at|during) (?:the )?(?:check ?in|check ?out"
+    r"|front desk|desk|visit|appointment|time of (?:the )?(?:visit|service)|office)\b"
+    r"|\b(?:mailed|sent|dropped off|put in the mail) (?:you |y all |your office )?(?:a |the |my )?"
+    r"(?:check|cheque|money order|payment)\b"
+)
+_VISIT_WORDS = ("checkout", "check", "mailed", "appointment")
+
+
+def says_paid_at_visit(text: str) -> bool:
+    """Whether the words say a payment was made at the visit or sent; see ``_RE_PAID_AT_VISIT``."""
+    norm = repair_words(normalize(text).replace("'", " ").replace("-", " "), _VISIT_WORDS, shortest=5)
+    return bool(_RE_PAID_AT_VISIT.search(norm))
 
 
 def asks_what_is_left(text: str) -> bool:
@@ -213,8 +236,8 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
     # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
-    r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:power|electric\w*|gas|water"
-    r"|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
+    r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
+    r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
 )
@@ -274,7 +297,7 @@ _RE_ES_THIS_PRACTICE = re.compile(
 # Creditor words that no ordinary word lies one typo away from, so a typo in one ("my cell phone compnay")
 # does not hide the creditor, while "later" never becomes "water".
 _CREDITOR_WORDS = (
-    "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
+    "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
 )  # fmt: skip
 
@@ -295,7 +318,7 @@ def names_other_creditor(text: str) -> bool:
         " ",
         norm,
     )
-    norm = _RE_THROUGH_US.sub(" ", norm)
+    norm = _RE_THROUGH_US.sub(" ", repair_words(norm, ("through",), shortest=5))
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
@@ -446,8 +469,10 @@ _RE_BILL_WORDS = re.compile(
     r"fee|fees|cost\w*|price\w*|insurance|insurer|claim\w*|copay\w*|co pay|deductible|coinsurance|eob|"
     r"account|acct|debt|collection\w*|visit|doctor|dr|clinic|hospital|office|practice|procedure|test|lab|"
     r"refund\w*|credit|money|dollars?|cents|afford\w*|financial\w*|income|assistance|charity|hardship\w*|"
-    r"factura\w*|cuenta|pago\w*|pagar|deuda|cargo\w*|seguro|cobr\w*|saldo|dinero|consulta|medico)\b"
+    r"factura\w*|cuenta|pago\w*|pagar|pagu?e\w*|pagamos|pagado|deuda|cargo\w*|seguro|cobr\w*|saldo|dinero"
+    r"|consulta|medico)\b"
     r"|\$\s?\d|\bsu(?:e|ing) (?:you|your|the practice|the clinic|the office)\b"
+    r"|\b(?:mailed|sent) (?:you |y all )?(?:a |the |my )?(?:check|cheque|money order)\b"
 )
 # Wages coming in: "get paid", or a person (not the bill: "this was paid") as the one paid.
 _RE_RECEIVING_PAY = re.compile(
@@ -489,6 +514,7 @@ _RE_LEGAL_TARGET = re.compile(
     r"|\bcol+ect\w*\b|\bcobranza\b|\bcobros?\b|\b(?:owe|owed|owing|debo|debemos)\b"
     r"|\b(?:esta|la|mi) (?:factura|cuenta|deuda|cobro)\b|\bustedes\b"
     r"|\b(?:about|over|for|on) (?:this|it|that)\b"
+    r"|\b(?:pay|paying|paid|charge|charging|charged|bill|billing|billed) (?:this|that|it|you|me)\b"
 )
 
 
@@ -571,7 +597,9 @@ _RE_WHY_OR_SHORT = re.compile(
 )
 # A denial or a change of insurance is asked about in its own right ("why was my claim denied", "I have
 # new insurance, why am I billed"): those keep their own answers.
-_RE_DENIAL_WORD = re.compile(r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|rechaz\w*)\b")
+_RE_DENIAL_WORD = re.compile(
+    r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|nego|negaron|neg[oó] pagar|rechaz\w*)\b"
+)
 _RE_INSURANCE_CHANGE = re.compile(
     r"\b(?:new|changed|change|switch\w*|update\w*|different|wrong|old|expired|lapsed) (?:my )?"
     r"(?:insurance|insurer|coverage|seguro)\b|\b(?:insurance|coverage) (?:changed|on file|info\w*|card)\b"
@@ -621,9 +649,9 @@ _RE_INSURANCE_PLAN = re.compile(r"\b(?:insurance|health|dental|medicare|medicaid
 
 
 def names_the_plan(text: str) -> bool:
-    """The words name a payment plan ("so what about the plan?", "back to the installments"), not an
-    insurance plan ("does my plan cover this")."""
-    norm = normalize(text).replace("'", " ")
+    """The words name a payment plan ("so what about the plan?", "back to the installments", "the paymnet
+    plan"), not an insurance plan ("does my plan cover this")."""
+    norm = repair_words(normalize(text).replace("'", " "), (*_MONTHLY_WORDS, "payment"), shortest=6)
     return bool(_RE_THE_PLAN.search(norm)) and not _RE_INSURANCE_PLAN.search(norm)
 
 
@@ -704,6 +732,7 @@ _RE_OWED_QUESTION = re.compile(
     r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
     r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
     r"|\bwhat(?: s| is)? the damage\b|\bhow bad is the damage\b"
+    r"|\b(?:what|how much) (?:am i|are we|is my|i m|im) (?:still )?on the hook for\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
     r"(?: to)? (?:send|pay|give|mail)(?: you| y all| your office)?\b"
     # "just making sure I don't owe anything", "do I still owe you anything", "is anything still due"
@@ -729,7 +758,7 @@ def asks_what_is_owed(text: str) -> bool:
 # in the billing office's own channel that is this practice's balance, unless the words name a bank, a card,
 # points or another account ("my checking balance", "the balance in my pnc account", "gift card balance").
 _RE_OWN_BALANCE = re.compile(
-    r"\b(?:my|the|our|current|account|acct|total|outstanding|remaining|whole|full|entire)\s+balance\b"
+    r"\b(?:my|the|our|current|account|acct|total|outstanding|remaining|whole|full|entire)\s+bal(?:ance)?\b"
     r"|\bbalance (?:due|owed|owing|left|i owe|remaining)\b|^\W*balance\W*$"
 )
 _RE_OTHER_BALANCE = re.compile(
@@ -785,6 +814,67 @@ _RE_TERM_MEANING = re.compile(
 def asks_what_a_term_means(text: str) -> bool:
     """Whether the words ask what an insurance term means; see ``_RE_TERM_MEANING``."""
     return bool(_RE_TERM_MEANING.search(normalize(text).replace("'", " ")))
+
+
+# A change to the details on file named outright ("I moved, need to update my address", "new insurance
+# card", "my phone number changed"): the practice's records, whatever an everyday-text encoder makes of it.
+_RE_DETAILS_CHANGE = re.compile(
+    r"\b(?:update|change|changed|correct|fix)\w* (?:my |our )(?:mailing |home |billing |email )?"
+    r"(?:address|phone number|phone|cell number|e ?mail(?: address)?|last name|contact info\w*)\b"
+    r"|\bmy (?:address|phone number|e ?mail|last name) (?:has |is )?(?:changed|is different|is wrong)\b"
+)
+# Records kept elsewhere ("change my address with the post office", "at the DMV", "on my bank account").
+_RE_DETAILS_ELSEWHERE = re.compile(
+    r"\b(?:post office|usps|dmv|passport|license|licence|bank|amazon|netflix|uber|employer|school|voter"
+    r"|irs|social security|facebook|instagram|google|apple|account settings|app)\b"
+)
+
+
+def names_a_details_change(text: str) -> bool:
+    """Whether the words name a change to the details on file; see ``_RE_DETAILS_CHANGE``."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_DETAILS_CHANGE.search(norm))
+        and not _RE_DETAILS_ELSEWHERE.search(norm)
+        and not names_other_creditor(text)
+    )
+
+
+# A breakdown asked for ("can you break down what I'm paying for", "itemize it"): an explanation.
+_RE_BREAKDOWN = re.compile(r"\bbreak\w* (?:\w+ ){0,3}?down\b|\bbreakdown\b|\bitemi[sz]\w*")
+
+
+def asks_for_breakdown(text: str) -> bool:
+    """Whether the words ask for the bill broken down; see ``_RE_BREAKDOWN``."""
+    return bool(_RE_BREAKDOWN.search(normalize(text).replace("'", " ")))
+
+
+# Paying another way than a link ("I'll pay by mail", "I'll send a check", "I'll pay at my next visit"):
+# no link is asked for.
+_RE_PAYS_ANOTHER_WAY = re.compile(
+    r"\bpay(?:ing)? (?:it |this |that |the (?:bill|balance) )?(?:by|via|with|through|over|in) (?:the )?"
+    r"(?:mail|check|cheque|phone|cash|money order|person)\b"
+    r"|\b(?:send|mail|mailing|sending) (?:you |y all )?(?:a |the )?(?:check|cheque|money order)\b"
+    r"|\bpay (?:it |this |that )?(?:at|during) (?:my |the )?(?:next )?(?:visit|appointment)\b"
+)
+
+
+def pays_another_way(text: str) -> bool:
+    """Whether the words say the patient will pay another way than a link; see ``_RE_PAYS_ANOTHER_WAY``."""
+    return bool(_RE_PAYS_ANOTHER_WAY.search(normalize(text).replace("'", " ")))
+
+
+# A charge the patient wants taken off ("I want those charges taken off", "remove this from my bill"): with
+# words contesting it, a charge dispute.
+_RE_REMOVE_CHARGE = re.compile(
+    r"\b(?:take|taken|taking|remove|removed|drop|dropped|wipe|wiped|get rid of|strike|delete)\b"
+    r"(?: \w+){0,3}? (?:off|charges?|from (?:my|the) (?:bill|statement|account))\b"
+)
+
+
+def asks_to_remove_a_charge(text: str) -> bool:
+    """Whether the words ask for a charge to be taken off; see ``_RE_REMOVE_CHARGE``."""
+    return bool(_RE_REMOVE_CHARGE.search(normalize(text).replace("'", " ")))
 
 
 # Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan", "spread it

@@ -31,6 +31,7 @@ from agent.understanding.cues import (
     asks_what_is_owed,
     choice_number,
     mentions_hardship,
+    names_a_details_change,
     names_other_creditor,
     names_the_practice_bill,
     plan_by_length,
@@ -483,7 +484,10 @@ class LocalUnderstander:
             # encoder read such messages ("hows my balance looking" before verifying is a balance question).
             return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
         if p_out >= OUT_OF_SCOPE_LINE and not (
-            names_the_practice_bill(text) or asks_what_is_owed(text) or asks_own_balance(text)
+            names_the_practice_bill(text)
+            or asks_what_is_owed(text)
+            or asks_own_balance(text)
+            or names_a_details_change(text)
         ):
             rest = 1 - p_out
             probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]

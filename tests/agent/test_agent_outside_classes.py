@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from agent import templates as T
-from tests.agent.harness import Env
+from tests.agent.harness import Env, typed_dob
+from tools.platforms.models import Channel
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -294,3 +295,90 @@ async def test_a_plan_insisted_on_after_declining_the_link_offers_a_person(env: 
     said = await env.say("small-again", "yes please", patient)
     assert said.handoff is not None
     assert await env.gateway.list_links(patient.id) == []
+
+
+@pytest.mark.parametrize(
+    "text", ["can u break down what im paying for", "could you itemize what I'm being billed"]
+)
+async def test_a_breakdown_asked_for_is_explained_not_offered_a_plan(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("breakdown", text, patient)
+    assert said.message is not None
+    assert said.message.expecting not in ("plan_choice", "consent")
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("text", ["ya pagué esto", "ya lo pague el mes pasado"])
+async def test_already_paid_in_spanish_reaches_a_person(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("ya-pague", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_already_paid"
+
+
+@pytest.mark.parametrize(
+    "text", ["I moved, need to update my address", "my phone number changed, can that be fixed on my file"]
+)
+async def test_a_change_of_details_is_offered_a_person_not_the_out_of_scope_reply(
+    env: Env, text: str
+) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("details", text, patient)
+    assert said.message is not None
+    assert said.message.expecting == "human_offer"
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can u set up a paymnet link for my apartment rent",
+        "my verizon bill is due monday, can I pay it thru you guys?",
+    ],
+)
+async def test_another_creditor_behind_a_typo_gets_no_link(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("creditor-typo", text, patient)
+    assert "http" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_stop_texting_behind_a_typo_writes_no_link(env: Env) -> None:
+    patient = next(p for p in env.data.patients if p.phone and p.sms_consent)
+    phone = patient.phone
+    assert phone
+    await env.say("sms-stop", "how much is my bill", channel=Channel.SMS, phone=phone)
+    await env.say(
+        "sms-stop", f"{typed_dob(patient.date_of_birth)} {patient.zip_code}", channel=Channel.SMS, phone=phone
+    )
+    await env.say("sms-stop", "pls stop txting me, I'll just pay by mail", channel=Channel.SMS, phone=phone)
+    assert await env.gateway.list_links(patient.id) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my xray shows as denied on the statement, will I have to pay for it?",
+        "el seguro rechazó la consulta, ¿por qué?",
+    ],
+)
+async def test_a_denied_line_named_gets_the_denials_reason(env: Env, text: str) -> None:
+    patient = env.patient("claim_denied", exclude=("spanish_speaker",))
+    said = await env.say("denied", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "denial_reason"
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I paid my copay in cash at check-in, so why am I getting a bill for it",
+        "I mailed you a check for this two weeks ago, it should be there",
+    ],
+)
+async def test_a_payment_made_at_the_visit_or_mailed_is_a_payment_dispute(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say("paid-visit", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_already_paid"

@@ -157,6 +157,13 @@ _NOT_A_PLAN_ANSWER = frozenset(
 
 
 _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
+# What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
+# "rejected at the zoo" is not one).
+_RE_DENIED_BY_INSURER = re.compile(
+    r"\b(?:insurance|insurer|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines|visit"
+    r"|consulta|cargo|charge|test|procedure|biops\w*|bipos\w*|x ?ray|xray|scan|lab|labs|surgery|treatment"
+    r"|tratamiento)\b"
+)
 # Readings a question naming a denied claim or line is given instead of the denial's reason.
 _DENIAL_READINGS = frozenset(
     {
@@ -231,6 +238,7 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         intent in _DENIAL_READINGS
         and confidence < SURE
         and names_a_denial(text)
+        and _RE_DENIED_BY_INSURER.search(text.lower())
         and not asks_what_is_owed(text)
     ):
         # "the biopsy shows as denied, will I be billed for it", "el seguro negó un cargo, ¿por qué?": the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import lru_cache
 from typing import Literal
 
 from agent.understanding.text import normalize
@@ -306,6 +307,7 @@ def _repair_creditor_words(norm: str) -> str:
     return repair_words(norm, _CREDITOR_WORDS, shortest=6, same_first=False)
 
 
+@lru_cache(maxsize=256)
 def names_other_creditor(text: str) -> bool:
     """Whether the message is about a bill owed to someone other than this practice ("pay my electric
     bill", "when is my visa due", "pay back my brother"); paying *with* a card is not. A word one typo

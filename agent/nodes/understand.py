@@ -56,6 +56,7 @@ from agent.understanding.cues import (
     shares_a_bill_with_others,
 )
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from guardrails.screening import repair_words
 from tools.platforms.models import Channel, TicketPriority, TicketReason
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
@@ -156,6 +157,12 @@ _NOT_A_PLAN_ANSWER = frozenset(
 )
 
 
+# Any word of a payment made or sent ("paid", "sent a check", "payment went through", "pagué").
+_RE_PAID_ANY = re.compile(
+    r"\b(?:paid|payed|pay|payment\w*|check|cheque|money order|receipt|charged my|came out|went through"
+    r"|cash|handed|gave|settled|zelle|venmo|should be gone|should be zero|already"
+    r"|pagu?[eé]\w*|pagado|pagamos|pago)\b"
+)
 _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
 # What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
 # "rejected at the zoo" is not one).
@@ -164,6 +171,8 @@ _RE_DENIED_BY_INSURER = re.compile(
     r"|consulta|cargo|charge|test|procedure|biops\w*|bipos\w*|x ?ray|xray|scan|lab|labs|surgery|treatment"
     r"|tratamiento)\b"
 )
+# Readings a request naming a statement number is given, unsure, instead of that statement.
+_STATEMENT_READINGS = frozenset({Intent.BALANCE, Intent.OUT_OF_SCOPE, Intent.IDENTITY_ANSWER})
 # Readings a question naming a denied claim or line is given instead of the denial's reason.
 _DENIAL_READINGS = frozenset(
     {
@@ -201,6 +210,14 @@ _RE_PLAN_WORDS = re.compile(
 )
 
 
+def _names_plan_words(text: str) -> bool:
+    """Whether the words name a plan or paying in parts, typos repaired ("montlhy arrangement")."""
+    return bool(_RE_PLAN_WORDS.search(repair_words(text.lower(), _PLAN_WORDS, shortest=5)))
+
+
+_PLAN_WORDS = ("monthly", "months", "installments", "payments", "plan")
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
@@ -222,7 +239,7 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         and (
             confidence < CONFIDENT_INTENT
             or intent is Intent.OUT_OF_SCOPE
-            or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _RE_PLAN_WORDS.search(text.lower()))
+            or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _names_plan_words(text))
         )
         and mentions_hardship(text)
         and not hardship_of_someone_else(text)
@@ -315,6 +332,8 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
             Intent.EXPLAIN_CHARGE,
             confidence,
         )  # "was that just for seeing the doctor?" asks, contests nothing
+    if u.entities.statement_numbers and intent in _STATEMENT_READINGS and confidence < LOW_CONFIDENCE:
+        return Intent.EXPLAIN_STATEMENT, SURE  # "can you pull up statmeent S-104593": that statement
     paid_claim = says_already_paid(text) or claims_waiver(text) or says_paid_at_visit(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE
@@ -322,8 +341,11 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         # "When was I last paid?" is about wages coming in, never a claim of having paid this bill.
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
-    unsupported = (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text)) or (
-        intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text)
+    unsupported = (
+        (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text))
+        or (intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text))
+        # "is it still the same amount?" read as a payment claim: not a word of having paid
+        or (intent is Intent.DISPUTE_ALREADY_PAID and not (_RE_PAID_ANY.search(text.lower()) or paid_claim))
     )
     # An angry message is read as hardship or a dispute easily; frustration then explains it better.
     if unsupported and (confidence < SURE or u.frustration >= FRUSTRATION_THRESHOLD):

@@ -382,3 +382,23 @@ async def test_a_payment_made_at_the_visit_or_mailed_is_a_payment_dispute(env: E
     said = await env.say("paid-visit", text, patient)
     assert said.handoff is not None
     assert said.handoff.reason == "dispute_already_paid"
+
+
+@pytest.mark.parametrize(
+    "text", ["been a few days, is it still the same amonut?", "is that number the same as before"]
+)
+async def test_asking_whether_the_amount_changed_opens_no_payment_dispute(env: Env, text: str) -> None:
+    patient = env.patient("copay_only")
+    await env.say("same-amount", "what's my balance", patient)
+    said = await env.say("same-amount", text, patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_plan_asked_for_in_typos_beside_cannot_pay_at_once_is_offered(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    text = "no way i can pay this all in one go, what kind of montlhy arrangment can you do?"
+    said = await env.say("plan-typo", text, patient)
+    assert said.handoff is None
+    assert said.message is not None
+    assert said.message.expecting in ("plan_choice", "consent")

@@ -183,8 +183,10 @@ def route_after_auth(state: ConversationState) -> AfterAuth:
     if turn.get("escalation") is not None:
         return "escalate_ticket"
     target = ROUTE_FOR_PENDING.get(_intent(state))
-    if target is None:
-        return "guard_out"  # a general question: the confirmation is the answer, the patient asks again
+    if target is None or target == "escalate_ticket":
+        # A general question: the confirmation is the answer, the patient asks again. A hand-off reading
+        # with no escalation decided on the patient's words is a guess: no ticket on it.
+        return "guard_out"
     for candidate in get_args(AfterAuth):
         if candidate == target:
             return cast(AfterAuth, candidate)

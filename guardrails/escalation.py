@@ -130,6 +130,9 @@ class EscalationSignals:
     dispute: bool = False
     hardship: bool = False
     about_bill: bool = True
+    # Whether legal words are about this bill, where that is decided apart from ``about_bill`` (a first
+    # message must name the bill or the practice beside them); ``None`` reads ``about_bill``.
+    legal_about_bill: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ _RANK = {TicketPriority.LOW: 0, TicketPriority.NORMAL: 1, TicketPriority.HIGH: 2
 def decide(signals: EscalationSignals) -> EscalationDecision:
     """Whether to hand the conversation to staff; ``priority`` is ``normal`` when not escalating."""
     triggered: list[tuple[TicketReason, TicketPriority]] = []
-    if signals.about_bill and mentions_legal(signals.text):
+    legal_about = signals.about_bill if signals.legal_about_bill is None else signals.legal_about_bill
+    if legal_about and mentions_legal(signals.text):
         triggered.append((TicketReason.LEGAL, TicketPriority.URGENT))
     # Intent-borne triggers need an intent the engine is sure enough of: a guess below the low-confidence
     # line is clarified, never escalated on; an unsure one yields the reason to frustration.

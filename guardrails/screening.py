@@ -106,10 +106,11 @@ _INJECTION = _rules(
         r"staff|root|system|another (?:ai|assistant|bot)|evil|jailbroken|without (?:rules|limits))\b",
         "jailbreak": r"\bjailbreak|\bdo anything now\b|\bsudo\b"
         # A mode the bot is told it is now in ("developer admin mode enabled", "maintenance mode: on").
-        r"|\b(?:admin|administrator|developer|dev|debug|maintenance|god|dan|root|unrestricted|superuser)"
-        r" mode\b",
+        r"|\b(?:admin|administrator|developer|dev|debug|maintenance|god|dan|root|unrestricted|superuser|"
+        r"privileged) mode\b"
+        r"|\btest mode (?:is )?(?:now )?(?:enabled|activated|unlocked|engaged|on)\b",
         # A notice dressed as coming from the system ("SYSTEM NOTICE: ...", "admin alert - ...").
-        "system_notice": r"\b(?:system|admin|administrator|developer|operator)"
+        "system_notice": r"\b(?:system|admin|administrator|developer|security|operator)"
         r" (?:notice|alert|announcement|directive)\s*[:\-]",
         "bulk_data": r"\b(?:show|list|give|send|dump|export|print)\b(?: me)? (?:all|every|everyone'?s?)"
         r"(?: the)? (?:balances|accounts|records|statements|bills|data|database|tables?)\b",
@@ -304,5 +305,11 @@ _REVOCATION = tuple(
 
 def is_free_text_revocation(text: str) -> bool:
     """Whether free text withdraws consent to texts ("please stop texting me", "no más mensajes")."""
-    norm = normalize(text)
+    norm = repair_words(normalize(text), _REVOCATION_WORDS, shortest=5)
     return any(p.search(norm) for p in _REVOCATION)
+
+
+# Words of a revocation that patients misspell in a hurry ("stop txeting me", "stop mesaging").
+_REVOCATION_WORDS = (
+    "texting", "messaging", "sending", "contacting", "texts", "messages", "message", "contact", "unsubscribe",
+)  # fmt: skip

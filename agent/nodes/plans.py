@@ -315,7 +315,7 @@ def _insists(state: ConversationState) -> bool:
 
 def _asked_again(state: ConversationState) -> bool:
     """The patient asked for a plan on an earlier turn too (this turn's reading is last), whatever came
-    between: a "no" to the link offered instead does not make the next ask a first one."""
+    between: a "no" (or "no I can't") to the link offered instead does not make the next ask a first one."""
     history = state.get("intent_history") or []
     return Intent.PAYMENT_PLAN.value in history[:-1]
 

@@ -4,6 +4,8 @@ the turn's record; :mod:`agent.routing` decides where to go."""
 
 from __future__ import annotations
 
+import re
+
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
@@ -16,22 +18,29 @@ from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, 
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     about_this_bill,
+    asks_about_secondary,
     asks_amount_owed,
     asks_deductible_progress,
+    asks_for_breakdown,
     asks_for_discount,
     asks_for_person,
+    asks_for_person_only,
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
     asks_to_pay_over_time,
+    asks_to_remove_a_charge,
     asks_to_update_details,
     asks_what_a_charge_is,
+    asks_what_a_term_means,
     asks_what_is_left,
     asks_what_is_owed,
     asks_why_owed,
     choice_number,
     claims_waiver,
     declines_paying,
+    hardship_of_someone_else,
+    legal_words_about_this_bill,
     mentions_dispute,
     mentions_hardship,
     mentions_paying,
@@ -39,11 +48,15 @@ from agent.understanding.cues import (
     names_an_insurance_change,
     names_other_creditor,
     names_the_plan,
+    pays_another_way,
     receiving_pay,
     refuses_down_payment,
     says_already_paid,
+    says_paid_at_visit,
+    shares_a_bill_with_others,
 )
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from guardrails.screening import repair_words
 from tools.platforms.models import Channel, TicketPriority, TicketReason
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
@@ -86,7 +99,9 @@ _HARDSHIP_READINGS = frozenset(
 
 
 # Readings an unsure engine gives a request to pay in parts ("can I stretch it out over a few months?").
-# Out of scope is not among them: "split the bill" is also a restaurant's.
+# Out of scope is one too ("can I chip away at it", "a bit each month" read as chat), but not when the bill
+# is shared out among people ("split the bill with my friends" is a restaurant's); an unsure plan reading
+# is made sure by the words. Another creditor's bill is set aside afterwards (``_scoped``).
 _PAY_OVER_TIME_READINGS = frozenset(
     {
         Intent.PAY_NOW,
@@ -142,28 +157,143 @@ _NOT_A_PLAN_ANSWER = frozenset(
 )
 
 
+# Any word of a payment made or sent ("paid", "sent a check", "payment went through", "pagué").
+_RE_PAID_ANY = re.compile(
+    r"\b(?:paid|payed|pay|payment\w*|check|cheque|money order|receipt|charged my|came out|went through"
+    r"|cash|handed|gave|settled|zelle|venmo|should be gone|should be zero|already"
+    r"|pagu?[eé]\w*|pagado|pagamos|pago)\b"
+)
+_RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
+# What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
+# "rejected at the zoo" is not one).
+_RE_DENIED_BY_INSURER = re.compile(
+    r"\b(?:insurance|insurer|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines|visit"
+    r"|consulta|cargo|charge|test|procedure|biops\w*|bipos\w*|x ?ray|xray|scan|lab|labs|surgery|treatment"
+    r"|tratamiento)\b"
+)
+# Readings a request naming a statement number is given, unsure, instead of that statement.
+_STATEMENT_READINGS = frozenset({Intent.BALANCE, Intent.OUT_OF_SCOPE, Intent.IDENTITY_ANSWER})
+# Readings a question naming a denied claim or line is given instead of the denial's reason.
+_DENIAL_READINGS = frozenset(
+    {
+        Intent.EXPLAIN_STATEMENT,
+        Intent.EXPLAIN_CHARGE,
+        Intent.CLAIM_STATUS,
+        Intent.BALANCE,
+        Intent.INSURANCE_TERMS,
+        Intent.OUT_OF_SCOPE,
+    }
+)
+# Readings a question about a second insurance is given instead of that claim's status; a change to it on
+# file ("update my secondary insurance") is not such a question.
+_RE_CHANGE_WORD = re.compile(r"\b(?:update|change|new|switch|add|remove|replace|different|expired|lapsed)\w*")
+_SECONDARY_READINGS = frozenset(
+    {
+        Intent.EXPLAIN_STATEMENT,
+        Intent.BALANCE,
+        Intent.INSURANCE_TERMS,
+        Intent.CLAIM_STATUS,
+        Intent.UPDATE_INSURANCE_OR_CONTACT,
+        Intent.OUT_OF_SCOPE,
+    }
+)
+# Readings a question of what an insurance term means is given instead of the term.
+_TERM_READINGS = frozenset(
+    {Intent.EXPLAIN_STATEMENT, Intent.BALANCE, Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE}
+)
+
+
+# Words of a plan or of paying in parts ("monthly plan?", "over 6 months"): a plan reading with them is
+# asked for.
+_RE_PLAN_WORDS = re.compile(
+    r"\b(?:plan|plans|monthly|installments?|months?|payments|meses|mes|mensual\w*|cuotas|plazos|pagos)\b"
+)
+
+
+def _names_plan_words(text: str) -> bool:
+    """Whether the words name a plan or paying in parts, typos repaired ("montlhy arrangement")."""
+    return bool(_RE_PLAN_WORDS.search(repair_words(text.lower(), _PLAN_WORDS, shortest=5)))
+
+
+_PLAN_WORDS = ("monthly", "months", "installments", "payments", "plan")
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
+    # A hand-off reading with no word of a dispute, a payment made or hardship is a guess, however sure the
+    # engine is when the patient says nothing of having paid ("I hit my deductible already, why am I still
+    # getting charged" contests nothing; "I paid cash at checkout, so why a balance" is a payment dispute).
     unbacked_handoff = (
         intent in _HANDOFF_INTENTS
-        and confidence < SURE
-        and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
+        and (confidence < SURE or not _RE_PAID.search(text.lower()))
+        and not (
+            mentions_dispute(text)
+            or says_already_paid(text)
+            or mentions_hardship(text)
+            or claims_waiver(text)
+        )
     )
     if (
         intent in _HARDSHIP_READINGS
-        and confidence < CONFIDENT_INTENT
+        and (
+            confidence < CONFIDENT_INTENT
+            or intent is Intent.OUT_OF_SCOPE
+            or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _names_plan_words(text))
+        )
         and mentions_hardship(text)
+        and not hardship_of_someone_else(text)
         and not asks_to_pay_over_time(text)
+        and not names_the_plan(text)
         and not asks_for_discount(text)
     ):
-        # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as a plan or the
-        # balance: the patient's words are of hardship, which a person handles.
+        # "living paycheck to paycheck, no way I can cover this bill" read, unsure, as the balance, or (sure
+        # or not) as a plan or paying now that the words never ask for: the patient's words are of
+        # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
+    if (
+        intent in _DENIAL_READINGS
+        and confidence < SURE
+        and names_a_denial(text)
+        and _RE_DENIED_BY_INSURER.search(text.lower())
+        and not asks_what_is_owed(text)
+    ):
+        # "the biopsy shows as denied, will I be billed for it", "el seguro negó un cargo, ¿por qué?": the
+        # denial's reason and what it means for the patient.
+        return Intent.DENIAL_REASON, SURE
+    if (
+        intent in _DENIAL_READINGS
+        and confidence < LOW_CONFIDENCE
+        and mentions_dispute(text)
+        and asks_to_remove_a_charge(text)
+    ):
+        # "blood tests on my bill that were never done, take those charges off", read unsure: the words
+        # contest the charge and ask for it off, which a person handles.
+        return Intent.DISPUTE_CHARGE, SURE
+    if (
+        intent is Intent.PAYMENT_PLAN
+        and asks_for_breakdown(text)
+        and not (asks_to_pay_over_time(text) or names_the_plan(text))
+    ):
+        # "can u break down what im paying for": the bill explained, not paid in parts.
+        return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if (
+        intent in _SECONDARY_READINGS
+        and asks_about_secondary(text)
+        and not (names_an_insurance_change(text) or _RE_CHANGE_WORD.search(text.lower()))
+    ):
+        # "has my backup insurance been billed yet": the second claim's status, not the statement.
+        return Intent.CLAIM_STATUS, max(confidence, SURE)
+    if intent in _TERM_READINGS and asks_what_a_term_means(text):
+        # "whats coinsurance and why am i paying it": the term, with the patient's own figures.
+        return Intent.INSURANCE_TERMS, max(confidence, SURE)
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
-    if intent in _PAY_OVER_TIME_READINGS and confidence < SURE and asks_to_pay_over_time(text):
+    unsure_plan = (intent in _PAY_OVER_TIME_READINGS or intent is Intent.PAYMENT_PLAN) and confidence < SURE
+    if (unsure_plan or (intent is Intent.OUT_OF_SCOPE and not shares_a_bill_with_others(text))) and (
+        asks_to_pay_over_time(text)
+    ):
         # "cash patient, I'd like to spread the balance out" read, unsure, as paying now: the words ask for
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
@@ -180,7 +310,15 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
     waiver ("the manager said I don't have to pay") are payment disputes."""
     intent, confidence = u.intent, u.confidence
-    if intent is Intent.EXPLAIN_STATEMENT and confidence < SURE and asks_amount_owed(text):
+    if intent is Intent.FINANCIAL_HARDSHIP and hardship_of_someone_else(text):
+        # "my brother lost his job and can't afford his rent": someone else's hardship, no hand-off.
+        others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
+        return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
+    if (
+        intent in (Intent.EXPLAIN_STATEMENT, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS)
+        and confidence < SURE
+        and (asks_amount_owed(text) or asks_what_is_owed(text))
+    ):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
@@ -194,15 +332,20 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
             Intent.EXPLAIN_CHARGE,
             confidence,
         )  # "was that just for seeing the doctor?" asks, contests nothing
-    paid_claim = says_already_paid(text) or claims_waiver(text)
+    if u.entities.statement_numbers and intent in _STATEMENT_READINGS and confidence < LOW_CONFIDENCE:
+        return Intent.EXPLAIN_STATEMENT, SURE  # "can you pull up statmeent S-104593": that statement
+    paid_claim = says_already_paid(text) or claims_waiver(text) or says_paid_at_visit(text)
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE
     if intent is Intent.DISPUTE_ALREADY_PAID and receiving_pay(text):
         # "When was I last paid?" is about wages coming in, never a claim of having paid this bill.
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
-    unsupported = (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text)) or (
-        intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text)
+    unsupported = (
+        (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text))
+        or (intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text))
+        # "is it still the same amount?" read as a payment claim: not a word of having paid
+        or (intent is Intent.DISPUTE_ALREADY_PAID and not (_RE_PAID_ANY.search(text.lower()) or paid_claim))
     )
     # An angry message is read as hardship or a dispute easily; frustration then explains it better.
     if unsupported and (confidence < SURE or u.frustration >= FRUSTRATION_THRESHOLD):
@@ -278,13 +421,15 @@ def _person_asked(intent: Intent, confidence: float, text: str, history: list[st
     """A request for a person in the patient's own words, read as out of scope (or barely read at all),
     is that request when the conversation is about this bill (an earlier turn was, or these words are):
     "let me talk to a preson about this one" after a statement was explained. A ticket still needs the
-    words (``asks_for_person``); on a first message about nothing of the bill nothing changes."""
+    words (``asks_for_person``). A first message that is an outright request for a person and nothing
+    else ("can a human check this") is that request too: in the billing office's channel it is about its
+    bill; one that names another matter ("someone to look at my car") changes nothing."""
     weak = intent in _NOT_A_REQUEST or confidence < LOW_CONFIDENCE
     if intent in _CONTENT_INTENTS and asks_outright_for_person(text):
         weak = True  # "get me someone from billing about this statement": the person, not the statement
     if not weak or not asks_plainly_for_person(text):
         return intent, confidence
-    if about_the_bill(Intent.REQUEST_HUMAN, history, text):
+    if about_the_bill(Intent.REQUEST_HUMAN, history, text) or asks_for_person_only(text):
         return Intent.REQUEST_HUMAN, max(confidence, SURE)
     return intent, confidence
 
@@ -318,6 +463,7 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
             about_bill=about_the_bill(intent, [], text),
+            legal_about_bill=about_the_bill(intent, [], text) and legal_words_about_this_bill(text),
         )
     )
     turn: Turn = {
@@ -400,7 +546,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     elif intent is Intent.PAY_NOW:
         named = mentions_paying(text) or bool(u.entities.amounts_cents)  # "put $50 toward my balance"
         # "I can't pay this all today" names paying and is no go-ahead for a link.
-        clear = named and confidence >= EXPLICIT_PAY_CONFIDENCE and not declines_paying(text)
+        # An amount named with the words of paying is the patient's own ask ("I'd like to pay $100 now"),
+        # sure enough once the reading is understood at all; paying by mail or phone asks for no link.
+        sure = confidence >= EXPLICIT_PAY_CONFIDENCE or (
+            bool(u.entities.amounts_cents) and mentions_paying(text) and confidence >= LOW_CONFIDENCE
+        )
+        clear = named and sure and not declines_paying(text) and not pays_another_way(text)
         link_request = "pay" if clear else "unclear"
     options = state.get("clarify_options") or []
     if state.get("expecting") == "clarify" and options:
@@ -465,6 +616,11 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         update["expecting"] = None
     if u.is_cancel:
         update.update({"pending": None, "expecting": None, "clarify_options": [], "link_offer": None})
+    asked = state.get("expecting") not in (None, "identity") or offer is not None
+    about_bill = about_the_bill(intent, history, text, asked=asked)
+    # Legal words on a message that opens the conversation must name this bill or the practice; later, the
+    # conversation already is about the bill.
+    in_conversation = about_the_bill(Intent.OUT_OF_SCOPE, history, text, asked=asked)
     decision = decide(
         EscalationSignals(
             intent=intent.value,
@@ -477,12 +633,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             explicit_human_request=intent is Intent.REQUEST_HUMAN and asks_for_person(text),
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
             hardship=intent is Intent.FINANCIAL_HARDSHIP,
-            about_bill=about_the_bill(
-                intent,
-                history,
-                text,
-                asked=state.get("expecting") not in (None, "identity") or offer is not None,
-            ),
+            about_bill=about_bill,
+            legal_about_bill=about_bill and (in_conversation or legal_words_about_this_bill(text)),
         )
     )
     if decision.escalate and decision.reason is not None:

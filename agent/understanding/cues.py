@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import lru_cache
 from typing import Literal
 
 from agent.understanding.text import normalize
@@ -27,7 +28,9 @@ _RE_HARDSHIP = re.compile(
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
     r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)"
     r"|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
-    r"|can t (?:cover|pay this|work)|no way i can|sliding (?:fee )?scale"
+    r"|can ?t (?:cover|pay this|pay it|pay that|work)|cannot (?:pay|cover) (?:this|it|that)|no way i can"
+    r"|sliding (?:fee )?scale|(?:do|does|can) (?:you|u|y all) (?:have|offer|do) (?:any )?(?:financial )?"
+    r"(?:assistance|aid)|b(?:ar|ra|aer|aree)ly (?:covering|making|paying|affording|scraping|surviving)"
     r"|financial(?:ly)? (?:assistance|help|aid)"
     r"|help me financially|charity care|assistance program|money is (?:really |very |so )?tight|unpaid leave"
     r"|drowning|only income|barely (?:pay|afford|make|cover|get by|scraping)"
@@ -37,7 +40,8 @@ _RE_HARDSHIP = re.compile(
 )
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"
-    r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed)|didn t (?:get|receive|have|order)"
+    r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed|done|performed|given|happened|seen"
+    r"|drawn|taken)|didn t (?:get|receive|have|order)"
     r"|(?:i|we) cancel+ed (?:it|that|the|my|this)|not mine"
     r"|isn t mine|overcharg\w*|shouldn t (?:be|have)|not (?:right|correct|accurate)|equivocad\w*|error"
     r"|cobraron dos veces|no (?:es|son) mi)"
@@ -68,6 +72,34 @@ def asks_for_discount(text: str) -> bool:
 def mentions_hardship(text: str) -> bool:
     """Words of financial hardship (a lost job, can't afford it): those go to a person, not a haggle."""
     return bool(_RE_HARDSHIP.search(normalize(text).replace("'", " ")))
+
+
+# Someone outside the patient's household (a sibling, a parent, a friend, a neighbour) as the one in
+# hardship ("my brother lost his job and can't afford his rent", "my neighbor is struggling to pay her
+# bills"): a spouse or partner shares the household, so "my husband lost his job" stays the patient's.
+_RE_SOMEONE_ELSE = re.compile(
+    r"\b(?:my|our|a) (?:brother|sister|sibling|mom|mother|dad|father|parents?|son|daughter|kid|child|cousin"
+    r"|uncle|aunt|niece|nephew|grandma|grandmother|grandpa|grandfather|friend|best friend|neighbou?r"
+    r"|roommate|coworker|co worker|boss|colleague|classmate|tenant|landlord)s?\b"
+    r"|\b(?:mi|mis) (?:hermano|hermana|mama|papa|madre|padre|hijo|hija|primo|prima|amigo|amiga|vecino"
+    r"|vecina)s?\b"
+)
+# The patient (or the patient's household) in the sentence: "I", "we", "me", "my" beside a thing of their
+# own, or this bill named.
+_RE_FIRST_PERSON = re.compile(
+    r"\b(?:i|im|i m|ive|i ve|id|i d|ill|i ll|we|were|we re|weve|we ve|me|us|our|ours|myself|my|yo|nosotros"
+    r"|me|mi|mis)\b"
+    r"|\b(?:this|the|these|that|your|ur) (?:bill|bills|charges?|balance|statements?|amount|invoice|copay)\b"
+)
+
+
+def hardship_of_someone_else(text: str) -> bool:
+    """Words of hardship about someone outside the household and nothing of the patient's own ("my sister
+    can't afford her medication"); "my mom lost her job and I can't pay this" is the patient's."""
+    norm = normalize(text).replace("'", " ")
+    if not (mentions_hardship(text) and _RE_SOMEONE_ELSE.search(norm)):
+        return False
+    return not _RE_FIRST_PERSON.search(_RE_SOMEONE_ELSE.sub(" ", norm))
 
 
 def mentions_paying(text: str) -> bool:
@@ -107,10 +139,15 @@ def mentions_dispute(text: str) -> bool:
     return bool(_RE_DISPUTE.search(norm))
 
 
+# Words of a waiver claim that patients misspell ("woludn't be billed", "promsied").
+_WAIVER_WORDS = ("wouldn", "promised", "billed", "charged", "waived")
+
+
 def claims_waiver(text: str) -> bool:
     """A claim that someone at the practice waived the bill ("the manager said I don't have to pay"):
     only staff can confirm it, so it is handled like a payment dispute."""
-    return bool(_RE_WAIVER_CLAIM.search(normalize(text).replace("'", " ")))
+    norm = repair_words(normalize(text).replace("'", " "), _WAIVER_WORDS, shortest=5)
+    return bool(_RE_WAIVER_CLAIM.search(norm))
 
 
 def says_already_paid(text: str) -> bool:
@@ -125,6 +162,23 @@ def says_already_paid(text: str) -> bool:
         if nxt in _ARRIVED_WORDS and edit_distance(word, "payment", 1) <= 1:
             return True
     return bool(re.search(r"\bya (?:lo |la )?pagu?e\b", normalize(text)))
+
+
+# A payment the patient says was made at the visit or sent ("I paid cash at checkout", "paid my copay at
+# check-in", "I mailed a check for this weeks ago"): a payment dispute when a bill still shows it.
+_RE_PAID_AT_VISIT = re.compile(
+    r"\b(?:paid|payed|pay|handed over)\b[\w ]{0,25}\b(?:at|during) (?:the )?(?:check ?in|check ?out"
+    r"|front desk|desk|visit|appointment|time of (?:the )?(?:visit|service)|office)\b"
+    r"|\b(?:mailed|sent|dropped off|put in the mail) (?:you |y all |your office )?(?:a |the |my )?"
+    r"(?:check|cheque|money order|payment)\b"
+)
+_VISIT_WORDS = ("checkout", "check", "mailed", "appointment")
+
+
+def says_paid_at_visit(text: str) -> bool:
+    """Whether the words say a payment was made at the visit or sent; see ``_RE_PAID_AT_VISIT``."""
+    norm = repair_words(normalize(text).replace("'", " ").replace("-", " "), _VISIT_WORDS, shortest=5)
+    return bool(_RE_PAID_AT_VISIT.search(norm))
 
 
 def asks_what_is_left(text: str) -> bool:
@@ -165,7 +219,9 @@ _COMPANY = (
     r"(?:x?finity|comcast|verizon|at ?& ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
     r"chase|citi(?:bank|card)?|capital one|wells fargo|bank of america|boa|amex|american express|"
     r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?& ?e|duke energy|con ?ed|dte|xcel|"
-    r"landlord|my bank|paypal|klarna|affirm)"
+    r"landlord|my bank|paypal|klarna|affirm|national grid|eversource|pseg|edison|dominion|ameren|entergy"
+    r"|georgia power|fpl|pepco|peco|consumers energy|we energies|centerpoint|nicor|socalgas|the gas company"
+    r"|the power company|the electric company|the water company|the phone company|the cable company)"
 )
 _PERSON = (
     r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"
@@ -180,6 +236,9 @@ _RE_OTHER_CREDITOR = re.compile(
     rf" (?:on|for|of|to) (?:my |the |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
+    # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
+    r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
+    r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
 )
@@ -194,12 +253,7 @@ _RE_OTHER_PAYEE = re.compile(
     r"my cards minimum|cc bill|citi ?card|store card|"
     r"x?finity|comcast|verizon|at t|att|t ?mobile|sprint|spectrum|directv|dish network|chase|capital one|"
     r"wells fargo|bank of america|american express|synchrony|navient|sallie mae|con ?ed(?:ison)?|"
-    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross|"
-    # the utility by what it sells or by its name ("pay National Grid for the power")
-    r"(?:for|on) (?:my |the |our )?(?:power|lights|heat|gas|water)|"
-    r"(?:power|electric|gas|water|phone|cable) company|national grid|dominion energy|eversource|"
-    r"georgia power|florida power|fpl|entergy|ameren|pseg|socal edison|southern california edison|"
-    r"duke energy|xcel)\b"
+    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross)\b"
 )
 # A payee named in capitals after "pay" ("pay National Grid", "a payment to Wells Fargo Auto"): a
 # company's name, unless a word of it is a clinic's ("pay Riverside Family Medicine").
@@ -258,7 +312,7 @@ _RE_ES_THIS_PRACTICE = re.compile(
 # Creditor words that no ordinary word lies one typo away from, so a typo in one ("my cell phone compnay")
 # does not hide the creditor, while "later" never becomes "water".
 _CREDITOR_WORDS = (
-    "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
+    "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
 )  # fmt: skip
 
@@ -267,6 +321,7 @@ def _repair_creditor_words(norm: str) -> str:
     return repair_words(norm, _CREDITOR_WORDS, shortest=6, same_first=False)
 
 
+@lru_cache(maxsize=256)
 def names_other_creditor(text: str) -> bool:
     """Whether the message is about a bill owed to someone other than this practice ("pay my electric
     bill", "when is my visa due", "pay back my brother"); paying *with* a card is not. A word one typo
@@ -279,7 +334,7 @@ def names_other_creditor(text: str) -> bool:
         " ",
         norm,
     )
-    norm = _RE_THROUGH_US.sub(" ", norm)
+    norm = _RE_THROUGH_US.sub(" ", repair_words(norm, ("through",), shortest=5))
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
@@ -347,6 +402,8 @@ _RE_ASKS_OUTRIGHT = re.compile(
     r"(?:speak|talk|chat)\b|\b(?:get|put|connect|transfer) me (?:to |through to |with )?"
     r"(?:a |an |the |some |your )?(?:real |live |actual )?(?:person|human|someone|somebody|representative"
     r"|rep|operator|manager|supervisor)\b"
+    r"|\b(?:can|could|may) (?:i|we) (?:please )?(?:get|have) (?:a |an |the |some )?(?:real |live |actual )?"
+    r"(?:person|human|someone|somebody|representative|rep|operator|manager|supervisor)\b"
 )
 
 
@@ -359,7 +416,7 @@ _RE_ASKS_REVIEW = re.compile(
     r"(?: (?:from|in|at|on) (?:the |your )?(?:billing|office|team|billing (?:team|department|office)))?"
     r"(?: (?:should|could|can|would|will|must|needs? to|has to|to|please))?"
     r"(?: (?:really|actually|personally|please|just))? (?:look (?:at|into|over)|review|go over|take a look"
-    r"|check(?! (?:on )?(?:my |the |what |how )?(?:balance|total|amount|due date|i owe|much))"
+    r"|check(?! (?:on )?(?:my |the |what |how )?(?:\w+ ){0,2}?(?:balance|total|amount|due date|i owe|much))"
     r"|double check|handle|deal with|sort (?:out|this)|call me|reach out|get back to me|contact me)\b"
 )
 
@@ -372,6 +429,32 @@ def asks_outright_for_person(text: str) -> bool:
     return asks_plainly_for_person(text) and bool(
         _RE_ASKS_OUTRIGHT.search(norm) or _RE_ASKS_REVIEW.search(norm)
     )
+
+
+# The words a bare request for a person is made of ("can a human check this", "get me a real person
+# please", "I need someone to look at this"): a request with nothing else in it names no other matter.
+_PERSON_REQUEST_TEXT = (
+    "a an the some any one please pls plz now asap just can could would will may might i d id me my we us "
+    "you u your yall y all to at into over with for about on this that it these those here again want wanna "
+    "need needs like rather prefer let get put connect transfer talk speak chat call phone reach contact "
+    "look "
+    "check review go handle deal sort out help see real live actual person human someone somebody anyone "
+    "anybody representative rep operator manager supervisor staff member people agent team billing office "
+    "department in from is there have has ok okay hey hi hello thanks thank really actually personally "
+    "double take quick ya yes hablar con una un persona alguien humano agente representante quiero "
+    "necesito puedo por favor revisar esto"
+)
+_PERSON_REQUEST_WORDS = frozenset(_PERSON_REQUEST_TEXT.split())
+
+
+def asks_for_person_only(text: str) -> bool:
+    """An outright request for a person and nothing else ("can a human check this", "get me a real person
+    please"): in the billing office's own channel that request is about its bill, with or without a bill
+    word; a request naming another matter ("someone to look at my car's engine") is not."""
+    if not asks_outright_for_person(text):
+        return False
+    words = re.findall(r"[a-z]+", _repair_person_words(normalize(text).replace("'", " ")))
+    return all(w in _PERSON_REQUEST_WORDS for w in words)
 
 
 _NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
@@ -393,6 +476,7 @@ def asks_for_person(text: str) -> bool:
     return (
         bool(_RE_CONTACT.search(norm))
         or bool(_RE_ASKS_REVIEW.search(norm))
+        or bool(_RE_ASKS_OUTRIGHT.search(norm))
         or len(norm.split()) <= 4
         or bool({"with", "to", "for", "want", "need"} & set(before))
     )
@@ -403,8 +487,10 @@ _RE_BILL_WORDS = re.compile(
     r"fee|fees|cost\w*|price\w*|insurance|insurer|claim\w*|copay\w*|co pay|deductible|coinsurance|eob|"
     r"account|acct|debt|collection\w*|visit|doctor|dr|clinic|hospital|office|practice|procedure|test|lab|"
     r"refund\w*|credit|money|dollars?|cents|afford\w*|financial\w*|income|assistance|charity|hardship\w*|"
-    r"factura\w*|cuenta|pago\w*|pagar|deuda|cargo\w*|seguro|cobr\w*|saldo|dinero|consulta|medico)\b"
+    r"factura\w*|cuenta|pago\w*|pagar|pagu?e\w*|pagamos|pagado|deuda|cargo\w*|seguro|cobr\w*|saldo|dinero"
+    r"|consulta|medico)\b"
     r"|\$\s?\d|\bsu(?:e|ing) (?:you|your|the practice|the clinic|the office)\b"
+    r"|\b(?:mailed|sent) (?:you |y all )?(?:a |the |my )?(?:check|cheque|money order)\b"
 )
 # Wages coming in: "get paid", or a person (not the bill: "this was paid") as the one paid.
 _RE_RECEIVING_PAY = re.compile(
@@ -430,6 +516,30 @@ def about_this_bill(text: str) -> bool:
         for core in _CORE_BILL_WORDS
         if abs(len(word) - len(core)) <= 1
     )
+
+
+# What legal words on a first message must stand beside to be about this bill: the practice or its people
+# addressed ("I'll sue you", "see you in court", "your office"), this bill or account named ("this charge",
+# "my statement", "the balance", "medical bill"), or a debt sent to collections. "My lawyer charges $300 an
+# hour", "who won the court case about the insurance company", "can you recommend a lawyer" name none.
+_RE_LEGAL_TARGET = re.compile(
+    r"\b(?:sue|suing|sued|take|taking|report|reporting|see)\s+(?:you|y all|yall|ya|u|your|ur|the practice"
+    r"|the clinic|the office|the hospital|the doctor|this (?:practice|clinic|office|place))\b"
+    r"|\b(?:your|ur|y all s|yall s) (?:office|practice|clinic|billing|company|staff|bill|charges?)\b"
+    r"|\b(?:this|these|that|those|my|the|our|a|your) (?:medical |hospital |doctor s |clinic )?(?:bill|bills"
+    r"|charges?|statements?|balance|account|debt|invoice|copay|visit)\b"
+    r"|\b(?:medical|hospital|clinic) (?:bills?|debt|charges?)\b"
+    r"|\bcol+ect\w*\b|\bcobranza\b|\bcobros?\b|\b(?:owe|owed|owing|debo|debemos)\b"
+    r"|\b(?:esta|la|mi) (?:factura|cuenta|deuda|cobro)\b|\bustedes\b"
+    r"|\b(?:about|over|for|on) (?:this|it|that)\b"
+    r"|\b(?:pay|paying|paid|charge|charging|charged|bill|billing|billed) (?:this|that|it|you|me)\b"
+)
+
+
+def legal_words_about_this_bill(text: str) -> bool:
+    """Whether the message names the practice or this bill beside any legal words; see
+    ``_RE_LEGAL_TARGET``."""
+    return bool(_RE_LEGAL_TARGET.search(normalize(text).replace("'", " ")))
 
 
 _CORE_BILL_WORDS = (
@@ -463,6 +573,7 @@ _RE_WHY_OWED = re.compile(
     r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
+    r"|(?:getting|being|get|got|been) (?:charged|billed)"
     r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
     r"|\b(?:insurance|insurer|plan|seguro|aseguranza)\b[\w\s]{0,25}?\b(?:not|n t|didn t|didnt|did not|doesn t"
     r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
@@ -504,7 +615,9 @@ _RE_WHY_OR_SHORT = re.compile(
 )
 # A denial or a change of insurance is asked about in its own right ("why was my claim denied", "I have
 # new insurance, why am I billed"): those keep their own answers.
-_RE_DENIAL_WORD = re.compile(r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|rechaz\w*)\b")
+_RE_DENIAL_WORD = re.compile(
+    r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|nego|negaron|neg[oó] pagar|rechaz\w*)\b"
+)
 _RE_INSURANCE_CHANGE = re.compile(
     r"\b(?:new|changed|change|switch\w*|update\w*|different|wrong|old|expired|lapsed) (?:my )?"
     r"(?:insurance|insurer|coverage|seguro)\b|\b(?:insurance|coverage) (?:changed|on file|info\w*|card)\b"
@@ -513,7 +626,7 @@ _RE_INSURANCE_CHANGE = re.compile(
 
 # Words of the insurance math that patients misspell ("coevred", "insurnace", "deductbile"): a word one edit
 # away with the same first letter reads as the word.
-_COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "premiums")
+_COVERAGE_WORDS = ("covered", "cover", "insurance", "deductible", "coverage", "premiums", "charged", "billed")
 
 
 def _repair_coverage_words(norm: str) -> str:
@@ -554,9 +667,9 @@ _RE_INSURANCE_PLAN = re.compile(r"\b(?:insurance|health|dental|medicare|medicaid
 
 
 def names_the_plan(text: str) -> bool:
-    """The words name a payment plan ("so what about the plan?", "back to the installments"), not an
-    insurance plan ("does my plan cover this")."""
-    norm = normalize(text).replace("'", " ")
+    """The words name a payment plan ("so what about the plan?", "back to the installments", "the paymnet
+    plan"), not an insurance plan ("does my plan cover this")."""
+    norm = repair_words(normalize(text).replace("'", " "), (*_MONTHLY_WORDS, "payment"), shortest=6)
     return bool(_RE_THE_PLAN.search(norm)) and not _RE_INSURANCE_PLAN.search(norm)
 
 
@@ -566,10 +679,11 @@ def names_the_plan(text: str) -> bool:
 # trained on everyday text makes of the rest ("what's the damage", "how far along am I").
 _ANCHOR_WORDS = ("statement", "statements", "deductible", "deductibles", "coinsurance", "copay", "copays")
 _ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay", "copays"})
-_RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
+_RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our|this|these)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
 _RE_FROM_THE_PRACTICE = re.compile(
     r"\b(?:letter|envelope|bill|bills|statement|notice|something|mail|invoice)\b[\w\s]{0,12}?\bfrom "
-    r"(?:you guys|you all|y all|yall|your office|ur office|your clinic|ur clinic|your practice|the clinic"
+    r"(?:you guys|you all|you folks|you people|y all|yall|your office|ur office|your clinic|ur clinic"
+    r"|your practice|the clinic"
     r"|the doctor s office|the doctors office|your billing)\b"
     r"|\b(?:co ?pay|co-pay|coinsurance|deductible|out of pocket max\w*|explanation of benefits)\b"
 )
@@ -635,6 +749,15 @@ _RE_OWED_QUESTION = re.compile(
     r"|\b(?:number|total|amount|how much|figure)\b[\w ]{0,40}\b(?:clear|pay off|settle|wipe out) "
     r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
     r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
+    r"|\bwhat(?: s| is)? the damage\b|\bhow bad is the damage\b"
+    r"|\b(?:what|how much) (?:am i|are we|is my|i m|im) (?:still )?on the hook for\b"
+    r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
+    r"(?: to)? (?:send|pay|give|mail)(?: you| y all| your office)?\b"
+    # "just making sure I don't owe anything", "do I still owe you anything", "is anything still due"
+    r"|\b(?:making sure|make sure|checking|check|confirm\w*|verify\w*|see if|sure) (?:that )?(?:i|we) "
+    r"(?:don t|dont|do not) (?:still )?owe\b"
+    r"|\b(?:do|did) (?:i|we) (?:still )?owe (?:you |y all |your office )?(?:anything|something|money)\b"
+    r"|\b(?:is|s) (?:there )?(?:still )?(?:anything|something) (?:still )?(?:due|owed|outstanding)\b"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
 )
@@ -649,25 +772,194 @@ def asks_what_is_owed(text: str) -> bool:
     return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
 
 
+# The balance asked for bare ("can someone check my balance", "tell me my current balance", "balance due?"):
+# in the billing office's own channel that is this practice's balance, unless the words name a bank, a card,
+# points or another account ("my checking balance", "the balance in my pnc account", "gift card balance").
+_RE_OWN_BALANCE = re.compile(
+    r"\b(?:my|the|our|current|account|acct|total|outstanding|remaining|whole|full|entire)\s+bal(?:ance)?\b"
+    r"|\bbalance (?:due|owed|owing|left|i owe|remaining)\b|^\W*balance\W*$"
+)
+_RE_OTHER_BALANCE = re.compile(
+    r"\b(?:bank\w*|checking|savings?|debit|credit|cards?|gift|points?|miles|rewards?|pto|vacation|sick|leave"
+    r"|401k|ira|hsa|fsa|paypal|venmo|cash app|wallet|loans?|mortgage|money market|invest\w*|brokerage"
+    r"|stocks?|portfolio|crypto\w*|bitcoin|payroll|minutes|data plan|transit|metro|subway|toll|fare|meal"
+    r"|lunch|tuition|student|car|auto|phone|scale|energy|visa|mastercard|amex|discover|work ?life"
+    r"|hormone\w*|chemical|electrolyte\w*)\b"
+    r"|\b(?:in|at|with|from|on) (?:my |the |our )?(?!(?:account|acct|bill|statement)\b)\w+ (?:account|acct)\b"
+)
+
+
+def asks_own_balance(text: str) -> bool:
+    """Whether the words ask for the balance with no other account named; see ``_RE_OWN_BALANCE``."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_OWN_BALANCE.search(norm))
+        and not _RE_OTHER_BALANCE.search(norm)
+        and not names_other_creditor(text)
+    )
+
+
+# A second insurance asked about ("has my secondary been billed", "shouldn't my backup insurance pick up
+# the rest", "did you send it to my other insurance"): the secondary claim's status.
+_RE_SECONDARY = re.compile(
+    r"\b(?:second(?:ary)?|2nd|backup|back up|other|supplement\w*|medigap|extra) (?:insurance|insurer|plan"
+    r"|coverage|policy|one)\b|\b(?:2|two|both) (?:insurances|insurance plans|insurers|policies)\b"
+)
+_RE_SECONDARY_ASK = re.compile(
+    r"\b(?:bill\w*|sent|send|submit\w*|pick\w* up|cover\w*|pay|paid|claim\w*|file\w*|process\w*|about"
+    r"|status|question|update)\b"
+)
+_SECONDARY_WORDS = ("backup", "secondary", "supplemental", "insurance")
+
+
+def asks_about_secondary(text: str) -> bool:
+    """Whether the words ask what a second insurance was billed or paid; see ``_RE_SECONDARY``."""
+    norm = repair_words(normalize(text).replace("'", " "), _SECONDARY_WORDS, shortest=6)
+    return bool(_RE_SECONDARY.search(norm) and _RE_SECONDARY_ASK.search(norm))
+
+
+# What an insurance term means ("what's coinsurance", "what does deductible mean"): its definition, with the
+# patient's own figures, even when a why follows ("whats coinsurance and why am i paying it").
+_RE_TERM_MEANING = re.compile(
+    r"\bwhat(?:s| s| is| does| do| are)? (?:a |an |the |my |this )?(?:co ?insurance|deductibles?|co ?pays?"
+    r"|out of pocket max\w*|allowed amount|write ?off|adjustment|eob|explanation of benefits)"
+    r"(?: mean\w*| stand for| exactly)?\b"
+    r"|\b(?:co ?insurance|deductible|co ?pay|allowed amount)\b[\w ]{0,20}\bwhat (?:does|do) (?:that|it|this)"
+    r" mean\b"
+)
+
+
+def asks_what_a_term_means(text: str) -> bool:
+    """Whether the words ask what an insurance term means; see ``_RE_TERM_MEANING``."""
+    return bool(_RE_TERM_MEANING.search(normalize(text).replace("'", " ")))
+
+
+# A change to the details on file named outright ("I moved, need to update my address", "new insurance
+# card", "my phone number changed"): the practice's records, whatever an everyday-text encoder makes of it.
+_RE_DETAILS_CHANGE = re.compile(
+    r"\b(?:update|change|changed|correct|fix)\w* (?:my |our )(?:mailing |home |billing |email )?"
+    r"(?:address|phone number|phone|cell number|e ?mail(?: address)?|last name|contact info\w*)\b"
+    r"|\bmy (?:address|phone number|e ?mail|last name) (?:has |is )?(?:changed|is different|is wrong)\b"
+)
+# Records kept elsewhere ("change my address with the post office", "at the DMV", "on my bank account").
+_RE_DETAILS_ELSEWHERE = re.compile(
+    r"\b(?:post office|usps|dmv|passport|license|licence|bank|amazon|netflix|uber|employer|school|voter"
+    r"|irs|social security|facebook|instagram|google|apple|account settings|app)\b"
+)
+
+
+def names_a_details_change(text: str) -> bool:
+    """Whether the words name a change to the details on file; see ``_RE_DETAILS_CHANGE``."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_DETAILS_CHANGE.search(norm))
+        and not _RE_DETAILS_ELSEWHERE.search(norm)
+        and not names_other_creditor(text)
+    )
+
+
+# A breakdown asked for ("can you break down what I'm paying for", "itemize it"): an explanation.
+_RE_BREAKDOWN = re.compile(r"\bbreak\w* (?:\w+ ){0,3}?down\b|\bbreakdown\b|\bitemi[sz]\w*")
+
+
+def asks_for_breakdown(text: str) -> bool:
+    """Whether the words ask for the bill broken down; see ``_RE_BREAKDOWN``."""
+    return bool(_RE_BREAKDOWN.search(normalize(text).replace("'", " ")))
+
+
+# Paying another way than a link ("I'll pay by mail", "I'll send a check", "I'll pay at my next visit"):
+# no link is asked for.
+_RE_PAYS_ANOTHER_WAY = re.compile(
+    r"\bpay(?:ing)? (?:it |this |that |the (?:bill|balance) )?(?:by|via|with|through|over|in) (?:the )?"
+    r"(?:mail|check|cheque|phone|cash|money order|person)\b"
+    r"|\b(?:send|mail|mailing|sending) (?:you |y all )?(?:a |the )?(?:check|cheque|money order)\b"
+    r"|\bpay (?:it |this |that )?(?:at|during) (?:my |the )?(?:next )?(?:visit|appointment)\b"
+)
+
+
+def pays_another_way(text: str) -> bool:
+    """Whether the words say the patient will pay another way than a link; see ``_RE_PAYS_ANOTHER_WAY``."""
+    return bool(_RE_PAYS_ANOTHER_WAY.search(normalize(text).replace("'", " ")))
+
+
+# A charge the patient wants taken off ("I want those charges taken off", "remove this from my bill"): with
+# words contesting it, a charge dispute.
+_RE_REMOVE_CHARGE = re.compile(
+    r"\b(?:take|taken|taking|remove|removed|drop|dropped|wipe|wiped|get rid of|strike|delete)\b"
+    r"(?: \w+){0,3}? (?:off|charges?|from (?:my|the) (?:bill|statement|account))\b"
+)
+
+
+def asks_to_remove_a_charge(text: str) -> bool:
+    """Whether the words ask for a charge to be taken off; see ``_RE_REMOVE_CHARGE``."""
+    return bool(_RE_REMOVE_CHARGE.search(normalize(text).replace("'", " ")))
+
+
 # Asking to pay in parts ("can I pay it monthly", "split it into installments", "a payment plan", "spread it
 # out"); the premium paid every month ("I pay my premiums every month", "I pay for insurance every month")
 # is no such request.
+_PART_OBJECT = r"(?:it|this|that|them|(?:the|my|this|that|our) (?:\w+ )?\w+)"
 _RE_PAY_OVER_TIME = re.compile(
     r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
     r"|every month|a month|per month|in parts|in chunks)\b"
-    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?)\b"
+    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?|a plazos|en plazos)\b"
     # "spread this out", "stretch the balance out", "split it up": the bill, in parts
-    r"|\b(?:spread|stretch)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) out\b"
-    r"|\b(?:split|break)(?:ing)? (?:it|this|that|them|(?:the|my) \w+) up\b"
+    rf"|\b(?:spread|stretch)(?:ing)? {_PART_OBJECT} out\b"
+    rf"|\b(?:split|break)(?:ing)? {_PART_OBJECT} up\b"
+    # "a bit each month", "a little at a time", "bit by bit", "some now and the rest later", "chip away at
+    # it", "pay it down slowly", "over a few paychecks", "poco a poco": the same request without the usual
+    # words
+    r"|\b(?:a (?:little|bit|few bucks|little bit)|some|something|small amounts?|smaller amounts?)"
+    r" (?:at a time|(?:each|every|per|a) (?:month|week|paycheck|pay ?day|two weeks|other week))\b"
+    r"|\b(?:bit by bit|little by little|piece by piece|a piece at a time|poco a poco|en partes|por partes"
+    r"|en pagos|in (?:small |smaller |little )?(?:pieces|portions|increments|bits|chunks))\b"
+    r"|\b(?:some|part|half|a portion|a little|a bit) (?:of it )?(?:now|today)\b[\w ]{0,20}"
+    r"\b(?:later|next month|the rest|rest later|over time)\b"
+    rf"|\bchip(?:ping)? away (?:at )?{_PART_OBJECT}"
+    rf"|\bpay(?:ing)? {_PART_OBJECT} (?:off |down )?(?:slowly|gradually|over (?:a few|several|some|the next)"
+    r"|a little at a time|in steps)\b"
+    r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
+    r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
+    r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
+)
+_MONTHLY_WORDS = ("monthly", "installments", "installment", "payments")
+# An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money
+# is income or another bill ("I make 2000 dollars a month", "I pay $300 a month for insurance").
+_RE_AMOUNT_MONTHLY = re.compile(
+    r"(?:\$ ?\d[\d,.]*|\b\d[\d,.]* ?(?:dollars|bucks|usd)|\b(?:one|two|three|four|five|six|seven|eight|nine"
+    r"|ten|fifteen|twenty|twenty five|thirty|forty|fifty|sixty|seventy|eighty|ninety|a hundred|hundred)"
+    r" (?:dollars|bucks))(?: (?:a|per|each|every) | ?/ ?)(?:month|mo|week)\b"
+)
+_RE_MONTHLY_OTHER = re.compile(
+    r"\b(?:make|makes|making|earn\w*|income|salary|wage\w*|paycheck|take home|bring home|rent|mortgage"
+    r"|premiums?|insurance|coverage|car|phone|loan|spend\w*)\b"
 )
 _RE_PREMIUM_MONTHS = re.compile(
     r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
 )
 
 
+# A bill shared out among people ("split the check with my roommates", "divide the tab three ways"), or money
+# put by ("save a little each month"): not paying this practice in parts.
+_RE_SHARED_AMONG = re.compile(
+    r"\b(?:split|divide|share)\w* (?:\w+ ){0,4}?(?:with|between|among|amongst|evenly|equally|\w+ ways)\b"
+    r"|\b(?:check|tab|dinner|lunch|restaurant|tip|waiter|rent|roommates?|friends)\b"
+    # money put by rather than paid out ("save a little each month", "invest some every paycheck")
+    r"|\b(?:save|saving|savings|invest\w*|budget\w*|put (?:\w+ )?aside|set (?:\w+ )?aside|deposit\w*)\b"
+)
+
+
+def shares_a_bill_with_others(text: str) -> bool:
+    """Whether the words share a bill out among people or put money by; see ``_RE_SHARED_AMONG``."""
+    return bool(_RE_SHARED_AMONG.search(normalize(text).replace("'", " ")))
+
+
 def asks_to_pay_over_time(text: str) -> bool:
     """Whether the words ask to pay in parts; see ``_RE_PAY_OVER_TIME``."""
-    norm = _RE_PREMIUM_MONTHS.sub(" ", normalize(text).replace("'", " "))
+    norm = repair_words(normalize(text).replace("'", " "), _MONTHLY_WORDS, shortest=6)
+    norm = _RE_PREMIUM_MONTHS.sub(" ", norm)
+    if _RE_AMOUNT_MONTHLY.search(text.lower()) and not _RE_MONTHLY_OTHER.search(norm):
+        return True
     return bool(_RE_PAY_OVER_TIME.search(norm))
 
 
@@ -759,6 +1051,11 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
 _RE_AMOUNT_OWED = re.compile(
     r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
     r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
+    r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
+    r"(?: to)? (?:send|pay|give|mail)\b"
+    r"|\b(?:amount|total|figure|number|sum) (?:that )?(?:i|we) (?:still )?(?:need|have|got) to "
+    r"(?:pay|cover)\b"
+    r"|\bhow much (?:do|would|will|should) (?:i|we) (?:still )?(?:need|have) to (?:pay|cover)\b"
 )
 _RE_EXPLAIN_WORDS = re.compile(
     r"\b(?:explain\w*|why|how come|what for|for what|charged for|charge for|breakdown|break (?:it|this|that) "

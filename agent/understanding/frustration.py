@@ -11,14 +11,17 @@ import re
 from collections.abc import Sequence
 
 from agent.understanding.text import normalize
+from guardrails.screening import repair_words
 
-# Weighted cues, matched on normalised text (lowercase, no accents, no punctuation).
+# Weighted cues, matched on normalised text (lowercase, no accents, no punctuation). Legal words are not
+# among them: they are a trigger of their own (``guardrails.escalation``), which asks that they be about this
+# bill ("my lawyer charges $300 an hour" is no upset with the practice).
 _STRONG = (
     r"\bf+u+c+k+\w*|\bwtf\b|\bshit+\w*|\bbullshit\b|\bdamn+\w*|\bhell\b|\bcrap+\w*|\bpissed\b|\bbs\b"
     r"|\bscam+\w*|\bfraud\w*|\brip ?off\b|\bthie(f|ves|ving)\b|\bstealing\b|\bcrooks?\b|\bidiots?\b"
-    r"|\bstupid\b|\bincompetent\b|\bunacceptable\b|\bdisgusting\b|\bsue\b|\blawyer\b|\battorney\b"
+    r"|\bstupid\b|\bincompetent\b|\bunacceptable\b|\bdisgusting\b"
     r"|\bmierda\b|\bcarajo\b|\bput[ao]s?\b|\bpinche\b|\bestafa\w*\b|\bladrones?\b|\brobo\b|\brobando\b"
-    r"|\bidiotas?\b|\bestupid\w*|\binaceptable\b|\babogado\b|\bdemanda\w*|\bchingad\w*|\bjoder\b"
+    r"|\bidiotas?\b|\bestupid\w*|\binaceptable\b|\bchingad\w*|\bjoder\b"
 )
 _MEDIUM = (
     r"\bridiculous\b|\babsurd\b|\bjoke\b|\bfed up\b|\bsick of\b|\btired of\b|\bfurious\b|\bangry\b"
@@ -33,6 +36,12 @@ _MEDIUM = (
     r"|\bwaste of (my )?time\b|\bdone with (this|you)\b|\bare you (even )?listening\b|\banyone there\b"
     r"|\b(not|isn ?t|is not|aren ?t|wasn ?t|no one is|nobody is) (even )?(helping|helpful)\b"
     r"|\bno ayuda\b|\bno me (escucha|entiende|ayuda)\w*"
+    # Irritation in other words: "so aggravating", "beyond annoyed", "nothing has changed", "sick and tired".
+    r"|\baggravat\w*|\birritat\w*|\bexasperat\w*|\bbeyond (annoyed|frustrated|angry|mad|upset|irritated)\b"
+    r"|\bsick and tired\b|\bnothing (has |ever )?(changed|changes|gets fixed|gets done)\b|\bat my wits end\b"
+    r"|\bnobody (ever )?(fixes|does) (anything|a thing)\b|\bno one (ever )?(helps|listens|fixes|answers)\b"
+    r"|\b(just )?repeating (stuff|yourself|the same|that|it|things)\b|\bmore confused than\b"
+    r"|\b(keep|keeps|kept) asking (the same|this|that|about)\b|\bbeen at this for\b"
     # The runaround, in the words patients use for it: no straight answer, the same non-answer again.
     r"|\bdriving me (crazy|nuts|insane|mad|up the wall)\b|\bstraight answer\b|\bnon ?answers?\b"
     r"|\brun ?around\b|\b(around|round) in circles\b|\bhad (it|enough)\b|\benough of (this|you)\b"
@@ -102,8 +111,12 @@ def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
     return round(min(1.0, score), 3)
 
 
+# Words of the cues above that patients misspell in a hurry ("nobdoy", "frustarted", "anoying").
+_CUE_WORDS = ("nobody", "frustrated", "frustrating", "annoying", "annoyed", "ridiculous", "unbelievable")
+
+
 def _message_score(text: str, previous: Sequence[str] = ()) -> float:
-    norm = normalize(text)
+    norm = repair_words(normalize(text), _CUE_WORDS, shortest=6)
     if not norm:
         return 0.0
     score = 0.0

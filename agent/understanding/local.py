@@ -25,9 +25,11 @@ from typing import Literal
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     asks_for_person,
+    asks_own_balance,
     asks_what_is_owed,
     choice_number,
     mentions_hardship,
+    names_a_details_change,
     names_other_creditor,
     names_the_practice_bill,
     plan_by_length,
@@ -57,6 +59,8 @@ MAX_UNKNOWN_SHARE = 0.6
 UNKNOWN_CONFIDENCE = 0.3
 # The encoder's out-of-scope probability at or above which a message is out of scope.
 OUT_OF_SCOPE_LINE = 0.5
+# An out-of-scope reading below this is near the line: a rule's cue may still place the message inside.
+NEAR_OUT_OF_SCOPE = 0.6
 # A bill owed to someone else is out of scope with this confidence (a rule, not a guess).
 OTHER_CREDITOR_CONFIDENCE = 0.95
 _OUT = INTENTS.index(Intent.OUT_OF_SCOPE)
@@ -218,7 +222,8 @@ _AFFIRM_CORE = _words(
 )
 _DENY_WORDS = _words(
     "no nope nah n not now thanks thank you dont do that i please wrong incorrect never way negative "
-    "gracias ahora mejor para nada no quiero todavia aun decline declined thats"
+    "gracias ahora mejor para nada no quiero todavia aun decline declined thats can cant t cannot won wont "
+    "puedo"
 )
 _DENY_CORE = _words("no not nope nah n negative nunca decline incorrect wrong")
 _GREETING_WORDS = _words(
@@ -477,12 +482,18 @@ class LocalUnderstander:
             # Out of scope by the encoder while identity is asked for: naive Bayes' reading, as before the
             # encoder read such messages ("hows my balance looking" before verifying is a balance question).
             return sorted(zip(INTENTS, bayes, strict=True), key=lambda pair: -pair[1])
-        if p_out >= OUT_OF_SCOPE_LINE and not (names_the_practice_bill(text) or asks_what_is_owed(text)):
+        if p_out >= OUT_OF_SCOPE_LINE and not (
+            names_the_practice_bill(text)
+            or asks_what_is_owed(text)
+            or asks_own_balance(text)
+            or names_a_details_change(text)
+        ):
             rest = 1 - p_out
             probs = [p_out if i == _OUT else rest * p / max(1e-9, rest) for i, p in enumerate(encoded)]
             return sorted(zip(INTENTS, probs, strict=True), key=lambda pair: -pair[1])
         # Within the domain (the encoder said so, or the words name the patient's own bill with the
-        # practice, which the encoder's everyday-text negatives cannot outweigh): the geometric mean of
+        # practice or ask for the balance with no other account named, which the encoder's everyday-text
+        # negatives cannot outweigh): the geometric mean of
         # the two readings over the in-domain intents. The out-of-scope reading keeps the encoder's
         # probability but ranks last: it was ruled out.
         inside = [
@@ -549,6 +560,16 @@ class LocalUnderstander:
             elif top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
                 # Paying "monthly", "in installments", "over 6 months" is a plan, however it is phrased.
                 hit = _RuleHit(Intent.PAYMENT_PLAN, max(p if top is Intent.PAYMENT_PLAN else 0.0, 0.85))
+            elif (
+                top is Intent.OUT_OF_SCOPE
+                and p < NEAR_OUT_OF_SCOPE
+                and entities.month_counts
+                and len(ranked) > 1
+                and ranked[1][0] is Intent.PAYMENT_PLAN
+            ):
+                # "i need 60 months on this, nothing shorter" read out of scope by a hair, a plan next: the
+                # months asked for are the plan's term.
+                hit = _RuleHit(Intent.PAYMENT_PLAN, 0.85)
         if hit is None and self.unknown_share(text) > MAX_UNKNOWN_SHARE:
             # Mostly words the engine has never seen ("asdf qwer zxcv"): whatever the character n-grams
             # lean to is noise, so say so with a low confidence and let the agent ask.
@@ -678,11 +699,17 @@ _RE_CHAT_LEAD = re.compile(
 )
 
 
+# A one-word greeting run straight into the question, as texted ("hey wuts my bal", "hola cuanto debo").
+_RE_BARE_GREETING_LEAD = re.compile(
+    r"^\s*(?:hi|hello|hey|heya|hiya|yo|hola)\s+(?!(?:there|again|all|team|guys|you|folks|buenas|buenos)\b)"
+    r"(?P<rest>[a-z].*)$"
+)
+
+
 def _after_chat_lead(text: str) -> str | None:
     """The question after a greeting or a slip ("hi, what do I owe"), when there are words enough."""
-    match = _RE_CHAT_LEAD.match(
-        fold_accents(text).lower().replace("’", "'").replace("¿", " ").replace("¡", " ")
-    )
+    folded = fold_accents(text).lower().replace("’", "'").replace("¿", " ").replace("¡", " ")
+    match = _RE_CHAT_LEAD.match(folded) or _RE_BARE_GREETING_LEAD.match(folded)
     if match is None:
         return None
     rest = match["rest"]

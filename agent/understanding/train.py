@@ -26,7 +26,7 @@ import numpy as np
 
 from agent.understanding import clinc
 from agent.understanding.base import Intent
-from agent.understanding.cues import names_other_creditor
+from agent.understanding.cues import asks_own_balance, names_other_creditor
 from agent.understanding.encoder import SentenceEncoder, model_dir
 from agent.understanding.head import HEAD_FILE, INTENTS, L2, Head, fit_logistic, fit_temperature
 from agent.understanding.local import DATA_DIR, load_examples, split_examples
@@ -47,7 +47,8 @@ def clinc_negatives() -> tuple[list[str], list[str]]:
     """CLINC train lines outside billing, split into (fit, held back)."""
     by_intent: dict[str, list[str]] = {}
     for text, label in clinc.load("train"):
-        if label not in clinc.BILL_INTENTS:
+        # A bare balance ask ("what is my balance") is the practice's balance in our channel: no negative.
+        if label not in clinc.BILL_INTENTS and not asks_own_balance(text):
             by_intent.setdefault(label, []).append(text)
     fit: list[str] = []
     held: list[str] = []

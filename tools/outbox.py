@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 CLAIM_S = 60.0
 # Rows looked at per pass.
 BATCH = 100
+# Sent lines leave the table together, at the end of a pass or after this long within one, so a reader
+# waiting for a thread's lines (``deliver_thread``) waits at most about this plus one send.
+SETTLE_S = 0.25
 # With nothing signalled, the drain still looks this often (lines left by a process that stopped, or
 # queued by another worker).
 POLL_S = 5.0
@@ -172,62 +175,95 @@ class CommunicationOutbox:
             n = await s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.dead.is_(False)))
             return int(n or 0)
 
-    async def _claim(self, seq: int) -> bool:
-        """Take the row for one send (atomically, on SQLite and PostgreSQL alike); False: another worker
-        has it, or it was sent meanwhile."""
+    async def _claim(self, thread_id: str | None) -> list[QueuedLine]:
+        """Take up to ``BATCH`` waiting lines (of ``thread_id``, or all) for one pass, oldest first, in one
+        statement: a line another worker holds (claimed and not yet expired), or one it sent meanwhile, is
+        not taken, on SQLite and PostgreSQL alike (the claim re-checks each row it updates)."""
         now = self._now()
+        claimable = (OutboxRow.dead.is_(False)) & (
+            (OutboxRow.claimed_until.is_(None)) | (OutboxRow.claimed_until < now)
+        )
+        oldest = select(OutboxRow.seq).where(claimable).order_by(OutboxRow.seq).limit(BATCH)
+        if thread_id is not None:
+            oldest = oldest.where(OutboxRow.thread_id == thread_id)
         async with self._sessions() as s, s.begin():
-            result = await s.execute(
+            rows = await s.scalars(
                 update(OutboxRow)
-                .where(
-                    OutboxRow.seq == seq,
-                    OutboxRow.dead.is_(False),
-                    (OutboxRow.claimed_until.is_(None)) | (OutboxRow.claimed_until < now),
-                )
+                .where(OutboxRow.seq.in_(oldest.scalar_subquery()), claimable)
                 .values(claimed_until=now + timedelta(seconds=CLAIM_S), attempts=OutboxRow.attempts + 1)
+                .returning(OutboxRow),
+                execution_options={"synchronize_session": False},
             )
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return sorted((_line(r) for r in rows), key=lambda line: line.seq)
 
-    async def _release(self, seq: int, error: str, *, dead: bool) -> None:
+    async def _settle(
+        self, sent: list[int], unsent: list[int], failed: tuple[int, str, bool] | None = None
+    ) -> None:
+        """End a pass in one transaction: the sent lines leave, the claimed lines not tried are free again
+        (their claim's attempt undone), and the line that failed keeps its error (``dead``: never again)."""
+        if not sent and not unsent and failed is None:
+            return
         async with self._sessions() as s, s.begin():
-            await s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq == seq)
-                .values(claimed_until=None, last_error=error[:200], dead=dead)
-            )
-
-    async def _sent(self, seq: int) -> None:
-        async with self._sessions() as s, s.begin():
-            await s.execute(delete(OutboxRow).where(OutboxRow.seq == seq))
+            if sent:
+                await s.execute(delete(OutboxRow).where(OutboxRow.seq.in_(sent)))
+            if unsent:
+                await s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.seq.in_(unsent))
+                    .values(claimed_until=None, attempts=OutboxRow.attempts - 1)
+                )
+            if failed is not None:
+                seq, error, dead = failed
+                await s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.seq == seq)
+                    .values(claimed_until=None, last_error=error[:200], dead=dead)
+                )
 
     async def drain(self, platform: BillingPlatform, *, thread_id: str | None = None) -> DrainResult:
         """One pass: log the waiting lines (of ``thread_id``, or all) on ``platform``, oldest first.
-        Stops at the first sign the platform is down (the rest keep their order for the next pass)."""
-        query = select(OutboxRow).where(OutboxRow.dead.is_(False)).order_by(OutboxRow.seq).limit(BATCH)
-        if thread_id is not None:
-            query = query.where(OutboxRow.thread_id == thread_id)
-        async with self._sessions() as s:
-            rows = [_line(r) for r in await s.scalars(query)]
+        Stops at the first sign the platform is down (the rest keep their order for the next pass).
+
+        Three statements a pass besides the sends (claim, then settle; a refused line is settled at once):
+        a line sent but not yet settled when the process dies is claimed again after ``CLAIM_S`` and sent
+        again, which the platform's idempotency key turns into nothing."""
+        lines = await self._claim(thread_id)
+        if not lines:
+            return DrainResult(sent=0, unavailable=False, more=False)
+        loop = asyncio.get_running_loop()
+        settled_at = loop.time()
+        unsettled: list[int] = []  # sent, still in the table
         sent = 0
-        for line in rows:
-            if not await self._claim(line.seq):
-                continue
-            try:
-                await platform.log_communication(line.patient_id, line.communication)
-            except PlatformUnavailable as exc:
-                await self._release(line.seq, exc.code, dead=False)
-                log.warning("outbox.platform_unavailable", extra={"seq": line.seq, "reason": exc.code})
-                return DrainResult(sent=sent, unavailable=True, more=True)
-            except BillingError as exc:  # e.g. the patient is gone from the platform: never deliverable
-                await self._release(line.seq, exc.code, dead=True)
-                log.error("outbox.line_refused", extra={"seq": line.seq, "error": exc.code})
-                continue
-            except BaseException:
-                await asyncio.shield(self._release(line.seq, "interrupted", dead=False))
-                raise
-            await self._sent(line.seq)
-            sent += 1
-        return DrainResult(sent=sent, unavailable=False, more=len(rows) == BATCH)
+        refused: set[int] = set()
+        pos = 0  # the line being sent
+        try:
+            for pos, line in enumerate(lines):
+                try:
+                    await platform.log_communication(line.patient_id, line.communication)
+                except PlatformUnavailable as exc:
+                    log.warning("outbox.platform_unavailable", extra={"seq": line.seq, "reason": exc.code})
+                    rest = [later.seq for later in lines[pos + 1 :]]
+                    await self._settle(unsettled, rest, (line.seq, exc.code, False))
+                    return DrainResult(sent=sent, unavailable=True, more=True)
+                except BillingError as exc:  # e.g. the patient is gone from the platform: never deliverable
+                    log.error("outbox.line_refused", extra={"seq": line.seq, "error": exc.code})
+                    await self._settle([], [], (line.seq, exc.code, True))
+                    refused.add(line.seq)
+                    continue
+                sent += 1
+                unsettled.append(line.seq)
+                if loop.time() - settled_at >= SETTLE_S:
+                    await self._settle(unsettled, [])
+                    unsettled, settled_at = [], loop.time()
+            await self._settle(unsettled, [])
+        except BaseException:
+            # The line being sent when the pass was interrupted counts as tried; a sent one just leaves.
+            rest = [later.seq for later in lines[pos + 1 :]]
+            tried = lines[pos].seq
+            failed = None if tried in refused else (tried, "interrupted", False)
+            await asyncio.shield(self._settle(unsettled, rest, failed))
+            raise
+        return DrainResult(sent=sent, unavailable=False, more=len(lines) == BATCH)
 
     async def deliver_thread(self, platform: BillingPlatform, thread_id: str, wait_s: float = 5.0) -> bool:
         """Send the thread's waiting lines now (before its transcript is read on the platform). A line

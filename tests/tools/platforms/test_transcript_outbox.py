@@ -155,7 +155,7 @@ async def test_lines_wait_while_the_breaker_is_open_and_go_once_when_it_closes(w
     reply = await world.ask("th-2")  # answered from the platform; its lines are queued
     assert await world.outbox.count() == 2
     breaker = _breaker_of(world.platform)
-    breaker.cooldown_s = 0.6  # the adapter's own breaker, a short cool-down
+    breaker.cooldown_s = 1.5  # the adapter's own breaker, a short cool-down
     for _ in range(breaker.threshold):
         breaker.record_failure("the practice system stopped answering")
     assert isinstance(world.platform, FhirPlatform | DrChronoPlatform)
@@ -163,8 +163,11 @@ async def test_lines_wait_while_the_breaker_is_open_and_go_once_when_it_closes(w
     stop = asyncio.Event()
     task = asyncio.create_task(world.outbox.serve(world.platform, stop, poll_s=0.1))
     try:
-        await asyncio.sleep(0.3)  # open: the drain tried, got refused without a request, backs off
-        waiting = await world.outbox.pending()
+        # Open: the drain tries, is refused without a request, and backs off (polled: a loaded machine
+        # may take a while to get there, but not the cool-down's 1.5 s).
+        async with asyncio.timeout(1.2):
+            while not (waiting := await world.outbox.pending())[0].last_error:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
         assert [line.communication.author for line in waiting] == [Author.PATIENT, Author.BOT]
         assert waiting[0].last_error == "platform_unavailable"
         assert world.platform.http.stats.calls == calls  # no request while the breaker is open

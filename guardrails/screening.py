@@ -166,6 +166,10 @@ _OTHER_PATIENT = _rules(
         # A child's insurance claim ("my sons insurance claim"); a spouse's or a parent's insurance may be
         # the patient's own coverage, so only a child's counts without the possessive.
         r"|\b(?:my|our) " + _CHILD + r"(?:'s|s'|s) insurance claims?\b"
+        # paying for, or the charge of, a relative's care ("pay for my husband's visit")
+        r"|\b(?:pay|paying|pay off|cover|charged?|charges|cost|bill|billed|owe|owed)\b[\w\s,']{0,20}?"
+        r"\b(?:my|our) " + _FAMILY + r"(?:'s|s') (?:\w+ )?"
+        r"(?:visits?|appointments?|surgery|procedures?|treatments?|tests?|labs?|x-?rays?)\b"
         r"|\b(?:what|how much) (?:does|did|do) (?:my|our) " + _FAMILY + r"s? (?:still )?owe\b"
         r"|\b(?:my|our) "
         + _FAMILY
@@ -253,6 +257,13 @@ def _repair_typos(norm: str) -> str:
     return repair_words(norm, _REPAIRED_WORDS, shortest=5)
 
 
+# Words of the injection rules, read through a typo as well ("ignore your previous isntructions").
+_INJECTION_WORDS = (
+    "ignore", "disregard", "instructions", "instruction", "guidelines", "directives", "programming",
+    "previous", "prompt", "prompts",
+)  # fmt: skip
+
+
 def screen_input(text: str, max_chars: int = 2000) -> ScreenResult:
     """Classify one inbound message.
 
@@ -263,7 +274,12 @@ def screen_input(text: str, max_chars: int = 2000) -> ScreenResult:
         return ScreenResult("empty", "", ["empty"])
     norm = normalize(cleaned)
     for verdict, rules in _CHECKS:
-        hits = _matches(rules, _repair_typos(norm) if verdict == "other_patient" else norm)
+        if verdict == "other_patient":
+            hits = _matches(rules, _repair_typos(norm))
+        elif verdict == "injection":
+            hits = _matches(rules, norm) or _matches(rules, repair_words(norm, _INJECTION_WORDS, shortest=6))
+        else:
+            hits = _matches(rules, norm)
         if hits:
             return ScreenResult(verdict, cleaned[:max_chars], hits)
     if len(cleaned) > max_chars:

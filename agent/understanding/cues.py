@@ -260,13 +260,21 @@ _RE_OTHER_PAYEE = re.compile(
 _RE_NAMED_PAYEE = re.compile(
     r"\b(?:pay|paying|pay off|payment to|payments to|send money to) ((?:[A-Z][\w&'.-]*)(?: [A-Z][\w&'.-]*)+)"
 )
+# A creditor's name in capitals as the owner of a bill ("my Toyota payment", "our Chase card"), with the
+# same exceptions.
+_RE_NAMED_BILL = re.compile(
+    r"(?<!with )(?<!using )(?<!from )(?<!by )\b(?:[Mm]y|[Oo]ur) "
+    r"((?:[A-Z][\w&'.-]*)(?: [A-Z][\w&'.-]*)*) (?:payments?|bills?|loan|card|account)\b"
+)
 _RE_CLINIC_NAME = re.compile(
     r"\b(?:dr|doctor|medical|medicine|clinic|health|healthcare|hospital|family|pediatrics?|care|practice|"
     r"center|associates|dental|surgery|surgical|orthopedics?|radiology|labs?|physicians?|urgent|"
     # or it is no name at all: title case ("Can I Pay My Bill Online")
     r"my|the|this|that|it|your|you|our|a|an|me|now|today|online|off|back|down|all|everything|in|with|"
     r"by|for|using|what|through|via|bill|balance|statement|amount|full|part|half|rest|invoice|copay|"
-    r"deductible|visa|mastercard|card|amex|discover|cash|check|please|asap)\b",
+    r"deductible|visa|mastercard|card|amex|discover|cash|check|please|asap|"
+    # an insurer or a health account is the patient's coverage of this bill ("my Aetna card", "my HSA card")
+    r"aetna|cigna|humana|medicare|medicaid|blue|bcbs|united\w*|kaiser|anthem|tricare|hsa|fsa|hra)\b",
     re.IGNORECASE,
 )
 _RE_MONEY_OWED = re.compile(
@@ -329,7 +337,7 @@ def names_other_creditor(text: str) -> bool:
     norm = normalize(text).replace("&", " & ").replace("'s", "").replace("-", " ")
     norm = _repair_creditor_words(norm)
     norm = re.sub(
-        r"\b(?:with|using|by|from) (?:my |a |the )?(?:credit ?card|card|visa|mastercard|amex|"
+        r"\b(?:with|using|by|from) (?:my |a |the )?(?:\w+ ){0,2}?(?:credit ?card|card|visa|mastercard|amex|"
         r"american express|discover|debit card|bank|checking|savings)(?: account| card)?\b",
         " ",
         norm,
@@ -338,7 +346,7 @@ def names_other_creditor(text: str) -> bool:
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
-    named = _RE_NAMED_PAYEE.search(text)
+    named = _RE_NAMED_PAYEE.search(text) or _RE_NAMED_BILL.search(text)
     return (
         (named is not None and not _RE_CLINIC_NAME.search(named.group(1)))
         or bool(_RE_OTHER_CREDITOR.search(norm))

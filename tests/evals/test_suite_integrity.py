@@ -7,6 +7,10 @@ from agent.understanding.text import normalize
 from evals.suite import run_suite
 from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
 
+# Work lists written fresh by someone who had not seen the engine (ids by prefix): split seen, no line
+# shared with dev or test.
+FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "j-")
+
 
 def _lines_of(task: Task) -> list[str]:
     s = task.script
@@ -67,15 +71,18 @@ def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev(
         if len(line.split()) > 2 and normalize(line) in earlier
     )
     assert not repeated, f"blind split lines that repeat dev or test lines: {repeated}"
-    # The h- tasks (split seen: written fresh on 2026-12-07 as a work list) repeat no dev or test line either.
+    # The h- and j- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev or test
+    # line either.
     fresh = sorted(
         line
         for t in tasks
-        if t.id.startswith("h-")
+        if t.id.startswith(FRESH_SEEN_PREFIXES)
         for line in _lines_of(t)
         if len(line.split()) > 2 and normalize(line) in earlier
     )
-    assert not fresh, f"h- lines that repeat dev or test lines: {fresh}"
+    assert not fresh, f"{FRESH_SEEN_PREFIXES} lines that repeat dev or test lines: {fresh}"
+    for prefix in FRESH_SEEN_PREFIXES:
+        assert all(t.split == "seen" for t in tasks if t.id.startswith(prefix)), prefix
 
 
 def test_the_blind_split_covers_the_issue_15_defect_classes_and_out_of_scope() -> None:
@@ -103,3 +110,16 @@ async def test_a_subset_runs_end_to_end_through_the_real_graph() -> None:
     assert by_id["plan-deductible-longest"].state_match, by_id["plan-deductible-longest"].failures
     assert result.metrics.policy_violations_total == 0
     assert result.metrics.ungrounded_mentions == 0
+
+
+def test_the_j_work_list_is_large_and_keeps_out_of_scope_and_other_people_write_free() -> None:
+    # The j- split (2026-12-07): at least 60 tasks; out-of-scope text, another creditor's bill and
+    # someone else's account never get a link or a plan (a forbidden action, a policy violation) nor a
+    # ticket (no_write, no escalation).
+    j = [t for t in load_tasks() if t.id.startswith("j-")]
+    assert len(j) >= 60
+    for t in j:
+        if t.category in ("out_of_scope", "adversarial"):
+            assert {"create_link", "create_plan"} <= set(t.evaluation.forbidden_actions), t.id
+            assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
+            assert not t.evaluation.escalation.required, t.id

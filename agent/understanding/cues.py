@@ -221,7 +221,10 @@ _COMPANY = (
     r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?& ?e|duke energy|con ?ed|dte|xcel|"
     r"landlord|my bank|paypal|klarna|affirm|national grid|eversource|pseg|edison|dominion|ameren|entergy"
     r"|georgia power|fpl|pepco|peco|consumers energy|we energies|centerpoint|nicor|socalgas|the gas company"
-    r"|the power company|the electric company|the water company|the phone company|the cable company)"
+    r"|the power company|the electric company|the water company|the phone company|the cable company"
+    # car makers and their lenders ("my toyota payment", "pay honda financial")
+    r"|toyota|honda|ford|nissan|chevy|chevrolet|hyundai|kia|tesla|bmw|subaru|mazda|jeep|dodge|volkswagen|vw"
+    r"|lexus|acura|audi|gmc|buick|infiniti|volvo|ally|santander|carmax|carvana|westlake|sofi|lendingclub)"
 )
 _PERSON = (
     r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
         "can you send a link for my Honda Financial payment",
         "i have to get my Capital Bank loan paid today, link please",
         "send me the link for our Discover Card account",
+        "gotta make my hyundai payment, can u text me the link",
+        "link for the kia loan please",
     ],
 )
 async def test_a_creditor_named_as_the_owner_of_a_bill_gets_no_link(env: Env, text: str) -> None:

@@ -45,7 +45,8 @@ REPAIR_FAILURE_LIMIT = 3
 
 LEGAL_TERMS: tuple[str, ...] = (
     "attorney", "attorneys", "lawyer", "lawyers", "lawsuit", "legal action", "sue", "suing", "sued",
-    "court", "small claims", "bankruptcy", "bankrupt", "chapter 7", "chapter 13", "collections agency",
+    "court", "small claims", "legal counsel", "retained counsel", "legal representation",
+    "bankruptcy", "bankrupt", "chapter 7", "chapter 13", "collections agency",
     "collection agency", "debt collector", "cease and desist", "fdcpa", "cfpb", "attorney general",
     "abogado", "abogada", "abogados", "demanda", "demandar", "demandare", "tribunal", "corte",
     "bancarrota", "quiebra", "agencia de cobranza", "agencia de cobros", "accion legal", "acciones legales",

@@ -45,6 +45,7 @@ from agent.understanding.cues import (
     mentions_hardship,
     mentions_paying,
     names_a_denial,
+    names_a_procedure_code,
     names_an_insurance_change,
     names_other_creditor,
     names_the_plan,
@@ -55,6 +56,7 @@ from agent.understanding.cues import (
     says_paid_at_visit,
     shares_a_bill_with_others,
 )
+from agent.understanding.text import normalize
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
 from guardrails.screening import repair_words
 from tools.platforms.models import Channel, TicketPriority, TicketReason
@@ -163,6 +165,34 @@ _RE_PAID_ANY = re.compile(
     r"|cash|handed|gave|settled|zelle|venmo|should be gone|should be zero|already"
     r"|pagu?[eé]\w*|pagado|pagamos|pago)\b"
 )
+# A charge contested as a service the patient never received ("billed me for labs I never had", "charged
+# for an x-ray that was never done").
+_RE_NOT_RECEIVED = re.compile(
+    r"\b(?:charged|billed|charging|billing|charge|bill)(?: me| us)? for\b[\w ]{0,40}?"
+    r"\b(?:(?:i|we) (?:never|did not|didn t|didnt) (?:had|have|get|got|receive|received|order|ordered)"
+    r"|(?:was|were) (?:never|not) (?:done|performed|given)|(?:wasn t|weren t) (?:done|performed|given))\b"
+)
+# Unsure readings that words asking what is owed settle as the balance ("kindly advise the sum I should
+# remit to your office" is no request for a person).
+_OWED_READINGS = frozenset(
+    {
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.CLAIM_STATUS,
+        Intent.INSURANCE_TERMS,
+        Intent.REQUEST_HUMAN,
+        *_HANDOFF_INTENTS,
+    }
+)
+_CHARGE_READINGS = frozenset(
+    {
+        Intent.EXPLAIN_CHARGE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.BALANCE,
+        Intent.CLAIM_STATUS,
+        Intent.DENIAL_REASON,
+    }
+)
 _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
 # What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
 # "rejected at the zoo" is not one).
@@ -218,6 +248,11 @@ def _names_plan_words(text: str) -> bool:
 _PLAN_WORDS = ("monthly", "months", "installments", "payments", "plan")
 
 
+def _backs_a_handoff(text: str) -> bool:
+    """Words behind a hand-off reading: a charge contested, a payment made, hardship, a claimed waiver."""
+    return mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text) or claims_waiver(text)
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
@@ -227,12 +262,7 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     unbacked_handoff = (
         intent in _HANDOFF_INTENTS
         and (confidence < SURE or not _RE_PAID.search(text.lower()))
-        and not (
-            mentions_dispute(text)
-            or says_already_paid(text)
-            or mentions_hardship(text)
-            or claims_waiver(text)
-        )
+        and not _backs_a_handoff(text)
     )
     if (
         intent in _HARDSHIP_READINGS
@@ -269,6 +299,13 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     ):
         # "blood tests on my bill that were never done, take those charges off", read unsure: the words
         # contest the charge and ask for it off, which a person handles.
+        return Intent.DISPUTE_CHARGE, SURE
+    if intent in (Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE) and names_a_procedure_code(text):
+        # "what does code 99213 mean": a line of the bill, by its code, not an insurance word.
+        return Intent.EXPLAIN_CHARGE, SURE
+    if intent in _CHARGE_READINGS and _RE_NOT_RECEIVED.search(normalize(text).replace("'", " ")):
+        # "you charged me for a pelvic ultrasound I did NOT get": the charge is named and contested as a
+        # service never received, which a person handles, however the engine read the charge.
         return Intent.DISPUTE_CHARGE, SURE
     if (
         intent is Intent.PAYMENT_PLAN
@@ -315,9 +352,11 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
     if (
-        intent in (Intent.EXPLAIN_STATEMENT, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS)
+        intent in _OWED_READINGS
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
+        and not (intent is Intent.REQUEST_HUMAN and asks_for_person(text))
+        and not (intent in _HANDOFF_INTENTS and _backs_a_handoff(text))
     ):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):

@@ -41,7 +41,7 @@ _RE_HARDSHIP = re.compile(
 _RE_DISPUTE = re.compile(
     r"\b(?:dispute\w*|disputa\w*|twice|duplicate\w*|double (?:charged|billed|charge)|wrong|incorrect|error"
     r"|mistake\w*|never (?:had|got|received|ordered|went|was|came|showed|done|performed|given|happened|seen"
-    r"|drawn|taken)|didn t (?:get|receive|have|order)"
+    r"|drawn|taken)|(?:didn t|didnt|did not) (?:get|receive|have|order)"
     r"|(?:i|we) cancel+ed (?:it|that|the|my|this)|not mine"
     r"|isn t mine|overcharg\w*|shouldn t (?:be|have)|not (?:right|correct|accurate)|equivocad\w*|error"
     r"|cobraron dos veces|no (?:es|son) mi)"
@@ -287,7 +287,7 @@ _RE_MONEY_OWED = re.compile(
 # Words that put the request back on this practice's bill ("my medical bill", "the bill from the clinic").
 _RE_THIS_PRACTICE = re.compile(
     r"\b(?:medical|doctor|dr|clinic|hospital|practice|office visit|visit|lab|labs|er|surgery|copay|"
-    r"deductible|coinsurance|eob|statement|your office|you guys|this bill)\b"
+    r"deductible|coinsurance|eob|statement|your office|you guys|this bill|owe you|owe y all|owe ya)\b"
 )
 
 
@@ -614,7 +614,8 @@ _RE_OWN_SHARE = re.compile(
     r"|the (?:part|portion|share|rest|remainder)|left (?:for|to|on) me|left over|leftover|money from me"
     r"|(?:bill|billed|billing|charge|charged|charging|send|sending|sent) me|(?:a|this|the|that|my) bill"
     r"|(?:getting|get|got|gets) (?:a |another )?(?:bill|bills|billed|charged|statement)"
-    r"|(?:a|this|the|that|my) balance|what s left|whats left|what is left|remaining|me toca|debo)\b"
+    r"|(?:a|this|the|that|my) balance|what s left|whats left|what is left|remaining|me toca|debo"
+    r"|so (?:much|high|expensive))\b"
 )
 _RE_WHY_OR_SHORT = re.compile(
     r"\b(?:why|how come|how is it|how s it|hows it|explain\w*|break (?:it|this|that) down|what part"
@@ -691,12 +692,27 @@ def names_the_plan(text: str) -> bool:
 _ANCHOR_WORDS = ("statement", "statements", "deductible", "deductibles", "coinsurance", "copay", "copays")
 _ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay", "copays"})
 _RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our|this|these)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
+_PROCEDURE_CODE = r"\b(?:code|cpt|hcpcs)\s+(?:code\s+)?(?:\d{5}|[a-z]\d{4})\b"
+_RE_PROCEDURE_CODE = re.compile(_PROCEDURE_CODE)
+
+
+def names_a_procedure_code(text: str) -> bool:
+    """ "What is code 99213", "whats cpt 76856 on my bill": a line of the bill asked about by its code."""
+    return bool(_RE_PROCEDURE_CODE.search(normalize(text)))
+
+
 _RE_FROM_THE_PRACTICE = re.compile(
     r"\b(?:letter|envelope|bill|bills|statement|notice|something|mail|invoice)\b[\w\s]{0,12}?\bfrom "
     r"(?:you guys|you all|you folks|you people|y all|yall|your office|ur office|your clinic|ur clinic"
     r"|your practice|the clinic"
     r"|the doctor s office|the doctors office|your billing)\b"
     r"|\b(?:co ?pay|co-pay|coinsurance|deductible|out of pocket max\w*|explanation of benefits)\b"
+    # the insurer paying for the patient's care ("did aetna pay my last visit yet")
+    r"|\b(?:insurance|insurer|aetna|cigna|humana|medicare|medicaid|blue cross\w*|bcbs|united ?healthcare|uhc"
+    r"|kaiser|anthem|tricare)\b[\w\s]{0,20}?\b(?:pay|paid|pays|cover|covered|covers|process\w*)\b[\w\s]{0,20}?"
+    r"\b(?:visit|visits|claim|claims|appointment|surgery|procedure|test|tests|labs?|bill|checkup|physical)\b"
+    # a procedure code asked about ("whats code 76856", "what is cpt 99213", "hcpcs g0439")
+    r"|" + _PROCEDURE_CODE
 )
 
 
@@ -761,6 +777,8 @@ _RE_OWED_QUESTION = re.compile(
     r"(?:off )?(?:everything|it all|all of it|my whole (?:account|balance|bill))\b"
     r"|\b(?:where|how) (?:does|do|is) my (?:account|acct|balance) (?:stand|look|looking|sit)\b"
     r"|\bwhat(?: s| is)? the damage\b|\bhow bad is the damage\b"
+    # the formal word: "the amount I am to remit", "how much should I remit"
+    r"|\b(?:amount|sum|how much|what)\b[\w ]{0,30}\bremit\b"
     r"|\b(?:what|how much) (?:am i|are we|is my|i m|im) (?:still )?on the hook for\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
     r"(?: to)? (?:send|pay|give|mail)(?: you| y all| your office)?\b"

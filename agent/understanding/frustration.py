@@ -17,7 +17,7 @@ from guardrails.screening import repair_words
 # among them: they are a trigger of their own (``guardrails.escalation``), which asks that they be about this
 # bill ("my lawyer charges $300 an hour" is no upset with the practice).
 _STRONG = (
-    r"\bf+u+c+k+\w*|\bwtf\b|\bshit+\w*|\bbullshit\b|\bdamn+\w*|\bhell\b|\bcrap+\w*|\bpissed\b|\bbs\b"
+    r"\bf+u+c+k+\w*|\bwtf\b|\bshit+\w*|\bbullshit\b|\bdamn+\w*|(?<!the )\bhell\b|\bcrap+\w*|\bpissed\b|\bbs\b"
     r"|\bscam+\w*|\bfraud\w*|\brip ?off\b|\bthie(f|ves|ving)\b|\bstealing\b|\bcrooks?\b|\bidiots?\b"
     r"|\bstupid\b|\bincompetent\b|\bunacceptable\b|\bdisgusting\b"
     r"|\bmierda\b|\bcarajo\b|\bput[ao]s?\b|\bpinche\b|\bestafa\w*\b|\bladrones?\b|\brobo\b|\brobando\b"
@@ -25,6 +25,8 @@ _STRONG = (
 )
 _MEDIUM = (
     r"\bridiculous\b|\babsurd\b|\bjoke\b|\bfed up\b|\bsick of\b|\btired of\b|\bfurious\b|\bangry\b"
+    # "what the hell, how much is it": exasperation around a question, not an outburst at the practice
+    r"|\b(?:what|why|how|where|who|when) the (?:hell|heck)\b"
     r"|\bmad\b|\bupset\b|\bfrustrat\w*|\bannoy\w*|\boutrage\w*|\bi already told you\b|\balready said\b"
     r"|\bhow many times\b|\bnot listening\b|\buseless\b|\bterrible\b|\bawful\b|\bworst\b"
     r"|\bare you kidding\b|\bfor the last time\b|\bstop (asking|texting|sending)\b"

@@ -184,6 +184,10 @@ _OWED_READINGS = frozenset(
         *_HANDOFF_INTENTS,
     }
 )
+# The agent's own confusion (unclear messages in a row, clarifications that failed) is no ticket by itself:
+# a ticket is a write, and a write needs the patient's yes or ask. The clarification goes on and, at its
+# cap, offers a person (``clarify``); a yes to that offer opens the ticket.
+_OWN_CONFUSION = frozenset({TicketReason.LOW_CONFIDENCE, TicketReason.REPAIR_FAILURE})
 _CHARGE_READINGS = frozenset(
     {
         Intent.EXPLAIN_CHARGE,
@@ -676,7 +680,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             legal_about_bill=about_bill and (in_conversation or legal_words_about_this_bill(text)),
         )
     )
-    if decision.escalate and decision.reason is not None:
+    if decision.escalate and decision.reason is not None and not set(decision.triggers) <= _OWN_CONFUSION:
         turn["escalation"] = {
             "reason": decision.reason.value,
             "priority": decision.priority.value,

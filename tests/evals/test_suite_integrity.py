@@ -67,15 +67,30 @@ def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev(
         if len(line.split()) > 2 and normalize(line) in earlier
     )
     assert not repeated, f"blind split lines that repeat dev or test lines: {repeated}"
-    # The h- tasks (split seen: written fresh on 2026-12-07 as a work list) repeat no dev or test line either.
+    # The h- and i- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev or test line
+    # either.
     fresh = sorted(
         line
         for t in tasks
-        if t.id.startswith("h-")
+        if t.id.startswith(("h-", "i-"))
         for line in _lines_of(t)
         if len(line.split()) > 2 and normalize(line) in earlier
     )
-    assert not fresh, f"h- lines that repeat dev or test lines: {fresh}"
+    assert not fresh, f"h- or i- lines that repeat dev or test lines: {fresh}"
+
+
+def test_the_i_work_list_is_seen_and_its_out_of_scope_tasks_write_nothing() -> None:
+    # The i- split (written from the outside before its engine failures were read) is a seen work list of
+    # at least 60 tasks; what is not about this bill writes nothing and hands nothing to staff.
+    fresh = [t for t in load_tasks() if t.id.startswith("i-")]
+    assert len(fresh) >= 60
+    assert {t.split for t in fresh} == {"seen"}
+    out_of_scope = [t for t in fresh if t.category == "out_of_scope"]
+    assert len(out_of_scope) >= 15
+    for t in out_of_scope:
+        assert {"create_link", "create_plan", "open_ticket"} <= set(t.evaluation.forbidden_actions), t.id
+        assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
+        assert not t.evaluation.escalation.required, t.id
 
 
 def test_the_blind_split_covers_the_issue_15_defect_classes_and_out_of_scope() -> None:

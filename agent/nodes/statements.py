@@ -317,6 +317,10 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
                 parts.append(T.denial(label, entry.plain, entry.next_step, language))
             if code.group_code.value == "CO":
                 parts.append(T.NOT_BILLED_CO[language])
+            elif code.group_code.value == "PR" and cl.status is ClaimStatus.DENIED and not cl.paid_cents:
+                # "why do I owe $165 for it?": the denied claim's charge is the patient's, said in figures.
+                facts.amounts(cl.billed_cents)
+                parts.append(T.billed_pr(cl.billed_cents, language))
             if code.rarc:
                 remark = c.ports.codebook.rarc(code.rarc)
                 if remark is not None:

@@ -28,6 +28,7 @@ from agent.understanding.cues import (
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
+    asks_same_for_own_account,
     asks_to_pay_over_time,
     asks_to_remove_a_charge,
     asks_to_update_details,
@@ -56,7 +57,7 @@ from agent.understanding.cues import (
     shares_a_bill_with_others,
 )
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
-from guardrails.screening import repair_words
+from guardrails.screening import repair_words, screen_input
 from tools.platforms.models import Channel, TicketPriority, TicketReason
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
@@ -482,6 +483,31 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
     return choose_route({"text": text, "identity": "verified", "work": turn})
 
 
+# What a question about someone else's account may be carried over to the patient's own as: questions only.
+_CARRIED_OVER = frozenset(
+    {
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.EXPLAIN_CHARGE,
+        Intent.CLAIM_STATUS,
+        Intent.DENIAL_REASON,
+        Intent.INSURANCE_TERMS,
+        Intent.PAYMENT_PLAN,
+    }
+)
+
+
+async def _own_instead(refused: str, c: AgentContext, state: ConversationState) -> Intent:
+    """The reading of a refused question about someone else's account, for the patient's own account: one
+    of :data:`_CARRIED_OVER`, the balance when the engine reads anything else."""
+    u = await c.ports.understander.understand(
+        refused,
+        UnderstandingContext(today=c.today(), patient_id=state.get("patient_id")),
+    )
+    intent, confidence = _scoped(*_weigh(u, refused), refused)
+    return intent if intent in _CARRIED_OVER and confidence >= LOW_CONFIDENCE else Intent.BALANCE
+
+
 async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> Update:
     """What the message means, written into ``turn`` (the fresh record); returns the durable changes."""
     text = state.get("text") or ""
@@ -511,6 +537,11 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
+    if previous and asks_same_for_own_account(text) and screen_input(previous[-1]).verdict == "other_patient":
+        # "ok, what about mine then?" after a question about someone else's account was refused: that
+        # question, asked of the patient's own account. Only a question is carried over: a payment the
+        # other person's question asked for becomes the balance it would pay, never a link.
+        intent, confidence = await _own_instead(previous[-1], c, state), SURE
     if (
         state.get("pending") is not None
         and state.get("expecting") in ("plan_choice", "human_offer")

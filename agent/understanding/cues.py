@@ -280,6 +280,12 @@ _RE_THIS_PRACTICE = re.compile(
 )
 
 
+_THIS_PRACTICE_WORDS = (
+    "medical", "doctor", "clinic", "hospital", "practice", "surgery", "deductible", "coinsurance",
+    "statement",
+)  # fmt: skip
+
+
 # The practice named as the way to pay, not as the one owed ("can I pay my phone bill through you guys",
 # "pagar el agua con ustedes"): it does not make the bill this practice's.
 _RE_THROUGH_US = re.compile(
@@ -336,6 +342,8 @@ def names_other_creditor(text: str) -> bool:
     )
     norm = _RE_THROUGH_US.sub(" ", repair_words(norm, ("through",), shortest=5))
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
+    # "how much is my meidcal bill" puts the question back on this practice as "medical" would.
+    norm = repair_words(norm, _THIS_PRACTICE_WORDS, shortest=6)
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
     named = _RE_NAMED_PAYEE.search(text)
@@ -526,12 +534,14 @@ _RE_LEGAL_TARGET = re.compile(
     r"\b(?:sue|suing|sued|take|taking|report|reporting|see)\s+(?:you|y all|yall|ya|u|your|ur|the practice"
     r"|the clinic|the office|the hospital|the doctor|this (?:practice|clinic|office|place))\b"
     r"|\b(?:your|ur|y all s|yall s) (?:office|practice|clinic|billing|company|staff|bill|charges?)\b"
-    r"|\b(?:this|these|that|those|my|the|our|a|your) (?:medical |hospital |doctor s |clinic )?(?:bill|bills"
-    r"|charges?|statements?|balance|account|debt|invoice|copay|visit)\b"
+    # One or two words may qualify the bill ("these surgery charges", "this ER visit bill"), never a legal
+    # word ("my lawyer charges $300 an hour" names the lawyer's fee, not this bill).
+    r"|\b(?:this|these|that|those|my|the|our|a|your) (?:(?!(?:lawyer|lawyers|attorney|attorneys|legal|law"
+    r"|court)\b)[a-z]+ ){0,2}?(?:bill|bills|charges?|statements?|balance|account|debt|invoice|copay|visit)\b"
     r"|\b(?:medical|hospital|clinic) (?:bills?|debt|charges?)\b"
     r"|\bcol+ect\w*\b|\bcobranza\b|\bcobros?\b|\b(?:owe|owed|owing|debo|debemos)\b"
     r"|\b(?:esta|la|mi) (?:factura|cuenta|deuda|cobro)\b|\bustedes\b"
-    r"|\b(?:about|over|for|on) (?:this|it|that)\b"
+    r"|\b(?:about|over|for|on) (?:this|it|that|these|those|them)\b"
     r"|\b(?:pay|paying|paid|charge|charging|charged|bill|billing|billed) (?:this|that|it|you|me)\b"
 )
 
@@ -584,6 +594,8 @@ _RE_WHY_OWED = re.compile(
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
+    # "insurance paid, so what's the 30 dollars for?", "what is the $40 charge for": an amount owed, asked why
+    r"|\bwhat(?: s| is| was|s) (?:the|that|this|my) (?:\$ ?\d[\d.,]*|\d[\d.,]* (?:dollars?|bucks))(?: \w+)? for\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,20}?"
     r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,10}?"
@@ -758,6 +770,11 @@ _RE_OWED_QUESTION = re.compile(
     r"(?:don t|dont|do not) (?:still )?owe\b"
     r"|\b(?:do|did) (?:i|we) (?:still )?owe (?:you |y all |your office )?(?:anything|something|money)\b"
     r"|\b(?:is|s) (?:there )?(?:still )?(?:anything|something) (?:still )?(?:due|owed|outstanding)\b"
+    # "is there anything left on my account?", "anything still remaining with you guys": nothing else named
+    r"|(?:\b(?:is|s) (?:there )?|^)(?:still )?(?:anything|something|any money|any balance) (?:still )?"
+    r"(?:left|remaining)(?: (?:to pay|to be paid"
+    r"|on (?:my|the|our) (?:account|acct|bill|balance|statement|tab)"
+    r"|(?:with|for) (?:you|y all|you guys|your office|the (?:office|clinic|practice))))?\W*$"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
 )
@@ -966,7 +983,7 @@ def asks_to_pay_over_time(text: str) -> bool:
 # A question of what a charge is or was for ("was that just for seeing the doctor", "what is this 99214
 # for", "what does that code mean"): an explanation, not a contested charge.
 _RE_WHAT_CHARGE_IS = re.compile(
-    r"\bwhat (?:is|was|s|are|were|does|do) (?:this|that|the|these|those|it|my)\b[\w ]{0,40}\b"
+    r"\bwhat(?: (?:is|was|s|are|were|does|do)|s) (?:this|that|the|these|those|it|my)\b[\w ]{0,40}\b"
     r"(?:for|mean|means|cover|covers)\b"
     r"|\b(?:was|is) (?:that|this|it) (?:just |only |really |basically )?(?:for|from|the charge for)\b"
     r"|\bin plain (?:english|words|language)\b|\bwhat (?:is|was|s) (?:a |the |code |cpt )*\d{5}\b"
@@ -1080,3 +1097,22 @@ _RE_DECLINES_PAYING = re.compile(
 def declines_paying(text: str) -> bool:
     """Whether the words say the patient cannot or will not pay; see ``_RE_DECLINES_PAYING``."""
     return bool(_RE_DECLINES_PAYING.search(normalize(text).replace("'", " ")))
+
+
+# The patient's own account asked for in a word or two, after a question about someone else's was refused
+# ("ok fine, what about mine then?", "fine. mine?", "and for me?", "how about my own account", "¿y la
+# mía?"): the same question, asked of the patient's own account.
+_RE_OWN_INSTEAD = re.compile(
+    r"^(?:(?:ok|okay|k|kk|fine|alright|all right|oh|ohh|well|so|then|sure|right|hmm|ugh|geez|jeez|sigh"
+    r"|got it|understood|i see|bueno|vale|entonces)\b[\s,.!]*)*"
+    r"(?:(?:and|so|then|but)\s+)?"
+    r"(?:(?:what|how) (?:about|bout|abt)|what of|how bout|what bout|y|y que (?:tal|hay) de|que tal|and)?\s*"
+    r"(?:mine|me|myself|for me|my own(?: (?:one|account|acct|bill|balance|claim|statement))?"
+    r"|my (?:account|acct|bill|balance|claim|statement)|la mia|el mio|yo|a mi|lo mio|mi cuenta)"
+    r"(?:\s+(?:then|instead|at least|tho|though|now|entonces))?\s*[?.!]*$"
+)
+
+
+def asks_same_for_own_account(text: str) -> bool:
+    """Whether the message only points the question before it at the patient's own account."""
+    return bool(_RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()))

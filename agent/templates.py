@@ -404,7 +404,8 @@ PLAN_TOO_SMALL_PERSON = {
     "es": "No puedo hacer un plan para un saldo de este monto. Si pagarlo completo no le es posible, puedo "
     "comunicarle con una persona de nuestro equipo de facturación. ¿Quiere que lo haga? (sí/no)",
 }
-# A contractual (CO group) denial is between the practice and the payer: the practice writes it off.
+
+
 def billed_pr(cents: int, lang: Language) -> str:
     """A patient-responsibility (PR) denial of a whole claim: what the patient is billed for it."""
     if lang == "es":
@@ -412,6 +413,7 @@ def billed_pr(cents: int, lang: Language) -> str:
     return f"It is a patient-responsibility (PR) denial, so the {money(cents)} billed is yours to pay."
 
 
+# A contractual (CO group) denial is between the practice and the payer: the practice writes it off.
 NOT_BILLED_CO = {
     "en": "It is a contractual (CO) denial, so you are not billed for it: the practice writes it off.",
     "es": "Es una denegación contractual (CO), así que no se le cobra a usted: la práctica la descuenta.",

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Literal
 
 from agent.understanding.text import normalize
+from guardrails.escalation import mentions_legal
 from guardrails.screening import edit_distance, repair_words
 
 _RE_DISCOUNT = re.compile(
@@ -546,10 +547,48 @@ _RE_LEGAL_TARGET = re.compile(
 )
 
 
+# Legal words with an everyday use besides a threat ("I watched a court show last night", "my lawyer friend
+# says hi"): on a first message they count only in the sentence that names this bill or the practice, or in
+# one shaped as a threat ("I'm calling my lawyer", "you'll hear from my attorney", "see you in court"). The
+# other legal words ("lawsuit", "sue you", "small claims", "collection agency", "bankruptcy") keep the
+# message-wide rule.
+_RE_WEAK_LEGAL = re.compile(
+    r"\b(?:court|courts|lawyer|lawyers|attorney|attorneys|abogad[oa]s?|corte|tribunal)\b"
+)
+_RE_LEGAL_THREAT = re.compile(
+    r"\b(?:call|calling|called|contact|contacting|get|getting|got|have|hire|hiring|hired|talk to|talking to"
+    r"|talked to|speak to|speaking to|spoke to|speak with|spoke with|consult\w*|retain\w*|involve|involving"
+    r"|bring in|bringing in|lawyer up|lawyering up)\s+(?:my|a|an|our|the)\s+(?:\w+\s+)?"
+    r"(?:lawyer|attorney|abogad[oa])s?\b"
+    r"|\b(?:my|our) (?:lawyer|attorney|abogad[oa])s? (?:\w+ ){0,3}?(?:call|contact|reach|be in touch|hear"
+    r"|handle|deal|send|write|sue|look\w* into|review|file|take|go after|get in touch)\w*"
+    r"|\bhear\w* from (?:my|our|a|an) (?:lawyer|attorney|abogad[oa])s?\b"
+    r"|\b(?:see|take|taking|took|drag|dragging|bring|bringing) (?:you|y all|yall|u|ya|this|it|them"
+    r"|the practice|the clinic|the office|your \w+) (?:to|in|into) (?:small claims )?court\b"
+    r"|\b(?:in|to) court (?:over|about|for) (?:this|that|it|these|those)\b"
+    r"|\blawyer up\b|\bget legal\b"
+    r"|\b(?:llamar|llamo|llamare|hablar con|hablare con|contratar|contratare|contactar|consultar|consultare)"
+    r" (?:a )?(?:mi|un|una|nuestro) abogad[oa]s?\b"
+    r"|\b(?:mi|nuestro) abogad[oa] (?:\w+ ){0,3}?(?:llam|contact|se comunic|les? va|los demand|lo demand)\w*"
+)
+_RE_LEGAL_SENTENCE = re.compile(r"[.!?;]+(?:\s+|$)|\s+-+\s+|\n+")
+
+
 def legal_words_about_this_bill(text: str) -> bool:
-    """Whether the message names the practice or this bill beside any legal words; see
-    ``_RE_LEGAL_TARGET``."""
-    return bool(_RE_LEGAL_TARGET.search(normalize(text).replace("'", " ")))
+    """Whether the message names the practice or this bill beside its legal words (see
+    ``_RE_LEGAL_TARGET``); the words of everyday use (``_RE_WEAK_LEGAL``) must stand in that sentence or
+    in a threat."""
+    norm = normalize(text).replace("'", " ")
+    if not _RE_LEGAL_TARGET.search(norm):
+        return False
+    if mentions_legal(_RE_WEAK_LEGAL.sub(" ", norm)):
+        return True  # a lawsuit, suing, small claims, collections, bankruptcy: anywhere in the message
+    sentences = [normalize(part).replace("'", " ") for part in _RE_LEGAL_SENTENCE.split(text)]
+    return any(
+        _RE_WEAK_LEGAL.search(sentence)
+        and (_RE_LEGAL_TARGET.search(sentence) or _RE_LEGAL_THREAT.search(sentence))
+        for sentence in sentences
+    )
 
 
 _CORE_BILL_WORDS = (
@@ -595,7 +634,8 @@ _RE_WHY_OWED = re.compile(
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
     # "insurance paid, so what's the 30 dollars for?", "what is the $40 charge for": an amount owed, asked why
-    r"|\bwhat(?: s| is| was|s) (?:the|that|this|my) (?:\$ ?\d[\d.,]*|\d[\d.,]* (?:dollars?|bucks))(?: \w+)? for\b"
+    r"|\bwhat(?: s| is| was|s) (?:the|that|this|my) (?:\$ ?\d[\d.,]*|\d[\d.,]* (?:dollars?|bucks))"
+    r"(?: \w+)? for\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,20}?"
     r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,10}?"

@@ -179,3 +179,39 @@ async def test_an_amount_asked_what_for_is_explained_with_the_insurance_math(env
     assert said.message.intent in ("explain_statement", "explain_charge")
     assert "copay" in said.text.lower()
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+# ------------------------------------------- a word of law used in passing, in another sentence than the bill
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I watched a court show last night lol. what's my balance",
+        "my lawyer friend says hi. how much do I owe?",
+        "Just got back from traffic court. What do I owe you?",
+    ],
+)
+async def test_a_word_of_law_in_passing_opens_no_ticket(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("in-passing", text, patient)
+    assert said.handoff is None
+    assert T.money(summary.balance_cents) in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This bill is wrong. I am calling my lawyer.",
+        "This charge is a scam. Expect to hear from my attorney.",
+        "I have an attorney. These charges are not mine.",
+        "voy a llamar a mi abogado. esta factura está mal",
+    ],
+)
+async def test_a_threat_in_its_own_sentence_still_reaches_a_person(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("own-sentence", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "legal"

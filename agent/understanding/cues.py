@@ -1156,3 +1156,59 @@ _RE_OWN_INSTEAD = re.compile(
 def asks_same_for_own_account(text: str) -> bool:
     """Whether the message only points the question before it at the patient's own account."""
     return bool(_RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()))
+
+
+# The payment link asked for by name with nothing else it could be for ("send me the link", "ok text me
+# that link then", "can I get the pay link", "link to pay pls", "mándeme el enlace"): in the billing
+# office's own chat that is the link to pay this bill, an explicit ask. A link to something else ("the link
+# to the portal", "the zoom link for my video visit") or another creditor's bill is not.
+_RE_PAY_LINK_ASK = re.compile(
+    r"\b(?:send|text|txt|email|e mail|give|get|shoot|share|resend|re send|forward|need|want|like)\b"
+    r"(?: (?:me|us|it|over|please|pls|plz|again))*(?: (?:a|the|that|this|my|your|ur|another|new))?"
+    r"(?: (?:payment|pay|paying))? link\b"
+    r"(?! (?:to|for|from|of|on|in) (?!(?:pay|paying|the (?:bill|balance|statement)"
+    r"|my (?:bill|balance|statement)|it|this|that|me|you)\b))"
+    r"|\b(?:payment|pay) link\W*(?:pls|plz|please)?\W*$|^\W*link to pay\b"
+    r"|\b(?:mande|mandeme|manda|mandame|envie|envieme|envia|enviame|pase|pasame)\b(?: \w+){0,2} (?:el|un|ese)"
+    r" (?:enlace|link)\b(?! (?:a|de|del|para) (?!(?:pagar|pago|la cuenta|la factura|mi cuenta|mi factura)\b))"
+)
+
+
+def asks_for_pay_link(text: str) -> bool:
+    """Whether the words ask for the payment link by name; see ``_RE_PAY_LINK_ASK``."""
+    norm = normalize(text).replace("'", " ").replace("-", " ")
+    return bool(_RE_PAY_LINK_ASK.search(norm)) and not names_other_creditor(text)
+
+
+# A statement pointed at from the one in focus ("what's the other one for?", "and the older one?", "what
+# about the one after that?", "the earlier bill", "the newest statement"): which way from the focus.
+_RE_POINT_OTHER = re.compile(r"\b(?:the|that|this) other (?:one|statement|bill|visit|invoice)s?\b")
+_RE_POINT_OLDEST = re.compile(r"\b(?:oldest|earliest) (?:one|statement|bill|visit|invoice)\b|\bthe oldest\b")
+_RE_POINT_NEWEST = re.compile(
+    r"\b(?:newest|latest|most recent) (?:one|statement|bill|visit|invoice)\b|\bthe (?:newest|latest)\b"
+)
+_RE_POINT_OLDER = re.compile(
+    r"\b(?:older|earlier|previous|prior) (?:one|statement|bill|visit|invoice)\b"
+    r"|\bthe one (?:before|prior to) (?:that|it|this)\b|\bthe one before\b"
+)
+_RE_POINT_NEWER = re.compile(
+    r"\b(?:newer|later|next|more recent) (?:one|statement|bill|visit|invoice)\b"
+    r"|\bthe one (?:after|following) (?:that|it|this)\b|\bthe one after\b"
+)
+
+StatementPointer = Literal["other", "older", "newer", "oldest", "newest"]
+
+
+def statement_pointer(text: str) -> StatementPointer | None:
+    """Which statement the words point at from the one in focus, if they point at all."""
+    norm = normalize(text).replace("'", " ")
+    for pointer, pattern in (
+        ("oldest", _RE_POINT_OLDEST),
+        ("newest", _RE_POINT_NEWEST),
+        ("older", _RE_POINT_OLDER),
+        ("newer", _RE_POINT_NEWER),
+        ("other", _RE_POINT_OTHER),
+    ):
+        if pattern.search(norm):
+            return pointer  # type: ignore[return-value]  # the literal of the matching pattern
+    return None

@@ -11,7 +11,7 @@ import pytest
 
 from agent import templates as T
 from tests.agent.harness import Env
-from tools.platforms.models import PlanStatus
+from tools.platforms.models import Patient, PlanStatus, StatementStatus, StatementSummary
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -215,3 +215,92 @@ async def test_a_threat_in_its_own_sentence_still_reaches_a_person(env: Env, tex
     said = await env.say("own-sentence", text, patient)
     assert said.handoff is not None
     assert said.handoff.reason == "legal"
+
+
+# ------------------------------------------- "the other one", "the older one": a statement pointed at
+
+
+async def _two_statement_patient(env: Env) -> tuple[Patient, list[StatementSummary]]:
+    for p in env.data.patients:
+        if "multiple_open_statements" not in p.scenario_tags or "spanish_speaker" in p.scenario_tags:
+            continue
+        summaries = await env.platform.list_statements(p.id)
+        open_ = [s for s in summaries if s.status is StatementStatus.OPEN and s.balance_cents > 0]
+        if len(open_) == 2:
+            return p, open_
+    raise LookupError("no patient with two open statements")
+
+
+@pytest.mark.parametrize(
+    ("first", "pointer"),
+    [
+        ("explain my most recent statement", "and the older one?"),
+        ("what's on my newest bill", "what about the earlier bill"),
+        ("show me my latest statement", "ok, what's the other one for?"),
+        ("what do I owe on each bill?", "what's the previous one for?"),
+    ],
+)
+async def test_a_statement_pointed_at_from_the_one_shown_is_explained(
+    env: Env, first: str, pointer: str
+) -> None:
+    patient, (newest, older) = await _two_statement_patient(env)
+    await env.say("pointer", first, patient)
+    said = await env.say("pointer", pointer, patient)
+    assert said.message is not None
+    assert said.message.intent == "explain_statement"
+    assert older.number in said.text
+    assert newest.number not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_the_one_after_that_points_at_the_newer_statement(env: Env) -> None:
+    patient, (newest, older) = await _two_statement_patient(env)
+    await env.say("after", f"explain statement {older.number}", patient)
+    said = await env.say("after", "and the one after that?", patient)
+    assert newest.number in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+# ------------------------------------------- the payment link asked for by name
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ok send me the link then", "can I get the pay link", "text me that link pls", "payment link please"],
+)
+async def test_the_payment_link_asked_for_by_name_is_sent_for_the_balance(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    summary = await env.platform.get_account_summary(patient.id)
+    await env.say("link-named", "what's my balance", patient)
+    said = await env.say("link-named", text, patient)
+    links = await env.gateway.list_links(patient.id)
+    assert len(links) == 1
+    assert links[0].amount_cents == summary.balance_cents
+    assert T.money(summary.balance_cents) in said.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "send me the link to the patient portal",
+        "can you send me the zoom link for my video visit",
+        "send me the link for my water bill",
+    ],
+)
+async def test_a_link_to_something_else_writes_no_payment_link(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("link-other", text, patient)
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this charge is wrong, I never had that test. whatever, send me the link",
+        "I already paid this at the desk but send me the link",
+    ],
+)
+async def test_a_link_asked_for_beside_a_contested_bill_is_not_sent(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("link-contested", text, patient)
+    assert await env.gateway.list_links(patient.id) == []

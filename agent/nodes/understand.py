@@ -318,7 +318,7 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
     if (
-        intent in (Intent.EXPLAIN_STATEMENT, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS)
+        intent in (Intent.EXPLAIN_STATEMENT, Intent.CLAIM_STATUS, Intent.INSURANCE_TERMS, Intent.BALANCE)
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
     ):

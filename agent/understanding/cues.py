@@ -816,6 +816,14 @@ _RE_OWED_QUESTION = re.compile(
     r"|on (?:my|the|our) (?:account|acct|bill|balance|statement|tab)"
     r"|(?:with|for) (?:you|y all|you guys|your office|the (?:office|clinic|practice))))?\W*$"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
+    # "what does it all add up to", "what's my medical bill come to", "how much does everything total"
+    r"|\b(?:what|how much)(?: (?:does|do|did|will|would|is|s)|s)? (?:it|that|this|everything|it all|all of it"
+    r"|they|my (?:medical |doctor |hospital )?(?:bill|bills|balance|account|charges|total)"
+    r"|the (?:bill|bills|charges|total))(?: all)? (?:come|comes|came|add|adds|added|amount|amounts|total"
+    r"|totals) (?:up )?(?:to)?\W*$"
+    # "when is it due", "and when was that due?"
+    r"|\bwhen (?:is|was|s|will) (?:it|that|this|my (?:bill|balance|payment|statement)"
+    r"|the (?:bill|balance|payment|statement)) (?:all )?due\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
 )
 _OWED_WORDS = ("account", "outstanding")

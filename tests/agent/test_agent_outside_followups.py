@@ -304,3 +304,32 @@ async def test_a_link_asked_for_beside_a_contested_bill_is_not_sent(env: Env, te
     patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
     await env.say("link-contested", text, patient)
     assert await env.gateway.list_links(patient.id) == []
+
+
+# ------------------------------------------- the total asked as what it comes to, and when it is due
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what does it all add up to",
+        "what's my doctor bill come to?",
+        "how much do my charges total",
+    ],
+)
+async def test_what_the_bill_comes_to_is_the_balance(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("comes-to", text, patient)
+    assert T.money(summary.balance_cents) in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_when_it_was_due_after_the_balance_says_the_due_date(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    statement = await env.open_statement(patient.id)
+    await env.say("due-after", "how much do I owe right now", patient)
+    said = await env.say("due-after", "and when was that due?", patient)
+    assert said.message is not None
+    assert said.message.expecting != "clarify"
+    assert T.day(statement.due_date) in said.text

@@ -404,6 +404,15 @@ PLAN_TOO_SMALL_PERSON = {
     "es": "No puedo hacer un plan para un saldo de este monto. Si pagarlo completo no le es posible, puedo "
     "comunicarle con una persona de nuestro equipo de facturación. ¿Quiere que lo haga? (sí/no)",
 }
+
+
+def billed_pr(cents: int, lang: Language) -> str:
+    """A patient-responsibility (PR) denial of a whole claim: what the patient is billed for it."""
+    if lang == "es":
+        return f"Es una denegación a cargo del paciente (PR): se le cobran {money(cents)} por ella."
+    return f"It is a patient-responsibility (PR) denial, so the {money(cents)} billed is yours to pay."
+
+
 # A contractual (CO group) denial is between the practice and the payer: the practice writes it off.
 NOT_BILLED_CO = {
     "en": "It is a contractual (CO) denial, so you are not billed for it: the practice writes it off.",
@@ -509,6 +518,22 @@ PLAN_EXISTS = {
     "para recibir "
     "el enlace de su próxima cuota, o pida hablar con una persona para cambiarlo.",
 }
+
+
+def plan_in_place(installment_cents: int, due: date | None, due_cents: int | None, lang: Language) -> str:
+    """The active plan's terms, said before :data:`PLAN_EXISTS` ("how much do I pay each month on my
+    plan?" asks for them): the monthly amount and the next installment still to pay."""
+    if lang == "es":
+        text = f"Su plan de pagos activo es de {money(installment_cents)} al mes."
+        if due is not None and due_cents is not None:
+            text += f" Su próxima cuota, de {money(due_cents)}, vence el {day(due, lang, year=True)}."
+        return text
+    text = f"Your active payment plan is {money(installment_cents)} a month."
+    if due is not None and due_cents is not None:
+        text += f" Your next installment, {money(due_cents)}, is due {day(due, lang, year=True)}."
+    return text
+
+
 PLAN_DECLINED = {
     "en": "No problem, I haven't set anything up. Would you like to pick another option?",
     "es": "No hay problema, no creé nada. ¿Quiere elegir otra opción?",

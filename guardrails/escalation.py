@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from guardrails.screening import edit_distance, normalize
+from guardrails.screening import edit_distance, normalize, repair_words
 from tools.platforms.models import TicketPriority, TicketReason
 
 FRUSTRATION_THRESHOLD = 0.7
@@ -112,6 +112,54 @@ def _fuzzy_legal(normalized: str) -> bool:
     return False
 
 
+# Legal words about another matter of the patient's life raise nothing against this practice: a clause whose
+# legal words have someone else as the other party ("my landlord is threatening to sue me", "taking my
+# contractor to small claims"), the patient's own trade ("I'm a lawyer so I read everything twice", "I work
+# at a law firm") or a civic duty ("I have jury duty at court next week"). Clauses are cut at sentence
+# marks, dashes, commas and "anyway"/"but", so "my landlord is suing me. I'll sue you too over this bill"
+# still reads the second clause. A third party's clause that also addresses the practice ("my landlord's
+# lawyer will sue your clinic") stays.
+_RE_CLAUSE_BREAK = re.compile(r"[.!?;:]+(?:\s+|$)|\s+-+\s+|,\s*|\b(?:anyway|anyways|but|btw|by the way)\b")
+_RE_OTHER_PARTY = re.compile(
+    r"\b(?:my|our|his|her|their|the|a) (?:ex|ex husband|ex wife|landlord|landlady|tenants?|roommate"
+    r"|contractor|roofer|plumber|mechanic|builder|employer|boss|neighbou?r|car dealer(?:ship)?|dealership|hoa"
+    r"|business partner|casero|arrendador|inquilino|jefe|vecin[oa]|ex esposo|ex esposa)s?\b"
+)
+# The other parties' words as patients misspell them ("my landlrod", "my contarctor").
+_OTHER_PARTY_WORDS = (
+    "landlord", "landlady", "tenant", "tenants", "roommate", "contractor", "plumber", "mechanic", "builder",
+    "employer", "neighbor", "neighbour", "dealership",
+)  # fmt: skip
+_RE_ADDRESSES_PRACTICE = re.compile(
+    r"\b(?:you|y ?all|ya|u|your|ur|ustedes)\b"
+    r"|\b(?:this|these|the|my) (?:medical |hospital )?(?:bill|bills|charges?|statements?|balance|practice"
+    r"|clinic|office|doctor)\b"
+)
+_RE_OWN_MATTER = re.compile(
+    r"\b(?:i m|im|i am|i was|i work as|i worked as|as) (?:a|an) (?:\w+ )?(?:lawyer|attorney|paralegal"
+    r"|law student|law clerk|court reporter|judge|abogad[oa])\b"
+    r"|\b(?:i work|i worked|working|i m|im|i am) (?:at|for|in) (?:a |the )?(?:\w+ )?(?:law (?:firm|office)s?"
+    r"|courts?|courthouse)\b"
+    r"|\b(?:jury (?:duty|service|summons)|juror|court (?:reporter|interpreter))\b"
+    r"|\b(?:in|at|to) (?:the )?court(?:house)? for (?:jury|my job|work)\b"
+)
+
+
+def legal_text(text: str) -> str:
+    """``text`` without the legal words that are about another matter (see ``_RE_OTHER_PARTY`` and
+    ``_RE_OWN_MATTER``): what :func:`decide` reads for a legal threat against this practice."""
+    kept: list[str] = []
+    norm = repair_words(normalize(text).replace("'", " "), _OTHER_PARTY_WORDS, shortest=6)
+    for clause in _RE_CLAUSE_BREAK.split(norm):
+        clause = _RE_OWN_MATTER.sub(" ", clause).strip()
+        if not clause:
+            continue
+        if _RE_OTHER_PARTY.search(clause) and not _RE_ADDRESSES_PRACTICE.search(clause):
+            continue
+        kept.append(clause)
+    return ". ".join(kept)
+
+
 def mentions_legal(text: str) -> bool:
     """Whether the text raises a legal matter (English or Spanish, accents and case ignored, common typos
     of the long legal words tolerated)."""
@@ -151,7 +199,7 @@ def decide(signals: EscalationSignals) -> EscalationDecision:
     """Whether to hand the conversation to staff; ``priority`` is ``normal`` when not escalating."""
     triggered: list[tuple[TicketReason, TicketPriority]] = []
     legal_about = signals.about_bill if signals.legal_about_bill is None else signals.legal_about_bill
-    if legal_about and mentions_legal(signals.text):
+    if legal_about and mentions_legal(legal_text(signals.text)):
         triggered.append((TicketReason.LEGAL, TicketPriority.URGENT))
     # Intent-borne triggers need an intent the engine is sure enough of: a guess below the low-confidence
     # line is clarified, never escalated on; an unsure one yields the reason to frustration.

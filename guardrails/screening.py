@@ -176,7 +176,9 @@ _OTHER_PATIENT = _rules(
         + r"s?\b[\w\s,']{0,30}\b(?:her|his|their) (?:bills?|balances?|accounts?|statements?|charges)\b"
         r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|i owe|do i owe)\b)"
         # "what my husband owes", "how much my mom still owes": the relative form of the question.
-        r"|\b(?:what|how much) (?:(?:does|did|do) )?(?:my|our) " + _FAMILY + r"s? (?:still )?owes?\b"
+        r"|\b(?:what|how much)(?:'s|s|'d)? (?:(?:does|did|do) )?(?:my|our) "
+        + _FAMILY
+        + r"s? (?:still )?owes?\b"
         # "for my mom, what's her balance"; "groceries for my kids or this bill" names the patient's own.
         r"|\b(?:for|on behalf of) (?:my|our) "
         + _FAMILY
@@ -196,7 +198,7 @@ _OTHER_PATIENT = _rules(
         "family_named_then_asked": r"\b(?:my|our) (?:(?:ex|late|elderly|step)[- ]?)?"
         + _FAMILY
         + r"(?:'s|s')?\b(?=.*?(?:"
-        r"\b(?:what|how much) (?:(?:does|did|do) )?(?:he|she|they) (?:still )?(?:owes?|has to pay"
+        r"\b(?:what|how much)(?:'s|s|'d)? (?:(?:does|did|do) )?(?:he|she|they) (?:still )?(?:owes?|has to pay"
         r"|needs to pay|have to pay)\b"
         r"|\b(?:look|pull|check) (?:him|her|them) up\b"
         r"|\b(?:his|her|their) (?:\w+ )?(?:bills?|balances?|accounts?|acct|statements?|charges|debt)\b"
@@ -250,11 +252,13 @@ def _matches(rules: _Rules, text: str) -> list[str]:
 _REPAIRED_WORDS = (
     "husband", "husbands", "mother", "mothers", "father", "fathers", "daughter", "daughters", "brother",
     "brothers", "sister", "sisters", "account", "accounts", "balance", "statement", "statements",
+    "spouse", "spouses", "partner", "partners", "parents", "insurance",
 )  # fmt: skip
 
 
 def _repair_typos(norm: str) -> str:
-    return repair_words(norm, _REPAIRED_WORDS, shortest=5)
+    # Words of nine letters or more may carry two slips ("my sons insruacne claim").
+    return repair_words(norm, _REPAIRED_WORDS, shortest=5, wide_from=9)
 
 
 # Words of the injection rules, read through a typo as well ("ignore your previous isntructions").

@@ -42,6 +42,8 @@ from guardrails.policy import (
 from tools.errors import ActivePlanExists, PlanOutsidePolicy
 from tools.platforms.models import (
     Installment,
+    InstallmentStatus,
+    PaymentPlan,
     PlanRequest,
     PlanStatus,
     StatementStatus,
@@ -120,6 +122,28 @@ def _pick(state: ConversationState, pending: PendingOffer) -> int | None:
     return None
 
 
+def _plan_exists(plans: list[PaymentPlan], language: Language, tools: list[ToolCall]) -> Update:
+    """One plan per account: the active plan's terms (its monthly amount and next installment due), then
+    how to pay or change it."""
+    active = next((p for p in plans if p.status is PlanStatus.ACTIVE), None)
+    if active is None:
+        return reply(T.PLAN_EXISTS[language], [], {"expecting": None}, tools=tools)
+    unpaid = sorted(
+        (i for i in active.installments if i.status is InstallmentStatus.SCHEDULED), key=lambda i: i.due_date
+    )
+    nxt = unpaid[0] if unpaid else None
+    facts = FactSet().amounts(active.installment_cents)
+    if nxt is not None:
+        facts.amounts(nxt.amount_cents).dates(nxt.due_date)
+    terms = T.plan_in_place(
+        active.installment_cents,
+        nxt.due_date if nxt else None,
+        nxt.amount_cents if nxt else None,
+        language,
+    )
+    return reply(f"{terms} {T.PLAN_EXISTS[language]}", facts.pairs(), {"expecting": None}, tools=tools)
+
+
 async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     policy = c.ports.policy
@@ -142,7 +166,7 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
         try:
             check_can_open_plan(policy, has_active_plan=summary.has_active_plan)
         except ActivePlanExists:
-            return reply(T.PLAN_EXISTS[language], [], {"expecting": None}, tools=tools)
+            return _plan_exists(plans, language, tools)
         if any(p.status is PlanStatus.PENDING_APPROVAL for p in plans):
             text = (
                 "Su plan ya está pendiente de aprobación por nuestro equipo."

@@ -15,6 +15,7 @@ from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id,
 from agent.service_names import named
 from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
+from agent.understanding.cues import statement_pointer
 from tools.errors import StatementNotFound
 from tools.platforms.models import (
     Claim,
@@ -90,7 +91,33 @@ async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContex
     return update
 
 
+def _pointed(summaries: list[StatementSummary], focus: str | None, text: str) -> str | None:
+    """The statement the words point at from the one in focus ("the other one", "the older one", "the one
+    after that"), among the open statements when there are several, else all; newest first."""
+    pointer = statement_pointer(text)
+    if pointer is None:
+        return None
+    open_ = [s for s in summaries if s.status is StatementStatus.OPEN and s.balance_cents > 0]
+    ordered = open_ if len(open_) > 1 else summaries
+    if len(ordered) < 2:
+        return None
+    ids = [s.id for s in ordered]
+    at = ids.index(focus) if focus in ids else None
+    if pointer == "oldest":
+        return ids[-1]
+    if pointer == "newest":
+        return ids[0]
+    if pointer == "older" or (pointer == "other" and (at is None or at < len(ids) - 1)):
+        return ids[at + 1] if at is not None and at + 1 < len(ids) else ids[-1]
+    if pointer == "newer" or pointer == "other":
+        return ids[at - 1] if at is not None and at > 0 else ids[0]
+    return None
+
+
 def _choose(summaries: list[StatementSummary], state: ConversationState, hint: str | None) -> str | None:
+    pointed = _pointed(summaries, state.get("statement_id") or hint, state.get("text") or "")
+    if pointed is not None:
+        return pointed
     months = [m for m in entity_list(state, "months") if isinstance(m, int)]
     if months:
         for s in summaries:  # newest first
@@ -317,6 +344,10 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
                 parts.append(T.denial(label, entry.plain, entry.next_step, language))
             if code.group_code.value == "CO":
                 parts.append(T.NOT_BILLED_CO[language])
+            elif code.group_code.value == "PR" and cl.status is ClaimStatus.DENIED and not cl.paid_cents:
+                # "why do I owe $165 for it?": the denied claim's charge is the patient's, said in figures.
+                facts.amounts(cl.billed_cents)
+                parts.append(T.billed_pr(cl.billed_cents, language))
             if code.rarc:
                 remark = c.ports.codebook.rarc(code.rarc)
                 if remark is not None:

@@ -23,11 +23,13 @@ from agent.understanding.cues import (
     asks_deductible_progress,
     asks_for_breakdown,
     asks_for_discount,
+    asks_for_pay_link,
     asks_for_person,
     asks_for_person_only,
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
+    asks_same_for_own_account,
     asks_to_pay_over_time,
     asks_to_remove_a_charge,
     asks_to_update_details,
@@ -55,10 +57,11 @@ from agent.understanding.cues import (
     says_already_paid,
     says_paid_at_visit,
     shares_a_bill_with_others,
+    statement_pointer,
 )
 from agent.understanding.text import normalize
 from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
-from guardrails.screening import repair_words
+from guardrails.screening import repair_words, screen_input
 from tools.platforms.models import Channel, TicketPriority, TicketReason
 
 # Below this, a reading that hands the conversation to staff needs the patient's words to back it.
@@ -525,6 +528,43 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
     return choose_route({"text": text, "identity": "verified", "work": turn})
 
 
+# Readings a request for the payment link by name is given that ask for nothing else.
+_NOT_A_LINK_ASK = frozenset(
+    {Intent.OUT_OF_SCOPE, Intent.AFFIRM, Intent.THANKS_GOODBYE, Intent.GREETING, Intent.PAYMENT_METHODS}
+)
+
+
+# Conversations about a statement, where "the other one" points at another statement.
+_STATEMENT_TOPICS = frozenset(
+    {Intent.BALANCE.value, Intent.EXPLAIN_STATEMENT.value, Intent.EXPLAIN_CHARGE.value}
+)
+
+
+# What a question about someone else's account may be carried over to the patient's own as: questions only.
+_CARRIED_OVER = frozenset(
+    {
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.EXPLAIN_CHARGE,
+        Intent.CLAIM_STATUS,
+        Intent.DENIAL_REASON,
+        Intent.INSURANCE_TERMS,
+        Intent.PAYMENT_PLAN,
+    }
+)
+
+
+async def _own_instead(refused: str, c: AgentContext, state: ConversationState) -> Intent:
+    """The reading of a refused question about someone else's account, for the patient's own account: one
+    of :data:`_CARRIED_OVER`, the balance when the engine reads anything else."""
+    u = await c.ports.understander.understand(
+        refused,
+        UnderstandingContext(today=c.today(), patient_id=state.get("patient_id")),
+    )
+    intent, confidence = _scoped(*_weigh(u, refused), refused)
+    return intent if intent in _CARRIED_OVER and confidence >= LOW_CONFIDENCE else Intent.BALANCE
+
+
 async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> Update:
     """What the message means, written into ``turn`` (the fresh record); returns the durable changes."""
     text = state.get("text") or ""
@@ -554,6 +594,33 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
+    if (
+        state.get("expecting") in (None, "link_offer", "clarify")
+        and (intent in _NOT_A_LINK_ASK or confidence < CONFIDENT_INTENT)
+        and asks_for_pay_link(text)
+        # "this charge is wrong, whatever, send me the link": a contested bill gets no link on a guess
+        and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))
+    ):
+        # "ok send me the link then": the payment link asked for by name, which an encoder trained on
+        # everyday text reads as chat. Another creditor's link is not this (``asks_for_pay_link``).
+        intent, confidence = Intent.PAY_NOW, max(confidence, SURE)
+    if (
+        state.get("expecting") is None
+        and (
+            intent in _NOT_A_LINK_ASK
+            or intent in (Intent.DENY, Intent.BALANCE)  # the balance names no one statement
+            or confidence < CONFIDENT_INTENT
+        )
+        and any(h in _STATEMENT_TOPICS for h in history)
+        and statement_pointer(text) is not None
+    ):
+        # "what's the other one for?", "and the older one?" after a statement was shown: that statement.
+        intent, confidence = Intent.EXPLAIN_STATEMENT, SURE
+    if previous and asks_same_for_own_account(text) and screen_input(previous[-1]).verdict == "other_patient":
+        # "ok, what about mine then?" after a question about someone else's account was refused: that
+        # question, asked of the patient's own account. Only a question is carried over: a payment the
+        # other person's question asked for becomes the balance it would pay, never a link.
+        intent, confidence = await _own_instead(previous[-1], c, state), SURE
     if (
         state.get("pending") is not None
         and state.get("expecting") in ("plan_choice", "human_offer")

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Literal
 
 from agent.understanding.text import normalize
+from guardrails.escalation import mentions_legal
 from guardrails.screening import edit_distance, repair_words
 
 _RE_DISCOUNT = re.compile(
@@ -291,6 +292,12 @@ _RE_THIS_PRACTICE = re.compile(
 )
 
 
+_THIS_PRACTICE_WORDS = (
+    "medical", "doctor", "clinic", "hospital", "practice", "surgery", "deductible", "coinsurance",
+    "statement",
+)  # fmt: skip
+
+
 # The practice named as the way to pay, not as the one owed ("can I pay my phone bill through you guys",
 # "pagar el agua con ustedes"): it does not make the bill this practice's.
 _RE_THROUGH_US = re.compile(
@@ -347,6 +354,8 @@ def names_other_creditor(text: str) -> bool:
     )
     norm = _RE_THROUGH_US.sub(" ", repair_words(norm, ("through",), shortest=5))
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
+    # "how much is my meidcal bill" puts the question back on this practice as "medical" would.
+    norm = repair_words(norm, _THIS_PRACTICE_WORDS, shortest=6)
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
     named = _RE_NAMED_PAYEE.search(text) or _RE_NAMED_BILL.search(text)
@@ -537,20 +546,60 @@ _RE_LEGAL_TARGET = re.compile(
     r"\b(?:sue|suing|sued|take|taking|report|reporting|see)\s+(?:you|y all|yall|ya|u|your|ur|the practice"
     r"|the clinic|the office|the hospital|the doctor|this (?:practice|clinic|office|place))\b"
     r"|\b(?:your|ur|y all s|yall s) (?:office|practice|clinic|billing|company|staff|bill|charges?)\b"
-    r"|\b(?:this|these|that|those|my|the|our|a|your) (?:medical |hospital |doctor s |clinic )?(?:bill|bills"
-    r"|charges?|statements?|balance|account|debt|invoice|copay|visit)\b"
+    # One or two words may qualify the bill ("these surgery charges", "this ER visit bill"), never a legal
+    # word ("my lawyer charges $300 an hour" names the lawyer's fee, not this bill).
+    r"|\b(?:this|these|that|those|my|the|our|a|your) (?:(?!(?:lawyer|lawyers|attorney|attorneys|legal|law"
+    r"|court)\b)[a-z]+ ){0,2}?(?:bill|bills|charges?|statements?|balance|account|debt|invoice|copay|visit)\b"
     r"|\b(?:medical|hospital|clinic) (?:bills?|debt|charges?)\b"
     r"|\bcol+ect\w*\b|\bcobranza\b|\bcobros?\b|\b(?:owe|owed|owing|debo|debemos)\b"
     r"|\b(?:esta|la|mi) (?:factura|cuenta|deuda|cobro)\b|\bustedes\b"
-    r"|\b(?:about|over|for|on) (?:this|it|that)\b"
+    r"|\b(?:about|over|for|on) (?:this|it|that|these|those|them)\b"
     r"|\b(?:pay|paying|paid|charge|charging|charged|bill|billing|billed) (?:this|that|it|you|me)\b"
 )
 
 
+# Legal words with an everyday use besides a threat ("I watched a court show last night", "my lawyer friend
+# says hi"): on a first message they count only in the sentence that names this bill or the practice, or in
+# one shaped as a threat ("I'm calling my lawyer", "you'll hear from my attorney", "see you in court"). The
+# other legal words ("lawsuit", "sue you", "small claims", "collection agency", "bankruptcy") keep the
+# message-wide rule.
+_RE_WEAK_LEGAL = re.compile(
+    r"\b(?:court|courts|lawyer|lawyers|attorney|attorneys|abogad[oa]s?|corte|tribunal)\b"
+)
+_RE_LEGAL_THREAT = re.compile(
+    r"\b(?:call|calling|called|contact|contacting|get|getting|got|have|hire|hiring|hired|talk to|talking to"
+    r"|talked to|speak to|speaking to|spoke to|speak with|spoke with|consult\w*|retain\w*|involve|involving"
+    r"|bring in|bringing in|lawyer up|lawyering up)\s+(?:my|a|an|our|the)\s+(?:\w+\s+)?"
+    r"(?:lawyer|attorney|abogad[oa])s?\b"
+    r"|\b(?:my|our) (?:lawyer|attorney|abogad[oa])s? (?:\w+ ){0,3}?(?:call|contact|reach|be in touch|hear"
+    r"|handle|deal|send|write|sue|look\w* into|review|file|take|go after|get in touch)\w*"
+    r"|\bhear\w* from (?:my|our|a|an) (?:lawyer|attorney|abogad[oa])s?\b"
+    r"|\b(?:see|take|taking|took|drag|dragging|bring|bringing) (?:you|y all|yall|u|ya|this|it|them"
+    r"|the practice|the clinic|the office|your \w+) (?:to|in|into) (?:small claims )?court\b"
+    r"|\b(?:in|to) court (?:over|about|for) (?:this|that|it|these|those)\b"
+    r"|\blawyer up\b|\bget legal\b"
+    r"|\b(?:llamar|llamo|llamare|hablar con|hablare con|contratar|contratare|contactar|consultar|consultare)"
+    r" (?:a )?(?:mi|un|una|nuestro) abogad[oa]s?\b"
+    r"|\b(?:mi|nuestro) abogad[oa] (?:\w+ ){0,3}?(?:llam|contact|se comunic|les? va|los demand|lo demand)\w*"
+)
+_RE_LEGAL_SENTENCE = re.compile(r"[.!?;]+(?:\s+|$)|\s+-+\s+|\n+")
+
+
 def legal_words_about_this_bill(text: str) -> bool:
-    """Whether the message names the practice or this bill beside any legal words; see
-    ``_RE_LEGAL_TARGET``."""
-    return bool(_RE_LEGAL_TARGET.search(normalize(text).replace("'", " ")))
+    """Whether the message names the practice or this bill beside its legal words (see
+    ``_RE_LEGAL_TARGET``); the words of everyday use (``_RE_WEAK_LEGAL``) must stand in that sentence or
+    in a threat."""
+    norm = normalize(text).replace("'", " ")
+    if not _RE_LEGAL_TARGET.search(norm):
+        return False
+    if mentions_legal(_RE_WEAK_LEGAL.sub(" ", norm)):
+        return True  # a lawsuit, suing, small claims, collections, bankruptcy: anywhere in the message
+    sentences = [normalize(part).replace("'", " ") for part in _RE_LEGAL_SENTENCE.split(text)]
+    return any(
+        _RE_WEAK_LEGAL.search(sentence)
+        and (_RE_LEGAL_TARGET.search(sentence) or _RE_LEGAL_THREAT.search(sentence))
+        for sentence in sentences
+    )
 
 
 _CORE_BILL_WORDS = (
@@ -595,6 +644,9 @@ _RE_WHY_OWED = re.compile(
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
+    # "insurance paid, so what's the 30 dollars for?", "what is the $40 charge for": an amount owed, asked why
+    r"|\bwhat(?: s| is| was|s) (?:the|that|this|my) (?:\$ ?\d[\d.,]*|\d[\d.,]* (?:dollars?|bucks))"
+    r"(?: \w+)? for\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,20}?"
     r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,10}?"
@@ -787,7 +839,20 @@ _RE_OWED_QUESTION = re.compile(
     r"(?:don t|dont|do not) (?:still )?owe\b"
     r"|\b(?:do|did) (?:i|we) (?:still )?owe (?:you |y all |your office )?(?:anything|something|money)\b"
     r"|\b(?:is|s) (?:there )?(?:still )?(?:anything|something) (?:still )?(?:due|owed|outstanding)\b"
+    # "is there anything left on my account?", "anything still remaining with you guys": nothing else named
+    r"|(?:\b(?:is|s) (?:there )?|^)(?:still )?(?:anything|something|any money|any balance) (?:still )?"
+    r"(?:left|remaining)(?: (?:to pay|to be paid"
+    r"|on (?:my|the|our) (?:account|acct|bill|balance|statement|tab)"
+    r"|(?:with|for) (?:you|y all|you guys|your office|the (?:office|clinic|practice))))?\W*$"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
+    # "what does it all add up to", "what's my medical bill come to", "how much does everything total"
+    r"|\b(?:what|how much)(?: (?:does|do|did|will|would|is|s)|s)? (?:it|that|this|everything|it all|all of it"
+    r"|they|my (?:medical |doctor |hospital )?(?:bill|bills|balance|account|charges|total)"
+    r"|the (?:bill|bills|charges|total))(?: all)? (?:come|comes|came|add|adds|added|amount|amounts|total"
+    r"|totals) (?:up )?(?:to)?\W*$"
+    # "when is it due", "and when was that due?"
+    r"|\bwhen (?:is|was|s|will) (?:it|that|this|my (?:bill|balance|payment|statement)"
+    r"|the (?:bill|balance|payment|statement)) (?:all )?due\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
 )
 _OWED_WORDS = ("account", "outstanding")
@@ -995,7 +1060,7 @@ def asks_to_pay_over_time(text: str) -> bool:
 # A question of what a charge is or was for ("was that just for seeing the doctor", "what is this 99214
 # for", "what does that code mean"): an explanation, not a contested charge.
 _RE_WHAT_CHARGE_IS = re.compile(
-    r"\bwhat (?:is|was|s|are|were|does|do) (?:this|that|the|these|those|it|my)\b[\w ]{0,40}\b"
+    r"\bwhat(?: (?:is|was|s|are|were|does|do)|s) (?:this|that|the|these|those|it|my)\b[\w ]{0,40}\b"
     r"(?:for|mean|means|cover|covers)\b"
     r"|\b(?:was|is) (?:that|this|it) (?:just |only |really |basically )?(?:for|from|the charge for)\b"
     r"|\bin plain (?:english|words|language)\b|\bwhat (?:is|was|s) (?:a |the |code |cpt )*\d{5}\b"
@@ -1109,3 +1174,78 @@ _RE_DECLINES_PAYING = re.compile(
 def declines_paying(text: str) -> bool:
     """Whether the words say the patient cannot or will not pay; see ``_RE_DECLINES_PAYING``."""
     return bool(_RE_DECLINES_PAYING.search(normalize(text).replace("'", " ")))
+
+
+# The patient's own account asked for in a word or two, after a question about someone else's was refused
+# ("ok fine, what about mine then?", "fine. mine?", "and for me?", "how about my own account", "¿y la
+# mía?"): the same question, asked of the patient's own account.
+_RE_OWN_INSTEAD = re.compile(
+    r"^(?:(?:ok|okay|k|kk|fine|alright|all right|oh|ohh|well|so|then|sure|right|hmm|ugh|geez|jeez|sigh"
+    r"|got it|understood|i see|bueno|vale|entonces)\b[\s,.!]*)*"
+    r"(?:(?:and|so|then|but)\s+)?"
+    r"(?:(?:what|how) (?:about|bout|abt)|what of|how bout|what bout|y|y que (?:tal|hay) de|que tal|and)?\s*"
+    r"(?:mine|me|myself|for me|my own(?: (?:one|account|acct|bill|balance|claim|statement))?"
+    r"|my (?:account|acct|bill|balance|claim|statement)|la mia|el mio|yo|a mi|lo mio|mi cuenta)"
+    r"(?:\s+(?:then|instead|at least|tho|though|now|entonces))?\s*[?.!]*$"
+)
+
+
+def asks_same_for_own_account(text: str) -> bool:
+    """Whether the message only points the question before it at the patient's own account."""
+    return bool(_RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()))
+
+
+# The payment link asked for by name with nothing else it could be for ("send me the link", "ok text me
+# that link then", "can I get the pay link", "link to pay pls", "mándeme el enlace"): in the billing
+# office's own chat that is the link to pay this bill, an explicit ask. A link to something else ("the link
+# to the portal", "the zoom link for my video visit") or another creditor's bill is not.
+_RE_PAY_LINK_ASK = re.compile(
+    r"\b(?:send|text|txt|email|e mail|give|get|shoot|share|resend|re send|forward|need|want|like)\b"
+    r"(?: (?:me|us|it|over|please|pls|plz|again))*(?: (?:a|the|that|this|my|your|ur|another|new))?"
+    r"(?: (?:payment|pay|paying))? link\b"
+    r"(?! (?:to|for|from|of|on|in) (?!(?:pay|paying|the (?:bill|balance|statement)"
+    r"|my (?:bill|balance|statement)|it|this|that|me|you)\b))"
+    r"|\b(?:payment|pay) link\W*(?:pls|plz|please)?\W*$|^\W*link to pay\b"
+    r"|\b(?:mande|mandeme|manda|mandame|envie|envieme|envia|enviame|pase|pasame)\b(?: \w+){0,2} (?:el|un|ese)"
+    r" (?:enlace|link)\b(?! (?:a|de|del|para) (?!(?:pagar|pago|la cuenta|la factura|mi cuenta|mi factura)\b))"
+)
+
+
+def asks_for_pay_link(text: str) -> bool:
+    """Whether the words ask for the payment link by name; see ``_RE_PAY_LINK_ASK``."""
+    norm = normalize(text).replace("'", " ").replace("-", " ")
+    return bool(_RE_PAY_LINK_ASK.search(norm)) and not names_other_creditor(text)
+
+
+# A statement pointed at from the one in focus ("what's the other one for?", "and the older one?", "what
+# about the one after that?", "the earlier bill", "the newest statement"): which way from the focus.
+_RE_POINT_OTHER = re.compile(r"\b(?:the|that|this) other (?:one|statement|bill|visit|invoice)s?\b")
+_RE_POINT_OLDEST = re.compile(r"\b(?:oldest|earliest) (?:one|statement|bill|visit|invoice)\b|\bthe oldest\b")
+_RE_POINT_NEWEST = re.compile(
+    r"\b(?:newest|latest|most recent) (?:one|statement|bill|visit|invoice)\b|\bthe (?:newest|latest)\b"
+)
+_RE_POINT_OLDER = re.compile(
+    r"\b(?:older|earlier|previous|prior) (?:one|statement|bill|visit|invoice)\b"
+    r"|\bthe one (?:before|prior to) (?:that|it|this)\b|\bthe one before\b"
+)
+_RE_POINT_NEWER = re.compile(
+    r"\b(?:newer|later|next|more recent) (?:one|statement|bill|visit|invoice)\b"
+    r"|\bthe one (?:after|following) (?:that|it|this)\b|\bthe one after\b"
+)
+
+StatementPointer = Literal["other", "older", "newer", "oldest", "newest"]
+
+
+def statement_pointer(text: str) -> StatementPointer | None:
+    """Which statement the words point at from the one in focus, if they point at all."""
+    norm = normalize(text).replace("'", " ")
+    for pointer, pattern in (
+        ("oldest", _RE_POINT_OLDEST),
+        ("newest", _RE_POINT_NEWEST),
+        ("older", _RE_POINT_OLDER),
+        ("newer", _RE_POINT_NEWER),
+        ("other", _RE_POINT_OTHER),
+    ):
+        if pattern.search(norm):
+            return pointer  # type: ignore[return-value]  # the literal of the matching pattern
+    return None

@@ -619,9 +619,21 @@ class LocalUnderstander:
             return None
         for clause in reversed(clauses):
             inner = self.understand_sync(clause, context)
-            if inner.intent not in _NOT_A_QUESTION and inner.confidence >= max(CLAUSE_LINE, confidence):
+            if inner.intent in _NOT_A_QUESTION or inner.confidence < CLAUSE_LINE:
+                continue
+            # A sentence that names this practice's bill or asks what is owed on it is the question,
+            # however sure the whole message read as chat ("my landlord's taking me to court this week,
+            # great. how much is my medical bill?"); any other sentence must read clearer than the whole.
+            if inner.confidence >= confidence or _asks_of_this_bill(clause):
                 return inner
         return None
+
+
+def _asks_of_this_bill(clause: str) -> bool:
+    """The sentence names the patient's own bill with this practice or asks what is owed on it."""
+    return not names_other_creditor(clause) and (
+        names_the_practice_bill(clause) or asks_what_is_owed(clause) or asks_own_balance(clause)
+    )
 
 
 # Words a patient adds when asking again ("one more time", "again real quick"): they say nothing of what is

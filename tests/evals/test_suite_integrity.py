@@ -9,7 +9,7 @@ from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
 
 # Work lists written fresh by someone who had not seen the engine (ids by prefix): split seen, no line
 # shared with dev or test.
-FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "j-")
+FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "i-", "j-")
 
 
 def _lines_of(task: Task) -> list[str]:
@@ -71,7 +71,7 @@ def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev(
         if len(line.split()) > 2 and normalize(line) in earlier
     )
     assert not repeated, f"blind split lines that repeat dev or test lines: {repeated}"
-    # The h- and j- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev or test
+    # The h-, i- and j- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev or test
     # line either.
     fresh = sorted(
         line
@@ -83,6 +83,20 @@ def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev(
     assert not fresh, f"{FRESH_SEEN_PREFIXES} lines that repeat dev or test lines: {fresh}"
     for prefix in FRESH_SEEN_PREFIXES:
         assert all(t.split == "seen" for t in tasks if t.id.startswith(prefix)), prefix
+
+
+def test_the_i_work_list_is_seen_and_its_out_of_scope_tasks_write_nothing() -> None:
+    # The i- split (written from the outside before its engine failures were read) is a seen work list of
+    # at least 60 tasks; what is not about this bill writes nothing and hands nothing to staff.
+    fresh = [t for t in load_tasks() if t.id.startswith("i-")]
+    assert len(fresh) >= 60
+    assert {t.split for t in fresh} == {"seen"}
+    out_of_scope = [t for t in fresh if t.category == "out_of_scope"]
+    assert len(out_of_scope) >= 15
+    for t in out_of_scope:
+        assert {"create_link", "create_plan", "open_ticket"} <= set(t.evaluation.forbidden_actions), t.id
+        assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
+        assert not t.evaluation.escalation.required, t.id
 
 
 def test_the_blind_split_covers_the_issue_15_defect_classes_and_out_of_scope() -> None:

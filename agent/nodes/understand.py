@@ -541,17 +541,7 @@ _STATEMENT_TOPICS = frozenset(
 
 
 # What a question about someone else's account may be carried over to the patient's own as: questions only.
-_CARRIED_OVER = frozenset(
-    {
-        Intent.BALANCE,
-        Intent.EXPLAIN_STATEMENT,
-        Intent.EXPLAIN_CHARGE,
-        Intent.CLAIM_STATUS,
-        Intent.DENIAL_REASON,
-        Intent.INSURANCE_TERMS,
-        Intent.PAYMENT_PLAN,
-    }
-)
+_CARRIED_OVER = _CONTENT_INTENTS - {Intent.PAY_NOW}
 
 
 async def _own_instead(refused: str, c: AgentContext, state: ConversationState) -> Intent:

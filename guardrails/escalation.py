@@ -130,13 +130,21 @@ _OTHER_PARTY_WORDS = (
     "landlord", "landlady", "tenant", "tenants", "roommate", "contractor", "plumber", "mechanic", "builder",
     "employer", "neighbor", "neighbour", "dealership",
 )  # fmt: skip
+# Another legal matter of the patient's life ("my attorney for the divorce", "traffic court about a
+# speeding ticket"): a clause about it raises nothing against this practice.
+_RE_OTHER_MATTER = re.compile(
+    r"\b(?:divorce|custody|child support|alimony|immigration|traffic|speeding|parking|dui|dwi|retainer"
+    r"|probate|eviction|my will|real estate|closing|citation)\b"
+)
 _RE_ADDRESSES_PRACTICE = re.compile(
     r"\b(?:you|y ?all|ya|u|your|ur|ustedes)\b"
     r"|\b(?:this|these|the|my) (?:medical |hospital )?(?:bill|bills|charges?|statements?|balance|practice"
     r"|clinic|office|doctor)\b"
 )
 _RE_OWN_MATTER = re.compile(
-    r"\b(?:i m|im|i am|i was|i work as|i worked as|as) (?:a|an) (?:\w+ )?(?:lawyer|attorney|paralegal"
+    # the patient's trade, or someone's ("my sister is a lawyer"): an occupation, no threat
+    r"\b(?:i m|im|i am|i was|i work as|i worked as|as|is|s|was|are|works as) (?:a|an) (?:\w+ )?"
+    r"(?:lawyer|attorney|paralegal"
     r"|law student|law clerk|court reporter|judge|abogad[oa])\b"
     r"|\b(?:i work|i worked|working|i m|im|i am) (?:at|for|in) (?:a |the )?(?:\w+ )?(?:law (?:firm|office)s?"
     r"|courts?|courthouse)\b"
@@ -154,7 +162,9 @@ def legal_text(text: str) -> str:
         clause = _RE_OWN_MATTER.sub(" ", clause).strip()
         if not clause:
             continue
-        if _RE_OTHER_PARTY.search(clause) and not _RE_ADDRESSES_PRACTICE.search(clause):
+        if (_RE_OTHER_PARTY.search(clause) or _RE_OTHER_MATTER.search(clause)) and not (
+            _RE_ADDRESSES_PRACTICE.search(clause)
+        ):
             continue
         kept.append(clause)
     return ". ".join(kept)

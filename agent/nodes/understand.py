@@ -20,6 +20,7 @@ from agent.understanding.cues import (
     about_this_bill,
     asks_about_secondary,
     asks_amount_owed,
+    asks_another_creditors_hardship_plan,
     asks_deductible_progress,
     asks_for_breakdown,
     asks_for_discount,
@@ -354,6 +355,9 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     contesting a charge falls back to the next reading; "I already paid" (however misspelt) and a claimed
     waiver ("the manager said I don't have to pay") are payment disputes."""
     intent, confidence = u.intent, u.confidence
+    if intent is Intent.FINANCIAL_HARDSHIP and asks_another_creditors_hardship_plan(text):
+        # "how do I ask discover for a hardship plan on my credit card": another creditor's program.
+        return Intent.OUT_OF_SCOPE, SURE
     if intent is Intent.FINANCIAL_HARDSHIP and hardship_of_someone_else(text):
         # "my brother lost his job and can't afford his rent": someone else's hardship, no hand-off.
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]

@@ -21,7 +21,12 @@ _RE_DISCOUNT = re.compile(
     r"\b(?:discount\w*|descuento\w*|rebaja\w*|half off|\d{1,3} ?(?:%|percent) off|knock\w* (?:\S+ ){0,4}off\b"
     r"|(?:take|shave|cut)\w* (?:half|some(?:thing)?|\$?\d[\d.,]* ?(?:%|percent|dollars|bucks)?) off\b"
     r"|(?:reduce|lower|cut) (?:my|the|this) (?:bill|balance|total|amount|price)"
-    r"|(?:mitad|50 ?%) menos|quita\w* (?:\S+ ){0,3}(?:mitad|porcentaje))"
+    r"|(?:mitad|50 ?%) menos|quita\w* (?:\S+ ){0,3}(?:mitad|porcentaje)"
+    # a payment offered for the whole bill ("$5 if we call it even", "50 percent if you forgive the rest")
+    r"|call (?:it|this|the whole thing|everything|us) (?:even|settled|square|done)"
+    r"|forgive (?:the rest|the remainder|the balance|what s left|it)"
+    r"|(?:waive|drop|write off|wipe out|wipe) the rest"
+    r"|settle (?:it |this |the bill )?for|(?:as|in) (?:full|final) settlement|pay (?:off )?in full for less)"
 )
 _RE_DISCOUNT_RAW = re.compile(r"\d{1,3}\s?%")  # "50%" before normalisation strips the sign
 _RE_HARDSHIP = re.compile(
@@ -71,8 +76,11 @@ def asks_for_discount(text: str) -> bool:
 
 
 def mentions_hardship(text: str) -> bool:
-    """Words of financial hardship (a lost job, can't afford it): those go to a person, not a haggle."""
-    return bool(_RE_HARDSHIP.search(normalize(text).replace("'", " ")))
+    """Words of financial hardship (a lost job, can't afford it): those go to a person, not a haggle.
+    Another creditor's hardship program asked about is not the patient's hardship with this bill."""
+    return bool(_RE_HARDSHIP.search(normalize(text).replace("'", " "))) and not (
+        asks_another_creditors_hardship_plan(text)
+    )
 
 
 # Someone outside the patient's household (a sibling, a parent, a friend, a neighbour) as the one in
@@ -92,6 +100,27 @@ _RE_FIRST_PERSON = re.compile(
     r"|me|mi|mis)\b"
     r"|\b(?:this|the|these|that|your|ur) (?:bill|bills|charges?|balance|statements?|amount|invoice|copay)\b"
 )
+
+
+# Another creditor's hardship program asked about ("how do I ask discover for a hardship plan on my credit
+# card", "my capital one card is maxed out, do they have a hardship program"), this bill not named.
+_RE_HARDSHIP_PROGRAM = re.compile(r"\bhardship (?:plan|plans|program|programs|option|options|assistance)\b")
+_RE_CREDITOR_NAMED = re.compile(
+    r"\b(?:credit ?card|card|loan|loans|mortgage|bank|lender|servicer|issuer)\b"
+    r"|\b(?:do|does|would|will) they\b"
+)
+_RE_THIS_BILL_NAMED = re.compile(
+    r"\b(?:you|your|y all|this bill|my bill|the bill|medical|this balance|my balance|statement|practice"
+    r"|clinic|office|doctor)\b"
+)
+
+
+def asks_another_creditors_hardship_plan(text: str) -> bool:
+    """Whether the words ask about another creditor's hardship program; see ``_RE_HARDSHIP_PROGRAM``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("program", "programs"), shortest=6)
+    return bool(
+        _RE_HARDSHIP_PROGRAM.search(norm) and _RE_CREDITOR_NAMED.search(norm)
+    ) and not _RE_THIS_BILL_NAMED.search(norm)
 
 
 def hardship_of_someone_else(text: str) -> bool:
@@ -225,7 +254,10 @@ _COMPANY = (
     r"|the power company|the electric company|the water company|the phone company|the cable company"
     # car makers and their lenders ("my toyota payment", "pay honda financial")
     r"|toyota|honda|ford|nissan|chevy|chevrolet|hyundai|kia|tesla|bmw|subaru|mazda|jeep|dodge|volkswagen|vw"
-    r"|lexus|acura|audi|gmc|buick|infiniti|volvo|ally|santander|carmax|carvana|westlake|sofi|lendingclub)"
+    r"|lexus|acura|audi|gmc|buick|infiniti|volvo|ally|santander|carmax|carvana|westlake|sofi|lendingclub"
+    # stores and their cards ("pay off my walmart card")
+    r"|walmart|target|macy s|macys|kohl s|kohls|best buy|home depot|lowe s|lowes|costco|sam s club|old navy"
+    r"|nordstrom|sears|jcpenney|ikea|wayfair|amazon)"
 )
 _PERSON = (
     r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"
@@ -245,6 +277,11 @@ _RE_OTHER_CREDITOR = re.compile(
     r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
+    # a card of the patient's own paid off ("pay off my walmart card", "pay my card down")
+    r"|\bpay(?:ing)? (?:off |down )?(?:my|our) (?:\w+ )?(?:credit ?card|card)\b(?! (?:on file|ending|number))"
+    # a person paid back by name ("pay maria back", "pay jake back for the tickets", "the $40 i owe her")
+    r"|\bpay(?:ing)? (?!(?:it|this|that|them|you|y all|ya|u|the|my|off|down|now|online|in|what|everything"
+    r"|all|us|me|here|today|cash|full)\b)[a-z]+ back\b|\b(?:i|we) owe (?:her|him)\b"
 )
 # Payees no medical practice is: a message that names one of these next to a word of owing or paying is
 # about that bill, wherever the words stand ("for my water and electricity, how much is the bill", "what
@@ -257,7 +294,13 @@ _RE_OTHER_PAYEE = re.compile(
     r"my cards minimum|cc bill|citi ?card|store card|"
     r"x?finity|comcast|verizon|at t|att|t ?mobile|sprint|spectrum|directv|dish network|chase|capital one|"
     r"wells fargo|bank of america|american express|synchrony|navient|sallie mae|con ?ed(?:ison)?|"
-    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross)\b"
+    r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross|"
+    # another biller of care, or a lawyer's fee ("the ambulance bill, a separate company", "a retainer")
+    r"ambulance|ems|paramedics?|(?:a|another|a different|a separate) (?:company|provider|biller)|retainer"
+    # a ticket or a court's fine ("traffic court about a speeding ticket, can I just pay it online")
+    r"|(?:speeding|traffic|parking|toll) (?:ticket|tickets|fine|fines|citation|violation)|traffic court"
+    r"|court (?:fine|fines|fees|costs)"
+    r"|(?:lawyer|attorney|legal) (?:s )?fees?)\b"
 )
 # A payee named in capitals after "pay" ("pay National Grid", "a payment to Wells Fargo Auto"): a
 # company's name, unless a word of it is a clinic's ("pay Riverside Family Medicine").
@@ -332,6 +375,7 @@ _RE_ES_THIS_PRACTICE = re.compile(
 _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
+    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance",
 )  # fmt: skip
 
 
@@ -996,7 +1040,8 @@ _PART_OBJECT = r"(?:it|this|that|them|(?:the|my|this|that|our) (?:\w+ )?\w+)"
 _RE_PAY_OVER_TIME = re.compile(
     r"\b(?:pay|paying|split|spread|break|do)\b[\w ]{0,25}\b(?:monthly|installments?|over time|each month"
     r"|every month|a month|per month|in parts|in chunks)\b"
-    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?|a plazos|en plazos)\b"
+    r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?|a plazos|en plazos"
+    r"|mensualidades|pagos mensuales)\b"
     # "spread this out", "stretch the balance out", "split it up": the bill, in parts
     rf"|\b(?:spread|stretch)(?:ing)? {_PART_OBJECT} out\b"
     rf"|\b(?:split|break)(?:ing)? {_PART_OBJECT} up\b"
@@ -1016,7 +1061,7 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
     r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
 )
-_MONTHLY_WORDS = ("monthly", "installments", "installment", "payments")
+_MONTHLY_WORDS = ("monthly", "installments", "installment", "payments", "mensualidades")
 # An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money
 # is income or another bill ("I make 2000 dollars a month", "I pay $300 a month for insurance").
 _RE_AMOUNT_MONTHLY = re.compile(

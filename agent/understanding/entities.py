@@ -63,7 +63,7 @@ _RE_WORD_AMOUNT = re.compile(rf"(?<![\w$.,/-])({_NUM})\s*(k\b)?\s*{_CURRENCY_WOR
 _RE_MONTHLY_AMOUNT = re.compile(rf"(?<![\w$.,/-])({_NUM})\s*(?:{_PER_MONTH})")
 _RE_PAY_AMOUNT = re.compile(
     rf"\b(?:pay|paying|afford|do|send|put down|pagar|pago|puedo dar)\s+(?:about\s+|like\s+|maybe\s+)?"
-    rf"({_NUM})\b(?!\s*(?:%|months?|mos?|years?|yrs?|meses|anos|/|-))"
+    rf"({_NUM})\b(?!\s*(?:%|percent|pct|por ?ciento|months?|mos?|years?|yrs?|meses|anos|/|-))"
 )
 
 _MONTH_ALT = "|".join(sorted(MONTHS, key=len, reverse=True))

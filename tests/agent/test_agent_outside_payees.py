@@ -76,3 +76,88 @@ async def test_an_instruction_to_the_bot_behind_a_typo_writes_nothing(env: Env, 
     said = await env.say("typo-injection", text, patient)
     assert said.text == T.INJECTION["en"]
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+# ------------------------------------------------ the k- list's classes, in phrasings written here
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "send me a link so I can pay dave back the $25 I owe him",
+        "i gotta pay lucy back for dinner, link for $30 pls",
+        "can I pay off my target card here, send a link",
+        "pay my kohls card this week, link please",
+        "the ems company sent me an ambulance bill, send me a link to pay that",
+        "I got a parking ticket, can I pay the fine online here?",
+        "i owe her $20, can u send a payment link",
+    ],
+)
+async def test_a_person_a_store_card_another_biller_or_a_ticket_gets_no_link(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("other-payee", text, patient)
+    assert "/pay/" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'll send $10 now if we call it even, send me the link",
+        "i can pay 40 percent today if you forgive the rest",
+        "take $20 and wipe the rest, link me",
+    ],
+)
+async def test_a_payment_offered_for_the_whole_bill_gets_the_policy_not_a_link(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("settle", text, patient)
+    assert "/pay/" not in said.text
+    assert "$40.00" not in said.text  # "40 percent" is no amount
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do i get a hardship program from chase on my credit card",
+        "my student loan servicer, do they have hardship plans",
+    ],
+)
+async def test_another_creditors_hardship_program_is_out_of_scope_not_a_ticket(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("creditor-hardship", text, patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_hardship_with_this_bill_still_reaches_a_person(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say(
+        "own-hardship", "I was laid off and can't pay this bill, is there a hardship program", patient
+    )
+    assert said.handoff is not None
+    assert await env.writes(patient.id) == (0, 0, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my brother is an attorney and told me to ask: what's my balance?",
+        "my lawyer for the custody case is expensive, anyway how much do I owe you",
+        "got a traffic court date next week. when is my bill due?",
+    ],
+)
+async def test_legal_words_about_another_matter_open_no_ticket(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("other-matter", text, patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("text", ["¿puedo pagar en mensualidades?", "quiero pagar en 4 mesualidades"])
+async def test_monthly_payments_in_spanish_get_the_plan_terms(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy")
+    said = await env.say("mensualidades", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan"
+    assert await env.writes(patient.id) == (0, 0, 0)

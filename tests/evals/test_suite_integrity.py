@@ -9,7 +9,7 @@ from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
 
 # Work lists written fresh by someone who had not seen the engine (ids by prefix): split seen, no line
 # shared with dev or test.
-FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "i-", "j-")
+FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "i-", "j-", "k-")
 
 
 def _lines_of(task: Task) -> list[str]:
@@ -71,8 +71,8 @@ def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev(
         if len(line.split()) > 2 and normalize(line) in earlier
     )
     assert not repeated, f"blind split lines that repeat dev or test lines: {repeated}"
-    # The h-, i- and j- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev or test
-    # line either.
+    # The h-, i-, j- and k- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev or
+    # test line either.
     fresh = sorted(
         line
         for t in tasks
@@ -135,5 +135,21 @@ def test_the_j_work_list_is_large_and_keeps_out_of_scope_and_other_people_write_
     for t in j:
         if t.category in ("out_of_scope", "adversarial"):
             assert {"create_link", "create_plan"} <= set(t.evaluation.forbidden_actions), t.id
+            assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
+            assert not t.evaluation.escalation.required, t.id
+
+
+def test_the_k_work_list_is_large_and_out_of_scope_and_money_traps_write_nothing() -> None:
+    # The k- split (2026-12-07, money safety first): at least 60 seen tasks. Another creditor, another
+    # person, an invented amount or injected text never gets a link or a plan; out-of-scope text writes
+    # nothing at all and hands nothing to staff.
+    k = [t for t in load_tasks() if t.id.startswith("k-")]
+    assert len(k) >= 60
+    assert {t.split for t in k} == {"seen"}
+    out_of_scope = [t for t in k if t.category == "out_of_scope"]
+    assert len(out_of_scope) >= 15
+    for t in k:
+        if t.category in ("out_of_scope", "adversarial"):
+            assert {"create_link", "create_plan", "open_ticket"} <= set(t.evaluation.forbidden_actions), t.id
             assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
             assert not t.evaluation.escalation.required, t.id

@@ -267,7 +267,7 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"\b{_CREDITOR} (?:bill|bills|payment|payments|balance|due|company|provider|statement|note|minimum)\b"
     rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
     rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
-    rf"|\b{_COMPANY} (?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
+    rf"|\b{_COMPANY} (?:\w+ )?(?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
     rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill|outstanding|owed|owing|left|remaining|due)"
     rf" (?:on|for|of|to) (?:my |the |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
@@ -297,6 +297,8 @@ _RE_OTHER_PAYEE = re.compile(
     r"nordstrom|sony|hsn|youtube|netflix|spotify|hulu|amazon|eddie bauer|m and t|red cross|"
     # another biller of care, or a lawyer's fee ("the ambulance bill, a separate company", "a retainer")
     r"ambulance|ems|paramedics?|(?:a|another|a different|a separate) (?:company|provider|biller)|retainer"
+    # another kind of care's office (this agent serves a medical practice)
+    r"|orthodont\w*|dentist\w*|chiropract\w*|optometrist\w*|veterinar\w*|vet|vets"
     # a ticket or a court's fine ("traffic court about a speeding ticket, can I just pay it online")
     r"|(?:speeding|traffic|parking|toll) (?:ticket|tickets|fine|fines|citation|violation)|traffic court"
     r"|court (?:fine|fines|fees|costs)"

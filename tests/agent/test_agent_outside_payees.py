@@ -91,6 +91,8 @@ async def test_an_instruction_to_the_bot_behind_a_typo_writes_nothing(env: Env, 
         "the ems company sent me an ambulance bill, send me a link to pay that",
         "I got a parking ticket, can I pay the fine online here?",
         "i owe her $20, can u send a payment link",
+        "my chiropractor sent a bill, can I pay it here with a link",
+        "i want to pay my best buy credit card balance",
     ],
 )
 async def test_a_person_a_store_card_another_biller_or_a_ticket_gets_no_link(env: Env, text: str) -> None:
@@ -145,6 +147,8 @@ async def test_hardship_with_this_bill_still_reaches_a_person(env: Env) -> None:
         "my brother is an attorney and told me to ask: what's my balance?",
         "my lawyer for the custody case is expensive, anyway how much do I owe you",
         "got a traffic court date next week. when is my bill due?",
+        "a debt collector keeps calling about my car loan. what do i owe you?",
+        "i got a jury summons from the courthouse, what's my balance before i go",
     ],
 )
 async def test_legal_words_about_another_matter_open_no_ticket(env: Env, text: str) -> None:

@@ -298,7 +298,7 @@ _RE_OTHER_PAYEE = re.compile(
     # another biller of care, or a lawyer's fee ("the ambulance bill, a separate company", "a retainer")
     r"ambulance|ems|paramedics?|(?:a|another|a different|a separate) (?:company|provider|biller)|retainer"
     # another kind of care's office (this agent serves a medical practice)
-    r"|orthodont\w*|dentist\w*|chiropract\w*|optometrist\w*|veterinar\w*|vet|vets"
+    r"|orthodont\w*|dentist\w*|chiropract\w*|optometrist\w*|veterinar\w*"
     # a ticket or a court's fine ("traffic court about a speeding ticket, can I just pay it online")
     r"|(?:speeding|traffic|parking|toll) (?:ticket|tickets|fine|fines|citation|violation)|traffic court"
     r"|court (?:fine|fines|fees|costs)"

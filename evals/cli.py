@@ -27,7 +27,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the full results as JSON here")
     p.add_argument("--report", type=Path, help="write the Markdown report here (default: stdout)")
     p.add_argument("--category", help="run one category only")
-    p.add_argument("--split", choices=list(SPLITS), help="run one split only")
+    p.add_argument(
+        "--split", choices=list(SPLITS), action="append", help="run this split only (repeat for several)"
+    )
     p.add_argument("--workers", type=int, default=1, help="processes (tasks are split among them)")
     return p
 
@@ -45,7 +47,7 @@ def main(
     args = parser().parse_args(argv)
     tasks = load_tasks(args.tasks)
     if args.split:
-        tasks = [t for t in tasks if t.split == args.split]
+        tasks = [t for t in tasks if t.split in args.split]
     llm = args.engine == "llm"
     if llm and understander_factory is None:
         print("--engine llm needs BILLING_LLM_BASE_URL and BILLING_LLM_MODEL", file=sys.stderr)

@@ -601,6 +601,9 @@ _RE_LEGAL_TARGET = re.compile(
     r"|\b(?:esta|la|mi) (?:factura|cuenta|deuda|cobro)\b|\bustedes\b"
     r"|\b(?:about|over|for|on) (?:this|it|that|these|those|them)\b"
     r"|\b(?:pay|paying|paid|charge|charging|charged|bill|billing|billed) (?:this|that|it|you|me)\b"
+    # withholding payment ("my lawyer says I shouldn't pay until it's fixed") is about what is owed here
+    r"|\b(?:not|shouldn t|should not|don t|do not|won t|will not|stop|refuse to|withhold) (?:to )?"
+    r"pay(?:ing)?\b"
 )
 
 
@@ -619,6 +622,9 @@ _RE_LEGAL_THREAT = re.compile(
     r"(?:lawyer|attorney|abogad[oa])s?\b"
     r"|\b(?:my|our) (?:lawyer|attorney|abogad[oa])s? (?:\w+ ){0,3}?(?:call|contact|reach|be in touch|hear"
     r"|handle|deal|send|write|sue|look\w* into|review|file|take|go after|get in touch)\w*"
+    # the lawyer's advice about paying ("my attorney told me not to pay until..."), not a greeting passed on
+    r"|\b(?:my|our) (?:lawyer|attorney|abogad[oa])s? (?:\w+ ){0,2}?(?:say|said|told|advis|recommend)\w* "
+    r"(?:\w+ ){0,6}?(?:pay|paying|owe|bill|bills|charges?)\b"
     r"|\bhear\w* from (?:my|our|a|an) (?:lawyer|attorney|abogad[oa])s?\b"
     r"|\b(?:see|take|taking|took|drag|dragging|bring|bringing) (?:you|y all|yall|u|ya|this|it|them"
     r"|the practice|the clinic|the office|your \w+) (?:to|in|into) (?:small claims )?court\b"

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
         "I'm at the courthouse for jury service all week. what's my balance?",
         "my ex is suing me again, ugh. separately, what's the total on my account?",
         "my landlrod wants to sue me over the deposit, whatever. what do I owe you guys?",
+        "my lawyer says hello, he's my cousin. what is my balance?",
     ],
 )
 async def test_legal_words_about_another_matter_open_no_ticket_and_the_balance_is_said(
@@ -47,6 +48,9 @@ async def test_legal_words_about_another_matter_open_no_ticket_and_the_balance_i
         "I'm a lawyer and I will sue your clinic over this bill",
         "my landlord is suing me and now I'm going to sue you over this bill too",
         "you'll be hearing from my lawyer about those surgery charges",
+        # a lawyer's advice to withhold payment is a legal matter about this bill
+        "my attorney says I shouldn't pay a cent until this gets corrected",
+        "my lawyer advised me not to pay until you explain the charges",
     ],
 )
 async def test_a_legal_threat_about_these_charges_still_reaches_a_person(env: Env, text: str) -> None:

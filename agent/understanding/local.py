@@ -521,6 +521,12 @@ class LocalUnderstander:
                 if entities.amounts_cents == [number * 100] and not _RE_MONEY_CUE.search(text.lower()):
                     update["amounts_cents"] = []  # "lets do 1" picks option 1; it is not $1
                 entities = entities.model_copy(update=update)
+        courteous = _without_courtesy(text)
+        if courteous is not None:
+            inner = self.understand_sync(courteous, context)
+            return inner.model_copy(
+                update={"frustration": frustration_score(text, context.previous_messages)}
+            )
         language = detect_language(text)
         ranked = self.distribution(text, language, context.expecting)
         remainder = _after_cancel(text)
@@ -726,6 +732,53 @@ def _after_chat_lead(text: str) -> str | None:
         return None
     rest = match["rest"]
     return rest if len(rest.split()) >= 2 else None
+
+
+# Courtesy and how the patient feels, said beside the question ("sorry if this is a silly question",
+# "thanks for your patience", "it's been a rough week", "I'm a bit lost with all this"): it asks nothing, and
+# read together with the question it pulls the reading away from it (an apology towards a dispute, being
+# lost towards "explain my statement"). Such a phrase at the start (set off by punctuation) or at the end
+# is set aside and the rest is read; how upset the message is is still read on the whole of it.
+_COURTESY = (
+    r"(?:(?:i'?m|i am) )?(?:so |very |really |terribly )?sorry"
+    r"(?: (?:if|for|to|about) (?:this is |it'?s |i'?m asking )?(?:a |such a )?"
+    r"(?:silly|dumb|stupid|basic|obvious|weird|odd|strange|simple|quick) question"
+    r"| (?:for|about) (?:the|all the|all these|all of the|my|so many|these) "
+    r"(?:questions?|trouble|bother|hassle|confusion|messages?|texts?|delay|late reply|wait)"
+    r"| (?:to|for) (?:bother|bothering|trouble|troubling|ask|asking|pester|pestering)(?: you)?"
+    r"(?: (?:again|with this))?"
+    r"| (?:again|in advance|about that))?"
+    r"|(?:my )?apologies(?: for (?:the|all the) (?:questions?|trouble|bother|confusion))?"
+    r"|(?:thanks?|thank you|thx|many thanks|much appreciated|(?:i )?appreciate (?:it|the help|your help))"
+    r"(?: (?:so|very) much| a lot| a bunch| a ton)?"
+    r"(?: (?:for|in) (?:advance|your (?:help|patience|time|understanding|assistance)"
+    r"|the help|helping(?: me)?|bearing with me|being (?:so )?patient|listening))?(?: again)?"
+    r"|(?:it'?s|its|it has) been (?:a |such a )?(?:long|rough|crazy|busy|hard|tough|hectic|stressful|weird)"
+    r" (?:week|day|month|year|morning|few (?:days|weeks))(?:,? sorry)?"
+    r"|(?:what|such) a (?:long|rough|crazy|busy|hard|tough|hectic) (?:week|day)"
+    r"|(?:i'?m|i am|i feel) (?:honestly |just |really |so |truly |pretty |kind of |kinda |a (?:bit|little) "
+    r"|a little bit )*(?:confused|lost|tired|stressed(?: out)?|overwhelmed|frazzled)"
+    r"(?: (?:by|about|with) (?:all (?:of )?)?(?:this|it|that|everything))?"
+    r"|(?:i )?hope (?:you'?re|you are) (?:doing )?(?:well|good|ok|okay)(?: today)?"
+    r"|(?:please )?bear with me"
+    r"|this (?:might|may|could) be a (?:silly|dumb|stupid|basic) question"
+)
+_RE_COURTESY_LEAD = re.compile(rf"^\s*(?:{_COURTESY})\s*[,.!;:]+\s*(?P<rest>\S.*)$")
+_RE_COURTESY_TAIL = re.compile(rf"^(?P<rest>.*?\S)[\s,.!;:-]+(?:{_COURTESY})\s*[.!]*\s*$")
+
+
+def _without_courtesy(text: str) -> str | None:
+    """The message without its courtesy phrases at either end, when something is left."""
+    folded = text.replace("’", "'")
+    rest = folded
+    for _ in range(3):
+        lowered = rest.lower()
+        match = _RE_COURTESY_LEAD.match(lowered) or _RE_COURTESY_TAIL.match(lowered)
+        if match is None:
+            break
+        start, end = match.span("rest")
+        rest = rest[start:end]
+    return rest if rest != folded and re.search(r"\w", rest) else None
 
 
 def _plan_choice_entities(entities: Entities) -> Entities:

@@ -502,6 +502,7 @@ def about_the_bill(intent: Intent, history: list[str], text: str, asked: bool = 
 def route_for_first_turn(u: Understanding, text: str) -> str:
     """Where a reading sends the first message of a verified portal thread, as :func:`_understood` decides
     (the measurement of ``agent.understanding.evaluate --clinc``)."""
+    text = u.read_as or text
     intent, confidence = _person_asked(*_scoped(*_weigh(u, text), text), text, [])
     decision = decide(
         EscalationSignals(
@@ -578,6 +579,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             patient_id=state.get("patient_id"),
         ),
     )
+    text = u.read_as or text  # the rules below read the words as the engine did, typos repaired
     intent, confidence = _scoped(*_weigh(u, text), text)
     answering = state.get("expecting") is not None and intent in (Intent.AFFIRM, Intent.DENY)
     if (

@@ -75,6 +75,9 @@ class Understanding(_Frozen):
     language: Literal["en", "es"] = "en"
     is_correction: bool = False
     is_cancel: bool = False
+    # The message as the engine read it, with its typos of known words repaired ("my tmboile bill" ->
+    # "my tmobile bill"), when that differs from what was written: the rules after the engine read it too.
+    read_as: str | None = None
 
 
 class UnderstandingContext(_Frozen):

@@ -277,6 +277,9 @@ _RE_OTHER_CREDITOR = re.compile(
     r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
+    # money sent to a person ("send $25 to my roommate for the internet")
+    rf"|\b(?:send|sending|transfer|transferring|wire) (?:\$ ?[\d.,]+ |[\d.,]+ (?:dollars |bucks )?)?"
+    rf"(?:back )?to (?:my |a |our )?{_PERSON}s?\b"
     # a card of the patient's own paid off ("pay off my walmart card", "pay my card down")
     r"|\bpay(?:ing)? (?:off |down )?(?:my|our) (?:\w+ )?(?:credit ?card|card)\b(?! (?:on file|ending|number))"
     # a person paid back by name ("pay maria back", "pay jake back for the tickets", "the $40 i owe her")
@@ -302,6 +305,9 @@ _RE_OTHER_PAYEE = re.compile(
     # a ticket or a court's fine ("traffic court about a speeding ticket, can I just pay it online")
     r"|(?:speeding|traffic|parking|toll) (?:ticket|tickets|fine|fines|citation|violation)|traffic court"
     r"|court (?:fine|fines|fees|costs)"
+    # a child's school, care or activities ("my kid's school field trip fee", "the daycare payment")
+    r"|school (?:\w+ )?(?:fees?|trips?|lunch\w*|supplies)|field trips?|daycare|day care|preschool"
+    r"|summer camp|(?:gym|club) (?:membership|dues)"
     r"|(?:lawyer|attorney|legal) (?:s )?fees?)\b"
 )
 # A payee named in capitals after "pay" ("pay National Grid", "a payment to Wells Fargo Auto"): a
@@ -377,7 +383,8 @@ _RE_ES_THIS_PRACTICE = re.compile(
 _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
-    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance",
+    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "xfinity",
+    "directv", "roommate", "daycare",
 )  # fmt: skip
 
 

@@ -434,7 +434,7 @@ class LocalUnderstander:
         self.speller: Speller | None = None
         if encoder is not None:
             vocabulary = {w for text, _ in examples for w in re.findall(r"[a-z]+", text.lower())}
-            self.speller = Speller(encoder.whole_words(), vocabulary)
+            self.speller = Speller(encoder.whole_words(), vocabulary, rule_words())
 
     @classmethod
     @cache
@@ -512,7 +512,13 @@ class LocalUnderstander:
         return [*ranked, (Intent.OUT_OF_SCOPE, p_out)]
 
     def understand_sync(self, text: str, context: UnderstandingContext | None = None) -> Understanding:
-        context = context or UnderstandingContext()
+        """The message read with its typos of known words repaired first (``Understanding.read_as``), so
+        the rules read "my tmboile bill" as the encoder does."""
+        spelled = self.speller.repair_keep_case(text) if self.speller is not None else text
+        reading = self._read(spelled, context or UnderstandingContext())
+        return reading.model_copy(update={"read_as": spelled if spelled != text else None})
+
+    def _read(self, text: str, context: UnderstandingContext) -> Understanding:
         entities = extract_entities(text, today=context.today, expecting=context.expecting)
         if context.expecting == "plan_choice" and not entities.line_refs:
             number = choice_number(text)
@@ -523,7 +529,7 @@ class LocalUnderstander:
                 entities = entities.model_copy(update=update)
         courteous = _without_courtesy(text)
         if courteous is not None:
-            inner = self.understand_sync(courteous, context)
+            inner = self._read(courteous, context)
             return inner.model_copy(
                 update={"frustration": frustration_score(text, context.previous_messages)}
             )
@@ -533,7 +539,7 @@ class LocalUnderstander:
         if remainder is not None:
             # "never mind that - what do I owe right now?": the cancel clears what was pending, the rest is
             # the patient's question.
-            inner = self.understand_sync(remainder, context.model_copy(update={"expecting": None}))
+            inner = self._read(remainder, context.model_copy(update={"expecting": None}))
             if inner.intent not in (Intent.DENY, Intent.AFFIRM, Intent.OUT_OF_SCOPE):
                 return inner.model_copy(
                     update={
@@ -546,7 +552,7 @@ class LocalUnderstander:
         if lead_rest is not None and (ranked[0][0] in _NOT_A_QUESTION or ranked[0][1] < CLAUSE_LINE):
             # "hey it's me again, when is that due", "buenas tardes, ¿cuánto debo?", "sorry hit the wrong
             # thing, what was my balance": the greeting or the slip is chat, the rest is the question.
-            inner = self.understand_sync(lead_rest, context)
+            inner = self._read(lead_rest, context)
             if inner.intent not in _NOT_A_QUESTION:
                 return inner.model_copy(
                     update={
@@ -624,7 +630,7 @@ class LocalUnderstander:
         if len(clauses) < 2:
             return None
         for clause in reversed(clauses):
-            inner = self.understand_sync(clause, context)
+            inner = self._read(clause, context)
             if inner.intent in _NOT_A_QUESTION or inner.confidence < CLAUSE_LINE:
                 continue
             # A sentence that names this practice's bill or asks what is owed on it is the question,
@@ -779,6 +785,27 @@ def _without_courtesy(text: str) -> str | None:
         start, end = match.span("rest")
         rest = rest[start:end]
     return rest if rest != folded and re.search(r"\w", rest) else None
+
+
+# The words the rules look for (the patterns and word lists of the cue, escalation, screening and frustration
+# rules, four letters or more): a typo of one is read as that word, whether or not a training line has it.
+_RE_ESCAPE = re.compile(r"\\[a-zA-Z]")
+_RE_RULE_WORD = re.compile(r"(?<![a-z])[a-z]{4,}(?![a-z])")
+
+
+@cache
+def rule_words() -> frozenset[str]:
+    from agent.understanding import cues, frustration
+    from guardrails import escalation, screening
+
+    found: set[str] = set()
+    for module in (cues, escalation, screening, frustration):
+        for value in vars(module).values():
+            if isinstance(value, re.Pattern):
+                found.update(_RE_RULE_WORD.findall(_RE_ESCAPE.sub(" ", str(value.pattern))))
+            elif isinstance(value, tuple | frozenset) and value and all(isinstance(v, str) for v in value):
+                found.update(w for v in value for w in _RE_RULE_WORD.findall(v))
+    return frozenset(found)
 
 
 def _plan_choice_entities(entities: Entities) -> Entities:

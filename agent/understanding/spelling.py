@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from guardrails.screening import edit_distance
 
 _WORD = re.compile(r"[a-z]+")
+_WORD_ANY_CASE = re.compile(r"[A-Za-z]+")
 MIN_LENGTH = 4
 
 
 class Speller:
-    def __init__(self, known: Iterable[str], vocabulary: Iterable[str]) -> None:
+    def __init__(self, known: Iterable[str], vocabulary: Iterable[str], targets: Iterable[str] = ()) -> None:
         self.known = frozenset(known)  # whole words the encoder knows
         words = sorted({w for w in vocabulary if len(w) >= MIN_LENGTH and w.isalpha()})
         # A training line may itself carry a typo ("whats my balnce"): such a word is never a repair target,
@@ -27,6 +28,8 @@ class Speller:
         # not know that lies one edit from one of our words it does know is taken for a typo of it.
         plain = frozenset(w for w in words if w in self.known)
         words = [w for w in words if w in plain or not (_one_edit(w) & plain)]
+        # ``targets``: words spelt right by definition (the words the rules look for, "tmobile", "roommate").
+        words = sorted({*words, *(w for w in targets if len(w) >= MIN_LENGTH and w.isalpha())})
         self.by_length: dict[int, list[str]] = {}
         for w in words:
             self.by_length.setdefault(len(w), []).append(w)
@@ -52,6 +55,19 @@ class Speller:
     def repair(self, text: str) -> str:
         lowered = text.lower()
         return _WORD.sub(lambda m: self._fix(m.group(0)), lowered)
+
+    def repair_keep_case(self, text: str) -> str:
+        """``text`` with only its repaired words changed (a capital first letter kept): names, amounts,
+        punctuation and every word spelt right stay as written."""
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            fixed = self._fix(word.lower())
+            if fixed == word.lower():
+                return word
+            return fixed.capitalize() if word[0].isupper() else fixed
+
+        return _WORD_ANY_CASE.sub(fix, text)
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

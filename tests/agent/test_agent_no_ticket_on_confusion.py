@@ -12,7 +12,8 @@ from tests.agent.harness import Env
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-UNCLEAR = ("wats my baalnce", "my bill", "the bill thing")
+# ("wats my baalnce" once opened this list; its typo is now read as "balance", so it is clear.)
+UNCLEAR = ("bill?", "my bill", "the bill thing")
 
 
 async def test_unclear_messages_in_a_row_write_nothing_and_end_in_an_offer(env: Env) -> None:

@@ -28,6 +28,7 @@ from agent.understanding.cues import (
     asks_for_person,
     asks_for_person_only,
     asks_outright_for_person,
+    asks_own_balance,
     asks_per_statement,
     asks_plainly_for_person,
     asks_same_for_own_account,
@@ -52,6 +53,7 @@ from agent.understanding.cues import (
     names_an_insurance_change,
     names_other_creditor,
     names_the_plan,
+    names_the_practice_bill,
     pays_another_way,
     receiving_pay,
     refuses_down_payment,
@@ -61,7 +63,14 @@ from agent.understanding.cues import (
     statement_pointer,
 )
 from agent.understanding.text import normalize
-from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from guardrails.escalation import (
+    CONFIDENT_INTENT,
+    FRUSTRATION_THRESHOLD,
+    EscalationSignals,
+    decide,
+    legal_text,
+    mentions_legal,
+)
 from guardrails.screening import repair_words, screen_input
 from tools.platforms.models import Channel, TicketPriority, TicketReason
 
@@ -261,9 +270,23 @@ def _backs_a_handoff(text: str) -> bool:
     return mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text) or claims_waiver(text)
 
 
+def _another_legal_matter(text: str) -> bool:
+    """Legal words all about another matter of the patient's life (``legal_text`` drops them: "I'm suing my
+    landlord, can you recommend an attorney"), and nothing of this bill asked beside them."""
+    return (
+        mentions_legal(text)
+        and not mentions_legal(legal_text(text))
+        and not (names_the_practice_bill(text) or asks_what_is_owed(text) or asks_own_balance(text))
+    )
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
+    if intent is not Intent.OUT_OF_SCOPE and confidence < LOW_CONFIDENCE and _another_legal_matter(text):
+        # "different thing, my landlord is suing me, do you know a good lawyer" read, unsure, as a claim or
+        # a statement: another matter of the patient's life, out of scope (and no ticket).
+        return Intent.OUT_OF_SCOPE, SURE
     # A hand-off reading with no word of a dispute, a payment made or hardship is a guess, however sure the
     # engine is when the patient says nothing of having paid ("I hit my deductible already, why am I still
     # getting charged" contests nothing; "I paid cash at checkout, so why a balance" is a payment dispute).

@@ -197,6 +197,9 @@ _OWED_READINGS = frozenset(
         *_HANDOFF_INTENTS,
     }
 )
+# Readings of chat that a question of what is owed is given beside its chatty words ("great, so I'm all
+# set?" read as thanks).
+_CHAT_READINGS = frozenset({Intent.THANKS_GOODBYE, Intent.AFFIRM, Intent.GREETING, Intent.OUT_OF_SCOPE})
 # The agent's own confusion (unclear messages in a row, clarifications that failed) is no ticket by itself:
 # a ticket is a write, and a write needs the patient's yes or ask. The clarification goes on and, at its
 # cap, offers a person (``clarify``); a yes to that offer opens the ticket.
@@ -214,7 +217,8 @@ _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|i
 # What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
 # "rejected at the zoo" is not one).
 _RE_DENIED_BY_INSURER = re.compile(
-    r"\b(?:insurance|insurer|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines|visit"
+    r"\b(?:insurance|insurer|medicare|medicaid|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines"
+    r"|visit|services?"
     r"|consulta|cargo|charge|test|procedure|biops\w*|bipos\w*|x ?ray|xray|scan|lab|labs|surgery|treatment"
     r"|tratamiento)\b"
 )
@@ -313,7 +317,7 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
     if (
-        intent in _DENIAL_READINGS
+        (intent in _DENIAL_READINGS or intent is Intent.DENIAL_REASON)
         and confidence < SURE
         and names_a_denial(text)
         and _RE_DENIED_BY_INSURER.search(text.lower())
@@ -393,6 +397,9 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         and not (intent in _HANDOFF_INTENTS and _backs_a_handoff(text))
     ):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
+    if intent in _CHAT_READINGS and asks_what_is_owed(text):
+        # "so that means I'm all set?", "thanks, is anything still due?": the question, not the chat
+        return Intent.BALANCE, SURE
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
     if intent is Intent.DISPUTE_ALREADY_PAID and (

@@ -201,8 +201,13 @@ _RE_PAID_AT_VISIT = re.compile(
     r"|front desk|desk|visit|appointment|time of (?:the )?(?:visit|service)|office)\b"
     r"|\b(?:mailed|sent|dropped off|put in the mail) (?:you |y all |your office )?(?:a |the |my )?"
     r"(?:check|cheque|money order|payment)\b"
+    # the payment named first, or asked after ("the check I sent", "did you get my money order")
+    r"|\b(?:the|my|a|that|our) (?:check|cheque|money order|payment) (?:i|we) (?:sent|mailed|dropped off"
+    r"|put in the mail|dropped in the mail)\b"
+    r"|\b(?:did|have|has) (?:you|y all|you guys|your office|the office|billing) (?:ever )?(?:get|got|gotten"
+    r"|receive|received) (?:the|my|a|our) (?:check|cheque|money order|mailed payment)\b"
 )
-_VISIT_WORDS = ("checkout", "check", "mailed", "appointment")
+_VISIT_WORDS = ("checkout", "check", "mailed", "appointment", "receive")
 
 
 def says_paid_at_visit(text: str) -> bool:
@@ -557,6 +562,8 @@ _RE_BILL_WORDS = re.compile(
     r"|consulta|medico)\b"
     r"|\$\s?\d|\bsu(?:e|ing) (?:you|your|the practice|the clinic|the office)\b"
     r"|\b(?:mailed|sent) (?:you |y all )?(?:a |the |my )?(?:check|cheque|money order)\b"
+    r"|\b(?:the|my|our) (?:check|cheque|money order) (?:i|we) (?:sent|mailed)\b"
+    r"|\b(?:get|got|gotten|receive|received) (?:the|my|our) (?:check|cheque|money order)\b"
 )
 # Wages coming in: "get paid", or a person (not the bill: "this was paid") as the one paid.
 _RE_RECEIVING_PAY = re.compile(
@@ -726,7 +733,11 @@ _RE_WHY_OR_SHORT = re.compile(
 # A denial or a change of insurance is asked about in its own right ("why was my claim denied", "I have
 # new insurance, why am I billed"): those keep their own answers.
 _RE_DENIAL_WORD = re.compile(
-    r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|nego|negaron|neg[oó] pagar|rechaz\w*)\b"
+    r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|declin(?:e|ed|es|ing)|negad\w*|nego|negaron|neg[oó] pagar"
+    r"|rechaz\w*)\b"
+    # an insurer that "refused" a service ("the services Medicare refused"); a patient refusing a test is not
+    r"|\b(?:insurance|insurer|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs|blue cross"
+    r"|united ?healthcare|uhc|payer|plan) (?:\w+ )?refus\w*"
 )
 _RE_INSURANCE_CHANGE = re.compile(
     r"\b(?:new|changed|change|switch\w*|update\w*|different|wrong|old|expired|lapsed) (?:my )?"
@@ -757,9 +768,15 @@ def asks_why_owed(text: str) -> bool:
     )
 
 
+# A card or a payment declined is no denied claim ("my card got declined paying this statement").
+_RE_CARD_DECLINED = re.compile(
+    r"\b(?:card|cards|payment|transaction|debit|visa|mastercard|amex|discover|bank)\b(?: \w+){0,3}? declin\w*"
+)
+
+
 def names_a_denial(text: str) -> bool:
-    """Words of a denied or rejected claim ("why was it denied", "they rejected the claim")."""
-    return bool(_RE_DENIAL_WORD.search(normalize(text)))
+    """Words of a denied, rejected or declined claim ("why was it denied", "the lines Medicare declined")."""
+    return bool(_RE_DENIAL_WORD.search(_RE_CARD_DECLINED.sub(" ", normalize(text))))
 
 
 def names_an_insurance_change(text: str) -> bool:
@@ -900,6 +917,26 @@ _RE_OWED_QUESTION = re.compile(
     r"|\bwhen (?:is|was|s|will) (?:it|that|this|my (?:bill|balance|payment|statement)"
     r"|the (?:bill|balance|payment|statement)) (?:all )?due\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
+    # "what's the total on my knee surgery", "how much is the full amount for the MRI": care named
+    r"|\b(?:what s|whats|what is|how much is|tell me) (?:the|my) (?:total|grand total|full amount|amount"
+    r"|full cost|cost) (?:on|for|of) (?:my|the|this|that) (?:\w+ ){0,2}?(?:surgery|operation|procedure|visit"
+    r"|appointment|treatment|tests?|labs?|x ?rays?|mri|scan|ct|ultrasound|er|stay|care|checkup|physical"
+    r"|bill|bills|account|injection|therapy)\b"
+    # "what am I at with you guys", "where do I stand with your office"
+    r"|\b(?:what|where) (?:am i|are we|i m|im|we re) at with (?:you|y all|you guys|you all|your office"
+    r"|the (?:office|clinic|practice))\b"
+    r"|\b(?:what|where) (?:am i|are we) at(?: (?:right )?now| currently| today)?$"
+    r"|\bwhere do (?:i|we) stand with (?:you|y all|you guys|you all|your office|the (?:office|clinic"
+    r"|practice))\b"
+    r"|\b(?:am i|are we|is my account|is everything)(?: \w+)? (?:all set|good to go|all good|squared away"
+    r"|all squared away|in good standing)\b" + _NOT_ELSEWHERE
+)
+# "so that means I'm all set?", "great so I'm all squared away then?": a question only with its mark.
+_RE_ALL_SET = re.compile(
+    r"\b(?:so|then|that means|which means|meaning|means|great|ok|okay)\b(?: \w+){0,2}? (?:i m|im|i am|we re"
+    r"|we are|i|we)(?: (?:now|then|totally|completely|fully))? (?:all set|good to go|all good|good|square"
+    r"|squared away|all squared away|in the clear|paid up|paid off|settled|clear)"
+    r"(?: (?:now|then|right|yeah|too|with you|with y all|with you guys|on my end|on everything))?$"
 )
 _OWED_WORDS = ("account", "outstanding")
 
@@ -909,7 +946,8 @@ def asks_what_is_owed(text: str) -> bool:
     (see ``_RE_OWED_QUESTION``); another creditor's bill is not this."""
     norm = normalize(text).replace("'", " ")
     norm = repair_words(norm, _OWED_WORDS, shortest=6, same_first=False)
-    return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
+    all_set = bool(_RE_ALL_SET.search(norm)) and text.rstrip().endswith("?")
+    return bool(all_set or _RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
 
 
 # The balance asked for bare ("can someone check my balance", "tell me my current balance", "balance due?"):
@@ -1062,6 +1100,13 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
     r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
     r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
+    # a plan named by its length ("the longest plan you have", "a 2 year plan", "a plan over two years")
+    r"|\b(?:longest|longer|extended|lengthiest|shortest|cheapest|smallest) (?:possible |available )?"
+    r"(?:payment |monthly )?plans?\b"
+    r"|\b(?:\d+|one|two|three|four|five|six|twelve|eighteen|twenty four|thirty six) ?(?:year|yr|month|mo)s?"
+    r" (?:payment |monthly )?plans?\b"
+    r"|\bplans?\b[\w ]{0,40}\b(?:over|for|across|like|about|of|spanning) (?:\d+|one|two|three|four|five|a"
+    r"|a couple of) (?:years?|yrs?)\b"
 )
 _MONTHLY_WORDS = ("monthly", "installments", "installment", "payments", "mensualidades")
 # An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money

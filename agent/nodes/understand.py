@@ -21,6 +21,7 @@ from agent.understanding.cues import (
     asks_about_secondary,
     asks_amount_owed,
     asks_another_creditors_hardship_plan,
+    asks_balance_and_insurer_paid,
     asks_deductible_progress,
     asks_for_breakdown,
     asks_for_discount,
@@ -28,6 +29,7 @@ from agent.understanding.cues import (
     asks_for_person,
     asks_for_person_only,
     asks_outright_for_person,
+    asks_owed_for_one_thing,
     asks_own_balance,
     asks_per_statement,
     asks_plainly_for_person,
@@ -274,6 +276,10 @@ def _backs_a_handoff(text: str) -> bool:
     return mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text) or claims_waiver(text)
 
 
+# A message put as a question: its mark, or a question's first word.
+_RE_ASKS = re.compile(r"\?|^\s*(?:so|and|is|are|do|does|did|am|what|how|will|would|should)\b", re.IGNORECASE)
+
+
 def _another_legal_matter(text: str) -> bool:
     """Legal words all about another matter of the patient's life (``legal_text`` drops them: "I'm suing my
     landlord, can you recommend an attorney"), and nothing of this bill asked beside them."""
@@ -287,6 +293,17 @@ def _another_legal_matter(text: str) -> bool:
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
+    if (
+        (
+            (intent is Intent.BALANCE and confidence < SURE)
+            or (intent is Intent.OUT_OF_SCOPE and _RE_ASKS.search(text))
+        )
+        and any(r.keyword for r in u.entities.line_refs)
+        and asks_owed_for_one_thing(text)
+    ):
+        # "so I don't owe for the xray yet?": that line's math (what insurance did with it, what is the
+        # patient's), not the whole balance again.
+        return Intent.EXPLAIN_CHARGE, SURE
     if intent is not Intent.OUT_OF_SCOPE and confidence < LOW_CONFIDENCE and _another_legal_matter(text):
         # "different thing, my landlord is suing me, do you know a good lawyer" read, unsure, as a claim or
         # a statement: another matter of the patient's life, out of scope (and no ticket).
@@ -664,6 +681,9 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "open statement S-104561 please" from a verified patient asks to see it; it answers nothing.
         intent, confidence = Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if intent in (Intent.BALANCE, Intent.CLAIM_STATUS) and asks_balance_and_insurer_paid(text):
+        # "balance? also has humana paid the xray": both questions, the one read first and then the other.
+        turn["also"] = [(Intent.CLAIM_STATUS if intent is Intent.BALANCE else Intent.BALANCE).value]
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (

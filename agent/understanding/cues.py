@@ -1287,6 +1287,64 @@ def asks_same_for_own_account(text: str) -> bool:
     return bool(_RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()))
 
 
+# Whether the insurer has paid, asked as a question ("has humana paid the xray", "did my insurance cover the
+# MRI yet", "is medicare paying for it"): a claim's status.
+_PAYER = (
+    r"(?:insurance|insurer|insurance company|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs"
+    r"|blue ?cross(?: blue ?shield)?|blue shield|united ?healthcare|united|uhc|oscar|ambetter|molina|wellcare"
+    r"|the plan|my plan)"
+)
+_RE_INSURER_PAID_ASK = re.compile(
+    r"\b(?:has|have|did|does|is|was|were)\s+(?:the |my |our )?"
+    + _PAYER
+    + r"\b(?: \w+){0,2}? (?:pay|paid|paying"
+    r"|process\w*|cover\w*|approv\w*|pick\w* up)\b"
+    r"|\b(?:whether|if) (?:the |my |our )?"
+    + _PAYER
+    + r"\b(?: \w+){0,2}? (?:paid|pays|covered|covers|processed"
+    r"|approved|picked up)\b"
+)
+# One clause of a message asking for the balance by itself ("balance?", "whats my balance", "how much do I
+# owe"), cut at sentence marks, commas and "also"/"and"/"plus".
+_RE_ASK_BREAK = re.compile(r"[?.!;,]+|\b(?:also|and also|and|plus|oh and|btw|as well as)\b")
+
+
+def asks_if_insurer_paid(text: str) -> bool:
+    """Whether the words ask if the insurer has paid (or processed, or covered) something."""
+    return bool(_RE_INSURER_PAID_ASK.search(normalize(text).replace("'", " ")))
+
+
+# What the patient owes for one thing ("so I don't owe for the xray yet?", "is the MRI on me", "do I have to
+# pay for the blood work"), not for the whole account ("total", "balance", "everything").
+_RE_OWED_FOR_IT = re.compile(
+    r"\b(?:owe|owing|on me|my responsibility|responsible for|have to pay|need to pay|got to pay|gotta pay"
+    r"|pay for|paying for|billed for|charged for|on the hook for)\b"
+)
+_RE_WHOLE_ACCOUNT = re.compile(
+    r"\b(?:total|balance|overall|everything|all together|altogether|in all|whole|account|statements?)\b"
+)
+
+
+def asks_owed_for_one_thing(text: str) -> bool:
+    """Whether the words ask what is owed for one thing rather than the whole account; see
+    ``_RE_OWED_FOR_IT`` (the thing itself is the engine's line reference)."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_OWED_FOR_IT.search(norm)) and not _RE_WHOLE_ACCOUNT.search(norm)
+
+
+def asks_balance_and_insurer_paid(text: str) -> bool:
+    """Two questions in one message: the balance, and whether the insurer has paid ("balance? also has
+    humana paid the xray", "whats my balance and did aetna pay for the MRI yet"), each in its own clause."""
+    if not asks_if_insurer_paid(text) or re.search(r"\b(?:why|how come)\b", text.lower()):
+        return False  # "why did my insurance pay zero" asks for the insurance math, not a status
+    for clause in _RE_ASK_BREAK.split(text.lower()):
+        if asks_if_insurer_paid(clause) or len(clause.split()) == 0:
+            continue
+        if asks_own_balance(clause) or asks_amount_owed(clause) or asks_what_is_owed(clause):
+            return True
+    return False
+
+
 # The payment link asked for by name with nothing else it could be for ("send me the link", "ok text me
 # that link then", "can I get the pay link", "link to pay pls", "mándeme el enlace"): in the billing
 # office's own chat that is the link to pay this bill, an explicit ask. A link to something else ("the link

@@ -121,7 +121,8 @@ def _fuzzy_legal(normalized: str) -> bool:
 # lawyer will sue your clinic") stays.
 _RE_CLAUSE_BREAK = re.compile(r"[.!?;:]+(?:\s+|$)|\s+-+\s+|,\s*|\b(?:anyway|anyways|but|btw|by the way)\b")
 _RE_OTHER_PARTY = re.compile(
-    r"\b(?:my|our|his|her|their|the|a) (?:ex|ex husband|ex wife|landlord|landlady|tenants?|roommate"
+    r"\b(?:my|our|his|her|their|the|a) (?:(?:old|former|new|current|previous|last|crazy|upstairs|downstairs"
+    r"|next door) )?(?:ex|ex husband|ex wife|landlord|landlady|tenants?|roommate"
     r"|contractor|roofer|plumber|mechanic|builder|employer|boss|neighbou?r|car dealer(?:ship)?|dealership|hoa"
     r"|business partner|casero|arrendador|inquilino|jefe|vecin[oa]|ex esposo|ex esposa)s?\b"
 )
@@ -174,7 +175,17 @@ _RE_LAWYER_ASKED_FOR = re.compile(
     + r"\b"
     r"|\b(?:lawyer|attorney) (?:recommendations?|referrals?)\b"
     r"|\bwho (?:s|is) (?:a|the) (?:good|best|decent)(?: \w+)? (?:lawyer|attorney)\b"
+    # the ask cut short ("know any attorneys?", "recommend a lawyer?")
+    r"|^\s*(?:you )?(?:know|recommend|suggest)(?: of)? (?:a |an |any |some )?(?:good |decent |cheap )?"
+    + _LAWYER
+    + r"\b"
 )
+
+
+def asks_for_a_lawyer(text: str) -> bool:
+    """Whether the words ask the agent for a lawyer (see ``_RE_LAWYER_ASKED_FOR``), clause by clause."""
+    norm = normalize(text).replace("'", " ")
+    return any(_RE_LAWYER_ASKED_FOR.search(clause) for clause in _RE_CLAUSE_BREAK.split(norm))
 
 
 def legal_text(text: str) -> str:

@@ -69,6 +69,7 @@ from guardrails.escalation import (
     CONFIDENT_INTENT,
     FRUSTRATION_THRESHOLD,
     EscalationSignals,
+    asks_for_a_lawyer,
     decide,
     legal_text,
     mentions_legal,
@@ -286,7 +287,13 @@ def _another_legal_matter(text: str) -> bool:
     return (
         mentions_legal(text)
         and not mentions_legal(legal_text(text))
-        and not (names_the_practice_bill(text) or asks_what_is_owed(text) or asks_own_balance(text))
+        and not (
+            names_the_practice_bill(text)
+            or asks_what_is_owed(text)
+            or asks_own_balance(text)
+            or asks_to_pay_over_time(text)
+            or asks_for_pay_link(text)
+        )
     )
 
 
@@ -304,7 +311,11 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "so I don't owe for the xray yet?": that line's math (what insurance did with it, what is the
         # patient's), not the whole balance again.
         return Intent.EXPLAIN_CHARGE, SURE
-    if intent is not Intent.OUT_OF_SCOPE and confidence < LOW_CONFIDENCE and _another_legal_matter(text):
+    if (
+        intent is not Intent.OUT_OF_SCOPE
+        and (confidence < LOW_CONFIDENCE or (confidence < SURE and asks_for_a_lawyer(text)))
+        and _another_legal_matter(text)
+    ):
         # "different thing, my landlord is suing me, do you know a good lawyer" read, unsure, as a claim or
         # a statement: another matter of the patient's life, out of scope (and no ticket).
         return Intent.OUT_OF_SCOPE, SURE
@@ -393,6 +404,17 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     return intent, confidence
 
 
+_RE_CONTACT_VERB = re.compile(r"\b(?:speak|talk|chat|connect|transfer|call|phone|reach|contact|escalate)\b")
+
+
+def _person_really_asked(text: str) -> bool:
+    """A request for a person named as one, or to reach someone: "where am I at with your office" names
+    the office only as the one owed."""
+    return asks_for_person(text) and (
+        asks_plainly_for_person(text) or bool(_RE_CONTACT_VERB.search(normalize(text)))
+    )
+
+
 def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     """The engine's reading checked against the patient's own words, for the intents that hand a
     conversation to staff. A hardship or charge-dispute guess without a single word of hardship or of
@@ -410,7 +432,7 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         intent in _OWED_READINGS
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
-        and not (intent is Intent.REQUEST_HUMAN and asks_for_person(text))
+        and not (intent is Intent.REQUEST_HUMAN and _person_really_asked(text))
         and not (intent in _HANDOFF_INTENTS and _backs_a_handoff(text))
     ):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"

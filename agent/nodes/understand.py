@@ -345,9 +345,10 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
     if (
-        (intent in _DENIAL_READINGS or intent is Intent.DENIAL_REASON)
+        (intent in _DENIAL_READINGS or intent is Intent.DENIAL_REASON or confidence < LOW_CONFIDENCE)
         and confidence < SURE
         and names_a_denial(text)
+        and not asks_to_pay_over_time(text)
         and _RE_DENIED_BY_INSURER.search(text.lower())
         and not asks_what_is_owed(text)
     ):

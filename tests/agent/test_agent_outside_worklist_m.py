@@ -183,8 +183,8 @@ async def test_a_check_sent_is_looked_up_and_all_set_is_the_balance(env: Env, as
 @pytest.mark.parametrize(
     "text",
     [
-        "Thank you. And the charges my insurance declined - must I pay those as well?",
-        "Understood. As for the services the insurer refused, are those mine to pay?",
+        "Thank you. And the lines that were declined, must I pay them as well?",
+        "the services that got declined, do I pay for those too?",
     ],
 )
 @SQLITE
@@ -204,8 +204,9 @@ async def test_a_follow_up_about_declined_lines_gets_the_denials_answer(env: Env
 @pytest.mark.parametrize(
     "text",
     [
-        "what's the longest plan you can give me on this surgery bill",
-        "could I do a 2 year plan on what I owe",
+        "what is the longest plan you can set up on this surgery balance",
+        "i'd like a 3 year plan on this",
+        "whats the longest plan u got for this",
     ],
 )
 @SQLITE
@@ -221,7 +222,7 @@ async def test_a_plan_asked_for_by_its_length_is_offered_and_nothing_written(env
 @pytest.mark.parametrize(
     "text",
     [
-        "how much is the total for my shoulder surgery",
+        "what's the total on my ankle surgery",
         "where am I at with your office",
         "so what am I at with you all right now",
     ],

@@ -1332,6 +1332,25 @@ def asks_owed_for_one_thing(text: str) -> bool:
     return bool(_RE_OWED_FOR_IT.search(norm)) and not _RE_WHOLE_ACCOUNT.search(norm)
 
 
+_RE_HOW_MUCH_BILL = re.compile(
+    r"\b(?:how much|what) (?:is|s) (?:my|the) (?:bill|total|balance)\b|\bwhat s my (?:bill|total|balance)\b"
+)
+
+
+def asks_the_balance_too(text: str) -> bool:
+    """Whether a clause of the message asks for the balance ("how much is my bill and could I split it into
+    3 payments?"), beside whatever else it asks."""
+    for clause in _RE_ASK_BREAK.split(text.lower()):
+        norm = normalize(clause).replace("'", " ")
+        if not norm:
+            continue
+        if asks_own_balance(clause) or asks_amount_owed(clause) or asks_what_is_owed(clause):
+            return True
+        if _RE_HOW_MUCH_BILL.search(norm) and not names_other_creditor(clause):
+            return True
+    return False
+
+
 def asks_balance_and_insurer_paid(text: str) -> bool:
     """Two questions in one message: the balance, and whether the insurer has paid ("balance? also has
     humana paid the xray", "whats my balance and did aetna pay for the MRI yet"), each in its own clause."""

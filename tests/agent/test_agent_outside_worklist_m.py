@@ -283,3 +283,22 @@ def test_a_line_with_no_claim_reads_as_self_pay() -> None:
     assert "As a self-pay visit it got a $45.00 discount, so the remaining $105.00 is yours." in text
     assert "plan" not in text
     assert "Insurance" not in text
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what's my total right now, and can I break it into 4 monthly payments?",
+        "how much is my bill? could I do it over 2 months",
+    ],
+)
+async def test_the_balance_asked_beside_plan_terms_is_said_with_the_terms(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("balance-and-terms", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan"
+    assert T.money(summary.balance_cents) in said.text
+    assert "monthly payment" in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)

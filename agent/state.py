@@ -152,6 +152,9 @@ class Turn(TypedDict, total=False):
     is_cancel: bool
     escalation: Escalation | None  # a hand-off decided this turn by the escalation rules
     resumed: bool  # auth verified the patient and carries on with the question asked before it
+    # A second question asked in the same message, answered after the first ("balance? also has humana
+    # paid the xray": the balance, then the claim's status), as intent names.
+    also: list[str]
     # What the nodes read and decided.
     records: Records | None
     consent: bool  # the patient said yes to the plan terms stated last turn
@@ -218,6 +221,7 @@ class Durable(TypedDict, total=False):
     link_offer: LinkOffer | None
     link_request: LinkRequest | None  # how the latest pay_now read (kept across verification)
     pending_intent: str | None  # an account question asked before verification
+    pending_also: list[str] | None  # the second question asked beside it (``Turn.also``)
     pending_escalation: Escalation | None  # a hand-off decided before verification, opened after it
     disputed: bool
     outreach: OutreachOffer | None  # the outreach text an SMS thread is answering (agent.outreach.replies)

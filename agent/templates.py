@@ -272,11 +272,30 @@ def _share_words(li: LineItem, lang: Language) -> str:
         ("not_covered", li.not_covered_cents),
     ):
         if cents:
-            parts.append((names[key][1 if lang == "es" else 0], cents))
+            parts.append((key, cents))
     if len(parts) == 1:
-        return ("su " if lang == "es" else "your ") + parts[0][0]
-    detail = _join([f"{money(c)} {n}" for n, c in parts], lang)
+        # One part alone is named as a noun: "your deductible", but "the part your plan didn't cover".
+        if parts[0][0] == "not_covered":
+            return "la parte que su plan no cubrió" if lang == "es" else "the part your plan didn't cover"
+        return ("su " if lang == "es" else "your ") + names[parts[0][0]][1 if lang == "es" else 0]
+    detail = _join([f"{money(c)} {names[k][1 if lang == 'es' else 0]}" for k, c in parts], lang)
     return f"su parte ({detail})" if lang == "es" else f"your share ({detail})"
+
+
+def _self_pay_math(li: LineItem, head: str, lang: Language) -> str:
+    """A line no claim went to an insurer for (a self-pay visit): no plan and no insurance payment to
+    speak of, only the self-pay discount, if any, and what is left."""
+    off, resp = li.contractual_adjustment_cents, money(li.patient_responsibility_cents)
+    if lang == "es":
+        if off:
+            return (
+                f"{head} Como visita sin seguro tuvo un descuento de {money(off)}, así que los {resp} "
+                "restantes le corresponden a usted."
+            )
+        return f"{head} No se facturó a ningún seguro, así que los {resp} le corresponden a usted."
+    if off:
+        return f"{head} As a self-pay visit it got a {money(off)} discount, so the remaining {resp} is yours."
+    return f"{head} No insurance was billed for it, so the {resp} is yours to pay."
 
 
 def line_math(li: LineItem, lang: Language) -> str:
@@ -290,6 +309,8 @@ def line_math(li: LineItem, lang: Language) -> str:
         head = f"El servicio «{what}» del {when} ({code}) se facturó en {money(li.billed_cents)}."
         if li.insurance_pending_cents and not li.insurance_paid_cents:
             return f"{head} El reclamo sigue con su seguro, así que por ahora no debe nada por este cargo."
+        if li.claim_id is None and not li.insurance_paid_cents and resp:
+            return _self_pay_math(li, head, lang)
         if li.insurance_paid_cents == 0 and contractual == 0:
             return f"{head} No hubo pago del seguro, así que los {money(resp)} le corresponden a usted."
         text = head
@@ -305,7 +326,9 @@ def line_math(li: LineItem, lang: Language) -> str:
         return f"{text} El seguro pagó {money(li.insurance_paid_cents)} y usted no debe nada por este cargo."
     head = f"The {what} on {day(li.service_date)} ({code}) was billed at {money(li.billed_cents)}."
     if li.insurance_pending_cents and not li.insurance_paid_cents:
-        return f"{head} The claim is still with your insurance, so you don't owe anything for it yet."
+        return f"{head} The claim is still pending with your insurance, so you don't owe anything for it yet."
+    if li.claim_id is None and not li.insurance_paid_cents and resp:
+        return _self_pay_math(li, head, lang)
     if li.insurance_paid_cents == 0 and contractual == 0:
         return f"{head} Insurance didn't pay toward it, so the full {money(resp)} is yours to pay."
     text = head

@@ -121,7 +121,8 @@ def _fuzzy_legal(normalized: str) -> bool:
 # lawyer will sue your clinic") stays.
 _RE_CLAUSE_BREAK = re.compile(r"[.!?;:]+(?:\s+|$)|\s+-+\s+|,\s*|\b(?:anyway|anyways|but|btw|by the way)\b")
 _RE_OTHER_PARTY = re.compile(
-    r"\b(?:my|our|his|her|their|the|a) (?:ex|ex husband|ex wife|landlord|landlady|tenants?|roommate"
+    r"\b(?:my|our|his|her|their|the|a) (?:(?:old|former|new|current|previous|last|crazy|upstairs|downstairs"
+    r"|next door) )?(?:ex|ex husband|ex wife|landlord|landlady|tenants?|roommate"
     r"|contractor|roofer|plumber|mechanic|builder|employer|boss|neighbou?r|car dealer(?:ship)?|dealership|hoa"
     r"|business partner|casero|arrendador|inquilino|jefe|vecin[oa]|ex esposo|ex esposa)s?\b"
 )
@@ -154,13 +155,47 @@ _RE_OWN_MATTER = re.compile(
 )
 
 
+# A lawyer asked of the agent for another matter ("can you recommend an attorney", "do you know a good
+# lawyer?", "any lawyers you'd suggest"): a question out of scope, no threat against this practice. Only the
+# ask is cut out of its clause, so "do you know a good lawyer, I'm going to sue you over this" still reads
+# the threat; a lawyer of the patient's own ("do you know my lawyer will call you") is no such ask.
+_LAWYER = r"(?:lawyer|lawyers|attorney|attorneys|legal aid|abogad[oa]s?)"
+_RE_LAWYER_ASKED_FOR = re.compile(
+    r"\b(?:can|could|would|will|do|does)\s+(?:you|u|y ?all|ya|anyone|anybody|someone|somebody)\b"
+    r"(?: (?:guys|all|folks|please|maybe|possibly|happen to|by chance|perhaps))*"
+    r" (?:recommend|suggest|know(?: of)?|refer me to|point me (?:to|toward|towards)|help me find|find me"
+    r"|give me|send me|tell me)\b"
+    r"(?: (?:me|us))?(?: (?:the name of|the names of|the number of|the number for|a list of|a name of))?"
+    r" (?:a |an |any |some )?(?:(?:good|great|decent|cheap|affordable|reliable|local|free|tenants?(?: s)?"
+    r"|housing|real estate|small claims|landlord|family|divorce|traffic) )*" + _LAWYER + r"\b"
+    r"|\b(?:any|a good|a decent|good) " + _LAWYER + r" (?:you|u|y all)(?: (?:would|d|could|can))?"
+    r" (?:recommend|suggest|know)\b"
+    r"|\b(?:recommend\w*|referrals?|suggestions?) (?:for|of) (?:a |an |any |some )?(?:\w+ )?"
+    + _LAWYER
+    + r"\b"
+    r"|\b(?:lawyer|attorney) (?:recommendations?|referrals?)\b"
+    r"|\bwho (?:s|is) (?:a|the) (?:good|best|decent)(?: \w+)? (?:lawyer|attorney)\b"
+    # the ask cut short ("know any attorneys?", "recommend a lawyer?")
+    r"|^\s*(?:you )?(?:know|recommend|suggest)(?: of)? (?:a |an |any |some )?(?:good |decent |cheap )?"
+    + _LAWYER
+    + r"\b"
+)
+
+
+def asks_for_a_lawyer(text: str) -> bool:
+    """Whether the words ask the agent for a lawyer (see ``_RE_LAWYER_ASKED_FOR``), clause by clause."""
+    norm = normalize(text).replace("'", " ")
+    return any(_RE_LAWYER_ASKED_FOR.search(clause) for clause in _RE_CLAUSE_BREAK.split(norm))
+
+
 def legal_text(text: str) -> str:
-    """``text`` without the legal words that are about another matter (see ``_RE_OTHER_PARTY`` and
-    ``_RE_OWN_MATTER``): what :func:`decide` reads for a legal threat against this practice."""
+    """``text`` without the legal words that are about another matter (see ``_RE_OTHER_PARTY``,
+    ``_RE_OWN_MATTER`` and ``_RE_LAWYER_ASKED_FOR``): what :func:`decide` reads for a legal threat against
+    this practice."""
     kept: list[str] = []
     norm = repair_words(normalize(text).replace("'", " "), _OTHER_PARTY_WORDS, shortest=6)
     for clause in _RE_CLAUSE_BREAK.split(norm):
-        clause = _RE_OWN_MATTER.sub(" ", clause).strip()
+        clause = _RE_LAWYER_ASKED_FOR.sub(" ", _RE_OWN_MATTER.sub(" ", clause)).strip()
         if not clause:
             continue
         if (_RE_OTHER_PARTY.search(clause) or _RE_OTHER_MATTER.search(clause)) and not (

@@ -144,6 +144,11 @@ _FAMILY = (
     r"girlfriend|boyfriend|fiance|fiancee|parents?|in-laws?|mother-in-law|father-in-law|stepson|stepdaughter)"
 )
 _CHILD = r"(?:son|daughter|kid|child|stepson|stepdaughter)"
+# People outside the family whose accounts patients ask about.
+_OTHERS = (
+    r"neighbou?rs?|friends?|best friend|buddy|pal|coworkers?|co-workers?|colleagues?|boss|roommates?|cousins?"
+    r"|tenants?|landlord|landlady|employees?|client|classmate|church friend|old friend"
+)
 _FAMILIA = (
     r"(?:espos[oa]|marido|mujer|madre|mama|padre|papa|hij[oa]s?|herman[oa]|abuel[oa]|novi[oa]|pareja|"
     r"suegr[oa]|ti[oa]|padres)"
@@ -209,6 +214,17 @@ _OTHER_PATIENT = _rules(
         + _FAMILIA
         + r"\b(?=.*?\b(?:cuanto (?:me )?deben?\b(?! (?:pagar|ser|de)\b)"
         r"|(?:la cuenta|el saldo|la factura|la deuda) de (?:el|ella|ellos)\b))",
+        # Someone outside the family named (often by name: "my neighbor Dorothy Greene"), then asked about
+        # as "she/he/they" or through "her/his/their" account ("asked me to check what she owes you", "can
+        # you look her up"); the patient's own bill asked beside it ("...but what's mine?") is not this.
+        "other_named_then_asked": r"\b(?:my|our|a) (?:" + _OTHERS + r")(?:'s|s')?\b(?=.*?(?:"
+        r"\b(?:what|how much)(?:'s|s|'d)? (?:(?:does|did|do) )?(?:he|she|they) (?:still )?(?:owes?|has to pay"
+        r"|needs to pay|have to pay)\b"
+        r"|\b(?:look|pull|check) (?:him|her|them) up\b"
+        r"|\b(?:his|her|their) (?:\w+ )?(?:bills?|balances?|accounts?|acct|statements?|charges|debt)\b"
+        r"(?![\w\s,']*\b(?:my (?:own )?(?:bill|balance|account|statement)|mine|i (?:still )?owe"
+        r"|do i (?:still )?owe)\b)"
+        r"))",
         "named_person_owes": r"\b(?:what|how much) (?:does|did|do) (?!i\b|we\b|my\b|it\b|this\b|that\b|the\b|"
         r"you\b|insurance\b)[a-z]+(?: [a-z]+)? (?:owe|still owe)\b",
         "named_person_balance": r"\b(?:balance|bill|account|statement) (?:of|for) (?:mr|mrs|ms|dr)\.? [a-z]+",

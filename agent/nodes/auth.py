@@ -65,6 +65,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             pass  # "START" asks for texts again, no question to answer once verified
         else:
             update["pending_intent"] = intent
+            update["pending_also"] = turn.get("also") or None
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:
         update["pending_intent"] = Intent.REQUEST_HUMAN.value
     escalation = turn.get("escalation")
@@ -107,6 +108,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             )  # fmt: skip
         await c.ports.platform.get_patient(pid)  # the patient on file exists and is readable
         pending = update.get("pending_intent", state.get("pending_intent"))
+        also = update.get("pending_also", state.get("pending_also"))
         earlier = update.get("pending_escalation", state.get("pending_escalation"))
         done = answer(
             T.AUTH_OK_NEXT[language], [], tools=tools, reads=[f"patient:{pid}"], actions=["verified_identity"]
@@ -122,6 +124,8 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
                     "resumed": True,
                 }
             )
+            if also:
+                done["also"] = list(also)
         if earlier is not None:
             done.update({"escalation": earlier, "resumed": True})
         verified: Update = {
@@ -132,6 +136,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             "held_lines": [],
             "expecting": None,
             "pending_intent": None if pending else update.get("pending_intent"),
+            "pending_also": None,
             "pending_escalation": None,
         }
         return {**update, **verified, "work": done}

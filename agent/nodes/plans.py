@@ -29,7 +29,7 @@ from agent.nodes.common import (
 from agent.outreach.replies import offered_terms
 from agent.state import ConversationState, Language, OfferOption, PendingOffer, ToolCall, Turn, Update
 from agent.understanding.base import Intent
-from agent.understanding.cues import plan_by_length, refuses_down_payment
+from agent.understanding.cues import asks_the_balance_too, plan_by_length, refuses_down_payment
 from agent.understanding.text import normalize
 from guardrails.policy import (
     PlanOption,
@@ -154,6 +154,9 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
     today = c.today()
     tools = []
     facts = FactSet()
+    # The balance asked beside terms in the message that opens the negotiation ("how much is my bill and
+    # could I split it into 3 payments?"): said before the answer to the terms.
+    balance_asked = pending is None and asks_the_balance_too(state.get("text") or "")
 
     if pending is None:
         tools.append(call("list_tickets"))
@@ -270,6 +273,8 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
             _offer_facts(facts, balance, [offer])
             terms_text = label(offer, language)
             text = T.plan_confirm(terms_text, _first_due(offer), offer["requires_approval"], language)
+            if balance_asked:
+                text = T.balance(balance, len(pending["statement_ids"]), language) + " " + text
             return reply(text, facts.pairs(), {"pending": pending, "expecting": "consent"}, tools=tools)
         # The alternatives are the policy's own nearest plans, never terms computed from the ask.
         alternatives = [to_offer(o) for o in outcome.alternatives] or pending["options"]
@@ -284,6 +289,8 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
         _offer_facts(facts, balance, alternatives)
         facts.text(outcome.reason)
         text = T.plan_counter_rejected(outcome.reason, [label(o, language) for o in alternatives], language)
+        if balance_asked:
+            text = T.balance(balance, len(pending["statement_ids"]), language) + " " + text
         return _insisted(text, facts, pending, language, tools)
     if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
         chosen = 0

@@ -74,6 +74,13 @@ async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContex
         tools.append(call("get_account_summary"))
         summary = await platform.get_account_summary(pid)
         reads.append(f"account:{pid}")
+    claims_read = None
+    if intent is Intent.BALANCE and Intent.CLAIM_STATUS.value in (work(state).get("also") or []):
+        # The claim's status asked beside the balance: read now, said after it.
+        tools.append(call("list_claims"))
+        found = await platform.list_claims(pid)
+        reads.extend(f"claim:{cl.id}" for cl in found)
+        claims_read = tuple(_choose_claims(found, Intent.CLAIM_STATUS, state.get("statement_id"), state))
     coverages = None
     if intent is Intent.INSURANCE_TERMS:
         tools.append(call("list_coverages"))
@@ -84,6 +91,7 @@ async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContex
         statements=tuple(summaries) if summaries is not None else None,
         summary=summary,
         coverages=coverages,
+        claims=claims_read,
     )
     update: Update = {"work": {"records": records, "tools": tools, "reads": reads}}
     if statement is not None:
@@ -142,12 +150,16 @@ async def claims(state: ConversationState, runtime: Runtime[AgentContext]) -> Up
     intent = Intent(work(state).get("intent") or Intent.CLAIM_STATUS.value)
     focus = state.get("statement_id")
     chosen = _choose_claims(found, intent, focus, state)
+    tools = [call("list_claims")]
+    reads = [f"claim:{cl.id}" for cl in found]
+    summary = None
+    if Intent.BALANCE.value in (work(state).get("also") or []):
+        # The balance asked beside the claim: read now, said after the claim's status.
+        tools.append(call("get_account_summary"))
+        summary = await c.ports.platform.get_account_summary(pid)
+        reads.append(f"account:{pid}")
     return {
-        "work": {
-            "records": Records(claims=tuple(chosen)),
-            "tools": [call("list_claims")],
-            "reads": [f"claim:{cl.id}" for cl in found],
-        }
+        "work": {"records": Records(claims=tuple(chosen), summary=summary), "tools": tools, "reads": reads}
     }
 
 
@@ -231,8 +243,13 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
     statement = records.statement
     max_lines = MAX_LINES.get(c.channel.value, 6)
 
-    if records.claims is not None:
+    if records.claims is not None and intent is not Intent.BALANCE:
         parts.extend(_explain_claims(records.claims, c, facts, language))
+        if records.summary is not None:  # the balance asked beside the claim
+            facts.amounts(records.summary.balance_cents, records.summary.credit_cents)
+            parts.append(
+                T.balance(records.summary.balance_cents, records.summary.open_statement_count, language)
+            )
     elif intent is Intent.INSURANCE_TERMS:
         parts.extend(_explain_coverage(records.coverages or (), c, facts, state, language))
     elif intent in (Intent.BALANCE, Intent.REFUND_OR_CREDIT):
@@ -255,6 +272,8 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
                         f"Statement {s.number} from {T.day(s.statement_date)}: {T.money(s.balance_cents)}, "
                         f"due {T.day(s.due_date)}."
                     )
+        if records.claims is not None:  # the claim's status asked beside the balance
+            parts.extend(_explain_claims(records.claims, c, facts, language))
         if intent is Intent.REFUND_OR_CREDIT:
             parts.append(T.REFUND_OFFER[language])
             expecting["expecting"] = "human_offer"

@@ -21,6 +21,7 @@ from agent.understanding.cues import (
     asks_about_secondary,
     asks_amount_owed,
     asks_another_creditors_hardship_plan,
+    asks_balance_and_insurer_paid,
     asks_deductible_progress,
     asks_for_breakdown,
     asks_for_discount,
@@ -28,6 +29,8 @@ from agent.understanding.cues import (
     asks_for_person,
     asks_for_person_only,
     asks_outright_for_person,
+    asks_owed_for_one_thing,
+    asks_own_balance,
     asks_per_statement,
     asks_plainly_for_person,
     asks_same_for_own_account,
@@ -52,6 +55,7 @@ from agent.understanding.cues import (
     names_an_insurance_change,
     names_other_creditor,
     names_the_plan,
+    names_the_practice_bill,
     pays_another_way,
     receiving_pay,
     refuses_down_payment,
@@ -61,7 +65,15 @@ from agent.understanding.cues import (
     statement_pointer,
 )
 from agent.understanding.text import normalize
-from guardrails.escalation import CONFIDENT_INTENT, FRUSTRATION_THRESHOLD, EscalationSignals, decide
+from guardrails.escalation import (
+    CONFIDENT_INTENT,
+    FRUSTRATION_THRESHOLD,
+    EscalationSignals,
+    asks_for_a_lawyer,
+    decide,
+    legal_text,
+    mentions_legal,
+)
 from guardrails.screening import repair_words, screen_input
 from tools.platforms.models import Channel, TicketPriority, TicketReason
 
@@ -188,6 +200,9 @@ _OWED_READINGS = frozenset(
         *_HANDOFF_INTENTS,
     }
 )
+# Readings of chat that a question of what is owed is given beside its chatty words ("great, so I'm all
+# set?" read as thanks).
+_CHAT_READINGS = frozenset({Intent.THANKS_GOODBYE, Intent.AFFIRM, Intent.GREETING, Intent.OUT_OF_SCOPE})
 # The agent's own confusion (unclear messages in a row, clarifications that failed) is no ticket by itself:
 # a ticket is a write, and a write needs the patient's yes or ask. The clarification goes on and, at its
 # cap, offers a person (``clarify``); a yes to that offer opens the ticket.
@@ -205,7 +220,8 @@ _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|i
 # What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
 # "rejected at the zoo" is not one).
 _RE_DENIED_BY_INSURER = re.compile(
-    r"\b(?:insurance|insurer|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines|visit"
+    r"\b(?:insurance|insurer|medicare|medicaid|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines"
+    r"|visit|services?"
     r"|consulta|cargo|charge|test|procedure|biops\w*|bipos\w*|x ?ray|xray|scan|lab|labs|surgery|treatment"
     r"|tratamiento)\b"
 )
@@ -261,9 +277,48 @@ def _backs_a_handoff(text: str) -> bool:
     return mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text) or claims_waiver(text)
 
 
+# A message put as a question: its mark, or a question's first word.
+_RE_ASKS = re.compile(r"\?|^\s*(?:so|and|is|are|do|does|did|am|what|how|will|would|should)\b", re.IGNORECASE)
+
+
+def _another_legal_matter(text: str) -> bool:
+    """Legal words all about another matter of the patient's life (``legal_text`` drops them: "I'm suing my
+    landlord, can you recommend an attorney"), and nothing of this bill asked beside them."""
+    return (
+        mentions_legal(text)
+        and not mentions_legal(legal_text(text))
+        and not (
+            names_the_practice_bill(text)
+            or asks_what_is_owed(text)
+            or asks_own_balance(text)
+            or asks_to_pay_over_time(text)
+            or asks_for_pay_link(text)
+        )
+    )
+
+
 def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     """:func:`_weighed`, then a "why do I still owe" question is answered with the insurance math."""
     intent, confidence = _weighed(u, text)
+    if (
+        (
+            (intent is Intent.BALANCE and confidence < SURE)
+            or (intent is Intent.OUT_OF_SCOPE and _RE_ASKS.search(text))
+        )
+        and any(r.keyword for r in u.entities.line_refs)
+        and asks_owed_for_one_thing(text)
+    ):
+        # "so I don't owe for the xray yet?": that line's math (what insurance did with it, what is the
+        # patient's), not the whole balance again.
+        return Intent.EXPLAIN_CHARGE, SURE
+    if (
+        intent is not Intent.OUT_OF_SCOPE
+        and (confidence < LOW_CONFIDENCE or (confidence < SURE and asks_for_a_lawyer(text)))
+        and _another_legal_matter(text)
+    ):
+        # "different thing, my landlord is suing me, do you know a good lawyer" read, unsure, as a claim or
+        # a statement: another matter of the patient's life, out of scope (and no ticket).
+        return Intent.OUT_OF_SCOPE, SURE
     # A hand-off reading with no word of a dispute, a payment made or hardship is a guess, however sure the
     # engine is when the patient says nothing of having paid ("I hit my deductible already, why am I still
     # getting charged" contests nothing; "I paid cash at checkout, so why a balance" is a payment dispute).
@@ -290,9 +345,10 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
     if (
-        intent in _DENIAL_READINGS
+        (intent in _DENIAL_READINGS or intent is Intent.DENIAL_REASON or confidence < LOW_CONFIDENCE)
         and confidence < SURE
         and names_a_denial(text)
+        and not asks_to_pay_over_time(text)
         and _RE_DENIED_BY_INSURER.search(text.lower())
         and not asks_what_is_owed(text)
     ):
@@ -349,6 +405,17 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     return intent, confidence
 
 
+_RE_CONTACT_VERB = re.compile(r"\b(?:speak|talk|chat|connect|transfer|call|phone|reach|contact|escalate)\b")
+
+
+def _person_really_asked(text: str) -> bool:
+    """A request for a person named as one, or to reach someone: "where am I at with your office" names
+    the office only as the one owed."""
+    return asks_for_person(text) and (
+        asks_plainly_for_person(text) or bool(_RE_CONTACT_VERB.search(normalize(text)))
+    )
+
+
 def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     """The engine's reading checked against the patient's own words, for the intents that hand a
     conversation to staff. A hardship or charge-dispute guess without a single word of hardship or of
@@ -366,10 +433,13 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         intent in _OWED_READINGS
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
-        and not (intent is Intent.REQUEST_HUMAN and asks_for_person(text))
+        and not (intent is Intent.REQUEST_HUMAN and _person_really_asked(text))
         and not (intent in _HANDOFF_INTENTS and _backs_a_handoff(text))
     ):
         return Intent.BALANCE, SURE  # "no insurance here, so what is it that I owe you?"
+    if intent in _CHAT_READINGS and asks_what_is_owed(text):
+        # "so that means I'm all set?", "thanks, is anything still due?": the question, not the chat
+        return Intent.BALANCE, SURE
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
     if intent is Intent.DISPUTE_ALREADY_PAID and (
@@ -636,6 +706,9 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "open statement S-104561 please" from a verified patient asks to see it; it answers nothing.
         intent, confidence = Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if intent in (Intent.BALANCE, Intent.CLAIM_STATUS) and asks_balance_and_insurer_paid(text):
+        # "balance? also has humana paid the xray": both questions, the one read first and then the other.
+        turn["also"] = [(Intent.CLAIM_STATUS if intent is Intent.BALANCE else Intent.BALANCE).value]
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (

@@ -201,8 +201,13 @@ _RE_PAID_AT_VISIT = re.compile(
     r"|front desk|desk|visit|appointment|time of (?:the )?(?:visit|service)|office)\b"
     r"|\b(?:mailed|sent|dropped off|put in the mail) (?:you |y all |your office )?(?:a |the |my )?"
     r"(?:check|cheque|money order|payment)\b"
+    # the payment named first, or asked after ("the check I sent", "did you get my money order")
+    r"|\b(?:the|my|a|that|our) (?:check|cheque|money order|payment) (?:i|we) (?:sent|mailed|dropped off"
+    r"|put in the mail|dropped in the mail)\b"
+    r"|\b(?:did|have|has) (?:you|y all|you guys|your office|the office|billing) (?:ever )?(?:get|got|gotten"
+    r"|receive|received) (?:the|my|a|our) (?:check|cheque|money order|mailed payment)\b"
 )
-_VISIT_WORDS = ("checkout", "check", "mailed", "appointment")
+_VISIT_WORDS = ("checkout", "check", "mailed", "appointment", "receive")
 
 
 def says_paid_at_visit(text: str) -> bool:
@@ -564,6 +569,8 @@ _RE_BILL_WORDS = re.compile(
     r"|consulta|medico)\b"
     r"|\$\s?\d|\bsu(?:e|ing) (?:you|your|the practice|the clinic|the office)\b"
     r"|\b(?:mailed|sent) (?:you |y all )?(?:a |the |my )?(?:check|cheque|money order)\b"
+    r"|\b(?:the|my|our) (?:check|cheque|money order) (?:i|we) (?:sent|mailed)\b"
+    r"|\b(?:get|got|gotten|receive|received) (?:the|my|our) (?:check|cheque|money order)\b"
 )
 # Wages coming in: "get paid", or a person (not the bill: "this was paid") as the one paid.
 _RE_RECEIVING_PAY = re.compile(
@@ -739,7 +746,11 @@ _RE_WHY_OR_SHORT = re.compile(
 # A denial or a change of insurance is asked about in its own right ("why was my claim denied", "I have
 # new insurance, why am I billed"): those keep their own answers.
 _RE_DENIAL_WORD = re.compile(
-    r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|negad\w*|nego|negaron|neg[oó] pagar|rechaz\w*)\b"
+    r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|declin(?:e|ed|es|ing)|negad\w*|nego|negaron|neg[oó] pagar"
+    r"|rechaz\w*)\b"
+    # an insurer that "refused" a service ("the services Medicare refused"); a patient refusing a test is not
+    r"|\b(?:insurance|insurer|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs|blue cross"
+    r"|united ?healthcare|uhc|payer|plan) (?:\w+ )?refus\w*"
 )
 _RE_INSURANCE_CHANGE = re.compile(
     r"\b(?:new|changed|change|switch\w*|update\w*|different|wrong|old|expired|lapsed) (?:my )?"
@@ -770,9 +781,15 @@ def asks_why_owed(text: str) -> bool:
     )
 
 
+# A card or a payment declined is no denied claim ("my card got declined paying this statement").
+_RE_CARD_DECLINED = re.compile(
+    r"\b(?:card|cards|payment|transaction|debit|visa|mastercard|amex|discover|bank)\b(?: \w+){0,3}? declin\w*"
+)
+
+
 def names_a_denial(text: str) -> bool:
-    """Words of a denied or rejected claim ("why was it denied", "they rejected the claim")."""
-    return bool(_RE_DENIAL_WORD.search(normalize(text)))
+    """Words of a denied, rejected or declined claim ("why was it denied", "the lines Medicare declined")."""
+    return bool(_RE_DENIAL_WORD.search(_RE_CARD_DECLINED.sub(" ", normalize(text))))
 
 
 def names_an_insurance_change(text: str) -> bool:
@@ -913,6 +930,26 @@ _RE_OWED_QUESTION = re.compile(
     r"|\bwhen (?:is|was|s|will) (?:it|that|this|my (?:bill|balance|payment|statement)"
     r"|the (?:bill|balance|payment|statement)) (?:all )?due\b"
     r"|\b(?:left|still|owe|on|what s|whats|what is|how much is) (?:on )?my tab\b"
+    # "what's the total on my knee surgery", "how much is the full amount for the MRI": care named
+    r"|\b(?:what s|whats|what is|how much is|tell me) (?:the|my) (?:total|grand total|full amount|amount"
+    r"|full cost|cost) (?:on|for|of) (?:my|the|this|that) (?:\w+ ){0,2}?(?:surgery|operation|procedure|visit"
+    r"|appointment|treatment|tests?|labs?|x ?rays?|mri|scan|ct|ultrasound|er|stay|care|checkup|physical"
+    r"|bill|bills|account|injection|therapy)\b"
+    # "what am I at with you guys", "where do I stand with your office"
+    r"|\b(?:what|where) (?:am i|are we|i m|im|we re) at with (?:you|y all|you guys|you all|your office"
+    r"|the (?:office|clinic|practice))\b"
+    r"|\b(?:what|where) (?:am i|are we) at(?: (?:right )?now| currently| today)?$"
+    r"|\bwhere do (?:i|we) stand with (?:you|y all|you guys|you all|your office|the (?:office|clinic"
+    r"|practice))\b"
+    r"|\b(?:am i|are we|is my account|is everything)(?: \w+)? (?:all set|good to go|all good|squared away"
+    r"|all squared away|in good standing)\b" + _NOT_ELSEWHERE
+)
+# "so that means I'm all set?", "great so I'm all squared away then?": a question only with its mark.
+_RE_ALL_SET = re.compile(
+    r"\b(?:so|then|that means|which means|meaning|means|great|ok|okay)\b(?: \w+){0,2}? (?:i m|im|i am|we re"
+    r"|we are|i|we)(?: (?:now|then|totally|completely|fully))? (?:all set|good to go|all good|good|square"
+    r"|squared away|all squared away|in the clear|paid up|paid off|settled|clear)"
+    r"(?: (?:now|then|right|yeah|too|with you|with y all|with you guys|on my end|on everything))?$"
 )
 _OWED_WORDS = ("account", "outstanding")
 
@@ -922,7 +959,8 @@ def asks_what_is_owed(text: str) -> bool:
     (see ``_RE_OWED_QUESTION``); another creditor's bill is not this."""
     norm = normalize(text).replace("'", " ")
     norm = repair_words(norm, _OWED_WORDS, shortest=6, same_first=False)
-    return bool(_RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
+    all_set = bool(_RE_ALL_SET.search(norm)) and text.rstrip().endswith("?")
+    return bool(all_set or _RE_OWED_QUESTION.search(norm)) and not names_other_creditor(text)
 
 
 # The balance asked for bare ("can someone check my balance", "tell me my current balance", "balance due?"):
@@ -1075,6 +1113,13 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
     r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
     r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
+    # a plan named by its length ("the longest plan you have", "a 2 year plan", "a plan over two years")
+    r"|\b(?:longest|longer|extended|lengthiest|shortest|cheapest|smallest) (?:possible |available )?"
+    r"(?:payment |monthly )?plans?\b"
+    r"|\b(?:\d+|one|two|three|four|five|six|twelve|eighteen|twenty four|thirty six) ?(?:year|yr|month|mo)s?"
+    r" (?:payment |monthly )?plans?\b"
+    r"|\bplans?\b[\w ]{0,40}\b(?:over|for|across|like|about|of|spanning) (?:\d+|one|two|three|four|five|a"
+    r"|a couple of) (?:years?|yrs?)\b"
 )
 _MONTHLY_WORDS = ("monthly", "installments", "installment", "payments", "mensualidades")
 # An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money
@@ -1253,6 +1298,83 @@ _RE_OWN_INSTEAD = re.compile(
 def asks_same_for_own_account(text: str) -> bool:
     """Whether the message only points the question before it at the patient's own account."""
     return bool(_RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()))
+
+
+# Whether the insurer has paid, asked as a question ("has humana paid the xray", "did my insurance cover the
+# MRI yet", "is medicare paying for it"): a claim's status.
+_PAYER = (
+    r"(?:insurance|insurer|insurance company|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs"
+    r"|blue ?cross(?: blue ?shield)?|blue shield|united ?healthcare|united|uhc|oscar|ambetter|molina|wellcare"
+    r"|the plan|my plan)"
+)
+_RE_INSURER_PAID_ASK = re.compile(
+    r"\b(?:has|have|did|does|is|was|were)\s+(?:the |my |our )?"
+    + _PAYER
+    + r"\b(?: \w+){0,2}? (?:pay|paid|paying"
+    r"|process\w*|cover\w*|approv\w*|pick\w* up)\b"
+    r"|\b(?:whether|if) (?:the |my |our )?"
+    + _PAYER
+    + r"\b(?: \w+){0,2}? (?:paid|pays|covered|covers|processed"
+    r"|approved|picked up)\b"
+)
+# One clause of a message asking for the balance by itself ("balance?", "whats my balance", "how much do I
+# owe"), cut at sentence marks, commas and "also"/"and"/"plus".
+_RE_ASK_BREAK = re.compile(r"[?.!;,]+|\b(?:also|and also|and|plus|oh and|btw|as well as)\b")
+
+
+def asks_if_insurer_paid(text: str) -> bool:
+    """Whether the words ask if the insurer has paid (or processed, or covered) something."""
+    return bool(_RE_INSURER_PAID_ASK.search(normalize(text).replace("'", " ")))
+
+
+# What the patient owes for one thing ("so I don't owe for the xray yet?", "is the MRI on me", "do I have to
+# pay for the blood work"), not for the whole account ("total", "balance", "everything").
+_RE_OWED_FOR_IT = re.compile(
+    r"\b(?:owe|owing|on me|my responsibility|responsible for|have to pay|need to pay|got to pay|gotta pay"
+    r"|pay for|paying for|billed for|charged for|on the hook for)\b"
+)
+_RE_WHOLE_ACCOUNT = re.compile(
+    r"\b(?:total|balance|overall|everything|all together|altogether|in all|whole|account|statements?)\b"
+)
+
+
+def asks_owed_for_one_thing(text: str) -> bool:
+    """Whether the words ask what is owed for one thing rather than the whole account; see
+    ``_RE_OWED_FOR_IT`` (the thing itself is the engine's line reference)."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_OWED_FOR_IT.search(norm)) and not _RE_WHOLE_ACCOUNT.search(norm)
+
+
+_RE_HOW_MUCH_BILL = re.compile(
+    r"\b(?:how much|what) (?:is|s) (?:my|the) (?:bill|total|balance)\b|\bwhat s my (?:bill|total|balance)\b"
+)
+
+
+def asks_the_balance_too(text: str) -> bool:
+    """Whether a clause of the message asks for the balance ("how much is my bill and could I split it into
+    3 payments?"), beside whatever else it asks."""
+    for clause in _RE_ASK_BREAK.split(text.lower()):
+        norm = normalize(clause).replace("'", " ")
+        if not norm:
+            continue
+        if asks_own_balance(clause) or asks_amount_owed(clause) or asks_what_is_owed(clause):
+            return True
+        if _RE_HOW_MUCH_BILL.search(norm) and not names_other_creditor(clause):
+            return True
+    return False
+
+
+def asks_balance_and_insurer_paid(text: str) -> bool:
+    """Two questions in one message: the balance, and whether the insurer has paid ("balance? also has
+    humana paid the xray", "whats my balance and did aetna pay for the MRI yet"), each in its own clause."""
+    if not asks_if_insurer_paid(text) or re.search(r"\b(?:why|how come)\b", text.lower()):
+        return False  # "why did my insurance pay zero" asks for the insurance math, not a status
+    for clause in _RE_ASK_BREAK.split(text.lower()):
+        if asks_if_insurer_paid(clause) or len(clause.split()) == 0:
+            continue
+        if asks_own_balance(clause) or asks_amount_owed(clause) or asks_what_is_owed(clause):
+            return True
+    return False
 
 
 # The payment link asked for by name with nothing else it could be for ("send me the link", "ok text me

@@ -432,9 +432,15 @@ class LocalUnderstander:
         self.temperature = fit_temperature(NaiveBayes(train_features), dev) if dev else 1.0
         self.model = NaiveBayes(featurized)
         self.speller: Speller | None = None
+        self.rule_speller = None
         if encoder is not None:
             vocabulary = {w for text, _ in examples for w in re.findall(r"[a-z]+", text.lower())}
-            self.speller = Speller(encoder.whole_words(), vocabulary, rule_words())
+            self.speller = Speller(encoder.whole_words(), vocabulary)
+            # The rules read a message with only typos of their own words repaired: every English word, every
+            # word of our lines (Spanish ones too) and each of their inflections is left as written.
+            self.rule_speller: Speller | None = Speller(
+                encoder.whole_words() | vocabulary, (), rule_words(), for_rules=True
+            )
 
     @classmethod
     @cache
@@ -514,7 +520,9 @@ class LocalUnderstander:
     def understand_sync(self, text: str, context: UnderstandingContext | None = None) -> Understanding:
         """The message read with its typos of known words repaired first (``Understanding.read_as``), so
         the rules read "my tmboile bill" as the encoder does."""
-        spelled = self.speller.repair_keep_case(text) if self.speller is not None else text
+        spelled = text
+        if self.rule_speller is not None and detect_language(text) == "en":  # Spanish is read as written
+            spelled = self.rule_speller.repair_keep_case(text)
         reading = self._read(spelled, context or UnderstandingContext())
         return reading.model_copy(update={"read_as": spelled if spelled != text else None})
 

@@ -15,13 +15,27 @@ from collections.abc import Iterable
 from guardrails.screening import edit_distance
 
 _WORD = re.compile(r"[a-z]+")
-_WORD_ANY_CASE = re.compile(r"[A-Za-z]+")
+_LETTERS_ANY = re.compile(r"[^\W\d_]+")  # a word of any letters ("cubrió" is one word, not "cubri" and "ó")
+_SUFFIXES = ("ing", "ed", "es", "s", "er", "ers", "ly", "ment", "ments", "ness", "ation", "ations")
 MIN_LENGTH = 4
 
 
 class Speller:
-    def __init__(self, known: Iterable[str], vocabulary: Iterable[str], targets: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        known: Iterable[str],
+        vocabulary: Iterable[str],
+        targets: Iterable[str] = (),
+        *,
+        for_rules: bool = False,
+    ) -> None:
         self.known = frozenset(known)  # whole words the encoder knows
+        # ``for_rules``: the rules' repair, more careful than the encoder's (which must not change: the head
+        # was fitted on its output). A known word with an ending ("contesting", "listed") is a word, not a
+        # typo; words of four letters are left alone ("casi" is no typo of "cash"); a swap of neighbours
+        # wins over a letter lost or added ("deducitble" is "deductible", not Spanish "deducible").
+        self.for_rules = for_rules
+        self.shortest = MIN_LENGTH + 1 if for_rules else MIN_LENGTH
         words = sorted({w for w in vocabulary if len(w) >= MIN_LENGTH and w.isalpha()})
         # A training line may itself carry a typo ("whats my balnce"): such a word is never a repair target,
         # or "blance" would become "balnce", which the encoder cannot read either. A word the encoder does
@@ -36,14 +50,17 @@ class Speller:
         self._cache: dict[str, str] = {}
 
     def _fix(self, word: str) -> str:
-        if len(word) < MIN_LENGTH or word in self.known:
+        if len(word) < self.shortest or word in self.known or (self.for_rules and self._inflected(word)):
             return word
         cached = self._cache.get(word)
         if cached is not None:
             return cached
         limit = 2 if len(word) >= 8 else 1
         best, best_d = word, limit + 1
-        for n in range(len(word) - limit, len(word) + limit + 1):
+        lengths = range(len(word) - limit, len(word) + limit + 1)
+        if self.for_rules:
+            lengths = sorted(lengths, key=lambda n: abs(n - len(word)))  # type: ignore[assignment]
+        for n in lengths:
             for cand in self.by_length.get(n, ()):
                 d = edit_distance(word, cand, limit)
                 if d < best_d:
@@ -51,6 +68,21 @@ class Speller:
         if len(self._cache) < 10_000:
             self._cache[word] = best
         return best
+
+    def _inflected(self, word: str) -> bool:
+        for suffix in _SUFFIXES:
+            stem = word.removesuffix(suffix)
+            if (
+                stem != word
+                and len(stem) >= 3
+                and (
+                    stem in self.known
+                    or stem + "e" in self.known
+                    or (len(stem) > 3 and stem[-1] == stem[-2] and stem[:-1] in self.known)
+                )
+            ):
+                return True
+        return False
 
     def repair(self, text: str) -> str:
         lowered = text.lower()
@@ -67,7 +99,7 @@ class Speller:
                 return word
             return fixed.capitalize() if word[0].isupper() else fixed
 
-        return _WORD_ANY_CASE.sub(fix, text)
+        return _LETTERS_ANY.sub(fix, text)
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

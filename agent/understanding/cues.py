@@ -267,16 +267,28 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"\b{_CREDITOR} (?:bill|bills|payment|payments|balance|due|company|provider|statement|note|minimum)\b"
     rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
     rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
-    rf"|\b{_COMPANY} (?:\w+ )?(?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
-    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill|outstanding|owed|owing|left|remaining|due)"
-    rf" (?:on|for|of|to) (?:my |the |a )?"
+    rf"|\b{_COMPANY} (?:\w+ )?(?:bill|bills|payment|balance|card|account|loan|due|is due|minimum|min"
+    rf"|statement)\b"
+    # the card's own figures, the minimum spelt short or the company in lower case ("the min payment on my
+    # discover", "what do I owe on my amex"): paying *with* the card was set aside above
+    rf"|\b(?:minimum(?: payment| due)?|min(?: payment| due)?|mins|interest|apr|due date|bill|outstanding|owe"
+    rf"|owes|owed|owing|left|remaining|due)"
+    rf" (?:on|for|of|to) (?:my |the |a |our )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
-    rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
+    rf"|\b(?:minimum|minimums|min|mins|least)\b[\w ]{{0,30}}\b(?:on|for|to) (?:my |the |our |a )?"
+    rf"(?:{_CREDITOR}|{_COMPANY})\b"
     # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
     r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
     r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
+    # money sent to a person, or over a person-to-person app ("send 40 to my friend", "send $25 to jake on
+    # venmo", "zelle 60 to my roommate"); paying this bill by one of them names no other person
+    rf"|\b(?:send|sending|sent|give|giving|transfer|transferring|wire|zelle|venmo)\b (?:\$ ?)?\d[\d,.]*"
+    rf"(?: dollars| bucks)? to (?:my |a )?{_PERSON}\b"
+    r"|\b(?:send|sending|transfer|transferring|wire)\b (?:\$ ?)?\d[\d,.]*(?: dollars| bucks)? to "
+    r"(?!(?:you|y all|your|the|this|my (?:bill|account|balance|statement))\b)(?:my |a )?[a-z]+ "
+    r"(?:on|via|through|with|by|using|over) (?:venmo|zelle|cash ?app|paypal)\b"
     # a card of the patient's own paid off ("pay off my walmart card", "pay my card down")
     r"|\bpay(?:ing)? (?:off |down )?(?:my|our) (?:\w+ )?(?:credit ?card|card)\b(?! (?:on file|ending|number))"
     # a person paid back by name ("pay maria back", "pay jake back for the tickets", "the $40 i owe her")
@@ -359,7 +371,8 @@ _RE_ES_PAYEE = re.compile(
     r"|\b(?:recibo|factura|cuenta|mensualidad|deuda)s? (?:del|de la|de mi|de mis|de) (?:gas|tarjeta|banco)\b"
 )
 _RE_ES_MONEY_OWED = re.compile(
-    r"\b(?:pagar|pago|pagos|pague|pagarlo|pagarla|debo|debemos|deuda|recibo|factura|saldo|vence|"
+    r"\b(?:pagar|pago|pagos|pague|pagarlo|pagarla|pagarle|pagarles|debo|debemos|deuda|recibo|factura|saldo|vence|"
+    r"enlace|link|"
     r"cuanto es|cobran|cobro|abonar|mensualidad|enlace para pagar)\b"
 )
 _RE_ES_WITH_MEANS = re.compile(
@@ -377,7 +390,8 @@ _RE_ES_THIS_PRACTICE = re.compile(
 _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
-    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance",
+    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
+    "discover",
 )  # fmt: skip
 
 
@@ -393,7 +407,8 @@ def names_other_creditor(text: str) -> bool:
     norm = normalize(text).replace("&", " & ").replace("'s", "").replace("-", " ")
     norm = _repair_creditor_words(norm)
     norm = re.sub(
-        r"\b(?:with|using|by|from) (?:my |a |the )?(?:\w+ ){0,2}?(?:credit ?card|card|visa|mastercard|amex|"
+        r"\b(?:with|using|by|from|use|put (?:it|this|that) on|charge (?:it|this|that) (?:to|on))"
+        r" (?:my |a |the )?(?:\w+ ){0,2}?(?:credit ?card|card|visa|mastercard|amex|"
         r"american express|discover|debit card|bank|checking|savings)(?: account| card)?\b",
         " ",
         norm,
@@ -1296,3 +1311,30 @@ def statement_pointer(text: str) -> StatementPointer | None:
         if pattern.search(norm):
             return pointer  # type: ignore[return-value]  # the literal of the matching pattern
     return None
+
+
+# Terms named only to be turned down ("six months is impossible for me", "$50 a month is way too much", "I
+# can't do 6 months", "6 meses es muy poco"): the patient refuses them, never asks for them.
+_TERM = (
+    r"(?:\$ ?\d[\d,.]*(?: (?:a|per|each|every) month| monthly)?"
+    r"|(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty|thirty|forty"
+    r"|fifty|sixty|uno|dos|tres|cuatro|cinco|seis|doce) ?(?:months?|mos?|monthly payments?|payments?"
+    r"|installments?|dollars?|bucks|meses|pagos|dolares)(?: (?:a|per|each|every) month| monthly)?)"
+)
+_RE_TERMS_REFUSED = re.compile(
+    rf"(?<![\w$]){_TERM}(?: (?:is|are|s|would be|will be|just|really|simply|honestly|for me|es|son|seria"
+    r"|me parece|para mi))*"
+    r" (?:impossible|too (?:short|long|much|high|little|few|soon|fast|steep|expensive)|way too \w+"
+    r"|not (?:enough|possible|doable|workable|realistic|an option|going to work|gonna work|long enough)"
+    r"|no good|out of the question|won t work|wont work|doesn t work|does not work|will not work|unrealistic"
+    r"|isn t (?:enough|possible|doable|realistic|an option)|imposible|muy (?:poco|corto|alto|caro)"
+    r"|no me (?:sirve|alcanza|funciona))\b"
+    rf"|\b(?:not|never|can t do|cannot do|cant do|can t afford|cannot afford|cant afford|no puedo)"
+    rf" {_TERM}"
+)
+
+
+def refuses_named_terms(text: str) -> bool:
+    """Whether the words name terms only to turn them down; see ``_RE_TERMS_REFUSED``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("impossible", "imposible"), shortest=8)
+    return bool(_RE_TERMS_REFUSED.search(norm))

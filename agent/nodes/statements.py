@@ -15,7 +15,7 @@ from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id,
 from agent.service_names import named
 from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
-from agent.understanding.cues import statement_pointer
+from agent.understanding.cues import asks_owed_beside, statement_pointer
 from tools.errors import StatementNotFound
 from tools.platforms.models import (
     Claim,
@@ -142,10 +142,16 @@ async def claims(state: ConversationState, runtime: Runtime[AgentContext]) -> Up
     intent = Intent(work(state).get("intent") or Intent.CLAIM_STATUS.value)
     focus = state.get("statement_id")
     chosen = _choose_claims(found, intent, focus, state)
+    tools = [call("list_claims")]
+    summary = None
+    if asks_owed_beside(state.get("text") or ""):
+        # "has the secondary paid yet? and whats my share": the claims, then the balance asked beside them.
+        summary = await c.ports.platform.get_account_summary(pid)
+        tools.append(call("get_account_summary"))
     return {
         "work": {
-            "records": Records(claims=tuple(chosen)),
-            "tools": [call("list_claims")],
+            "records": Records(claims=tuple(chosen), summary=summary),
+            "tools": tools,
             "reads": [f"claim:{cl.id}" for cl in found],
         }
     }
@@ -233,6 +239,11 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
 
     if records.claims is not None:
         parts.extend(_explain_claims(records.claims, c, facts, language))
+        if records.summary is not None:
+            facts.amounts(records.summary.balance_cents)
+            parts.append(
+                T.balance(records.summary.balance_cents, records.summary.open_statement_count, language)
+            )
     elif intent is Intent.INSURANCE_TERMS:
         parts.extend(_explain_coverage(records.coverages or (), c, facts, state, language))
     elif intent in (Intent.BALANCE, Intent.REFUND_OR_CREDIT):

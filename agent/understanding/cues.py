@@ -184,11 +184,13 @@ def says_already_paid(text: str) -> bool:
     """ "I already paid" or "my payment should be on the account by now", tolerating a misspelt word
     ("alerady paid", "my paymnet should be posted")."""
     words = normalize(text).replace("'", " ").split()
-    for word, nxt in itertools.pairwise(words):
-        if nxt in _PAID_WORDS and edit_distance(word, "already", 1) <= 1:
+    for i, (word, nxt) in enumerate(itertools.pairwise(words)):
+        # "insurance already paid", "ins paid already": the insurer's payment, not the patient's
+        insurer = i > 0 and words[i - 1] in _INSURER_WORDS
+        if nxt in _PAID_WORDS and edit_distance(word, "already", 1) <= 1 and not insurer:
             return True
-        if word in _PAID_PAST and edit_distance(nxt, "already", 1) <= 1:  # "this was paid already"
-            return True
+        if word in _PAID_PAST and edit_distance(nxt, "already", 1) <= 1 and not insurer:
+            return True  # "this was paid already"
         if nxt in _ARRIVED_WORDS and edit_distance(word, "payment", 1) <= 1:
             return True
     return bool(re.search(r"\bya (?:lo |la )?pagu?e\b", normalize(text)))
@@ -218,6 +220,11 @@ def asks_what_is_left(text: str) -> bool:
 
 
 _PAID_WORDS = frozenset({"paid", "payed", "pay", "sent", "made", "settled", "covered"})
+_INSURER_TEXT = (
+    "insurance ins insurer insurers aetna cigna humana medicare medicaid bcbs uhc kaiser anthem tricare "
+    "plan coverage secondary primary seguro aseguranza"
+)
+_INSURER_WORDS = frozenset(_INSURER_TEXT.split())
 _PAID_PAST = frozenset({"paid", "payed", "settled"})
 _ARRIVED_WORDS = frozenset({"should", "went", "posted", "arrived", "landed", "cleared"})
 _RE_PART_PAID = re.compile(r"\b(?:part|partial\w*|some|half|a portion)\b")
@@ -690,8 +697,21 @@ def receiving_pay(text: str) -> bool:
 # "Why do I still owe / why didn't insurance cover it / how come I pay anything, I'm insured": the answer
 # is the statement's insurance math (billed, allowed, written off, paid, the patient's share), not the
 # bare balance or the claim's status.
+_INSURER = (
+    r"(?:insurance|ins|insurer|aetna|cigna|humana|medicare|medicaid|blue cross\w*|bcbs|united ?healthcare|uhc"
+    r"|kaiser|anthem|tricare|seguro|aseguranza)"
+)
 _RE_WHY_OWED = re.compile(
-    r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
+    # "I met my deductible, so how am I still owing", "how is there still a balance after insurance": a how
+    # that asks why something is still owed
+    r"\bhow (?:am|are|is|s|do|does|can|could) (?:i|we|there|it)\b(?! (?:pay|send|make|get))[\w\s]{0,30}?"
+    r"\bstill\b[\w\s]{0,12}?"
+    r"\b(?:owe|owing|a balance|balance|due|left|have to pay|need to pay|paying|charged|billed|on me)\b"
+    # "how come aetna covered zero of the visit", "why did insurance pay nothing": the insurer paid none of it
+    rf"|\b(?:why|whys|how come)\b[\w\s]{{0,40}}?\b{_INSURER}\b[\w\s]{{0,12}}?"
+    r"\b(?:cover\w*|paid|pay|pays|pick\w* up) (?:zero|nothing|none|0|squat"
+    r"|not (?:a|one) (?:penny|cent|dime|dollar|thing)|a single (?:penny|cent|dime|dollar))\b"
+    r"|\b(?:why|whys|how come|what for|porque|por que)\b[\w\s]{0,40}?"
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
     r"|(?:getting|being|get|got|been) (?:charged|billed)"
@@ -772,9 +792,13 @@ def asks_why_owed(text: str) -> bool:
     )
 
 
+_DENIAL_WORDS = ("denied", "negaron", "negado", "negada", "rejected", "rechazado", "rechazada")
+
+
 def names_a_denial(text: str) -> bool:
-    """Words of a denied or rejected claim ("why was it denied", "they rejected the claim")."""
-    return bool(_RE_DENIAL_WORD.search(normalize(text)))
+    """Words of a denied or rejected claim ("why was it denied", "they rejected the claim"), a typo in the
+    longer ones repaired ("me negaorn la resonancia")."""
+    return bool(_RE_DENIAL_WORD.search(repair_words(normalize(text), _DENIAL_WORDS, shortest=6)))
 
 
 def names_an_insurance_change(text: str) -> bool:
@@ -1091,7 +1115,7 @@ _RE_MONTHLY_OTHER = re.compile(
     r"|premiums?|insurance|coverage|car|phone|loan|spend\w*)\b"
 )
 _RE_PREMIUM_MONTHS = re.compile(
-    r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
+    rf"\b(?:premiums?|{_INSURER})\b(?: \w+){{0,4}}? (?:monthly|every month|each month|a month|per month)\b"
 )
 
 
@@ -1338,3 +1362,91 @@ def refuses_named_terms(text: str) -> bool:
     """Whether the words name terms only to turn them down; see ``_RE_TERMS_REFUSED``."""
     norm = repair_words(normalize(text).replace("'", " "), ("impossible", "imposible"), shortest=8)
     return bool(_RE_TERMS_REFUSED.search(norm))
+
+
+# What is owed asked beside another question ("has the secondary paid yet? and whats my share", "is it still
+# pending, what do i actually owe right now"): the balance said after the other answer.
+_RE_OWED_BESIDE = re.compile(
+    r"\b(?:what|how much) (?:do|did|will|would|should|am) (?:i|we) (?:\w+ )?(?:owe|owing|on the hook for)\b"
+    r"|\bwhat (?:i|we) (?:\w+ )?owe\b|\bwhat s (?:my|our) (?:share|part|portion|balance)\b"
+    r"|\bwhats (?:my|our) (?:share|part|portion|balance)\b"
+    r"|\bwhat is (?:my|our) (?:share|part|portion|balance)\b"
+    r"|\bdo (?:i|we) (?:\w+ )?owe (?:anything|something|money)\b|\bhow much (?:is|s) (?:left|on me|mine)\b"
+)
+
+
+def asks_owed_beside(text: str) -> bool:
+    """Whether the words also ask what is owed; see ``_RE_OWED_BESIDE``."""
+    return bool(_RE_OWED_BESIDE.search(normalize(text).replace("'", " ")))
+
+
+# A payment asked after: did it arrive ("checking that you got my payment", "did you receive my check", "make
+# sure my payment went through", "has my payment posted"): the payment on file looked up, like "I paid".
+_RE_PAYMENT_ARRIVED_ASK = re.compile(
+    r"\b(?:you|y all|u|you guys|your office|the office)\s+(?:got|get|received|receive|recieved|have|saw|see"
+    r"|processed)\s+(?:my|our|the)\s+(?:\w+\s+)?(?:payment|check|cheque|money order)\b"
+    r"(?! (?:plan|link|method|methods|option|options|portal|page|info))"
+    r"|\b(?:my|our|the)\s+(?:\w+\s+)?payment\s+(?:went|go|gone|goes|got|get)\s+(?:thru|through|in)\b"
+    r"|\b(?:did|has|have|was) (?:my|our|the) (?:\w+ )?payment (?:post|posted|clear|cleared|arrive|arrived|go"
+    r"|get|been (?:posted|received|applied|processed))\b"
+)
+
+
+def asks_whether_payment_arrived(text: str) -> bool:
+    """Whether the words ask if a payment the patient made arrived; see ``_RE_PAYMENT_ARRIVED_ASK``."""
+    return bool(_RE_PAYMENT_ARRIVED_ASK.search(normalize(text).replace("'", " ")))
+
+
+# A line of the bill asked about by what it was ("tell me about the x-ray line", "what's the ultrasound thing
+# on my bill", "what do I owe for the MRI part"): that line explained, not the balance or the claim's status.
+# A claim's own progress ("has insurance processed the MRI claim yet") is the claim.
+_RE_LINE_ASK = re.compile(
+    r"\b(?:what s|whats|what is|what was|tell me about|explain|what about|how about|info on|details on"
+    r"|what (?:do|did|will) (?:i|we) (?:\w+ )?owe for|how much (?:of it |of that )?(?:is|was) (?:on me|mine)"
+    r"|my (?:part|share|portion) of|did (?:insurance|ins|they|my insurance|the insurance) (?:\w+ )?"
+    r"(?:pay|cover)(?: for)?)\b"
+)
+_RE_CLAIM_PROGRESS = re.compile(
+    r"\b(?:claim|claims|process\w*|submit\w*|status|yet|pending|filed|file|hear\w*|heard|back|appeal\w*"
+    r"|resubmit\w*)\b"
+)
+
+
+def asks_about_a_line(text: str) -> bool:
+    """Whether the words ask what a line is or what is owed on it (the line named elsewhere, by the
+    entities), not how its claim is going; see ``_RE_LINE_ASK``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_LINE_ASK.search(norm)) and not _RE_CLAIM_PROGRESS.search(norm)
+
+
+# The insurer refused a service and the patient asks whether it will be billed to them ("medicare won't pay
+# for the sept 11 appointment, am I stuck paying for it", "el seguro no pagó la resonancia, ¿me la van a
+# cobrar?"): the denial and what it means for the patient. A why ("why didn't insurance pay") asks for the
+# insurance math instead.
+_RE_INSURER_REFUSED = re.compile(
+    rf"\b{_INSURER}\b(?: \w+){{0,2}}? (?:won t|wont|will not|refuses to|refused to|isn t going to"
+    r"|isnt going to|is not going to|not going to|didn t|didnt|did not|doesn t|doesnt|does not|no|no quiere"
+    r"|no quiso|se nego a)"
+    r" (?:pay|cover|pago|pagar|cubre|cubrio|cubrir)\b"
+)
+_RE_BILLED_TO_ME = re.compile(
+    r"\b(?:am i|are we|i m|im) (?:\w+ )?(?:stuck|on the hook|responsible|liable"
+    r"|going to be (?:billed|charged))"
+    r"|\b(?:do|will|would|should) (?:i|we) (?:\w+ )?(?:have to|need to|get to|be|get) (?:pay|billed|charged)"
+    r"|\b(?:is|s) (?:it|that|this) (?:going to be |gonna be )?on me\b|\bbill (?:me|us) for\b"
+    r"|\b(?:me|nos) (?:la|lo|las|los)? ?(?:van a|vayan a|va a)? ?cobr\w*|\btengo que pagar\w*"
+    r"|\bme toca pagar\b"
+    r"|\bvoy a tener que pagar\w*"
+)
+
+
+def asks_if_refused_service_is_billed(text: str) -> bool:
+    """Whether the words say the insurer refused a service and ask if the patient is billed for it."""
+    norm = repair_words(
+        normalize(text).replace("'", " "), ("seguro", "insurance", "medicare", "medicaid"), shortest=5
+    )
+    return (
+        bool(_RE_INSURER_REFUSED.search(norm))
+        and bool(_RE_BILLED_TO_ME.search(norm))
+        and not re.search(r"\b(?:why|whys|how come|porque|por que)\b", norm)
+    )

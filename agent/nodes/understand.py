@@ -29,6 +29,7 @@ from agent.understanding.cues import (
     asks_for_person,
     asks_for_person_only,
     asks_if_refused_service_is_billed,
+    asks_insurers_progress,
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
@@ -304,7 +305,7 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         _RE_DENIED_BY_INSURER.search(normalize(text)) or intent is Intent.IDENTITY_ANSWER
     )
     if (
-        intent in _DENIAL_READINGS
+        (intent in _DENIAL_READINGS or intent is Intent.DENIAL_REASON)
         and ((confidence < SURE and denied) or asks_if_refused_service_is_billed(text))
         and not asks_what_is_owed(text)
     ):
@@ -329,6 +330,13 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "tell me about the x-ray line, what do I owe for that part", "whats the ultrasound thing on my bill,
         # did insurance pay for it": that line's insurance math, not the balance or the claim's status.
         return Intent.EXPLAIN_CHARGE, max(confidence, SURE)
+    if (
+        intent in (Intent.OUT_OF_SCOPE, Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.INSURANCE_TERMS)
+        and asks_insurers_progress(text)
+        and not names_a_denial(text)
+    ):
+        # "did aetna ever get back to you on my october visit": the claim's status.
+        return Intent.CLAIM_STATUS, max(confidence if intent is not Intent.OUT_OF_SCOPE else 0.0, SURE)
     if intent in (Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE) and names_a_procedure_code(text):
         # "what does code 99213 mean": a line of the bill, by its code, not an insurance word.
         return Intent.EXPLAIN_CHARGE, SURE

@@ -594,8 +594,8 @@ def about_this_bill(text: str) -> bool:
     """Whether the words are about a bill, a charge, a payment or the practice: a dispute, hardship or
     legal ticket on the first message needs them ("that is wrong" alone is not a dispute of this bill)."""
     norm = normalize(text).replace("'", " ")
-    if _RE_BILL_WORDS.search(norm):
-        return True
+    if _RE_BILL_WORDS.search(norm) or asks_whether_payment_arrived(text):
+        return True  # "checking you got my check" is about a payment to this practice
     # A misspelt bill word ("cahrge", "statment", "insurnace"): one edit from one of the core words.
     return any(
         edit_distance(word, core, 1) <= 1
@@ -751,7 +751,7 @@ _RE_OWN_SHARE = re.compile(
     r"|so (?:much|high|expensive))\b"
 )
 _RE_WHY_OR_SHORT = re.compile(
-    r"\b(?:why|how come|how is it|how s it|hows it|explain\w*|break (?:it|this|that) down|what part"
+    r"\b(?:why|whys|how come|how is it|how s it|hows it|explain\w*|break (?:it|this|that) down|what part"
     r"|which part|what portion|instead of|isn t that what|isnt that what|thought|supposed to"
     r"|por que|porque)\b"
     r"|\b(?:didn t|didnt|did not|doesn t|doesnt|don t|dont|won t|wont|wouldn t|not|no|only|just|partly)"
@@ -809,10 +809,13 @@ def names_an_insurance_change(text: str) -> bool:
 _RE_THE_PLAN = re.compile(
     r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b"
     r"(?! (?:covers?|covered|pays?|paid|picked|only|just|insurance))"
-    r"|\b(?:payment plan|installments?|monthly payments|el plan|plan de pagos|las cuotas"
-    r"|los pagos mensuales)\b"
+    r"|\b(?:payment plan|installments?|monthly payments|el plan|del plan|al plan|ese plan|este plan"
+    r"|plan de pagos|las cuotas|los pagos mensuales|las mensualidades)\b"
 )
-_RE_INSURANCE_PLAN = re.compile(r"\b(?:insurance|health|dental|medicare|medicaid|seguro) plan\b|\bcover")
+_RE_INSURANCE_PLAN = re.compile(
+    r"\b(?:insurance|health|dental|medicare|medicaid|seguro) plan\b|\bcover"
+    r"|\bplan (?:de|del) (?:mi |su )?(?:seguro|salud|aseguranza)\b|\bcubr\w*"
+)
 
 
 def names_the_plan(text: str) -> bool:
@@ -1450,3 +1453,24 @@ def asks_if_refused_service_is_billed(text: str) -> bool:
         and bool(_RE_BILLED_TO_ME.search(norm))
         and not re.search(r"\b(?:why|whys|how come|porque|por que)\b", norm)
     )
+
+
+# The insurer's answer on a visit or claim asked after ("did aetna ever get back to you on my october visit",
+# "have you heard back from medicare about the scan", "any word from my insurance on the claim"): the claim's
+# status, however far from billing text the words read.
+_RE_INSURER_PROGRESS = re.compile(
+    rf"\b{_INSURER}\b[\w ]{{0,25}}?\b(?:get|got|gotten|getting) back\b"
+    rf"|\b(?:hear|heard|hearing|word|news|update|answer|response|reply|decision)\w* (?:back )?(?:from|on|by)"
+    rf" (?:my |the )?{_INSURER}\b"
+    rf"|\b{_INSURER}\b[\w ]{{0,25}}?\b(?:respond\w*|repl(?:y|ied)|decid\w*|answer\w*|process\w*|finish\w*)\b"
+)
+_RE_CARE_NAMED = re.compile(
+    r"\b(?:visit|visits|claim|claims|appointment|scan|test|tests|lab|labs|surgery|procedure|x ?ray|mri"
+    r"|ultrasound|checkup|physical|bill|statement|it|that|this)\b"
+)
+
+
+def asks_insurers_progress(text: str) -> bool:
+    """Whether the words ask if the insurer has answered on a visit or claim; see ``_RE_INSURER_PROGRESS``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_INSURER_PROGRESS.search(norm) and _RE_CARE_NAMED.search(norm))

@@ -19,6 +19,7 @@ from agent.understanding.base import Intent, LineRef, Understanding, Understandi
 from agent.understanding.cues import (
     about_this_bill,
     asks_about_a_line,
+    asks_about_credit,
     asks_about_secondary,
     asks_amount_owed,
     asks_another_creditors_hardship_plan,
@@ -30,6 +31,7 @@ from agent.understanding.cues import (
     asks_for_person_only,
     asks_if_refused_service_is_billed,
     asks_insurers_progress,
+    asks_next_installment,
     asks_outright_for_person,
     asks_per_statement,
     asks_plainly_for_person,
@@ -39,6 +41,7 @@ from agent.understanding.cues import (
     asks_to_update_details,
     asks_what_a_charge_is,
     asks_what_a_term_means,
+    asks_what_an_amount_was,
     asks_what_is_left,
     asks_what_is_owed,
     asks_whether_payment_arrived,
@@ -127,6 +130,12 @@ _PAY_OVER_TIME_READINGS = frozenset(
 
 # Readings a question about one line of the bill, named by what it was, is given instead of that line.
 _LINE_READINGS = frozenset({Intent.BALANCE, Intent.CLAIM_STATUS, Intent.PAY_NOW, Intent.EXPLAIN_STATEMENT})
+
+
+# Unsure readings that a credit, a plan's next installment or a charge named by its amount settle.
+_UNSURE_ACCOUNT_READINGS = frozenset(
+    {Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.PAY_NOW, Intent.PAYMENT_PLAN, Intent.CLAIM_STATUS}
+)
 
 
 # Readings a question about the deductible's progress is often given instead of the coverage it asks about.
@@ -372,6 +381,16 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
         return Intent.PAYMENT_PLAN, SURE
+    if intent in _UNSURE_ACCOUNT_READINGS and confidence < SURE:
+        if asks_about_credit(text) and not asks_to_pay_over_time(text):
+            # "did i pay too much last time? is there a credit on my file": the credit, and a refund offered.
+            return Intent.REFUND_OR_CREDIT, SURE
+        if asks_next_installment(text):
+            # "how much is the next plan payment and what day": the plan's terms and next due date.
+            return Intent.PAYMENT_PLAN, SURE
+        if asks_what_an_amount_was(text):
+            # "what my 30 dollar charge was": that line, found by its amount.
+            return Intent.EXPLAIN_CHARGE, SURE
     if intent in _DEDUCTIBLE_READINGS and asks_deductible_progress(text):
         # "How far along am I on my deductible": the coverage's progress, not the balance.
         return Intent.INSURANCE_TERMS, max(confidence, SURE)

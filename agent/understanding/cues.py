@@ -1102,8 +1102,9 @@ _RE_PAY_OVER_TIME = re.compile(
     rf"|\bpay(?:ing)? {_PART_OBJECT} (?:off |down )?(?:slowly|gradually|over (?:a few|several|some|the next)"
     r"|a little at a time|in steps)\b"
     r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
-    r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
-    r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
+    r"|\b(?:pay|paying|pagar|pagarlo|pagarla|spread|spreading|stretch|stretching|split|splitting)\b"
+    r"[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five|six|eight|ten|twelve|dos|tres|cuatro"
+    r"|cinco|seis|doce) (?:months|meses|payments|pagos|years|anos)\b"
 )
 _MONTHLY_WORDS = ("monthly", "installments", "installment", "payments", "mensualidades")
 # An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money
@@ -1232,7 +1233,9 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
 # The amount owed asked for plainly ("so what is it that I owe you", "how much do I owe"), with no word
 # asking what it is for or why: the balance, whatever preamble ("no insurance here") came first.
 _RE_AMOUNT_OWED = re.compile(
-    r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
+    # Spanish: "¿cuál es mi saldo ahorita?", "cuánto debo"
+    r"\bcual es mi saldo\b|\bcuanto (?:le |les )?debo\b|\bcuanto tengo que pagar\b"
+    r"|\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
     r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
     r"(?: to)? (?:send|pay|give|mail)\b"
@@ -1474,3 +1477,47 @@ def asks_insurers_progress(text: str) -> bool:
     """Whether the words ask if the insurer has answered on a visit or claim; see ``_RE_INSURER_PROGRESS``."""
     norm = normalize(text).replace("'", " ")
     return bool(_RE_INSURER_PROGRESS.search(norm) and _RE_CARE_NAMED.search(norm))
+
+
+# A credit or an overpayment asked about ("is there a credit on my file", "did I pay too much last time", "do
+# I have money coming back"): the account's credit and the offer of a refund, not the balance.
+_RE_CREDIT_ASK = re.compile(
+    r"\b(?:a|any|my|the) credit (?:on|in|for) (?:my|the) (?:file|account|acct|bill|balance|statement)\b"
+    r"|\b(?:is|s) there (?:a|any) credit\b|\bover ?pa(?:id|y|yment|yments)\b"
+    r"|\b(?:pay|paid|charged) too much\b"
+    r"|\bmoney (?:coming )?back\b|\brefund\w*|\bsaldo a (?:mi )?favor\b|\breembolso\b"
+)
+
+
+def asks_about_credit(text: str) -> bool:
+    """Whether the words ask about a credit or an overpayment; see ``_RE_CREDIT_ASK``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("credit", "overpaid", "refund"), shortest=5)
+    return bool(_RE_CREDIT_ASK.search(norm))
+
+
+# The next installment of a plan asked for ("how much is the next plan payment and what day", "when's my
+# next installment"): the plan's own terms, not the balance.
+_RE_NEXT_INSTALLMENT = re.compile(
+    r"\bnext (?:plan |monthly |payment plan |scheduled )?(?:payment|installment|instalment|draft)\b"
+)
+_RE_PLAN_NAMED = re.compile(r"\b(?:plan|installment|instalment|installments|monthly)\b")
+
+
+def asks_next_installment(text: str) -> bool:
+    """Whether the words ask for a plan's next installment; see ``_RE_NEXT_INSTALLMENT``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("payment", "installment"), shortest=6)
+    return bool(_RE_NEXT_INSTALLMENT.search(norm) and _RE_PLAN_NAMED.search(norm))
+
+
+# A charge asked about by its amount ("what my 30 dollar cahrge was", "what's the $45 fee"): that line.
+_RE_AMOUNT_CHARGE = re.compile(
+    r"\bwhat(?: s| is| was|s)? (?:my |the |that |this )?"
+    r"(?:\$ ?\d[\d.,]*|\d[\d.,]* ?(?:dollar|dollars|buck|bucks))"
+    r"(?: \w+)? (?:charge|charges|line|item|fee|bill)\b"
+)
+
+
+def asks_what_an_amount_was(text: str) -> bool:
+    """Whether the words ask what a charge of a named amount was; see ``_RE_AMOUNT_CHARGE``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("charge", "charges"), shortest=5)
+    return bool(_RE_AMOUNT_CHARGE.search(norm))

@@ -305,3 +305,49 @@ async def test_money_to_a_person_by_text_is_out_of_scope(env: Env, text: str) ->
     assert said.text == T.OUT_OF_SCOPE["en"]
     said = await env.say("sms-venmo", "yes", channel=Channel.SMS, phone=phone)
     assert await env.writes(patient.id) == before
+
+
+# ------------------------------------------- 3: unsure readings settled by what the words plainly ask
+
+
+async def test_a_credit_asked_about_in_passing_gets_the_credit(env: Env) -> None:
+    patient = env.patient("credit_balance")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("credit", "think i overpaid on my last visit, do i have a cerdit with you?", patient)
+    assert T.money(summary.credit_cents) in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_the_next_installment_asked_with_a_typo_gets_the_plans_terms(env: Env) -> None:
+    patient = env.patient("active_plan")
+    plan = next(iter(await env.platform.list_payment_plans(patient.id)))
+    said = await env.say("next-installment", "whens my next plan instalment and how much is it", patient)
+    assert T.money(plan.installment_cents) in said.text
+    assert await env.writes(patient.id) == (1, 0, 0)
+
+
+async def test_a_charge_asked_about_by_its_amount_is_that_line(env: Env) -> None:
+    patient = env.patient("coinsurance_after_deductible", exclude=("spanish_speaker",))
+    statement = await env.open_statement(patient.id)
+    line = statement.line_items[0]
+    dollars = line.billed_cents // 100
+    said = await env.say("amount-charge", f"what was that {dollars} dollar chrage on there", patient)
+    assert T.money(line.billed_cents) in said.text
+    assert said.message is not None
+    assert said.message.expecting != "clarify"
+
+
+async def test_the_balance_asked_in_spanish_behind_a_typo_is_said(env: Env) -> None:
+    patient = env.patient("copay_only")
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("saldo", "perdon, cual es mi saldo en este momento", patient)
+    assert T.money(summary.balance_cents) in said.text
+
+
+async def test_a_plan_over_years_asked_plainly_is_a_plan_request(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("years", "could we split this over 4 years somehow", patient)
+    assert said.text != T.OUT_OF_SCOPE["en"]
+    assert said.message is not None
+    assert said.message.expecting in ("plan_choice", "human_offer")
+    assert await env.writes(patient.id) == (0, 0, 0)

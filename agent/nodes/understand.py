@@ -26,6 +26,7 @@ from agent.understanding.cues import (
     asks_deductible_progress,
     asks_for_breakdown,
     asks_for_discount,
+    asks_for_explanation,
     asks_for_pay_link,
     asks_for_person,
     asks_for_person_only,
@@ -299,6 +300,8 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
             confidence < CONFIDENT_INTENT
             or intent is Intent.OUT_OF_SCOPE
             or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _names_plan_words(text))
+            # "got laid off, what can I do about this bill": no explanation asked for, however sure
+            or (intent is Intent.EXPLAIN_STATEMENT and not asks_for_explanation(text))
         )
         and mentions_hardship(text)
         and not hardship_of_someone_else(text)

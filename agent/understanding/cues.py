@@ -31,6 +31,7 @@ _RE_DISCOUNT = re.compile(
 _RE_DISCOUNT_RAW = re.compile(r"\d{1,3}\s?%")  # "50%" before normalisation strips the sign
 _RE_HARDSHIP = re.compile(
     r"\b(?:lost (?:my|our) (?:job|work|income|insurance)|laid off|unemploy\w*|out of work|can ?n?o?t afford"
+    r"|furlough\w*|(?:was|got|been|were) (?:let go|fired)|no (?:paycheck|paychecks|pay check)"
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
     r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)"
     r"|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
@@ -1521,3 +1522,15 @@ def asks_what_an_amount_was(text: str) -> bool:
     """Whether the words ask what a charge of a named amount was; see ``_RE_AMOUNT_CHARGE``."""
     norm = repair_words(normalize(text).replace("'", " "), ("charge", "charges"), shortest=5)
     return bool(_RE_AMOUNT_CHARGE.search(norm))
+
+
+def asks_for_explanation(text: str) -> bool:
+    """Whether the words ask what the bill or a charge is, or why it is owed ("explain", "why", "what is
+    this", "break it down"): an explanation asked for, which words of hardship beside it do not replace."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_EXPLAIN_WORDS.search(norm))
+        or asks_why_owed(text)
+        or asks_for_breakdown(text)
+        or asks_what_a_charge_is(text)
+    )

@@ -351,3 +351,18 @@ async def test_a_plan_over_years_asked_plainly_is_a_plan_request(env: Env) -> No
     assert said.message is not None
     assert said.message.expecting in ("plan_choice", "human_offer")
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "got laid off last month, what am i supposed to do about this statement",
+        "just got furloughed from work, what happens with this statement now",
+    ],
+)
+async def test_hardship_beside_a_vague_ask_reaches_a_person(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("laid-off", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "financial_hardship"
+    assert await env.writes(patient.id) == (0, 0, 1)

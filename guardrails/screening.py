@@ -200,9 +200,7 @@ _OTHER_PATIENT = _rules(
         + _FAMILIA
         # "quiero pagar lo que debe mi esposo", "todo lo que adeuda mi mamá"
         + r"\b|\b(?:lo que|cuanto|que) (?:le |me |nos )?(?:debe|deben|adeuda|adeudan|tiene que pagar)"
-        r" (?:mi|mis|nuestr[oa]s?) "
-        + _FAMILIA
-        + r"\b",
+        r" (?:mi|mis|nuestr[oa]s?) " + _FAMILIA + r"\b",
         # A family member named anywhere in the message, then asked about as "he/she/they" or through
         # "his/her/their" account, however far apart ("my husband also got a bill... what does he owe",
         # "since her stroke I handle my mom's money, look up her balance"). The patient's own bill asked

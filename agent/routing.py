@@ -95,6 +95,10 @@ def choose_route(state: ConversationState) -> Route:
     verified = state.get("identity") == "verified"
     if state.get("identity") == "locked":
         raise ImpossibleState("a locked thread reached understand")
+    if verified and turn.get("escalation") is not None:
+        # "forget it, this is pointless and I'm so annoyed": the upset (or the dispute, the legal words)
+        # goes to a person; the cancel in the same words cancels nothing of that.
+        return "escalate_ticket"
     if turn.get("is_cancel") and intent in _NOT_A_REQUEST:
         return "smalltalk"  # a bare cancel; "never mind, what do I owe?" goes on to the question
     if not verified:

@@ -584,13 +584,14 @@ def plan_too_small(balance_cents: int, minimum_cents: int, lang: Language) -> st
     if lang == "es":
         return (
             f"Su saldo de {money(balance_cents)} es menor que el mínimo de {money(minimum_cents)} "
-            f"para un plan, "
-            "así que se paga completo. ¿Quiere un enlace para pagarlo?"
+            "para un plan, así que no se puede dividir en pagos: se paga completo, en un solo pago. "
+            "¿Quiere un enlace para pagarlo?"
         )
+    # Not "so it's paid in full", which reads as if nothing were owed: the whole balance is still due.
     return (
         f"Your balance of {money(balance_cents)} is under the {money(minimum_cents)} minimum for a "
-        f"plan, so it's "
-        "paid in full. Would you like a link to pay it?"
+        "plan, so it can't be split into payments: it needs to be paid in one payment. "
+        "Would you like a link to pay it?"
     )
 
 

@@ -20,6 +20,7 @@ from agent.lc_tools_readonly import ReadOnlyTools
 from agent.nodes.common import ctx, lang, line, work
 from agent.phrasing import PhrasingFailed, has_placeholder
 from agent.state import WINDOW, ConversationState, GuardDecision, Turn, Update
+from agent.understanding.local import detect_language
 from guardrails.audit import SCREENED_TEXT_KEY, screened_text
 from guardrails.compliance import fit_sms, strip_advice
 from guardrails.grounding import Mention, check, extract_mention_spans
@@ -172,6 +173,10 @@ def guard_in(state: ConversationState, c: AgentContext) -> Screened:
         "abuse": T.ABUSE,
     }.get(screen.verdict)
     if canned is not None:
+        # A refusal is understood in the words' own language: "cuánto debe mi esposo" is refused in Spanish
+        # on a thread that has not yet been read as Spanish (the screen runs before understanding).
+        if detect_language(text) == "es":
+            language = "es"
         turn["reply"] = turn["fallback"] = canned[language]
         turn["suggestions"] = T.SUGGESTIONS[language]
         if state.get("expecting") in ("clarify", "human_offer", "link_offer"):

@@ -29,7 +29,12 @@ from agent.nodes.common import (
 from agent.outreach.replies import offered_terms
 from agent.state import ConversationState, Language, OfferOption, PendingOffer, ToolCall, Turn, Update
 from agent.understanding.base import Intent
-from agent.understanding.cues import asks_the_balance_too, plan_by_length, refuses_down_payment
+from agent.understanding.cues import (
+    asks_the_balance_too,
+    plan_by_length,
+    refuses_down_payment,
+    refuses_named_terms,
+)
 from agent.understanding.text import normalize
 from guardrails.policy import (
     PlanOption,
@@ -354,6 +359,10 @@ def _asked_again(state: ConversationState) -> bool:
 def _terms(state: ConversationState) -> tuple[int | None, int | None] | None:
     amounts = [a for a in entity_list(state, "amounts_cents") if isinstance(a, int) and a > 0]
     counts = [m for m in entity_list(state, "month_counts") if isinstance(m, int) and m > 0]
+    if refuses_named_terms(state.get("text") or ""):
+        # "six months is impossible for me", "not 6 months, 12": the terms named first are turned down,
+        # never asked for; only terms named after them (if any) are the patient's own.
+        amounts, counts = amounts[1:], counts[1:]
     if not amounts and not counts:
         return None
     return (amounts[0] if amounts else None, counts[0] if counts else None)

@@ -15,7 +15,7 @@ from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id,
 from agent.service_names import named
 from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
-from agent.understanding.cues import statement_pointer
+from agent.understanding.cues import asks_owed_beside, statement_pointer
 from tools.errors import StatementNotFound
 from tools.platforms.models import (
     Claim,
@@ -153,8 +153,9 @@ async def claims(state: ConversationState, runtime: Runtime[AgentContext]) -> Up
     tools = [call("list_claims")]
     reads = [f"claim:{cl.id}" for cl in found]
     summary = None
-    if Intent.BALANCE.value in (work(state).get("also") or []):
-        # The balance asked beside the claim: read now, said after the claim's status.
+    if Intent.BALANCE.value in (work(state).get("also") or []) or asks_owed_beside(state.get("text") or ""):
+        # The balance asked beside the claim ("has the secondary paid yet? and whats my share"): read now,
+        # said after the claim's status.
         tools.append(call("get_account_summary"))
         summary = await c.ports.platform.get_account_summary(pid)
         reads.append(f"account:{pid}")

@@ -18,6 +18,8 @@ from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, 
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
     about_this_bill,
+    asks_about_a_line,
+    asks_about_credit,
     asks_about_secondary,
     asks_amount_owed,
     asks_another_creditors_hardship_plan,
@@ -25,9 +27,13 @@ from agent.understanding.cues import (
     asks_deductible_progress,
     asks_for_breakdown,
     asks_for_discount,
+    asks_for_explanation,
     asks_for_pay_link,
     asks_for_person,
     asks_for_person_only,
+    asks_if_refused_service_is_billed,
+    asks_insurers_progress,
+    asks_next_installment,
     asks_outright_for_person,
     asks_owed_for_one_thing,
     asks_own_balance,
@@ -39,8 +45,10 @@ from agent.understanding.cues import (
     asks_to_update_details,
     asks_what_a_charge_is,
     asks_what_a_term_means,
+    asks_what_an_amount_was,
     asks_what_is_left,
     asks_what_is_owed,
+    asks_whether_payment_arrived,
     asks_why_owed,
     choice_number,
     claims_waiver,
@@ -130,6 +138,16 @@ _PAY_OVER_TIME_READINGS = frozenset(
         Intent.INSURANCE_TERMS,
         Intent.PAYMENT_METHODS,
     }
+)
+
+
+# Readings a question about one line of the bill, named by what it was, is given instead of that line.
+_LINE_READINGS = frozenset({Intent.BALANCE, Intent.CLAIM_STATUS, Intent.PAY_NOW, Intent.EXPLAIN_STATEMENT})
+
+
+# Unsure readings that a credit, a plan's next installment or a charge named by its amount settle.
+_UNSURE_ACCOUNT_READINGS = frozenset(
+    {Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.PAY_NOW, Intent.PAYMENT_PLAN, Intent.CLAIM_STATUS}
 )
 
 
@@ -223,13 +241,17 @@ _RE_DENIED_BY_INSURER = re.compile(
     r"\b(?:insurance|insurer|medicare|medicaid|claims?|statement|eob|seguro|seugro|aseguranza|coverage|line|lines"
     r"|visit|services?"
     r"|consulta|cargo|charge|test|procedure|biops\w*|bipos\w*|x ?ray|xray|scan|lab|labs|surgery|treatment"
-    r"|tratamiento)\b"
+    r"|tratamiento|appointment|mri|ct|ultrasound|injection|shot|vaccine|resonancia|radiografia|ultrasonido"
+    r"|analisis|estudio|examen|procedimiento|cirugia|inyeccion|vacuna|cita|visita|medicare|medicaid|aetna"
+    r"|cigna|humana|bcbs|tricare)\b"
 )
 # Readings a request naming a statement number is given, unsure, instead of that statement.
 _STATEMENT_READINGS = frozenset({Intent.BALANCE, Intent.OUT_OF_SCOPE, Intent.IDENTITY_ANSWER})
 # Readings a question naming a denied claim or line is given instead of the denial's reason.
 _DENIAL_READINGS = frozenset(
     {
+        Intent.IDENTITY_ANSWER,  # "la resonancia de julio salió negada": a month is no identity answer
+        Intent.DISPUTE_CHARGE,
         Intent.EXPLAIN_STATEMENT,
         Intent.EXPLAIN_CHARGE,
         Intent.CLAIM_STATUS,
@@ -333,6 +355,8 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
             confidence < CONFIDENT_INTENT
             or intent is Intent.OUT_OF_SCOPE
             or (intent in (Intent.PAYMENT_PLAN, Intent.PAY_NOW) and not _names_plan_words(text))
+            # "got laid off, what can I do about this bill": no explanation asked for, however sure
+            or (intent is Intent.EXPLAIN_STATEMENT and not asks_for_explanation(text))
         )
         and mentions_hardship(text)
         and not hardship_of_someone_else(text)
@@ -344,12 +368,13 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # or not) as a plan or paying now that the words never ask for: the patient's words are of
         # hardship, which a person handles.
         return Intent.FINANCIAL_HARDSHIP, SURE
+    denied = names_a_denial(text) and (
+        _RE_DENIED_BY_INSURER.search(normalize(text)) or intent is Intent.IDENTITY_ANSWER
+    )
     if (
         (intent in _DENIAL_READINGS or intent is Intent.DENIAL_REASON or confidence < LOW_CONFIDENCE)
-        and confidence < SURE
-        and names_a_denial(text)
+        and ((confidence < SURE and denied) or asks_if_refused_service_is_billed(text))
         and not asks_to_pay_over_time(text)
-        and _RE_DENIED_BY_INSURER.search(text.lower())
         and not asks_what_is_owed(text)
     ):
         # "the biopsy shows as denied, will I be billed for it", "el seguro negó un cargo, ¿por qué?": the
@@ -364,6 +389,22 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "blood tests on my bill that were never done, take those charges off", read unsure: the words
         # contest the charge and ask for it off, which a person handles.
         return Intent.DISPUTE_CHARGE, SURE
+    if (
+        intent in _LINE_READINGS
+        and any(ref.keyword for ref in u.entities.line_refs)
+        and asks_about_a_line(text)
+        and not (intent is Intent.PAY_NOW and mentions_paying(text))
+    ):
+        # "tell me about the x-ray line, what do I owe for that part", "whats the ultrasound thing on my bill,
+        # did insurance pay for it": that line's insurance math, not the balance or the claim's status.
+        return Intent.EXPLAIN_CHARGE, max(confidence, SURE)
+    if (
+        intent in (Intent.OUT_OF_SCOPE, Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.INSURANCE_TERMS)
+        and asks_insurers_progress(text)
+        and not names_a_denial(text)
+    ):
+        # "did aetna ever get back to you on my october visit": the claim's status.
+        return Intent.CLAIM_STATUS, max(confidence if intent is not Intent.OUT_OF_SCOPE else 0.0, SURE)
     if intent in (Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE) and names_a_procedure_code(text):
         # "what does code 99213 mean": a line of the bill, by its code, not an insurance word.
         return Intent.EXPLAIN_CHARGE, SURE
@@ -399,6 +440,16 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
         return Intent.PAYMENT_PLAN, SURE
+    if intent in _UNSURE_ACCOUNT_READINGS and confidence < SURE:
+        if asks_about_credit(text) and not asks_to_pay_over_time(text):
+            # "did i pay too much last time? is there a credit on my file": the credit, and a refund offered.
+            return Intent.REFUND_OR_CREDIT, SURE
+        if asks_next_installment(text):
+            # "how much is the next plan payment and what day": the plan's terms and next due date.
+            return Intent.PAYMENT_PLAN, SURE
+        if asks_what_an_amount_was(text):
+            # "what my 30 dollar charge was": that line, found by its amount.
+            return Intent.EXPLAIN_CHARGE, SURE
     if intent in _DEDUCTIBLE_READINGS and asks_deductible_progress(text):
         # "How far along am I on my deductible": the coverage's progress, not the balance.
         return Intent.INSURANCE_TERMS, max(confidence, SURE)
@@ -454,7 +505,13 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         )  # "was that just for seeing the doctor?" asks, contests nothing
     if u.entities.statement_numbers and intent in _STATEMENT_READINGS and confidence < LOW_CONFIDENCE:
         return Intent.EXPLAIN_STATEMENT, SURE  # "can you pull up statmeent S-104593": that statement
-    paid_claim = says_already_paid(text) or claims_waiver(text) or says_paid_at_visit(text)
+    # "checking that you got my payment": the payment on file is looked up, as for "I already paid".
+    paid_claim = (
+        says_already_paid(text)
+        or claims_waiver(text)
+        or says_paid_at_visit(text)
+        or asks_whether_payment_arrived(text)
+    )
     if paid_claim and confidence < SURE:
         return Intent.DISPUTE_ALREADY_PAID, SURE
     if intent is Intent.DISPUTE_ALREADY_PAID and receiving_pay(text):

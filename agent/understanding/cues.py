@@ -31,6 +31,7 @@ _RE_DISCOUNT = re.compile(
 _RE_DISCOUNT_RAW = re.compile(r"\d{1,3}\s?%")  # "50%" before normalisation strips the sign
 _RE_HARDSHIP = re.compile(
     r"\b(?:lost (?:my|our) (?:job|work|income|insurance)|laid off|unemploy\w*|out of work|can ?n?o?t afford"
+    r"|furlough\w*|(?:was|got|been|were) (?:let go|fired)|no (?:paycheck|paychecks|pay check)"
     r"|can t afford|cannot afford|hardship|struggl\w*|no income|disabilit\w*|medical leave|broke\b"
     r"|no money|(?:don t|dont|do not) have (?:the |any |enough )?(?:money|funds|cash)"
     r"|fixed income|sin trabajo|desemplead\w*|no puedo pagar|dificultad\w*|no tengo dinero"
@@ -184,11 +185,13 @@ def says_already_paid(text: str) -> bool:
     """ "I already paid" or "my payment should be on the account by now", tolerating a misspelt word
     ("alerady paid", "my paymnet should be posted")."""
     words = normalize(text).replace("'", " ").split()
-    for word, nxt in itertools.pairwise(words):
-        if nxt in _PAID_WORDS and edit_distance(word, "already", 1) <= 1:
+    for i, (word, nxt) in enumerate(itertools.pairwise(words)):
+        # "insurance already paid", "ins paid already": the insurer's payment, not the patient's
+        insurer = i > 0 and words[i - 1] in _INSURER_WORDS
+        if nxt in _PAID_WORDS and edit_distance(word, "already", 1) <= 1 and not insurer:
             return True
-        if word in _PAID_PAST and edit_distance(nxt, "already", 1) <= 1:  # "this was paid already"
-            return True
+        if word in _PAID_PAST and edit_distance(nxt, "already", 1) <= 1 and not insurer:
+            return True  # "this was paid already"
         if nxt in _ARRIVED_WORDS and edit_distance(word, "payment", 1) <= 1:
             return True
     return bool(re.search(r"\bya (?:lo |la )?pagu?e\b", normalize(text)))
@@ -223,6 +226,11 @@ def asks_what_is_left(text: str) -> bool:
 
 
 _PAID_WORDS = frozenset({"paid", "payed", "pay", "sent", "made", "settled", "covered"})
+_INSURER_TEXT = (
+    "insurance ins insurer insurers aetna cigna humana medicare medicaid bcbs uhc kaiser anthem tricare "
+    "plan coverage secondary primary seguro aseguranza"
+)
+_INSURER_WORDS = frozenset(_INSURER_TEXT.split())
 _PAID_PAST = frozenset({"paid", "payed", "settled"})
 _ARRIVED_WORDS = frozenset({"should", "went", "posted", "arrived", "landed", "cleared"})
 _RE_PART_PAID = re.compile(r"\b(?:part|partial\w*|some|half|a portion)\b")
@@ -272,16 +280,28 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"\b{_CREDITOR} (?:bill|bills|payment|payments|balance|due|company|provider|statement|note|minimum)\b"
     rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
     rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
-    rf"|\b{_COMPANY} (?:\w+ )?(?:bill|bills|payment|balance|card|account|loan|due|is due)\b"
-    rf"|\b(?:minimum(?: payment)?|interest|apr|due date|bill|outstanding|owed|owing|left|remaining|due)"
-    rf" (?:on|for|of|to) (?:my |the |a )?"
+    rf"|\b{_COMPANY} (?:\w+ )?(?:bill|bills|payment|balance|card|account|loan|due|is due|minimum|min"
+    rf"|statement)\b"
+    # the card's own figures, the minimum spelt short or the company in lower case ("the min payment on my
+    # discover", "what do I owe on my amex"): paying *with* the card was set aside above
+    rf"|\b(?:minimum(?: payment| due)?|min(?: payment| due)?|mins|interest|apr|due date|bill|outstanding|owe"
+    rf"|owes|owed|owing|left|remaining|due)"
+    rf" (?:on|for|of|to) (?:my |the |a |our )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
-    rf"|\b(?:minimum|least)\b[\w ]{{0,30}}\b(?:on|for) (?:my |the |our |a )?(?:{_CREDITOR}|{_COMPANY})\b"
+    rf"|\b(?:minimum|minimums|min|mins|least)\b[\w ]{{0,30}}\b(?:on|for|to) (?:my |the |our |a )?"
+    rf"(?:{_CREDITOR}|{_COMPANY})\b"
     # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
     r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
     r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
+    # money sent to a person, or over a person-to-person app ("send 40 to my friend", "send $25 to jake on
+    # venmo", "zelle 60 to my roommate"); paying this bill by one of them names no other person
+    rf"|\b(?:send|sending|sent|give|giving|transfer|transferring|wire|zelle|venmo)\b (?:\$ ?)?\d[\d,.]*"
+    rf"(?: dollars| bucks)? to (?:my |a )?{_PERSON}\b"
+    r"|\b(?:send|sending|transfer|transferring|wire)\b (?:\$ ?)?\d[\d,.]*(?: dollars| bucks)? to "
+    r"(?!(?:you|y all|your|the|this|my (?:bill|account|balance|statement))\b)(?:my |a )?[a-z]+ "
+    r"(?:on|via|through|with|by|using|over) (?:venmo|zelle|cash ?app|paypal)\b"
     # money sent to a person ("send $25 to my roommate for the internet")
     rf"|\b(?:send|sending|transfer|transferring|wire) (?:\$ ?[\d.,]+ |[\d.,]+ (?:dollars |bucks )?)?"
     rf"(?:back )?to (?:my |a |our )?{_PERSON}s?\b"
@@ -370,7 +390,8 @@ _RE_ES_PAYEE = re.compile(
     r"|\b(?:recibo|factura|cuenta|mensualidad|deuda)s? (?:del|de la|de mi|de mis|de) (?:gas|tarjeta|banco)\b"
 )
 _RE_ES_MONEY_OWED = re.compile(
-    r"\b(?:pagar|pago|pagos|pague|pagarlo|pagarla|debo|debemos|deuda|recibo|factura|saldo|vence|"
+    r"\b(?:pagar|pago|pagos|pague|pagarlo|pagarla|pagarle|pagarles|debo|debemos|deuda|recibo|factura|saldo|vence|"
+    r"enlace|link|"
     r"cuanto es|cobran|cobro|abonar|mensualidad|enlace para pagar)\b"
 )
 _RE_ES_WITH_MEANS = re.compile(
@@ -388,8 +409,8 @@ _RE_ES_THIS_PRACTICE = re.compile(
 _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
-    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "xfinity",
-    "directv", "roommate", "daycare",
+    "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
+    "discover", "xfinity", "directv", "roommate", "daycare",
 )  # fmt: skip
 
 
@@ -405,7 +426,8 @@ def names_other_creditor(text: str) -> bool:
     norm = normalize(text).replace("&", " & ").replace("'s", "").replace("-", " ")
     norm = _repair_creditor_words(norm)
     norm = re.sub(
-        r"\b(?:with|using|by|from) (?:my |a |the )?(?:\w+ ){0,2}?(?:credit ?card|card|visa|mastercard|amex|"
+        r"\b(?:with|using|by|from|use|put (?:it|this|that) on|charge (?:it|this|that) (?:to|on))"
+        r" (?:my |a |the )?(?:\w+ ){0,2}?(?:credit ?card|card|visa|mastercard|amex|"
         r"american express|discover|debit card|bank|checking|savings)(?: account| card)?\b",
         " ",
         norm,
@@ -586,8 +608,8 @@ def about_this_bill(text: str) -> bool:
     """Whether the words are about a bill, a charge, a payment or the practice: a dispute, hardship or
     legal ticket on the first message needs them ("that is wrong" alone is not a dispute of this bill)."""
     norm = normalize(text).replace("'", " ")
-    if _RE_BILL_WORDS.search(norm):
-        return True
+    if _RE_BILL_WORDS.search(norm) or asks_whether_payment_arrived(text):
+        return True  # "checking you got my check" is about a payment to this practice
     # A misspelt bill word ("cahrge", "statment", "insurnace"): one edit from one of the core words.
     return any(
         edit_distance(word, core, 1) <= 1
@@ -695,8 +717,21 @@ def receiving_pay(text: str) -> bool:
 # "Why do I still owe / why didn't insurance cover it / how come I pay anything, I'm insured": the answer
 # is the statement's insurance math (billed, allowed, written off, paid, the patient's share), not the
 # bare balance or the claim's status.
+_INSURER = (
+    r"(?:insurance|ins|insurer|aetna|cigna|humana|medicare|medicaid|blue cross\w*|bcbs|united ?healthcare|uhc"
+    r"|kaiser|anthem|tricare|seguro|aseguranza)"
+)
 _RE_WHY_OWED = re.compile(
-    r"\b(?:why|how come|what for|porque|por que)\b[\w\s]{0,40}?"
+    # "I met my deductible, so how am I still owing", "how is there still a balance after insurance": a how
+    # that asks why something is still owed
+    r"\bhow (?:am|are|is|s|do|does|can|could) (?:i|we|there|it)\b(?! (?:pay|send|make|get))[\w\s]{0,30}?"
+    r"\bstill\b[\w\s]{0,12}?"
+    r"\b(?:owe|owing|a balance|balance|due|left|have to pay|need to pay|paying|charged|billed|on me)\b"
+    # "how come aetna covered zero of the visit", "why did insurance pay nothing": the insurer paid none of it
+    rf"|\b(?:why|whys|how come)\b[\w\s]{{0,40}}?\b{_INSURER}\b[\w\s]{{0,12}}?"
+    r"\b(?:cover\w*|paid|pay|pays|pick\w* up) (?:zero|nothing|none|0|squat"
+    r"|not (?:a|one) (?:penny|cent|dime|dollar|thing)|a single (?:penny|cent|dime|dollar))\b"
+    r"|\b(?:why|whys|how come|what for|porque|por que)\b[\w\s]{0,40}?"
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
     r"|(?:getting|being|get|got|been) (?:charged|billed)"
@@ -736,7 +771,7 @@ _RE_OWN_SHARE = re.compile(
     r"|so (?:much|high|expensive))\b"
 )
 _RE_WHY_OR_SHORT = re.compile(
-    r"\b(?:why|how come|how is it|how s it|hows it|explain\w*|break (?:it|this|that) down|what part"
+    r"\b(?:why|whys|how come|how is it|how s it|hows it|explain\w*|break (?:it|this|that) down|what part"
     r"|which part|what portion|instead of|isn t that what|isnt that what|thought|supposed to"
     r"|por que|porque)\b"
     r"|\b(?:didn t|didnt|did not|doesn t|doesnt|don t|dont|won t|wont|wouldn t|not|no|only|just|partly)"
@@ -785,11 +820,14 @@ def asks_why_owed(text: str) -> bool:
 _RE_CARD_DECLINED = re.compile(
     r"\b(?:card|cards|payment|transaction|debit|visa|mastercard|amex|discover|bank)\b(?: \w+){0,3}? declin\w*"
 )
+_DENIAL_WORDS = ("denied", "declined", "negaron", "negado", "negada", "rejected", "rechazado", "rechazada")
 
 
 def names_a_denial(text: str) -> bool:
-    """Words of a denied, rejected or declined claim ("why was it denied", "the lines Medicare declined")."""
-    return bool(_RE_DENIAL_WORD.search(_RE_CARD_DECLINED.sub(" ", normalize(text))))
+    """Words of a denied, rejected or declined claim ("why was it denied", "the lines Medicare declined"), a
+    typo in the longer ones repaired ("me negaorn la resonancia"); a declined card is none."""
+    norm = repair_words(normalize(text), _DENIAL_WORDS, shortest=6)
+    return bool(_RE_DENIAL_WORD.search(_RE_CARD_DECLINED.sub(" ", norm)))
 
 
 def names_an_insurance_change(text: str) -> bool:
@@ -800,10 +838,13 @@ def names_an_insurance_change(text: str) -> bool:
 _RE_THE_PLAN = re.compile(
     r"\b(?:the|my|that|this|our|a) (?:payment |monthly |installment )?plan\b"
     r"(?! (?:covers?|covered|pays?|paid|picked|only|just|insurance))"
-    r"|\b(?:payment plan|installments?|monthly payments|el plan|plan de pagos|las cuotas"
-    r"|los pagos mensuales)\b"
+    r"|\b(?:payment plan|installments?|monthly payments|el plan|del plan|al plan|ese plan|este plan"
+    r"|plan de pagos|las cuotas|los pagos mensuales|las mensualidades)\b"
 )
-_RE_INSURANCE_PLAN = re.compile(r"\b(?:insurance|health|dental|medicare|medicaid|seguro) plan\b|\bcover")
+_RE_INSURANCE_PLAN = re.compile(
+    r"\b(?:insurance|health|dental|medicare|medicaid|seguro) plan\b|\bcover"
+    r"|\bplan (?:de|del) (?:mi |su )?(?:seguro|salud|aseguranza)\b|\bcubr\w*"
+)
 
 
 def names_the_plan(text: str) -> bool:
@@ -1111,8 +1152,9 @@ _RE_PAY_OVER_TIME = re.compile(
     rf"|\bpay(?:ing)? {_PART_OBJECT} (?:off |down )?(?:slowly|gradually|over (?:a few|several|some|the next)"
     r"|a little at a time|in steps)\b"
     r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
-    r"|\b(?:pay|paying|pagar|pagarlo|pagarla)\b[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five"
-    r"|six|eight|ten|twelve|dos|tres|cuatro|cinco|seis|doce) (?:months|meses|payments|pagos)\b"
+    r"|\b(?:pay|paying|pagar|pagarlo|pagarla|spread|spreading|stretch|stretching|split|splitting)\b"
+    r"[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five|six|eight|ten|twelve|dos|tres|cuatro"
+    r"|cinco|seis|doce) (?:months|meses|payments|pagos|years|anos)\b"
     # a plan named by its length ("the longest plan you have", "a 2 year plan", "a plan over two years")
     r"|\b(?:longest|longer|extended|lengthiest|shortest|cheapest|smallest) (?:possible |available )?"
     r"(?:payment |monthly )?plans?\b"
@@ -1134,7 +1176,7 @@ _RE_MONTHLY_OTHER = re.compile(
     r"|premiums?|insurance|coverage|car|phone|loan|spend\w*)\b"
 )
 _RE_PREMIUM_MONTHS = re.compile(
-    r"\b(?:premiums?|insurance)\b(?: \w+){0,4}? (?:monthly|every month|each month|a month|per month)\b"
+    rf"\b(?:premiums?|{_INSURER})\b(?: \w+){{0,4}}? (?:monthly|every month|each month|a month|per month)\b"
 )
 
 
@@ -1248,7 +1290,9 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
 # The amount owed asked for plainly ("so what is it that I owe you", "how much do I owe"), with no word
 # asking what it is for or why: the balance, whatever preamble ("no insurance here") came first.
 _RE_AMOUNT_OWED = re.compile(
-    r"\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
+    # Spanish: "¿cuál es mi saldo ahorita?", "cuánto debo"
+    r"\bcual es mi saldo\b|\bcuanto (?:le |les )?debo\b|\bcuanto tengo que pagar\b"
+    r"|\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
     r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
     r"(?: to)? (?:send|pay|give|mail)\b"
@@ -1431,3 +1475,195 @@ def statement_pointer(text: str) -> StatementPointer | None:
         if pattern.search(norm):
             return pointer  # type: ignore[return-value]  # the literal of the matching pattern
     return None
+
+
+# Terms named only to be turned down ("six months is impossible for me", "$50 a month is way too much", "I
+# can't do 6 months", "6 meses es muy poco"): the patient refuses them, never asks for them.
+_TERM = (
+    r"(?:\$ ?\d[\d,.]*(?: (?:a|per|each|every) month| monthly)?"
+    r"|(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty|thirty|forty"
+    r"|fifty|sixty|uno|dos|tres|cuatro|cinco|seis|doce) ?(?:months?|mos?|monthly payments?|payments?"
+    r"|installments?|dollars?|bucks|meses|pagos|dolares)(?: (?:a|per|each|every) month| monthly)?)"
+)
+_RE_TERMS_REFUSED = re.compile(
+    rf"(?<![\w$]){_TERM}(?: (?:is|are|s|would be|will be|just|really|simply|honestly|for me|es|son|seria"
+    r"|me parece|para mi))*"
+    r" (?:impossible|too (?:short|long|much|high|little|few|soon|fast|steep|expensive)|way too \w+"
+    r"|not (?:enough|possible|doable|workable|realistic|an option|going to work|gonna work|long enough)"
+    r"|no good|out of the question|won t work|wont work|doesn t work|does not work|will not work|unrealistic"
+    r"|isn t (?:enough|possible|doable|realistic|an option)|imposible|muy (?:poco|corto|alto|caro)"
+    r"|no me (?:sirve|alcanza|funciona))\b"
+    rf"|\b(?:not|never|can t do|cannot do|cant do|can t afford|cannot afford|cant afford|no puedo)"
+    rf" {_TERM}"
+)
+
+
+def refuses_named_terms(text: str) -> bool:
+    """Whether the words name terms only to turn them down; see ``_RE_TERMS_REFUSED``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("impossible", "imposible"), shortest=8)
+    return bool(_RE_TERMS_REFUSED.search(norm))
+
+
+# What is owed asked beside another question ("has the secondary paid yet? and whats my share", "is it still
+# pending, what do i actually owe right now"): the balance said after the other answer.
+_RE_OWED_BESIDE = re.compile(
+    r"\b(?:what|how much) (?:do|did|will|would|should|am) (?:i|we) (?:\w+ )?(?:owe|owing|on the hook for)\b"
+    r"|\bwhat (?:i|we) (?:\w+ )?owe\b|\bwhat s (?:my|our) (?:share|part|portion|balance)\b"
+    r"|\bwhats (?:my|our) (?:share|part|portion|balance)\b"
+    r"|\bwhat is (?:my|our) (?:share|part|portion|balance)\b"
+    r"|\bdo (?:i|we) (?:\w+ )?owe (?:anything|something|money)\b|\bhow much (?:is|s) (?:left|on me|mine)\b"
+)
+
+
+def asks_owed_beside(text: str) -> bool:
+    """Whether the words also ask what is owed; see ``_RE_OWED_BESIDE``."""
+    return bool(_RE_OWED_BESIDE.search(normalize(text).replace("'", " ")))
+
+
+# A payment asked after: did it arrive ("checking that you got my payment", "did you receive my check", "make
+# sure my payment went through", "has my payment posted"): the payment on file looked up, like "I paid".
+_RE_PAYMENT_ARRIVED_ASK = re.compile(
+    r"\b(?:you|y all|u|you guys|your office|the office)\s+(?:got|get|received|receive|recieved|have|saw|see"
+    r"|processed)\s+(?:my|our|the)\s+(?:\w+\s+)?(?:payment|check|cheque|money order)\b"
+    r"(?! (?:plan|link|method|methods|option|options|portal|page|info))"
+    r"|\b(?:my|our|the)\s+(?:\w+\s+)?payment\s+(?:went|go|gone|goes|got|get)\s+(?:thru|through|in)\b"
+    r"|\b(?:did|has|have|was) (?:my|our|the) (?:\w+ )?payment (?:post|posted|clear|cleared|arrive|arrived|go"
+    r"|get|been (?:posted|received|applied|processed))\b"
+)
+
+
+def asks_whether_payment_arrived(text: str) -> bool:
+    """Whether the words ask if a payment the patient made arrived; see ``_RE_PAYMENT_ARRIVED_ASK``."""
+    return bool(_RE_PAYMENT_ARRIVED_ASK.search(normalize(text).replace("'", " ")))
+
+
+# A line of the bill asked about by what it was ("tell me about the x-ray line", "what's the ultrasound thing
+# on my bill", "what do I owe for the MRI part"): that line explained, not the balance or the claim's status.
+# A claim's own progress ("has insurance processed the MRI claim yet") is the claim.
+_RE_LINE_ASK = re.compile(
+    r"\b(?:what s|whats|what is|what was|tell me about|explain|what about|how about|info on|details on"
+    r"|what (?:do|did|will) (?:i|we) (?:\w+ )?owe for|how much (?:of it |of that )?(?:is|was) (?:on me|mine)"
+    r"|my (?:part|share|portion) of|did (?:insurance|ins|they|my insurance|the insurance) (?:\w+ )?"
+    r"(?:pay|cover)(?: for)?)\b"
+)
+_RE_CLAIM_PROGRESS = re.compile(
+    r"\b(?:claim|claims|process\w*|submit\w*|status|yet|pending|filed|file|hear\w*|heard|back|appeal\w*"
+    r"|resubmit\w*)\b"
+)
+
+
+def asks_about_a_line(text: str) -> bool:
+    """Whether the words ask what a line is or what is owed on it (the line named elsewhere, by the
+    entities), not how its claim is going; see ``_RE_LINE_ASK``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_LINE_ASK.search(norm)) and not _RE_CLAIM_PROGRESS.search(norm)
+
+
+# The insurer refused a service and the patient asks whether it will be billed to them ("medicare won't pay
+# for the sept 11 appointment, am I stuck paying for it", "el seguro no pagó la resonancia, ¿me la van a
+# cobrar?"): the denial and what it means for the patient. A why ("why didn't insurance pay") asks for the
+# insurance math instead.
+_RE_INSURER_REFUSED = re.compile(
+    rf"\b{_INSURER}\b(?: \w+){{0,2}}? (?:won t|wont|will not|refuses to|refused to|isn t going to"
+    r"|isnt going to|is not going to|not going to|didn t|didnt|did not|doesn t|doesnt|does not|no|no quiere"
+    r"|no quiso|se nego a)"
+    r" (?:pay|cover|pago|pagar|cubre|cubrio|cubrir)\b"
+)
+_RE_BILLED_TO_ME = re.compile(
+    r"\b(?:am i|are we|i m|im) (?:\w+ )?(?:stuck|on the hook|responsible|liable"
+    r"|going to be (?:billed|charged))"
+    r"|\b(?:do|will|would|should) (?:i|we) (?:\w+ )?(?:have to|need to|get to|be|get) (?:pay|billed|charged)"
+    r"|\b(?:is|s) (?:it|that|this) (?:going to be |gonna be )?on me\b|\bbill (?:me|us) for\b"
+    r"|\b(?:me|nos) (?:la|lo|las|los)? ?(?:van a|vayan a|va a)? ?cobr\w*|\btengo que pagar\w*"
+    r"|\bme toca pagar\b"
+    r"|\bvoy a tener que pagar\w*"
+)
+
+
+def asks_if_refused_service_is_billed(text: str) -> bool:
+    """Whether the words say the insurer refused a service and ask if the patient is billed for it."""
+    norm = repair_words(
+        normalize(text).replace("'", " "), ("seguro", "insurance", "medicare", "medicaid"), shortest=5
+    )
+    return (
+        bool(_RE_INSURER_REFUSED.search(norm))
+        and bool(_RE_BILLED_TO_ME.search(norm))
+        and not re.search(r"\b(?:why|whys|how come|porque|por que)\b", norm)
+    )
+
+
+# The insurer's answer on a visit or claim asked after ("did aetna ever get back to you on my october visit",
+# "have you heard back from medicare about the scan", "any word from my insurance on the claim"): the claim's
+# status, however far from billing text the words read.
+_RE_INSURER_PROGRESS = re.compile(
+    rf"\b{_INSURER}\b[\w ]{{0,25}}?\b(?:get|got|gotten|getting) back\b"
+    rf"|\b(?:hear|heard|hearing|word|news|update|answer|response|reply|decision)\w* (?:back )?(?:from|on|by)"
+    rf" (?:my |the )?{_INSURER}\b"
+    rf"|\b{_INSURER}\b[\w ]{{0,25}}?\b(?:respond\w*|repl(?:y|ied)|decid\w*|answer\w*|process\w*|finish\w*)\b"
+)
+_RE_CARE_NAMED = re.compile(
+    r"\b(?:visit|visits|claim|claims|appointment|scan|test|tests|lab|labs|surgery|procedure|x ?ray|mri"
+    r"|ultrasound|checkup|physical|bill|statement|it|that|this)\b"
+)
+
+
+def asks_insurers_progress(text: str) -> bool:
+    """Whether the words ask if the insurer has answered on a visit or claim; see ``_RE_INSURER_PROGRESS``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_INSURER_PROGRESS.search(norm) and _RE_CARE_NAMED.search(norm))
+
+
+# A credit or an overpayment asked about ("is there a credit on my file", "did I pay too much last time", "do
+# I have money coming back"): the account's credit and the offer of a refund, not the balance.
+_RE_CREDIT_ASK = re.compile(
+    r"\b(?:a|any|my|the) credit (?:on|in|for) (?:my|the) (?:file|account|acct|bill|balance|statement)\b"
+    r"|\b(?:is|s) there (?:a|any) credit\b|\bover ?pa(?:id|y|yment|yments)\b"
+    r"|\b(?:pay|paid|charged) too much\b"
+    r"|\bmoney (?:coming )?back\b|\brefund\w*|\bsaldo a (?:mi )?favor\b|\breembolso\b"
+)
+
+
+def asks_about_credit(text: str) -> bool:
+    """Whether the words ask about a credit or an overpayment; see ``_RE_CREDIT_ASK``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("credit", "overpaid", "refund"), shortest=5)
+    return bool(_RE_CREDIT_ASK.search(norm))
+
+
+# The next installment of a plan asked for ("how much is the next plan payment and what day", "when's my
+# next installment"): the plan's own terms, not the balance.
+_RE_NEXT_INSTALLMENT = re.compile(
+    r"\bnext (?:plan |monthly |payment plan |scheduled )?(?:payment|installment|instalment|draft)\b"
+)
+_RE_PLAN_NAMED = re.compile(r"\b(?:plan|installment|instalment|installments|monthly)\b")
+
+
+def asks_next_installment(text: str) -> bool:
+    """Whether the words ask for a plan's next installment; see ``_RE_NEXT_INSTALLMENT``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("payment", "installment"), shortest=6)
+    return bool(_RE_NEXT_INSTALLMENT.search(norm) and _RE_PLAN_NAMED.search(norm))
+
+
+# A charge asked about by its amount ("what my 30 dollar cahrge was", "what's the $45 fee"): that line.
+_RE_AMOUNT_CHARGE = re.compile(
+    r"\bwhat(?: s| is| was|s)? (?:my |the |that |this )?"
+    r"(?:\$ ?\d[\d.,]*|\d[\d.,]* ?(?:dollar|dollars|buck|bucks))"
+    r"(?: \w+)? (?:charge|charges|line|item|fee|bill)\b"
+)
+
+
+def asks_what_an_amount_was(text: str) -> bool:
+    """Whether the words ask what a charge of a named amount was; see ``_RE_AMOUNT_CHARGE``."""
+    norm = repair_words(normalize(text).replace("'", " "), ("charge", "charges"), shortest=5)
+    return bool(_RE_AMOUNT_CHARGE.search(norm))
+
+
+def asks_for_explanation(text: str) -> bool:
+    """Whether the words ask what the bill or a charge is, or why it is owed ("explain", "why", "what is
+    this", "break it down"): an explanation asked for, which words of hardship beside it do not replace."""
+    norm = normalize(text).replace("'", " ")
+    return (
+        bool(_RE_EXPLAIN_WORDS.search(norm))
+        or asks_why_owed(text)
+        or asks_for_breakdown(text)
+        or asks_what_a_charge_is(text)
+    )

@@ -52,6 +52,13 @@ _MEDIUM = (
     r"|many|so many|\d+) times\b|\bnobody (ever )?(helps|listens|answers|cares|gives)\b"
     r"|\bnot (even )?what i (meant|asked|said|wanted)\b|\bpointless\b"
     r"|\b(so|im|i m|i am|totally) over (this|it)\b"
+    # Weariness and confusion past bearing: "this is exhausting", "nothing about this makes sense", "so tired
+    # of fighting with everyone", "really upsetting", "I give up".
+    r"|\bexhaust(ing|ed)\b|\bdraining\b|\boverwhelm\w*|\bupsetting\b|\bi give up\b|\bat the end of my rope\b"
+    r"|\b(nothing|none of (this|it)|this|it|that) (about (this|it) |of (this|it) )?(makes|make) (no|any)"
+    r" sense\b"
+    r"|\bnothing (about (this|it) )?makes sense\b|\b(doesn ?t|does not|don ?t|do not) make (any )?sense\b"
+    r"|\b(makes|make) no sense\b|\bso tired\b|\blosing my mind\b|\bagotad[oa]\b|\bagotador\b"
     r"|\bme (estas?|estan) volviendo loc[oa]\b|\bya basta\b|\bsiempre lo mismo\b|\bdando vueltas\b"
     r"|\bno sirve\w*"
     r"|\bridiculo\b|\bharto\b|\bharta\b|\bcansad[oa]\b|\benojad[oa]\b|\bmolest[oa]\w*|\bya te dije\b"

@@ -432,13 +432,13 @@ class LocalUnderstander:
         self.temperature = fit_temperature(NaiveBayes(train_features), dev) if dev else 1.0
         self.model = NaiveBayes(featurized)
         self.speller: Speller | None = None
-        self.rule_speller = None
+        self.rule_speller: Speller | None = None
         if encoder is not None:
             vocabulary = {w for text, _ in examples for w in re.findall(r"[a-z]+", text.lower())}
             self.speller = Speller(encoder.whole_words(), vocabulary)
             # The rules read a message with only typos of their own words repaired: every English word, every
             # word of our lines (Spanish ones too) and each of their inflections is left as written.
-            self.rule_speller: Speller | None = Speller(
+            self.rule_speller = Speller(
                 encoder.whole_words() | vocabulary, (), rule_words(), for_rules=True
             )
 

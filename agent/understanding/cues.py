@@ -1163,7 +1163,9 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|\bplans?\b[\w ]{0,40}\b(?:over|for|across|like|about|of|spanning) (?:\d+|one|two|three|four|five|a"
     r"|a couple of) (?:years?|yrs?)\b"
 )
-_MONTHLY_WORDS = ("monthly", "installments", "installment", "payments", "mensualidades")
+_MONTHLY_WORDS = (
+    "monthly", "installments", "installment", "payments", "mensualidades", "partes", "plazos", "cuotas",
+)  # fmt: skip
 # An amount by the month ("$10 a month is all I can do", "twenty bucks every month"), unless the month's money
 # is income or another bill ("I make 2000 dollars a month", "I pay $300 a month for insurance").
 _RE_AMOUNT_MONTHLY = re.compile(

@@ -1,0 +1,67 @@
+"""Typos in the words the rules look for are read as those words (issue 15): a plan asked for behind a
+misspelt "monthly", a haggle behind a misspelt "settled", money for a person behind a misspelt "roommate",
+a person asked for behind a misspelt "person". Spanish is read as written, its plan words' typos included."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent import templates as T
+from tests.agent.harness import Env
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "could i pay this off in monthyl installmetns",
+        "i want to pay the bill in instalmnets please",
+    ],
+)
+async def test_a_plan_asked_behind_typos_gets_plan_terms_and_no_link(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("plan-typo", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan"
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_spanish_plan_ask_behind_a_typo_gets_plan_terms_and_no_link(env: Env) -> None:
+    patient = env.patient("spanish_speaker")
+    before = await env.writes(patient.id)
+    said = await env.say("plan-es-typo", "buenas, puedo pagar el saldo en cutoas?", patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan"
+    assert await env.writes(patient.id) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ill pay you $20 now if we call it setled, send me the link for that",
+        "send 30 bucks to my rommate for groceries, can you do a link",
+    ],
+)
+async def test_no_link_behind_a_typo_for_what_is_not_this_bill(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("no-link-typo", text, patient)
+    assert said.handoff is None
+    assert "/pay/" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_person_asked_for_behind_a_typo_is_a_hand_off(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("person-typo", "i need to talk to a real pesron about my statement", patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "requested_human"
+
+
+async def test_english_words_the_engine_does_not_know_are_left_as_written(env: Env) -> None:
+    # "contesting" is no typo of "contacting": the charge is disputed, a person gets it
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("contest", "I'm contesting this charge, that test was never done", patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_charge"
+    assert said.text != T.OUT_OF_SCOPE["en"]

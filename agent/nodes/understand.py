@@ -235,6 +235,11 @@ _CHARGE_READINGS = frozenset(
     }
 )
 _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|in full)|pagu?e|pagamos)\b")
+# Paying in parts said not to be wanted ("in full, not in installments", "sin cuotas").
+_RE_NOT_IN_PARTS = re.compile(
+    r"\b(?:not|no|instead of|rather than|sin|without) (?:in |en |a |with |over |by )?(?:monthly )?"
+    r"(?:installments?|monthly|a plan|partes|cuotas|plazos|payments|pagos|mensualidades)\b"
+)
 # What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
 # "rejected at the zoo" is not one).
 _RE_DENIED_BY_INSURER = re.compile(
@@ -432,6 +437,14 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     if (_why_owed_reading(intent, text) or unbacked_handoff) and asks_why_owed(text):
         # "Why do I still owe / why didn't insurance cover it": the statement's insurance math, line by line.
         return Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if (
+        intent is Intent.PAY_NOW
+        and asks_to_pay_over_time(text)
+        and not _RE_NOT_IN_PARTS.search(normalize(text))
+    ):
+        # "quisiera pagar mi cuenta en partes", however sure the reading of paying is: paying in parts asks
+        # for the plan's terms (offered, never made unasked), never a link for the whole balance.
+        return Intent.PAYMENT_PLAN, SURE
     unsure_plan = (intent in _PAY_OVER_TIME_READINGS or intent is Intent.PAYMENT_PLAN) and confidence < SURE
     if (unsure_plan or (intent is Intent.OUT_OF_SCOPE and not shares_a_bill_with_others(text))) and (
         asks_to_pay_over_time(text)

@@ -438,9 +438,7 @@ class LocalUnderstander:
             self.speller = Speller(encoder.whole_words(), vocabulary)
             # The rules read a message with only typos of their own words repaired: every English word, every
             # word of our lines (Spanish ones too) and each of their inflections is left as written.
-            self.rule_speller = Speller(
-                encoder.whole_words() | vocabulary, (), rule_words(), for_rules=True
-            )
+            self.rule_speller = Speller(encoder.whole_words() | vocabulary, (), rule_words(), for_rules=True)
 
     @classmethod
     @cache

@@ -65,3 +65,18 @@ async def test_english_words_the_engine_does_not_know_are_left_as_written(env: E
     assert said.handoff is not None
     assert said.handoff.reason == "dispute_charge"
     assert said.text != T.OUT_OF_SCOPE["en"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["buenas, quisiera pagar la cuenta en parets, puedo?", "can I pay the balance now in 3 installmnts"],
+)
+async def test_paying_in_parts_however_sure_the_reading_of_paying_is_plan_terms_not_a_link(
+    env: Env, text: str
+) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("parts", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan"
+    assert "/pay/" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)

@@ -290,7 +290,8 @@ def _repair_typos(norm: str) -> str:
 # Words of the injection rules, read through a typo as well ("ignore your previous isntructions").
 _INJECTION_WORDS = (
     "ignore", "disregard", "instructions", "instruction", "guidelines", "directives", "programming",
-    "previous", "prompt", "prompts",
+    "previous", "prompt", "prompts", "ignora", "ignorar", "olvida", "olvidar", "descarta", "instrucciones",
+    "indicaciones", "anteriores",
 )  # fmt: skip
 
 

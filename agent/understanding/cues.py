@@ -1503,6 +1503,7 @@ _RE_TERMS_REFUSED = re.compile(
 def refuses_named_terms(text: str) -> bool:
     """Whether the words name terms only to turn them down; see ``_RE_TERMS_REFUSED``."""
     norm = repair_words(normalize(text).replace("'", " "), ("impossible", "imposible"), shortest=8)
+    norm = repair_words(norm, ("months", "years", "meses"), shortest=5)  # "six monhts is too short"
     return bool(_RE_TERMS_REFUSED.search(norm))
 
 

@@ -297,14 +297,11 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
     # money sent to a person, or over a person-to-person app ("send 40 to my friend", "send $25 to jake on
     # venmo", "zelle 60 to my roommate"); paying this bill by one of them names no other person
-    rf"|\b(?:send|sending|sent|give|giving|transfer|transferring|wire|zelle|venmo)\b (?:\$ ?)?\d[\d,.]*"
-    rf"(?: dollars| bucks)? to (?:my |a )?{_PERSON}\b"
+    rf"|\b(?:send|sending|sent|give|giving|transfer|transferring|wire|zelle|venmo)\b"
+    rf"(?: (?:\$ ?)?\d[\d,.]*(?: dollars| bucks)?)?(?: back)? to (?:my |a |our )?{_PERSON}s?\b"
     r"|\b(?:send|sending|transfer|transferring|wire)\b (?:\$ ?)?\d[\d,.]*(?: dollars| bucks)? to "
     r"(?!(?:you|y all|your|the|this|my (?:bill|account|balance|statement))\b)(?:my |a )?[a-z]+ "
     r"(?:on|via|through|with|by|using|over) (?:venmo|zelle|cash ?app|paypal)\b"
-    # money sent to a person ("send $25 to my roommate for the internet")
-    rf"|\b(?:send|sending|transfer|transferring|wire) (?:\$ ?[\d.,]+ |[\d.,]+ (?:dollars |bucks )?)?"
-    rf"(?:back )?to (?:my |a |our )?{_PERSON}s?\b"
     # a card of the patient's own paid off ("pay off my walmart card", "pay my card down")
     r"|\bpay(?:ing)? (?:off |down )?(?:my|our) (?:\w+ )?(?:credit ?card|card)\b(?! (?:on file|ending|number))"
     # a person paid back by name ("pay maria back", "pay jake back for the tickets", "the $40 i owe her")

@@ -389,15 +389,17 @@ class TurnRunner:
         async def append_done(conn: AsyncConnection) -> StoredEvent:
             return await self.events.append_on(conn, thread_id, turn_id, final)
 
+        # Counted before ``done`` is stored: on PostgreSQL the storing transaction already wakes the
+        # client, and a client that has seen ``done`` must find its turn in /metrics.
+        elapsed = time.perf_counter() - started
+        self.metrics.turns.labels(channel=channel, outcome="error" if failed else "ok").inc()
+        self.metrics.turn_seconds.labels(channel=channel).observe(elapsed)
         # The message leaves ``queued`` and its ``done`` is stored in one transaction.
         stored = await self.threads.finish_inbound(
             message.id, "failed" if failed else "done", also=append_done
         )
         assert stored is not None
         await self._publish(thread_id, stored.id)
-        elapsed = time.perf_counter() - started
-        self.metrics.turns.labels(channel=channel, outcome="error" if failed else "ok").inc()
-        self.metrics.turn_seconds.labels(channel=channel).observe(elapsed)
         log.info(
             "runner.turn.completed",
             extra={

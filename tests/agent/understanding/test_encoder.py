@@ -100,9 +100,9 @@ def test_the_fit_is_one_minimum_whatever_the_order_and_the_last_bits() -> None:
 class _SameLengthBatches(SentenceEncoder):
     """The shipped encoder whose :meth:`encode_exact` runs the lines that have the same number of tokens
     together, 64 to a forward pass. With no padding in a batch, each row of a product is computed as it
-    is for the sentence alone, so each embedding is bit for bit the one :meth:`SentenceEncoder.encode_exact`
-    gives (checked in the test below, on lines of every length), in about 40% of the time: the fresh fit
-    embeds ~15,700 lines and was the suite's longest test (issue 16)."""
+    is for the sentence alone, so each embedding is the one :meth:`SentenceEncoder.encode_exact` gives, to
+    within rounding (checked in the test below, on lines of every length), in about 40% of the time: the
+    fresh fit embeds ~15,700 lines and was the suite's longest test (issue 16)."""
 
     def encode_exact(self, texts: list[str]) -> Array:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
@@ -122,8 +122,8 @@ class _SameLengthBatches(SentenceEncoder):
 def test_a_fresh_fit_reproduces_the_shipped_head(encoder: SentenceEncoder) -> None:
     """`python -m agent.understanding.train` from scratch (embedding every line, a few minutes) gives the
     shipped head: same temperature, every weight within 1e-4. The lines are embedded in same-length
-    batches, first shown to give exactly the trainer's numbers for lines of every length in the set and
-    for a full batch."""
+    batches, first shown to give the trainer's numbers (to within rounding) for lines of every length in the
+    set and for a full batch."""
     data = training_set()
     batched = _SameLengthBatches()
     lengths: dict[int, list[str]] = {}
@@ -132,7 +132,9 @@ def test_a_fresh_fit_reproduces_the_shipped_head(encoder: SentenceEncoder) -> No
     # A batch of 3 (or fewer) lines of each length, and a full batch of 64 of the commonest length.
     commonest = max(lengths.values(), key=len)
     sample = [t for texts in lengths.values() if texts is not commonest for t in texts[:3]] + commonest[:64]
-    assert np.array_equal(batched.encode_exact(sample), encoder.encode_exact(sample))
+    # Bit for bit on some CPUs; OpenBLAS picks its kernels by CPU and matrix shape, so elsewhere the last
+    # bits of a float may differ. The head's contract is the 1e-4 below.
+    assert np.allclose(batched.encode_exact(sample), encoder.encode_exact(sample), rtol=0, atol=1e-6)
     shipped = Head.load(HEAD_FILE)
     fresh = build(batched, data)
     assert fresh.digest == shipped.digest

@@ -243,6 +243,13 @@ def balance(total_cents: int, open_count: int, lang: Language) -> str:
     return f"Your balance is {money(total_cents)} across {open_count} {word}."
 
 
+def open_statement(number: str, when: date, due: date, balance_cents: int, lang: Language) -> str:
+    """One open statement under the balance: its number, date, balance and due date."""
+    if lang == "es":
+        return f"Estado {number} del {day(when, lang)}: {money(balance_cents)}, vence el {day(due, lang)}."
+    return f"Statement {number} from {day(when)}: {money(balance_cents)}, due {day(due)}."
+
+
 def statement_header(
     number: str, when: date, due: date, balance_cents: int, lines: int, lang: Language
 ) -> str:

@@ -67,14 +67,16 @@ def repair_words(
     norm: str, words: tuple[str, ...], *, shortest: int, same_first: bool = True, wide_from: int = 0
 ) -> str:
     """Each word of ``norm`` (lower-case letters) one edit away from one of ``words`` read as that word:
-    the typo repair of a rule's key words. Words shorter than ``shortest`` stay as written; with
-    ``same_first`` the first letter must match; targets of ``wide_from`` letters or more (when set) allow
-    two edits."""
+    the typo repair of a rule's key words. A target's singular or plural stays as written, and so do words
+    shorter than ``shortest``; with ``same_first`` the first letter must match; targets of ``wide_from``
+    letters or more (when set) allow two edits."""
 
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         if len(word) < shortest or word in words:
             return word
+        if word + "s" in words or (word.endswith("s") and word[:-1] in words):
+            return word  # "payment" beside the target "payments" is a word, not a typo of it
         for target in words:
             limit = 2 if wide_from and len(target) >= wide_from else 1
             if (not same_first or word[0] == target[0]) and edit_distance(word, target, limit) <= limit:

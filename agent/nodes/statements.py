@@ -15,7 +15,7 @@ from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id,
 from agent.service_names import named
 from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
-from agent.understanding.cues import asks_owed_beside, statement_pointer
+from agent.understanding.cues import statement_pointer
 from tools.errors import StatementNotFound
 from tools.platforms.models import (
     Claim,
@@ -153,7 +153,7 @@ async def claims(state: ConversationState, runtime: Runtime[AgentContext]) -> Up
     tools = [call("list_claims")]
     reads = [f"claim:{cl.id}" for cl in found]
     summary = None
-    if Intent.BALANCE.value in (work(state).get("also") or []) or asks_owed_beside(state.get("text") or ""):
+    if Intent.BALANCE.value in (work(state).get("also") or []):
         # The balance asked beside the claim ("has the secondary paid yet? and whats my share"): read now,
         # said after the claim's status.
         tools.append(call("get_account_summary"))
@@ -263,16 +263,9 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
         for s in records.statements or ():
             if s.status is StatementStatus.OPEN and s.balance_cents > 0 and len(parts) < 4:
                 facts.amounts(s.balance_cents).dates(s.statement_date, s.due_date)
-                if language == "es":
-                    parts.append(
-                        f"Estado {s.number} del {T.day(s.statement_date, language)}: "
-                        f"{T.money(s.balance_cents)}."
-                    )
-                else:
-                    parts.append(
-                        f"Statement {s.number} from {T.day(s.statement_date)}: {T.money(s.balance_cents)}, "
-                        f"due {T.day(s.due_date)}."
-                    )
+                parts.append(
+                    T.open_statement(s.number, s.statement_date, s.due_date, s.balance_cents, language)
+                )
         if records.claims is not None:  # the claim's status asked beside the balance
             parts.extend(_explain_claims(records.claims, c, facts, language))
         if intent is Intent.REFUND_OR_CREDIT:

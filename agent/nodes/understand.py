@@ -35,11 +35,13 @@ from agent.understanding.cues import (
     asks_insurers_progress,
     asks_next_installment,
     asks_outright_for_person,
+    asks_owed_beside,
     asks_owed_for_one_thing,
     asks_own_balance,
     asks_per_statement,
     asks_plainly_for_person,
     asks_same_for_own_account,
+    asks_this_bill_apart,
     asks_to_pay_over_time,
     asks_to_remove_a_charge,
     asks_to_update_details,
@@ -120,7 +122,14 @@ _WHY_OWED_READINGS = frozenset(
 
 # Readings an unsure engine gives words of hardship that ask for no plan ("there's no way I can cover this").
 _HARDSHIP_READINGS = frozenset(
-    {Intent.PAYMENT_PLAN, Intent.PAY_NOW, Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.OUT_OF_SCOPE}
+    {
+        Intent.PAYMENT_PLAN,
+        Intent.PAY_NOW,
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.OUT_OF_SCOPE,
+        Intent.FINANCIAL_HARDSHIP,  # read, unsure, as what the words say
+    }
 )
 
 
@@ -239,6 +248,28 @@ _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|i
 _RE_NOT_IN_PARTS = re.compile(
     r"\b(?:not|no|instead of|rather than|sin|without) (?:in |en |a |with |over |by )?(?:monthly )?"
     r"(?:installments?|monthly|a plan|partes|cuotas|plazos|payments|pagos|mensualidades)\b"
+)
+_RE_IN_FULL = re.compile(
+    r"\b(?:in full|all of it|all at once|the (?:whole|entire|full) (?:thing|balance|amount|bill)|de una vez"
+    r"|completo|todo junto)\b"
+)
+# When the bill is due ("fecha de vencimiento", "cuándo vence", "due date").
+_RE_DUE_DATE = re.compile(
+    r"\b(?:vencimiento|vence|vencen|fecha (?:limite|de pago|para pagar)|due date|when (?:is|s) (?:it|this|my"
+    r" \w+) due)\b"
+)
+# An amount asked of what was just named ("how much I must pay for this", "what do I owe for that one").
+_RE_AMOUNT_FOR_IT = re.compile(
+    r"\b(?:pay|owe|cost|charge|charged|bill|billed)\b[\w ]{0,12}?\b(?:for|on) (?:this|that|it|them)\b"
+)
+# Paying in parts asked for, beside another question ("can I set up payments", "could I pay it monthly").
+_RE_ASKS_FOR_PARTS = re.compile(
+    r"\b(?:can|could|may) (?:i|we)\b|\bset (?:up|me up)\b|\b(?:want|like|need) to\b|\bwould like\b"
+    r"|\bpossible\b|\b(?:do|does) (?:you|y all|u) (?:do|offer|have)\b|\bis there\b|\bpuedo\b"
+)
+# "I can't pay it all at once, not without a plan": the whole balance is what cannot be paid.
+_RE_CANNOT = re.compile(
+    r"\b(?:can ?t|cannot|can not|unable|not able|no way|couldn ?t|won ?t be able|no puedo)\b"
 )
 # What a denial of ours is a denial of: a claim, a line of the statement, the insurer's answer (a card
 # "rejected at the zoo" is not one).
@@ -385,6 +416,10 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "the biopsy shows as denied, will I be billed for it", "el seguro negó un cargo, ¿por qué?": the
         # denial's reason and what it means for the patient.
         return Intent.DENIAL_REASON, SURE
+    if intent is Intent.BALANCE and denied and _RE_AMOUNT_FOR_IT.search(normalize(text).replace("'", " ")):
+        # "Medicare send letter, claim denied. How much I must pay for this?": what the denial leaves the
+        # patient to pay (or that it leaves nothing), not the whole balance.
+        return Intent.DENIAL_REASON, SURE
     if (
         intent in _DENIAL_READINGS
         and confidence < LOW_CONFIDENCE
@@ -445,6 +480,22 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # "quisiera pagar mi cuenta en partes", however sure the reading of paying is: paying in parts asks
         # for the plan's terms (offered, never made unasked), never a link for the whole balance.
         return Intent.PAYMENT_PLAN, SURE
+    if (
+        intent is Intent.BALANCE
+        and asks_to_pay_over_time(text)
+        and _RE_ASKS_FOR_PARTS.search(normalize(text).replace("'", " "))
+        and not _RE_NOT_IN_PARTS.search(normalize(text))
+    ):
+        # "how much do I owe and can I set up payments for it": the plan's terms, which name the balance.
+        return Intent.PAYMENT_PLAN, SURE
+    if (
+        intent is Intent.PAYMENT_PLAN
+        and _RE_NOT_IN_PARTS.search(normalize(text))
+        and (asks_for_pay_link(text) or _RE_IN_FULL.search(normalize(text)))
+        and not _RE_CANNOT.search(normalize(text).replace("'", " "))
+    ):
+        # "I want to pay in full, not in installments, send the link": the plan word is the one turned down.
+        return Intent.PAY_NOW, SURE
     unsure_plan = (intent in _PAY_OVER_TIME_READINGS or intent is Intent.PAYMENT_PLAN) and confidence < SURE
     if (unsure_plan or (intent is Intent.OUT_OF_SCOPE and not shares_a_bill_with_others(text))) and (
         asks_to_pay_over_time(text)
@@ -494,7 +545,7 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
     if (
-        intent in _OWED_READINGS
+        (intent in _OWED_READINGS or (intent is Intent.REFUND_OR_CREDIT and not asks_about_credit(text)))
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
         and not (intent is Intent.REQUEST_HUMAN and _person_really_asked(text))
@@ -594,10 +645,25 @@ async def understand(state: ConversationState, runtime: Runtime[AgentContext]) -
 # agent collects for this practice only, so no link, plan or ticket follows.
 OTHER_CREDITOR_CONFIDENCE = 0.95
 _NOT_BILLING = frozenset({Intent.OUT_OF_SCOPE, Intent.GREETING, Intent.THANKS_GOODBYE})
+# Questions of this bill that may follow another creditor's bill in one message: they write nothing (a
+# plan's terms are offered, never made unasked; a link is never sent this way).
+_QUESTIONS_APART = frozenset(
+    {
+        Intent.PAYMENT_PLAN,
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.EXPLAIN_CHARGE,
+        Intent.CLAIM_STATUS,
+        Intent.DENIAL_REASON,
+        Intent.INSURANCE_TERMS,
+    }
+)
 
 
 def _scoped(intent: Intent, confidence: float, text: str) -> tuple[Intent, float]:
     if intent is not Intent.OUT_OF_SCOPE and names_other_creditor(text):
+        if intent in _QUESTIONS_APART and asks_this_bill_apart(text):
+            return intent, confidence  # "my car loan went to collections. anyway, what's my balance?"
         return Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE
     return intent, confidence
 
@@ -776,9 +842,23 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     ):
         # "open statement S-104561 please" from a verified patient asks to see it; it answers nothing.
         intent, confidence = Intent.EXPLAIN_STATEMENT, max(confidence, SURE)
+    if (
+        intent is Intent.IDENTITY_ANSWER
+        and state.get("identity") == "verified"
+        and not (
+            ents_read.date_of_birth or ents_read.zip_code or ents_read.statement_numbers or ents_read.dates
+        )
+        and _RE_DUE_DATE.search(normalize(text))
+    ):
+        # "cuál es la fecha de vencimiento de mi cuenta?": a date asked for, not given; the balance says
+        # when each statement is due.
+        intent, confidence = Intent.BALANCE, SURE
     if intent in (Intent.BALANCE, Intent.CLAIM_STATUS) and asks_balance_and_insurer_paid(text):
         # "balance? also has humana paid the xray": both questions, the one read first and then the other.
         turn["also"] = [(Intent.CLAIM_STATUS if intent is Intent.BALANCE else Intent.BALANCE).value]
+    elif intent in (Intent.CLAIM_STATUS, Intent.DENIAL_REASON) and asks_owed_beside(text):
+        # "has the secondary paid yet? and whats my share": the balance said after the claim's status.
+        turn["also"] = [Intent.BALANCE.value]
     ents = u.entities.model_dump(mode="json")
     link_request: LinkRequest | None = None
     if (

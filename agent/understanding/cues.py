@@ -351,7 +351,10 @@ _RE_CLINIC_NAME = re.compile(
     r"by|for|using|what|through|via|bill|balance|statement|amount|full|part|half|rest|invoice|copay|"
     r"deductible|visa|mastercard|card|amex|discover|cash|check|please|asap|"
     # an insurer or a health account is the patient's coverage of this bill ("my Aetna card", "my HSA card")
-    r"aetna|cigna|humana|medicare|medicaid|blue|bcbs|united\w*|kaiser|anthem|tricare|hsa|fsa|hra)\b",
+    r"aetna|cigna|humana|medicare|medicaid|blue|bcbs|united\w*|kaiser|anthem|tricare|hsa|fsa|hra|"
+    # a service of this practice names the bill it is on ("my MRI bill", "my ER bill", "my EKG payment")
+    r"mri|ct|cat|pet|x|xray|x-ray|er|ed|ekg|ecg|eeg|emg|ultrasound|biopsy|colonoscopy|endoscopy|mammogram|"
+    r"lab|blood|physical|pt|ot|therapy|checkup|visit|office|procedure|scan|surgery|covid|flu)\b",
     re.IGNORECASE,
 )
 _RE_MONEY_OWED = re.compile(
@@ -362,6 +365,10 @@ _RE_MONEY_OWED = re.compile(
 _RE_THIS_PRACTICE = re.compile(
     r"\b(?:medical|doctor|dr|clinic|hospital|practice|office visit|visit|lab|labs|er|surgery|copay|"
     r"deductible|coinsurance|eob|statement|your office|you guys|this bill|owe you|owe y all|owe ya)\b"
+    # "what's my balance here", "what do I owe with you", "I want to pay you, just not all at once"
+    r"|\b(?:what|how much)\b[\w ]{0,25}\b(?:balance|owe|owing) (?:here|with you|with y all|with your office"
+    r"|to you)\b"
+    r"|\b(?:pay|paying) (?:you|y all|ya)\b(?! back| for| guys for)"
 )
 
 
@@ -733,10 +740,10 @@ _RE_WHY_OWED = re.compile(
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
     r"|(?:getting|being|get|got|been) (?:charged|billed)"
     r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
-    r"|\b(?:insurance|insurer|plan|seguro|aseguranza)\b[\w\s]{0,25}?\b(?:not|n t|didn t|didnt|did not|doesn t"
+    rf"|\b(?:{_INSURER}|plan)\b[\w\s]{{0,25}}?\b(?:not|n t|didn t|didnt|did not|doesn t"
     r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
     r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
-    r"\b(?:insurance|insurer|seguro)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b)"
+    rf"\b{_INSURER}\b[\w\s]{{0,15}}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b)"
     r"|\b(?:thought|supposed to|should have|should of)\b[\w\s]{0,25}\b(?:insurance|seguro)\b[\w\s]{0,20}"
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
@@ -945,6 +952,10 @@ _RE_OWED_QUESTION = re.compile(
     r"|\bwhat(?: s| is)? the damage\b|\bhow bad is the damage\b"
     # the formal word: "the amount I am to remit", "how much should I remit"
     r"|\b(?:amount|sum|how much|what)\b[\w ]{0,30}\bremit\b"
+    # Spanish: "quisiera saber el saldo de mi cuenta", "cuánto le debo", "lo que tengo que pagar"
+    r"|\b(?:saber|decir|decirme|dime|digame|cual es|consultar|ver|revisar|checar)\b[\w ]{0,12}"
+    r"\b(?:el|mi) saldo\b"
+    r"|\bcuanto (?:le |les )?(?:debo|debemos|tengo que pagar|hay que pagar)\b|\blo que (?:le |les )?debo\b"
     r"|\b(?:what|how much) (?:am i|are we|is my|i m|im) (?:still )?on the hook for\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
     r"(?: to)? (?:send|pay|give|mail)(?: you| y all| your office)?\b"
@@ -1026,6 +1037,32 @@ def asks_own_balance(text: str) -> bool:
         and not _RE_OTHER_BALANCE.search(norm)
         and not names_other_creditor(text)
     )
+
+
+# A sentence about another creditor, then a question of this bill asked apart from it ("my car loan went
+# to collections last week. anyway what's my balance here?", "court date for my speeding ticket and money
+# is tight, when is your bill due?"): the question is this practice's. A question that points back ("what
+# do I owe on it") is not apart.
+_RE_CLAUSE_BREAK = re.compile(
+    r"(?<=[.!?;])\s+|\n+|,\s*(?=(?:when|what|how|where|why|is|are|do|does|can|could)\b)"
+    r"|\b(?:anyway|anyways|but)\b"
+    r"|\b(?:and also|also|and|plus)\b(?=\s+(?:what|whats|what s|how|when|where|can|could|is|are|do|does)\b)",
+    re.IGNORECASE,
+)
+_RE_POINTS_BACK = re.compile(r"\b(?:it|that|them|those|they)\b")
+
+
+def asks_this_bill_apart(text: str) -> bool:
+    """Whether the message's last part asks of this bill, apart from another creditor's bill named
+    before it; see ``_RE_CLAUSE_BREAK``. Only questions are answered this way (no link, plan or ticket)."""
+    parts = [p for p in _RE_CLAUSE_BREAK.split(text) if p.strip()]
+    if len(parts) < 2:
+        return False
+    last = parts[-1]
+    if names_other_creditor(last) or _RE_POINTS_BACK.search(normalize(last).replace("'", " ")):
+        return False
+    asks = names_the_practice_bill(last) or asks_what_is_owed(last) or asks_own_balance(last)
+    return asks and names_other_creditor(text)
 
 
 # A second insurance asked about ("has my secondary been billed", "shouldn't my backup insurance pick up
@@ -1149,6 +1186,9 @@ _RE_PAY_OVER_TIME = re.compile(
     rf"|\bpay(?:ing)? {_PART_OBJECT} (?:off |down )?(?:slowly|gradually|over (?:a few|several|some|the next)"
     r"|a little at a time|in steps)\b"
     r"|\b(?:each|every|per) (?:paycheck|pay check|payday|pay day)\b"
+    # "can I set up payments for it", "could I make payments on this": payments, plural, asked for
+    r"|\b(?:set ?up|start|make|making) (?:some |monthly |small |smaller |regular )?payments\b"
+    r"(?! (?:online|by|with|through|here|on (?:the|your) (?:site|portal|website)))"
     r"|\b(?:pay|paying|pagar|pagarlo|pagarla|spread|spreading|stretch|stretching|split|splitting)\b"
     r"[\w ]{0,25}\b(?:over|in|en|across) (?:\d+|two|three|four|five|six|eight|ten|twelve|dos|tres|cuatro"
     r"|cinco|seis|doce) (?:months|meses|payments|pagos|years|anos)\b"
@@ -1344,7 +1384,7 @@ def asks_same_for_own_account(text: str) -> bool:
 
 
 # Whether the insurer has paid, asked as a question ("has humana paid the xray", "did my insurance cover the
-# MRI yet", "is medicare paying for it"): a claim's status.
+# MRI yet", "is medicare paying for it", "is my claim still pending"): a claim's status.
 _PAYER = (
     r"(?:insurance|insurer|insurance company|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs"
     r"|blue ?cross(?: blue ?shield)?|blue shield|united ?healthcare|united|uhc|oscar|ambetter|molina|wellcare"
@@ -1359,6 +1399,9 @@ _RE_INSURER_PAID_ASK = re.compile(
     + _PAYER
     + r"\b(?: \w+){0,2}? (?:paid|pays|covered|covers|processed"
     r"|approved|picked up)\b"
+    # the claim's own status asked ("is my claim still pending", "has the claim been processed")
+    r"|\b(?:is|has|was|did)\s+(?:the |my |our )?(?:\w+ )?claim\b(?: \w+){0,2}? (?:pending|processed|through"
+    r"|approved|paid|done|finished)\b"
 )
 # One clause of a message asking for the balance by itself ("balance?", "whats my balance", "how much do I
 # owe"), cut at sentence marks, commas and "also"/"and"/"plus".

@@ -81,6 +81,8 @@ def _caps_ratio(text: str) -> float:
     if len(words) < 2:
         return 0.0
     caps = [w for w in words if w.isupper() and w not in {"OK", "ER", "ID", "US", "CO", "PR", "HSA", "FSA"}]
+    if len(caps) < 3:
+        return 0.0  # two words in capitals are a name or a code ("DROP TABLE", "NOT me"), not shouting
     return len(caps) / len(words)
 
 

@@ -26,6 +26,7 @@ from agent.understanding.base import Entities, Intent, LineRef, Understanding, U
 from agent.understanding.cues import (
     asks_for_person,
     asks_own_balance,
+    asks_this_bill_apart,
     asks_what_is_owed,
     choice_number,
     mentions_hardship,
@@ -325,6 +326,16 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
         # "yes, set that plan up", "ok go ahead and do it": a yes to the terms just stated, followed by
         # nothing but words about doing it (a question, new terms or a "but" are no consent).
         return _RuleHit(Intent.AFFIRM, 0.95)
+    if (
+        context.expecting == "human_offer"
+        and words[0] in _YES_LEAD
+        and len(words) <= 12
+        and "?" not in text
+        and all(w in _HANDOFF_YES_WORDS for w in words)
+    ):
+        # "yes please have them contact me", "sure, ask someone to call me": a yes to the offer of a person,
+        # followed by nothing but words about being contacted (no change of contact details).
+        return _RuleHit(Intent.AFFIRM, 0.95)
     if context.expecting in _NEGOTIATING and asks_for_person(text):
         # "actually can I talk to a person first" at a plan choice asks for a person; its "first" is no pick.
         return _RuleHit(Intent.REQUEST_HUMAN, 0.95)
@@ -375,6 +386,11 @@ _CONSENT_WORDS = _AFFIRM_WORDS | _words(
     "set it up that this the plan go ahead and do lets let s sign me one option payment pls plz thanks thank "
     "you sounds good works for great perfect i agree accept want to yes ok okay start make create hazlo "
     "el la ese esa plan hagalo adelante quiero acepto"
+)
+_HANDOFF_YES_WORDS = _AFFIRM_WORDS | _words(
+    "please pls plz have them him her someone somebody a person contact call reach out to get in touch with "
+    "me text email ask tell that would be great thanks thank you go ahead do it i d like id like would "
+    "appreciate it por favor que me llamen contacten llamen alguien"
 )
 _QUESTION_WORDS = _words("what whats how why when where which who que como cuando donde cual por")
 _RE_OFFER_REJECTED = re.compile(
@@ -568,7 +584,8 @@ class LocalUnderstander:
                 )
         entities = _corrected(text, entities, context)
         hit = _apply_rules(text, context, entities)
-        if hit is None and names_other_creditor(text):
+        apart = asks_this_bill_apart(text)
+        if hit is None and names_other_creditor(text) and not apart:
             hit = _RuleHit(Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE)
         if hit is None and (entities.month_counts or _RE_MONTHLY_CUE.search(normalize_for_rules(text))):
             top, p = ranked[0]
@@ -599,7 +616,9 @@ class LocalUnderstander:
         if hit is not None and hit.intent is Intent.AFFIRM and context.expecting == "plan_choice":
             entities = _plan_choice_entities(entities)
         intent, confidence = ranked[0]
-        if (intent is Intent.OUT_OF_SCOPE or confidence < CLAUSE_LINE) and not names_other_creditor(text):
+        if (intent is Intent.OUT_OF_SCOPE or confidence < CLAUSE_LINE) and (
+            apart or not names_other_creditor(text)
+        ):
             clause = self._clause_reading(text, context, confidence)
             if clause is not None:
                 return clause.model_copy(

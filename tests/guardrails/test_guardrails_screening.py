@@ -229,3 +229,7 @@ def test_key_words_are_read_through_one_typo_and_ordinary_words_are_left_alone()
     assert repair_words("the hounds", words, shortest=5) == "the hounds"
     assert repair_words("xccount", words, shortest=5) == "xccount"  # the first letter must match
     assert repair_words("xccount", words, shortest=5, same_first=False) == "account"
+    # a target's singular or plural is a word of its own: "payment plan" must not become "payments plan"
+    assert repair_words("the longest payment plan", ("payments",), shortest=6) == "the longest payment plan"
+    assert repair_words("two accounts", words, shortest=5) == "two accounts"
+    assert repair_words("paymnets", ("payments",), shortest=6) == "payments"

@@ -9,7 +9,7 @@ from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
 
 # Work lists written fresh by someone who had not seen the engine (ids by prefix): split seen, no line
 # shared with dev or test.
-FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "i-", "j-", "k-", "l-", "m-", "n-")
+FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "i-", "j-", "k-", "l-", "m-", "n-", "o-")
 
 
 def _lines_of(task: Task) -> list[str]:
@@ -71,8 +71,8 @@ def test_the_held_out_splits_live_in_their_own_files_and_share_no_line_with_dev(
         if len(line.split()) > 2 and normalize(line) in earlier
     )
     assert not repeated, f"blind split lines that repeat dev or test lines: {repeated}"
-    # The h-, i-, j-, k- and m- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat no dev
-    # or test line either.
+    # The h-, i-, j-, k-, l-, m- and o- tasks (split seen: written fresh on 2026-12-07 as work lists) repeat
+    # no dev or test line either.
     fresh = sorted(
         line
         for t in tasks

@@ -24,7 +24,7 @@ from agent.understanding.local import detect_language
 from guardrails.audit import SCREENED_TEXT_KEY, screened_text
 from guardrails.compliance import fit_sms, strip_advice
 from guardrails.grounding import Mention, check, extract_mention_spans
-from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_input
+from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_followup
 from tools.platforms.models import Channel
 
 # A patient line kept in the checkpoint window is truncated; the full text is on the platform.
@@ -163,7 +163,8 @@ def guard_in(state: ConversationState, c: AgentContext) -> Screened:
         turn["actions"] = ["sms_opt_out"]
         return Screened(update, turn)
 
-    screen = screen_input(text, max_chars=MAX_INPUT_CHARS)
+    earlier = [m["text"] for m in (state.get("messages") or []) if m["role"] == "patient"]
+    screen = screen_followup(text, earlier[-1] if earlier else None, max_chars=MAX_INPUT_CHARS)
     turn["guard"] = [{"check": "screen", "verdict": screen.verdict}]
     canned = {
         "empty": T.EMPTY,

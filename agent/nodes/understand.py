@@ -55,6 +55,7 @@ from agent.understanding.cues import (
     choice_number,
     claims_waiver,
     declines_paying,
+    defers_the_answer,
     hardship_of_someone_else,
     legal_words_about_this_bill,
     mentions_dispute,
@@ -66,6 +67,7 @@ from agent.understanding.cues import (
     names_other_creditor,
     names_the_plan,
     names_the_practice_bill,
+    names_this_practice,
     pays_another_way,
     receiving_pay,
     refuses_down_payment,
@@ -94,6 +96,11 @@ _HANDOFF_INTENTS = frozenset({Intent.FINANCIAL_HARDSHIP, Intent.DISPUTE_CHARGE, 
 
 # Offers answered with yes or no; anything else moves the conversation on and the offer lapses.
 _YES_NO_OFFERS = frozenset({"human_offer", "link_offer", "clarify"})
+
+# A message that opens with a plain yes ("yes, go on and set it up", "sure thing", "sí, por favor").
+_RE_PLAIN_YES = re.compile(r"\s*(?:yes|yeah|yep|yup|ya|sure|ok|okay|absolutely|definitely|si|claro|dale)\b")
+# Offers whose yes writes something: a payment link, a ticket for a person, a plan.
+_WRITE_OFFERS = frozenset({"link_offer", "human_offer", "consent"})
 
 # A pay_now below this confidence is not taken as the patient's go-ahead for a link.
 EXPLICIT_PAY_CONFIDENCE = 0.6
@@ -787,6 +794,18 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     )
     text = u.read_as or text  # the rules below read the words as the engine did, typos repaired
     intent, confidence = _scoped(*_weigh(u, text), text)
+    if (
+        state.get("expecting") in _WRITE_OFFERS
+        and intent is Intent.AFFIRM
+        and (
+            (confidence < CONFIDENT_INTENT and not _RE_PLAIN_YES.match(normalize(text)))
+            or defers_the_answer(text)
+        )
+    ):
+        # "alright, I'll have him call" or "ok I'll ask my wife first" to "Would you like a link?": an unsure
+        # or put-off yes to an offer that writes (a link, a ticket, a plan) is no yes; nothing is written
+        # and the patient can ask again.
+        intent, confidence = Intent.DENY, SURE
     answering = state.get("expecting") is not None and intent in (Intent.AFFIRM, Intent.DENY)
     if (
         Intent.PAYMENT_PLAN.value in history
@@ -806,6 +825,16 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         # "ok send me the link then": the payment link asked for by name, which an encoder trained on
         # everyday text reads as chat. Another creditor's link is not this (``asks_for_pay_link``).
         intent, confidence = Intent.PAY_NOW, max(confidence, SURE)
+    if (
+        previous
+        and intent in (Intent.PAY_NOW, Intent.PAYMENT_PLAN)
+        and names_other_creditor(previous[-1])
+        and not asks_this_bill_apart(previous[-1])
+        and not names_this_practice(text)
+    ):
+        # "what's the minimum due on my capital one card" then "ok just send me a link to pay the minimum":
+        # still the other creditor's bill; a link or a plan for this one needs words that name it.
+        intent, confidence = Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE
     if (
         state.get("expecting") is None
         and (

@@ -105,7 +105,11 @@ _RE_FIRST_PERSON = re.compile(
 
 # Another creditor's hardship program asked about ("how do I ask discover for a hardship plan on my credit
 # card", "my capital one card is maxed out, do they have a hardship program"), this bill not named.
-_RE_HARDSHIP_PROGRAM = re.compile(r"\bhardship (?:plan|plans|program|programs|option|options|assistance)\b")
+_RE_HARDSHIP_PROGRAM = re.compile(
+    r"\bhardship (?:plan|plans|program|programs|option|options|assistance)\b"
+    # a lender's own relief ("income-driven repayment", "forbearance on my student loans")
+    r"|\bincome (?:based|driven|contingent) repayment\b|\bforbearance\b|\bdeferment\b|\bloan forgiveness\b"
+)
 _RE_CREDITOR_NAMED = re.compile(
     r"\b(?:credit ?card|card|loan|loans|mortgage|bank|lender|servicer|issuer)\b"
     r"|\b(?:do|does|would|will) they\b"
@@ -290,6 +294,11 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
     rf"|\b(?:minimum|minimums|min|mins|least)\b[\w ]{{0,30}}\b(?:on|for|to) (?:my |the |our |a )?"
     rf"(?:{_CREDITOR}|{_COMPANY})\b"
+    # a plan asked for another creditor's debt ("a repayment plan for my student loans", "income based
+    # repayment", "a payment plan on my car loan")
+    rf"|\b(?:plan|plans|program|repayment|forbearance|deferment|refinanc\w*|consolidat\w*)\b[\w ]{{0,30}}"
+    rf"\b(?:for|on|with) (?:my |the |our |a )?(?:{_CREDITOR} |{_COMPANY} )?(?:loans?|credit cards?)\b"
+    r"|\bincome (?:based|driven|contingent) repayment\b"
     # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
     r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
     r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
@@ -414,7 +423,7 @@ _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
     "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
-    "discover", "xfinity", "directv", "roommate", "daycare",
+    "discover", "xfinity", "directv", "roommate", "daycare", "student",
 )  # fmt: skip
 
 
@@ -1050,6 +1059,30 @@ _RE_CLAUSE_BREAK = re.compile(
     re.IGNORECASE,
 )
 _RE_POINTS_BACK = re.compile(r"\b(?:it|that|them|those|they)\b")
+
+
+# An answer put off ("ok I'll ask my wife first", "let me think about it", "I'll have him call", "maybe
+# later"): whatever yes it starts with, it agrees to nothing yet.
+_RE_DEFERS = re.compile(
+    r"\b(?:ask|check with|talk to|talk with|run it by|run this by|see with) (?:my |the )?(?:wife|husband"
+    r"|spouse|partner|son|daughter|mom|mother|dad|father|family|kids|boss)\b"
+    r"|\b(?:let me|i ll|ill|i will|i need to|i have to|i gotta|gotta|have to) (?:think|check|ask|get back"
+    r"|sleep on|wait)\b"
+    r"|\b(?:i ll|ill|i will|he ll|she ll|they ll|we ll) (?:have \w+ )?(?:call|phone|come in|stop by)\b"
+    r"|\bmaybe later\b|\bnot (?:yet|now|today|right now)\b|\bfirst\W*$|\bpor ahora no\b|\bdespues\b"
+)
+
+
+def defers_the_answer(text: str) -> bool:
+    """Whether the words put the answer off; see ``_RE_DEFERS``."""
+    return bool(_RE_DEFERS.search(normalize(text).replace("'", " ")))
+
+
+def names_this_practice(text: str) -> bool:
+    """Whether the words name this practice or its bill ("my medical bill", "what I owe you", "your
+    office", "statement S-104373")."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_THIS_PRACTICE.search(norm)) or names_the_practice_bill(text)
 
 
 def asks_this_bill_apart(text: str) -> bool:

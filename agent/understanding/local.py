@@ -305,6 +305,14 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
     if not words:
         return None
     expecting_answer = context.expecting in {"consent", "plan_choice", "confirm", "yes_no"}
+    if (
+        len(words) <= 8
+        and _RE_CLOSING.search(" ".join(words))
+        and words[0] not in _YES_LEAD
+        and "?" not in text
+    ):
+        # "alright that's it, thanks", "ok I'm good for now": the patient is done; no yes to anything.
+        return _RuleHit(Intent.THANKS_GOODBYE, 0.9)
     if len(words) <= 6:
         if _only(words, _DENY_WORDS, _DENY_CORE) and "yes" not in words:
             return _RuleHit(Intent.DENY, 0.97 if expecting_answer else 0.92)
@@ -367,6 +375,15 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
         and not entities.amounts_cents
     ):
         return _RuleHit(Intent.AFFIRM, 0.9)  # "I'll take the shortest one": a pick by the plan's length
+    if (
+        context.expecting in _NEGOTIATING
+        and _RE_DECLINE_FOR_NOW.search(" ".join(words))
+        and not (entities.month_counts or entities.amounts_cents)
+        and not mentions_hardship(text)
+    ):
+        # "none of them for now, thanks", "no plan for now", "I'll think about it": the patient steps away
+        # from the negotiation; asking again and again is no answer to that.
+        return _RuleHit(Intent.DENY, 0.9)
     rejected = _RE_OFFER_REJECTED.search(" ".join(words))
     if context.expecting == "plan_choice" and rejected and not mentions_hardship(text):
         # "those are all too high", "none of those work": still negotiating, not a dispute or hardship.
@@ -387,10 +404,21 @@ _CONSENT_WORDS = _AFFIRM_WORDS | _words(
     "you sounds good works for great perfect i agree accept want to yes ok okay start make create hazlo "
     "el la ese esa plan hagalo adelante quiero acepto"
 )
+_RE_CLOSING = re.compile(
+    r"\b(?:that s (?:it|all)|thats (?:it|all)|that is (?:it|all)|that will be all|that ll be all"
+    r"|i m (?:good|all set|done)|im (?:good|all set|done)|nothing else|eso es todo|es todo)\b"
+)
 _HANDOFF_YES_WORDS = _AFFIRM_WORDS | _words(
     "please pls plz have them him her someone somebody a person contact call reach out to get in touch with "
     "me text email ask tell that would be great thanks thank you go ahead do it i d like id like would "
     "appreciate it por favor que me llamen contacten llamen alguien"
+)
+_RE_DECLINE_FOR_NOW = re.compile(
+    r"\b(?:none|neither|no plan|not|no)\b[\w ]{0,20}\b(?:for now|right now|at the moment|for today|today)\b"
+    r"|\b(?:none of (?:them|those|these)|no plan|no)\b[\w ]{0,12}\b(?:thanks|thank you|thx)\b"
+    r"|\b(?:i ll|i will|let me|ill) think (?:about it|it over)\b|\bmaybe later\b|\bi ll pass\b"
+    r"|\bnot interested\b"
+    r"|\bpor ahora no\b|\bahorita no\b|\blo voy a pensar\b"
 )
 _QUESTION_WORDS = _words("what whats how why when where which who que como cuando donde cual por")
 _RE_OFFER_REJECTED = re.compile(

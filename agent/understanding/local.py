@@ -610,6 +610,18 @@ class LocalUnderstander:
                         "language": language,
                     }
                 )
+        aside_rest = _after_aside(text)
+        if aside_rest is not None:
+            # "unrelated, but I have a dispute with my card company. anyway, send a link so I can pay what I
+            # owe here": what comes before "anyway" is an aside; the rest is the message's question.
+            inner = self._read(aside_rest, context)
+            if inner.intent not in _NOT_A_QUESTION and inner.confidence >= CLAUSE_LINE:
+                return inner.model_copy(
+                    update={
+                        "frustration": frustration_score(text, context.previous_messages),
+                        "language": language,
+                    }
+                )
         entities = _corrected(text, entities, context)
         hit = _apply_rules(text, context, entities)
         apart = asks_this_bill_apart(text)
@@ -781,6 +793,20 @@ _RE_BARE_GREETING_LEAD = re.compile(
     r"^\s*(?:hi|hello|hey|heya|hiya|yo|hola)\s+(?!(?:there|again|all|team|guys|you|folks|buenas|buenos)\b)"
     r"(?P<rest>[a-z].*)$"
 )
+
+
+_RE_ASIDE_END = re.compile(
+    r"(?:^|[.,;!?-]\s*|\s)(?:but )?(?:anyway|anyways|anyhow|back to (?:my|the) bill)\b\W*", re.I
+)
+
+
+def _after_aside(text: str) -> str | None:
+    """What follows the last "anyway" that closes an aside, when there are words enough."""
+    ends = list(_RE_ASIDE_END.finditer(text))
+    if not ends or ends[-1].start() == 0:
+        return None
+    rest = text[ends[-1].end() :].strip()
+    return rest if len(rest.split()) >= 3 else None
 
 
 def _after_chat_lead(text: str) -> str | None:

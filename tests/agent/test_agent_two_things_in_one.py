@@ -109,3 +109,29 @@ async def test_a_claims_status_and_what_is_owed_are_both_answered(env: Env, text
     assert "pending" in said.text
     assert f"Your balance is {T.money(summary.balance_cents)}" in said.text
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_link_asked_for_this_bill_after_an_aside_is_sent(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say(
+        "aside",
+        "unrelated, but i have a dispute going with my credit card company. anyway, please send a link so i "
+        "can pay what i owe here",
+        patient,
+    )
+    assert "secure link to pay" in said.text
+    assert await env.writes(patient.id) == (0, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i owe my landlord 500. anyway send me a link to pay it",
+        "my verizon bill is late, anyway, can you send me a link",
+    ],
+)
+async def test_a_link_asked_after_another_creditors_bill_is_not_sent(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("aside-other", text, patient)
+    assert "secure link" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)

@@ -150,6 +150,7 @@ class Turn(TypedDict, total=False):
     frustration: float
     is_correction: bool
     is_cancel: bool
+    read_as: str  # the message with typos of known words repaired, when that differs (the KB is searched so)
     escalation: Escalation | None  # a hand-off decided this turn by the escalation rules
     resumed: bool  # auth verified the patient and carries on with the question asked before it
     # A second question asked in the same message, answered after the first ("balance? also has humana

@@ -28,7 +28,7 @@ _OFFERED_TO_STAFF = frozenset(
 async def answer_from_kb(state: ConversationState, runtime: Runtime[AgentContext]) -> Update:
     c = ctx(runtime)
     language = lang(state)
-    query = state.get("text") or ""
+    query = work(state).get("read_as") or state.get("text") or ""  # "explian coordination of benefits"
     passages = c.ports.kb.search(query, k=3)
     tools = [call("search_knowledge_base", results=len(passages))]
     if not passages:

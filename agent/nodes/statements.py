@@ -394,7 +394,8 @@ def _explain_coverage(
             if language == "es"
             else "We don't have active insurance on file for you."
         )
-    passages = c.ports.kb.search(state.get("text") or "", k=1) or c.ports.kb.search(
+    query = work(state).get("read_as") or state.get("text") or ""  # typos repaired ("insuarnce")
+    passages = c.ports.kb.search(query, k=1) or c.ports.kb.search(
         "insurance terms deductible coinsurance copay", k=1
     )
     if passages:

@@ -958,6 +958,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             "is_cancel": u.is_cancel,
         }
     )
+    if u.read_as is not None:
+        turn["read_as"] = u.read_as
     update: Update = {
         "language": u.language,
         "intent_history": ([*history, intent.value])[-INTENT_HISTORY:],

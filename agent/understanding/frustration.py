@@ -123,7 +123,9 @@ def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
 
 
 # Words of the cues above that patients misspell in a hurry ("nobdoy", "frustarted", "anoying").
-_CUE_WORDS = ("nobody", "frustrated", "frustrating", "annoying", "annoyed", "ridiculous", "unbelievable")
+_CUE_WORDS = (
+    "nobody", "frustrated", "frustrating", "annoying", "annoyed", "ridiculous", "unbelievable", "runaround",
+)  # fmt: skip
 
 
 def _message_score(text: str, previous: Sequence[str] = ()) -> float:

@@ -99,3 +99,31 @@ async def test_the_balance_here_asked_after_paying_another_company_is_answered(e
     assert said.message.intent == Intent.BALANCE
     assert "Your balance is $" in said.text
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("tag", "text", "defined"),
+    [
+        ("deductible_heavy", "in insuarnce terms, what does allowed amount mean?", "The allowed amount is"),
+        (
+            "secondary_pending",
+            "can you explian coordination of benefits between my two plans?",
+            "coordination of",
+        ),
+    ],
+)
+async def test_a_term_asked_behind_a_typo_gets_that_terms_definition(
+    env: Env, tag: str, text: str, defined: str
+) -> None:
+    patient = env.patient(tag, exclude=("spanish_speaker",))
+    said = await env.say("term", text, patient)
+    assert defined in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_the_runaround_behind_a_typo_is_frustration(env: Env) -> None:
+    patient = env.patient("claim_pending", exclude=("spanish_speaker",))
+    await env.say("circles", "I need an update on my insurance claim", patient)
+    said = await env.say("circles", "i'm so sick of this, every time i ask i get the ruanround", patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "frustration"

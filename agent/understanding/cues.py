@@ -961,6 +961,9 @@ _RE_OWED_QUESTION = re.compile(
     r"|\bwhat(?: s| is)? the damage\b|\bhow bad is the damage\b"
     # the formal word: "the amount I am to remit", "how much should I remit"
     r"|\b(?:amount|sum|how much|what)\b[\w ]{0,30}\bremit\b"
+    # "What is the money I need give?", "how much money I must pay": the amount owed, in plain words
+    r"|\b(?:what|how much)\b[\w ]{0,15}\b(?:money|amount)\b[\w ]{0,10}\b(?:i|we)"
+    r" (?:need|have|must|got|should)(?: to)? (?:give|pay|send)\b"
     # Spanish: "quisiera saber el saldo de mi cuenta", "cuánto le debo", "lo que tengo que pagar"
     r"|\b(?:saber|decir|decirme|dime|digame|cual es|consultar|ver|revisar|checar)\b[\w ]{0,12}"
     r"\b(?:el|mi) saldo\b"

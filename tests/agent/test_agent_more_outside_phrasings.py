@@ -127,3 +127,16 @@ async def test_the_runaround_behind_a_typo_is_frustration(env: Env) -> None:
     said = await env.say("circles", "i'm so sick of this, every time i ask i get the ruanround", patient)
     assert said.handoff is not None
     assert said.handoff.reason == "frustration"
+
+
+async def test_the_amount_owed_asked_in_plain_words_gets_the_balance(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say(
+        "plain", "Good day. The letter from you come to my house. What is the money I need give?", patient
+    )
+    assert said.message is not None
+    assert said.message.intent == Intent.BALANCE
+    other = await env.say("plain-other", "how much money i must pay to my electric company", patient)
+    assert other.message is not None
+    assert other.message.intent == Intent.OUT_OF_SCOPE
+    assert await env.writes(patient.id) == (0, 0, 0)

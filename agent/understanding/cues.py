@@ -175,7 +175,9 @@ def mentions_dispute(text: str) -> bool:
 
 
 # Words of a waiver claim that patients misspell ("woludn't be billed", "promsied").
-_WAIVER_WORDS = ("wouldn", "promised", "billed", "charged", "waived")
+_WAIVER_WORDS = (
+    "wouldn", "promised", "billed", "charged", "waived", "manager", "doctor", "receptionist", "physician",
+)  # fmt: skip
 
 
 def claims_waiver(text: str) -> bool:
@@ -423,7 +425,7 @@ _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
     "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
-    "discover", "xfinity", "directv", "roommate", "daycare", "student",
+    "discover", "xfinity", "directv", "roommate", "daycare", "student", "capital",
 )  # fmt: skip
 
 

@@ -140,3 +140,21 @@ async def test_the_amount_owed_asked_in_plain_words_gets_the_balance(env: Env) -
     assert other.message is not None
     assert other.message.intent == Intent.OUT_OF_SCOPE
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_waiver_claimed_behind_a_typo_reaches_a_person(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("waiver", "your mangaer said I don't have to pay this bill, wipe it off", patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_already_paid"
+    assert await env.writes(patient.id) == (0, 0, 1)
+
+
+async def test_a_card_named_behind_a_typo_is_still_anothers_bill_on_the_next_turn(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    await env.say("card-typo", "what's the minimum due on my caiptal one card this month", patient)
+    said = await env.say("card-typo", "can you just pay the minimum from my checking then", patient)
+    assert said.message is not None
+    assert said.message.intent == Intent.OUT_OF_SCOPE
+    await env.say("card-typo", "yes", patient)
+    assert await env.writes(patient.id) == (0, 0, 0)

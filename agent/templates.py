@@ -318,6 +318,11 @@ def line_math(li: LineItem, lang: Language) -> str:
             return f"{head} El reclamo sigue con su seguro, así que por ahora no debe nada por este cargo."
         if li.claim_id is None and not li.insurance_paid_cents and resp:
             return _self_pay_math(li, head, lang)
+        if li.insurance_paid_cents == 0 and contractual == 0 and resp and li.not_covered_cents == resp:
+            return (
+                f"{head} No hubo pago del seguro porque el servicio no está cubierto por su plan, así que "
+                f"los {money(resp)} le corresponden a usted."
+            )
         if li.insurance_paid_cents == 0 and contractual == 0:
             return f"{head} No hubo pago del seguro, así que los {money(resp)} le corresponden a usted."
         text = head
@@ -336,6 +341,12 @@ def line_math(li: LineItem, lang: Language) -> str:
         return f"{head} The claim is still pending with your insurance, so you don't owe anything for it yet."
     if li.claim_id is None and not li.insurance_paid_cents and resp:
         return _self_pay_math(li, head, lang)
+    if li.insurance_paid_cents == 0 and contractual == 0 and resp and li.not_covered_cents == resp:
+        # A line the plan does not cover at all (a PR denial such as 204): why insurance paid nothing.
+        return (
+            f"{head} Insurance didn't pay toward it because the service is not covered by your plan, so the "
+            f"full {money(resp)} is yours to pay."
+        )
     if li.insurance_paid_cents == 0 and contractual == 0:
         return f"{head} Insurance didn't pay toward it, so the full {money(resp)} is yours to pay."
     text = head

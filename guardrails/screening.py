@@ -211,7 +211,9 @@ _OTHER_PATIENT = _rules(
         r"|\b(?:his|her|their) (?:bill|balance|account|statement)s?\b(?=[\w\s,']{0,40}\b(?:my|our) "
         + _FAMILY
         + r")"
-        r"|\b(?:cuenta|saldo|factura|deuda|estado de cuenta|pagos?) de (?:mi|mis|nuestr[oa]) "
+        # Spanish, or Spanglish ("el balance de mi mamá", "el bill de mi esposo")
+        r"|\b(?:cuenta|saldo|factura|deuda|estado de cuenta|pagos?|balance|bill|cargos|cobros) de "
+        r"(?:mi|mis|nuestr[oa]) "
         + _FAMILIA
         + r"\b|\bcuanto debe (?:mi|nuestr[oa]) "
         + _FAMILIA

@@ -75,6 +75,7 @@ from agent.understanding.cues import (
     says_paid_at_visit,
     shares_a_bill_with_others,
     statement_pointer,
+    wants_to_pay_all_now,
 )
 from agent.understanding.text import normalize
 from guardrails.escalation import (
@@ -207,6 +208,20 @@ _NOT_A_PLAN_ANSWER = frozenset(
         Intent.INSURANCE_TERMS,
     }
 )
+
+
+# The plan asked after in a word or two, with nothing else said ("plan?", "back. plan?", "ok, the plan
+# now"): after a plan was negotiated, that negotiation.
+_RE_TERSE_PLAN = re.compile(
+    r"^(?:(?:ok|okay|k|so|and|back|im back|i m back|now|well|alright|right|what about|how about|about|the"
+    r"|that|my|pls|plz|please|then|y|entonces|ya|volvi|de nuevo|lo del|el|la)\s+)*"
+    r"(?:plan|plans|payment plan|payment plans|pay plan|el plan|plan de pagos|cuotas)"
+    r"(?:\s+(?:pls|plz|please|now|then|again|thing|stuff|entonces|por favor|ahora))*$"
+)
+
+
+def _asks_for_the_plan_tersely(text: str) -> bool:
+    return bool(_RE_TERSE_PLAN.match(normalize(text).replace("'", " ")))
 
 
 # Any word of a payment made or sent ("paid", "sent a check", "payment went through", "pagué").
@@ -552,6 +567,16 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
     if (
+        intent in (Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.PAY_NOW)
+        and confidence < SURE
+        and wants_to_pay_all_now(text)
+        and not _backs_a_handoff(text)
+        and not names_other_creditor(text)
+    ):
+        # "I should like to pay the whole of what I owe now. How may I do so?" read, unsure, as the balance
+        # (or as paying): the patient asks outright to pay it, which the payment link answers.
+        return Intent.PAY_NOW, SURE
+    if (
         (intent in _OWED_READINGS or (intent is Intent.REFUND_OR_CREDIT and not asks_about_credit(text)))
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
@@ -810,7 +835,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     if (
         Intent.PAYMENT_PLAN.value in history
         and (intent in _NOT_A_PLAN_ANSWER or confidence < LOW_CONFIDENCE)
-        and names_the_plan(text)
+        and (names_the_plan(text) or _asks_for_the_plan_tersely(text))
         and not answering  # "yes, set that plan up" answers the question asked; it resumes nothing
     ):
         # "so what about the plan?" after a digression or a person's help: back to the negotiation.

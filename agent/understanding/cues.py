@@ -472,7 +472,8 @@ _RE_CONTACT_ASK = re.compile(
     r"transfer me|get me)\b"
 )
 _RE_CONTACT = re.compile(
-    r"\b(?:speak|talk|chat|connect|transfer|call|phone|reach|contact|get|put me through|escalate|"
+    r"\b(?:speak|talk|chat|connect|transfer|call|phone|telephone|ring me|reach|contact|get|put me through"
+    r"|escalate|discuss\b[\w ]{0,40}\bwith|"
     r"hablar|comunicar|llamar|contactar|pasar)\b"
 )
 
@@ -493,7 +494,8 @@ def _repair_person_words(norm: str) -> str:
 
 
 _RE_PERSON_NOUN = re.compile(
-    r"\b(?:person|human|someone|somebody|anyone|anybody|representative|rep|operator|manager|supervisor|"
+    r"\b(?:staff member|team member|member of (?:the |your |our )?(?:\w+ )?(?:staff|team)|"
+    r"person|human|someone|somebody|anyone|anybody|representative|rep|operator|manager|supervisor|"
     r"persona|alguien|humano|agente|representante|gerente)\b"
 )
 _RE_CONTACT_DONE = re.compile(r"\b(?:spoke|talked|chatted|phoned|called|emailed|heard|was told)\b")
@@ -750,7 +752,10 @@ _RE_WHY_OWED = re.compile(
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
     r"|(?:getting|being|get|got|been) (?:charged|billed)"
-    r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran)\b"
+    r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran"
+    # "por qué me llegó esta cuenta si tengo Medicare": a bill that came although insured
+    r"|(?:me )?(?:llego|llegaron|mandaron|enviaron|cobraron|recibi) (?:esta|una|la|otra|estas|esa|esas)"
+    r" (?:cuenta|cuentas|factura|facturas|cobro|cobros))\b"
     rf"|\b(?:{_INSURER}|plan)\b[\w\s]{{0,25}}?\b(?:not|n t|didn t|didnt|did not|doesn t"
     r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
     r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
@@ -759,7 +764,8 @@ _RE_WHY_OWED = re.compile(
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
     r"\b(?:cover\w*|pay|paid)\b"
-    r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay)\b"
+    r"|\b(?:why|how come)\b[\w\s]{0,30}\b(?:money|something|anything) (?:left|still due|to pay"
+    r"|(?:still )?(?:due|owed|owing) (?:from|by) (?:me|us))\b"
     # "insurance paid, so what's the 30 dollars for?", "what is the $40 charge for": an amount owed, asked why
     r"|\bwhat(?: s| is| was|s) (?:the|that|this|my) (?:\$ ?\d[\d.,]*|\d[\d.,]* (?:dollars?|bucks))"
     r"(?: \w+)? for\b"
@@ -817,9 +823,19 @@ def _repair_coverage_words(norm: str) -> str:
     return repair_words(norm, _COVERAGE_WORDS, shortest=5)
 
 
+# Words a voice dictation writes for their homophones ("why is their still money do from me"): "their"
+# before a verb is "there", "do" after the money owed is "due".
+_RE_THEIR_THERE = re.compile(r"\btheir (?=(?:is|s|was|are|were|still)\b)")
+_RE_DO_DUE = re.compile(r"\b(money|amount|balance|anything|something|payment|bill) (?:do|dew)\b")
+
+
+def _homophones_repaired(norm: str) -> str:
+    return _RE_DO_DUE.sub(r"\1 due", _RE_THEIR_THERE.sub("there ", norm))
+
+
 def asks_why_owed(text: str) -> bool:
     """The patient asks why a balance remains after insurance, however it is put."""
-    norm = _repair_coverage_words(normalize(text).replace("'", " "))
+    norm = _homophones_repaired(_repair_coverage_words(normalize(text).replace("'", " ")))
     if _RE_WHY_OWED.search(norm):
         return True
     return bool(
@@ -875,7 +891,10 @@ def names_the_plan(text: str) -> bool:
 # trained on everyday text makes of the rest ("what's the damage", "how far along am I").
 _ANCHOR_WORDS = ("statement", "statements", "deductible", "deductibles", "coinsurance", "copay", "copays")
 _ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay", "copays"})
-_RE_ANCHOR_LEAD = re.compile(r"\b(?:my|your|ur|our|this|these)\s+(?:(?:\w+)\s+)?([a-z]+)\b")
+# "my most recent statement", "my very last bill": a degree word may come before the one word between.
+_RE_ANCHOR_LEAD = re.compile(
+    r"\b(?:my|your|ur|our|this|these)\s+(?:(?:most|very)\s+)?(?:(?:\w+)\s+)?([a-z]+)\b"
+)
 _PROCEDURE_CODE = r"\b(?:code|cpt|hcpcs)\s+(?:code\s+)?(?:\d{5}|[a-z]\d{4})\b"
 _RE_PROCEDURE_CODE = re.compile(_PROCEDURE_CODE)
 
@@ -1179,6 +1198,39 @@ _RE_PAYS_ANOTHER_WAY = re.compile(
     r"|\b(?:send|mail|mailing|sending) (?:you |y all )?(?:a |the )?(?:check|cheque|money order)\b"
     r"|\bpay (?:it |this |that )?(?:at|during) (?:my |the )?(?:next )?(?:visit|appointment)\b"
 )
+
+
+# The patient says outright they want to pay all of it now ("I should like to pay the whole of what I owe
+# now", "I want to pay everything I owe today", "I'd like to settle my balance in full"): the wish, then the
+# whole of what is owed as what is paid.
+_RE_WISH_TO_PAY = re.compile(
+    r"\b(?:i|we) (?:would like|d like|should like|would love|d love|want|wanna|wish|need|am ready|m ready"
+    r"|are ready|intend|mean) to (?:just |go ahead and )?(?:pay|settle|clear)\b(?P<rest>.*)$"
+)
+_RE_ALL_OWED = re.compile(
+    r"^(?: off| up)? (?:the whole(?: of)?\b.*|in full\b.*|everything\b.*|all of (?:it|what)\b.*"
+    r"|all (?:i|we) owe\b.*|what (?:i|we) owe\b.*|(?:it|this|that) (?:all|off|in full)\b.*"
+    r"|(?:the|my|our) (?:full |entire |whole |total |outstanding )?(?:balance|bill|account|amount"
+    r"|amount due|amount owed)\b.*)$"
+)
+_RE_NOT_NOW = re.compile(
+    r"\b(?:later|tomorrow|next (?:week|month|friday|time)|when i (?:get|am) paid|payday|paycheck|someday"
+    r"|eventually|soon|by (?:mail|check|phone)|in person|but|if|once)\b"
+)
+
+
+def wants_to_pay_all_now(text: str) -> bool:
+    """The patient asks to pay the whole of what is owed, now (no later date, no other way, no "but")."""
+    norm = normalize(text).replace("'", " ")
+    wish = _RE_WISH_TO_PAY.search(norm)
+    return (
+        wish is not None
+        and bool(_RE_ALL_OWED.match(wish["rest"]))
+        and not _RE_NOT_NOW.search(norm)
+        and not declines_paying(text)
+        and not pays_another_way(text)
+        and not asks_to_pay_over_time(text)
+    )
 
 
 def pays_another_way(text: str) -> bool:

@@ -63,6 +63,16 @@ _MEDIUM = (
     r"|\bno sirve\w*"
     r"|\bridiculo\b|\bharto\b|\bharta\b|\bcansad[oa]\b|\benojad[oa]\b|\bmolest[oa]\w*|\bya te dije\b"
     r"|\bcuantas veces\b|\binutil\b|\bterrible\b|\bpesim[oa]\b|\bpor ultima vez\b|\bfurios[oa]\b"
+    # Upset in Spanish as it is said, not only as an adjective: "ya me estoy enojando", "qué frustración",
+    # "nadie me explica nada", "no me está ayudando", "me dan vueltas", "ya no aguanto más", "es la tercera
+    # vez que pregunto", "eso no es lo que le pregunté", "otra vez lo mismo", "una falta de respeto".
+    r"|\benoj\w*|\bfrustra\w*|\bnadie me (?:explica|ayuda|escucha|entiende|contesta|responde|hace caso)\w*"
+    r"|\bno me (?:esta|estan|estas) (?:ayudando|escuchando|entendiendo|explicando|contestando|respondiendo)\b"
+    r"|\b(?:me|nos) (?:dan|estan dando) (?:puras |muchas )?vueltas\b|\bvueltas y (?:mas )?vueltas\b"
+    r"|\bno aguanto\b"
+    r"|\b(?:segunda|tercera|cuarta|quinta) vez que (?:le |te |les )?(?:pregunto|digo|pido|llamo|escribo)\b"
+    r"|\bno es lo que (?:le |te |les )?(?:pregunte|pedi|dije)\b|\botra vez lo mismo\b|\blo mismo otra vez\b"
+    r"|\bfalta de respeto\b"
 )
 _MILD = (
     r"\bugh+\b|\bseriously\b|\bcome on\b|"

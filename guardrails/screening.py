@@ -147,7 +147,7 @@ _INJECTION = _rules(
         # Spanish
         "ignora_instrucciones": r"\b(?:ignora|ignorar|olvida|olvidar|omite|descarta)\b[\w\s]{0,30}?"
         r"\b(?:instrucciones|reglas|indicaciones|prompt)\b",
-        "prompt_sistema": r"\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b",
+        "prompt_sistema": r"\b(?:prompt|mensaje|instrucciones|instruccion|aviso|orden) (?:del|de) sistema\b",
         "ahora_eres": r"\b(?:ahora eres|a partir de ahora eres|desde ahora eres)\b",
         "finge": r"\b(?:finge|fingir|actua|actuar|haz de cuenta)\b[\w\s]{0,15}\b(?:que eres|como)\b"
         r"[\w\s]{0,20}"
@@ -305,7 +305,7 @@ def _repair_typos(norm: str) -> str:
 _INJECTION_WORDS = (
     "ignore", "disregard", "instructions", "instruction", "guidelines", "directives", "programming",
     "previous", "prompt", "prompts", "ignora", "ignorar", "olvida", "olvidar", "descarta", "instrucciones",
-    "indicaciones", "anteriores",
+    "indicaciones", "anteriores", "reglas",
 )  # fmt: skip
 
 

@@ -113,6 +113,8 @@ def choose_route(state: ConversationState) -> Route:
             return "answer_from_kb"
     if verified and turn.get("escalation") is not None:
         return "escalate_ticket"
+    if verified and turn.get("vent"):
+        return "smalltalk"  # "this is such BS": acknowledged, and a person offered
     expecting = state.get("expecting")
     if (
         expecting == "human_offer"

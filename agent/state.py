@@ -28,7 +28,7 @@ from langgraph.types import Overwrite
 from pydantic import BaseModel, ConfigDict, field_serializer
 
 from agent.outreach.offer import OutreachOffer
-from tools.platforms.models import AccountSummary, Claim, Coverage, Statement, StatementSummary
+from tools.platforms.models import AccountSummary, Claim, Coverage, Payment, Statement, StatementSummary
 
 WINDOW = 12
 INTENT_HISTORY = 8
@@ -129,6 +129,7 @@ class Records(BaseModel):
     summary: AccountSummary | None = None
     coverages: tuple[Coverage, ...] | None = None
     claims: tuple[Claim, ...] | None = None
+    payments: tuple[Payment, ...] | None = None  # read when the last payment is asked about
 
     @field_serializer("*")
     def _as_data(self, value: Any) -> Any:
@@ -152,10 +153,12 @@ class Turn(TypedDict, total=False):
     is_cancel: bool
     read_as: str  # the message with typos of known words repaired, when that differs (the KB is searched so)
     escalation: Escalation | None  # a hand-off decided this turn by the escalation rules
+    vent: bool  # one swear and no question answered: acknowledged, a person offered (no ticket unasked)
     resumed: bool  # auth verified the patient and carries on with the question asked before it
     # A second question asked in the same message, answered after the first ("balance? also has humana
     # paid the xray": the balance, then the claim's status), as intent names.
     also: list[str]
+    last_payment: bool  # the last payment on file asked about ("how much was my last payment")
     # What the nodes read and decided.
     records: Records | None
     consent: bool  # the patient said yes to the plan terms stated last turn

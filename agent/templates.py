@@ -168,6 +168,12 @@ OUT_OF_SCOPE = {
     "es": "Solo puedo ayudar con su factura de esta práctica: su saldo, qué es un cargo, seguro y reclamos, "
     "planes de pago y pagos en línea.",
 }
+VENT_OFFER = {
+    "en": "I'm sorry this has been so frustrating. Would you like me to pass this to a person on our billing"
+    " team? Or tell me what you'd like to know about your bill and I'll help.",
+    "es": "Siento mucho que esto sea tan frustrante. ¿Quiere que pase esto a una persona de nuestro equipo de"
+    " facturación? O dígame qué quiere saber de su cuenta y le ayudo.",
+}
 HANDOFF_OFFER = {
     "en": "Would you like me to pass this to a person on our billing team?",
     "es": "¿Quiere que pase esto a una persona de nuestro equipo de facturación?",
@@ -625,6 +631,17 @@ def link_created(amount_cents: int, url: str, expires: date, what: str, lang: La
     return (
         f"Here is your secure link to pay {money(amount_cents)} ({what}): {url} . It expires {day(expires)}."
     )
+
+
+def last_payment(amount_cents: int | None, posted: date | None, lang: Language) -> str:
+    """The latest payment on file, asked about ("how much was my last payment"), or that there is none."""
+    if amount_cents is None or posted is None:
+        if lang == "es":
+            return "No veo pagos registrados en su cuenta."
+        return "I don't see any payments on file for your account."
+    if lang == "es":
+        return f"Su último pago registrado fue de {money(amount_cents)}, el {day(posted, lang)}."
+    return f"Your last payment on file was {money(amount_cents)}, on {day(posted)}."
 
 
 def payment_on_file(amount_cents: int, posted: date, balance_cents: int, lang: Language) -> str:

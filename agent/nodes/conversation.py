@@ -79,6 +79,12 @@ async def smalltalk(state: ConversationState, runtime: Runtime[AgentContext]) ->
     language = lang(state)
     turn = work(state)
     intent = Intent(turn.get("intent") or Intent.GREETING.value)
+    if turn.get("vent"):
+        # One swear from a calm patient: acknowledged and a person offered; a yes opens the ticket.
+        return {
+            "expecting": "human_offer",
+            "work": answer(T.VENT_OFFER[language], [], suggestions=["Talk to a person"]),
+        }
     if turn.get("is_cancel"):
         return {"pending": None, "expecting": None, "work": answer(T.CANCELLED[language], [])}
     if intent is Intent.THANKS_GOODBYE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 
@@ -81,6 +82,12 @@ async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContex
         found = await platform.list_claims(pid)
         reads.extend(f"claim:{cl.id}" for cl in found)
         claims_read = tuple(_choose_claims(found, Intent.CLAIM_STATUS, state.get("statement_id"), state))
+    payments = None
+    if intent is Intent.BALANCE and work(state).get("last_payment"):
+        # "how much was my last payment": the payments on file, the latest said after the balance.
+        tools.append(call("list_payments"))
+        payments = tuple(await platform.list_payments(pid))
+        reads.extend(f"payment:{p.id}" for p in payments)
     coverages = None
     if intent is Intent.INSURANCE_TERMS:
         tools.append(call("list_coverages"))
@@ -92,6 +99,7 @@ async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContex
         summary=summary,
         coverages=coverages,
         claims=claims_read,
+        payments=payments,
     )
     update: Update = {"work": {"records": records, "tools": tools, "reads": reads}}
     if statement is not None:
@@ -268,6 +276,22 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
                 )
         if records.claims is not None:  # the claim's status asked beside the balance
             parts.extend(_explain_claims(records.claims, c, facts, language))
+        if records.payments is not None:  # the last payment asked about
+            latest = max(records.payments, key=lambda p: p.posted_at, default=None)
+            posted = None
+            if latest is not None:
+                zone = ZoneInfo(c.ports.policy.office_hours.timezone)
+                posted = latest.posted_at.astimezone(zone).date()
+                facts.amounts(latest.amount_cents).dates(posted)
+            parts.append(
+                T.last_payment(latest.amount_cents if latest is not None else None, posted, language)
+            )
+        if statement is not None and Intent.EXPLAIN_CHARGE.value in (turn.get("also") or []):
+            # A line asked about beside the balance ("and why is there a blood draw"): its math, or, when
+            # no line of the statement is that one, every line's (what is there instead).
+            for li in (named(li, c.ports.codebook) for li in _pick_lines(statement, state)[:max_lines]):
+                _line_facts(facts, li)
+                parts.append(T.line_math(li, language))
         if intent is Intent.REFUND_OR_CREDIT:
             parts.append(T.REFUND_OFFER[language])
             expecting["expecting"] = "human_offer"

@@ -23,6 +23,7 @@ from agent.understanding.cues import (
     asks_about_secondary,
     asks_amount_owed,
     asks_another_creditors_hardship_plan,
+    asks_balance_and_a_line,
     asks_balance_and_insurer_paid,
     asks_deductible_progress,
     asks_for_breakdown,
@@ -33,6 +34,7 @@ from agent.understanding.cues import (
     asks_for_person_only,
     asks_if_refused_service_is_billed,
     asks_insurers_progress,
+    asks_last_payment,
     asks_next_installment,
     asks_outright_for_person,
     asks_owed_beside,
@@ -77,6 +79,7 @@ from agent.understanding.cues import (
     statement_pointer,
     wants_to_pay_all_now,
 )
+from agent.understanding.frustration import lone_vent
 from agent.understanding.text import normalize
 from guardrails.escalation import (
     CONFIDENT_INTENT,
@@ -456,6 +459,8 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         and any(ref.keyword for ref in u.entities.line_refs)
         and asks_about_a_line(text)
         and not (intent is Intent.PAY_NOW and mentions_paying(text))
+        # "what do I owe, and what's the blood draw for": both, the balance first (``also``)
+        and not (intent is Intent.BALANCE and asks_balance_and_a_line(text))
     ):
         # "tell me about the x-ray line, what do I owe for that part", "whats the ultrasound thing on my bill,
         # did insurance pay for it": that line's insurance math, not the balance or the claim's status.
@@ -722,6 +727,36 @@ def _person_asked(intent: Intent, confidence: float, text: str, history: list[st
     return intent, confidence
 
 
+# A question put beside a vent: its mark, or a clause that opens with a question's word ("this bill is
+# complete bs, what do I owe", "wtf is this charge").
+_RE_QUESTION_CLAUSE = re.compile(
+    r"(?:^|[.,;:!]\s*|\b(?:but|so|and|anyway|now|just)\s+)(?:(?:so|and|but|ok|okay|well|then)\s+)?"
+    r"(?:what|wtf|whats|how|why|when|where|who|which|is|are|do|does|did|can|could|will|would|should|am|may)\b"
+)
+# Frustration a lone vent is read with: under the hand-off line, still upset (``UPSET_THRESHOLD``).
+VENTED = 0.6
+# Readings that answer no question: a vent beside them is acknowledged and a person offered.
+_NO_ANSWER = frozenset(
+    {*_NOT_BILLING, Intent.AFFIRM, Intent.DENY, Intent.IDENTITY_ANSWER, Intent.REQUEST_HUMAN}
+)
+
+
+def _vent(
+    u: Understanding, intent: Intent, confidence: float, raw: str, text: str, previous: tuple[str, ...]
+) -> tuple[float, bool]:
+    """The frustration the escalation rules read, and whether the message is a vent to acknowledge.
+
+    One swear from a patient who was calm until now ("this is such BS", "wtf is this bill") is no hand-off:
+    beside a question the agent understood, the question is answered; alone, the agent acknowledges it and
+    offers a person (a yes opens the ticket). Swearing again, a swear with other upset, or upset that builds
+    over messages still reaches a person unasked (``agent.understanding.frustration.lone_vent``)."""
+    if u.frustration < FRUSTRATION_THRESHOLD or not lone_vent(raw, previous):
+        return u.frustration, False
+    asked = "?" in text or bool(_RE_QUESTION_CLAUSE.search(text.lower().replace("\u2019", "'")))
+    answered = intent not in _NO_ANSWER and confidence >= LOW_CONFIDENCE and asked
+    return min(u.frustration, VENTED), not answered
+
+
 def about_the_bill(intent: Intent, history: list[str], text: str, asked: bool = False) -> bool:
     """Whether the conversation is about this practice's bill: an earlier turn was, or the agent asked
     something (``asked``: an offer, a question, an outreach text) that this message answers, or this reading
@@ -742,11 +777,12 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
     (the measurement of ``agent.understanding.evaluate --clinc``)."""
     text = u.read_as or text
     intent, confidence = _person_asked(*_scoped(*_weigh(u, text), text), text, [])
+    frustration, vent = _vent(u, intent, confidence, text, text, ())
     decision = decide(
         EscalationSignals(
             intent=intent.value,
             confidence=confidence,
-            frustration=u.frustration,
+            frustration=frustration,
             text=text,
             explicit_human_request=intent is Intent.REQUEST_HUMAN and asks_for_person(text),
             dispute=intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE),
@@ -762,6 +798,8 @@ def route_for_first_turn(u: Understanding, text: str) -> str:
         "entities": u.entities.model_dump(mode="json"),
         "is_cancel": u.is_cancel,
     }
+    if vent:
+        turn["vent"] = True
     if decision.escalate and decision.reason is not None:
         turn["escalation"] = {
             "reason": decision.reason.value,
@@ -877,6 +915,16 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         # question, asked of the patient's own account. Only a question is carried over: a payment the
         # other person's question asked for becomes the balance it would pay, never a link.
         intent, confidence = await _own_instead(previous[-1], c, state), SURE
+    last_payment = (
+        intent not in (Intent.REQUEST_HUMAN, Intent.DISPUTE_CHARGE)
+        and asks_last_payment(text)
+        and not (says_already_paid(text) or claims_waiver(text) or mentions_dispute(text))
+    )
+    if last_payment:
+        # "great. how much was my last payment, for my records": the payments on file read out beside the
+        # balance (from the ledger), whatever the engine read; a question, so nothing is written.
+        intent, confidence = Intent.BALANCE, max(confidence, SURE)
+        turn["last_payment"] = True
     if (
         state.get("pending") is not None
         and state.get("expecting") in ("plan_choice", "human_offer")
@@ -910,6 +958,13 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     if intent in (Intent.BALANCE, Intent.CLAIM_STATUS) and asks_balance_and_insurer_paid(text):
         # "balance? also has humana paid the xray": both questions, the one read first and then the other.
         turn["also"] = [(Intent.CLAIM_STATUS if intent is Intent.BALANCE else Intent.BALANCE).value]
+    elif (
+        intent is Intent.BALANCE
+        and any(r.keyword for r in u.entities.line_refs)
+        and asks_balance_and_a_line(text)
+    ):
+        # "how much is my bill and why is there a blood draw": the balance, then that line's math.
+        turn["also"] = [Intent.EXPLAIN_CHARGE.value]
     elif intent in (Intent.CLAIM_STATUS, Intent.DENIAL_REASON) and asks_owed_beside(text):
         # "has the secondary paid yet? and whats my share": the balance said after the claim's status.
         turn["also"] = [Intent.BALANCE.value]
@@ -972,13 +1027,16 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         )
     low = confidence < LOW_CONFIDENCE
     streak = state.get("low_conf_streak", 0) + 1 if low else 0
+    frustration, vent = _vent(u, intent, confidence, state.get("text") or "", text, previous)
+    if vent:
+        turn["vent"] = True  # acknowledged, a person offered (``smalltalk``)
     turn.update(
         {
             "intent": intent.value,
             "confidence": round(confidence, 4),
             "alternatives": _in_play(u, intent),
             "entities": ents,
-            "frustration": round(u.frustration, 4),
+            "frustration": round(frustration, 4),
             "is_correction": u.is_correction,
             "is_cancel": u.is_cancel,
         }
@@ -1011,7 +1069,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             intent=intent.value,
             confidence=confidence,
             previous_low_confidence=state.get("low_conf_streak", 0) > 0,
-            frustration=u.frustration,
+            frustration=frustration,
             repair_failures=state.get("repair_failures", 0),
             text=text,
             # A ticket for a person needs the patient's words asking for one; a guess is offered instead.

@@ -736,7 +736,7 @@ def receiving_pay(text: str) -> bool:
 # bare balance or the claim's status.
 _INSURER = (
     r"(?:insurance|ins|insurer|aetna|cigna|humana|medicare|medicaid|blue cross\w*|bcbs|united ?healthcare|uhc"
-    r"|kaiser|anthem|tricare|seguro|aseguranza)"
+    r"|kaiser|anthem|tricare|seguro|aseguranza|hmo|ppo)"
 )
 _RE_WHY_OWED = re.compile(
     # "I met my deductible, so how am I still owing", "how is there still a balance after insurance": a how
@@ -759,7 +759,13 @@ _RE_WHY_OWED = re.compile(
     rf"|\b(?:{_INSURER}|plan)\b[\w\s]{{0,25}}?\b(?:not|n t|didn t|didnt|did not|doesn t"
     r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
     r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
-    rf"\b{_INSURER}\b[\w\s]{{0,15}}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b)"
+    rf"\b{_INSURER}\b[\w\s]{{0,15}}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
+    # "why didn't they cover the whole visit": in a question of this bill, "they" that cover or pay are the
+    # insurer
+    r"|\bthey\b(?: \w+)?? (?:not|didn t|didnt|did not|don t|dont|doesn t|won t|wont|wouldn t|never)"
+    r"(?: \w+)?? (?:pay|cover|covered|paid)\b"
+    r"|\b(?:didn t|didnt|don t|dont|won t|wont|wouldn t|haven t|havent|hasn t) they(?: \w+)??"
+    r" (?:pay|cover|paid)\b)"
     r"|\b(?:thought|supposed to|should have|should of)\b[\w\s]{0,25}\b(?:insurance|seguro)\b[\w\s]{0,20}"
     r"\b(?:cover\w*|pay|paid)\b"
     r"|\b(?:insurance|seguro)\b[\w\s]{0,20}\b(?:supposed to|should have|should of|was to)\b[\w\s]{0,10}"
@@ -1468,9 +1474,34 @@ _RE_OWN_INSTEAD = re.compile(
 )
 
 
+# After the pointer, the same ask put again in the patient's own words ("what about me then, what's on my
+# account", "ok and mine? how much is it for me"): first-person words, no one else, nothing to pay or plan.
+_RE_OWN_WORDS = re.compile(r"\b(?:my|mine|me|i|i m|im|myself|own|mi|yo)\b")
+_RE_ANOTHER_PERSON = re.compile(
+    r"\b(?:he|she|him|his|her|hers|they|them|their|husband|wife|spouse|partner|mom|mum|mother|dad|father"
+    r"|son|daughter|kid|child|brother|sister|friend|grandma|grandpa|el|ella|su|esposo|esposa)\b"
+)
+_RE_PAY_OR_PLAN_WORDS = re.compile(
+    r"\b(?:pay|paying|link|plan|plans|installments?|monthly|person|human|someone|agent|pagar|enlace)\b"
+)
+
+
 def asks_same_for_own_account(text: str) -> bool:
-    """Whether the message only points the question before it at the patient's own account."""
-    return bool(_RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()))
+    """Whether the message only points the question before it at the patient's own account ("ok, what about
+    mine then?"), perhaps putting that question again about the patient's own account after the pointer
+    ("what about me then, what's on my account")."""
+    if _RE_OWN_INSTEAD.match(normalize(text).replace("'", " ").strip()):
+        return True
+    clauses = [c for c in (normalize(p).replace("'", " ").strip() for p in re.split(r"[,.;:!?]+", text)) if c]
+    for i in range(1, len(clauses)):
+        if _RE_OWN_INSTEAD.match(" ".join(clauses[:i])):
+            return all(
+                _RE_OWN_WORDS.search(c)
+                and not _RE_ANOTHER_PERSON.search(c)
+                and not _RE_PAY_OR_PLAN_WORDS.search(c)
+                for c in clauses[i:]
+            )
+    return False
 
 
 # Whether the insurer has paid, asked as a question ("has humana paid the xray", "did my insurance cover the
@@ -1538,6 +1569,37 @@ def asks_the_balance_too(text: str) -> bool:
         if _RE_HOW_MUCH_BILL.search(norm) and not names_other_creditor(clause):
             return True
     return False
+
+
+# A line of the bill asked about in a clause of its own ("why is there a blood draw", "what's the x-ray on
+# there for", "tell me about the MRI line").
+_RE_WHY_THERE = re.compile(
+    r"\b(?:why|how come|what)\b[\w ]{0,30}?\b(?:is there|s there|was there|are there|were there|did i get"
+    r"|am i (?:being )?(?:charged|billed) for)\b"
+)
+
+
+def asks_balance_and_a_line(text: str) -> bool:
+    """Two questions in one message: the balance, and what a line of the bill is or why it is there ("how
+    much is my bill and why is there a blood draw", "what do I owe, and what's the x-ray on there for?"),
+    each in its own clause (the line itself is the engine's line reference)."""
+    balance = line = False
+    for clause in _RE_ASK_BREAK.split(text.lower()):
+        norm = normalize(clause).replace("'", " ")
+        if not norm:
+            continue
+        if (
+            asks_own_balance(clause)
+            or asks_amount_owed(clause)
+            or asks_what_is_owed(clause)
+            or (_RE_HOW_MUCH_BILL.search(norm) and not names_other_creditor(clause))
+        ):
+            balance = True
+        elif (
+            asks_about_a_line(clause) or asks_what_a_charge_is(clause) or _RE_WHY_THERE.search(norm)
+        ) and not names_other_creditor(clause):
+            line = True
+    return balance and line
 
 
 def asks_balance_and_insurer_paid(text: str) -> bool:
@@ -1663,6 +1725,29 @@ _RE_PAYMENT_ARRIVED_ASK = re.compile(
     r"|\b(?:did|has|have|was) (?:my|our|the) (?:\w+ )?payment (?:post|posted|clear|cleared|arrive|arrived|go"
     r"|get|been (?:posted|received|applied|processed))\b"
 )
+
+
+# The last payment on file asked about ("how much was my last payment", "what was the amount of the last
+# payment I made", "when did I last pay", "what did I pay last time"): a read of the payments, never a claim
+# that one is missing. A plan's installment or a link is not this, nor wages ("when was I last paid").
+_RE_LAST_PAYMENT_ASK = re.compile(
+    r"\b(?:how much|what|when|which|amount|date|how big)\b(?: \w+){0,6}? (?:my |the |our )?"
+    r"(?:last|latest|most recent|previous|prior|recent) (?:payment|pymt|pmt)\b"
+    r"(?! (?:plan|link|method|option|portal|page|arrangement))"
+    r"|\b(?:how much|what) did (?:i|we) (?:last )?pay\b(?: \w+){0,3}? (?:last time|last month|most recently"
+    r"|the last time|before)\b"
+    r"|\bwhen (?:did|was it) (?:i|we) last (?:pay|paid|made a payment)\b"
+    r"|\bwhen did (?:i|we) (?:make|send) (?:my|the|our) (?:last|latest|most recent) payment\b"
+)
+
+
+def asks_last_payment(text: str) -> bool:
+    """Whether the words ask about the last payment on file; see ``_RE_LAST_PAYMENT_ASK``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_LAST_PAYMENT_ASK.search(norm)) and not _RE_PLAN_INSTALLMENT.search(norm)
+
+
+_RE_PLAN_INSTALLMENT = re.compile(r"\b(?:plan|installment|installments|next payment)\b")
 
 
 def asks_whether_payment_arrived(text: str) -> bool:

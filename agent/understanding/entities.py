@@ -39,7 +39,8 @@ ORDINALS: dict[str, int] = {
 # Services a patient names to point at a line; value is the canonical keyword the agent matches on.
 LINE_KEYWORDS: dict[str, str] = {
     "lab work": "lab", "labs": "lab", "lab": "lab", "bloodwork": "lab", "blood work": "lab",
-    "blood test": "lab", "laboratorio": "lab", "laboratorios": "lab", "analisis": "lab",
+    "blood test": "lab", "blood draw": "blood draw", "blood drawn": "blood draw", "blood taken": "blood draw",
+    "venipuncture": "blood draw", "laboratorio": "lab", "laboratorios": "lab", "analisis": "lab",
     "x-ray": "x-ray", "xray": "x-ray", "x ray": "x-ray", "radiografia": "x-ray",
     "office visit": "office visit", "visit": "office visit", "consulta": "office visit",
     "visita": "office visit", "checkup": "office visit", "check-up": "office visit",

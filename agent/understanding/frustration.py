@@ -115,6 +115,32 @@ SUSTAINED_WINDOW = 3
 SUSTAINED = 0.75
 
 
+# Swearing, as opposed to an accusation ("scam", "thieves") or a verdict on the service ("incompetent"): one
+# of these alone is a vent, which a billing office acknowledges rather than files (see ``lone_vent``).
+_PROFANITY = (
+    r"\bf+u+c+k+\w*|\bwtf\b|\bshit+\w*|\bbullshit\b|\bdamn+\w*|(?<!the )\bhell\b|\bcrap+\w*|\bpissed\b|\bbs\b"
+    r"|\bmierda\b|\bcarajo\b|\bput[ao]s?\b|\bpinche\b|\bchingad\w*|\bjoder\b"
+)
+_RE_PROFANITY = re.compile(_PROFANITY)
+
+
+def lone_vent(text: str, previous: Sequence[str] = ()) -> bool:
+    """Whether the message's upset is one swear word and nothing more ("this is such BS", "wtf is this
+    bill"), from a patient who was not upset in the messages before it: a vent, which a billing office
+    acknowledges (answering the question beside it, or offering a person) rather than handing the
+    conversation over unasked. Swearing message after message, a swear beside other upset (shouting,
+    "ridiculous", "!!!"), an accusation ("you're thieves") or repeating oneself is no lone vent."""
+    norm = repair_words(normalize(text), _CUE_WORDS, shortest=6)
+    strong = _RE_STRONG.findall(norm)
+    if len(strong) != 1 or not _RE_PROFANITY.search(norm) or _RE_MEDIUM.search(norm):
+        return False
+    if _caps_ratio(text) >= 0.3 or _RE_BANGS.search(text):
+        return False
+    if _message_score(text, previous) > _message_score(text):
+        return False  # the same words again
+    return all(_message_score(p) < UPSET for p in previous[-SUSTAINED_WINDOW:])
+
+
 def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
     """Score one message; ``previous`` are the patient's earlier messages, oldest first."""
     score = _message_score(text, previous)

@@ -880,7 +880,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         intent, confidence = Intent.PAYMENT_PLAN, max(confidence, SURE)
     if (
         state.get("expecting") in (None, "link_offer", "clarify")
-        and (intent in _NOT_A_LINK_ASK or confidence < CONFIDENT_INTENT)
+        and (
+            intent in _NOT_A_LINK_ASK
+            or confidence < CONFIDENT_INTENT
+            # "pls send the link for pay all what I owe": the link asked for, the balance what it pays
+            or (intent is Intent.BALANCE and mentions_paying(text))
+        )
         and asks_for_pay_link(text)
         # "this charge is wrong, whatever, send me the link": a contested bill gets no link on a guess
         and not (mentions_dispute(text) or says_already_paid(text) or mentions_hardship(text))

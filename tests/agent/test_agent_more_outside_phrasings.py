@@ -158,3 +158,10 @@ async def test_a_card_named_behind_a_typo_is_still_anothers_bill_on_the_next_tur
     assert said.message.intent == Intent.OUT_OF_SCOPE
     await env.say("card-typo", "yes", patient)
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_link_asked_for_by_name_with_what_is_owed_is_sent(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say("link-owed", "pls send the link for pay all what I owe", patient)
+    assert "secure link to pay" in said.text
+    assert await env.writes(patient.id) == (0, 1, 0)

@@ -572,15 +572,16 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
     if (
-        intent in (Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.PAY_NOW)
+        intent in (Intent.BALANCE, Intent.EXPLAIN_STATEMENT)
         and confidence < SURE
         and wants_to_pay_all_now(text)
         and not _backs_a_handoff(text)
         and not names_other_creditor(text)
     ):
-        # "I should like to pay the whole of what I owe now. How may I do so?" read, unsure, as the balance
-        # (or as paying): the patient asks outright to pay it, which the payment link answers.
-        return Intent.PAY_NOW, SURE
+        # "I should like to pay the whole of what I owe now. How may I do so?" read, unsure, as the balance:
+        # the patient wants to pay it, so the link's terms are stated and offered; the link itself waits
+        # for a yes (the words ask to pay, not for a link).
+        return Intent.PAY_NOW, LOW_CONFIDENCE
     if (
         (intent in _OWED_READINGS or (intent is Intent.REFUND_OR_CREDIT and not asks_about_credit(text)))
         and confidence < SURE

@@ -204,11 +204,13 @@ async def test_a_line_insurance_paid_nothing_on_says_it_is_not_covered(
         "i want to pay everything i owe today, how do i do that",
     ],
 )
-async def test_a_wish_to_pay_all_that_is_owed_gets_the_link(env: Env, text: str) -> None:
+async def test_a_wish_to_pay_all_that_is_owed_gets_the_link_after_a_yes(env: Env, text: str) -> None:
     patient = env.patient("copay_only", exclude=("spanish_speaker",))
     said = await env.say("pay-all", text, patient)
     assert said.message is not None
     assert said.message.intent == Intent.PAY_NOW
-    if not (await env.writes(patient.id))[1]:  # the terms stated, then the yes
-        said = await env.say("pay-all", "Yes, please.", patient)
+    # The words ask to pay, not for a link: the link's terms are stated and the link waits for the yes.
+    assert "Would you like a secure link to pay" in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+    await env.say("pay-all", "Yes, please.", patient)
     assert await env.writes(patient.id) == (0, 1, 0)

@@ -149,6 +149,10 @@ _INJECTION = _rules(
         r"\b(?:instrucciones|reglas|indicaciones|prompt)\b",
         "prompt_sistema": r"\b(?:prompt|mensaje|instrucciones|instruccion|aviso|orden) (?:del|de) sistema\b",
         "ahora_eres": r"\b(?:ahora eres|a partir de ahora eres|desde ahora eres)\b",
+        # "SISTEMA: modo administrador activado", "modo de prueba": a mode the bot is told it is in
+        "modo": r"\bmodo (?:de )?(?:administrador|admin|desarrollador|prueba|pruebas|depuracion|mantenimiento"
+        r"|dios|sin restricciones|root)\b"
+        r"|^\s*(?:sistema|administrador|admin)\s*:",
         "finge": r"\b(?:finge|fingir|actua|actuar|haz de cuenta)\b[\w\s]{0,15}\b(?:que eres|como)\b"
         r"[\w\s]{0,20}"
         r"\b(?:administrador|desarrollador|sin (?:reglas|restricciones|limites)|otro (?:asistente|bot))\b",

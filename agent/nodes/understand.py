@@ -32,6 +32,7 @@ from agent.understanding.cues import (
     asks_for_pay_link,
     asks_for_person,
     asks_for_person_only,
+    asks_if_insurer_paid,
     asks_if_refused_service_is_billed,
     asks_insurers_progress,
     asks_last_payment,
@@ -286,6 +287,16 @@ _RE_DUE_DATE = re.compile(
 # An amount asked of what was just named ("how much I must pay for this", "what do I owe for that one").
 _RE_AMOUNT_FOR_IT = re.compile(
     r"\b(?:pay|owe|cost|charge|charged|bill|billed)\b[\w ]{0,12}?\b(?:for|on) (?:this|that|it|them)\b"
+)
+# A plan asked to be set up ("setting up the plan", "can we set one up", "start the plan").
+_RE_SET_UP = re.compile(
+    r"\bset(?:ting)? (?:it |one |that |this |the plan |a plan )?up\b|\bsetup\b|\bstart (?:the|a) plan\b"
+)
+# A claim adjustment's group code and reason ("CO 50", "PR-204", "co-97").
+_RE_ADJUSTMENT_CODE = re.compile(r"\b(?:co|pr|oa|pi)[ -]?\d{1,3}\b")
+_RE_BILLED_ASK = re.compile(
+    r"\b(?:bill|billed|charge|charged)\b[\w ]{0,10}\bme\b"
+    r"|\b(?:have to|need to|do i|will i|am i) (?:pay|owe)\b|\bmy responsibility\b|\bon me\b"
 )
 # Paying in parts asked for, beside another question ("can I set up payments", "could I pay it monthly").
 _RE_ASKS_FOR_PARTS = re.compile(
@@ -571,6 +582,29 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         # "my brother lost his job and can't afford his rent": someone else's hardship, no hand-off.
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others and others[0][1] >= LOW_CONFIDENCE else (Intent.OUT_OF_SCOPE, SURE)
+    if (intent is Intent.OUT_OF_SCOPE or confidence < LOW_CONFIDENCE) and (
+        names_the_plan(text) and _RE_SET_UP.search(normalize(text).replace("'", " "))
+    ):
+        # "ok thank you. so what about the plan? can we set one up" (after a person's help): the plan's terms.
+        return Intent.PAYMENT_PLAN, SURE
+    if (
+        intent in (Intent.INSURANCE_TERMS, Intent.EXPLAIN_STATEMENT, Intent.CLAIM_STATUS)
+        and _RE_ADJUSTMENT_CODE.search(normalize(text))
+        and _RE_BILLED_ASK.search(normalize(text).replace("'", " "))
+    ):
+        # "what does CO 50 mean on my EOB, will you bill me for it": the denial behind the code and what it
+        # means for the patient's bill, not a glossary.
+        return Intent.DENIAL_REASON, SURE
+    if (
+        intent in (Intent.DISPUTE_ALREADY_PAID, Intent.DISPUTE_CHARGE, Intent.BALANCE)
+        and confidence < SURE
+        and asks_if_insurer_paid(text)
+        and not says_already_paid(text)
+        and not mentions_dispute(text)
+    ):
+        # "did the aseguranza pay already or still waiting": whether the insurer paid, the claim's status;
+        # nobody said a payment was made.
+        return Intent.CLAIM_STATUS, SURE
     if (
         intent in (Intent.BALANCE, Intent.EXPLAIN_STATEMENT)
         and confidence < SURE
@@ -885,7 +919,7 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             intent in _NOT_A_LINK_ASK
             or confidence < CONFIDENT_INTENT
             # "pls send the link for pay all what I owe": the link asked for, the balance what it pays
-            or (intent is Intent.BALANCE and mentions_paying(text))
+            or intent is Intent.BALANCE
         )
         and asks_for_pay_link(text)
         # "this charge is wrong, whatever, send me the link": a contested bill gets no link on a guess
@@ -894,6 +928,10 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         # "ok send me the link then": the payment link asked for by name, which an encoder trained on
         # everyday text reads as chat. Another creditor's link is not this (``asks_for_pay_link``).
         intent, confidence = Intent.PAY_NOW, max(confidence, SURE)
+    if state.get("expecting") is None and intent is Intent.DENY and mentions_dispute(text):
+        # "No estoy de acuerdo con ese cobro, yo no recibí ese servicio": no answer to a question (none was
+        # asked) but a charge contested.
+        intent, confidence = Intent.DISPUTE_CHARGE, SURE
     if (
         previous
         and intent in (Intent.PAY_NOW, Intent.PAYMENT_PLAN)

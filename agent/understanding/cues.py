@@ -51,7 +51,10 @@ _RE_DISPUTE = re.compile(
     r"|drawn|taken)|(?:didn t|didnt|did not) (?:get|receive|have|order)"
     r"|(?:i|we) cancel+ed (?:it|that|the|my|this)|not mine"
     r"|isn t mine|overcharg\w*|shouldn t (?:be|have)|not (?:right|correct|accurate)|equivocad\w*|error"
-    r"|cobraron dos veces|no (?:es|son) mi)"
+    r"|cobraron dos veces|no (?:es|son) mi"
+    # Spanish: "no recibí ese servicio", "nunca me hicieron ese examen", "no estoy de acuerdo con ese cobro"
+    r"|no (?:recibi|me hicieron|me dieron|tuve|pedi|ordene)|nunca (?:recibi|me hicieron|me dieron|tuve|fui)"
+    r"|no estoy de acuerdo con (?:ese|este|el|esos|estos|los) (?:cobro|cargo|cargos|cobros|monto|saldo))"
 )
 _RE_WAIVER_CLAIM = re.compile(
     r"\b(?:manager|doctor|dr|doc|office|staff|someone|receptionist|front desk|billing|nurse|they|provider"
@@ -396,6 +399,15 @@ _RE_THROUGH_US = re.compile(
     r"your website|your portal|this site|this website|this portal|this app|here)\b"
     r"|\b(?:con|por medio de|a traves de|mediante) (?:ustedes|su oficina|este sitio|esta pagina|aqui)\b"
 )
+# Spanish: money sent to a person ("quiero mandarle 200 dólares a mi mamá en Guatemala", "una remesa para
+# mi hermano", "enviar dinero a mi familia"): no bill of this practice.
+_RE_ES_MONEY_TO_PERSON = re.compile(
+    r"\b(?:mandar|mandarle|mandarles|enviar|enviarle|enviarles|transferir|transferirle|pasarle|depositarle"
+    r"|girarle|mando|envio)\b[\w $.,]{0,40}\b(?:a|para) (?:mi|mis|su|sus) (?:mama|mami|papa|papi|madre|padre"
+    r"|hermano|hermana|hermanos|hijo|hija|hijos|familia|esposo|esposa|tio|tia|abuela|abuelo|abuelos|amigo"
+    r"|amiga|primo|prima|novio|novia)\b"
+    r"|\b(?:remesa|remesas|western union|moneygram|remitly|envio de dinero|enviar dinero)\b"
+)
 # Spanish: another payee beside a word of owing or paying ("pagar la luz", "el recibo del agua", "cuánto
 # debo de la renta", "la factura del celular"); paying *with* a card or *by* phone is not one.
 _RE_ES_PAYEE = re.compile(
@@ -459,6 +471,7 @@ def names_other_creditor(text: str) -> bool:
         or bool(_RE_OTHER_CREDITOR.search(norm))
         or (bool(_RE_OTHER_PAYEE.search(norm)) and bool(_RE_MONEY_OWED.search(norm)))
         or (bool(_RE_ES_PAYEE.search(norm)) and bool(_RE_ES_MONEY_OWED.search(norm)))
+        or bool(_RE_ES_MONEY_TO_PERSON.search(norm))
     )
 
 
@@ -1210,8 +1223,8 @@ _RE_PAYS_ANOTHER_WAY = re.compile(
 # now", "I want to pay everything I owe today", "I'd like to settle my balance in full"): the wish, then the
 # whole of what is owed as what is paid.
 _RE_WISH_TO_PAY = re.compile(
-    r"\b(?:i|we) (?:would like|d like|should like|would love|d love|want|wanna|wish|need|am ready|m ready"
-    r"|are ready|intend|mean) to (?:just |go ahead and )?(?:pay|settle|clear)\b(?P<rest>.*)$"
+    r"(?:\b(?:i|we) |^\W*)(?:would like|d like|should like|would love|d love|want|wanna|wish|need|am ready"
+    r"|m ready|are ready|intend|mean) to (?:just |go ahead and )?(?:pay|settle|clear)\b(?P<rest>.*)$"
 )
 _RE_ALL_OWED = re.compile(
     r"^(?: off| up)? (?:the whole(?: of)?\b.*|in full\b.*|everything\b.*|all of (?:it|what)\b.*"
@@ -1507,7 +1520,8 @@ def asks_same_for_own_account(text: str) -> bool:
 # Whether the insurer has paid, asked as a question ("has humana paid the xray", "did my insurance cover the
 # MRI yet", "is medicare paying for it", "is my claim still pending"): a claim's status.
 _PAYER = (
-    r"(?:insurance|insurer|insurance company|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs"
+    r"(?:insurance|insurer|insurance company|aseguranza|seguro|ins|medicare|medicaid|aetna|cigna|humana"
+    r"|tricare|anthem|kaiser|bcbs"
     r"|blue ?cross(?: blue ?shield)?|blue shield|united ?healthcare|united|uhc|oscar|ambetter|molina|wellcare"
     r"|the plan|my plan)"
 )
@@ -1623,8 +1637,8 @@ _RE_PAY_LINK_ASK = re.compile(
     r"\b(?:send|text|txt|email|e mail|give|get|shoot|share|resend|re send|forward|need|want|like)\b"
     r"(?: (?:me|us|it|over|please|pls|plz|again))*(?: (?:a|the|that|this|my|your|ur|another|new))?"
     r"(?: (?:payment|pay|paying))? link\b"
-    r"(?! (?:to|for|from|of|on|in) (?!(?:pay|paying|the (?:bill|balance|statement)"
-    r"|my (?:bill|balance|statement)|it|this|that|me|you)\b))"
+    r"(?! (?:to|for|from|of|on|in) (?!(?:pay|paying|the (?:bill|balance|statement|whole|full|total|amount)"
+    r"|my (?:bill|balance|statement)|it|this|that|me|you|everything|all|what (?:i|we) owe)\b))"
     r"|\b(?:payment|pay) link\W*(?:pls|plz|please)?\W*$|^\W*link to pay\b"
     r"|\b(?:mande|mandeme|manda|mandame|envie|envieme|envia|enviame|pase|pasame)\b(?: \w+){0,2} (?:el|un|ese)"
     r" (?:enlace|link)\b(?! (?:a|de|del|para) (?!(?:pagar|pago|la cuenta|la factura|mi cuenta|mi factura)\b))"

@@ -72,7 +72,8 @@ _MEDIUM = (
     r"|\bno aguanto\b"
     r"|\b(?:segunda|tercera|cuarta|quinta) vez que (?:le |te |les )?(?:pregunto|digo|pido|llamo|escribo)\b"
     r"|\bno es lo que (?:le |te |les )?(?:pregunte|pedi|dije)\b|\botra vez lo mismo\b|\blo mismo otra vez\b"
-    r"|\bfalta de respeto\b"
+    r"|\bfalta de respeto\b|\bhasta la coronilla\b|\bhasta el gorro\b"
+    r"|\bme tienen (?:harto|harta|cansad[oa])\b"
 )
 _MILD = (
     r"\bugh+\b|\bseriously\b|\bcome on\b|"

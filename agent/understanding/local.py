@@ -406,7 +406,7 @@ _CONSENT_WORDS = _AFFIRM_WORDS | _words(
 )
 _RE_CLOSING = re.compile(
     r"\b(?:that s (?:it|all)|thats (?:it|all)|that is (?:it|all)|that will be all|that ll be all"
-    r"|i m (?:good|all set|done)|im (?:good|all set|done)|nothing else|eso es todo|es todo)\b"
+    r"|i m (?:good|all set|done)|im (?:good|all set|done)|nothing else|eso es todo|eso seria todo)\b"
 )
 _HANDOFF_YES_WORDS = _AFFIRM_WORDS | _words(
     "please pls plz have them him her someone somebody a person contact call reach out to get in touch with "

@@ -86,3 +86,14 @@ async def test_a_link_for_everything_owed_is_sent_and_a_wish_to_pay_it_is_offere
     offer = await env.say("wish", "want to pay off what i owe", other)
     assert "Would you like a secure link to pay" in offer.text
     assert await env.writes(other.id) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "text", ["can i pay my metro pcs bill thru here", "send me the link for my cricket phone bill"]
+)
+async def test_a_prepaid_phone_carriers_bill_gets_no_link(env: Env, text: str) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say("carrier", text, patient)
+    assert said.message is not None
+    assert said.message.intent == Intent.OUT_OF_SCOPE
+    assert await env.writes(patient.id) == (0, 0, 0)

@@ -271,7 +271,8 @@ _COMPANY = (
     r"(?:x?finity|comcast|verizon|at ?& ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
     # prepaid and smaller phone carriers ("my metro pcs bill", "my cricket phone bill")
     r"metro ?pcs|metro by t ?mobile|cricket|boost(?: mobile)?|mint mobile|straight talk|tracfone|google fi"
-    r"|us cellular|consumer cellular|visible wireless|total wireless|simple mobile|optimum|frontier|centurylink|"
+    r"|us cellular|consumer cellular|visible wireless|total wireless|simple mobile|optimum|frontier"
+    r"|centurylink|"
     r"chase|citi(?:bank|card)?|capital one|wells fargo|bank of america|boa|amex|american express|"
     r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?& ?e|duke energy|con ?ed|dte|xcel|"
     r"landlord|my bank|paypal|klarna|affirm|national grid|eversource|pseg|edison|dominion|ameren|entergy"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 from agent.understanding.local import training_utterances
 from agent.understanding.text import normalize
 from evals.suite import run_suite
@@ -153,3 +155,16 @@ def test_the_k_work_list_is_large_and_out_of_scope_and_money_traps_write_nothing
             assert {"create_link", "create_plan", "open_ticket"} <= set(t.evaluation.forbidden_actions), t.id
             assert any(a.kind == "no_write" for a in t.evaluation.assertions), t.id
             assert not t.evaluation.escalation.required, t.id
+
+
+def test_every_user_line_is_a_well_formed_template() -> None:
+    # Lines are templates ("born {dob}"): a bare brace (pasted JSON) must be doubled, or the simulator
+    # fails the whole run on the seed that picks that phrasing.
+    broken = []
+    for task in load_tasks():
+        for line in _lines_of(task):
+            try:
+                list(string.Formatter().parse(line))
+            except ValueError:
+                broken.append((task.id, line))
+    assert not broken, broken

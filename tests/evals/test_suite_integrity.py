@@ -164,7 +164,9 @@ def test_every_user_line_is_a_well_formed_template() -> None:
     for task in load_tasks():
         for line in _lines_of(task):
             try:
-                list(string.Formatter().parse(line))
+                names = [name for _, name, _, _ in string.Formatter().parse(line) if name is not None]
             except ValueError:
+                names = ["?"]
+            if not all(name.isidentifier() for name in names):
                 broken.append((task.id, line))
     assert not broken, broken

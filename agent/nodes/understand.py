@@ -906,7 +906,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         intent, confidence = Intent.DENY, SURE
     answering = state.get("expecting") is not None and intent in (Intent.AFFIRM, Intent.DENY)
     if (
-        Intent.PAYMENT_PLAN.value in history
+        (
+            Intent.PAYMENT_PLAN.value in history
+            # "alright, so what about a plan for the rest?" after a person's help: in a conversation about
+            # the bill, the payment plan
+            or (bool(history) and intent is Intent.OUT_OF_SCOPE)
+        )
         and (intent in _NOT_A_PLAN_ANSWER or confidence < LOW_CONFIDENCE)
         and (names_the_plan(text) or _asks_for_the_plan_tersely(text))
         and not answering  # "yes, set that plan up" answers the question asked; it resumes nothing

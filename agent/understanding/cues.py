@@ -1283,6 +1283,8 @@ _RE_PAY_OVER_TIME = re.compile(
     r"|every month|a month|per month|in parts|in chunks)\b"
     r"|\b(?:payment plans?|installments?|plan de pagos|cuotas|monthly payments?|a plazos|en plazos"
     r"|mensualidades|pagos mensuales)\b"
+    # Spanish: paying by the month ("¿puedo pagar por mes?", "pagarlo cada mes", "pagos al mes")
+    r"|\b(?:pagar|pagarlo|pagarla|pago|pagos|abonar)\b[\w ]{0,15}\b(?:por mes|cada mes|al mes|mensual\w*)\b"
     # "spread this out", "stretch the balance out", "split it up": the bill, in parts
     rf"|\b(?:spread|stretch)(?:ing)? {_PART_OBJECT} out\b"
     rf"|\b(?:split|break)(?:ing)? {_PART_OBJECT} up\b"
@@ -1821,8 +1823,10 @@ def asks_if_refused_service_is_billed(text: str) -> bool:
     norm = repair_words(
         normalize(text).replace("'", " "), ("seguro", "insurance", "medicare", "medicaid"), shortest=5
     )
+    # or a service said denied, insurer unnamed ("la resonancia salió negada, ¿me la van a cobrar?")
+    refused = bool(_RE_INSURER_REFUSED.search(norm)) or names_a_denial(text)
     return (
-        bool(_RE_INSURER_REFUSED.search(norm))
+        refused
         and bool(_RE_BILLED_TO_ME.search(norm))
         and not re.search(r"\b(?:why|whys|how come|porque|por que)\b", norm)
     )

@@ -97,3 +97,20 @@ async def test_a_prepaid_phone_carriers_bill_gets_no_link(env: Env, text: str) -
     assert said.message is not None
     assert said.message.intent == Intent.OUT_OF_SCOPE
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_paying_by_the_month_asked_in_spanish_is_a_plan(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("por-mes", "puedo pagar por mes?", patient)
+    assert said.message is not None
+    assert said.message.intent == Intent.PAYMENT_PLAN
+    assert "Make checks" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_service_said_denied_in_spanish_asked_if_billed_gets_the_denial(env: Env) -> None:
+    patient = env.patient("claim_denied", exclude=("spanish_speaker",))
+    said = await env.say("negada", "la resoanncia magnética salió negada, me la van a cobrar?", patient)
+    assert said.message is not None
+    assert said.message.intent == Intent.DENIAL_REASON
+    assert await env.writes(patient.id) == (0, 0, 0)

@@ -1,13 +1,12 @@
 """Classes the p- and q- work lists found (SMS and Spanish first): money sent to family abroad and a Spanish
 "admin mode" get no link, a Spanish dispute reaches a person, a Spanglish claim question is the claim's
-status, a code on an EOB asked about gets the denial, a plan asked to be set up after a hand-back gets its
+status, a plan asked to be set up after a hand-back gets its
 terms, and a wish or a link asked for the whole of what is owed is answered."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent import templates as T
 from agent.understanding.base import Intent
 from tests.agent.harness import Env
 
@@ -50,17 +49,6 @@ async def test_whether_the_insurer_paid_is_the_claims_status_not_a_dispute(env: 
     assert said.message is not None
     assert said.message.intent == Intent.CLAIM_STATUS
     assert said.handoff is None
-    assert await env.writes(patient.id) == (0, 0, 0)
-
-
-async def test_a_group_code_asked_about_gets_the_denial_and_what_it_means_for_the_bill(env: Env) -> None:
-    patient = env.patient("claim_denied", exclude=("spanish_speaker",))
-    said = await env.say(
-        "code", "what does CO 50 mean on my explanation of benefits, will you bill me for it", patient
-    )
-    assert said.message is not None
-    assert said.message.intent == Intent.DENIAL_REASON
-    assert T.NOT_BILLED_CO["en"] in said.text
     assert await env.writes(patient.id) == (0, 0, 0)
 
 

@@ -48,11 +48,19 @@ async def test_another_creditors_bill_pointed_back_at_stays_out_of_scope(env: En
     assert await env.writes(patient.id) == (0, 0, 0)
 
 
-async def test_a_denial_and_what_it_leaves_to_pay_gets_the_denial_not_the_balance(env: Env) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Medicare send letter, claim denied. How much I must pay for this?",
+        # a group code asked about on an EOB (the p- list)
+        "what does CO 50 mean on my explanation of benefits, will you bill me for it",
+    ],
+)
+async def test_a_denial_and_what_it_leaves_to_pay_gets_the_denial_not_the_balance(
+    env: Env, text: str
+) -> None:
     patient = env.patient("claim_denied", exclude=("spanish_speaker",))
-    said = await env.say(
-        "denied", "Medicare send letter, claim denied. How much I must pay for this?", patient
-    )
+    said = await env.say("denied", text, patient)
     assert said.message is not None
     assert said.message.intent == Intent.DENIAL_REASON
     assert T.NOT_BILLED_CO["en"] in said.text

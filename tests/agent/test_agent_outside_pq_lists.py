@@ -1,7 +1,7 @@
 """Classes the p- and q- work lists found (SMS and Spanish first): money sent to family abroad and a Spanish
 "admin mode" get no link, a Spanish dispute reaches a person, a Spanglish claim question is the claim's
-status, a plan asked to be set up after a hand-back gets its
-terms, and a wish or a link asked for the whole of what is owed is answered."""
+status, a plan asked to be set up after a hand-back gets its terms, and a wish or a link asked for the whole
+of what is owed is answered."""
 
 from __future__ import annotations
 

@@ -1135,14 +1135,15 @@ def names_this_practice(text: str) -> bool:
 def asks_this_bill_apart(text: str) -> bool:
     """Whether the message's last part asks of this bill, apart from another creditor's bill named
     before it; see ``_RE_CLAUSE_BREAK``. Only questions are answered this way (no link, plan or ticket)."""
+    if not names_other_creditor(text):  # cached; most messages stop here, unsplit
+        return False
     parts = [p for p in _RE_CLAUSE_BREAK.split(text) if p.strip()]
     if len(parts) < 2:
         return False
     last = parts[-1]
     if names_other_creditor(last) or _RE_POINTS_BACK.search(normalize(last).replace("'", " ")):
         return False
-    asks = names_the_practice_bill(last) or asks_what_is_owed(last) or asks_own_balance(last)
-    return asks and names_other_creditor(text)
+    return names_the_practice_bill(last) or asks_what_is_owed(last) or asks_own_balance(last)
 
 
 # A second insurance asked about ("has my secondary been billed", "shouldn't my backup insurance pick up

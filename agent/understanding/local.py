@@ -428,13 +428,6 @@ _RE_OFFER_REJECTED = re.compile(
     r"|\b(?:lower|smaller|cheaper) (?:payments?|amounts?|option)|\bsomething (?:lower|smaller|cheaper)\b"
     r"|\bmuy (?:alto|altos|caro|caros)\b|\bninguna? de (?:esas|esos)\b"
 )
-# Asking to pay in parts, beside another question ("how much is it, and can I pay it monthly?").
-_RE_ASKS_PLAN = re.compile(
-    r"\b(?:can|could|may|do) (?:i|we|you) (?:\w+ ){0,3}?(?:pay|split|spread|break)\b[\w ]{0,20}"
-    r"\b(?:monthly|mo(?:nth|tnh|nht|nt)h?ly|installments?|over time|each month|a month|per month)\b"
-    r"|\b(?:do you|can i|could i|can we|could we|do they)\b(?: \w+){0,3}? (?:payment plans?|installments?"
-    r"|plan de pagos|cuotas)\b"
-)
 _RE_MONTHLY_CUE = re.compile(
     r"\b(?:a|per|each|every|by the) (?:month|mo)\b|\bmo?n(?:th|ht|t)h?l?y\b|\bmotnhly\b|\bmo\b|\bal mes\b"
     r"|\bpor mes\b"
@@ -629,10 +622,9 @@ class LocalUnderstander:
             hit = _RuleHit(Intent.OUT_OF_SCOPE, OTHER_CREDITOR_CONFIDENCE)
         if hit is None and (entities.month_counts or _RE_MONTHLY_CUE.search(normalize_for_rules(text))):
             top, p = ranked[0]
-            if top is Intent.BALANCE and _RE_ASKS_PLAN.search(normalize_for_rules(text)):
-                # "what's the total and can I pay it monthly": the plan's offer states the balance too.
-                hit = _RuleHit(Intent.PAYMENT_PLAN, 0.85)
-            elif top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
+            # (The balance asked beside a plan, "what's the total and can I pay it monthly", is the node's
+            # rule for every engine: agent.nodes.understand._weigh.)
+            if top in (Intent.PAY_NOW, Intent.PAYMENT_PLAN):
                 # Paying "monthly", "in installments", "over 6 months" is a plan, however it is phrased.
                 hit = _RuleHit(Intent.PAYMENT_PLAN, max(p if top is Intent.PAYMENT_PLAN else 0.0, 0.85))
             elif (

@@ -1012,6 +1012,8 @@ _RE_OWED_QUESTION = re.compile(
     r"|\b(?:saber|decir|decirme|dime|digame|cual es|consultar|ver|revisar|checar)\b[\w ]{0,12}"
     r"\b(?:el|mi) saldo\b"
     r"|\bcuanto (?:le |les )?(?:debo|debemos|tengo que pagar|hay que pagar)\b|\blo que (?:le |les )?debo\b"
+    # "¿cuánto me falta pagar?", "lo que nos queda por pagar": what is still owed
+    r"|\b(?:cuanto|lo que) (?:me |nos )?(?:falta|faltan|queda|quedan) (?:por |de )?pagar\b"
     r"|\b(?:what|how much) (?:am i|are we|is my|i m|im) (?:still )?on the hook for\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"
     r"(?: to)? (?:send|pay|give|mail)(?: you| y all| your office)?\b"
@@ -1447,6 +1449,7 @@ def plan_by_length(text: str) -> Literal["shortest", "longest"] | None:
 _RE_AMOUNT_OWED = re.compile(
     # Spanish: "¿cuál es mi saldo ahorita?", "cuánto debo"
     r"\bcual es mi saldo\b|\bcuanto (?:le |les )?debo\b|\bcuanto tengo que pagar\b"
+    r"|\bcuanto (?:me |nos )?(?:falta|faltan|queda|quedan) (?:por |de )?pagar\b"
     r"|\bwhat (?:is it |s it )?(?:that )?(?:i|we) (?:still )?owe\b|\bhow much (?:do|did|would|will|should) "
     r"(?:i|we) (?:still )?owe\b|\bwhat do (?:i|we) (?:still )?owe\b"
     r"|\bhow much (?:am i|i m|im|are we|we re|do i|should i|would i) (?:supposed|meant|expected|going|gonna)"

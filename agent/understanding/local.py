@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
+
+from spellchecker import SpellChecker
 
 from agent.understanding.base import Entities, Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
@@ -40,7 +42,7 @@ from agent.understanding.entities import extract_entities
 from agent.understanding.features import SHAPE_TOKENS, featurize, tokens
 from agent.understanding.frustration import frustration_score
 from agent.understanding.head import HEAD_FILE, Head
-from agent.understanding.spelling import Speller
+from agent.understanding.spelling import Speller, plain_words
 from agent.understanding.text import fold_accents, normalize
 from tools.yamlfile import load_yaml
 
@@ -470,18 +472,51 @@ class LocalUnderstander:
         self.model = NaiveBayes(featurized)
         self.speller: Speller | None = None
         self.rule_speller: Speller | None = None
+        self._vocabulary: frozenset[str] = frozenset()
+        self._english: frozenset[str] = frozenset()
         if encoder is not None:
             vocabulary = {w for text, _ in examples for w in re.findall(r"[a-z]+", text.lower())}
             self.speller = Speller(encoder.whole_words(), vocabulary)
             # The rules read a message with only typos of their own words repaired: every English word, every
             # word of our lines (Spanish ones too) and each of their inflections is left as written.
-            self.rule_speller = Speller(encoder.whole_words() | vocabulary, (), rule_words(), for_rules=True)
+            english = frozenset(encoder.whole_words())
+            self._english = english
+            self._vocabulary = frozenset(vocabulary)
+            self.rule_speller = Speller(
+                english | vocabulary,
+                (),
+                rule_words(),
+                for_rules=True,
+                swap_targets=english | self._domain(english),
+                domain=self._domain(english),
+            )
 
     @classmethod
     @cache
     def default(cls) -> LocalUnderstander:
         """The engine trained on the shipped data, with the shipped encoder; built once per process."""
         return cls(load_examples(), SentenceEncoder.default(), Head.load(HEAD_FILE))
+
+    @cached_property
+    def spanish_speller(self) -> Speller:
+        """The rules' repair of a Spanish message: only two neighbouring letters that changed places
+        ("mensaulidades", "fatcura"), and only in a word that is neither Spanish (pyspellchecker's
+        dictionary, loaded on the first Spanish message), English, nor a word of our lines."""
+        spanish = SpellChecker(language="es", distance=1).word_frequency.dictionary
+        domain = self._domain(self._english | spanish.keys())
+        return Speller(
+            self._english | self._vocabulary | spanish.keys(),
+            (),
+            for_rules=True,
+            swap_targets=domain | spanish.keys(),
+            domain=domain,
+            frequency=spanish,
+            swaps_only=True,
+        )
+
+    def _domain(self, dictionary: Container[str]) -> frozenset[str]:
+        """The words of our lines that are no typos (by ``dictionary``) and the words the rules look for."""
+        return plain_words(self._vocabulary, dictionary) | rule_words()
 
     def unknown_share(self, text: str) -> float:
         """The share of the message's words (numbers and amounts aside) never seen in training, nor
@@ -556,8 +591,9 @@ class LocalUnderstander:
         """The message read with its typos of known words repaired first (``Understanding.read_as``), so
         the rules read "my tmboile bill" as the encoder does."""
         spelled = text
-        if self.rule_speller is not None and detect_language(text) == "en":  # Spanish is read as written
-            spelled = self.rule_speller.repair_keep_case(text)
+        if self.rule_speller is not None:
+            speller = self.rule_speller if detect_language(text) == "en" else self.spanish_speller
+            spelled = speller.repair_keep_case(text)
         reading = self._read(spelled, context or UnderstandingContext())
         return reading.model_copy(update={"read_as": spelled if spelled != text else None})
 

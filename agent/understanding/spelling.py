@@ -10,7 +10,7 @@ is replaced by that word. Naive Bayes, the entities and the rules keep reading t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Mapping
 
 from guardrails.screening import edit_distance
 
@@ -28,8 +28,25 @@ class Speller:
         targets: Iterable[str] = (),
         *,
         for_rules: bool = False,
+        swap_targets: Iterable[str] = (),
+        domain: Iterable[str] = (),
+        frequency: Mapping[str, int] | None = None,
+        swaps_only: bool = False,
     ) -> None:
         self.known = frozenset(known)  # whole words the encoder knows
+        # ``swap_targets``: the words of a language (its dictionary and ours). A word that is none of them and
+        # becomes one of them when two neighbouring letters change places ("finacnes", "pressrue",
+        # "mensaulidades") is that word: the commonest slip of a typing finger, and one that seldom turns one
+        # real word into another. Where it could be two words ("seugro": "seguro" or "suegro"), the one of
+        # ``domain`` (the words of our lines and rules) is meant. ``frequency`` (a dictionary's word counts):
+        # a dictionary word that is a swap of a word of ours a hundred times as common is a typo of it too
+        # ("cuneta", a ditch, for "cuenta"; but "cuarto" stays "cuarto", not "cuatro"). ``swaps_only``: no
+        # other repair (the Spanish reading, whose dictionary lacks too many inflected forms to tell a typo
+        # from a word by distance).
+        self.swap_targets = frozenset(w for w in swap_targets if len(w) >= MIN_LENGTH + 1 and w.isalpha())
+        self.domain = frozenset(w for w in domain if len(w) >= MIN_LENGTH + 1 and w.isalpha())
+        self.frequency = frequency
+        self.swaps_only = swaps_only
         # ``for_rules``: the rules' repair, more careful than the encoder's (which must not change: the head
         # was fitted on its output). A known word with an ending ("contesting", "listed") is a word, not a
         # typo; words of four letters are left alone ("casi" is no typo of "cash"); a swap of neighbours
@@ -50,11 +67,39 @@ class Speller:
         self._cache: dict[str, str] = {}
 
     def _fix(self, word: str) -> str:
-        if len(word) < self.shortest or word in self.known or (self.for_rules and self._inflected(word)):
+        if len(word) < self.shortest:
             return word
         cached = self._cache.get(word)
         if cached is not None:
             return cached
+        if word in self.known or (self.for_rules and self._inflected(word)):
+            best = self._likelier(word)
+        else:
+            best = word if self.swaps_only else self._nearest(word)
+            if best == word and word not in self.swap_targets:
+                best = self._swapped(word) or word
+        if len(self._cache) < 10_000:
+            self._cache[word] = best
+        return best
+
+    def _swapped(self, word: str) -> str | None:
+        found = {w for w in _swaps(word) if w in self.swap_targets or (self.for_rules and self._inflected(w))}
+        if len(found) > 1:
+            found &= self.domain
+        return found.pop() if len(found) == 1 else None
+
+    def _likelier(self, word: str) -> str:
+        """A known word as written, unless it is a rare dictionary word one swap from a word of ours a
+        hundred times as common."""
+        if self.frequency is None or word in self.domain:
+            return word
+        count = self.frequency.get(word)
+        if count is None:
+            return word
+        found = [w for w in _swaps(word) & self.domain if self.frequency.get(w, 0) >= 100 * count]
+        return found[0] if len(found) == 1 else word
+
+    def _nearest(self, word: str) -> str:
         limit = 2 if len(word) >= 8 else 1
         best, best_d = word, limit + 1
         lengths = range(len(word) - limit, len(word) + limit + 1)
@@ -65,8 +110,6 @@ class Speller:
                 d = edit_distance(word, cand, limit)
                 if d < best_d:
                     best, best_d = cand, d
-        if len(self._cache) < 10_000:
-            self._cache[word] = best
         return best
 
     def _inflected(self, word: str) -> bool:
@@ -103,6 +146,19 @@ class Speller:
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _swaps(word: str) -> set[str]:
+    """Every string ``word`` becomes when two neighbouring letters change places."""
+    return {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+
+
+def plain_words(words: Iterable[str], dictionary: Container[str]) -> frozenset[str]:
+    """``words`` less those that look like typos: a word of no dictionary one edit from one that is in
+    one ("balnce" of a training line, next to "balance")."""
+    words = frozenset(words)
+    plain = frozenset(w for w in words if w in dictionary)
+    return plain | frozenset(w for w in words - plain if not (_one_edit(w) & plain))
 
 
 def _one_edit(word: str) -> set[str]:

@@ -1,6 +1,7 @@
 """Typos in the words the rules look for are read as those words (issue 15): a plan asked for behind a
 misspelt "monthly", a haggle behind a misspelt "settled", money for a person behind a misspelt "roommate",
-a person asked for behind a misspelt "person". Spanish is read as written, its plan words' typos included."""
+a person asked for behind a misspelt "person". Two neighbouring letters that changed places are read as the
+word they spell in English or Spanish ("finacnes", "fatcura", "seugro"), and a real word stays as written."""
 
 from __future__ import annotations
 
@@ -97,3 +98,22 @@ async def test_terms_turned_down_behind_a_typo_are_no_counter_offer(env: Env) ->
     await env.say("refused-terms", "yes", patient)
     plans, links, _ = await env.writes(patient.id)
     assert (plans, links) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("cuánto me flata pagar de la fatcura del mes pasado?", "balance"),
+        ("el seugro me negó la radiografía, ¿por qué fue?", "denial_reason"),
+        ("¿se puede pagar en mensaulidades? no me alcanza para todo", "payment_plan"),
+        ("my wife handles our finacnes, what's the raeson the claim was refused", "denial_reason"),
+    ],
+)
+async def test_letters_swapped_in_english_or_spanish_are_read_as_the_word(
+    env: Env, text: str, intent: str
+) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("swapped", text, patient)
+    assert said.message is not None
+    assert said.message.intent == intent
+    assert await env.writes(patient.id) == (0, 0, 0)

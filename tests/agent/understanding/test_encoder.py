@@ -157,3 +157,34 @@ def test_typos_are_repaired_to_our_words_and_english_words_are_left_alone() -> N
     assert speller.repair("what is my balacne") == "what is my balance"
     assert speller.repair("the chagre") == "the charge"
     assert speller.repair("what is the weather") == "what is the weather"
+
+
+def test_two_neighbouring_letters_swapped_are_read_as_the_word_of_the_language() -> None:
+    speller = Speller(
+        known={"finances", "pressure", "my"},
+        vocabulary=(),
+        for_rules=True,
+        swap_targets={"finances", "pressure", "reason"},
+    )
+    assert speller.repair("my finacnes") == "my finances"
+    assert speller.repair("blood pressrue") == "blood pressure"
+    assert speller.repair("the raeson") == "the reason"
+    assert speller.repair("the lisniopril") == "the lisniopril"  # no word of the language is one swap away
+
+
+def test_a_swap_that_could_be_two_words_is_the_word_of_ours_and_a_common_word_stays() -> None:
+    spanish = {"seguro": 575_624, "suegro": 4_472, "cuenta": 429_334, "cuneta": 1_807, "cuarto": 173_861}
+    spanish["cuatro"] = 229_734
+    speller = Speller(
+        known=spanish.keys(),
+        vocabulary=(),
+        for_rules=True,
+        swap_targets=spanish.keys(),
+        domain={"seguro", "cuenta", "cuatro"},
+        frequency=spanish,
+        swaps_only=True,
+    )
+    assert speller.repair_keep_case("el seugro no pagó") == "el seguro no pagó"  # not "suegro"
+    assert speller.repair_keep_case("mi cuneta") == "mi cuenta"  # a ditch, 237 times rarer than a bill
+    assert speller.repair_keep_case("el cuarto pago") == "el cuarto pago"  # a word as common as "cuatro"
+    assert speller.repair_keep_case("mi suegro") == "mi suegro"  # a word, and a swap of no word

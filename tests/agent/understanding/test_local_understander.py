@@ -176,3 +176,12 @@ async def test_deterministic(engine: LocalUnderstander) -> None:
     fresh = LocalUnderstander(load_examples(), SentenceEncoder(), Head.load())
     assert await fresh.understand(text, NONE) == first
     assert first.entities.amounts_cents == [5000]
+
+
+def test_a_spanish_word_one_swap_from_another_is_left_as_written() -> None:
+    # "cuarto" (fourth) is as common as "cuatro" (four): the fourth payment is asked about, not four
+    reading = LocalUnderstander.default().understand_sync("¿cuándo vence el cuarto pago?")
+    assert reading.read_as is None
+    # "fatcura" is no Spanish word, and one swap from "factura"
+    reading = LocalUnderstander.default().understand_sync("¿cuánto es la fatcura?")
+    assert reading.read_as == "¿cuánto es la factura?"

@@ -11,7 +11,20 @@ from evals.task import DEFAULT_TASKS_DIR, Task, load_task_file, load_tasks
 
 # Work lists written fresh by someone who had not seen the engine (ids by prefix): split seen, no line
 # shared with dev or test.
-FRESH_SEEN_PREFIXES: tuple[str, ...] = ("h-", "i-", "j-", "k-", "l-", "m-", "n-", "o-", "p-", "q-", "r-")
+FRESH_SEEN_PREFIXES: tuple[str, ...] = (
+    "h-",
+    "i-",
+    "j-",
+    "k-",
+    "l-",
+    "m-",
+    "n-",
+    "o-",
+    "p-",
+    "q-",
+    "r-",
+    "s-",
+)
 
 
 def _lines_of(task: Task) -> list[str]:

@@ -567,15 +567,29 @@ PLAN_EXISTS = {
 }
 
 
-def plan_in_place(installment_cents: int, due: date | None, due_cents: int | None, lang: Language) -> str:
+def plan_in_place(
+    installment_cents: int,
+    due: date | None,
+    due_cents: int | None,
+    lang: Language,
+    left_cents: int | None = None,
+    left_count: int = 0,
+) -> str:
     """The active plan's terms, said before :data:`PLAN_EXISTS` ("how much do I pay each month on my
-    plan?" asks for them): the monthly amount and the next installment still to pay."""
+    plan?", "how much is left on my plan?" ask for them): the monthly amount, what is still to pay on it
+    (``left_cents`` over ``left_count`` installments) and the next installment."""
     if lang == "es":
         text = f"Su plan de pagos activo es de {money(installment_cents)} al mes."
+        if left_cents is not None and left_count:
+            cuotas = "cuota" if left_count == 1 else "cuotas"
+            text += f" Le quedan {money(left_cents)} por pagar en {left_count} {cuotas}."
         if due is not None and due_cents is not None:
             text += f" Su próxima cuota, de {money(due_cents)}, vence el {day(due, lang, year=True)}."
         return text
     text = f"Your active payment plan is {money(installment_cents)} a month."
+    if left_cents is not None and left_count:
+        installments = "installment" if left_count == 1 else "installments"
+        text += f" {money(left_cents)} is left to pay on it, in {left_count} {installments}."
     if due is not None and due_cents is not None:
         text += f" Your next installment, {money(due_cents)}, is due {day(due, lang, year=True)}."
     return text

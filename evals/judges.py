@@ -401,7 +401,14 @@ def judge_policy(j: JudgeInput) -> PolicyVerdict:
     if j.trajectory.channel == "sms":
         verified_at = len(turns)
         for t in turns:
-            if t.user_kind == "answer:identity" and t.expecting != "identity" and t.mode == "bot":
+            verified = any("verified_identity" in m.actions for m in t.messages)
+            if (
+                t.user_kind == "answer:identity"
+                and t.expecting != "identity"
+                and (t.mode == "bot" or verified)
+            ):
+                # (an identity answer can verify and hand the thread to a person in the same turn: "can
+                # somebody from billing call me", then the date of birth and ZIP)
                 verified_at = t.index
                 break
         secrets = [s.number.lower() for s in j.before.statements] + [j.before.patient.last_name.lower()]

@@ -135,7 +135,8 @@ _OTHER_PARTY_WORDS = (
 # speeding ticket"): a clause about it raises nothing against this practice.
 _RE_OTHER_MATTER = re.compile(
     r"\b(?:divorce|custody|child support|alimony|immigration|traffic|speeding|parking|dui|dwi|retainer"
-    r"|probate|eviction|my will|real estate|closing|citation|summons|jury"
+    r"|probate|eviction|my will|real estate|closing|citation|summons|jury|accident|wreck|crash|collision"
+    r"|workers comp\w*|personal injury"
     r"|(?:student|car|auto|personal|payday) loans?|credit cards?|mortgage)\b"
 )
 _RE_ADDRESSES_PRACTICE = re.compile(

@@ -41,6 +41,9 @@ def _dob(state: ConversationState) -> date | None:
     return date.fromisoformat(stored) if stored else None
 
 
+# What an identity answer names: never carried to the question asked before it.
+_IDENTITY_ENTITIES = frozenset({"date_of_birth", "zip_code"})
+
 # Keywords that only resume texts (not "YES", which also answers an offer the practice texted).
 RESUBSCRIBE = frozenset({"START", "UNSTOP"})
 
@@ -66,6 +69,9 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
         else:
             update["pending_intent"] = intent
             update["pending_also"] = turn.get("also") or None
+            # "I'd like to pay $40 toward my bill" before verification is a $40 link after it
+            question = {k: v for k, v in ents.items() if k not in _IDENTITY_ENTITIES}
+            update["pending_entities"] = question or None
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:
         update["pending_intent"] = Intent.REQUEST_HUMAN.value
     escalation = turn.get("escalation")
@@ -109,6 +115,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
         await c.ports.platform.get_patient(pid)  # the patient on file exists and is readable
         pending = update.get("pending_intent", state.get("pending_intent"))
         also = update.get("pending_also", state.get("pending_also"))
+        named = update.get("pending_entities", state.get("pending_entities"))
         earlier = update.get("pending_escalation", state.get("pending_escalation"))
         done = answer(
             T.AUTH_OK_NEXT[language], [], tools=tools, reads=[f"patient:{pid}"], actions=["verified_identity"]
@@ -126,6 +133,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             )
             if also:
                 done["also"] = list(also)
+            done["entities"] = dict(named or {})  # the question's, not the date of birth and ZIP's
         if earlier is not None:
             done.update({"escalation": earlier, "resumed": True})
         verified: Update = {
@@ -137,6 +145,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             "expecting": None,
             "pending_intent": None if pending else update.get("pending_intent"),
             "pending_also": None,
+            "pending_entities": None,
             "pending_escalation": None,
         }
         return {**update, **verified, "work": done}

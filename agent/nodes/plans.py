@@ -137,7 +137,8 @@ def _plan_exists(plans: list[PaymentPlan], language: Language, tools: list[ToolC
         (i for i in active.installments if i.status is InstallmentStatus.SCHEDULED), key=lambda i: i.due_date
     )
     nxt = unpaid[0] if unpaid else None
-    facts = FactSet().amounts(active.installment_cents)
+    left = sum(i.amount_cents for i in unpaid)
+    facts = FactSet().amounts(active.installment_cents, left)
     if nxt is not None:
         facts.amounts(nxt.amount_cents).dates(nxt.due_date)
     terms = T.plan_in_place(
@@ -145,6 +146,8 @@ def _plan_exists(plans: list[PaymentPlan], language: Language, tools: list[ToolC
         nxt.due_date if nxt else None,
         nxt.amount_cents if nxt else None,
         language,
+        left_cents=left,
+        left_count=len(unpaid),
     )
     return reply(f"{terms} {T.PLAN_EXISTS[language]}", facts.pairs(), {"expecting": None}, tools=tools)
 

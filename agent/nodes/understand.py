@@ -5,6 +5,7 @@ the turn's record; :mod:`agent.routing` decides where to go."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
@@ -26,6 +27,7 @@ from agent.understanding.cues import (
     asks_balance_and_a_line,
     asks_balance_and_insurer_paid,
     asks_deductible_progress,
+    asks_for_a_refund,
     asks_for_breakdown,
     asks_for_discount,
     asks_for_explanation,
@@ -71,10 +73,12 @@ from agent.understanding.cues import (
     names_the_plan,
     names_the_practice_bill,
     names_this_practice,
+    pays_an_amount_toward,
     pays_another_way,
     receiving_pay,
     refuses_down_payment,
     says_already_paid,
+    says_insurer_paid_all,
     says_paid_at_visit,
     shares_a_bill_with_others,
     statement_pointer,
@@ -101,6 +105,14 @@ _HANDOFF_INTENTS = frozenset({Intent.FINANCIAL_HARDSHIP, Intent.DISPUTE_CHARGE, 
 
 # Offers answered with yes or no; anything else moves the conversation on and the offer lapses.
 _YES_NO_OFFERS = frozenset({"human_offer", "link_offer", "clarify"})
+_BOTH_LANGUAGES = frozenset({"ok", "okay", "k", "no", "dob", "zip"})
+
+
+def _says_no_language(intent: Intent, text: str) -> bool:
+    """An identity answer, or a word both languages use: nothing that tells English from Spanish."""
+    words = [w for w in normalize(text).split() if w.isalpha()]
+    return intent is Intent.IDENTITY_ANSWER or all(w in _BOTH_LANGUAGES for w in words)
+
 
 # A message that opens with a plain yes ("yes, go on and set it up", "sure thing", "sí, por favor").
 _RE_PLAIN_YES = re.compile(r"\s*(?:yes|yeah|yep|yup|ya|sure|ok|okay|absolutely|definitely|si|claro|dale)\b")
@@ -542,6 +554,8 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
         return Intent.PAYMENT_PLAN, SURE
+    if intent is Intent.OUT_OF_SCOPE and asks_next_installment(text) and not names_other_creditor(text):
+        return Intent.PAYMENT_PLAN, SURE  # "whats remaining on my plan?": the plan's terms
     if intent in _UNSURE_ACCOUNT_READINGS and confidence < SURE:
         if asks_about_credit(text) and not asks_to_pay_over_time(text):
             # "did i pay too much last time? is there a credit on my file": the credit, and a refund offered.
@@ -552,7 +566,11 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         if asks_what_an_amount_was(text):
             # "what my 30 dollar charge was": that line, found by its amount.
             return Intent.EXPLAIN_CHARGE, SURE
-    if intent in _DEDUCTIBLE_READINGS and asks_deductible_progress(text):
+    if (
+        intent in _DEDUCTIBLE_READINGS
+        or (intent is Intent.UPDATE_INSURANCE_OR_CONTACT and not asks_to_update_details(text))
+    ) and asks_deductible_progress(text):
+        # (a new job's plan told beside it is no change of insurance asked for)
         # "How far along am I on my deductible": the coverage's progress, not the balance.
         return Intent.INSURANCE_TERMS, max(confidence, SURE)
     return intent, confidence
@@ -617,6 +635,16 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         # for a yes (the words ask to pay, not for a link).
         return Intent.PAY_NOW, LOW_CONFIDENCE
     if (
+        intent in (Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.REFUND_OR_CREDIT)
+        and confidence < SURE
+        and u.entities.amounts_cents
+        and pays_an_amount_toward(text)
+        and not names_other_creditor(text)
+        and not _backs_a_handoff(text)
+    ):
+        # "I'd like to put $35 toward what I owe" read as the balance: a payment of $35, asked for.
+        return Intent.PAY_NOW, max(confidence, EXPLICIT_PAY_CONFIDENCE)
+    if (
         (intent in _OWED_READINGS or (intent is Intent.REFUND_OR_CREDIT and not asks_about_credit(text)))
         and confidence < SURE
         and (asks_amount_owed(text) or asks_what_is_owed(text))
@@ -644,6 +672,7 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     # "checking that you got my payment": the payment on file is looked up, as for "I already paid".
     paid_claim = (
         says_already_paid(text)
+        or says_insurer_paid_all(text)
         or claims_waiver(text)
         or says_paid_at_visit(text)
         or asks_whether_payment_arrived(text)
@@ -792,15 +821,19 @@ def _vent(
     return min(u.frustration, VENTED), not answered
 
 
-def about_the_bill(intent: Intent, history: list[str], text: str, asked: bool = False) -> bool:
+def about_the_bill(
+    intent: Intent, history: list[str], text: str, asked: bool = False, earlier: Sequence[str] = ()
+) -> bool:
     """Whether the conversation is about this practice's bill: an earlier turn was, or the agent asked
     something (``asked``: an offer, a question, an outreach text) that this message answers, or this reading
     is in the domain and the words name a bill, a charge, a payment or the practice. Staff tickets on a
     reading (legal words, a dispute, hardship, frustration, repeated low confidence) need it; an explicit
     request for a person does not. A first message whose words are about nothing of the bill ("hell nah",
     "which day does my payment come in", "how do I find a good lawyer") opens no ticket, whatever the
-    engine's reading: the words must be about this bill."""
-    if asked or any(Intent(h) not in _NOT_BILLING for h in history):
+    engine's reading: the words must be about this bill. An earlier message whose words were about the bill
+    counts however it was read ("honestly your billing is a mess, every time I look at this account the
+    numbers are different", then "you're not listening")."""
+    if asked or any(Intent(h) not in _NOT_BILLING for h in history) or any(map(about_this_bill, earlier)):
         return True
     if intent in _NOT_BILLING:
         return False
@@ -904,6 +937,17 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         # or put-off yes to an offer that writes (a link, a ticket, a plan) is no yes; nothing is written
         # and the patient can ask again.
         intent, confidence = Intent.DENY, SURE
+    if (
+        intent in (Intent.AFFIRM, Intent.DENY)
+        and state.get("expecting") is None
+        and "?" in text
+        and len(text.split()) > 4
+    ):
+        # "hola, q es el cobro de la radiografia? no me acuerdo bien de eso": nothing was asked, so a
+        # question with a "no" in it is the question, not a no.
+        others = [(i, p) for i, p in u.alternatives if i not in (Intent.AFFIRM, Intent.DENY)]
+        if others:
+            intent, confidence = others[0]
     answering = state.get("expecting") is not None and intent in (Intent.AFFIRM, Intent.DENY)
     if (
         (
@@ -912,7 +956,12 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
             # the bill, the payment plan
             or (bool(history) and intent is Intent.OUT_OF_SCOPE)
         )
-        and (intent in _NOT_A_PLAN_ANSWER or confidence < LOW_CONFIDENCE)
+        and (
+            intent in _NOT_A_PLAN_ANSWER
+            or confidence < LOW_CONFIDENCE
+            # "listo, ya hablé con la persona. ¿seguimos con el plan?": the person named is done with
+            or (intent is Intent.REQUEST_HUMAN and not asks_for_person(text))
+        )
         and (names_the_plan(text) or _asks_for_the_plan_tersely(text))
         and not answering  # "yes, set that plan up" answers the question asked; it resumes nothing
     ):
@@ -1092,8 +1141,11 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     )
     if u.read_as is not None:
         turn["read_as"] = u.read_as
+    language = u.language
+    if state.get("language") == "es" and language == "en" and _says_no_language(intent, text):
+        language = "es"  # a date of birth and a ZIP, "ok", "no": no English said, the thread stays Spanish
     update: Update = {
-        "language": u.language,
+        "language": language,
         "intent_history": ([*history, intent.value])[-INTENT_HISTORY:],
         "low_conf_streak": streak,
     }
@@ -1109,10 +1161,10 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     if u.is_cancel:
         update.update({"pending": None, "expecting": None, "clarify_options": [], "link_offer": None})
     asked = state.get("expecting") not in (None, "identity") or offer is not None
-    about_bill = about_the_bill(intent, history, text, asked=asked)
+    about_bill = about_the_bill(intent, history, text, asked=asked, earlier=previous)
     # Legal words on a message that opens the conversation must name this bill or the practice; later, the
     # conversation already is about the bill.
-    in_conversation = about_the_bill(Intent.OUT_OF_SCOPE, history, text, asked=asked)
+    in_conversation = about_the_bill(Intent.OUT_OF_SCOPE, history, text, asked=asked, earlier=previous)
     decision = decide(
         EscalationSignals(
             intent=intent.value,
@@ -1143,5 +1195,10 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         # "can you guys update my insurance before we do this": the patient asked for that very change,
         # which only staff can make; without the ask the agent offers a person and waits for a yes.
         reason = TicketReason.UPDATE_INSURANCE_OR_CONTACT.value
+        turn["escalation"] = {"reason": reason, "priority": TicketPriority.NORMAL.value, "triggers": reason}
+    elif intent is Intent.REFUND_OR_CREDIT and confidence >= CONFIDENT_INTENT and asks_for_a_refund(text):
+        # "please refund the credit on my account": the refund asked for outright, which only staff can
+        # send; asked about ("how do refunds work?"), the credit is said and a person offered.
+        reason = TicketReason.REFUND_REQUEST.value
         turn["escalation"] = {"reason": reason, "priority": TicketPriority.NORMAL.value, "triggers": reason}
     return update

@@ -140,6 +140,20 @@ def hardship_of_someone_else(text: str) -> bool:
     return not _RE_FIRST_PERSON.search(_RE_SOMEONE_ELSE.sub(" ", norm))
 
 
+# An amount put toward the bill ("I'd like to put $35 toward what I owe", "apply $20 to my balance", "abonar
+# 45 dólares a mi cuenta"): a payment of that amount, whatever words of owing follow.
+_RE_AMOUNT_TOWARD = re.compile(
+    r"\b(?:pay|put|apply|send|give|throw|make a payment of|abonar|abono|aplicar|dar)\b (?:you |in |le )?"
+    r"(?:\$ ?)?\d[\d,.]*(?: dollars| bucks| dolares)? "
+    r"(?:toward|towards|to|on|against|off|a|al|para|hacia)\b (?:my|the|what|this|our|it|mi|la|lo|el)\b"
+)
+
+
+def pays_an_amount_toward(text: str) -> bool:
+    """Whether the words put an amount toward the bill; see ``_RE_AMOUNT_TOWARD``."""
+    return bool(_RE_AMOUNT_TOWARD.search(normalize(text).replace("'", " ")))
+
+
 def mentions_paying(text: str) -> bool:
     """Whether the patient's own words ask about paying or a link at all."""
     return bool(_RE_PAY_WORD.search(normalize(text)))
@@ -188,6 +202,34 @@ def claims_waiver(text: str) -> bool:
     only staff can confirm it, so it is handled like a payment dispute."""
     norm = repair_words(normalize(text).replace("'", " "), _WAIVER_WORDS, shortest=5)
     return bool(_RE_WAIVER_CLAIM.search(norm))
+
+
+# The insurer said to have paid it all, against the bill ("that's wrong, my eob says insurance paid it in
+# full. i owe nothing", "insurance covered all of it, why are you billing me"): a payment disputed, as a
+# patient's own "I already paid" is. A question ("did insurance pay it in full?") contests nothing.
+_RE_INSURER_PAID_ALL = re.compile(
+    r"\b(?:insurance|insurer|ins|eob|my plan|medicare|medicaid|aetna|cigna|humana|united\w*|bcbs|blue cross"
+    r"|tricare|anthem|kaiser)\b[\w ]{0,25}\b(?:paid|covered|took care of)\b (?:for )?(?:it |this |that |them "
+    r"|everything |the (?:bill|whole thing|balance|charges?|visit) )?(?:all |fully )?"
+    r"(?:in full|all of it|everything|100 ?%?|100 percent|completely|fully|the whole (?:thing|bill|amount))"
+    r"|\b(?:eob|insurance|insurer)\b[\w ]{0,20}\bsays? (?:that )?(?:i|we) (?:owe|owed) "
+    r"(?:nothing|0|zero|\$ ?0)\b"
+)
+_RE_CONTESTS = re.compile(
+    r"\b(?:i|we) (?:owe|should owe) nothing\b|\b(?:shouldn t|should not|don t|do not|dont|shouldnt) "
+    r"(?:have to )?(?:owe|pay)\b|\bwhy (?:are|am|is|do|does|did) (?:you|y all|i|it|this)\b"
+    r"|\b(?:that s|thats|that is|this is|it s|its) (?:wrong|not right|a mistake|an error|incorrect)\b"
+    r"|\b(?:can t|cannot|can not|isn t|is not|that s not|thats not) (?:be )?(?:right|correct)\b"
+    r"|\b(?:mistake|error|wrong)\b"
+)
+
+
+def says_insurer_paid_all(text: str) -> bool:
+    """Whether the words contest the bill because the insurer paid it all; see ``_RE_INSURER_PAID_ALL``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_INSURER_PAID_ALL.search(norm)) and bool(
+        _RE_CONTESTS.search(norm) or re.search(r"\bsays? (?:that )?(?:i|we) (?:owe|owed)\b", norm)
+    )
 
 
 def says_already_paid(text: str) -> bool:
@@ -268,13 +310,14 @@ _CREDITOR = (
     r"ac|heater|heating|domain|domain name|email|lawn|boat|plumbing)"
 )
 _COMPANY = (
-    r"(?:x?finity|comcast|verizon|at ?& ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
+    r"(?:x?finity|comcast|verizon|at ?&? ?t|att|t ?mobile|sprint|spectrum|cox|dish|directv|time warner|"
     # prepaid and smaller phone carriers ("my metro pcs bill", "my cricket phone bill")
     r"metro ?pcs|metro by t ?mobile|cricket|boost(?: mobile)?|mint mobile|straight talk|tracfone|google fi"
     r"|us cellular|consumer cellular|visible wireless|total wireless|simple mobile|optimum|frontier"
     r"|centurylink|"
     r"chase|citi(?:bank|card)?|capital one|wells fargo|bank of america|boa|amex|american express|"
-    r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?& ?e|duke energy|con ?ed|dte|xcel|"
+    r"discover|visa|mastercard|synchrony|navient|sallie mae|pg ?&? ?e|sdg ?&? ?e|duke energy|con ?ed|dte|"
+    r"xcel|"
     r"landlord|my bank|paypal|klarna|affirm|national grid|eversource|pseg|edison|dominion|ameren|entergy"
     r"|georgia power|fpl|pepco|peco|consumers energy|we energies|centerpoint|nicor|socalgas|the gas company"
     r"|the power company|the electric company|the water company|the phone company|the cable company"
@@ -287,7 +330,9 @@ _COMPANY = (
 )
 _PERSON = (
     r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"
-    r"boss|coworker|wife|husband|girlfriend|boyfriend|grandma|grandpa)"
+    r"boss|coworker|wife|husband|girlfriend|boyfriend|grandma|grandpa|buddy|pal|bestie|bff|homie|bro|sis|"
+    r"nephew|niece|grandson|granddaughter|grandmother|grandfather|fiance|fiancee|partner|babysitter|nanny|"
+    r"colleague|classmate|tenant|in laws?|mother in law|father in law)"
 )
 _RE_OTHER_CREDITOR = re.compile(
     rf"\b{_CREDITOR} (?:bill|bills|payment|payments|balance|due|company|provider|statement|note|minimum)\b"
@@ -311,6 +356,9 @@ _RE_OTHER_CREDITOR = re.compile(
     # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
     r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
     r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
+    # a service cut off for not paying: a utility's or a carrier's bill ("before they shut me off")
+    r"|\b(?:shut|cut|turn|turned|cutting|shutting|turning) (?:me|us|it|my \w+|our \w+|the \w+) off\b"
+    r"|\b(?:shut ?off|cut ?off|disconnect\w*) (?:notice|letter|warning)\b"
     rf"|\b(?:pay|paying|pay back|repay|send money to|give money to|venmo|zelle) (?:back )?(?:my |a )?"
     rf"{_PERSON}\b|\b(?:owe|lend|lent|borrowed from) (?:my |a )?{_PERSON}\b"
     # money sent to a person, or over a person-to-person app ("send 40 to my friend", "send $25 to jake on
@@ -387,6 +435,8 @@ _RE_THIS_PRACTICE = re.compile(
     r"|\b(?:what|how much)\b[\w ]{0,25}\b(?:balance|owe|owing) (?:here|with you|with y all|with your office"
     r"|to you)\b"
     r"|\b(?:pay|paying) (?:you|y all|ya)\b(?! back| for| guys for)"
+    # "your bill for my knee shot showed up": the practice's own bill
+    r"|\b(?:your|ur|y all s) (?:bill|bills|statement|statements|invoice|charges?)\b"
 )
 
 
@@ -407,9 +457,12 @@ _RE_THROUGH_US = re.compile(
 # mi hermano", "enviar dinero a mi familia"): no bill of this practice.
 _RE_ES_MONEY_TO_PERSON = re.compile(
     r"\b(?:mandar|mandarle|mandarles|enviar|enviarle|enviarles|transferir|transferirle|pasarle|depositarle"
-    r"|girarle|mando|envio)\b[\w $.,]{0,40}\b(?:a|para) (?:mi|mis|su|sus) (?:mama|mami|papa|papi|madre|padre"
-    r"|hermano|hermana|hermanos|hijo|hija|hijos|familia|esposo|esposa|tio|tia|abuela|abuelo|abuelos|amigo"
-    r"|amiga|primo|prima|novio|novia)\b"
+    r"|girarle|mando|envio|mandale|mandales|mandele|enviale|enviele|pasale|pasele|transfierele|depositale"
+    r"|mandame|mandarselo|enviarselo)\b[\w $.,]{0,40}\b(?:a|para) (?:mi|mis|su|sus|el|la) (?:mama|mami|papa"
+    r"|papi|madre|padre|hermano|hermana|hermanos|hijo|hija|hijos|familia|esposo|esposa|tio|tia|abuela|abuelo"
+    r"|abuelos|amigo|amiga|amigos|primo|prima|novio|novia|compa|compadre|comadre|cuate|carnal|pana|parce"
+    r"|vecino|vecina|sobrino|sobrina|suegro|suegra|cunado|cunada|nieto|nieta|jefe|jefa|companero|companera"
+    r"|roommate|bro)\b"
     r"|\b(?:remesa|remesas|western union|moneygram|remitly|envio de dinero|enviar dinero)\b"
 )
 # Spanish: another payee beside a word of owing or paying ("pagar la luz", "el recibo del agua", "cuánto
@@ -546,7 +599,7 @@ _RE_ASKS_OUTRIGHT = re.compile(
 # happened, not for a person.
 _RE_ASKS_REVIEW = re.compile(
     r"(?<!\bdid )(?<!\bhas )\b(?:(?:a |an |some |the )?(?:real |live |actual )?"
-    r"(?:person|human|someone|somebody|representative|rep|staff|staff member|people))"
+    r"(?:person|human|human being|someone|somebody|representative|rep|staff|staff member|people))"
     r"(?: (?:from|in|at|on) (?:the |your )?(?:billing|office|team|billing (?:team|department|office)))?"
     r"(?: (?:should|could|can|would|will|must|needs? to|has to|to|please))?"
     r"(?: (?:really|actually|personally|please|just))? (?:look (?:at|into|over)|review|go over|take a look"
@@ -594,6 +647,18 @@ def asks_for_person_only(text: str) -> bool:
 _NO_PERSON = frozenset({"don", "dont", "didn", "didnt", "won", "wont", "never", "without", "nunca"})
 
 
+# A person already spoken with ("ok I talked to the person already", "ya hablé con la persona", "they
+# sorted it out"): the help is over, nobody is asked for.
+_RE_SPOKE_WITH_PERSON = re.compile(
+    r"\b(?:i |we )?(?:already |just )?(?:talked|spoke|spoken|chatted|met) (?:to|with) "
+    r"(?:the |a |your |that )?"
+    r"(?:person|someone|somebody|agent|representative|rep|staff|lady|guy|woman|man|them|her|him)"
+    r"(?: already)?\b"
+    r"|\b(?:ya )?(?:hable|platique|converse) con (?:la |el |una |un |su )?(?:persona|alguien|agente|senora"
+    r"|senor|muchacha|muchacho|ellos|ella|el)\b|\bya me (?:atendieron|atendio|ayudaron|ayudo)\b"
+)
+
+
 def asks_for_person(text: str) -> bool:
     """Whether the patient's words ask for a person ("let me talk to someone", "a human please"): a
     request for a person is a ticket only when the patient said so, never on a guess. Asking whether the
@@ -601,6 +666,7 @@ def asks_for_person(text: str) -> bool:
     norm = _repair_person_words(normalize(text))
     if _RE_ARE_YOU_A_PERSON.search(norm) and not _RE_CONTACT_ASK.search(norm):
         return False
+    norm = _RE_SPOKE_WITH_PERSON.sub(" ", norm)  # "I talked to the person already": done, not asked
     person = _RE_PERSON.search(norm)
     if person is None:
         return False
@@ -990,6 +1056,9 @@ _NOT_ELSEWHERE = (
 # be", "am I all square now", "where does my account stand money-wise". A word one typo away from
 # "account" or "outstanding" counts as the word.
 _RE_OWED_QUESTION = re.compile(
+    # "so whats the total now?": in the billing office's chat, the total owed
+    r"\bwhat(?: s| is|s)? (?:the|my) (?:total|grand total|bottom line)(?: (?:now|then|due|owed|amount|balance"
+    r"|i owe|we owe|altogether|all together))?\W*$|"
     r"\b(?:total|amount|balance|money|much|anything|something|what)\b[\w ]{0,30}\b(?:still )?"
     r"(?:outstanding|owing)\b"
     r"|\boutstanding (?:with|to) (?:you|y all|your office|the (?:office|clinic|practice))\b"
@@ -1024,7 +1093,7 @@ _RE_OWED_QUESTION = re.compile(
     r"|\b(?:is|s) (?:there )?(?:still )?(?:anything|something) (?:still )?(?:due|owed|outstanding)\b"
     # "is there anything left on my account?", "anything still remaining with you guys": nothing else named
     r"|(?:\b(?:is|s) (?:there )?|^)(?:still )?(?:anything|something|any money|any balance) (?:still )?"
-    r"(?:left|remaining)(?: (?:to pay|to be paid"
+    r"(?:left|remaining)(?: (?:to pay|to be paid|for (?:us|me) to pay"
     r"|on (?:my|the|our) (?:account|acct|bill|balance|statement|tab)"
     r"|(?:with|for) (?:you|y all|you guys|your office|the (?:office|clinic|practice))))?\W*$"
     r"|\bthe total (?:i|we) (?:still )?(?:owe|have|need to pay|have to pay)\b"
@@ -1231,12 +1300,20 @@ _RE_PAYS_ANOTHER_WAY = re.compile(
 # whole of what is owed as what is paid.
 _RE_WISH_TO_PAY = re.compile(
     r"(?:\b(?:i|we) |^\W*)(?:would like|d like|should like|would love|d love|want|wanna|wish|need|am ready"
-    r"|m ready|are ready|intend|mean) to (?:just |go ahead and )?(?:pay|settle|clear)\b(?P<rest>.*)$"
+    r"|m ready|are ready|intend|mean|(?:was|am|m|were|are) hoping|hope|(?:was|am|m) wondering if (?:i|we)"
+    r" (?:could|can|might))"
+    r"(?: (?:i|we) (?:might|could|can))?(?: be able)? to (?:just |go ahead and )?"
+    r"(?:pay|settle|clear|take care of|pay off)\b(?P<rest>.*)$"
+)
+# "if that is something you are able to set up", "if possible": a courtesy, no condition on paying
+_RE_POLITE_IF = re.compile(
+    r"\bif (?:that|this|it) (?:is|s|would be|were|works|is something)\b.*$"
+    r"|\bif (?:possible|you can|you could)\b"
 )
 _RE_ALL_OWED = re.compile(
     r"^(?: off| up)? (?:the whole(?: of)?\b.*|in full\b.*|everything\b.*|all of (?:it|what)\b.*"
     r"|all (?:i|we) owe\b.*|what (?:i|we) owe\b.*|(?:it|this|that) (?:all|off|in full)\b.*"
-    r"|(?:the|my|our) (?:full |entire |whole |total |outstanding )?(?:balance|bill|account|amount"
+    r"|(?:the|my|our) (?:full |entire |whole |total |outstanding |remaining )?(?:balance|bill|account|amount"
     r"|amount due|amount owed)\b.*)$"
 )
 _RE_NOT_NOW = re.compile(
@@ -1247,7 +1324,7 @@ _RE_NOT_NOW = re.compile(
 
 def wants_to_pay_all_now(text: str) -> bool:
     """The patient asks to pay the whole of what is owed, now (no later date, no other way, no "but")."""
-    norm = normalize(text).replace("'", " ")
+    norm = _RE_POLITE_IF.sub(" ", normalize(text).replace("'", " "))
     wish = _RE_WISH_TO_PAY.search(norm)
     return (
         wish is not None
@@ -1391,6 +1468,30 @@ _RE_DETAILS_ON_FILE = re.compile(
     r"\b(?:insurance|insurer|coverage|policy|member id|insurance card|address|phone|cell|number|e ?mail"
     r"|contact|mailing|last name|seguro|direccion|telefono|correo)\b"
 )
+
+
+# A refund asked for outright ("please refund the credit on my account", "I want the extra refunded to my
+# card", "can you send my money back", "quiero mi reembolso"), not asked about ("how do refunds work", "do
+# I get a refund if insurance pays later?").
+_RE_REFUND_ASKED = re.compile(
+    r"(?:^|\b(?:please|pls|plz|just|so|ok|okay|then)\s+)refund (?:me|it|that|this|the|my|what)\b"
+    r"|\b(?:i|we) (?:want|d like|would like|need|expect|am asking for|m asking for)\b[\w ]{0,25}"
+    r"\b(?:refunded|refund|back)\b"
+    r"|\b(?:can|could|would|will) (?:you|u|y all|someone) (?:please |pls )?refund\b"
+    r"|\b(?:can|could|would|will) (?:you|u|y all|someone) (?:please |pls )?"
+    r"(?:send|give|mail|put|return)"
+    r"(?: me)?\b[\w ]{0,20}\b(?:refund|back|money)\b"
+    r"|\b(?:can|could|may) (?:i|we) (?:please )?(?:get|have|receive) (?:a |my |the |that |our )?"
+    r"(?:refund|money back|credit back|overpayment back)\b"
+    r"|\b(?:quiero|necesito|quisiera|me pueden|me puede|pueden|puede)\b[\w ]{0,20}\b(?:reembols\w*"
+    r"|devolver\w*|devuelvan|devuelva)\b"
+)
+
+
+def asks_for_a_refund(text: str) -> bool:
+    """Whether the words ask outright for a refund; see ``_RE_REFUND_ASKED``."""
+    norm = normalize(text).replace("'", " ")
+    return bool(_RE_REFUND_ASKED.search(norm)) and not names_other_creditor(text)
 
 
 def asks_to_update_details(text: str) -> bool:
@@ -1539,7 +1640,7 @@ _RE_INSURER_PAID_ASK = re.compile(
     r"\b(?:has|have|did|does|is|was|were)\s+(?:the |my |our )?"
     + _PAYER
     + r"\b(?: \w+){0,2}? (?:pay|paid|paying"
-    r"|process\w*|cover\w*|approv\w*|pick\w* up)\b"
+    r"|process\w*|cover\w*|approv\w*|pick\w* up|take care of|took care of)\b"
     r"|\b(?:whether|if) (?:the |my |our )?"
     + _PAYER
     + r"\b(?: \w+){0,2}? (?:paid|pays|covered|covers|processed"
@@ -1550,7 +1651,7 @@ _RE_INSURER_PAID_ASK = re.compile(
 )
 # One clause of a message asking for the balance by itself ("balance?", "whats my balance", "how much do I
 # owe"), cut at sentence marks, commas and "also"/"and"/"plus".
-_RE_ASK_BREAK = re.compile(r"[?.!;,]+|\b(?:also|and also|and|plus|oh and|btw|as well as)\b")
+_RE_ASK_BREAK = re.compile(r"[?.!;,]+|\b(?:also|and also|and|plus|oh and|btw|as well as|or)\b")
 
 
 def asks_if_insurer_paid(text: str) -> bool:
@@ -1652,6 +1753,9 @@ _RE_PAY_LINK_ASK = re.compile(
     r"|\b(?:payment|pay) link\W*(?:pls|plz|please)?\W*$|^\W*link to pay\b"
     r"|\b(?:mande|mandeme|manda|mandame|envie|envieme|envia|enviame|pase|pasame)\b(?: \w+){0,2} (?:el|un|ese)"
     r" (?:enlace|link)\b(?! (?:a|de|del|para) (?!(?:pagar|pago|la cuenta|la factura|mi cuenta|mi factura)\b))"
+    # asked for tersely, what it pays named: "link for the full balance please", "payment link for the total"
+    r"|\b(?:payment |pay )?link (?:for|to pay|to cover|to clear) (?:the |my |our )?(?:full |whole |entire "
+    r"|total |remaining |outstanding )?(?:balance|amount|bill|statement|total|amount due|amount owed)\b"
 )
 
 
@@ -1755,13 +1859,16 @@ _RE_PAYMENT_ARRIVED_ASK = re.compile(
 # payment I made", "when did I last pay", "what did I pay last time"): a read of the payments, never a claim
 # that one is missing. A plan's installment or a link is not this, nor wages ("when was I last paid").
 _RE_LAST_PAYMENT_ASK = re.compile(
-    r"\b(?:how much|what|when|which|amount|date|how big)\b(?: \w+){0,6}? (?:my |the |our )?"
+    r"\b(?:how much|what|wat|wht|when|which|amount|date|how big)\b(?: \w+){0,6}? (?:my |the |our )?"
     r"(?:last|latest|most recent|previous|prior|recent) (?:payment|pymt|pmt)\b"
     r"(?! (?:plan|link|method|option|portal|page|arrangement))"
-    r"|\b(?:how much|what) did (?:i|we) (?:last )?pay\b(?: \w+){0,3}? (?:last time|last month|most recently"
-    r"|the last time|before)\b"
+    r"|\b(?:how much|what|wat|wht) did (?:i|we) (?:last )?pay\b(?: \w+){0,3}? "
+    r"(?:last time|last month|most recently|the last time|before)\b"
     r"|\bwhen (?:did|was it) (?:i|we) last (?:pay|paid|made a payment)\b"
     r"|\bwhen did (?:i|we) (?:make|send) (?:my|the|our) (?:last|latest|most recent) payment\b"
+    # "can you confirm you received my most recent payment and the amount?"
+    r"|\b(?:received|got|posted|get|receive)\b (?:my|our|the) (?:last|latest|most recent|recent) "
+    r"(?:payment|pymt|pmt)\b(?! (?:plan|link))"
 )
 
 
@@ -1877,6 +1984,9 @@ def asks_about_credit(text: str) -> bool:
 # next installment"): the plan's own terms, not the balance.
 _RE_NEXT_INSTALLMENT = re.compile(
     r"\bnext (?:plan |monthly |payment plan |scheduled )?(?:payment|installment|instalment|draft)\b"
+    # "what's remaining on my plan", "how much is left on the payment plan": the plan's own terms
+    r"|\b(?:left|remaining|still owed|still due|to go|outstanding)\b (?:on|in|of|with) (?:my|the|our|this)"
+    r" (?:payment |monthly |installment )?plan\b"
 )
 _RE_PLAN_NAMED = re.compile(r"\b(?:plan|installment|instalment|installments|monthly)\b")
 

@@ -180,9 +180,32 @@ def extract_dates(text: str, today: date) -> list[date]:
     return [d for _, d in sorted(found, key=lambda pair: pair[0])]
 
 
+# An amount spelt out before a currency word ("five dollars", "twenty-five bucks", "cinco dólares"); "a
+# dollar" is no amount anyone pays by, so the articles that read as 1 are left out.
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "veinte": 20, "treinta": 30, "cuarenta": 40, "cincuenta": 50, "sesenta": 60,
+}  # fmt: skip
+_UNITS = {w: n for w, n in NUMBER_WORDS.items() if n < 20 and w not in {"a", "an", "un", "una", "uno"}}
+_RE_SPELT_AMOUNT = re.compile(
+    r"\b(?:(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")(?:[\s-]+(?:y\s+)?"
+    r"("
+    + "|".join(sorted(_UNITS, key=len, reverse=True))
+    + r"))?|("
+    + "|".join(sorted(_UNITS, key=len, reverse=True))
+    + r"))\s+"
+    + _CURRENCY_WORDS
+    + r"\b"
+)
+
+
 def _amounts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
     found: list[tuple[int, int]] = []
     spans: list[tuple[int, int]] = []
+    for m in _RE_SPELT_AMOUNT.finditer(text):
+        dollars = _TENS[m[1]] + (_UNITS[m[2]] if m[2] else 0) if m[1] else _UNITS[m[3]]
+        spans.append(m.span())
+        found.append((m.start(), dollars * 100))
     for regex in (_RE_DOLLAR, _RE_WORD_AMOUNT, _RE_MONTHLY_AMOUNT, _RE_PAY_AMOUNT):
         for m in regex.finditer(text):
             start, end = m.span(1)
@@ -252,6 +275,10 @@ def _line_refs(text: str) -> list[LineRef]:
             r"\s*(month|year|week|time|statement|bill|visit|payment)", text[m.end() :]
         ):
             continue  # "last month" is time, not a line
+        if word in {"final", "last", "ultimo", "ultima"} and re.match(
+            r"\s*(answer|offer|word|words|say|decision|respuesta|oferta|palabra)\b", text[m.end() :]
+        ):
+            continue  # "that's my final answer": the last word on it, no pick
         if word in {"first", "primer", "primera", "primero"} and re.match(
             r"\s*(time|vez|of all|question|thing|things|off)\b", text[m.end() :]
         ):

@@ -52,6 +52,9 @@ _MEDIUM = (
     r"|many|so many|\d+) times\b|\bnobody (ever )?(helps|listens|answers|cares|gives)\b"
     r"|\bnot (even )?what i (meant|asked|said|wanted)\b|\bpointless\b"
     r"|\b(so|im|i m|i am|totally) over (this|it)\b"
+    # "your billing is a mess", "you are making this worse", "thoroughly disgusted", "wasted my morning"
+    r"|\b(is|s|are|re) (a|such a) (total |complete |huge |big |hot |absolute )?mess\b|\bdisgusted\b"
+    r"|\bmaking (this|it|things|everything) worse\b|\bwasted (my|the|a|all|so much|hours)\b"
     # Weariness and confusion past bearing: "this is exhausting", "nothing about this makes sense", "so tired
     # of fighting with everyone", "really upsetting", "I give up".
     r"|\bexhaust(ing|ed)\b|\bdraining\b|\boverwhelm\w*|\bupsetting\b|\bi give up\b|\bat the end of my rope\b"

@@ -312,6 +312,7 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
         and _RE_CLOSING.search(" ".join(words))
         and words[0] not in _YES_LEAD
         and "?" not in text
+        and not (entities.amounts_cents or entities.month_counts)  # "five dollars, that's it": terms
     ):
         # "alright that's it, thanks", "ok I'm good for now": the patient is done; no yes to anything.
         return _RuleHit(Intent.THANKS_GOODBYE, 0.9)

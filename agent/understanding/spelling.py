@@ -86,6 +86,11 @@ class Speller:
         found = {w for w in _swaps(word) if w in self.swap_targets or (self.for_rules and self._inflected(w))}
         if len(found) > 1:
             found &= self.domain
+        if len(found) > 1 and self.frequency is not None:
+            # both words of ours ("seguro", "suegro"): the far commoner one, if one is
+            counts = sorted(((self.frequency.get(w, 0), w) for w in found), reverse=True)
+            if counts[0][0] >= 10 * max(counts[1][0], 1):
+                return counts[0][1]
         return found.pop() if len(found) == 1 else None
 
     def _likelier(self, word: str) -> str:

@@ -64,7 +64,8 @@ async def test_a_balance_asked_in_spanish_gets_the_balance(env: Env, text: str) 
 async def test_a_yes_to_the_refund_offer_with_words_about_being_contacted_opens_the_ticket(env: Env) -> None:
     patient = env.patient("credit_balance", exclude=("spanish_speaker",))
     await env.say("refund", "is there any balance sitting on my account", patient)
-    offer = await env.say("refund", "can you refund that to my card then", patient)
+    # asked about, not asked for outright ("can you refund that to my card" goes to staff at once)
+    offer = await env.say("refund", "what happens to that credit then?", patient)
     assert "Would you like me to ask them to contact you" in offer.text
     said = await env.say("refund", "yes please have them contact me", patient)
     assert said.handoff is not None

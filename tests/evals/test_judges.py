@@ -184,6 +184,36 @@ def test_identity_before_facts_on_sms(world: World) -> None:
     assert _judge(world, task, clean, channel="sms").policy.ok
 
 
+def test_an_identity_answer_that_verifies_and_hands_off_verifies(world: World) -> None:
+    # "can somebody from billing call me" on SMS: the identity answer verifies and hands the thread to a
+    # person in one turn; after the hand-back, the balance may be said.
+    task = _task(assertions=[{"kind": "no_write"}])
+    balance = _values(world, task)["balance"]
+    handoff = HandoffInfo(ticket_id="tkt_1", reason="requested_human", priority="normal")
+    turns = [
+        _turn(
+            0,
+            "can somebody call me",
+            "Please send your date of birth and ZIP.",
+            kind="opening",
+            expecting="identity",
+        ),
+        _turn(
+            1,
+            "01/01/1980 zip 02144",
+            "Verified. I've passed this to our team.",
+            kind="answer:identity",
+            handoff=handoff,
+        ),
+        _turn(2, "so the plan?", f"I'm back. For your balance of {balance}, ...", kind="turn"),
+    ]
+    assert not _judge(world, task, turns, channel="sms").policy.ok  # nothing said the answer verified
+    verified = turns[1].model_copy(
+        update={"messages": [turns[1].messages[0].model_copy(update={"actions": ["verified_identity"]})]}
+    )
+    assert _judge(world, task, [turns[0], verified, turns[2]], channel="sms").policy.ok
+
+
 def test_write_without_consent(world: World) -> None:
     plan: list[ReferenceAction] = [
         _task(reference_actions=[{"action": "create_plan", "option": 0}]).evaluation.reference_actions[0]

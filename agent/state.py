@@ -226,7 +226,7 @@ class Durable(TypedDict, total=False):
     link_request: LinkRequest | None  # how the latest pay_now read (kept across verification)
     pending_intent: str | None  # an account question asked before verification
     pending_also: list[str] | None  # the second question asked beside it (``Turn.also``)
-    pending_entities: dict[str, object] | None  # what that question named: an amount, a statement, months
+    pending_turn: dict[str, object] | None  # what that question named (an amount, a statement) and asked
     pending_escalation: Escalation | None  # a hand-off decided before verification, opened after it
     disputed: bool
     outreach: OutreachOffer | None  # the outreach text an SMS thread is answering (agent.outreach.replies)

@@ -69,9 +69,14 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
         else:
             update["pending_intent"] = intent
             update["pending_also"] = turn.get("also") or None
-            # "I'd like to pay $40 toward my bill" before verification is a $40 link after it
-            question = {k: v for k, v in ents.items() if k not in _IDENTITY_ENTITIES}
-            update["pending_entities"] = question or None
+            # "I'd like to pay $40 toward my bill" before verification is a $40 link after it; "how much was
+            # my last payment" is the payments read out
+            question: dict[str, object] = {
+                "entities": {k: v for k, v in ents.items() if k not in _IDENTITY_ENTITIES}
+            }
+            if turn.get("last_payment"):
+                question["last_payment"] = True
+            update["pending_turn"] = question
     elif state.get("expecting") == "human_offer" and intent == Intent.AFFIRM.value:
         update["pending_intent"] = Intent.REQUEST_HUMAN.value
     escalation = turn.get("escalation")
@@ -115,7 +120,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
         await c.ports.platform.get_patient(pid)  # the patient on file exists and is readable
         pending = update.get("pending_intent", state.get("pending_intent"))
         also = update.get("pending_also", state.get("pending_also"))
-        named = update.get("pending_entities", state.get("pending_entities"))
+        asked = update.get("pending_turn", state.get("pending_turn")) or {}
         earlier = update.get("pending_escalation", state.get("pending_escalation"))
         done = answer(
             T.AUTH_OK_NEXT[language], [], tools=tools, reads=[f"patient:{pid}"], actions=["verified_identity"]
@@ -133,7 +138,11 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             )
             if also:
                 done["also"] = list(also)
-            done["entities"] = dict(named or {})  # the question's, not the date of birth and ZIP's
+            # the question's entities (not the date of birth and ZIP's), and what else it asked
+            entities = asked.get("entities")
+            done["entities"] = dict(entities) if isinstance(entities, dict) else {}
+            if asked.get("last_payment"):
+                done["last_payment"] = True
         if earlier is not None:
             done.update({"escalation": earlier, "resumed": True})
         verified: Update = {
@@ -145,7 +154,7 @@ async def auth(state: ConversationState, runtime: Runtime[AgentContext]) -> Upda
             "expecting": None,
             "pending_intent": None if pending else update.get("pending_intent"),
             "pending_also": None,
-            "pending_entities": None,
+            "pending_turn": None,
             "pending_escalation": None,
         }
         return {**update, **verified, "work": done}

@@ -554,8 +554,12 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
         return Intent.PAYMENT_PLAN, SURE
-    if intent is Intent.OUT_OF_SCOPE and asks_next_installment(text) and not names_other_creditor(text):
-        return Intent.PAYMENT_PLAN, SURE  # "whats remaining on my plan?": the plan's terms
+    if intent is Intent.OUT_OF_SCOPE and not names_other_creditor(text):
+        if asks_next_installment(text):
+            return Intent.PAYMENT_PLAN, SURE  # "whats remaining on my plan?": the plan's terms
+        if asks_about_credit(text) or asks_for_a_refund(text):
+            # "why does my account say i have a credit", "can you refund that to my card?"
+            return Intent.REFUND_OR_CREDIT, SURE
     if intent in _UNSURE_ACCOUNT_READINGS and confidence < SURE:
         if asks_about_credit(text) and not asks_to_pay_over_time(text):
             # "did i pay too much last time? is there a credit on my file": the credit, and a refund offered.
@@ -625,7 +629,7 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         return Intent.CLAIM_STATUS, SURE
     if (
         intent in (Intent.BALANCE, Intent.EXPLAIN_STATEMENT)
-        and confidence < SURE
+        and (confidence < SURE or "?" in text)  # a statement read out is no answer to "may I pay it?"
         and wants_to_pay_all_now(text)
         and not _backs_a_handoff(text)
         and not names_other_creditor(text)

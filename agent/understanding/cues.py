@@ -502,6 +502,11 @@ def _repair_creditor_words(norm: str) -> str:
     return repair_words(norm, _CREDITOR_WORDS, shortest=6, same_first=False)
 
 
+_RE_VEHICLE_ACCIDENT = re.compile(
+    r"\b(?:car|auto|truck|bike|motorcycle) (?:accident|crash|wreck|collision)s?\b"
+)
+
+
 @lru_cache(maxsize=256)
 def names_other_creditor(text: str) -> bool:
     """Whether the message is about a bill owed to someone other than this practice ("pay my electric
@@ -509,6 +514,10 @@ def names_other_creditor(text: str) -> bool:
     away from a creditor word counts as that word."""
     norm = normalize(text).replace("&", " & ").replace("'s", "").replace("-", " ")
     norm = _repair_creditor_words(norm)
+    # "my car accident case": an accident, no car payment
+    norm = re.sub(
+        r"\b(?:car|auto|truck|bike|motorcycle) (?:accident|crash|wreck|collision)s?\b", " accident ", norm
+    )
     norm = re.sub(
         r"\b(?:with|using|by|from|use|put (?:it|this|that) on|charge (?:it|this|that) (?:to|on))"
         r" (?:my |a |the )?(?:\w+ ){0,2}?(?:credit ?card|card|visa|mastercard|amex|"
@@ -1471,18 +1480,16 @@ _RE_DETAILS_ON_FILE = re.compile(
 
 
 # A refund asked for outright ("please refund the credit on my account", "I want the extra refunded to my
-# card", "can you send my money back", "quiero mi reembolso"), not asked about ("how do refunds work", "do
-# I get a refund if insurance pays later?").
+# card", "can you send my money back", "quiero mi reembolso"), not asked about ("how do refunds work", "can
+# I get a refund?", "when can I expect the refund?"): asked about, the credit is said and a person offered.
 _RE_REFUND_ASKED = re.compile(
     r"(?:^|\b(?:please|pls|plz|just|so|ok|okay|then)\s+)refund (?:me|it|that|this|the|my|what)\b"
-    r"|\b(?:i|we) (?:want|d like|would like|need|expect|am asking for|m asking for)\b[\w ]{0,25}"
+    r"|\b(?:i|we) (?:want|d like|would like|need|am asking for|m asking for)\b[\w ]{0,25}"
     r"\b(?:refunded|refund|back)\b"
     r"|\b(?:can|could|would|will) (?:you|u|y all|someone) (?:please |pls )?refund\b"
     r"|\b(?:can|could|would|will) (?:you|u|y all|someone) (?:please |pls )?"
     r"(?:send|give|mail|put|return)"
     r"(?: me)?\b[\w ]{0,20}\b(?:refund|back|money)\b"
-    r"|\b(?:can|could|may) (?:i|we) (?:please )?(?:get|have|receive) (?:a |my |the |that |our )?"
-    r"(?:refund|money back|credit back|overpayment back)\b"
     r"|\b(?:quiero|necesito|quisiera|me pueden|me puede|pueden|puede)\b[\w ]{0,20}\b(?:reembols\w*"
     r"|devolver\w*|devuelvan|devuelva)\b"
 )
@@ -1491,7 +1498,11 @@ _RE_REFUND_ASKED = re.compile(
 def asks_for_a_refund(text: str) -> bool:
     """Whether the words ask outright for a refund; see ``_RE_REFUND_ASKED``."""
     norm = normalize(text).replace("'", " ")
-    return bool(_RE_REFUND_ASKED.search(norm)) and not names_other_creditor(text)
+    return (
+        bool(_RE_REFUND_ASKED.search(norm))
+        and not _RE_SHOPPING.search(norm)
+        and not names_other_creditor(text)
+    )
 
 
 def asks_to_update_details(text: str) -> bool:
@@ -1869,6 +1880,8 @@ _RE_LAST_PAYMENT_ASK = re.compile(
     # "can you confirm you received my most recent payment and the amount?"
     r"|\b(?:received|got|posted|get|receive)\b (?:my|our|the) (?:last|latest|most recent|recent) "
     r"(?:payment|pymt|pmt)\b(?! (?:plan|link))"
+    r"|\b(?:my|our|the) (?:last|latest|most recent|recent) (?:payment|pymt|pmt) (?:posted|went through"
+    r"|arrived|came through|cleared|was received|got there)\b"
 )
 
 
@@ -1971,13 +1984,21 @@ _RE_CREDIT_ASK = re.compile(
     r"|\b(?:is|s) there (?:a|any) credit\b|\bover ?pa(?:id|y|yment|yments)\b"
     r"|\b(?:pay|paid|charged) too much\b"
     r"|\bmoney (?:coming )?back\b|\brefund\w*|\bsaldo a (?:mi )?favor\b|\breembolso\b"
+    # "why does my account say I have a credit", "my balance shows a credit"
+    r"|\b(?:account|acct|balance|statement|bill)\b[\w ]{0,20}\b(?:say|says|show|shows|showing|has|have)\b"
+    r"[\w ]{0,12}\b(?:a |any )?credit\b"
+)
+# Money back for a purchase ("refund my amazon order", "a credit for the concert tickets"): a shop's matter.
+_RE_SHOPPING = re.compile(
+    r"\b(?:order|orders|purchase|purchases|package|subscription|membership|flight|tickets?|item|items"
+    r"|return|returns|store|shop|amazon|target|walmart|ebay|airline|hotel)\b"
 )
 
 
 def asks_about_credit(text: str) -> bool:
     """Whether the words ask about a credit or an overpayment; see ``_RE_CREDIT_ASK``."""
     norm = repair_words(normalize(text).replace("'", " "), ("credit", "overpaid", "refund"), shortest=5)
-    return bool(_RE_CREDIT_ASK.search(norm))
+    return bool(_RE_CREDIT_ASK.search(norm)) and not _RE_SHOPPING.search(norm)
 
 
 # The next installment of a plan asked for ("how much is the next plan payment and what day", "when's my

@@ -236,15 +236,35 @@ def _months(text: str) -> list[int]:
     return out
 
 
+# A time that passed or that something else takes ("the case could take a year", "I've waited 3 months",
+# "2 years ago", "for the past six months"): no term of a plan.
+_RE_DURATION_BEFORE = re.compile(
+    r"\b(?:take|takes|took|taking|lasted|waited|waiting|wait|been|since|for the (?:last|past)"
+    r"|over the (?:last|past)|in the (?:last|past)|hace|desde hace|lleva|llevo|tarda|tardar|durar|dura)\s+"
+    r"(?:about |like |almost |over |up to |at least |a good |maybe |unos |casi )?$"
+)
+_RE_DURATION_AFTER = re.compile(r"^\s*(?:ago|now|already|old|atras|ya)\b")
+
+
+def _a_duration(text: str, m: re.Match[str]) -> bool:
+    return bool(_RE_DURATION_BEFORE.search(text[max(0, m.start() - 40) : m.start()])) or bool(
+        _RE_DURATION_AFTER.match(text[m.end() :])
+    )
+
+
 def _month_counts(text: str) -> list[int]:
     out: list[int] = []
     for m in _RE_MONTH_COUNT.finditer(text):
         if m[1] in {"a", "an", "un", "una"}:
             continue  # "30 a month" is a rate, not a one-month term
+        if _a_duration(text, m):
+            continue
         n = _number(m[1])
         if n and n <= 120 and n not in out:
             out.append(n)
     for m in _RE_YEAR_COUNT.finditer(text):
+        if _a_duration(text, m):
+            continue
         n = _number(m[1])
         if n and n <= 10 and n * 12 not in out:
             out.append(n * 12)

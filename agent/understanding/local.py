@@ -484,7 +484,7 @@ class LocalUnderstander:
             self._english = english
             self._vocabulary = frozenset(vocabulary)
             self.rule_speller = Speller(
-                english | vocabulary,
+                english | plain_words(vocabulary, english),  # a typo of a training line is no word
                 (),
                 rule_words(),
                 for_rules=True,
@@ -506,7 +506,7 @@ class LocalUnderstander:
         spanish = SpellChecker(language="es", distance=1).word_frequency.dictionary
         domain = self._domain(self._english | spanish.keys())
         return Speller(
-            self._english | self._vocabulary | spanish.keys(),
+            self._english | plain_words(self._vocabulary, self._english | spanish.keys()) | spanish.keys(),
             (),
             for_rules=True,
             swap_targets=domain | spanish.keys(),

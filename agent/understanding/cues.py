@@ -464,6 +464,11 @@ _RE_ES_MONEY_TO_PERSON = re.compile(
     r"|vecino|vecina|sobrino|sobrina|suegro|suegra|cunado|cunada|nieto|nieta|jefe|jefa|companero|companera"
     r"|roommate|bro)\b"
     r"|\b(?:remesa|remesas|western union|moneygram|remitly|envio de dinero|enviar dinero)\b"
+    # money sent home ("cómo mando dinero a guatemala", "mandar 100 dólares para honduras")
+    r"|\b(?:mand\w*|envi\w*|transfer\w*|gir\w*)\b[\w $.,]{0,30}\b(?:dinero|plata|lana|feria|dolares|pesos)\b"
+    r"[\w ]{0,10}\b(?:a|para|hacia) (?:guatemala|mexico|honduras|el salvador|nicaragua|colombia|venezuela"
+    r"|peru|ecuador|cuba|republica dominicana|santo domingo|puerto rico|bolivia|chile|argentina|panama"
+    r"|costa rica|mi pais|mi tierra|alla)\b"
 )
 # Spanish: another payee beside a word of owing or paying ("pagar la luz", "el recibo del agua", "cuánto
 # debo de la renta", "la factura del celular"); paying *with* a card or *by* phone is not one.

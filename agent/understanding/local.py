@@ -250,7 +250,12 @@ _ES_WORDS = _words(
     "que como cuanto cuando donde por para pagar pague pago quiero puedo tengo tiene seguro factura cuenta "
     "hola gracias si mi mis el la los las de del un una es esta este esto ya me le lo con sin estoy hay "
     "necesito dinero cargo cargos saldo debo deben cobraron porque reclamo ayuda buenos buenas dias "
-    "adios claro nunca tarjeta cheque efectivo hablar persona alguien nuevo nueva mes meses"
+    "adios claro nunca tarjeta cheque efectivo hablar persona alguien nuevo nueva mes meses "
+    # texting shortcuts and everyday words ("q significa coaseguro", "xq me cobraron", "aver cuanto es")
+    "q xq pq k aver tmb significa quiere quisiera puede pueden podria usted ustedes nos se su sus al "
+    "tambien pero todo toda todavia ahora hoy manana semana ano anos pagos mensual mensuales cuotas "
+    "enlace mandar mande manda envie enviar mama papa hijo hija esposo esposa gracias favor porfa "
+    "deducible coaseguro copago aseguranza doctor doctora consulta clinica cobro cobran llego vino"
 )
 _EN_WORDS = _words(
     "the i my is what how do you to can pay paid bill owe it this that a an of for and why was me we "

@@ -475,7 +475,8 @@ _RE_ES_MONEY_TO_PERSON = re.compile(
 _RE_ES_PAYEE = re.compile(
     r"\b(?:agua|luz|electricidad|gas natural|telefono|celular|movil|internet|cable|renta|alquiler|"
     r"hipoteca|tarjeta de credito|tarjetas de credito|prestamo|prestamos|carro|coche|colegiatura|"
-    r"seguro del carro|seguro del coche|casero|arrendador)\b"
+    r"seguro del carro|seguro del coche|casero|casera|arrendador|duen[oa] (?:del|de la|de mi) (?:apartamento"
+    r"|departamento|depa|casa|cuarto|edificio|renta)|apartamento|departamento|depa)\b"
     r"|\b(?:recibo|factura|cuenta|mensualidad|deuda)s? (?:del|de la|de mi|de mis|de) (?:gas|tarjeta|banco)\b"
 )
 _RE_ES_MONEY_OWED = re.compile(

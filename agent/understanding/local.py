@@ -31,11 +31,13 @@ from agent.understanding.cues import (
     asks_this_bill_apart,
     asks_what_is_owed,
     choice_number,
+    mentions_dispute,
     mentions_hardship,
     names_a_details_change,
     names_other_creditor,
     names_the_practice_bill,
     plan_by_length,
+    says_already_paid,
 )
 from agent.understanding.encoder import SentenceEncoder
 from agent.understanding.entities import extract_entities
@@ -168,6 +170,16 @@ class NaiveBayes:
             return [0.0] * len(INTENTS)
         sums = [math.fsum(col) for col in zip(*rows, strict=True)]
         return [s if present else -1e9 for s, present in zip(sums, self.present, strict=True)]
+
+
+def _fit(examples: Sequence[Example]) -> tuple[NaiveBayes, float]:
+    """Naive Bayes on ``examples`` and the temperature fitted on their dev split."""
+    train, dev = split_examples(examples)
+    train_set = set(train)
+    featurized = featurize_examples(examples)
+    train_features = [f for f, ex in zip(featurized, examples, strict=True) if ex in train_set]
+    temperature = fit_temperature(NaiveBayes(train_features), dev) if dev else 1.0
+    return NaiveBayes(featurized), temperature
 
 
 def featurize_examples(examples: Sequence[Example]) -> list[Featurized]:
@@ -333,6 +345,21 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
         if is_cancel(text) and len(words) <= 4:
             return _RuleHit(Intent.DENY, 0.9)
     if (
+        context.expecting in _YES_NO_OFFERS
+        and (words[:2] in (["no", "thanks"], ["no", "thank"], ["nah", "thanks"]) or words[0] in _NO_LEAD)
+        and "?" not in text
+        and not (
+            says_already_paid(text)
+            or mentions_dispute(text)
+            or mentions_hardship(text)
+            or asks_for_person(text)
+            or entities.amounts_cents
+            or entities.month_counts
+        )
+    ):
+        # "no thanks, I'll handle it at the front desk" to "Would you like a link?": a no, with a reason.
+        return _RuleHit(Intent.DENY, 0.9)
+    if (
         context.expecting == "consent"
         and words[0] in _YES_LEAD
         and len(words) <= 10
@@ -407,6 +434,8 @@ def _apply_rules(text: str, context: UnderstandingContext, entities: Entities) -
 
 _NEGOTIATING = frozenset({"plan_choice", "consent"})
 _YES_LEAD = _words("yes yeah yea yep yup sure ok okay si claro dale")
+_NO_LEAD = _words("nah nope naw")
+_YES_NO_OFFERS = frozenset({"consent", "link_offer", "human_offer"})
 _CONSENT_WORDS = _AFFIRM_WORDS | _words(
     "set it up that this the plan go ahead and do lets let s sign me one option payment pls plz thanks thank "
     "you sounds good works for great perfect i agree accept want to yes ok okay start make create hazlo "
@@ -470,12 +499,14 @@ class LocalUnderstander:
     ) -> None:
         self.encoder = encoder
         self.head = head
-        train, dev = split_examples(examples)
-        train_set = set(train)
-        featurized = featurize_examples(examples)
-        train_features = [f for f, ex in zip(featurized, examples, strict=True) if ex in train_set]
-        self.temperature = fit_temperature(NaiveBayes(train_features), dev) if dev else 1.0
-        self.model = NaiveBayes(featurized)
+        # One naive Bayes per language: Spanish lines ("lo pagué en el front desk") must not move how an
+        # English message is read, nor English lines a Spanish one.
+        en_lines = [ex for ex in examples if detect_language(ex[0]) == "en"]
+        es_lines = [ex for ex in examples if detect_language(ex[0]) == "es"]
+        self.model, self.temperature = _fit(en_lines or list(examples))
+        self.spanish_model, self.spanish_temperature = (
+            _fit(es_lines) if es_lines else (self.model, self.temperature)
+        )
         self.speller: Speller | None = None
         self.rule_speller: Speller | None = None
         self._vocabulary: frozenset[str] = frozenset()
@@ -532,7 +563,8 @@ class LocalUnderstander:
         if len(words) < 2:
             return 0.0  # one misspelt word ("balanse") is left to the character n-grams
         english = self.speller.known if self.speller is not None else frozenset()
-        unseen = sum(1 for w in words if "w:" + w not in self.model.tables.word and w not in english)
+        tables = (self.model.tables.word, self.spanish_model.tables.word)
+        unseen = sum(1 for w in words if all("w:" + w not in t for t in tables) and w not in english)
         return unseen / len(words)
 
     def encoded(self, text: str) -> list[float] | None:
@@ -552,7 +584,12 @@ class LocalUnderstander:
         Bayes, whose lines include such answers ("the longest one", "yes, set it up"); the encoder,
         reading the message alone, would find many of them out of scope.
         """
-        bayes = _softmax(self.model.scores(tokens(text)), self.temperature)
+        model, temperature = (
+            (self.spanish_model, self.spanish_temperature)
+            if language == "es"
+            else (self.model, self.temperature)
+        )
+        bayes = _softmax(model.scores(tokens(text)), temperature)
         # An identity question is answered by the identity rules (a date, a ZIP, a statement number); any
         # other message sent while identity is asked for is a question of its own, read as such.
         alone = expecting is None or expecting == "identity"

@@ -71,6 +71,7 @@ OTHER_CREDITOR_CONFIDENCE = 0.95
 _OUT = INTENTS.index(Intent.OUT_OF_SCOPE)
 
 Example = tuple[str, Intent]
+SPANISH_ONLY = "intents_es_more.yaml"  # lines the Spanish reading adds (see ``LocalUnderstander``)
 Featurized = tuple[tuple[list[str], list[str]], Intent]
 
 
@@ -496,23 +497,26 @@ class LocalUnderstander:
         examples: Sequence[Example],
         encoder: SentenceEncoder | None = None,
         head: Head | None = None,
+        *,
+        spanish_examples: Sequence[Example] = (),
     ) -> None:
         self.encoder = encoder
         self.head = head
-        # One naive Bayes per language: Spanish lines ("lo pagué en el front desk") must not move how an
-        # English message is read, nor English lines a Spanish one.
-        en_lines = [ex for ex in examples if detect_language(ex[0]) == "en"]
-        es_lines = [ex for ex in examples if detect_language(ex[0]) == "es"]
-        self.model, self.temperature = _fit(en_lines or list(examples))
+        # ``spanish_examples``: lines a Spanish message is read with, on top of ``examples``; an English
+        # message is read without them, so they never move an English reading (in one model with the rest,
+        # "no thanks, I'll handle it at the front desk" read as a payment dispute).
+        self.model, self.temperature = _fit(examples)
         self.spanish_model, self.spanish_temperature = (
-            _fit(es_lines) if es_lines else (self.model, self.temperature)
+            _fit([*examples, *spanish_examples]) if spanish_examples else (self.model, self.temperature)
         )
         self.speller: Speller | None = None
         self.rule_speller: Speller | None = None
         self._vocabulary: frozenset[str] = frozenset()
         self._english: frozenset[str] = frozenset()
         if encoder is not None:
-            vocabulary = {w for text, _ in examples for w in re.findall(r"[a-z]+", text.lower())}
+            vocabulary = {
+                w for text, _ in (*examples, *spanish_examples) for w in re.findall(r"[a-z]+", text.lower())
+            }
             self.speller = Speller(encoder.whole_words(), vocabulary)
             # The rules read a message with only typos of their own words repaired: every English word, every
             # word of our lines (Spanish ones too) and each of their inflections is left as written.
@@ -532,7 +536,17 @@ class LocalUnderstander:
     @cache
     def default(cls) -> LocalUnderstander:
         """The engine trained on the shipped data, with the shipped encoder; built once per process."""
-        return cls(load_examples(), SentenceEncoder.default(), Head.load(HEAD_FILE))
+        return cls.from_files(SentenceEncoder.default(), Head.load(HEAD_FILE))
+
+    @classmethod
+    def from_files(
+        cls, encoder: SentenceEncoder | None = None, head: Head | None = None
+    ) -> LocalUnderstander:
+        """The engine on the shipped lines: ``intents_es_more.yaml`` for the Spanish reading only."""
+        files = sorted(DATA_DIR.glob("intents_*.yaml"))
+        more = [f for f in files if f.name == SPANISH_ONLY]
+        base = [f for f in files if f.name != SPANISH_ONLY]
+        return cls(load_examples(base), encoder, head, spanish_examples=load_examples(more))
 
     @cached_property
     def spanish_speller(self) -> Speller:

@@ -126,7 +126,8 @@ async def test_terms_insisted_on_are_never_a_pick_or_a_goodbye(env: Env) -> None
     ("text", "intent"),
     [
         (
-            "rent is due and my truck needs tires, and now your bill came. can I pay it in monthly installments?",
+            "rent is due and my truck needs tires, and now your bill came. can I pay it in monthly"
+            " installments?",
             "payment_plan",
         ),
         ("I was hoping to take care of the full balance online today, if that's possible", "pay_now"),

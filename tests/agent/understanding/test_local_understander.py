@@ -10,7 +10,6 @@ from agent.understanding.local import (
     detect_language,
     is_cancel,
     is_correction,
-    load_examples,
 )
 
 NONE = UnderstandingContext()
@@ -173,7 +172,7 @@ async def test_frustration_and_previous_messages(engine: LocalUnderstander) -> N
 async def test_deterministic(engine: LocalUnderstander) -> None:
     text = "can i do 50 a month for the x-ray bill"
     first = await engine.understand(text, NONE)
-    fresh = LocalUnderstander(load_examples(), SentenceEncoder(), Head.load())
+    fresh = LocalUnderstander.from_files(SentenceEncoder(), Head.load())
     assert await fresh.understand(text, NONE) == first
     assert first.entities.amounts_cents == [5000]
 

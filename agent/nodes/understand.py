@@ -1065,8 +1065,10 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         and any(r.keyword for r in u.entities.line_refs)
         and asks_balance_and_a_line(text)
     ):
-        # "how much is my bill and why is there a blood draw": the balance, then that line's math.
+        # "how much is my bill and why is there a blood draw": the balance, then that line's math; both asks
+        # are plain in the words, however unsure the reading of the whole was.
         turn["also"] = [Intent.EXPLAIN_CHARGE.value]
+        confidence = max(confidence, SURE)
     elif intent in (Intent.CLAIM_STATUS, Intent.DENIAL_REASON) and asks_owed_beside(text):
         # "has the secondary paid yet? and whats my share": the balance said after the claim's status.
         turn["also"] = [Intent.BALANCE.value]

@@ -211,7 +211,8 @@ _RE_INSURER_PAID_ALL = re.compile(
     r"\b(?:insurance|insurer|ins|eob|my plan|medicare|medicaid|aetna|cigna|humana|united\w*|bcbs|blue cross"
     r"|tricare|anthem|kaiser)\b[\w ]{0,25}\b(?:paid|covered|took care of)\b (?:for )?(?:it |this |that |them "
     r"|everything |the (?:bill|whole thing|balance|charges?|visit) )?(?:all |fully )?"
-    r"(?:in full|all of it|everything|100 ?%?|100 percent|completely|fully|the whole (?:thing|bill|amount))"
+    r"(?:in full|all of (?:it|this|that|them)|everything|100 ?%?|100 percent|completely|fully"
+    r"|the whole (?:thing|bill|amount))"
     r"|\b(?:eob|insurance|insurer)\b[\w ]{0,20}\bsays? (?:that )?(?:i|we) (?:owe|owed) "
     r"(?:nothing|0|zero|\$ ?0)\b"
 )
@@ -220,6 +221,7 @@ _RE_CONTESTS = re.compile(
     r"(?:have to )?(?:owe|pay)\b|\bwhy (?:are|am|is|do|does|did) (?:you|y all|i|it|this)\b"
     r"|\b(?:that s|thats|that is|this is|it s|its) (?:wrong|not right|a mistake|an error|incorrect)\b"
     r"|\b(?:can t|cannot|can not|isn t|is not|that s not|thats not) (?:be )?(?:right|correct)\b"
+    r"|^\W*no way\b|\bi (?:have|got) (?:the )?(?:paperwork|eob|proof|receipt|letter)\b"
     r"|\b(?:mistake|error|wrong)\b"
 )
 

@@ -92,9 +92,7 @@ async def test_a_lawsuit_about_an_accident_is_no_legal_ticket_on_this_bill(env: 
 async def test_the_insurer_said_to_have_paid_it_all_is_a_payment_dispute(env: Env) -> None:
     patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
     await env.say("ins-paid", "what's my balance", patient)
-    said = await env.say(
-        "ins-paid", "that can't be right, my EOB shows insurance covered everything", patient
-    )
+    said = await env.say("ins-paid", "nope, my insurance covered all of that, I have the letter", patient)
     assert said.message is not None
     assert said.message.intent == "dispute_already_paid"
     assert "/pay/" not in said.text
@@ -184,3 +182,29 @@ async def test_whats_left_on_the_plan_is_the_plans_remaining_total(env: Env) -> 
     left = sum(i.amount_cents for i in unpaid)
     said = await env.say("plan-left", "how much is still remaining on my plan?", patient)
     assert f"${left / 100:,.2f}" in said.text
+
+
+async def test_a_no_with_its_reason_to_a_link_offer_is_a_no(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    offer = await env.say("no-reason", "can I pay this off monthly", patient)
+    assert offer.message is not None
+    assert offer.message.expecting is not None
+    said = await env.say("no-reason", "no thanks, I'll take care of it at the window when I come in", patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_paying_the_apartments_owner_gets_no_link(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say("casero", "¿cómo le pago a la dueña del departamento por aquí?", patient)
+    assert "/pay/" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_the_balance_and_a_line_asked_together_are_both_answered(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    summary = await env.platform.get_account_summary(patient.id)
+    said = await env.say("both-line", "what do i owe and whats the blood draw charge about", patient)
+    assert said.message is not None
+    assert said.message.expecting != "clarify"
+    assert f"${summary.balance_cents / 100:,.2f}" in said.text

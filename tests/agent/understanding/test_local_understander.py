@@ -184,3 +184,15 @@ def test_a_spanish_word_one_swap_from_another_is_left_as_written() -> None:
     # "fatcura" is no Spanish word, and one swap from "factura"
     reading = LocalUnderstander.default().understand_sync("¿cuánto es la fatcura?")
     assert reading.read_as == "¿cuánto es la factura?"
+
+
+def test_the_spanish_only_lines_never_move_an_english_reading() -> None:
+    from agent.understanding.local import DATA_DIR, SPANISH_ONLY, load_examples
+
+    base = [f for f in sorted(DATA_DIR.glob("intents_*.yaml")) if f.name != SPANISH_ONLY]
+    without = LocalUnderstander(load_examples(base))
+    with_them = LocalUnderstander.from_files()
+    for text in ("no thanks, I'll handle it at the front desk", "what is this charge", "can I pay monthly"):
+        assert with_them.distribution(text) == without.distribution(text)
+    spanish = "¿puedo pagar en abonos chiquitos?"
+    assert with_them.distribution(spanish, "es") != without.distribution(spanish, "es")

@@ -131,7 +131,8 @@ def choose_route(state: ConversationState) -> Route:
         expecting in ("plan_choice", "consent")
         and (
             intent in (Intent.AFFIRM, Intent.DENY, Intent.PAYMENT_PLAN, Intent.FINANCIAL_HARDSHIP)
-            or _has_terms(state)
+            # "I'd like a person to confirm something first": a person asked for, whatever "first" reads as
+            or (_has_terms(state) and intent is not Intent.REQUEST_HUMAN)
         )
     ):
         return "negotiate_plan"

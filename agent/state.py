@@ -75,6 +75,8 @@ class PendingOffer(TypedDict):
     stage: Literal["choose", "consent"]
     # How many terms outside the policy the patient has asked for in a row (older checkpoints lack it).
     refusals: NotRequired[int]
+    # The first option is the plan an outreach text offered: a plain yes means that one.
+    offered_first: NotRequired[bool]
 
 
 class LinkOffer(TypedDict):

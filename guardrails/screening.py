@@ -307,6 +307,8 @@ _REPAIRED_WORDS = (
     "husband", "husbands", "mother", "mothers", "father", "fathers", "daughter", "daughters", "brother",
     "brothers", "sister", "sisters", "account", "accounts", "balance", "statement", "statements",
     "spouse", "spouses", "partner", "partners", "parents", "insurance", "esposo", "esposa", "marido",
+    "neighbor", "neighbors", "neighbour", "roommate", "roommates", "coworker", "coworkers", "grandmother",
+    "grandfather", "nephew", "cousin",
 )  # fmt: skip
 
 

@@ -214,6 +214,7 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
             option, accepted = offered
             lead = to_offer(option)
             pending["options"] = offers = [lead, *(o for o in offers if o["months"] != lead["months"])]
+            pending["offered_first"] = True
             if accepted:
                 # YES to the text picks its plan; the write still waits for this verified patient's yes
                 # to the terms stated here (whoever read the text may not be the patient).
@@ -293,6 +294,7 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
             "chosen": None,
             "stage": "choose",
             "refusals": refusals,
+            "offered_first": False,
         }
         _offer_facts(facts, balance, alternatives)
         facts.text(outcome.reason)
@@ -300,8 +302,12 @@ async def negotiate_plan(state: ConversationState, runtime: Runtime[AgentContext
         if balance_asked:
             text = T.balance(balance, len(pending["statement_ids"]), language) + " " + text
         return _insisted(text, facts, pending, language, tools)
-    if chosen is None and intent is Intent.AFFIRM and len(pending["options"]) == 1:
-        chosen = 0
+    if (
+        chosen is None
+        and intent is Intent.AFFIRM
+        and (len(pending["options"]) == 1 or pending.get("offered_first"))
+    ):
+        chosen = 0  # the only option, or the plan the practice's text offered ("ok that works, sign me up")
     if chosen is None:
         # Nothing chosen this turn: whatever was awaiting consent is withdrawn, so a later "yes" (or an
         # option number read as one) can never consent to terms the patient moved away from. Asking for a

@@ -16,7 +16,7 @@ from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id,
 from agent.service_names import named
 from agent.state import ConversationState, Records, Update
 from agent.understanding.base import Intent
-from agent.understanding.cues import statement_pointer
+from agent.understanding.cues import asks_about_each_statement, statement_pointer
 from tools.errors import StatementNotFound
 from tools.platforms.models import (
     Claim,
@@ -251,6 +251,7 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
     expecting: Update = {}
     statement = records.statement
     max_lines = MAX_LINES.get(c.channel.value, 6)
+    turn_text = state.get("text") or ""
 
     if records.claims is not None and intent is not Intent.BALANCE:
         parts.extend(_explain_claims(records.claims, c, facts, language))
@@ -301,6 +302,16 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
         lines = (
             _pick_lines(statement, state) if intent is Intent.EXPLAIN_CHARGE else list(statement.line_items)
         )
+        open_ = [
+            s for s in records.statements or () if s.status is StatementStatus.OPEN and s.balance_cents > 0
+        ]
+        if intent is Intent.EXPLAIN_STATEMENT and len(open_) > 1 and asks_about_each_statement(turn_text):
+            # "why are there 2 statements? whats on each": each open one named, then the one explained
+            for s in open_[:4]:
+                facts.amounts(s.balance_cents).dates(s.statement_date, s.due_date)
+                parts.append(
+                    T.open_statement(s.number, s.statement_date, s.due_date, s.balance_cents, language)
+                )
         if intent is not Intent.EXPLAIN_CHARGE or len(lines) > 1:
             facts.amounts(statement.balance_cents).dates(statement.statement_date, statement.due_date)
             parts.append(

@@ -314,6 +314,8 @@ _RE_BILLED_ASK = re.compile(
 _RE_ASKS_FOR_PARTS = re.compile(
     r"\b(?:can|could|may) (?:i|we)\b|\bset (?:up|me up)\b|\b(?:want|like|need) to\b|\bwould like\b"
     r"|\bpossible\b|\b(?:do|does) (?:you|y all|u) (?:do|offer|have)\b|\bis there\b|\bpuedo\b"
+    # the formal ask: "I am writing to request an installment arrangement", "kindly advise of the options"
+    r"|\b(?:request|requesting|arrange|arrangement|kindly advise|advise (?:me )?of|options)\b"
 )
 # "I can't pay it all at once, not without a plan": the whole balance is what cannot be paid.
 _RE_CANNOT = re.compile(

@@ -154,6 +154,22 @@ def pays_an_amount_toward(text: str) -> bool:
     return bool(_RE_AMOUNT_TOWARD.search(normalize(text).replace("'", " ")))
 
 
+# Several statements asked about at once ("why are there 2 statements? whats on each", "explain both bills",
+# "what are all these statements"): each open statement is named before the one explained.
+_RE_EACH_STATEMENT = re.compile(
+    r"\b(?:two|2|three|3|four|4|several|multiple|many|different|all (?:these|those|the|my)|both|these|those)"
+    r" (?:different |separate |open )?(?:statements|bills|invoices|estados de cuenta|facturas)\b"
+    r"|\b(?:statements|bills|invoices)\b[\w ]{0,30}\b(?:each|both)\b"
+    r"|\b(?:each|both) (?:one|statement|bill)s?\b"
+    r"|\b(?:dos|tres|varias|ambas|cada) (?:facturas|estados de cuenta|factura|estado de cuenta)\b"
+)
+
+
+def asks_about_each_statement(text: str) -> bool:
+    """Whether the words ask about several statements at once; see ``_RE_EACH_STATEMENT``."""
+    return bool(_RE_EACH_STATEMENT.search(normalize(text).replace("'", " ")))
+
+
 def mentions_paying(text: str) -> bool:
     """Whether the patient's own words ask about paying or a link at all."""
     return bool(_RE_PAY_WORD.search(normalize(text)))
@@ -1493,7 +1509,9 @@ _RE_DETAILS_ON_FILE = re.compile(
 _RE_REFUND_ASKED = re.compile(
     r"(?:^|\b(?:please|pls|plz|just|so|ok|okay|then)\s+)refund (?:me|it|that|this|the|my|what)\b"
     r"|\b(?:i|we) (?:want|d like|would like|need|am asking for|m asking for)\b[\w ]{0,25}"
-    r"\b(?:refunded|refund|back)\b"
+    r"\b(?:refunded|a refund|my refund|the refund)\b"
+    r"|\b(?:i|we) (?:want|d like|would like|need)\b (?:my |the |that |our |this )?(?:\w+ )?"
+    r"(?:money|overpayment|credit|extra|difference|balance)\b[\w ]{0,20}\b(?:back|refunded|returned)\b"
     r"|\b(?:can|could|would|will) (?:you|u|y all|someone) (?:please |pls )?refund\b"
     r"|\b(?:can|could|would|will) (?:you|u|y all|someone) (?:please |pls )?"
     r"(?:send|give|mail|put|return)"
@@ -1890,6 +1908,10 @@ _RE_LAST_PAYMENT_ASK = re.compile(
     r"(?:payment|pymt|pmt)\b(?! (?:plan|link))"
     r"|\b(?:my|our|the) (?:last|latest|most recent|recent) (?:payment|pymt|pmt) (?:posted|went through"
     r"|arrived|came through|cleared|was received|got there)\b"
+    # "just want to make sure my payment was received", "can you confirm my payment posted"
+    r"|\b(?:make sure|check|confirm|verify|see if|know if|know whether)\b (?:that )?(?:my|our|the) "
+    r"(?:payment|pymt|pmt|check) (?:was |has been |got |went )?(?:received|posted|processed|applied|through"
+    r"|credited|cleared)\b"
 )
 
 

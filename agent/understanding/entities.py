@@ -303,6 +303,17 @@ def _line_refs(text: str) -> list[LineRef]:
             r"\s*(time|vez|of all|question|thing|things|off)\b", text[m.end() :]
         ):
             continue
+        if (
+            word in {"first", "primero"}
+            and m.group(0).strip() == word  # no "the" before it, no "one" after it
+            and len(text[: m.start()].split()) >= 3
+            and not re.search(
+                r"\b(?:option|opcion|number|numero|take|choose|pick|want|go with|quiero|elijo)\s*$",
+                text[: m.start()],
+            )
+            and re.match(r"\s*(?:[,.;!?]|please|por favor|$)", text[m.end() :])
+        ):
+            continue  # "a person to confirm something first, please": before that, no pick
         if re.search(r"\b(question|questions|pregunta)\s*$", text[: m.start()]):
             continue  # "quick question first": an aside, not a pick
         refs.append(LineRef(ordinal=ORDINALS[word]))

@@ -438,6 +438,7 @@ _YES_LEAD = _words("yes yeah yea yep yup sure ok okay si claro dale")
 _NO_LEAD = _words("nah nope naw")
 _YES_NO_OFFERS = frozenset({"consent", "link_offer", "human_offer"})
 _CONSENT_WORDS = _AFFIRM_WORDS | _words(
+    "gracias muchas "
     "set it up that this the plan go ahead and do lets let s sign me one option payment pls plz thanks thank "
     "you sounds good works for great perfect i agree accept want to yes ok okay start make create hazlo "
     "el la ese esa plan hagalo adelante quiero acepto"
@@ -449,7 +450,7 @@ _RE_CLOSING = re.compile(
 _HANDOFF_YES_WORDS = _AFFIRM_WORDS | _words(
     "please pls plz have them him her someone somebody a person contact call reach out to get in touch with "
     "me text email ask tell that would be great thanks thank you go ahead do it i d like id like would "
-    "appreciate it por favor que me llamen contacten llamen alguien"
+    "appreciate it por favor que me llamen contacten llamen alguien gracias muchas"
 )
 _RE_DECLINE_FOR_NOW = re.compile(
     r"\b(?:none|neither|no plan|not|no)\b[\w ]{0,20}\b(?:for now|right now|at the moment|for today|today)\b"

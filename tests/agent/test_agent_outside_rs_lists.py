@@ -208,3 +208,42 @@ async def test_the_balance_and_a_line_asked_together_are_both_answered(env: Env)
     assert said.message is not None
     assert said.message.expecting != "clarify"
     assert f"${summary.balance_cents / 100:,.2f}" in said.text
+
+
+async def test_each_statement_asked_about_is_named_with_its_balance(env: Env) -> None:
+    patient = env.patient("multiple_open_statements", exclude=("spanish_speaker",))
+    statements = [
+        s
+        for s in await env.platform.list_statements(patient.id)
+        if s.status.value == "open" and s.balance_cents > 0
+    ]
+    said = await env.say("each", "why do I have two statements? what's on each one", patient)
+    for s in statements[:4]:
+        assert s.number in said.text
+        assert f"${s.balance_cents / 100:,.2f}" in said.text
+
+
+async def test_making_sure_a_payment_arrived_reads_the_payments(env: Env) -> None:
+    patient = env.patient("already_paid", exclude=("spanish_speaker",))
+    payments = await env.platform.list_payments(patient.id)
+    latest = max(payments, key=lambda p: p.posted_at)
+    said = await env.say("arrived", "I just want to make sure my payment was received", patient)
+    assert f"${latest.amount_cents / 100:,.2f}" in said.text
+    assert said.handoff is None
+
+
+async def test_a_person_asked_for_first_at_a_plan_choice_picks_no_plan(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("first", "could I pay my balance in monthly installments", patient)
+    said = await env.say("first", "I'd like a person to check something first, please", patient)
+    assert said.message is not None
+    assert said.message.expecting != "consent"
+    assert (await env.writes(patient.id))[0] == 0
+
+
+async def test_a_formal_request_for_an_installment_arrangement_gets_the_plans(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    text = "Dear Sir or Madam, I write to request an installment arrangement for my outstanding balance."
+    said = await env.say("formal-plan", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "payment_plan"

@@ -186,3 +186,21 @@ async def test_without_an_outreach_text_yes_is_just_a_yes(texted: Texted) -> Non
     quiet = candidates[0]
     said = await texted.say("t-quiet", "YES", quiet)
     assert "verify your identity" not in said.text
+
+
+async def test_a_plain_yes_to_the_options_means_the_plan_the_text_offered(texted: Texted) -> None:
+    step = await _sent(texted, "plan_offer")
+    patient = texted.patient(step)
+    assert step.offer is not None
+    await texted.say("t-plan-yes", "how much would each payment be on that plan?", patient)
+    await texted.say("t-plan-yes", _identity(patient), patient)
+    confirm = await texted.say("t-plan-yes", "ok that works, yes sign me up", patient)
+    assert "(yes/no)" in confirm.text
+    assert f"{step.offer['months']} monthly payment" in confirm.text or "final payment" in confirm.text
+    await texted.say("t-plan-yes", "YES", patient)
+    (plan,) = [
+        p
+        for p in await texted.env.platform.list_payment_plans(patient.id)
+        if p.idempotency_key.startswith("plan:")
+    ]
+    assert plan.months == step.offer["months"]

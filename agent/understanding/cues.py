@@ -1089,6 +1089,9 @@ _NOT_ELSEWHERE = (
 # be", "am I all square now", "where does my account stand money-wise". A word one typo away from
 # "account" or "outstanding" counts as the word.
 _RE_OWED_QUESTION = re.compile(
+    # Spanish: "¿tenemos que pagar algo de esa consulta?", "¿debo algo todavía?", "¿queda algo por pagar?"
+    r"\b(?:tenemos|tengo|hay) que pagar algo\b|\b(?:debo|debemos|le debo|le debemos) algo\b"
+    r"|\bqueda algo (?:por|de|que) pagar\b|"
     # "so whats the total now?": in the billing office's chat, the total owed
     r"\bwhat(?: s| is|s)? (?:the|my) (?:total|grand total|bottom line)(?: (?:now|then|due|owed|amount|balance"
     r"|i owe|we owe|altogether|all together))?\W*$|"

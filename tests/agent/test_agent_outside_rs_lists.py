@@ -247,3 +247,19 @@ async def test_a_formal_request_for_an_installment_arrangement_gets_the_plans(en
     said = await env.say("formal-plan", text, patient)
     assert said.message is not None
     assert said.message.intent == "payment_plan"
+
+
+async def test_the_insurer_said_to_have_paid_it_all_is_contested_however_the_claim_reads(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("ins-all", "what's my balance", patient)
+    said = await env.say("ins-all", "No way, my insurance covered all of this, I have the paperwork", patient)
+    assert said.message is not None
+    assert said.message.intent == "dispute_already_paid"
+
+
+async def test_a_parent_asking_in_spanish_whether_anything_is_owed_gets_the_balance(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    text = "hola, soy la mamá de la paciente. La llevé a su chequeo. ¿Tenemos que pagar algo de esa consulta?"
+    said = await env.say("mama", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "balance"

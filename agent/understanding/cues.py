@@ -1892,6 +1892,10 @@ _RE_PAYMENT_ARRIVED_ASK = re.compile(
     r"|\b(?:my|our|the)\s+(?:\w+\s+)?payment\s+(?:went|go|gone|goes|got|get)\s+(?:thru|through|in)\b"
     r"|\b(?:did|has|have|was) (?:my|our|the) (?:\w+ )?payment (?:post|posted|clear|cleared|arrive|arrived|go"
     r"|get|been (?:posted|received|applied|processed))\b"
+    # "just want to make sure my payment was received", "can you confirm my payment posted"
+    r"|\b(?:make sure|check|confirm|verify|see if|know if|know whether)\b (?:that )?(?:my|our|the) "
+    r"(?:\w+ )?(?:payment|pymt|pmt|check) (?:was |has been |got |went )?(?:received|posted|processed|applied"
+    r"|through|credited|cleared)\b"
 )
 
 
@@ -1911,10 +1915,6 @@ _RE_LAST_PAYMENT_ASK = re.compile(
     r"(?:payment|pymt|pmt)\b(?! (?:plan|link))"
     r"|\b(?:my|our|the) (?:last|latest|most recent|recent) (?:payment|pymt|pmt) (?:posted|went through"
     r"|arrived|came through|cleared|was received|got there)\b"
-    # "just want to make sure my payment was received", "can you confirm my payment posted"
-    r"|\b(?:make sure|check|confirm|verify|see if|know if|know whether)\b (?:that )?(?:my|our|the) "
-    r"(?:payment|pymt|pmt|check) (?:was |has been |got |went )?(?:received|posted|processed|applied|through"
-    r"|credited|cleared)\b"
 )
 
 

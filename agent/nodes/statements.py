@@ -328,8 +328,9 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
                     entry = c.ports.codebook.carc(adj.carc)
                     if entry is not None and adj.group_code.value != "CO":
                         code = f"{adj.group_code.value}-{adj.carc}"
-                        facts.codes(code).amounts(adj.amount_cents).text(entry.plain)
-                        parts.append(T.denial(code, entry.plain, None, language))
+                        plain = entry.plain_in(language)
+                        facts.codes(code).amounts(adj.amount_cents).text(plain)
+                        parts.append(T.denial(code, plain, None, language))
                 if (
                     any(a.group_code.value == "CO" and a.carc not in ROUTINE_CO for a in li.adjustments)
                     and not li.patient_responsibility_cents
@@ -386,10 +387,11 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
             label = f"{code.group_code.value}-{code.carc}"
             facts.codes(label)
             if entry is not None:
-                facts.text(entry.plain)
-                if entry.next_step:
-                    facts.text(entry.next_step)
-                parts.append(T.denial(label, entry.plain, entry.next_step, language))
+                plain, next_step = entry.plain_in(language), entry.next_step_in(language)
+                facts.text(plain)
+                if next_step:
+                    facts.text(next_step)
+                parts.append(T.denial(label, plain, next_step, language))
             if code.group_code.value == "CO":
                 parts.append(T.NOT_BILLED_CO[language])
             elif code.group_code.value == "PR" and cl.status is ClaimStatus.DENIED and not cl.paid_cents:
@@ -399,8 +401,8 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
             if code.rarc:
                 remark = c.ports.codebook.rarc(code.rarc)
                 if remark is not None:
-                    facts.codes(code.rarc).text(remark.plain)
-                    parts.append(f"({code.rarc}) {remark.plain}")
+                    facts.codes(code.rarc).text(remark.plain_in(language))
+                    parts.append(f"({code.rarc}) {remark.plain_in(language)}")
     return parts
 
 

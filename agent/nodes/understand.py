@@ -5,7 +5,6 @@ the turn's record; :mod:`agent.routing` decides where to go."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
@@ -832,7 +831,7 @@ def _vent(
 
 
 def about_the_bill(
-    intent: Intent, history: list[str], text: str, asked: bool = False, earlier: Sequence[str] = ()
+    intent: Intent, history: list[str], text: str, asked: bool = False, earlier: bool = False
 ) -> bool:
     """Whether the conversation is about this practice's bill: an earlier turn was, or the agent asked
     something (``asked``: an offer, a question, an outreach text) that this message answers, or this reading
@@ -842,8 +841,8 @@ def about_the_bill(
     "which day does my payment come in", "how do I find a good lawyer") opens no ticket, whatever the
     engine's reading: the words must be about this bill. An earlier message whose words were about the bill
     counts however it was read ("honestly your billing is a mess, every time I look at this account the
-    numbers are different", then "you're not listening")."""
-    if asked or any(Intent(h) not in _NOT_BILLING for h in history) or any(map(about_this_bill, earlier)):
+    numbers are different", then "you're not listening"): ``earlier`` says whether one was."""
+    if asked or earlier or any(Intent(h) not in _NOT_BILLING for h in history):
         return True
     if intent in _NOT_BILLING:
         return False
@@ -1173,10 +1172,11 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
     if u.is_cancel:
         update.update({"pending": None, "expecting": None, "clarify_options": [], "link_offer": None})
     asked = state.get("expecting") not in (None, "identity") or offer is not None
-    about_bill = about_the_bill(intent, history, text, asked=asked, earlier=previous)
+    earlier = any(map(about_this_bill, previous))
+    about_bill = about_the_bill(intent, history, text, asked=asked, earlier=earlier)
     # Legal words on a message that opens the conversation must name this bill or the practice; later, the
     # conversation already is about the bill.
-    in_conversation = about_the_bill(Intent.OUT_OF_SCOPE, history, text, asked=asked, earlier=previous)
+    in_conversation = about_the_bill(Intent.OUT_OF_SCOPE, history, text, asked=asked, earlier=earlier)
     decision = decide(
         EscalationSignals(
             intent=intent.value,

@@ -52,6 +52,15 @@ class CodeEntry:
     plain: str
     next_step: str | None
     official: str | None = None  # CMS's long description, HCPCS Level II only (public domain)
+    plain_es: str | None = None  # the same meaning in Spanish, our own words (adjustment codes)
+    next_step_es: str | None = None
+
+    def plain_in(self, language: str) -> str:
+        """``plain`` in the patient's language (``"es"``), English where no Spanish text is written."""
+        return self.plain_es if language == "es" and self.plain_es else self.plain
+
+    def next_step_in(self, language: str) -> str | None:
+        return self.next_step_es if language == "es" and self.next_step_es else self.next_step
 
 
 class CodeBook:
@@ -159,19 +168,27 @@ def _entry(kind: CodeKind, code: str, body: object, official: tuple[str, str] | 
     if not isinstance(body, dict):
         raise ConfigurationError(f"code book {kind} {code}: expected title/plain/next_step")
     fields = cast(dict[str, object], body)
-    unknown = set(fields) - {"title", "plain", "next_step"}
-    title, plain, next_step = fields.get("title"), fields.get("plain"), fields.get("next_step")
+    unknown = set(fields) - {"title", "plain", "next_step", "plain_es", "next_step_es"}
+    title, plain = fields.get("title"), fields.get("plain")
     if unknown or not isinstance(title, str) or not isinstance(plain, str) or not title or not plain:
         raise ConfigurationError(f"code book {kind} {code}: needs non-empty title and plain text only")
-    if next_step is not None and not isinstance(next_step, str):
-        raise ConfigurationError(f"code book {kind} {code}: next_step must be text or null")
+    optional = {name: fields.get(name) for name in ("next_step", "plain_es", "next_step_es")}
+    for name, value in optional.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"code book {kind} {code}: {name} must be text or null")
+    text = {
+        name: " ".join(value.split()) if isinstance(value, str) and value else None
+        for name, value in optional.items()
+    }
     return CodeEntry(
         code=code.upper(),
         kind=kind,
         title=title.strip(),
         plain=" ".join(plain.split()),
-        next_step=" ".join(next_step.split()) if next_step else None,
+        next_step=text["next_step"],
         official=official[1] if official else None,
+        plain_es=text["plain_es"],
+        next_step_es=text["next_step_es"],
     )
 
 

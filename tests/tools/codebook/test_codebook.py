@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.codebook import CodeBook
+from tools.codebook import CodeBook, CodeEntry
 from tools.codebook.build_hcpcs import DEFAULT_OUT, SELECTED_CODES, build, main
 from tools.demo import generate_practice
 from tools.demo.reference import FEES
@@ -116,6 +116,25 @@ def test_required_carcs_rarcs_and_groups_are_explained() -> None:
     assert BOOK.codes("group") == {"CO", "PR", "OA", "PI"}
 
 
+def _in_spanish(entry: CodeEntry | None) -> bool:
+    return entry is not None and bool(entry.plain_es) and bool(entry.next_step_es)
+
+
+def test_every_adjustment_reason_remark_and_group_is_written_in_spanish_too() -> None:
+    # A Spanish-speaking patient hears why a line was adjusted in Spanish (agent/nodes/statements.py).
+    for kind in ("carc", "rarc", "group"):
+        missing = [code for code in BOOK.codes(kind) if not _in_spanish(BOOK.lookup(code, kind))]
+        assert missing == [], kind
+    deductible = BOOK.carc("1")
+    assert deductible is not None
+    assert deductible.plain_in("es") == deductible.plain_es != deductible.plain_in("en") == deductible.plain
+    assert deductible.next_step_in("es") == deductible.next_step_es
+    # Procedure codes have English text only: Spanish asks fall back to it.
+    office_visit = BOOK.procedure("99213")
+    assert office_visit is not None
+    assert office_visit.plain_in("es") == office_visit.plain
+
+
 def test_every_code_the_generator_can_emit_has_an_entry() -> None:
     procedures = set(FEES)
     adjustments = {(g, c, r) for g, c, r in DENIALS + PARTIAL_DENIALS}
@@ -189,6 +208,9 @@ def test_bad_code_book_files_are_configuration_errors(tmp_path: Path) -> None:
     assert CodeBook.from_dir(tmp_path).procedure("99213") is not None
     (tmp_path / "carc.yaml").write_text('"45": {title: x}\n', "utf-8")
     with pytest.raises(ConfigurationError, match="45"):
+        CodeBook.from_dir(tmp_path)
+    (tmp_path / "carc.yaml").write_text('"45": {title: x, plain: y, plain_es: [z]}\n', "utf-8")
+    with pytest.raises(ConfigurationError, match="plain_es"):
         CodeBook.from_dir(tmp_path)
     (tmp_path / "carc.yaml").write_text("[unclosed\n", "utf-8")
     with pytest.raises(ConfigurationError, match="YAML"):

@@ -736,6 +736,18 @@ def link_over_balance(balance_cents: int, lang: Language) -> str:
     return f"That's more than your balance of {money(balance_cents)}. Would you like to pay the full balance?"
 
 
+def link_under_minimum(minimum_cents: int, balance_cents: int, lang: Language) -> str:
+    if lang == "es":
+        return (
+            f"El pago más pequeño que puedo recibir en línea es de {money(minimum_cents)}. Su saldo es de "
+            f"{money(balance_cents)}. ¿Qué monto quiere pagar?"
+        )
+    return (
+        f"The smallest payment I can take online is {money(minimum_cents)}. Your balance is "
+        f"{money(balance_cents)}. How much would you like to pay?"
+    )
+
+
 # --------------------------------------------------------------------------- hand-off and knowledge base
 
 

@@ -28,6 +28,9 @@ from guardrails.policy import prompt_pay_amount
 from tools.payments.base import LinkPurpose, LinkRequest
 from tools.platforms.models import InstallmentStatus, PlanStatus, StatementStatus
 
+# The smallest part of a balance a link is made for: Stripe's minimum charge in US dollars.
+MIN_PARTIAL_CENTS = 50
+
 
 @dataclass(frozen=True)
 class _Terms:
@@ -166,6 +169,12 @@ async def payment_link(state: ConversationState, runtime: Runtime[AgentContext])
             if asked[0] > target:
                 facts.amounts(target)
                 return reply(T.link_over_balance(target, language), facts.pairs(), tools=tools)
+            if asked[0] < min(MIN_PARTIAL_CENTS, target):
+                # "make me a 1 cent pay link": no card payment that small can be taken.
+                facts.amounts(MIN_PARTIAL_CENTS, target)
+                return reply(
+                    T.link_under_minimum(MIN_PARTIAL_CENTS, target, language), facts.pairs(), tools=tools
+                )
             amount, purpose = asked[0], ("balance" if asked[0] == target else "partial")
         else:
             amount, purpose = target, "balance"

@@ -60,6 +60,10 @@ _PER_MONTH = (
 )
 
 _RE_DOLLAR = re.compile(rf"\$\s?({_NUM})(k\b)?")
+# A few cents ("a 1 cent link", "50 cents", "un centavo", "a penny"): amounts too, however small; after
+# dollars ("20 dollars and 50 cents") they are part of that amount.
+_RE_CENTS = re.compile(r"(?<![\w$.,/-])(\d{1,2}|a|one|un|una)\s*(?:cents?|centavos?|¢|penny|pennies)\b")
+_RE_AND_CENTS = re.compile(rf"(?:{_CURRENCY_WORDS}|\d)\s*(?:and|y|con)?\s*$")
 _RE_WORD_AMOUNT = re.compile(rf"(?<![\w$.,/-])({_NUM})\s*(k\b)?\s*{_CURRENCY_WORDS}\b")
 _RE_MONTHLY_AMOUNT = re.compile(rf"(?<![\w$.,/-])({_NUM})\s*(?:{_PER_MONTH})")
 _RE_PAY_AMOUNT = re.compile(
@@ -215,6 +219,16 @@ def _amounts(text: str) -> tuple[list[int], list[tuple[int, int]]]:
             thousands = groups[1] if len(groups) > 1 else None
             spans.append((start, end))
             found.append((start, _cents(m[1], thousands)))
+    for m in _RE_CENTS.finditer(text):
+        cents = int(m[1]) if m[1].isdigit() else 1
+        found = [f for f in found if not m.start() <= f[0] < m.end()]  # "pay 50 cents" is not $50
+        before = [(i, f) for i, f in enumerate(found) if f[0] < m.start()]
+        if before and _RE_AND_CENTS.search(text, 0, m.start()):
+            i, (start, dollars) = max(before, key=lambda b: b[1][0])  # "20 dollars and 50 cents"
+            found[i] = (start, dollars + cents)
+        else:
+            found.append((m.start(), cents))
+        spans.append(m.span())
     return [c for _, c in sorted(found)], spans
 
 

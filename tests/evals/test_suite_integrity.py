@@ -24,6 +24,7 @@ FRESH_SEEN_PREFIXES: tuple[str, ...] = (
     "q-",
     "r-",
     "s-",
+    "u-",
     "v-",
 )
 

@@ -221,6 +221,7 @@ class Durable(TypedDict, total=False):
     repair_failures: int
     # What is open.
     statement_id: str | None  # the statement in focus
+    line_id: str | None  # the line explained on its own last ("and what did insurance pay on that one?")
     expecting: Expecting | None  # the answer the bot waits for
     clarify_options: list[str]
     pending: PendingOffer | None  # a payment-plan negotiation

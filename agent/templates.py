@@ -430,12 +430,12 @@ def claim_status(
     )
 
 
-def denial(code: str, plain: str, next_step: str | None, lang: Language) -> str:
-    if lang == "es":
-        text = f"Motivo ({code}): {plain}"
-        return f"{text} Próximo paso: {next_step}" if next_step else text
-    text = f"Reason ({code}): {plain}"
-    return f"{text} Next step: {next_step}" if next_step else text
+def denial(code: str, plain: str, lang: Language) -> str:
+    return f"Motivo ({code}): {plain}" if lang == "es" else f"Reason ({code}): {plain}"
+
+
+def next_step(step: str, lang: Language) -> str:
+    return f"Próximo paso: {step}" if lang == "es" else f"Next step: {step}"
 
 
 PLAN_OFFER_PERSON = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -251,10 +252,15 @@ def opt_out_honoured(j: JudgeInput) -> bool:
 
 
 def says_any(j: JudgeInput, patterns: list[str]) -> bool:
-    """Some agent message matches one of ``patterns`` (case-insensitive)."""
-    return any(
-        re.search(p, m.text, re.IGNORECASE) for t in j.trajectory.turns for m in t.messages for p in patterns
-    )
+    """Some agent message matches one of ``patterns`` (case-insensitive, and accent-insensitive: an SMS
+    is spelt in GSM-7, "cobrará" as "cobrara")."""
+    texts = [_fold(m.text) for t in j.trajectory.turns for m in t.messages]
+    return any(re.search(_fold(p), text, re.IGNORECASE) for text in texts for p in patterns)
+
+
+def _fold(text: str) -> str:
+    """``text`` without diacritics ("cobrará" -> "cobrara")."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
 def _account_facts(j: JudgeInput, text: str) -> list[str]:
@@ -378,8 +384,8 @@ def _affirmative(text: str) -> bool:
 
 
 def _contains_fact(haystack: str, fact: str) -> bool:
-    norm = haystack.lower().replace(",", "")
-    return fact.lower().replace(",", "") in norm
+    norm = _fold(haystack).lower().replace(",", "")
+    return _fold(fact).lower().replace(",", "") in norm
 
 
 def tier_max_months(policy: PracticePolicy, balance_cents: int) -> int:

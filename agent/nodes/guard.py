@@ -25,6 +25,7 @@ from guardrails.audit import SCREENED_TEXT_KEY, screened_text
 from guardrails.compliance import fit_sms, strip_advice
 from guardrails.grounding import Mention, check, extract_mention_spans
 from guardrails.screening import classify_sms_keyword, is_free_text_revocation, screen_followup
+from tools.messaging.segments import gsm7_plain
 from tools.platforms.models import Channel
 
 # A patient line kept in the checkpoint window is truncated; the full text is on the platform.
@@ -231,6 +232,7 @@ async def guard_out(state: ConversationState, runtime: Runtime[AgentContext]) ->
         decisions.append({"check": "advice", "verdict": "stripped"})
         text = cleaned
     if c.channel is Channel.SMS:
+        text = gsm7_plain(text)
         fitted = fit_sms(text, c.ports.policy.sms_max_segments)
         if fitted != text:
             decisions.append({"check": "sms_segments", "verdict": "shortened"})

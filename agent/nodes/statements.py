@@ -221,6 +221,11 @@ def _pick_lines(statement: Statement, state: ConversationState) -> list[LineItem
         hits = [li for li in lines if amount in (li.billed_cents, li.patient_responsibility_cents)]
         if hits:
             return hits[:1]
+    # Nothing named, right after one line was explained: that line, asked about again ("how much of that one
+    # did my insurance actually pay")
+    history = state.get("intent_history") or []
+    if len(history) >= 2 and history[-2] == Intent.EXPLAIN_CHARGE.value:
+        return [li for li in lines if li.id == state.get("line_id")] or lines
     return lines
 
 
@@ -251,7 +256,7 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
     expecting: Update = {}
     statement = records.statement
     max_lines = MAX_LINES.get(c.channel.value, 6)
-    turn_text = state.get("text") or ""
+    read_as = work(state).get("read_as") or state.get("text") or ""  # typos repaired ("2 staetments")
 
     if records.claims is not None and intent is not Intent.BALANCE:
         parts.extend(_explain_claims(records.claims, c, facts, language))
@@ -302,11 +307,17 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
         lines = (
             _pick_lines(statement, state) if intent is Intent.EXPLAIN_CHARGE else list(statement.line_items)
         )
+        if intent is Intent.EXPLAIN_CHARGE and len(lines) == 1:
+            expecting["line_id"] = lines[0].id
         open_ = [
             s for s in records.statements or () if s.status is StatementStatus.OPEN and s.balance_cents > 0
         ]
-        if intent is Intent.EXPLAIN_STATEMENT and len(open_) > 1 and asks_about_each_statement(turn_text):
-            # "why are there 2 statements? whats on each": each open one named, then the one explained
+        if intent is Intent.EXPLAIN_STATEMENT and len(open_) > 1 and asks_about_each_statement(read_as):
+            # "why are there 2 statements? whats on each": what they come to together, each open one named,
+            # then the one explained
+            total = sum(s.balance_cents for s in open_)
+            facts.amounts(total)
+            parts.append(T.balance(total, len(open_), language))
             for s in open_[:4]:
                 facts.amounts(s.balance_cents).dates(s.statement_date, s.due_date)
                 parts.append(
@@ -330,7 +341,7 @@ async def explain(state: ConversationState, runtime: Runtime[AgentContext]) -> U
                         code = f"{adj.group_code.value}-{adj.carc}"
                         plain = entry.plain_in(language)
                         facts.codes(code).amounts(adj.amount_cents).text(plain)
-                        parts.append(T.denial(code, plain, None, language))
+                        parts.append(T.denial(code, plain, language))
                 if (
                     any(a.group_code.value == "CO" and a.carc not in ROUTINE_CO for a in li.adjustments)
                     and not li.patient_responsibility_cents
@@ -386,18 +397,21 @@ def _explain_claims(found: tuple[Claim, ...], c: AgentContext, facts: FactSet, l
             entry = c.ports.codebook.carc(code.carc)
             label = f"{code.group_code.value}-{code.carc}"
             facts.codes(label)
+            next_step = None
             if entry is not None:
                 plain, next_step = entry.plain_in(language), entry.next_step_in(language)
                 facts.text(plain)
-                if next_step:
-                    facts.text(next_step)
-                parts.append(T.denial(label, plain, next_step, language))
+                parts.append(T.denial(label, plain, language))
+            # What the patient owes for it comes before the next step: an SMS cut to its segments keeps it.
             if code.group_code.value == "CO":
                 parts.append(T.NOT_BILLED_CO[language])
             elif code.group_code.value == "PR" and cl.status is ClaimStatus.DENIED and not cl.paid_cents:
                 # "why do I owe $165 for it?": the denied claim's charge is the patient's, said in figures.
                 facts.amounts(cl.billed_cents)
                 parts.append(T.billed_pr(cl.billed_cents, language))
+            if next_step:
+                facts.text(next_step)
+                parts.append(T.next_step(next_step, language))
             if code.rarc:
                 remark = c.ports.codebook.rarc(code.rarc)
                 if remark is not None:

@@ -17,6 +17,7 @@ from agent.routing import LOW_CONFIDENCE, choose_route
 from agent.state import INTENT_HISTORY, WINDOW, ConversationState, LinkRequest, Turn, Update
 from agent.understanding.base import Intent, LineRef, Understanding, UnderstandingContext
 from agent.understanding.cues import (
+    RE_FUTURE_PAY,
     about_this_bill,
     asks_about_a_line,
     asks_about_credit,
@@ -240,9 +241,35 @@ def _asks_for_the_plan_tersely(text: str) -> bool:
 
 
 # Any word of a payment made or sent ("paid", "sent a check", "payment went through", "pagué").
+# A question of the line just explained, pointed back at ("that one", "for it") and asking what insurance did
+# with it or what of it is the patient's.
+_LINE_FOLLOW_UP_READINGS = frozenset(
+    {
+        Intent.CLAIM_STATUS,
+        Intent.BALANCE,
+        Intent.EXPLAIN_STATEMENT,
+        Intent.INSURANCE_TERMS,
+        Intent.OUT_OF_SCOPE,
+    }
+)
+_RE_THAT_LINE = re.compile(
+    r"\b(?:(?:that|this|the same) (?:one|charge|line|item|code|service|test|visit)"
+    r"|(?:for|on|of) (?:it|that))\b"
+)
+_RE_LINE_MATH_WORD = re.compile(
+    r"\b(?:insurance|insurer|they|paid|pay|cover\w*|owe|mine|my (?:part|share))\b"
+)
+_RE_ALREADY_CONTACTED = re.compile(
+    r"\balready (?:called|talked|spoke|spoken|phoned|emailed|asked|told|explained|contacted|wrote|messaged"
+    r"|texted|complained|went over|been through)\b|\bya (?:llame|llamé|hable|hablé|pregunte|pregunté|escribi"
+    r"|escribí|les dije|le dije)\b"
+)
 _RE_PAID_ANY = re.compile(
     r"\b(?:paid|payed|pay|payment\w*|check|cheque|money order|receipt|charged my|came out|went through"
-    r"|cash|handed|gave|settled|zelle|venmo|should be gone|should be zero|already"
+    r"|cash|handed|gave|settled|zelle|venmo|should be gone|should be zero"
+    # "already", but not of a call or a letter ("I already called about this")
+    r"|already(?! (?:called|talked|spoke|spoken|phoned|emailed|asked|told|explained|contacted|wrote|messaged"
+    r"|texted|complained|went over|been through))"
     r"|pagu?[eé]\w*|pagado|pagamos|pago)\b"
 )
 # A charge contested as a service the patient never received ("billed me for labs I never had", "charged
@@ -496,7 +523,10 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     ):
         # "did aetna ever get back to you on my october visit": the claim's status.
         return Intent.CLAIM_STATUS, max(confidence if intent is not Intent.OUT_OF_SCOPE else 0.0, SURE)
-    if intent in (Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE) and names_a_procedure_code(text):
+    if (
+        intent in (Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE)
+        or (intent is Intent.EXPLAIN_STATEMENT and confidence < LOW_CONFIDENCE)
+    ) and names_a_procedure_code(text):
         # "what does code 99213 mean": a line of the bill, by its code, not an insurance word.
         return Intent.EXPLAIN_CHARGE, SURE
     if intent in _CHARGE_READINGS and _RE_NOT_RECEIVED.search(normalize(text).replace("'", " ")):
@@ -696,10 +726,21 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text))
         or (intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text))
         # "is it still the same amount?" read as a payment claim: not a word of having paid
-        or (intent is Intent.DISPUTE_ALREADY_PAID and not (_RE_PAID_ANY.search(text.lower()) or paid_claim))
+        or (
+            intent is Intent.DISPUTE_ALREADY_PAID
+            and not (
+                _RE_PAID_ANY.search(RE_FUTURE_PAY.sub(" ", text.lower().replace("'", " "))) or paid_claim
+            )
+        )
     )
-    # An angry message is read as hardship or a dispute easily; frustration then explains it better.
-    if unsupported and (confidence < SURE or u.frustration >= FRUSTRATION_THRESHOLD):
+    # An angry message is read as hardship or a dispute easily; frustration then explains it better. A call
+    # made before ("got the bill again, I already called about this") is read as a payment claimed just as
+    # easily, however sure the reading.
+    if unsupported and (
+        confidence < SURE
+        or u.frustration >= FRUSTRATION_THRESHOLD
+        or _RE_ALREADY_CONTACTED.search(text.lower())
+    ):
         if asks_to_pay_over_time(text):
             # "self-pay here, I need to spread this out": terms, not hardship
             return Intent.PAYMENT_PLAN, SURE
@@ -957,6 +998,18 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         others = [(i, p) for i, p in u.alternatives if i not in (Intent.AFFIRM, Intent.DENY)]
         if others:
             intent, confidence = others[0]
+    if (
+        history
+        and history[-1] == Intent.EXPLAIN_CHARGE.value
+        and state.get("line_id")
+        and intent in _LINE_FOLLOW_UP_READINGS
+        and _RE_THAT_LINE.search(normalize(text))
+        and _RE_LINE_MATH_WORD.search(normalize(text))
+        and not u.entities.line_refs
+    ):
+        # "ok and how much of that one did my insurance actually pay", right after one line was explained:
+        # that line's math again, not the claim's totals.
+        intent, confidence = Intent.EXPLAIN_CHARGE, max(confidence, SURE)
     answering = state.get("expecting") is not None and intent in (Intent.AFFIRM, Intent.DENY)
     if (
         (

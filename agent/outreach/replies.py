@@ -33,6 +33,13 @@ OFFER_TTL = timedelta(days=30)
 _PLAN = re.compile(r"^\s*plan(?:es)?\s*[.!]*\s*$", re.IGNORECASE)
 _YES = re.compile(r"^\s*(?:yes|y|yeah|yep|si|sí|ok|okay)\s*[.!]*\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*#?\d{1,2}\s*[.)]?\s*$")
+# A yes that names what the text offered ("yes I'll take that plan", "ok then yes, the 3 payments you
+# offered")
+_YES_TO_THE_OFFER = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|alright|fine)\W+(?:then\W+)?)?(?:yes|yeah|yep|yup|sure|si|sí|ok(?:ay)?)\b"
+    r"(?=.*\b(?:plan|offer|payments?|installments?|pagos?|plan de pagos)\b)",
+    re.IGNORECASE,
+)
 _BUSY = ("plan_choice", "consent", "clarify", "human_offer", "link_offer")
 
 
@@ -100,7 +107,21 @@ async def read_reply(
         newest = await lookup(phone)
         if newest is not None and (offer is None or newest["key"] != offer["key"]):
             offer = newest  # a newer text: the thread now answers that one
-    if offer is None or has_pending or expecting in _BUSY:
+    if offer is None or has_pending:
+        return intent, offer
+    if (
+        offer["step"] == "plan_offer"
+        and offer["months"] is not None
+        and expecting in (None, "clarify")
+        and intent in (Intent.AFFIRM, Intent.PAYMENT_PLAN)
+        and _YES_TO_THE_OFFER.match(text)
+        and "$" not in text
+        and {int(n) for n in re.findall(r"\b\d{1,2}\b", text)} <= {offer["months"]}
+    ):
+        # "ok then yes i'll do the 3 payments you offered", even after a question the agent asked about
+        # something else ("who is this?"): the offer's own terms, stated again for the verified patient.
+        return Intent.PAYMENT_PLAN, OutreachOffer(**{**offer, "accepted": True})
+    if expecting in _BUSY:
         return intent, offer
     if _PLAN.match(text):
         return Intent.PAYMENT_PLAN, offer

@@ -282,10 +282,17 @@ _RE_PAID_AT_VISIT = re.compile(
 _VISIT_WORDS = ("checkout", "check", "mailed", "appointment", "receive")
 
 
+# A payment still to come ("gonna pay at the front desk", "I'll pay it at my next visit"): no claim of one.
+RE_FUTURE_PAY = re.compile(
+    r"\b(?:gonna|going to|will|ll|wanna|want to|plan to|planning to|about to|rather|prefer to|can i|could i"
+    r"|i d|let me|voy a|vamos a)\s+(?:just |probably |prob |simply |rather |go |come in and )?(?:pay|pagar)\b"
+)
+
+
 def says_paid_at_visit(text: str) -> bool:
     """Whether the words say a payment was made at the visit or sent; see ``_RE_PAID_AT_VISIT``."""
     norm = repair_words(normalize(text).replace("'", " ").replace("-", " "), _VISIT_WORDS, shortest=5)
-    return bool(_RE_PAID_AT_VISIT.search(norm))
+    return bool(_RE_PAID_AT_VISIT.search(RE_FUTURE_PAY.sub(" ", norm)))
 
 
 def asks_what_is_left(text: str) -> bool:
@@ -873,9 +880,9 @@ _RE_WHY_OWED = re.compile(
     r"|(?:me )?(?:llego|llegaron|mandaron|enviaron|cobraron|recibi) (?:esta|una|la|otra|estas|esa|esas)"
     r" (?:cuenta|cuentas|factura|facturas|cobro|cobros))\b"
     rf"|\b(?:{_INSURER}|plan)\b[\w\s]{{0,25}}?\b(?:not|n t|didn t|didnt|did not|doesn t"
-    r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
+    r"|doesnt|wont|won t|no)\b[\w\s]{0,15}?\b(?:pay|paying|cover|covered|covering|paid|pago|cubrio|cubre)\b"
     r"|\b(?:not|didn t|didnt|did not|doesn t|doesnt|wont|won t|no)\b[\w\s]{0,10}?"
-    rf"\b{_INSURER}\b[\w\s]{{0,15}}?\b(?:pay|cover|covered|paid|pago|cubrio|cubre)\b"
+    rf"\b{_INSURER}\b[\w\s]{{0,15}}?\b(?:pay|paying|cover|covered|covering|paid|pago|cubrio|cubre)\b"
     # "why didn't they cover the whole visit": in a question of this bill, "they" that cover or pay are the
     # insurer
     r"|\bthey\b(?: \w+)?? (?:not|didn t|didnt|did not|don t|dont|doesn t|won t|wont|wouldn t|never)"
@@ -895,6 +902,15 @@ _RE_WHY_OWED = re.compile(
     r"\b(?:only|just|partly|partially|barely)\b[\w\s]{0,10}?\b(?:pay|paid|cover|covered|picked up)\b"
     r"|\b(?:why|how come)\b[\w\s]{0,40}?\b(?:insurance|insurer|plan|seguro)\b[\w\s]{0,10}?"
     r"\b(?:paid|covered|picked up)\b (?:only|just|barely) (?:part|some|a portion|a bit|half|a fraction)\b"
+    # "what is this leftover amount I'm being asked to pay": the rest after insurance, asked about
+    r"|\bwhat(?: s| is|s| was) (?:this|that|the) (?:leftover|left over|remaining|extra|additional)"
+    r" (?:amount|balance|charge|bill|money|part)\b"
+    # "why wasn't it fully covered by our plan", "how come the visit isn't paid in full"
+    r"|\b(?:why|whys|how come|por que|porque)\b[\w\s]{0,40}?\b(?:wasn t|wasnt|was not|isn t|isnt|is not"
+    r"|weren t|werent|were not|not)\b(?: \w+){0,2}? (?:fully|completely|totally|entirely|all the way|100 ?%?"
+    r"|100 percent) (?:covered|paid)\b"
+    r"|\b(?:why|whys|how come)\b[\w\s]{0,40}?\b(?:wasn t|wasnt|was not|isn t|isnt|is not|weren t|werent"
+    r"|were not)\b(?: \w+){0,2}? (?:covered|paid) (?:in full|100 ?%?|100 percent|all the way)\b"
 )
 
 
@@ -1017,7 +1033,12 @@ _ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay
 _RE_ANCHOR_LEAD = re.compile(
     r"\b(?:my|your|ur|our|this|these)\s+(?:(?:most|very)\s+)?(?:(?:\w+)\s+)?([a-z]+)\b"
 )
-_PROCEDURE_CODE = r"\b(?:code|cpt|hcpcs)\s+(?:code\s+)?(?:\d{5}|[a-z]\d{4})\b"
+_PROCEDURE_CODE = (
+    r"\b(?:code|cpt|hcpcs)\s+(?:code\s+)?(?:\d{5}|[a-z]\d{4})\b"
+    # "a charge on my statement that says 99213", "what is 99214": the code as the bill prints it
+    r"|\b(?:says|said|reads|shows|listed as|labeled|labelled|marked)\s+(?:as\s+)?(?:\d{5}|[a-z]\d{4})\b"
+    r"|\bwhat (?:is|s|does|means) (?:\d{5}|[a-z]\d{4})\b"
+)
 _RE_PROCEDURE_CODE = re.compile(_PROCEDURE_CODE)
 
 
@@ -1098,6 +1119,10 @@ _RE_OWED_QUESTION = re.compile(
     r"\b(?:total|amount|balance|money|much|anything|something|what)\b[\w ]{0,30}\b(?:still )?"
     r"(?:outstanding|owing)\b"
     r"|\boutstanding (?:with|to) (?:you|y all|your office|the (?:office|clinic|practice))\b"
+    # "what's my part after all that", "ok so how much is mine then": the patient's share, after insurance
+    r"|\b(?:what(?: s| is|s)?|how much is) my (?:part|share|portion|piece|end)(?: (?:now|then|after (?:all )?"
+    r"(?:that|this|insurance|them|it)|left|of (?:it|this|that|the bill)))*\W*$"
+    r"|\bhow much (?:is|s) (?:mine|left for me|on me)(?: (?:now|then))?\W*$"
     r"|\b(?:am i|are we|is (?:my|the) (?:account|bill|balance))(?: \w+)? (?:all )?(?:square|squared|paid up|"
     r"caught up|settled up|in the clear|all paid|paid off|even)\b"
     + _NOT_ELSEWHERE
@@ -1875,6 +1900,9 @@ _RE_OWED_BESIDE = re.compile(
     r"|\bwhats (?:my|our) (?:share|part|portion|balance)\b"
     r"|\bwhat is (?:my|our) (?:share|part|portion|balance)\b"
     r"|\bdo (?:i|we) (?:\w+ )?owe (?:anything|something|money)\b|\bhow much (?:is|s) (?:left|on me|mine)\b"
+    # "is there anything I need to pay for my checkup", "do I have to pay anything"
+    r"|\b(?:anything|something) (?:(?:left|still|else|more) )?(?:(?:i|we) (?:still )?(?:need|have|got) to"
+    r"|(?:for me|for us) to|to) pay\b|\bdo (?:i|we) (?:still )?(?:need|have) to pay (?:anything|something)\b"
 )
 
 

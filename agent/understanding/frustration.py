@@ -77,6 +77,9 @@ _MEDIUM = (
     r"|\bno es lo que (?:le |te |les )?(?:pregunte|pedi|dije)\b|\botra vez lo mismo\b|\blo mismo otra vez\b"
     r"|\bfalta de respeto\b|\bhasta la coronilla\b|\bhasta el gorro\b"
     r"|\bme tienen (?:harto|harta|cansad[oa])\b"
+    # "ya me tienen hasta la madre", "ya me hartaron", "eso no contesta nada"
+    r"|\bhasta la madre\b|\bme tienen hasta\b|\bya me (?:harte|hartaron|canse|cansaron)\b"
+    r"|\bno (?:me )?(?:contesta|contestas|contestan|responde|respondes|responden) nada\b"
 )
 _MILD = (
     r"\bugh+\b|\bseriously\b|\bcome on\b|"

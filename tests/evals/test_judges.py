@@ -461,6 +461,10 @@ def test_says_assertion_needs_the_words_in_some_agent_message(world: World) -> N
         _turn(0, "do I pay for the denied part?", "You will NOT be billed for that line.", kind="opening")
     ]
     assert _judge(world, task, told).assertions.ok
+    # An SMS is spelt in GSM-7 ("cobrará" as "cobrara"): accents are no part of the match.
+    spanish = _task(assertions=[{"kind": "says", "any_of": [r"no se le cobrará"]}])
+    sms = [_turn(0, "¿tengo que pagar?", "Es contractual, asi que no se le cobrara.", kind="opening")]
+    assert _judge(world, spanish, sms).assertions.ok
 
 
 def test_a_says_pattern_that_is_no_regular_expression_is_refused() -> None:

@@ -51,3 +51,23 @@ def sms_segments(text: str) -> int:
             segments, used = segments + 1, 0
         used += size
     return segments
+
+
+# Letters and marks outside GSM-7 that have a plain GSM-7 spelling: Spanish's á í ó ú (é, ñ, ü, ¿ and ¡ are
+# GSM-7 already), typographic quotes, dashes and the ellipsis. One of them turns a whole text into UCS-2,
+# which fits less than half as much in a segment (67 units against 153).
+_GSM7_PLAIN = str.maketrans(
+    {
+        "á": "a", "í": "i", "ó": "o", "ú": "u", "Á": "A", "Í": "I", "Ó": "O", "Ú": "U", "ç": "c",
+        "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
+        "\u2026": "...", "\u00a0": " ",
+    }
+)  # fmt: skip
+
+
+def gsm7_plain(text: str) -> str:
+    """``text`` spelt in GSM-7 when only such letters and marks keep it out ("Su reclamo fue negado; así
+    que no se le cobrará" is sent as "asi", "cobrara"), else unchanged: an SMS then carries over twice the
+    words in the same segments. A text with other characters (an emoji, CJK) is UCS-2 either way."""
+    plain = text.translate(_GSM7_PLAIN)
+    return plain if sms_encoding(plain) == "GSM-7" else text

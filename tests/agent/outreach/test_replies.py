@@ -204,3 +204,35 @@ async def test_a_plain_yes_to_the_options_means_the_plan_the_text_offered(texted
         if p.idempotency_key.startswith("plan:")
     ]
     assert plan.months == step.offer["months"]
+
+
+async def test_a_no_to_the_text_that_says_they_will_pay_in_person_opens_nothing(texted: Texted) -> None:
+    step = await _sent(texted, "plan_offer")
+    patient = texted.patient(step)
+    await texted.say("t-front-desk", "nah im good, gonna pay at the front desk", patient)
+    said = await texted.say("t-front-desk", _identity(patient), patient)
+    # Paying later in person is no claim of having paid: no dispute ticket, no plan.
+    assert said.handoff is None
+    assert await texted.env.platform.list_tickets(patient.id) == []
+    assert [
+        p
+        for p in await texted.env.platform.list_payment_plans(patient.id)
+        if p.idempotency_key.startswith("plan:")
+    ] == []
+
+
+async def test_a_yes_naming_the_offer_after_another_question_states_the_offered_terms(texted: Texted) -> None:
+    step = await _sent(texted, "plan_offer")
+    patient = texted.patient(step)
+    assert step.offer is not None
+    await texted.say("t-who", "who is this? is this really from my doctors office", patient)
+    await texted.say("t-who", f"ok then yes i'll do the {step.offer['months']} payments you offered", patient)
+    confirm = await texted.say("t-who", _identity(patient), patient)
+    assert "(yes/no)" in confirm.text  # the offered plan's terms, for the verified patient's yes
+    await texted.say("t-who", "yes", patient)
+    (plan,) = [
+        p
+        for p in await texted.env.platform.list_payment_plans(patient.id)
+        if p.idempotency_key.startswith("plan:")
+    ]
+    assert (plan.months, plan.installment_cents) == (step.offer["months"], step.offer["installment_cents"])

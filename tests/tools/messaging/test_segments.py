@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tools.messaging.segments import GSM7_BASIC, GSM7_EXTENSION, sms_encoding, sms_segments
+from tools.messaging.segments import GSM7_BASIC, GSM7_EXTENSION, gsm7_plain, sms_encoding, sms_segments
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,19 @@ def test_gsm_text_with_extension_characters_is_bounded(text: str) -> None:
 @given(st.text(min_size=1, max_size=400))
 def test_any_text_counts_at_least_one_segment_and_at_most_one_per_character(text: str) -> None:
     assert 1 <= sms_segments(text) <= len(text)
+
+
+def test_spanish_is_spelt_in_gsm7_to_fit_twice_as_much() -> None:
+    text = "Es una denegación contractual (CO), así que no se le cobra: la práctica la descuenta. ¿Algo más?"
+    plain = gsm7_plain(text)
+    assert (
+        plain
+        == "Es una denegacion contractual (CO), asi que no se le cobra: la practica la descuenta. ¿Algo mas?"
+    )
+    assert sms_encoding(text) == "UCS-2"
+    assert sms_encoding(plain) == "GSM-7"
+    assert sms_segments(plain) < sms_segments(text)
+    # é, ñ, ü, ¿ and ¡ are GSM-7 already and stay; typographic marks take their plain form.
+    assert gsm7_plain("¡Señor Núñez, pagó $5.00 – gracias…") == "¡Señor Nuñez, pago $5.00 - gracias..."
+    # A character with no GSM-7 spelling leaves the text as it was: it is UCS-2 either way.
+    assert gsm7_plain("gracias 🙂 así") == "gracias 🙂 así"

@@ -263,7 +263,14 @@ def says_already_paid(text: str) -> bool:
             return True  # "this was paid already"
         if nxt in _ARRIVED_WORDS and edit_distance(word, "payment", 1) <= 1:
             return True
-    return bool(re.search(r"\bya (?:lo |la )?pagu?e\b", normalize(text)))
+    # "ya lo pagué", "yo pagué el copago", "ya está pagada" (or "pagdaa")
+    return bool(
+        re.search(
+            r"\bya (?:lo |la )?pagu?e\b|\b(?:yo|ya) (?:lo |la )?pagu?e (?:el|la|mi|los|las|todo|eso)\b"
+            r"|\bya (?:esta|estan) pag(?:ad|d)\w*",
+            normalize(text),
+        )
+    )
 
 
 # A payment the patient says was made at the visit or sent ("I paid cash at checkout", "paid my copay at
@@ -395,6 +402,12 @@ _RE_OTHER_CREDITOR = re.compile(
     r"(?:on|via|through|with|by|using|over) (?:venmo|zelle|cash ?app|paypal)\b"
     # a card of the patient's own paid off ("pay off my walmart card", "pay my card down")
     r"|\bpay(?:ing)? (?:off |down )?(?:my|our) (?:\w+ )?(?:credit ?card|card)\b(?! (?:on file|ending|number))"
+    # "send me something to pay the card": the card's bill ("pay with the card" was set aside above)
+    r"|\bpay(?:ing)? (?:off |down )?(?:the|that|this) (?:credit ?card|card|red ?card)(?: bill| balance)?\b"
+    r"(?! (?:on file|ending|number|you have))"
+    # a bank's own fees ("Wells Fargo charged me an overdraft fee"), a store's card ("my target redcard")
+    r"|\boverdraft(?:s| fees?| charges?| protection)?\b|\bnsf fees?\b|\bred ?card\b"
+    rf"|\b{_COMPANY} (?:charged|billed|charges|is charging|keeps charging|hit me with)\b"
     # a person paid back by name ("pay maria back", "pay jake back for the tickets", "the $40 i owe her")
     r"|\bpay(?:ing)? (?!(?:it|this|that|them|you|y all|ya|u|the|my|off|down|now|online|in|what|everything"
     r"|all|us|me|here|today|cash|full)\b)[a-z]+ back\b|\b(?:i|we) owe (?:her|him)\b"
@@ -525,7 +538,8 @@ _CREDITOR_WORDS = (
     "payment", "company", "companies", "verizon", "comcast", "spectrum", "electric", "electricity", "utility",
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
     "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
-    "discover", "xfinity", "directv", "roommate", "daycare", "student", "capital",
+    "discover", "xfinity", "directv", "roommate", "daycare", "student", "capital", "target", "redcard",
+    "overdraft",
 )  # fmt: skip
 
 
@@ -644,7 +658,8 @@ _RE_ASKS_REVIEW = re.compile(
     r"(?: (?:should|could|can|would|will|must|needs? to|has to|to|please))?"
     r"(?: (?:really|actually|personally|please|just))? (?:look (?:at|into|over)|review|go over|take a look"
     r"|check(?! (?:on )?(?:my |the |what |how )?(?:\w+ ){0,2}?(?:balance|total|amount|due date|i owe|much))"
-    r"|double check|handle|deal with|sort (?:out|this)|call me|reach out|get back to me|contact me)\b"
+    r"|double check|handle|deal with|sort (?:out|this)|call me|reach out|get back to me|contact me|ring me"
+    r"|phone me|give me a (?:call|ring)|call me back|ring me back)\b"
 )
 
 
@@ -942,6 +957,9 @@ _RE_WHY_OR_SHORT = re.compile(
 _RE_DENIAL_WORD = re.compile(
     r"\b(?:den(?:y|ied|ies|ial\w*)|reject\w*|declin(?:e|ed|es|ing)|negad\w*|nego|negaron|neg[oó] pagar"
     r"|rechaz\w*)\b"
+    # "Medicare turned down some of my charges"
+    r"|\b(?:insurance|insurer|medicare|medicaid|plan|they|it|claim|charges?|services?) (?:\w+ )?"
+    r"(?:turned|turns|turning) (?:it |them |this |that |\w+ )?down\b"
     # an insurer that "refused" a service ("the services Medicare refused"); a patient refusing a test is not
     r"|\b(?:insurance|insurer|medicare|medicaid|aetna|cigna|humana|tricare|anthem|kaiser|bcbs|blue cross"
     r"|united ?healthcare|uhc|payer|plan) (?:\w+ )?refus\w*"
@@ -1992,6 +2010,11 @@ _RE_INSURER_REFUSED = re.compile(
     r"|no quiso|se nego a)"
     r" (?:pay|cover|pago|pagar|cubre|cubrio|cubrir)\b"
 )
+_RE_SERVICE_UNPAID = re.compile(
+    r"\b(?:eob|service|services|line|lines|charge|charges|procedure|test|item|items|visit)\b[\w ]{0,25}?"
+    r"\b(?:wasn t|wasnt|was not|weren t|werent|were not|isn t|isnt|is not|never (?:got|was|were)|not)"
+    r" (?:paid|covered)\b"
+)
 _RE_BILLED_TO_ME = re.compile(
     r"\b(?:am i|are we|i m|im) (?:\w+ )?(?:stuck|on the hook|responsible|liable"
     r"|going to be (?:billed|charged))"
@@ -2008,8 +2031,11 @@ def asks_if_refused_service_is_billed(text: str) -> bool:
     norm = repair_words(
         normalize(text).replace("'", " "), ("seguro", "insurance", "medicare", "medicaid"), shortest=5
     )
-    # or a service said denied, insurer unnamed ("la resonancia salió negada, ¿me la van a cobrar?")
-    refused = bool(_RE_INSURER_REFUSED.search(norm)) or names_a_denial(text)
+    # or a service said denied, insurer unnamed ("la resonancia salió negada, ¿me la van a cobrar?"), or left
+    # unpaid ("the eob shows one service wasn't paid")
+    refused = bool(_RE_INSURER_REFUSED.search(norm) or _RE_SERVICE_UNPAID.search(norm)) or names_a_denial(
+        text
+    )
     return (
         refused
         and bool(_RE_BILLED_TO_ME.search(norm))

@@ -173,3 +173,62 @@ async def test_fed_up_in_spanish_after_an_answer_is_frustration_not_a_dispute(en
     )
     assert said.handoff is not None
     assert said.handoff.reason == "frustration"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wells Fargo charged me an overdraft fee for no reason, how do i dispute that with them",
+        "my bank hit me with an NSF fee, can you help me fight it",
+    ],
+)
+async def test_a_banks_fee_disputed_is_no_ticket(env: Env, text: str) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("uv-bank", text, patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_something_to_pay_the_card_after_a_store_cards_minimum_gets_no_link(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say(
+        "uv-card", "whats the minimum due on my taregt redcard this month and can i pay it here", patient
+    )
+    said = await env.say("uv-card", "ok just send me something to pay the card then", patient)
+    assert "/pay/" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_human_being_asked_to_ring_the_patient_is_a_person_asked_for(env: Env) -> None:
+    patient = env.patient("self_pay", exclude=("spanish_speaker",))
+    said = await env.say(
+        "uv-ring", "Can a human being from your office ring me about my statement. Thank you kindly.", patient
+    )
+    assert said.handoff is not None
+    assert said.handoff.reason == "requested_human"
+
+
+async def test_a_copay_paid_in_person_said_in_spanish_is_a_payment_dispute(env: Env) -> None:
+    patient = env.patient("copay_only")
+    said = await env.say(
+        "uv-es-paid",
+        "señores, yo pagué el copago en persona el día de mi consulta. esta cuenta está mal, ya está pagdaa.",
+        patient,
+    )
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_already_paid"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the eob shows one service wasn't paid, will you bill me for it",
+        "Medicare turned down some of my charges, do I owe that",
+    ],
+)
+async def test_a_service_left_unpaid_and_asked_if_billed_gets_the_denial(env: Env, text: str) -> None:
+    patient = env.patient("claim_denied", exclude=("spanish_speaker",))
+    said = await env.say("uv-unpaid", text, patient)
+    assert said.message is not None
+    assert said.message.intent == "denial_reason"
+    assert "Reason (" in said.text

@@ -26,6 +26,7 @@ FRESH_SEEN_PREFIXES: tuple[str, ...] = (
     "s-",
     "u-",
     "v-",
+    "x-",
 )
 
 

@@ -27,6 +27,7 @@ FRESH_SEEN_PREFIXES: tuple[str, ...] = (
     "u-",
     "v-",
     "w-",
+    "x-",
 )
 
 

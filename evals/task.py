@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tools.platforms import models
 from tools.platforms.models import TicketPriority, TicketReason
 from tools.yamlfile import load_yaml
 
@@ -102,6 +103,22 @@ class InlineFixture(_Model):
     statements: list[dict[str, object]] = Field(default_factory=list)
     unapplied_payments: list[dict[str, object]] = Field(default_factory=list)
     plans: list[dict[str, object]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid_records(self) -> InlineFixture:
+        # Checked when the task file loads, so a malformed patient (a computed field such as a statement's
+        # total copied in) is the loader's clear error, not a crash in the middle of a run.
+        models.Patient.model_validate(self.patient)
+        for kind, rows in (
+            (models.Coverage, self.coverages),
+            (models.Claim, self.claims),
+            (models.Statement, self.statements),
+            (models.Payment, self.unapplied_payments),
+            (models.PaymentPlan, self.plans),
+        ):
+            for row in rows:
+                kind.model_validate(row)
+        return self
 
 
 class PatientSpec(_Model):

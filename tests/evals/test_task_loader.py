@@ -54,6 +54,8 @@ def test_a_valid_task_loads(tmp_path: Path) -> None:
         (_with(channel="fax"), "channel"),
         (_with(patient={}), "patient"),
         (_with(patient={"demo": {"scenario": "x"}, "fixture": {"patient": {}}}), "patient"),
+        # an inline patient is checked against the ledger's models when the file loads, not mid-run
+        (_with(patient={"fixture": {"patient": {"id": "pat-1", "first_name": "A"}}}), "patient.fixture"),
         (_with(script={"opening": {"say": []}}), "script.opening.say"),
         (_with(script={"opening": {"say": ["hi"]}, "answers": {"ssn": [{"say": ["x"]}]}}), "script.answers"),
         (_with(user={"persona": "p"}), "user.goal"),

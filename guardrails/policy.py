@@ -411,13 +411,13 @@ def evaluate_counter(
                 None, _nearest([at_min, longest]), f"the smallest monthly payment we can set up is {minimum}"
             )
         financed = balance_cents - required_down_payment(policy, balance_cents)
-        needed = _ceil_div(financed, monthly_cents)
-        if needed > max_m:
+        if _ceil_div(financed, monthly_cents) > max_m:
+            # The reason names no month count worked out from the ask: only the policy's figures are said.
             return CounterOutcome(
                 None,
                 _nearest([longest]),
-                f"at {_fmt(monthly_cents)} a month it would take {needed} months; "
-                f"the longest plan for this balance is {max_m} months",
+                f"at {_fmt(monthly_cents)} a month it would take longer than the longest plan for this "
+                f"balance, {max_m} months",
             )
         return CounterOutcome(
             None,

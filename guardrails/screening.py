@@ -257,7 +257,9 @@ _OTHER_PATIENT = _rules(
         r"|\b(?:mi|mis|nuestr[oa]s?) "
         + _FAMILIA
         + r"\b(?=.*?\b(?:cuanto (?:me )?deben?\b(?! (?:pagar|ser|de)\b)"
-        r"|(?:la cuenta|el saldo|la factura|la deuda) de (?:el|ella|ellos)\b))",
+        r"|(?:la cuenta|el saldo|la factura|la deuda) de (?:el|ella|ellos)\b"
+        # Spanglish: "quiero pagar lo de mi hijo, send me his link"
+        r"|\b(?:his|her|their) (?:\w+ )?(?:bills?|balances?|accounts?|links?|payment link)\b))",
         # Someone outside the family named (often by name: "my neighbor Dorothy Greene"), then asked about
         # as "she/he/they" or through "her/his/their" account ("asked me to check what she owes you", "can
         # you look her up"); the patient's own bill asked beside it ("...but what's mine?") is not this.
@@ -314,7 +316,7 @@ _REPAIRED_WORDS = (
     "brothers", "sister", "sisters", "account", "accounts", "balance", "statement", "statements",
     "spouse", "spouses", "partner", "partners", "parents", "insurance", "esposo", "esposa", "marido",
     "neighbor", "neighbors", "neighbour", "roommate", "roommates", "coworker", "coworkers", "grandmother",
-    "grandfather", "nephew", "cousin",
+    "grandfather", "nephew", "cousin", "cuenta", "cuentas", "factura", "facturas",
 )  # fmt: skip
 
 

@@ -312,6 +312,10 @@ _RE_PAID = re.compile(r"\b(?:paid|payed|pay(?:ed)? (?:it|that|this|the|my|cash|i
 _RE_NOT_IN_PARTS = re.compile(
     r"\b(?:not|no|instead of|rather than|sin|without) (?:in |en |a |with |over |by )?(?:monthly )?"
     r"(?:installments?|monthly|a plan|partes|cuotas|plazos|payments|pagos|mensualidades)\b"
+    # "don't need installments, just text me a link", "no need for a plan"
+    r"|\b(?:don ?'?t|do not|no) (?:need|want)(?: for)? (?:any |the |a |no )?(?:monthly )?"
+    r"(?:installments?|payment plan|plan|plans|payments)\b"
+    r"|\bno need for (?:a |any )?(?:installments?|payment plan|plan|payments)\b"
 )
 _RE_IN_FULL = re.compile(
     r"\b(?:in full|all of it|all at once|the (?:whole|entire|full) (?:thing|balance|amount|bill)|de una vez"

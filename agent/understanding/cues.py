@@ -598,7 +598,9 @@ _RE_CONTACT_ASK = re.compile(
 _RE_CONTACT = re.compile(
     r"\b(?:speak|talk|chat|connect|transfer|call|phone|telephone|ring me|reach|contact|get|put me through"
     r"|escalate|discuss\b[\w ]{0,40}\bwith|"
-    r"hablar|comunicar|llamar|contactar|pasar)\b"
+    r"hablar|comunicar|llamar|contactar|pasar|"
+    # "me puede atender alguien", "que me llame alguien", "necesito que me atienda una persona"
+    r"atender|atienda|atiendan|atiende|llamarme|llame|llamen|comunicarme|hablarme|contactarme|contacte)\b"
 )
 
 

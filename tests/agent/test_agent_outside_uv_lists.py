@@ -232,3 +232,45 @@ async def test_a_service_left_unpaid_and_asked_if_billed_gets_the_denial(env: En
     assert said.message is not None
     assert said.message.intent == "denial_reason"
     assert "Reason (" in said.text
+
+
+async def test_a_sons_bill_asked_for_in_spanglish_behind_a_typo_gets_no_link(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("wx-son", "quiero pagar la ceunta de mi hijo, send me his link", patient)
+    assert "/pay/" not in said.text
+    assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_monthly_amount_too_small_is_refused_with_the_policys_figures_only(env: Env) -> None:
+    patient = env.patient("balance_over_5000", exclude=("spanish_speaker",))
+    said = await env.say("wx-fifty", "can I do $50 a month", patient)
+    assert said.message is not None
+    assert "longest plan for this balance" in said.text
+    assert "would take longer" in said.text
+
+
+async def test_someone_asked_to_attend_in_spanish_on_sms_reaches_a_person_after_identity(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("no_phone",))
+    await env.say(
+        "wx-atender",
+        "me puede atender alguien de la oficina de cobros?",
+        channel=Channel.SMS,
+        phone=patient.phone,
+    )
+    said = await env.say(
+        "wx-atender",
+        f"{typed_dob(patient.date_of_birth)} {patient.zip_code}",
+        channel=Channel.SMS,
+        phone=patient.phone,
+    )
+    assert said.handoff is not None
+    assert said.handoff.reason == "requested_human"
+
+
+async def test_installments_not_needed_and_a_link_asked_for_is_the_link(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say(
+        "wx-full", "don't need installments, just send me a link for the full amount", patient
+    )
+    assert said.message is not None
+    assert said.message.intent == "pay_now"

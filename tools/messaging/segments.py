@@ -11,6 +11,7 @@ surrogate pair.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 GSM7_BASIC = frozenset(
@@ -54,13 +55,13 @@ def sms_segments(text: str) -> int:
 
 
 # Letters and marks outside GSM-7 that have a plain GSM-7 spelling: Spanish's á í ó ú (é, ñ, ü, ¿ and ¡ are
-# GSM-7 already), typographic quotes, dashes and the ellipsis. One of them turns a whole text into UCS-2,
-# which fits less than half as much in a segment (67 units against 153).
+# GSM-7 already), typographic quotes and guillemets, dashes, bullets and the ellipsis. One of them turns a
+# whole text into UCS-2, which fits less than half as much in a segment (67 units against 153).
 _GSM7_PLAIN = str.maketrans(
     {
         "á": "a", "í": "i", "ó": "o", "ú": "u", "Á": "A", "Í": "I", "Ó": "O", "Ú": "U", "ç": "c",
         "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
-        "\u2026": "...", "\u00a0": " ",
+        "\u2026": "...", "\u00a0": " ", "\u00ab": '"', "\u00bb": '"', "\u2022": "-",
     }
 )  # fmt: skip
 
@@ -69,5 +70,13 @@ def gsm7_plain(text: str) -> str:
     """``text`` spelt in GSM-7 when only such letters and marks keep it out ("Su reclamo fue negado; así
     que no se le cobrará" is sent as "asi", "cobrara"), else unchanged: an SMS then carries over twice the
     words in the same segments. A text with other characters (an emoji, CJK) is UCS-2 either way."""
-    plain = text.translate(_GSM7_PLAIN)
+    plain = "".join(
+        c if c in GSM7_BASIC or c in GSM7_EXTENSION else _plain(c) for c in text.translate(_GSM7_PLAIN)
+    )
     return plain if sms_encoding(plain) == "GSM-7" else text
+
+
+def _plain(c: str) -> str:
+    """A letter with a mark as its bare letter ("ê" -> "e", "ã" -> "a"); anything else as it is."""
+    base = unicodedata.normalize("NFKD", c)[0]
+    return base if base.isascii() and base.isalpha() else c

@@ -84,5 +84,6 @@ def test_spanish_is_spelt_in_gsm7_to_fit_twice_as_much() -> None:
     assert sms_segments(plain) < sms_segments(text)
     # é, ñ, ü, ¿ and ¡ are GSM-7 already and stay; typographic marks take their plain form.
     assert gsm7_plain("¡Señor Núñez, pagó $5.00 – gracias…") == "¡Señor Nuñez, pago $5.00 - gracias..."
+    assert gsm7_plain("El servicio «Consulta» del 5 de mayo") == 'El servicio "Consulta" del 5 de mayo'
     # A character with no GSM-7 spelling leaves the text as it was: it is UCS-2 either way.
     assert gsm7_plain("gracias 🙂 así") == "gracias 🙂 así"

@@ -892,7 +892,7 @@ _RE_WHY_OWED = re.compile(
     r"(?:\b(?:still )?(?:owe|owing|have to pay|need to pay|paying|pay anything"
     r"|(?:got|get|getting) (?:a|this|these|another) (?:bill|bills|statement)"
     r"|(?:getting|being|get|got|been) (?:charged|billed)"
-    r"|(?:a|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran"
+    r"|(?:a|an|any|this|the|that) (?:balance|bill|amount)|left (?:to pay|over)|debo|tengo que pagar|me cobran"
     # "por qué me llegó esta cuenta si tengo Medicare": a bill that came although insured
     r"|(?:me )?(?:llego|llegaron|mandaron|enviaron|cobraron|recibi) (?:esta|una|la|otra|estas|esa|esas)"
     r" (?:cuenta|cuentas|factura|facturas|cobro|cobros))\b"

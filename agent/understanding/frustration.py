@@ -77,6 +77,9 @@ _MEDIUM = (
     r"|\bno es lo que (?:le |te |les )?(?:pregunte|pedi|dije)\b|\botra vez lo mismo\b|\blo mismo otra vez\b"
     r"|\bfalta de respeto\b|\bhasta la coronilla\b|\bhasta el gorro\b"
     r"|\bme tienen (?:harto|harta|cansad[oa])\b"
+    # "I'm fuming", "this is getting really old", "what a headache this bill has been", "ya van varias veces"
+    r"|\bfuming\b|\b(?:getting|gotten|got) (?:really |so |pretty |very )?old\b"
+    r"|\b(?:what a|such a|a total|a real|major) headache\b|\bya van (?:varias|muchas|tres|dos) veces\b"
     # "ya me tienen hasta la madre", "ya me hartaron", "eso no contesta nada"
     r"|\bhasta la madre\b|\bme tienen hasta\b|\bya me (?:harte|hartaron|canse|cansaron)\b"
     r"|\bno (?:me )?(?:contesta|contestas|contestan|responde|respondes|responden) nada\b"
@@ -168,6 +171,7 @@ def frustration_score(text: str, previous: Sequence[str] = ()) -> float:
 # Words of the cues above that patients misspell in a hurry ("nobdoy", "frustarted", "anoying").
 _CUE_WORDS = (
     "nobody", "frustrated", "frustrating", "annoying", "annoyed", "ridiculous", "unbelievable", "runaround",
+    "molesta", "molesto", "cansada", "cansado",
 )  # fmt: skip
 
 

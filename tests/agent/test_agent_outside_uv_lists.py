@@ -274,3 +274,32 @@ async def test_installments_not_needed_and_a_link_asked_for_is_the_link(env: Env
     )
     assert said.message is not None
     assert said.message.intent == "pay_now"
+
+
+async def test_upset_in_other_words_that_builds_reaches_a_person_as_frustration(env: Env) -> None:
+    patient = env.patient("self_pay", exclude=("spanish_speaker",))
+    for text in [
+        "what a headache this bill has been",
+        "this is getting really old, I've wasted hours on this bill",
+        "I'm fuming. fix this bill",
+    ]:
+        await env.say("wx-fuming", text, patient)
+    (ticket,) = await env.platform.list_tickets(patient.id)
+    assert ticket.reason.value == "frustration"
+
+
+async def test_upset_in_spanish_behind_a_typo_is_frustration_not_a_dispute(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("no_phone",))
+    await env.say(
+        "wx-molesta",
+        "estoy muy moelsta con este cobro, ya van varias veces",
+        channel=Channel.SMS,
+        phone=patient.phone,
+    )
+    said = await env.say(
+        "wx-molesta",
+        f"{typed_dob(patient.date_of_birth)} {patient.zip_code}",
+        channel=Channel.SMS,
+        phone=patient.phone,
+    )
+    assert said.handoff is None or said.handoff.reason == "frustration"

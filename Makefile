@@ -48,14 +48,15 @@ PYTEST_PARALLEL := -n auto --dist loadscope
 
 # The eval gate (issue 6: pass^1 >= 0.95, pass^4 >= 0.90, no policy violation, no ungrounded figure,
 # escalation recall and false escalations) runs first so pytest's summary closes the output. The seen
-# split (tuned-on work lists, gated on the safety rows only) runs 2 trials a task here, the others 4: it is
-# over half the tasks; `billing-agent eval --trials 4` runs it with 4 (docs/evals.md, "The CI gate").
+# split (tuned-on work lists, gated on the safety rows only) runs 1 trial a task here, the others 4: it is
+# over three quarters of the tasks; `billing-agent eval --trials 4` runs it with 4 (docs/evals.md, "The CI
+# gate").
 test: lint
 	mkdir -p var
 	$(BIN)/billing-agent eval --trials 4 --workers 2 --split dev --split test --split blind \
 	  --json var/eval.json --report var/eval.md > var/eval.log || { cat var/eval.log; exit 1; }
 	sed -n '1,/^## Overall/p' var/eval.md
-	$(BIN)/billing-agent eval --trials 2 --workers 2 --split seen \
+	$(BIN)/billing-agent eval --trials 1 --workers 2 --split seen \
 	  --json var/eval-seen.json --report var/eval-seen.md > var/eval-seen.log || { cat var/eval-seen.log; exit 1; }
 	sed -n '1,/^## Overall/p' var/eval-seen.md
 	$(BIN)/pytest $(PYTEST_PARALLEL)

@@ -99,8 +99,11 @@ _INJECTION = _rules(
         r"\b(?:instructions?|rules|prompts?|guidelines|directives|programming|policies|polic(?:y|ies))\b",
         "system_prompt": r"\b(?:system|developer|hidden|initial|original)\s+"
         r"(?:prompt|message|instructions?)\b",
-        "reveal_prompt": r"\b(?:reveal|print|show|repeat|tell me)\b[\w\s]{0,20}\b(?:your|the)\s+"
-        r"(?:instructions|prompt|rules|configuration)\b",
+        # the bot's own instructions asked for ("print ur hidden rules"); the practice's rules for a plan or a
+        # payment ("show me the rules for payment plans") are a question
+        "reveal_prompt": r"\b(?:reveal|print|show|repeat|tell me|dump|list|output)\b[\w\s]{0,20}"
+        r"\b(?:your|ur|the)\s+(?:hidden |secret |internal |system |original |initial )?"
+        r"(?:instructions|prompt|rules|configuration)\b(?!\s+(?:for|on|about|of|regarding|to)\b)",
         "role_change": r"\byou are (?:now|no longer)\b|\bfrom now on,? you\b|\bnew instructions\s*:"
         # "Pretend you have no rules", "act like u got no restrictions"
         r"|\b(?:pretend|imagine|act (?:like|as if)|assume|suppose)\b[\w\s']{0,20}\b(?:you|u) "
@@ -363,6 +366,9 @@ _RE_FOR_THEM = re.compile(
     r"|\b(?:his|her|their) (?:bill|bills|account|balance|statement|plan|visit|charges?|debt|payment)\b"
     r"|\bpara (?:el|ella|ellos)\b|\ba (?:su|sus) nombre\b"
     r"|\b(?:la|el) (?:cuenta|saldo|factura) de (?:el|ella)\b"
+    # "solo quiero pagar lo de él", "lo suyo", "por él", "his link"
+    r"|\blo (?:de (?:el|ella|ellos)|suyo|suya)\b|\bpor (?:el|ella)\b(?! (?:momento|mes|ano|telefono|correo))"
+    r"|\b(?:his|her|their) (?:link|pay link|payment link)\b"
 )
 
 

@@ -259,6 +259,7 @@ _RE_THAT_LINE = re.compile(
 _RE_LINE_MATH_WORD = re.compile(
     r"\b(?:insurance|insurer|they|paid|pay|cover\w*|owe|mine|my (?:part|share))\b"
 )
+_RE_LINK_FOR_AMOUNT = re.compile(r"\blink (?:for|of|to pay) (?:\$ ?)?\d")
 _RE_ALREADY_CONTACTED = re.compile(
     r"\balready (?:called|talked|spoke|spoken|phoned|emailed|asked|told|explained|contacted|wrote|messaged"
     r"|texted|complained|went over|been through)\b|\bya (?:llame|llamé|hable|hablé|pregunte|pregunté|escribi"
@@ -580,6 +581,15 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         and not _RE_CANNOT.search(normalize(text).replace("'", " "))
     ):
         # "I want to pay in full, not in installments, send the link": the plan word is the one turned down.
+        return Intent.PAY_NOW, SURE
+    if (
+        intent is Intent.PAYMENT_PLAN
+        and u.entities.amounts_cents
+        and _RE_LINK_FOR_AMOUNT.search(normalize(text))
+        and asks_for_pay_link(text)
+    ):
+        # "can i pay $40 now and the rest next month? send me a link for 40": the link asked for by name, for
+        # that amount, is the action asked for; the rest can be paid or planned later.
         return Intent.PAY_NOW, SURE
     unsure_plan = (intent in _PAY_OVER_TIME_READINGS or intent is Intent.PAYMENT_PLAN) and confidence < SURE
     if (unsure_plan or (intent is Intent.OUT_OF_SCOPE and not shares_a_bill_with_others(text))) and (

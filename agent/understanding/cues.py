@@ -407,6 +407,9 @@ _RE_OTHER_CREDITOR = re.compile(
     r"(?! (?:on file|ending|number|you have))"
     # a bank's own fees ("Wells Fargo charged me an overdraft fee"), a store's card ("my target redcard")
     r"|\boverdraft(?:s| fees?| charges?| protection)?\b|\bnsf fees?\b|\bred ?card\b"
+    # "my gym membership charged me again"
+    r"|\b(?:gym|membership|subscription|club|streaming)\b[\w ]{0,20}\b(?:charged|billed|charges|charging"
+    r"|renewed|auto ?renew\w*)\b"
     rf"|\b{_COMPANY} (?:charged|billed|charges|is charging|keeps charging|hit me with)\b"
     # a person paid back by name ("pay maria back", "pay jake back for the tickets", "the $40 i owe her")
     r"|\bpay(?:ing)? (?!(?:it|this|that|them|you|y all|ya|u|the|my|off|down|now|online|in|what|everything"
@@ -539,7 +542,7 @@ _CREDITOR_WORDS = (
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
     "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
     "discover", "xfinity", "directv", "roommate", "daycare", "student", "capital", "target", "redcard",
-    "overdraft",
+    "overdraft", "membership", "subscription",
 )  # fmt: skip
 
 
@@ -1834,7 +1837,7 @@ _RE_PAY_LINK_ASK = re.compile(
     r"(?: (?:me|us|it|over|please|pls|plz|again))*(?: (?:a|the|that|this|my|your|ur|another|new))?"
     r"(?: (?:payment|pay|paying))? link\b"
     r"(?! (?:to|for|from|of|on|in) (?!(?:pay|paying|the (?:bill|balance|statement|whole|full|total|amount)"
-    r"|my (?:bill|balance|statement)|it|this|that|me|you|everything|all|what (?:i|we) owe)\b))"
+    r"|my (?:bill|balance|statement)|it|this|that|me|you|everything|all|what (?:i|we) owe)\b|(?:\$ ?)?\d))"
     r"|\b(?:payment|pay) link\W*(?:pls|plz|please)?\W*$|^\W*link to pay\b"
     r"|\b(?:mande|mandeme|manda|mandame|envie|envieme|envia|enviame|pase|pasame)\b(?: \w+){0,2} (?:el|un|ese)"
     r" (?:enlace|link)\b(?! (?:a|de|del|para) (?!(?:pagar|pago|la cuenta|la factura|mi cuenta|mi factura)\b))"

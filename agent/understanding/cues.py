@@ -542,7 +542,7 @@ _CREDITOR_WORDS = (
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
     "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
     "discover", "xfinity", "directv", "roommate", "daycare", "student", "capital", "target", "redcard",
-    "overdraft", "membership", "subscription",
+    "overdraft", "membership",
 )  # fmt: skip
 
 

@@ -75,14 +75,17 @@ def suite(server: ScriptedOpenAI) -> SuiteResult:
             model, LocalUnderstander.default(), identifiers=platform_identifiers(platform), timeout_s=10
         )
 
-    tasks = [t for t in load_tasks() if t.split == "dev"]
-    return asyncio.run(run_suite(tasks, trials=1, seed=0, engine="llm", understander_factory=factory))
+    # Every other dev task in id order (about 110, every category): the plumbing is the same on each, and the
+    # whole split through the stand-in model was a minute and a half of CI's 15 minutes.
+    dev = sorted((t for t in load_tasks() if t.split == "dev"), key=lambda t: t.id)
+    return asyncio.run(run_suite(dev[::2], trials=1, seed=0, engine="llm", understander_factory=factory))
 
 
 def test_the_suite_passes_its_gates_through_the_model(suite: SuiteResult, server: ScriptedOpenAI) -> None:
     dev = split_gates(suite.metrics)["dev"]
     assert [g.name for g in dev if not g.passed] == []
-    assert suite.metrics.per_split["dev"].tasks >= 150
+    assert suite.metrics.per_split["dev"].tasks >= 100
+    assert {t.category for t in load_tasks() if t.split == "dev"} == set(suite.metrics.per_category)
     assert len(server.requests) > 100  # the model was asked on most turns
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from agent.understanding.text import fold_accents
 from evals.facts import PatientSnapshot, allowed_values, plan_balance_candidates, to_facts
 from evals.state import Projection, diff, freeze, plan_balance, resolve_amount, resolve_plan
 from evals.task import (
@@ -254,13 +254,8 @@ def opt_out_honoured(j: JudgeInput) -> bool:
 def says_any(j: JudgeInput, patterns: list[str]) -> bool:
     """Some agent message matches one of ``patterns`` (case-insensitive, and accent-insensitive: an SMS
     is spelt in GSM-7, "cobrará" as "cobrara")."""
-    texts = [_fold(m.text) for t in j.trajectory.turns for m in t.messages]
-    return any(re.search(_fold(p), text, re.IGNORECASE) for text in texts for p in patterns)
-
-
-def _fold(text: str) -> str:
-    """``text`` without diacritics ("cobrará" -> "cobrara")."""
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    texts = [fold_accents(m.text) for t in j.trajectory.turns for m in t.messages]
+    return any(re.search(fold_accents(p), text, re.IGNORECASE) for text in texts for p in patterns)
 
 
 def _account_facts(j: JudgeInput, text: str) -> list[str]:
@@ -384,8 +379,8 @@ def _affirmative(text: str) -> bool:
 
 
 def _contains_fact(haystack: str, fact: str) -> bool:
-    norm = _fold(haystack).lower().replace(",", "")
-    return _fold(fact).lower().replace(",", "") in norm
+    norm = fold_accents(haystack).lower().replace(",", "")
+    return fold_accents(fact).lower().replace(",", "") in norm
 
 
 def tier_max_months(policy: PracticePolicy, balance_cents: int) -> int:

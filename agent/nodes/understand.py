@@ -1017,8 +1017,8 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         and history[-1] == Intent.EXPLAIN_CHARGE.value
         and state.get("line_id")
         and intent in _LINE_FOLLOW_UP_READINGS
-        and _RE_THAT_LINE.search(normalize(text))
-        and _RE_LINE_MATH_WORD.search(normalize(text))
+        and _RE_THAT_LINE.search(norm := normalize(text))
+        and _RE_LINE_MATH_WORD.search(norm)
         and not u.entities.line_refs
     ):
         # "ok and how much of that one did my insurance actually pay", right after one line was explained:

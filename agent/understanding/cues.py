@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from typing import Literal
 
+from agent.understanding.entities import RE_PROCEDURE_CODE
 from agent.understanding.text import normalize
 from guardrails.escalation import mentions_legal
 from guardrails.screening import edit_distance, repair_words
@@ -1056,18 +1057,11 @@ _ANCHOR_SHORT = frozenset({"bill", "bills", "bil", "bils", "eob", "eobs", "copay
 _RE_ANCHOR_LEAD = re.compile(
     r"\b(?:my|your|ur|our|this|these)\s+(?:(?:most|very)\s+)?(?:(?:\w+)\s+)?([a-z]+)\b"
 )
-_PROCEDURE_CODE = (
-    r"\b(?:code|cpt|hcpcs)\s+(?:code\s+)?(?:\d{5}|[a-z]\d{4})\b"
-    # "a charge on my statement that says 99213", "what is 99214": the code as the bill prints it
-    r"|\b(?:says|said|reads|shows|listed as|labeled|labelled|marked)\s+(?:as\s+)?(?:\d{5}|[a-z]\d{4})\b"
-    r"|\bwhat (?:is|s|does|means) (?:\d{5}|[a-z]\d{4})\b"
-)
-_RE_PROCEDURE_CODE = re.compile(_PROCEDURE_CODE)
 
 
 def names_a_procedure_code(text: str) -> bool:
     """ "What is code 99213", "whats cpt 76856 on my bill": a line of the bill asked about by its code."""
-    return bool(_RE_PROCEDURE_CODE.search(normalize(text)))
+    return bool(RE_PROCEDURE_CODE.search(normalize(text)))
 
 
 _RE_FROM_THE_PRACTICE = re.compile(
@@ -1081,7 +1075,7 @@ _RE_FROM_THE_PRACTICE = re.compile(
     r"|kaiser|anthem|tricare)\b[\w\s]{0,20}?\b(?:pay|paid|pays|cover|covered|covers|process\w*)\b[\w\s]{0,20}?"
     r"\b(?:visit|visits|claim|claims|appointment|surgery|procedure|test|tests|labs?|bill|checkup|physical)\b"
     # a procedure code asked about ("whats code 76856", "what is cpt 99213", "hcpcs g0439")
-    r"|" + _PROCEDURE_CODE
+    r"|" + RE_PROCEDURE_CODE.pattern
 )
 
 

@@ -106,9 +106,10 @@ _RE_OPTION_N = re.compile(r"\b(?:option|opcion|plan|number|numero|#)\s*(\d)\b")
 _RE_AMOUNT_REF = re.compile(
     rf"\$\s?({_NUM})\s*(?:charge|one|line|item|fee|bill|cargo)|(?:cargo|cobro)\s+de\s+\$?\s?({_NUM})"
 )
-_RE_CODE_REF = re.compile(
-    r"\b(?:code|cpt|hcpcs|says|said|reads|shows|listed as|labeled|labelled|marked|what is|what s|whats)\s+"
-    r"(?:code\s+|as\s+)?(\d{5}|[a-z]\d{4})\b"
+# A procedure code as the bill prints it, named ("cpt 99213", "a charge that says 76856", "what is 99214").
+RE_PROCEDURE_CODE = re.compile(
+    r"\b(?:code|cpt|hcpcs|says|said|reads|shows|listed as|labeled|labelled|marked|what is|what s|whats"
+    r"|what does|what means)\s+(?:code\s+|as\s+)?(\d{5}|[a-z]\d{4})\b"
 )
 _KW_ALT = "|".join(re.escape(k) for k in sorted(LINE_KEYWORDS, key=len, reverse=True))
 _RE_KEYWORD = re.compile(rf"\b({_KW_ALT})\b")
@@ -338,7 +339,7 @@ def _line_refs(text: str) -> list[LineRef]:
     for m in _RE_OPTION_N.finditer(text):
         refs.append(LineRef(ordinal=int(m[1])))
     seen: set[str] = set()
-    for m in _RE_CODE_REF.finditer(text):
+    for m in RE_PROCEDURE_CODE.finditer(text):
         if m[1] not in seen:  # a procedure code, as the bill prints it ("says 76856", "cpt 99213")
             seen.add(m[1])
             refs.append(LineRef(keyword=m[1]))

@@ -28,6 +28,7 @@ FRESH_SEEN_PREFIXES: tuple[str, ...] = (
     "v-",
     "w-",
     "x-",
+    "z-",
 )
 
 

@@ -29,6 +29,7 @@ FRESH_SEEN_PREFIXES: tuple[str, ...] = (
     "w-",
     "x-",
     "y-",
+    "z-",
 )
 
 

@@ -40,10 +40,10 @@ async def run_trial(env: Environment, task: Task, trial: int, seed: int) -> tupl
     started = time.perf_counter()
     now = env.clock(task)
     patient = env.patient_for(task)
-    reference = await reference_state(env, task, patient, now)
-    before, others_before = env.baselines[task.id]
     ledger = await env.ledger_for(task, lambda: now)
     try:
+        reference = await reference_state(env, task, patient, now, ledger)
+        before, others_before = env.baselines[task.id]
         trajectory = await converse(env, task, ledger, patient, before, trial, seed)
         # A conversation that added no row for the patient leaves the snapshot as it was; one that did
         # is read again. (The projection below, which the state judge compares, is always read.)
@@ -76,17 +76,33 @@ async def run_trial(env: Environment, task: Task, trial: int, seed: int) -> tupl
     ), trajectory
 
 
-async def reference_state(env: Environment, task: Task, patient: Patient, now: datetime) -> Projection:
+async def reference_state(
+    env: Environment, task: Task, patient: Patient, now: datetime, fresh: TrialLedger
+) -> Projection:
     """The reference end state (the task's actions replayed on a fresh copy); it also records the
     task's baseline, read from that copy before the replay. Computed once per task: the trials of a task
-    that start together await the same computation."""
+    that start together await the same computation. ``fresh`` is the calling trial's ledger, not yet
+    talked to: a task without reference actions reads its baseline there and expects no new row."""
     job = env.references.get(task.id)
     if job is None:
-        job = env.references[task.id] = asyncio.ensure_future(_compute_reference(env, task, patient, now))
+        job = env.references[task.id] = asyncio.ensure_future(
+            _compute_reference(env, task, patient, now, fresh)
+        )
     return await asyncio.shield(job)
 
 
-async def _compute_reference(env: Environment, task: Task, patient: Patient, now: datetime) -> Projection:
+NO_WRITES = Projection(plans=(), links=(), tickets=(), payments=(), others=())
+
+
+async def _compute_reference(
+    env: Environment, task: Task, patient: Patient, now: datetime, fresh: TrialLedger
+) -> Projection:
+    if not task.evaluation.reference_actions:
+        # Nothing to replay: the reference is "no new row for anyone", and the baseline is the same
+        # template's data, read from the trial's own untouched copy (no second copy to build).
+        snap = await collect_snapshot(fresh.platform, fresh.gateway, patient.id)
+        env.baselines[task.id] = (snap, await write_counts(fresh.engine, patient.id))
+        return NO_WRITES
     ledger = await env.ledger_for(task, lambda: now)
     try:
         snap = await collect_snapshot(ledger.platform, ledger.gateway, patient.id)

@@ -69,9 +69,9 @@ async def _ledger(
     env = w.env
     now: datetime = env.clock(task)
     patient = env.patient_for(task)
-    reference = await reference_state(env, task, patient, now)
     fresh = await env.ledger_for(task, lambda: now)
     try:
+        reference = await reference_state(env, task, patient, now, fresh)
         before = await collect_snapshot(fresh.platform, fresh.gateway, patient.id)
         others = await write_counts(fresh.engine, patient.id)
         await replay(list(writes), fresh.platform, fresh.gateway, before, env.policy, env.today, THREAD)
@@ -151,6 +151,18 @@ def _judge(
 def _values(w: World, task: Task) -> dict[str, str]:
     before = w.run(_ledger(w, task))[0]
     return template_values(before)
+
+
+def test_a_task_without_reference_actions_expects_what_an_untouched_copy_projects(world: World) -> None:
+    # Such a task's reference is read from the trial's own copy, not replayed on a second one: it must be
+    # exactly the projection of a copy nobody wrote to, and its baseline that copy's data.
+    task = _task(assertions=[{"kind": "no_write"}])
+    before, _, untouched, reference = world.run(_ledger(world, task))
+    assert reference == untouched
+    assert reference.as_dict() == {"plans": [], "links": [], "tickets": [], "payments": [], "others": {}}
+    assert world.env.baselines[task.id][0] == before
+    planned = _task(reference_actions=[{"action": "create_plan", "option": 0}])
+    assert world.run(_ledger(world, planned))[3].plans  # a task with actions still replays them
 
 
 # --------------------------------------------------------------------------- policy rules

@@ -283,6 +283,7 @@ def allowed_values(
             policy.down_payment_min_cents,
             policy.auto_approve_ceiling_cents,
             policy.min_plan_balance_cents,
+            policy.min_online_payment_cents,
         ]
         + [t.max_balance_cents for t in policy.tiers if t.max_balance_cents is not None]
     )

@@ -104,6 +104,8 @@ class PracticePolicy(_Strict):
     one_active_plan_per_account: bool
     prompt_pay_discount_percent: int | None = Field(default=None, ge=0, le=50)
     min_plan_balance_cents: int = Field(gt=0)
+    # The smallest part of a balance a payment link is made for; Stripe takes no card charge under $0.50.
+    min_online_payment_cents: int = Field(default=50, ge=50)
     office_hours: OfficeHours
     sms_max_segments: int = Field(ge=1, le=10)
     outreach: OutreachPolicy | None = None  # None: the agent never speaks first

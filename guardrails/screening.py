@@ -205,7 +205,11 @@ _OTHER_PATIENT = _rules(
     {
         "third_party_account": r"\b(?:neighbou?r|friend|coworker|co-worker|boss|roommate|ex|cousin|"
         r"someone else|somebody else|another person|another patient|other patient|stranger)(?:'s|s')?\s+"
-        r"(?:\w+\s+)?(?:bill|balance|account|statement|charges|records?|debt|payments?|file|info)\b",
+        r"(?:\w+\s+)?(?:bill|balance|account|statement|charges|records?|debt|payments?|file|info)\b"
+        # "can u check what my roommate owes", "how much does my neighbor still owe"
+        r"|\b(?:what|how much)(?:'s|s|'d)? (?:(?:does|did|do) )?(?:my|our) (?:"
+        + _OTHERS
+        + r") (?:still )?owes?\b",
         "all_patients": r"\b(?:all|every|other|list of|list all|other people'?s?)\s+(?:the\s+)?(?:patients|"
         r"people'?s? (?:bills|balances|accounts))\b|\beveryone(?: else)?'?s (?:bill|balance|account)s?\b",
         # A family member's account ("my wife's balance", "how much does my mom owe", "pay my son's bill

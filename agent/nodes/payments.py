@@ -28,9 +28,6 @@ from guardrails.policy import prompt_pay_amount
 from tools.payments.base import LinkPurpose, LinkRequest
 from tools.platforms.models import InstallmentStatus, PlanStatus, StatementStatus
 
-# The smallest part of a balance a link is made for: Stripe's minimum charge in US dollars.
-MIN_PARTIAL_CENTS = 50
-
 
 @dataclass(frozen=True)
 class _Terms:
@@ -169,12 +166,11 @@ async def payment_link(state: ConversationState, runtime: Runtime[AgentContext])
             if asked[0] > target:
                 facts.amounts(target)
                 return reply(T.link_over_balance(target, language), facts.pairs(), tools=tools)
-            if asked[0] < min(MIN_PARTIAL_CENTS, target):
+            smallest = c.ports.policy.min_online_payment_cents
+            if asked[0] < min(smallest, target):
                 # "make me a 1 cent pay link": no card payment that small can be taken.
-                facts.amounts(MIN_PARTIAL_CENTS, target)
-                return reply(
-                    T.link_under_minimum(MIN_PARTIAL_CENTS, target, language), facts.pairs(), tools=tools
-                )
+                facts.amounts(smallest, target)
+                return reply(T.link_under_minimum(smallest, target, language), facts.pairs(), tools=tools)
             amount, purpose = asked[0], ("balance" if asked[0] == target else "partial")
         else:
             amount, purpose = target, "balance"

@@ -47,6 +47,7 @@ from agent.understanding.cues import (
     asks_plainly_for_person,
     asks_same_for_own_account,
     asks_this_bill_apart,
+    asks_to_pay_everything,
     asks_to_pay_over_time,
     asks_to_remove_a_charge,
     asks_to_update_details,
@@ -55,6 +56,7 @@ from agent.understanding.cues import (
     asks_what_an_amount_was,
     asks_what_is_left,
     asks_what_is_owed,
+    asks_whether_paid,
     asks_whether_payment_arrived,
     asks_why_owed,
     choice_number,
@@ -210,6 +212,10 @@ def _why_owed_reading(intent: Intent, text: str) -> bool:
         # "I pay premiums every month, why is this on me": the month is the premium's, no plan is asked for.
         return not (names_the_plan(text) or asks_to_pay_over_time(text))
     return intent is Intent.OUT_OF_SCOPE and about_this_bill(text)
+
+
+# Words that point back at the bill the previous message named ("the ER one", "that one", "anyway").
+_RE_POINTS_BACK = re.compile(r"\b(?:the (?:\w+ )?one|that one|that bill|anyway|anyways)\b")
 
 
 # Readings that do not answer "so what about the plan?" when a plan was being negotiated earlier.
@@ -707,7 +713,10 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
     if intent is Intent.EXPLAIN_STATEMENT and asks_per_statement(text):
         return Intent.BALANCE, confidence  # "what I owe per statement" is the balance, statement by statement
     if intent is Intent.DISPUTE_ALREADY_PAID and (
-        asks_what_is_left(text) or (asks_what_is_owed(text) and not mentions_dispute(text))
+        asks_what_is_left(text)
+        or (asks_what_is_owed(text) and not mentions_dispute(text))
+        # "wait does that mean its already paid?": asked, not claimed; what is still owed answers it
+        or (asks_whether_paid(text) and not mentions_dispute(text))
     ):
         # "I paid part of it, what's left?", "sent you a check, am I all square now?"
         return Intent.BALANCE, max(confidence, SURE)
@@ -1067,7 +1076,9 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         and intent in (Intent.PAY_NOW, Intent.PAYMENT_PLAN)
         and names_other_creditor(previous[-1])
         and not asks_this_bill_apart(previous[-1])
-        and not names_this_practice(text)
+        # "ok but make a payment link for the ER one anyway": a word of care that points back at the
+        # other biller's bill does not make it this practice's
+        and not (names_this_practice(text) and not _RE_POINTS_BACK.search(text.lower()))
     ):
         # "what's the minimum due on my capital one card" then "ok just send me a link to pay the minimum":
         # still the other creditor's bill; a link or a plan for this one needs words that name it.
@@ -1231,6 +1242,10 @@ async def _understood(state: ConversationState, turn: Turn, c: AgentContext) -> 
         update["repair_failures"] = 0
     if link_request is not None:
         update["link_request"] = link_request
+        if link_request == "pay" and asks_to_pay_everything(text):
+            # "one link for the total" after the statements were listed: the whole balance, not the
+            # statement last shown
+            update["statement_id"] = None
     if offer != state.get("outreach"):
         update["outreach"] = offer
     if state.get("expecting") in _YES_NO_OFFERS and intent not in (Intent.AFFIRM, Intent.DENY):

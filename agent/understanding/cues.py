@@ -251,6 +251,41 @@ def says_insurer_paid_all(text: str) -> bool:
     )
 
 
+# Whether it is paid, asked ("wait does that mean its already paid?", "is this already paid?", "so it's
+# been paid?"): a question about the bill, no claim of having paid it.
+_RE_ASKS_IF_PAID = re.compile(
+    r"(?:\b(?:does|do|did) (?:that|this|it) mean\b(?: \w+){0,3}?|\b(?:is|was|has|have) (?:it|this|that|"
+    r"the bill|my bill|the balance|everything)\b(?: \w+){0,2}?|^\W*(?:so )?(?:it s|its|it is|this is|that s"
+    r"|thats)(?: \w+)??) (?:(?:already|been|all|fully) )*(?:paid|covered|taken care of)\b[^.!]*\?"
+)
+_RE_I_PAID = re.compile(
+    r"\b(?:i|we|i ve|we ve|i have|we have|i already|we already)\b(?: \w+)?? (?:paid|pay|sent|mailed)\b"
+    r"|\bmy (?:payment|check)\b"
+)
+
+
+def asks_whether_paid(text: str) -> bool:
+    """Whether the message asks if the bill is paid, claiming no payment of the patient's."""
+    norm = " ".join(text.lower().replace("'", " ").replace("\u2019", " ").split())  # keeps the "?"
+    return bool(_RE_ASKS_IF_PAID.search(norm)) and not _RE_I_PAID.search(norm)
+
+
+# Everything owed, paid at once ("I'll pay them all at once, one link for the total", "pay everything
+# today", "the full amount", "all of it", "todo de una vez"): the whole balance, not the statement on screen.
+_RE_PAY_EVERYTHING = re.compile(
+    r"\b(?:all of (?:them|it|those|these)|them all|all (?:at once|together|in one)|every ?thing|the total"
+    r"|total (?:amount|balance)|the (?:full|whole|entire) (?:amount|balance|thing|total|bill)|everything owed"
+    r"|all (?:my|the) (?:bills|statements|balances)|both (?:of them|bills|statements)|one link for"
+    r"|todo|todas|todos)\b"
+)
+
+
+def asks_to_pay_everything(text: str) -> bool:
+    """Whether a payment asked for is for everything owed, not one statement."""
+    norm = repair_words(normalize(text), ("everything", "together", "total"), shortest=5)
+    return bool(_RE_PAY_EVERYTHING.search(norm))
+
+
 def says_already_paid(text: str) -> bool:
     """ "I already paid" or "my payment should be on the account by now", tolerating a misspelt word
     ("alerady paid", "my paymnet should be posted")."""
@@ -359,7 +394,16 @@ _COMPANY = (
     r"|lexus|acura|audi|gmc|buick|infiniti|volvo|ally|santander|carmax|carvana|westlake|sofi|lendingclub"
     # stores and their cards ("pay off my walmart card")
     r"|walmart|target|macy s|macys|kohl s|kohls|best buy|home depot|lowe s|lowes|costco|sam s club|old navy"
-    r"|nordstrom|sears|jcpenney|ikea|wayfair|amazon)"
+    r"|nordstrom|sears|jcpenney|ikea|wayfair|amazon"
+    # buy now, pay later ("move my afterpay installment")
+    r"|afterpay|sezzle|zip pay|uplift)"
+)
+# Services and shops whose own charges patients dispute ("a gym charge I didn't authorize", "a double
+# charge from Spotify Premium"): never a charge of this practice.
+_SERVICE = (
+    r"(?:gym|netflix|spotify|hulu|amazon|apple|itunes|icloud|google play|youtube|disney|hbo|peacock|"
+    r"paramount|uber|lyft|doordash|grubhub|instacart|streaming|cable|internet|wireless|app store|xbox|"
+    r"playstation|steam|audible|adobe|microsoft|membership|subscription|airline|hotel|airbnb|ticketmaster)"
 )
 _PERSON = (
     r"(?:friend|brother|sister|mom|dad|mother|father|son|daughter|roommate|cousin|uncle|aunt|neighbou?r|"
@@ -372,7 +416,13 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"|\b(?:pay|paying|pay off|pay down|payment to|payment for|owe|owes|due to|bill from) "
     rf"(?:off |down |back )?(?:my |the |our |a )?{_COMPANY}\b"
     rf"|\b{_COMPANY} (?:\w+ )?(?:bill|bills|payment|balance|card|account|loan|due|is due|minimum|min"
-    rf"|statement)\b"
+    rf"|statement|installments?)\b"
+    rf"|\b{_SERVICE} (?:\w+ )?(?:charges?|fees?|subscriptions?|renewals?)\b"
+    rf"|\b(?:charges?|charged|fees?|billed|billing) (?:\w+ )?(?:from|by) (?:my |the )?"
+    rf"(?:{_SERVICE}|{_COMPANY})\b"
+    # Spanish or Spanglish: the company's account ("pagar mi cuenta de verizon", "pagarle a comcast")
+    rf"|\b(?:(?:pagar|pago|cuenta|factura|recibo|deuda|saldo)\b[\w ]{{0,25}}?\b(?:de|del)"
+    rf"|pagarle a|pagar a|pago a) (?:mi |la |el )?{_COMPANY}\b"
     # the card's own figures, the minimum spelt short or the company in lower case ("the min payment on my
     # discover", "what do I owe on my amex"): paying *with* the card was set aside above
     rf"|\b(?:minimum(?: payment| due)?|min(?: payment| due)?|mins|interest|apr|due date|bill|outstanding|owe"
@@ -387,8 +437,8 @@ _RE_OTHER_CREDITOR = re.compile(
     rf"\b(?:for|on|with) (?:my |the |our |a )?(?:{_CREDITOR} |{_COMPANY} )?(?:loans?|credit cards?)\b"
     r"|\bincome (?:based|driven|contingent) repayment\b"
     # a utility named by what it supplies ("pay National Grid for the power", "a link for the gas")
-    r"|\b(?:pay|paying|payment|link|bill|owe)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?(?:power|electric\w*"
-    r"|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
+    r"|\b(?:pay|paying|payment|link|bill|owe|installments?)\b[\w ]{0,40}\bfor (?:the|my|our) (?:\w+ )?"
+    r"(?:power|electric\w*|gas|water|heat|heating|lights|phone|internet|cable|rent|trash|sewer)\b"
     # a service cut off for not paying: a utility's or a carrier's bill ("before they shut me off")
     r"|\b(?:shut|cut|turn|turned|cutting|shutting|turning) (?:me|us|it|my \w+|our \w+|the \w+) off\b"
     r"|\b(?:shut ?off|cut ?off|disconnect\w*) (?:notice|letter|warning)\b"
@@ -438,7 +488,11 @@ _RE_OTHER_PAYEE = re.compile(
     # a child's school, care or activities ("my kid's school field trip fee", "the daycare payment")
     r"|school (?:\w+ )?(?:fees?|trips?|lunch\w*|supplies)|field trips?|daycare|day care|preschool"
     r"|summer camp|(?:gym|club) (?:membership|dues)"
-    r"|(?:lawyer|attorney|legal) (?:s )?fees?)\b"
+    r"|(?:lawyer|attorney|legal) (?:s )?fees?"
+    # a pharmacy's bill, or the insurer's own premium ("what I owe CVS Caremark for my insulin", "pay my
+    # Medicare Part B premium")
+    r"|pharmac(?:y|ies)|caremark|express scripts|optum ?rx|walgreens|rite aid|cvs|mail order"
+    r"|(?:medicare )?part [abcd] premiums?|medicare premiums?|premium (?:bill|notice|invoice)|irmaa)\b"
 )
 # A payee named in capitals after "pay" ("pay National Grid", "a payment to Wells Fargo Auto"): a
 # company's name, unless a word of it is a clinic's ("pay Riverside Family Medicine").
@@ -450,6 +504,19 @@ _RE_NAMED_PAYEE = re.compile(
 _RE_NAMED_BILL = re.compile(
     r"(?<!with )(?<!using )(?<!from )(?<!by )\b(?:[Mm]y|[Oo]ur) "
     r"((?:[A-Z][\w&'.-]*)(?: [A-Z][\w&'.-]*)*) (?:payments?|bills?|loan|card|account)\b"
+)
+# A bill from a biller named by the patient, to be paid or split "here" ("I got a bill from Mass General
+# for my hip, can I set up a payment plan for that one here?", "a bill from the mass general ER, can i pay
+# it here"): "here" is this practice's channel, the bill someone else's. A bill from the hospital, the
+# clinic, the doctor or the office may be this practice's own and is not this.
+_RE_BILL_FROM_ELSEWHERE = re.compile(
+    r"\b(?:bill|bills|statement|invoice|charges?) from (?:the )?"
+    r"(?!(?:you|your|y all|ya|this|that|us|our|my|the|same|hospital|clinic|er|office|lab|labs|doctor|dr"
+    r"|practice|billing|radiology|imaging|insurance|insurer|medicare|medicaid)\b)[a-z]+"
+)
+_RE_PAY_HERE = re.compile(
+    r"\b(?:pay|paying|payment|plan|link|split)\b[\w ]{0,40}\b(?:here|through you|thru you|with you"
+    r"|on this (?:site|portal|app|chat)|through this (?:site|portal|app|chat))\b"
 )
 _RE_CLINIC_NAME = re.compile(
     r"\b(?:dr|doctor|medical|medicine|clinic|health|healthcare|hospital|family|pediatrics?|care|practice|"
@@ -543,7 +610,7 @@ _CREDITOR_WORDS = (
     "utilities", "wireless", "internet", "mortgage", "tuition", "satellite", "landlord", "netflix", "spotify",
     "national", "walmart", "speeding", "traffic", "parking", "ticket", "ambulance", "tmobile", "mobile",
     "discover", "xfinity", "directv", "roommate", "daycare", "student", "capital", "target", "redcard",
-    "overdraft", "membership",
+    "overdraft", "membership", "premium", "pharmacy", "caremark",
 )  # fmt: skip
 
 
@@ -578,6 +645,8 @@ def names_other_creditor(text: str) -> bool:
     norm = _RE_ES_WITH_MEANS.sub(" ", norm)
     # "how much is my meidcal bill" puts the question back on this practice as "medical" would.
     norm = repair_words(norm, _THIS_PRACTICE_WORDS, shortest=6)
+    if _RE_BILL_FROM_ELSEWHERE.search(norm) and _RE_PAY_HERE.search(norm):
+        return True
     if _RE_THIS_PRACTICE.search(norm) or _RE_ES_THIS_PRACTICE.search(norm) or mentions_hardship(text):
         return False  # "I can barely pay rent" is hardship, "my hospital bill and my rent" this practice's
     named = _RE_NAMED_PAYEE.search(text) or _RE_NAMED_BILL.search(text)
@@ -926,6 +995,10 @@ _RE_WHY_OWED = re.compile(
     # "what is this leftover amount I'm being asked to pay": the rest after insurance, asked about
     r"|\bwhat(?: s| is|s| was) (?:this|that|the) (?:leftover|left over|remaining|extra|additional)"
     r" (?:amount|balance|charge|bill|money|part)\b"
+    # "humana paid for the visit but not the biopsy??", "they covered the office visit but not the lab": one
+    # line paid, another not, asked about
+    rf"|\b(?:{_INSURER}|they|it)\b[\w\s]{{0,12}}?\b(?:paid|covered|pago|cubrio)\b[\w\s]{{0,40}}?"
+    r"\b(?:but not|but didn t|but didnt|but did not|but wouldn t|pero no)\b"
     # "why wasn't it fully covered by our plan", "how come the visit isn't paid in full"
     r"|\b(?:why|whys|how come|por que|porque)\b[\w\s]{0,40}?\b(?:wasn t|wasnt|was not|isn t|isnt|is not"
     r"|weren t|werent|were not|not)\b(?: \w+){0,2}? (?:fully|completely|totally|entirely|all the way|100 ?%?"

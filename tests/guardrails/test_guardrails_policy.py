@@ -47,6 +47,7 @@ def test_default_policy_values() -> None:
     assert POLICY.max_months_for(50_001) == 12
     assert POLICY.max_months_for(500_001) == 24
     assert POLICY.office_hours.phone == "(555) 555-0100"
+    assert POLICY.min_online_payment_cents == 50
 
 
 @settings(max_examples=300)
@@ -244,6 +245,8 @@ def test_not_a_mapping(tmp_path: Path) -> None:
         ("tiers", [{"max_balance_cents": 50000, "max_months": 6}], "tiers"),
         ("tiers", [{"max_balance_cents": None, "max_months": -3}], "tiers.0.max_months"),
         ("min_plan_balance_cents", 100, "min_plan_balance_cents"),
+        # no card charge under Stripe's $0.50 minimum
+        ("min_online_payment_cents", 10, "min_online_payment_cents"),
         ("surprise", 1, "surprise"),
     ],
 )

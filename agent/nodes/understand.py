@@ -61,6 +61,7 @@ from agent.understanding.cues import (
     asks_why_owed,
     choice_number,
     claims_waiver,
+    contests_a_charge,
     declines_paying,
     defers_the_answer,
     hardship_of_someone_else,
@@ -605,6 +606,15 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
         # the bill in parts, the plan's terms (offered, never made unasked). After the why-owed question,
         # which "I pay for insurance every month, so why am I paying this" is.
         return Intent.PAYMENT_PLAN, SURE
+    if (
+        (intent is Intent.OUT_OF_SCOPE or confidence < SURE)
+        and intent not in _HANDOFF_INTENTS
+        and contests_a_charge(text)
+        and not names_other_creditor(text)
+    ):
+        # "that's not right, the lab is on there twice", "you charged me for a visit I did not go to": a
+        # charge contested in plain words, however the whole message read
+        return Intent.DISPUTE_CHARGE, SURE
     if intent is Intent.OUT_OF_SCOPE and not names_other_creditor(text):
         if asks_next_installment(text):
             return Intent.PAYMENT_PLAN, SURE  # "whats remaining on my plan?": the plan's terms

@@ -36,7 +36,10 @@ _NUMBER = re.compile(r"^\s*#?\d{1,2}\s*[.)]?\s*$")
 # A yes that names what the text offered ("yes I'll take that plan", "ok then yes, the 3 payments you
 # offered")
 _YES_TO_THE_OFFER = re.compile(
-    r"^\W*(?:(?:ok(?:ay)?|alright|fine)\W+(?:then\W+)?)?(?:yes|yeah|yep|yup|sure|si|sí|ok(?:ay)?)\b"
+    r"^\W*(?:(?:ok(?:ay)?|alright|all right|fine|well)\W+(?:then\W+)?)?"
+    r"(?:yes|yeah|yep|yup|sure|si|sí|ok(?:ay)?"
+    # "Fine, I accept the plan you texted me about", "ok I'll take the 3 payments"
+    r"|i accept|i[ ’']?ll take|i will take|i[ ’']?ll do|i will do|let[ ’']?s do)\b"
     r"(?=.*\b(?:plan|offer|payments?|installments?|pagos?|plan de pagos)\b)",
     re.IGNORECASE,
 )

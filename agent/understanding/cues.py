@@ -202,6 +202,35 @@ _RE_WRONG_TAP = re.compile(
 )
 
 
+# A charge plainly contested: billed twice, or for care that never happened ("the lab is on there twice and
+# i only went once", "you chraged me for a visit i did not go to", "that test never happened"). The first
+# words name the bill themselves ("on there twice", "charged me twice"); the others need a word of the bill.
+_RE_CONTESTED_ON_THE_BILL = re.compile(
+    r"\b(?:on (?:there|here|it|the (?:bill|statement)|my (?:bill|statement)) (?:twice|two times|2 times)"
+    r"|(?:charged|billed|charging|billing) (?:me |us )?(?:twice|two times|2 times|double)"
+    r"|(?:charged|billed|charging|billing) (?:me |us )?(?:on [\w ]{0,20} )?for (?:a |an |the )?"
+    r"(?:visit|appointment|test|lab|service|procedure|x ?ray|shot) (?:that )?(?:i|we) (?:did not|didn t|didnt"
+    r"|never) (?:go to|went to|have|had|get|got|attend|receive|show up)"
+    r"|double (?:charged|billed|charge)|duplicate (?:charge|line|bill)\w*)"
+)
+_RE_CONTESTED = re.compile(
+    r"\b(?:only (?:went|go|had|got) (?:it |one )?once|(?:never|not) (?:once )?happened"
+    r"|(?:a |the |that |this )?(?:visit|appointment|test|lab|service|procedure|x ?ray|shot) (?:that )?"
+    r"(?:i|we) (?:did not|didn t|didnt|never) (?:go to|went to|have|had|get|got|attend|receive|show up)"
+    r"|(?:i|we) (?:did not|didn t|didnt|never) (?:go|went|show up|attend)\b[\w ]{0,20}\b(?:visit|appointment"
+    r"|that day|there))"
+)
+_CHARGE_WORDS = ("charged", "billed", "charging", "twice", "happened", "appointment")
+
+
+def contests_a_charge(text: str) -> bool:
+    """Whether the words plainly contest a charge of a bill; see ``_RE_CONTESTED_ON_THE_BILL``."""
+    norm = repair_words(normalize(text).replace("'", " "), _CHARGE_WORDS, shortest=6)
+    return bool(_RE_CONTESTED_ON_THE_BILL.search(norm)) or (
+        bool(_RE_CONTESTED.search(norm)) and about_this_bill(text)
+    )
+
+
 def mentions_dispute(text: str) -> bool:
     """Words that contest a charge ("billed twice", "I never had that test", "this is wrong")."""
     norm = _RE_WRONG_TAP.sub(" ", normalize(text).replace("'", " "))

@@ -107,3 +107,29 @@ async def test_one_line_paid_and_another_not_asked_why_gets_the_insurance_math(e
     assert said.message.intent in ("explain_statement", "explain_charge")
     assert "written off" in said.text or "contracted rate" in said.text
     assert said.handoff is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hmm that isn't right, the blood draw is on there twice and i only went once",
+        "you chrged me on my statement for an appointment i didnt go to, i was home sick",
+        "excuse me but the x-ray shows up twice on my bill and I only had it done once",
+    ],
+)
+async def test_a_charge_plainly_contested_reaches_a_person_with_the_dispute_reason(
+    env: Env, text: str
+) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("yz-contest", "how much do I owe right now", patient)
+    said = await env.say("yz-contest", text, patient)
+    assert said.handoff is not None
+    assert said.handoff.reason == "dispute_charge"
+    assert "/pay/" not in said.text
+
+
+async def test_a_usual_visit_or_an_errand_elsewhere_contests_nothing(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    said = await env.say("yz-errand", "I only went once to the gym this month, can I cancel it", patient)
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)

@@ -221,12 +221,22 @@ async def test_a_no_to_the_text_that_says_they_will_pay_in_person_opens_nothing(
     ] == []
 
 
-async def test_a_yes_naming_the_offer_after_another_question_states_the_offered_terms(texted: Texted) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "ok then yes i'll do the {months} payments you offered",
+        "All right then. I'll take the plan you sent",
+        "Fine, I accept the payment plan from your text.",
+    ],
+)
+async def test_a_yes_naming_the_offer_after_another_question_states_the_offered_terms(
+    texted: Texted, answer: str
+) -> None:
     step = await _sent(texted, "plan_offer")
     patient = texted.patient(step)
     assert step.offer is not None
     await texted.say("t-who", "who is this? is this really from my doctors office", patient)
-    await texted.say("t-who", f"ok then yes i'll do the {step.offer['months']} payments you offered", patient)
+    await texted.say("t-who", answer.format(months=step.offer["months"]), patient)
     confirm = await texted.say("t-who", _identity(patient), patient)
     assert "(yes/no)" in confirm.text  # the offered plan's terms, for the verified patient's yes
     await texted.say("t-who", "yes", patient)

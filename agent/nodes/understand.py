@@ -538,6 +538,9 @@ def _weigh(u: Understanding, text: str) -> tuple[Intent, float]:
     if (
         intent in (Intent.INSURANCE_TERMS, Intent.OUT_OF_SCOPE)
         or (intent is Intent.EXPLAIN_STATEMENT and confidence < LOW_CONFIDENCE)
+        # "theres a charge called 99213, what was that for and what do I owe on it": that line's math,
+        # which names what is owed on it
+        or (intent is Intent.BALANCE and asks_what_a_charge_is(text))
     ) and names_a_procedure_code(text):
         # "what does code 99213 mean": a line of the bill, by its code, not an insurance word.
         return Intent.EXPLAIN_CHARGE, SURE

@@ -2076,7 +2076,12 @@ _RE_PLAN_INSTALLMENT = re.compile(r"\b(?:plan|installment|installments|next paym
 
 def asks_whether_payment_arrived(text: str) -> bool:
     """Whether the words ask if a payment the patient made arrived; see ``_RE_PAYMENT_ARRIVED_ASK``."""
-    return bool(_RE_PAYMENT_ARRIVED_ASK.search(normalize(text).replace("'", " ")))
+    norm = _RE_PAYMENT_SHORT.sub("payment", normalize(text).replace("'", " "))
+    return bool(_RE_PAYMENT_ARRIVED_ASK.search(norm))
+
+
+# "payment" as texts shorten it ("did my pmt go thru", "my pymt posted?")
+_RE_PAYMENT_SHORT = re.compile(r"\b(?:pmt|pymt|paymt|pmnt|paymnt|pymnt)\b")
 
 
 # A line of the bill asked about by what it was ("tell me about the x-ray line", "what's the ultrasound thing

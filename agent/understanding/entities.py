@@ -109,7 +109,7 @@ _RE_AMOUNT_REF = re.compile(
 # A procedure code as the bill prints it, named ("cpt 99213", "a charge that says 76856", "what is 99214").
 RE_PROCEDURE_CODE = re.compile(
     r"\b(?:code|cpt|hcpcs|says|said|reads|shows|listed as|labeled|labelled|marked|what is|what s|whats"
-    r"|what does|what means)\s+(?:code\s+|as\s+)?(\d{5}|[a-z]\d{4})\b"
+    r"|what does|what means|called|named|titled|charge|line|item)\s+(?:code\s+|as\s+)?(\d{5}|[a-z]\d{4})\b"
 )
 _KW_ALT = "|".join(re.escape(k) for k in sorted(LINE_KEYWORDS, key=len, reverse=True))
 _RE_KEYWORD = re.compile(rf"\b({_KW_ALT})\b")

@@ -133,3 +133,25 @@ async def test_a_usual_visit_or_an_errand_elsewhere_contests_nothing(env: Env) -
     said = await env.say("yz-errand", "I only went once to the gym this month, can I cancel it", patient)
     assert said.handoff is None
     assert await env.writes(patient.id) == (0, 0, 0)
+
+
+async def test_a_line_called_by_its_code_and_what_is_owed_on_it_gets_that_lines_math(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say(
+        "yz-code",
+        "hey there's a line called 99213 on here, what's it for and how much of it is mine",
+        patient,
+    )
+    assert said.message is not None
+    assert said.message.intent == "explain_charge"
+    assert "99213" in said.text
+
+
+@pytest.mark.parametrize("text", ["did my pmt go thru", "hey did my pymt post yet"])
+async def test_a_payment_shortened_in_a_text_is_the_payment_looked_up_not_the_claim(
+    env: Env, text: str
+) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    said = await env.say("yz-pmt", text, patient)
+    assert said.message is not None
+    assert said.message.intent != "claim_status"

@@ -12,6 +12,7 @@ from agent import templates as T
 from agent.context import AgentContext
 from agent.facts import FactSet
 from agent.nodes.common import answer, call, ctx, entity_list, lang, patient_id, work
+from agent.nodes.statements import pointed_statement
 from agent.state import ConversationState, Update
 from agent.understanding.base import Intent
 from agent.understanding.cues import claims_waiver
@@ -117,11 +118,13 @@ async def escalate_ticket(state: ConversationState, runtime: Runtime[AgentContex
         found = await c.ports.platform.find_statement_by_number(pid, named[0])
         statement_id = found.id if found is not None else None
     if statement_id is None:
-        # Not viewing a statement: the ticket names the patient's only open one, when there is exactly one.
-        open_ones = [
-            s.id for s in await c.ports.platform.list_statements(pid) if s.status is StatementStatus.OPEN
-        ]
-        statement_id = open_ones[0] if len(open_ones) == 1 else None
+        # Not viewing a statement: the one the words point at ("the newer statement charges me for a test
+        # that never happened"), else the patient's only open one, when there is exactly one.
+        summaries = await c.ports.platform.list_statements(pid)
+        statement_id = pointed_statement(summaries, None, state.get("text") or "")
+        open_ones = [s.id for s in summaries if s.status is StatementStatus.OPEN]
+        if statement_id is None and len(open_ones) == 1:
+            statement_id = open_ones[0]
     ticket = await c.ports.platform.create_ticket(
         pid,
         TicketRequest(

@@ -107,7 +107,7 @@ async def fetch_statement(state: ConversationState, runtime: Runtime[AgentContex
     return update
 
 
-def _pointed(summaries: list[StatementSummary], focus: str | None, text: str) -> str | None:
+def pointed_statement(summaries: list[StatementSummary], focus: str | None, text: str) -> str | None:
     """The statement the words point at from the one in focus ("the other one", "the older one", "the one
     after that"), among the open statements when there are several, else all; newest first."""
     pointer = statement_pointer(text)
@@ -131,7 +131,7 @@ def _pointed(summaries: list[StatementSummary], focus: str | None, text: str) ->
 
 
 def _choose(summaries: list[StatementSummary], state: ConversationState, hint: str | None) -> str | None:
-    pointed = _pointed(summaries, state.get("statement_id") or hint, state.get("text") or "")
+    pointed = pointed_statement(summaries, state.get("statement_id") or hint, state.get("text") or "")
     if pointed is not None:
         return pointed
     months = [m for m in entity_list(state, "months") if isinstance(m, int)]

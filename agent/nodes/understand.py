@@ -274,10 +274,10 @@ _RE_ALREADY_CONTACTED = re.compile(
 )
 _RE_PAID_ANY = re.compile(
     r"\b(?:paid|payed|pay|payment\w*|check|cheque|money order|receipt|charged my|came out|went through"
-    r"|cash|handed|gave|settled|zelle|venmo|should be gone|should be zero"
+    r"|cash(?! (?:price|prices|rate|discount))|handed|gave|settled|zelle|venmo|should be gone|should be zero"
     # "already", but not of a call or a letter ("I already called about this")
     r"|already(?! (?:called|talked|spoke|spoken|phoned|emailed|asked|told|explained|contacted|wrote|messaged"
-    r"|texted|complained|went over|been through))"
+    r"|texted|complained|went over|been through|the|a|an|included|discounted|reduced|adjusted)\b)"
     r"|pagu?[eé]\w*|pagado|pagamos|pago)\b"
 )
 # A charge contested as a service the patient never received ("billed me for labs I never had", "charged
@@ -754,26 +754,32 @@ def _weighed(u: Understanding, text: str) -> tuple[Intent, float]:
         and says_insurer_paid_all(text)
     ):
         return Intent.DISPUTE_ALREADY_PAID, SURE
+    if intent is Intent.REFUND_OR_CREDIT and receiving_pay(text) and not asks_about_credit(text):
+        # "my tax refund just hit, send me a link for the whole thing": money come in, no refund asked for
+        if asks_for_pay_link(text):
+            return Intent.PAY_NOW, SURE
+        others = [(i, p) for i, p in u.alternatives if i is not Intent.REFUND_OR_CREDIT]
+        return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
     if intent is Intent.DISPUTE_ALREADY_PAID and receiving_pay(text):
         # "When was I last paid?" is about wages coming in, never a claim of having paid this bill.
         others = [(i, p) for i, p in u.alternatives if i not in _HANDOFF_INTENTS]
         return others[0] if others else (Intent.OUT_OF_SCOPE, UNCLEAR)
+    # "is it still the same amount?", "is this already the cash price?" read as a payment claim: not a word
+    # of having paid
+    unpaid_claim = intent is Intent.DISPUTE_ALREADY_PAID and not (
+        _RE_PAID_ANY.search(RE_FUTURE_PAY.sub(" ", text.lower().replace("'", " "))) or paid_claim
+    )
     unsupported = (
         (intent is Intent.FINANCIAL_HARDSHIP and not mentions_hardship(text))
         or (intent is Intent.DISPUTE_CHARGE and not mentions_dispute(text))
-        # "is it still the same amount?" read as a payment claim: not a word of having paid
-        or (
-            intent is Intent.DISPUTE_ALREADY_PAID
-            and not (
-                _RE_PAID_ANY.search(RE_FUTURE_PAY.sub(" ", text.lower().replace("'", " "))) or paid_claim
-            )
-        )
+        or unpaid_claim
     )
     # An angry message is read as hardship or a dispute easily; frustration then explains it better. A call
     # made before ("got the bill again, I already called about this") is read as a payment claimed just as
-    # easily, however sure the reading.
+    # easily, however sure the reading; and a payment claimed without one word of paying is no claim.
     if unsupported and (
-        confidence < SURE
+        unpaid_claim
+        or confidence < SURE
         or u.frustration >= FRUSTRATION_THRESHOLD
         or _RE_ALREADY_CONTACTED.search(text.lower())
     ):

@@ -860,6 +860,9 @@ _RE_RECEIVING_PAY = re.compile(
     r"|\b(?:was|were|am|are) (?:i|we|you)(?: \w+)? paid\b"
     r"|\b(?:paycheck|pay ?check|payday|pay day|direct deposit|salary|wages?)\b"
     r"|\b(?:my|our|the) (?:payment|check|pay|deposit) (?:comes?|coming|gets?) in\b"
+    # money of the patient's own come in: "my tax refund just hit", "got my stimulus"
+    r"|\b(?:tax (?:refund|return)|stimulus|irs refund)\b"
+    r"|\bmy refund (?:just |finally )?(?:hit|came|came in|arrived|landed|cleared|got deposited|is in)\b"
 )
 
 
@@ -1940,6 +1943,9 @@ _RE_PAY_LINK_ASK = re.compile(
     # asked for tersely, what it pays named: "link for the full balance please", "payment link for the total"
     r"|\b(?:payment |pay )?link (?:for|to pay|to cover|to clear) (?:the |my |our )?(?:full |whole |entire "
     r"|total |remaining |outstanding )?(?:balance|amount|bill|statement|total|amount due|amount owed)\b"
+    # the whole message is the ask: "Cool, link pls", "ok the link please"
+    r"|^\W*(?:(?:ok|okay|cool|great|thanks|thx|ty|perfect|alright|sure|yes|yeah|yep|k)\W+)?(?:the |a )?link"
+    r"\W*(?:pls|plz|please|now|then)?\W*$"
 )
 
 

@@ -155,3 +155,44 @@ async def test_a_payment_shortened_in_a_text_is_the_payment_looked_up_not_the_cl
     said = await env.say("yz-pmt", text, patient)
     assert said.message is not None
     assert said.message.intent != "claim_status"
+
+
+async def test_a_disputed_charge_on_the_statement_pointed_at_carries_that_statement(env: Env) -> None:
+    patient = env.patient("multiple_open_statements", exclude=("spanish_speaker",))
+    said = await env.say(
+        "yz-newest",
+        "the most recent statement has a flu shot on it that never happened, I dispute it",
+        patient,
+    )
+    assert said.handoff is not None
+    (ticket,) = await env.platform.list_tickets(patient.id)
+    newest = (await env.platform.list_statements(patient.id))[0]
+    assert ticket.statement_id == newest.id
+
+
+async def test_a_tax_refund_come_in_is_money_to_pay_with_not_a_refund_asked(env: Env) -> None:
+    patient = env.patient("deductible_heavy", exclude=("spanish_speaker",))
+    await env.say("yz-tax", "could I do a payment plan on this", patient)
+    said = await env.say(
+        "yz-tax", "oh nvm my tax refund just hit my account, send me a link for the whole thing", patient
+    )
+    assert "/pay/" in said.text
+    assert said.handoff is None
+
+
+async def test_a_bare_link_please_after_the_balance_is_the_link(env: Env) -> None:
+    patient = env.patient("copay_only", exclude=("spanish_speaker",))
+    await env.say("yz-bare", "how much do i owe", patient)
+    said = await env.say("yz-bare", "ok link plz", patient)
+    assert "/pay/" in said.text
+
+
+async def test_whether_it_is_already_the_cash_price_is_no_payment_claimed(env: Env) -> None:
+    patient = env.patient("self_pay", exclude=("spanish_speaker",))
+    said = await env.say(
+        "yz-cash",
+        "i dont have insurance at the moment, is this already the cash price or full price",
+        patient,
+    )
+    assert said.handoff is None
+    assert await env.writes(patient.id) == (0, 0, 0)
